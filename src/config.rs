@@ -1,0 +1,218 @@
+//! Kiosk configuration: a TOML file (see `kiosk-config/`) turned into a validated
+//! `Config`. Parsing is strict (unknown keys are errors) so a typo in a village hall
+//! config fails loudly at start instead of silently doing the default.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use anyhow::{Context, Result, bail};
+use serde::Deserialize;
+
+use crate::identity::NodeId;
+use crate::model::Role;
+
+/// `NODE_ID@IP:PORT`: a peer to dial.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PeerAddr {
+    pub node: NodeId,
+    pub addr: SocketAddr,
+}
+
+impl FromStr for PeerAddr {
+    type Err = anyhow::Error;
+    fn from_str(s: &str) -> Result<Self> {
+        let Some((id, addr)) = s.trim().split_once('@') else {
+            bail!("peer {s:?} must look like NODE_ID@IP:PORT");
+        };
+        Ok(PeerAddr {
+            node: id.parse().with_context(|| format!("peer {s:?}"))?,
+            addr: addr
+                .parse()
+                .with_context(|| format!("peer {s:?}: {addr:?} is not IP:PORT"))?,
+        })
+    }
+}
+
+impl std::fmt::Display for PeerAddr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}@{}", self.node, self.addr)
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    #[serde(default)]
+    node: RawNode,
+    #[serde(default)]
+    network: RawNetwork,
+    #[serde(default)]
+    ui: RawUi,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawNode {
+    data_dir: Option<PathBuf>,
+    role: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawNetwork {
+    listen: Option<String>,
+    #[serde(default)]
+    peers: Vec<String>,
+    mdns: Option<bool>,
+    relay_url: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawUi {
+    language: Option<String>,
+    zoom: Option<f32>,
+    fullscreen: Option<bool>,
+    idle_seconds: Option<u64>,
+    hamlet: Option<String>,
+}
+
+/// Validated configuration.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub data_dir: Option<PathBuf>,
+    /// The role this machine is set up for; checked against the roster once known.
+    pub role: Option<Role>,
+    pub listen: SocketAddr,
+    pub peers: Vec<PeerAddr>,
+    pub mdns: bool,
+    pub relay_url: Option<String>,
+    pub ui: UiConfig,
+}
+
+#[derive(Clone, Debug)]
+pub struct UiConfig {
+    pub english: bool,
+    pub zoom: f32,
+    pub fullscreen: bool,
+    pub idle_seconds: u64,
+    /// Hamlet pre-filled on the request form of a village-hall kiosk.
+    pub hamlet: Option<String>,
+}
+
+impl Default for UiConfig {
+    fn default() -> Self {
+        UiConfig {
+            english: false,
+            zoom: 1.5,
+            fullscreen: false,
+            idle_seconds: 90,
+            hamlet: None,
+        }
+    }
+}
+
+/// Default QUIC port of a node.
+pub const DEFAULT_PORT: u16 = 7300;
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            data_dir: None,
+            role: None,
+            listen: SocketAddr::from(([0, 0, 0, 0], DEFAULT_PORT)),
+            peers: Vec::new(),
+            mdns: true,
+            relay_url: None,
+            ui: UiConfig::default(),
+        }
+    }
+}
+
+impl Config {
+    pub fn load(path: &Path) -> Result<Config> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read config {}", path.display()))?;
+        Self::parse(&text, path.parent())
+            .with_context(|| format!("invalid config {}", path.display()))
+    }
+
+    /// Parses config text; a relative `data_dir` is taken relative to `base`.
+    pub fn parse(text: &str, base: Option<&Path>) -> Result<Config> {
+        let raw: RawConfig = toml::from_str(text)?;
+        let mut c = Config::default();
+        if let Some(d) = raw.node.data_dir {
+            c.data_dir = Some(match base {
+                Some(b) if d.is_relative() => b.join(d),
+                _ => d,
+            });
+        }
+        if let Some(r) = raw.node.role {
+            c.role = Some(r.parse().context("node.role")?);
+        }
+        if let Some(l) = raw.network.listen {
+            c.listen = l
+                .parse()
+                .with_context(|| format!("network.listen: {l:?} is not IP:PORT"))?;
+        }
+        for p in raw.network.peers {
+            c.peers.push(p.parse().context("network.peers")?);
+        }
+        if let Some(m) = raw.network.mdns {
+            c.mdns = m;
+        }
+        if let Some(u) = raw.network.relay_url.filter(|u| !u.trim().is_empty()) {
+            if !(u.starts_with("https://") || u.starts_with("http://")) {
+                bail!("network.relay_url: {u:?} must be an http(s) URL");
+            }
+            c.relay_url = Some(u);
+        }
+        if let Some(l) = raw.ui.language {
+            c.ui.english = match l.as_str() {
+                "vi" => false,
+                "en" => true,
+                _ => bail!("ui.language must be \"vi\" or \"en\", got {l:?}"),
+            };
+        }
+        if let Some(z) = raw.ui.zoom {
+            if !(0.5..=4.0).contains(&z) {
+                bail!("ui.zoom must be between 0.5 and 4.0, got {z}");
+            }
+            c.ui.zoom = z;
+        }
+        if let Some(f) = raw.ui.fullscreen {
+            c.ui.fullscreen = f;
+        }
+        if let Some(i) = raw.ui.idle_seconds {
+            if !(10..=3600).contains(&i) {
+                bail!("ui.idle_seconds must be between 10 and 3600, got {i}");
+            }
+            c.ui.idle_seconds = i;
+        }
+        c.ui.hamlet = raw.ui.hamlet.filter(|h| !h.trim().is_empty());
+        Ok(c)
+    }
+}
+
+/// Where data lives when neither `--data` nor the config says.
+pub fn default_data_dir() -> PathBuf {
+    directories::ProjectDirs::from("vn", "conglang", "conglang")
+        .map(|p| p.data_dir().to_path_buf())
+        .unwrap_or_else(|| PathBuf::from("conglang-data"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_keys_and_bad_values_are_clear_errors() {
+        let e = Config::parse("[network]\nlisten = \"nowhere\"\n", None).unwrap_err();
+        assert!(format!("{e:#}").contains("network.listen"), "{e:#}");
+        let e = Config::parse("[ui]\nzom = 2.0\n", None).unwrap_err();
+        assert!(format!("{e:#}").contains("zom"), "{e:#}");
+        let e = Config::parse("[node]\nrole = \"mayor\"\n", None).unwrap_err();
+        assert!(format!("{e:#}").contains("official"), "{e:#}");
+    }
+}

@@ -1,0 +1,26 @@
+//! Cổng Làng: an offline-first mesh sync node for commune kiosks.
+//!
+//! Layout (see ARCHITECTURE.md for the map and the invariants):
+//! - [`identity`]: the node's ed25519 key.
+//! - [`model`]: document kinds, signed changes, permission rules, sealing (no I/O).
+//! - [`store`]: SQLite, the only module that knows SQL.
+//! - [`repo`]: local edits and verified imports over the store.
+//! - [`sync`]: the sans-IO sync protocol (no I/O, no clock).
+//! - [`net`]: iroh endpoint and ALPN handler, the only module that knows iroh.
+//! - [`node`]: the runtime that drives sync over the network and the store.
+//! - [`bundle`]: the signed change stream as a file, for USB sticks.
+//! - [`ui`]: the egui app; never blocks, talks to the node by channel.
+//! - [`cli`]: headless commands; [`config`]: kiosk-config files.
+
+pub mod bundle;
+pub mod cli;
+pub mod config;
+pub mod demo;
+pub mod identity;
+pub mod model;
+pub mod net;
+pub mod node;
+pub mod repo;
+pub mod store;
+pub mod sync;
+pub mod ui;

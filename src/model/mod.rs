@@ -1,0 +1,210 @@
+//! The commune's data model: document kinds, their fields, who may write what.
+//!
+//! No I/O here. `schema` reads and writes the Automerge fields of each kind,
+//! `signed` is the signed-change envelope, `rules` decides whether a change from a
+//! given author may be applied to a given document. Every node runs the same rules
+//! on the same data, so every honest node reaches the same verdict without asking
+//! anyone.
+
+pub mod rules;
+pub mod schema;
+pub mod seal;
+pub mod signed;
+pub mod text;
+
+use std::fmt;
+use std::str::FromStr;
+
+use anyhow::{Result, bail};
+use serde::{Deserialize, Serialize};
+
+use crate::identity::NodeId;
+
+pub use schema::*;
+pub use signed::SignedChange;
+
+/// Kinds of document. The kind is part of the document id, so a peer's summary
+/// tells the priority of a document without opening it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    Roster,
+    Notice,
+    Procedure,
+    Request,
+    Receipt,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Roster => "roster",
+            Kind::Notice => "notice",
+            Kind::Procedure => "procedure",
+            Kind::Request => "request",
+            Kind::Receipt => "receipt",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Kind> {
+        Some(match s {
+            "roster" => Kind::Roster,
+            "notice" => Kind::Notice,
+            "procedure" => Kind::Procedure,
+            "request" => Kind::Request,
+            "receipt" => Kind::Receipt,
+            _ => return None,
+        })
+    }
+    pub const ALL: [Kind; 5] = [
+        Kind::Roster,
+        Kind::Notice,
+        Kind::Procedure,
+        Kind::Request,
+        Kind::Receipt,
+    ];
+}
+
+/// Sync priority, lower first: roster (and revocations), urgent notices, notices,
+/// procedures, requests, receipts.
+pub fn priority(kind: Kind, urgent: bool) -> u8 {
+    match (kind, urgent) {
+        (Kind::Roster, _) => 0,
+        (Kind::Notice, true) => 1,
+        (Kind::Notice, false) => 2,
+        (Kind::Procedure, _) => 3,
+        (Kind::Request, _) => 4,
+        (Kind::Receipt, _) => 5,
+    }
+}
+
+/// Maximum length of a document id on the wire.
+pub const MAX_DOC_ID_LEN: usize = 80;
+
+/// A document id: `roster`, `n-<16 hex>`, `p-<16 hex>`, `r-<16 hex>` or `rc-<node id>`.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct DocId(String);
+
+impl DocId {
+    pub const ROSTER: &'static str = "roster";
+
+    pub fn roster() -> DocId {
+        DocId(Self::ROSTER.into())
+    }
+    pub fn new_random(kind: Kind) -> DocId {
+        let prefix = match kind {
+            Kind::Notice => "n",
+            Kind::Procedure => "p",
+            Kind::Request => "r",
+            Kind::Roster => return DocId::roster(),
+            Kind::Receipt => panic!("receipt ids are derived from the node id"),
+        };
+        let mut b = [0u8; 8];
+        rand::fill(&mut b);
+        DocId(format!("{prefix}-{}", hex::encode(b)))
+    }
+    pub fn receipt(node: &NodeId) -> DocId {
+        DocId(format!("rc-{node}"))
+    }
+    pub fn kind(&self) -> Kind {
+        // Validated on construction, so the prefix is one of these.
+        match self.0.split_once('-').map(|(p, _)| p) {
+            Some("n") => Kind::Notice,
+            Some("p") => Kind::Procedure,
+            Some("r") => Kind::Request,
+            Some("rc") => Kind::Receipt,
+            _ => Kind::Roster,
+        }
+    }
+    /// For a receipt, the node whose receipt this is.
+    pub fn receipt_owner(&self) -> Option<NodeId> {
+        self.0.strip_prefix("rc-")?.parse().ok()
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl FromStr for DocId {
+    type Err = anyhow::Error;
+    fn from_str(s: &str) -> Result<Self> {
+        let ok = match s.split_once('-') {
+            None => s == Self::ROSTER,
+            Some(("n" | "p" | "r", rest)) => {
+                rest.len() == 16
+                    && rest
+                        .bytes()
+                        .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+            }
+            Some(("rc", rest)) => rest.parse::<NodeId>().is_ok() && rest == rest.to_lowercase(),
+            _ => false,
+        };
+        if !ok || s.len() > MAX_DOC_ID_LEN {
+            bail!("invalid document id {s:?}");
+        }
+        Ok(DocId(s.to_string()))
+    }
+}
+
+impl TryFrom<String> for DocId {
+    type Error = anyhow::Error;
+    fn try_from(s: String) -> Result<Self> {
+        s.parse()
+    }
+}
+
+impl From<DocId> for String {
+    fn from(d: DocId) -> String {
+        d.0
+    }
+}
+
+impl fmt::Display for DocId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Debug for DocId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "DocId({})", self.0)
+    }
+}
+
+macro_rules! string_enum {
+    ($(#[$m:meta])* $name:ident { $($variant:ident = $s:literal),+ $(,)? }) => {
+        $(#[$m])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        pub enum $name { $(#[serde(rename = $s)] $variant),+ }
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+            pub fn as_str(self) -> &'static str { match self { $($name::$variant => $s),+ } }
+        }
+        impl FromStr for $name {
+            type Err = anyhow::Error;
+            fn from_str(s: &str) -> Result<Self> {
+                match s { $($s => Ok($name::$variant),)+ _ => bail!(concat!("unknown ", stringify!($name), " {:?} (expected one of: {})"), s, [$($s),+].join(", ")) }
+            }
+        }
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result { f.write_str(self.as_str()) }
+        }
+    };
+}
+
+string_enum!(
+    /// What a roster member may do.
+    Role { Official = "official", Kiosk = "kiosk", Courier = "courier" }
+);
+string_enum!(
+    /// Notice categories, as the chat group used them.
+    Category { Policy = "policy", Schedule = "schedule", Storm = "storm", Health = "health", Other = "other" }
+);
+string_enum!(
+    /// What a resident asks for.
+    RequestKind { Question = "question", Appointment = "appointment", HomeVisit = "home-visit" }
+);
+string_enum!(
+    /// Where a request stands.
+    Status { New = "new", Answered = "answered", Scheduled = "scheduled", Resolved = "resolved" }
+);

@@ -1,0 +1,201 @@
+//! The signed-change envelope: an Automerge change, the document it belongs to, and
+//! the author's ed25519 signature over both.
+//!
+//! The signature covers the document id as well as the change hash, so a change
+//! cannot be replayed into another document. The author is not sent separately: it is
+//! the first 32 bytes of the change's actor id, so an actor id cannot be claimed by
+//! anyone but the holder of that key (no actor spoofing).
+
+use anyhow::{Result, bail};
+use automerge::{ActorId, Change, ChangeHash};
+use serde::{Deserialize, Serialize};
+
+use super::DocId;
+use crate::identity::{Identity, NodeId};
+
+/// Largest encoded change accepted from anyone (a notice body is at most
+/// `MAX_TEXT_CHARS`, so honest changes stay far below this).
+pub const MAX_CHANGE_BYTES: usize = 128 * 1024;
+
+/// Actor ids are the author's public key followed by 8 bytes chosen afresh by each
+/// process that writes. A fresh suffix means a node restored from an old backup can
+/// never reuse an (actor, seq) pair it already sent to peers.
+pub const ACTOR_LEN: usize = 40;
+
+const DOMAIN: &[u8] = b"conglang/change/1\0";
+
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignedChange {
+    pub doc: DocId,
+    #[serde(with = "serde_bytes_vec")]
+    pub bytes: Vec<u8>,
+    #[serde(with = "serde_sig")]
+    pub sig: [u8; 64],
+}
+
+impl std::fmt::Debug for SignedChange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SignedChange({}, {} bytes)", self.doc, self.bytes.len())
+    }
+}
+
+/// A change whose envelope checked out: well formed, actor bound to the signer,
+/// signature valid. Whether the author may make it is `rules`' business.
+#[derive(Clone, Debug)]
+pub struct VerifiedChange {
+    pub signed: SignedChange,
+    pub change: Change,
+    pub hash: ChangeHash,
+    pub author: NodeId,
+}
+
+pub fn new_actor(id: &NodeId) -> ActorId {
+    let mut bytes = Vec::with_capacity(ACTOR_LEN);
+    bytes.extend_from_slice(id.as_bytes());
+    let mut suffix = [0u8; 8];
+    rand::fill(&mut suffix);
+    bytes.extend_from_slice(&suffix);
+    ActorId::from(bytes)
+}
+
+/// The node an actor id belongs to, if it has our shape.
+pub fn actor_node(actor: &ActorId) -> Option<NodeId> {
+    let b = actor.to_bytes();
+    if b.len() != ACTOR_LEN {
+        return None;
+    }
+    NodeId::from_slice(&b[..32])
+}
+
+fn message(doc: &DocId, hash: &ChangeHash) -> Vec<u8> {
+    let mut m = Vec::with_capacity(DOMAIN.len() + doc.as_str().len() + 33);
+    m.extend_from_slice(DOMAIN);
+    m.extend_from_slice(doc.as_str().as_bytes());
+    m.push(0);
+    m.extend_from_slice(&hash.0);
+    m
+}
+
+impl SignedChange {
+    pub fn sign(identity: &Identity, doc: &DocId, change: &mut Change) -> SignedChange {
+        let hash = change.hash();
+        SignedChange {
+            doc: doc.clone(),
+            bytes: change.bytes().into_owned(),
+            sig: identity.sign(&message(doc, &hash)),
+        }
+    }
+
+    /// Checks the envelope. Never panics on hostile bytes.
+    pub fn verify(self) -> Result<VerifiedChange> {
+        if self.bytes.len() > MAX_CHANGE_BYTES {
+            bail!(
+                "change of {} bytes exceeds the {} byte limit",
+                self.bytes.len(),
+                MAX_CHANGE_BYTES
+            );
+        }
+        let change = match Change::from_bytes(self.bytes.clone()) {
+            Ok(c) => c,
+            Err(e) => bail!("malformed change: {e}"),
+        };
+        let Some(author) = actor_node(change.actor_id()) else {
+            bail!("actor id is not bound to a node key");
+        };
+        let hash = change.hash();
+        if !author.verify(&message(&self.doc, &hash), &self.sig) {
+            bail!("bad signature by {} on change {hash}", author.short());
+        }
+        Ok(VerifiedChange {
+            signed: self,
+            change,
+            hash,
+            author,
+        })
+    }
+}
+
+mod serde_bytes_vec {
+    use serde::{Deserializer, Serializer};
+    pub fn serialize<S: Serializer>(v: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_bytes(v)
+    }
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Vec<u8>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("bytes")
+            }
+            fn visit_bytes<E>(self, v: &[u8]) -> Result<Vec<u8>, E> {
+                Ok(v.to_vec())
+            }
+            fn visit_byte_buf<E>(self, v: Vec<u8>) -> Result<Vec<u8>, E> {
+                Ok(v)
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut a: A,
+            ) -> Result<Vec<u8>, A::Error> {
+                let mut out = Vec::new();
+                while let Some(b) = a.next_element()? {
+                    out.push(b);
+                }
+                Ok(out)
+            }
+        }
+        d.deserialize_bytes(V)
+    }
+}
+
+mod serde_sig {
+    use serde::{Deserializer, Serializer};
+    pub fn serialize<S: Serializer>(v: &[u8; 64], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_bytes(v)
+    }
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<[u8; 64], D::Error> {
+        let v = super::serde_bytes_vec::deserialize(d)?;
+        v.try_into()
+            .map_err(|_| serde::de::Error::custom("signature must be 64 bytes"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use automerge::{Automerge, ROOT, transaction::Transactable};
+
+    fn change_by(id: &Identity) -> Change {
+        let mut doc = Automerge::new().with_actor(new_actor(&id.node_id()));
+        doc.transact::<_, _, automerge::AutomergeError>(|tx| {
+            tx.put(ROOT, "title", "Thông báo")?;
+            Ok(())
+        })
+        .unwrap();
+        doc.get_last_local_change().unwrap()
+    }
+
+    #[test]
+    fn signed_change_verifies_and_binds_author() {
+        let id = Identity::generate();
+        let doc = DocId::new_random(super::super::Kind::Notice);
+        let mut c = change_by(&id);
+        let v = SignedChange::sign(&id, &doc, &mut c).verify().unwrap();
+        assert_eq!(v.author, id.node_id());
+    }
+
+    #[test]
+    fn signature_does_not_transfer_to_another_doc_or_key() {
+        let id = Identity::generate();
+        let other = Identity::generate();
+        let doc = DocId::new_random(super::super::Kind::Notice);
+        let mut c = change_by(&id);
+        let mut s = SignedChange::sign(&id, &doc, &mut c);
+        s.doc = DocId::new_random(super::super::Kind::Notice);
+        assert!(s.clone().verify().is_err());
+        // A change whose actor claims `id` but signed by `other`.
+        let mut c = change_by(&id);
+        let forged = SignedChange::sign(&other, &doc, &mut c);
+        assert!(forged.verify().is_err());
+    }
+}

@@ -1,0 +1,70 @@
+//! Numbered schema migrations. Never edit a released migration: add the next one.
+//! `tests/it/store.rs` opens databases at every older version and migrates them.
+
+use rusqlite_migration::{M, Migrations};
+
+pub fn migrations() -> Migrations<'static> {
+    Migrations::new(vec![
+        // 1: the signed change log (source of truth) and the per-document cache.
+        M::up(
+            "CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
+             CREATE TABLE changes(
+                 seq INTEGER PRIMARY KEY AUTOINCREMENT,
+                 hash BLOB NOT NULL UNIQUE,
+                 doc_id TEXT NOT NULL,
+                 author BLOB NOT NULL,
+                 bytes BLOB NOT NULL,
+                 sig BLOB NOT NULL,
+                 received_at INTEGER NOT NULL,
+                 via BLOB
+             );
+             CREATE INDEX changes_doc ON changes(doc_id);
+             CREATE TABLE docs(
+                 doc_id TEXT PRIMARY KEY,
+                 kind TEXT NOT NULL,
+                 priority INTEGER NOT NULL,
+                 heads BLOB NOT NULL,
+                 state_hash BLOB NOT NULL,
+                 snapshot BLOB,
+                 view TEXT NOT NULL,
+                 last_seq INTEGER NOT NULL
+             );",
+        ),
+        // 2: what sync needs: index columns for listing and lookup, changes waiting for
+        // their dependencies, peers and their cursors, and the audit log of refusals.
+        M::up(
+            "ALTER TABLE docs ADD COLUMN code TEXT;
+             ALTER TABLE docs ADD COLUMN sort_at INTEGER NOT NULL DEFAULT 0;
+             ALTER TABLE docs ADD COLUMN first_seq INTEGER NOT NULL DEFAULT 0;
+             CREATE INDEX docs_kind ON docs(kind, sort_at);
+             CREATE INDEX docs_code ON docs(code) WHERE code IS NOT NULL;
+             CREATE INDEX docs_last_seq ON docs(last_seq);
+             CREATE INDEX changes_author ON changes(author);
+             CREATE TABLE pending(
+                 hash BLOB PRIMARY KEY,
+                 doc_id TEXT NOT NULL,
+                 bytes BLOB NOT NULL,
+                 sig BLOB NOT NULL,
+                 via BLOB,
+                 received_at INTEGER NOT NULL
+             );
+             CREATE INDEX pending_doc ON pending(doc_id);
+             CREATE TABLE peers(
+                 node_id BLOB PRIMARY KEY,
+                 addrs TEXT NOT NULL DEFAULT '',
+                 last_seen INTEGER,
+                 last_synced INTEGER,
+                 cursor INTEGER NOT NULL DEFAULT 0
+             );
+             CREATE TABLE rejected(
+                 id INTEGER PRIMARY KEY AUTOINCREMENT,
+                 at INTEGER NOT NULL,
+                 doc_id TEXT,
+                 hash BLOB,
+                 author BLOB,
+                 via BLOB,
+                 reason TEXT NOT NULL
+             );",
+        ),
+    ])
+}

@@ -1,0 +1,582 @@
+//! SQLite storage: the only module that knows SQL.
+//!
+//! The signed change log (`changes`) is the source of truth. `docs` caches, per
+//! document, the saved Automerge bytes, heads and a JSON view for listing; all of it
+//! can be rebuilt from the log. WAL mode lets the CLI write while `serve` or the app
+//! runs on the same data dir; `synchronous=FULL` because a resident who was told
+//! "sent" must never lose the request to a power cut.
+
+mod migrations;
+
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+
+use crate::identity::NodeId;
+use crate::model::{DocId, Kind, SignedChange};
+
+pub use migrations::migrations;
+
+/// File name of the database inside the data dir.
+pub const DB_FILE: &str = "conglang.sqlite3";
+
+/// Upper bound on changes parked while waiting for dependencies; a peer that would
+/// push past it is cut off (see `sync`).
+pub const MAX_PENDING: i64 = 20_000;
+
+pub struct Store {
+    conn: Connection,
+}
+
+/// A read or write view of the database (a plain connection or a transaction).
+#[derive(Clone, Copy)]
+pub struct Db<'a>(&'a Connection);
+
+#[derive(Clone, Debug)]
+pub struct DocRow {
+    pub id: DocId,
+    pub kind: Kind,
+    pub priority: u8,
+    pub heads: Vec<[u8; 32]>,
+    pub state_hash: [u8; 16],
+    pub snapshot: Option<Vec<u8>>,
+    pub view: String,
+    pub code: Option<String>,
+    pub sort_at: i64,
+    pub last_seq: i64,
+    pub first_seq: i64,
+}
+
+#[derive(Clone, Debug)]
+pub struct StoredChange {
+    pub seq: i64,
+    pub hash: [u8; 32],
+    pub signed: SignedChange,
+}
+
+/// Summary entry: a document and its heads.
+#[derive(Clone, Debug)]
+pub struct DocHeads {
+    pub id: DocId,
+    pub priority: u8,
+    pub heads: Vec<[u8; 32]>,
+    pub last_seq: i64,
+    /// Log position of the document's first change here: a document first seen
+    /// after a peer's cursor cannot be known to that peer through us.
+    pub first_seq: i64,
+}
+
+#[derive(Clone, Debug)]
+pub struct PeerRow {
+    pub node: NodeId,
+    pub addrs: String,
+    pub last_seen: Option<i64>,
+    pub last_synced: Option<i64>,
+    pub cursor: i64,
+}
+
+fn configure(conn: &Connection) -> Result<()> {
+    conn.busy_timeout(Duration::from_secs(15))?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    Ok(())
+}
+
+impl Store {
+    /// Opens (creating if needed) the store in `data_dir` and migrates it to the latest
+    /// schema.
+    pub fn open(data_dir: &Path) -> Result<Store> {
+        std::fs::create_dir_all(data_dir)
+            .with_context(|| format!("cannot create data dir {}", data_dir.display()))?;
+        Self::open_file(&data_dir.join(DB_FILE), None)
+    }
+
+    /// Opens a database file, migrating it to `version` (latest if `None`). Tests use
+    /// older versions to prove migrations keep data.
+    pub fn open_file(path: &Path, version: Option<usize>) -> Result<Store> {
+        let mut conn = Connection::open(path)
+            .with_context(|| format!("cannot open database {}", path.display()))?;
+        configure(&conn)?;
+        let m = migrations();
+        match version {
+            None => m.to_latest(&mut conn),
+            Some(v) => m.to_version(&mut conn, v),
+        }
+        .with_context(|| format!("cannot migrate database {}", path.display()))?;
+        Ok(Store { conn })
+    }
+
+    pub fn schema_version(&self) -> Result<i64> {
+        Ok(self
+            .conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))?)
+    }
+
+    pub fn read(&self) -> Db<'_> {
+        Db(&self.conn)
+    }
+
+    /// Runs `f` in one write transaction (taken immediately, so two processes
+    /// serialise instead of failing half-way). Nothing is written if `f` fails.
+    pub fn write<R>(&mut self, f: impl FnOnce(Db<'_>) -> Result<R>) -> Result<R> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .context("cannot start a write transaction")?;
+        let r = f(Db(&tx))?;
+        tx.commit().context("cannot commit to the database")?;
+        Ok(r)
+    }
+
+    /// Runs SQLite's own consistency check; `ok` when healthy.
+    pub fn integrity_check(&self) -> Result<String> {
+        Ok(self
+            .conn
+            .query_row("PRAGMA integrity_check", [], |r| r.get(0))?)
+    }
+
+    /// `PRAGMA data_version` changes when another connection commits: a cheap way for
+    /// a running node to notice the CLI wrote something.
+    pub fn data_version(&self) -> Result<i64> {
+        Ok(self
+            .conn
+            .query_row("PRAGMA data_version", [], |r| r.get(0))?)
+    }
+}
+
+fn hash32(b: Vec<u8>) -> [u8; 32] {
+    b.try_into().unwrap_or([0; 32])
+}
+
+fn split_heads(b: &[u8]) -> Vec<[u8; 32]> {
+    b.chunks_exact(32)
+        .map(|c| c.try_into().unwrap_or([0; 32]))
+        .collect()
+}
+
+fn doc_id_col(s: String) -> rusqlite::Result<DocId> {
+    s.parse().map_err(|e: anyhow::Error| {
+        rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, e.into())
+    })
+}
+
+impl<'a> Db<'a> {
+    // ---- meta ----
+    pub fn meta(&self, key: &str) -> Result<Option<String>> {
+        Ok(self
+            .0
+            .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+            .optional()?)
+    }
+
+    pub fn set_meta(&self, key: &str, value: &str) -> Result<()> {
+        self.0.execute(
+            "INSERT INTO meta(key, value) VALUES(?1, ?2)
+             ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            params![key, value],
+        )?;
+        Ok(())
+    }
+
+    // ---- change log ----
+    pub fn has_change(&self, hash: &[u8; 32]) -> Result<bool> {
+        Ok(self
+            .0
+            .prepare_cached("SELECT 1 FROM changes WHERE hash = ?1")?
+            .exists([&hash[..]])?)
+    }
+
+    pub fn insert_change(
+        &self,
+        hash: &[u8; 32],
+        c: &SignedChange,
+        author: &NodeId,
+        via: Option<&NodeId>,
+        at: i64,
+    ) -> Result<i64> {
+        self.0
+            .prepare_cached(
+                "INSERT INTO changes(hash, doc_id, author, bytes, sig, received_at, via)
+                 VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )?
+            .execute(params![
+                &hash[..],
+                c.doc.as_str(),
+                &author.0[..],
+                &c.bytes,
+                &c.sig[..],
+                at,
+                via.map(|v| v.0.to_vec())
+            ])?;
+        Ok(self.0.last_insert_rowid())
+    }
+
+    pub fn doc_changes(&self, doc: &DocId) -> Result<Vec<StoredChange>> {
+        let mut st = self.0.prepare_cached(
+            "SELECT seq, hash, doc_id, bytes, sig FROM changes WHERE doc_id = ?1 ORDER BY seq",
+        )?;
+        let rows = st.query_map([doc.as_str()], row_change)?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Changes by `author`, across all documents (for revocation).
+    pub fn changes_by(&self, author: &NodeId) -> Result<Vec<StoredChange>> {
+        let mut st = self.0.prepare_cached(
+            "SELECT seq, hash, doc_id, bytes, sig FROM changes WHERE author = ?1 ORDER BY seq",
+        )?;
+        let rows = st.query_map([&author.0[..]], row_change)?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    pub fn change_by_hash(&self, hash: &[u8; 32]) -> Result<Option<StoredChange>> {
+        Ok(self
+            .0
+            .prepare_cached("SELECT seq, hash, doc_id, bytes, sig FROM changes WHERE hash = ?1")?
+            .query_row([&hash[..]], row_change)
+            .optional()?)
+    }
+
+    pub fn delete_change(&self, hash: &[u8; 32]) -> Result<()> {
+        self.0
+            .execute("DELETE FROM changes WHERE hash = ?1", [&hash[..]])?;
+        Ok(())
+    }
+
+    /// Changes of the given documents, in log order.
+    pub fn changes_of_docs(&self, docs: &[DocId]) -> Result<Vec<StoredChange>> {
+        let mut out = Vec::new();
+        for d in docs {
+            out.extend(self.doc_changes(d)?);
+        }
+        Ok(out)
+    }
+
+    pub fn max_seq(&self) -> Result<i64> {
+        Ok(self
+            .0
+            .query_row("SELECT COALESCE(MAX(seq), 0) FROM changes", [], |r| {
+                r.get(0)
+            })?)
+    }
+
+    pub fn change_count(&self) -> Result<i64> {
+        Ok(self
+            .0
+            .query_row("SELECT COUNT(*) FROM changes", [], |r| r.get(0))?)
+    }
+
+    // ---- documents ----
+    pub fn doc(&self, id: &DocId) -> Result<Option<DocRow>> {
+        Ok(self
+            .0
+            .prepare_cached(
+                "SELECT doc_id, kind, priority, heads, state_hash, snapshot, view, code, sort_at, last_seq, first_seq
+                 FROM docs WHERE doc_id = ?1",
+            )?
+            .query_row([id.as_str()], row_doc)
+            .optional()?)
+    }
+
+    pub fn doc_by_code(&self, code: &str) -> Result<Option<DocRow>> {
+        Ok(self
+            .0
+            .prepare_cached(
+                "SELECT doc_id, kind, priority, heads, state_hash, snapshot, view, code, sort_at, last_seq, first_seq
+                 FROM docs WHERE code = ?1",
+            )?
+            .query_row([code], row_doc)
+            .optional()?)
+    }
+
+    pub fn put_doc(&self, d: &DocRow) -> Result<()> {
+        let heads: Vec<u8> = d.heads.iter().flatten().copied().collect();
+        self.0
+            .prepare_cached(
+                "INSERT INTO docs(doc_id, kind, priority, heads, state_hash, snapshot, view, code, sort_at, last_seq, first_seq)
+                 VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+                 ON CONFLICT(doc_id) DO UPDATE SET kind=excluded.kind, priority=excluded.priority,
+                   heads=excluded.heads, state_hash=excluded.state_hash, snapshot=excluded.snapshot,
+                   view=excluded.view, code=excluded.code, sort_at=excluded.sort_at, last_seq=excluded.last_seq,
+                   first_seq=excluded.first_seq",
+            )?
+            .execute(params![
+                d.id.as_str(),
+                d.kind.as_str(),
+                d.priority,
+                heads,
+                &d.state_hash[..],
+                d.snapshot,
+                d.view,
+                d.code,
+                d.sort_at,
+                d.last_seq,
+                d.first_seq
+            ])?;
+        Ok(())
+    }
+
+    pub fn delete_doc(&self, id: &DocId) -> Result<()> {
+        self.0
+            .execute("DELETE FROM docs WHERE doc_id = ?1", [id.as_str()])?;
+        Ok(())
+    }
+
+    /// JSON views of every document of a kind, newest first.
+    pub fn views(&self, kind: Kind) -> Result<Vec<String>> {
+        let mut st = self.0.prepare_cached(
+            "SELECT view FROM docs WHERE kind = ?1 ORDER BY sort_at DESC, doc_id",
+        )?;
+        let rows = st.query_map([kind.as_str()], |r| r.get(0))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    pub fn count_by_kind(&self) -> Result<Vec<(String, i64)>> {
+        let mut st = self
+            .0
+            .prepare_cached("SELECT kind, COUNT(*) FROM docs GROUP BY kind ORDER BY kind")?;
+        let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    pub fn code_exists(&self, code: &str) -> Result<bool> {
+        Ok(self
+            .0
+            .prepare_cached("SELECT 1 FROM docs WHERE code = ?1")?
+            .exists([code])?)
+    }
+
+    /// XOR of every document's state hash, and the number of documents: equal
+    /// digests mean equal heads everywhere (up to a 2^-128 accident).
+    pub fn digest(&self) -> Result<([u8; 16], u64)> {
+        let mut st = self.0.prepare_cached("SELECT state_hash FROM docs")?;
+        let mut rows = st.query([])?;
+        let mut acc = [0u8; 16];
+        let mut n = 0u64;
+        while let Some(r) = rows.next()? {
+            let h: Vec<u8> = r.get(0)?;
+            for (a, b) in acc.iter_mut().zip(h.iter()) {
+                *a ^= b;
+            }
+            n += 1;
+        }
+        Ok((acc, n))
+    }
+
+    /// Heads of every document (or only those changed after log position `since`),
+    /// most urgent first.
+    pub fn doc_heads(&self, since: i64) -> Result<Vec<DocHeads>> {
+        let mut st = self.0.prepare_cached(
+            "SELECT doc_id, priority, heads, last_seq, first_seq FROM docs WHERE last_seq > ?1
+             ORDER BY priority, sort_at DESC, doc_id",
+        )?;
+        let rows = st.query_map([since], row_heads)?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Documents with changes after log position `since` that did not come from
+    /// `skip_via` (a peer already holds what it sent us), most urgent first.
+    pub fn docs_changed_since(
+        &self,
+        since: i64,
+        skip_via: Option<&NodeId>,
+    ) -> Result<Vec<DocHeads>> {
+        let skip = skip_via.map(|v| v.0.to_vec()).unwrap_or_default();
+        let mut st = self.0.prepare_cached(
+            "SELECT doc_id, priority, heads, last_seq, first_seq FROM docs WHERE doc_id IN (
+                 SELECT DISTINCT doc_id FROM changes WHERE seq > ?1 AND (via IS NULL OR via != ?2))
+             ORDER BY priority, sort_at DESC, doc_id",
+        )?;
+        let rows = st.query_map(params![since, skip], row_heads)?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// This node's own changes to `doc` after log position `since`.
+    pub fn local_changes_since(&self, doc: &DocId, since: i64) -> Result<Vec<StoredChange>> {
+        let mut st = self.0.prepare_cached(
+            "SELECT seq, hash, doc_id, bytes, sig FROM changes
+             WHERE doc_id = ?1 AND seq > ?2 AND via IS NULL ORDER BY seq",
+        )?;
+        let rows = st.query_map(params![doc.as_str(), since], row_change)?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    // ---- pending (dependencies not here yet) ----
+    pub fn add_pending(
+        &self,
+        hash: &[u8; 32],
+        c: &SignedChange,
+        via: Option<&NodeId>,
+        at: i64,
+    ) -> Result<bool> {
+        let n: i64 = self
+            .0
+            .query_row("SELECT COUNT(*) FROM pending", [], |r| r.get(0))?;
+        if n >= MAX_PENDING {
+            return Ok(false);
+        }
+        self.0
+            .prepare_cached(
+                "INSERT OR IGNORE INTO pending(hash, doc_id, bytes, sig, via, received_at)
+                 VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
+            )?
+            .execute(params![
+                &hash[..],
+                c.doc.as_str(),
+                &c.bytes,
+                &c.sig[..],
+                via.map(|v| v.0.to_vec()),
+                at
+            ])?;
+        Ok(true)
+    }
+
+    pub fn pending_for(&self, doc: &DocId) -> Result<Vec<SignedChange>> {
+        let mut st = self
+            .0
+            .prepare_cached("SELECT doc_id, bytes, sig FROM pending WHERE doc_id = ?1")?;
+        let rows = st.query_map([doc.as_str()], |r| {
+            Ok(SignedChange {
+                doc: doc_id_col(r.get(0)?)?,
+                bytes: r.get(1)?,
+                sig: r.get::<_, Vec<u8>>(2)?.try_into().unwrap_or([0; 64]),
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    pub fn remove_pending(&self, hash: &[u8; 32]) -> Result<()> {
+        self.0
+            .prepare_cached("DELETE FROM pending WHERE hash = ?1")?
+            .execute([&hash[..]])?;
+        Ok(())
+    }
+
+    pub fn pending_count(&self) -> Result<i64> {
+        Ok(self
+            .0
+            .query_row("SELECT COUNT(*) FROM pending", [], |r| r.get(0))?)
+    }
+
+    // ---- refusals ----
+    pub fn log_rejection(
+        &self,
+        doc: Option<&DocId>,
+        hash: Option<&[u8; 32]>,
+        author: Option<&NodeId>,
+        via: Option<&NodeId>,
+        reason: &str,
+        at: i64,
+    ) -> Result<()> {
+        self.0.execute(
+            "INSERT INTO rejected(at, doc_id, hash, author, via, reason) VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
+            params![
+                at,
+                doc.map(|d| d.as_str().to_string()),
+                hash.map(|h| h.to_vec()),
+                author.map(|a| a.0.to_vec()),
+                via.map(|v| v.0.to_vec()),
+                reason
+            ],
+        )?;
+        // Keep the audit log bounded: a hostile peer must not fill the disk through it.
+        self.0.execute(
+            "DELETE FROM rejected WHERE id <= (SELECT MAX(id) FROM rejected) - 10000",
+            [],
+        )?;
+        Ok(())
+    }
+
+    pub fn rejection_count(&self) -> Result<i64> {
+        Ok(self
+            .0
+            .query_row("SELECT COUNT(*) FROM rejected", [], |r| r.get(0))?)
+    }
+
+    // ---- peers ----
+    pub fn peer(&self, node: &NodeId) -> Result<Option<PeerRow>> {
+        Ok(self
+            .0
+            .prepare_cached("SELECT node_id, addrs, last_seen, last_synced, cursor FROM peers WHERE node_id = ?1")?
+            .query_row([&node.0[..]], row_peer)
+            .optional()?)
+    }
+
+    pub fn peers(&self) -> Result<Vec<PeerRow>> {
+        let mut st = self
+            .0
+            .prepare_cached("SELECT node_id, addrs, last_seen, last_synced, cursor FROM peers")?;
+        let rows = st.query_map([], row_peer)?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    pub fn note_peer_addrs(&self, node: &NodeId, addrs: &str) -> Result<()> {
+        self.0.execute(
+            "INSERT INTO peers(node_id, addrs) VALUES(?1, ?2)
+             ON CONFLICT(node_id) DO UPDATE SET addrs = excluded.addrs",
+            params![&node.0[..], addrs],
+        )?;
+        Ok(())
+    }
+
+    /// Records a completed sync: `cursor` is our log position the peer now holds.
+    pub fn note_synced(&self, node: &NodeId, cursor: i64, at: i64) -> Result<()> {
+        self.0.execute(
+            "INSERT INTO peers(node_id, last_seen, last_synced, cursor) VALUES(?1, ?2, ?2, ?3)
+             ON CONFLICT(node_id) DO UPDATE SET last_seen = excluded.last_seen,
+               last_synced = excluded.last_synced, cursor = excluded.cursor",
+            params![&node.0[..], at, cursor],
+        )?;
+        Ok(())
+    }
+}
+
+fn row_change(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredChange> {
+    Ok(StoredChange {
+        seq: r.get(0)?,
+        hash: hash32(r.get(1)?),
+        signed: SignedChange {
+            doc: doc_id_col(r.get(2)?)?,
+            bytes: r.get(3)?,
+            sig: r.get::<_, Vec<u8>>(4)?.try_into().unwrap_or([0; 64]),
+        },
+    })
+}
+
+fn row_heads(r: &rusqlite::Row<'_>) -> rusqlite::Result<DocHeads> {
+    Ok(DocHeads {
+        id: doc_id_col(r.get(0)?)?,
+        priority: r.get(1)?,
+        heads: split_heads(&r.get::<_, Vec<u8>>(2)?),
+        last_seq: r.get(3)?,
+        first_seq: r.get(4)?,
+    })
+}
+
+fn row_doc(r: &rusqlite::Row<'_>) -> rusqlite::Result<DocRow> {
+    Ok(DocRow {
+        id: doc_id_col(r.get(0)?)?,
+        kind: Kind::parse(&r.get::<_, String>(1)?).unwrap_or(Kind::Notice),
+        priority: r.get(2)?,
+        heads: split_heads(&r.get::<_, Vec<u8>>(3)?),
+        state_hash: r.get::<_, Vec<u8>>(4)?.try_into().unwrap_or([0; 16]),
+        snapshot: r.get(5)?,
+        view: r.get(6)?,
+        code: r.get(7)?,
+        sort_at: r.get(8)?,
+        last_seq: r.get(9)?,
+        first_seq: r.get(10)?,
+    })
+}
+
+fn row_peer(r: &rusqlite::Row<'_>) -> rusqlite::Result<PeerRow> {
+    Ok(PeerRow {
+        node: NodeId::from_slice(&r.get::<_, Vec<u8>>(0)?).unwrap_or(NodeId([0; 32])),
+        addrs: r.get(1)?,
+        last_seen: r.get(2)?,
+        last_synced: r.get(3)?,
+        cursor: r.get(4)?,
+    })
+}

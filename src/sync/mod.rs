@@ -1,0 +1,489 @@
+//! The sync protocol as a sans-IO state machine: no sockets, no tokio, no clock, no
+//! SQL. The I/O shell (`node`/`net`) feeds it messages with `handle_message`, local
+//! news with `handle_local_change`, and sends what `poll_transmit` returns. Storage is
+//! reached through the `Storage` trait, so a test can run many nodes in memory.
+//!
+//! One session per connection:
+//! 1. Both sides send `Hello` with a digest of all they hold. Equal digests: done,
+//!    one round trip, a few dozen bytes, however many documents.
+//! 2. Otherwise each side offers the documents that changed on its side since the
+//!    last completed sync with this peer (its cursor), minus what came from that
+//!    peer; documents first seen after the cursor are pushed at once, since the peer
+//!    cannot have them through us. A peer that holds nothing gets everything pushed.
+//! 3. Offers are answered with `Want` (my heads) for what the receiver lacks, and
+//!    answered directly with the changes the offerer lacks.
+//! 4. Changes travel in bounded batches, most urgent first (roster, urgent notices,
+//!    notices, procedures, requests, receipts), a few batches in flight; every batch
+//!    is verified and committed on arrival and acknowledged with the new digest.
+//! 5. Equal digests end the round; both idle with different digests triggers one full
+//!    offer of every document (the cursor is only an optimisation: a store restored
+//!    from a backup, or a lost ack, heals here).
+//!
+//! The session stays open afterwards: local changes are pushed as they happen.
+
+pub mod wire;
+
+use std::collections::{BTreeMap, VecDeque};
+
+use anyhow::Result;
+
+use crate::identity::NodeId;
+use crate::model::{DocId, SignedChange};
+use crate::repo::ImportReport;
+use crate::store::DocHeads;
+pub use wire::{DocState, Msg};
+
+/// Raw bytes of changes per batch before compression.
+pub const BATCH_BYTES: usize = 32 * 1024;
+/// Batches sent but not yet acknowledged.
+pub const WINDOW: usize = 4;
+/// Documents per offer/want message.
+pub const DOCS_PER_MSG: usize = 512;
+
+/// What the protocol needs from storage.
+pub trait Storage {
+    fn digest(&self) -> Result<([u8; 16], u64)>;
+    fn log_position(&self) -> Result<i64>;
+    /// Documents changed after `since`, except changes that came from `skip_via`.
+    fn docs_changed_since(&self, since: i64, skip_via: Option<&NodeId>) -> Result<Vec<DocHeads>>;
+    fn heads(&self, id: &DocId) -> Result<Option<Vec<[u8; 32]>>>;
+    fn knows(&self, hash: &[u8; 32]) -> Result<bool>;
+    /// Changes of `id` outside the history of `their_heads`, in causal order.
+    fn changes_missing(&self, id: &DocId, their_heads: &[[u8; 32]]) -> Result<Vec<SignedChange>>;
+    fn import(&mut self, changes: Vec<SignedChange>, via: &NodeId) -> Result<ImportReport>;
+    /// A sync with `peer` completed with the peer holding our log up to `cursor`.
+    fn note_synced(&mut self, peer: &NodeId, cursor: i64) -> Result<()>;
+}
+
+/// Why a session ended badly. The peer is disconnected.
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    #[error("peer speaks protocol version {0}, we speak {v}", v = wire::VERSION)]
+    Version(u16),
+    #[error("peer belongs to another commune ({0})")]
+    OtherCommune(String),
+    #[error("peer sent {0} change(s) that were refused: {1}")]
+    Refused(usize, String),
+    #[error("peer pushed more changes with missing dependencies than we buffer")]
+    PendingOverflow,
+    #[error("protocol violation: {0}")]
+    Protocol(&'static str),
+    #[error("peer closed: {0}")]
+    PeerBye(String),
+    #[error("storage: {0:#}")]
+    Storage(#[from] anyhow::Error),
+}
+
+/// Counters for reports and benchmarks.
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct Stats {
+    pub msgs_sent: u64,
+    pub msgs_received: u64,
+    /// Times this side had to wait for the peer: sends that follow a receive.
+    pub round_trips: u64,
+    pub docs_sent: u64,
+    pub docs_received: u64,
+    pub changes_sent: u64,
+    pub changes_received: u64,
+    pub changes_rejected: u64,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Event {
+    /// Both sides hold the same heads for every document.
+    Synced,
+    /// Changes were committed; these documents moved.
+    Received { docs: Vec<DocId> },
+}
+
+#[derive(Debug)]
+pub struct Session {
+    me: NodeId,
+    peer: NodeId,
+    commune: NodeId,
+    /// Our log position the peer held after the last completed sync.
+    cursor: i64,
+    /// Our log position up to which we have offered or pushed to this peer.
+    sent_pos: i64,
+    hello_sent: bool,
+    peer_hello: bool,
+    peer_digest: Option<[u8; 16]>,
+    peer_docs: u64,
+    /// Documents to push, by (priority, order) → (doc, the heads the peer has).
+    push: BTreeMap<(u8, u64), (DocId, Vec<[u8; 32]>)>,
+    push_order: u64,
+    /// Changes of the document being pushed that did not fit the last batch.
+    carry: VecDeque<SignedChange>,
+    in_flight: usize,
+    outbox: VecDeque<Msg>,
+    events: VecDeque<Event>,
+    synced: bool,
+    idle_sent_for: Option<[u8; 16]>,
+    fallback_done: bool,
+    last_was_receive: bool,
+    /// Synced but the cursor not yet recorded.
+    note_pending: bool,
+    stats: Stats,
+}
+
+impl Session {
+    /// `cursor`: our log position this peer held after the last completed sync (0
+    /// if never).
+    pub fn new(me: NodeId, peer: NodeId, commune: NodeId, cursor: i64) -> Session {
+        Session {
+            me,
+            peer,
+            commune,
+            cursor,
+            sent_pos: 0,
+            hello_sent: false,
+            peer_hello: false,
+            peer_digest: None,
+            peer_docs: 0,
+            push: BTreeMap::new(),
+            push_order: 0,
+            carry: VecDeque::new(),
+            in_flight: 0,
+            outbox: VecDeque::new(),
+            events: VecDeque::new(),
+            synced: false,
+            idle_sent_for: None,
+            fallback_done: false,
+            last_was_receive: true,
+            note_pending: false,
+            stats: Stats::default(),
+        }
+    }
+
+    pub fn peer(&self) -> NodeId {
+        self.peer
+    }
+    pub fn me(&self) -> NodeId {
+        self.me
+    }
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+    pub fn is_synced(&self) -> bool {
+        self.synced
+    }
+    /// Nothing queued, nothing unacknowledged.
+    pub fn is_idle(&self) -> bool {
+        self.push.is_empty() && self.carry.is_empty() && self.in_flight == 0
+    }
+
+    /// Queues our `Hello`.
+    pub fn start(&mut self, store: &impl Storage) -> Result<(), SyncError> {
+        let (digest, docs) = store.digest()?;
+        self.outbox.push_back(Msg::Hello {
+            version: wire::VERSION,
+            commune: self.commune,
+            digest,
+            docs,
+        });
+        self.hello_sent = true;
+        Ok(())
+    }
+
+    pub fn poll_transmit(&mut self) -> Option<Msg> {
+        let m = self.outbox.pop_front()?;
+        self.stats.msgs_sent += 1;
+        if self.last_was_receive {
+            self.stats.round_trips += 1;
+            self.last_was_receive = false;
+        }
+        Some(m)
+    }
+
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    pub fn handle_message(&mut self, msg: Msg, store: &mut impl Storage) -> Result<(), SyncError> {
+        self.stats.msgs_received += 1;
+        self.last_was_receive = true;
+        match msg {
+            Msg::Hello {
+                version,
+                commune,
+                digest,
+                docs,
+            } => {
+                if version != wire::VERSION {
+                    return Err(SyncError::Version(version));
+                }
+                if commune != self.commune {
+                    return Err(SyncError::OtherCommune(commune.short()));
+                }
+                if self.peer_hello {
+                    return Err(SyncError::Protocol("second hello"));
+                }
+                self.peer_hello = true;
+                self.peer_docs = docs;
+                self.peer_digest = Some(digest);
+                if !self.check_synced(store)? {
+                    let cursor = self.cursor;
+                    self.offer_since(store, cursor)?;
+                }
+            }
+            Msg::Offer { docs } => {
+                self.require_hello()?;
+                let mut want = Vec::new();
+                for d in docs {
+                    let mine = store.heads(&d.id)?;
+                    let mut unknown = false;
+                    for h in &d.heads {
+                        if !store.knows(h)? {
+                            unknown = true;
+                            break;
+                        }
+                    }
+                    if unknown || mine.is_none() {
+                        want.push(DocState {
+                            id: d.id.clone(),
+                            heads: mine.clone().unwrap_or_default(),
+                        });
+                    }
+                    if let Some(m) = mine
+                        && m != d.heads
+                    {
+                        self.queue_push(d.id, d.heads);
+                    }
+                }
+                for chunk in want.chunks(DOCS_PER_MSG) {
+                    self.outbox.push_back(Msg::Want {
+                        docs: chunk.to_vec(),
+                    });
+                }
+            }
+            Msg::Want { docs } => {
+                self.require_hello()?;
+                for d in docs {
+                    self.queue_push(d.id, d.heads);
+                }
+            }
+            Msg::Changes { changes } => {
+                self.require_hello()?;
+                let n = changes.len() as u64;
+                self.stats.changes_received += n;
+                let report = store.import(changes, &self.peer)?;
+                self.stats.docs_received += report.changed.len() as u64;
+                self.stats.changes_rejected += report.rejected.len() as u64;
+                if !report.changed.is_empty() {
+                    self.synced = false;
+                    self.events.push_back(Event::Received {
+                        docs: report.changed.iter().cloned().collect(),
+                    });
+                }
+                let (digest, _) = store.digest()?;
+                self.outbox.push_back(Msg::Ack { digest });
+                if report.overflow {
+                    return Err(SyncError::PendingOverflow);
+                }
+                // A change refused only because its author was revoked may come from
+                // an honest peer that has not heard of the revocation yet: we keep
+                // talking (it gets the revocation from us). Anything else is hostile.
+                let hostile: Vec<_> = report
+                    .rejected
+                    .iter()
+                    .filter(|r| !r.reason.contains("was revoked"))
+                    .collect();
+                if let Some(first) = hostile.first() {
+                    return Err(SyncError::Refused(hostile.len(), first.reason.clone()));
+                }
+                // Our own edits made while importing (receipts) go straight back.
+                self.push_local(store)?;
+                self.check_synced(store)?;
+            }
+            Msg::Ack { digest } => {
+                if self.in_flight == 0 {
+                    return Err(SyncError::Protocol("ack without a batch"));
+                }
+                self.in_flight -= 1;
+                self.peer_digest = Some(digest);
+                self.check_synced(store)?;
+            }
+            Msg::Idle { digest } => {
+                self.require_hello()?;
+                self.peer_digest = Some(digest);
+                if !self.check_synced(store)? && self.is_idle() {
+                    self.fallback(store)?;
+                }
+            }
+            Msg::Bye { reason } => return Err(SyncError::PeerBye(reason)),
+        }
+        self.pump(store)?;
+        Ok(())
+    }
+
+    /// Something changed in our store (a local edit, another process, another
+    /// peer's session): offer or push it.
+    pub fn handle_local_change(&mut self, store: &mut impl Storage) -> Result<(), SyncError> {
+        if !self.peer_hello {
+            return Ok(());
+        }
+        let from = self.sent_pos;
+        self.offer_since(store, from)?;
+        self.pump(store)?;
+        Ok(())
+    }
+
+    fn require_hello(&self) -> Result<(), SyncError> {
+        if self.peer_hello {
+            Ok(())
+        } else {
+            Err(SyncError::Protocol("message before hello"))
+        }
+    }
+
+    fn check_synced(&mut self, store: &impl Storage) -> Result<bool, SyncError> {
+        let (digest, _) = store.digest()?;
+        if self.peer_digest == Some(digest) {
+            if !self.synced {
+                self.synced = true;
+                // The peer now holds our whole log.
+                let pos = store.log_position()?;
+                self.sent_pos = self.sent_pos.max(pos);
+                self.note_pending = true;
+                self.events.push_back(Event::Synced);
+            }
+            // Whatever was queued is redundant now.
+            self.push.clear();
+            return Ok(true);
+        }
+        self.synced = false;
+        Ok(false)
+    }
+
+    /// Offers (or pushes) documents changed after log position `since`.
+    fn offer_since(&mut self, store: &mut impl Storage, since: i64) -> Result<(), SyncError> {
+        let pos = store.log_position()?;
+        let since = if since > pos { 0 } else { since };
+        let docs = store.docs_changed_since(since, Some(&self.peer))?;
+        self.sent_pos = self.sent_pos.max(pos);
+        let mut offer = Vec::new();
+        for d in docs {
+            if self.peer_docs == 0 || (since > 0 && d.first_seq > since) {
+                // The peer cannot hold it (it holds nothing, or the document is newer
+                // than everything it got from us): push without asking.
+                self.queue_push(d.id, Vec::new());
+            } else {
+                offer.push(DocState {
+                    id: d.id,
+                    heads: d.heads,
+                });
+            }
+        }
+        for chunk in offer.chunks(DOCS_PER_MSG) {
+            self.outbox.push_back(Msg::Offer {
+                docs: chunk.to_vec(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Both sides idle, digests differ: offer everything, once per session.
+    fn fallback(&mut self, store: &mut impl Storage) -> Result<(), SyncError> {
+        if self.fallback_done {
+            return Ok(());
+        }
+        self.fallback_done = true;
+        let docs = store.docs_changed_since(0, None)?;
+        let offer: Vec<DocState> = docs
+            .into_iter()
+            .map(|d| DocState {
+                id: d.id,
+                heads: d.heads,
+            })
+            .collect();
+        for chunk in offer.chunks(DOCS_PER_MSG) {
+            self.outbox.push_back(Msg::Offer {
+                docs: chunk.to_vec(),
+            });
+        }
+        Ok(())
+    }
+
+    /// After importing, push our own new changes (receipts) directly.
+    fn push_local(&mut self, store: &mut impl Storage) -> Result<(), SyncError> {
+        let pos = store.log_position()?;
+        if pos <= self.sent_pos {
+            return Ok(());
+        }
+        let from = self.sent_pos;
+        self.offer_since(store, from)
+    }
+
+    fn queue_push(&mut self, id: DocId, their_heads: Vec<[u8; 32]>) {
+        let prio = crate::model::priority(id.kind(), false);
+        // Urgent notices are told apart by the storage order (priority 1 sorts
+        // before 2 in `docs_changed_since`); here the kind's own rank keeps roster
+        // first and receipts last, and insertion order keeps storage's order.
+        let prio = if prio == 2 { 1 } else { prio };
+        if self
+            .push
+            .values()
+            .any(|(d, h)| *d == id && (h.is_empty() || *h == their_heads))
+        {
+            return;
+        }
+        self.push_order += 1;
+        self.push.insert((prio, self.push_order), (id, their_heads));
+    }
+
+    /// Sends batches while the window allows.
+    fn pump(&mut self, store: &mut impl Storage) -> Result<(), SyncError> {
+        while self.in_flight < WINDOW {
+            let mut batch: Vec<SignedChange> = Vec::new();
+            let mut bytes = 0usize;
+            let mut docs = 0u64;
+            loop {
+                if let Some(c) = self.carry.front() {
+                    if !batch.is_empty()
+                        && (bytes + c.bytes.len() > BATCH_BYTES
+                            || batch.len() >= wire::MAX_CHANGES_PER_BATCH)
+                    {
+                        break;
+                    }
+                    bytes += c.bytes.len();
+                    batch.push(self.carry.pop_front().expect("front exists"));
+                    continue;
+                }
+                if bytes >= BATCH_BYTES {
+                    break;
+                }
+                let Some((_, (id, heads))) = self.push.pop_first() else {
+                    break;
+                };
+                let missing = store.changes_missing(&id, &heads)?;
+                if !missing.is_empty() {
+                    docs += 1;
+                }
+                self.carry.extend(missing);
+            }
+            if batch.is_empty() {
+                break;
+            }
+            self.stats.changes_sent += batch.len() as u64;
+            self.stats.docs_sent += docs;
+            self.in_flight += 1;
+            self.outbox.push_back(Msg::Changes { changes: batch });
+        }
+        if self.is_idle() && self.peer_hello && !self.synced {
+            let (digest, _) = store.digest()?;
+            if self.idle_sent_for != Some(digest) {
+                self.idle_sent_for = Some(digest);
+                self.outbox.push_back(Msg::Idle { digest });
+            }
+        }
+        if self.synced && self.note_pending && self.is_idle() {
+            self.note_pending = false;
+            let pos = store.log_position()?;
+            store.note_synced(&self.peer, pos)?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,388 @@
+//! On-screen keyboard for the touch kiosk.
+//!
+//! Kiosks have no physical keyboard, so every text field is filled through
+//! this widget. It shows a QWERTY layout (Telex needs all Latin letters) and
+//! feeds each tap through [`super::telex`], so residents type Vietnamese the
+//! way they do on their phones: `vieejt` gives `việt`.
+//!
+//! * Letters page: three QWERTY rows; numbers page: digits and
+//!   `. , ? - / : @ +` plus a few more signs for addresses.
+//! * Bottom row: shift, page toggle, a wide space bar and backspace. Their
+//!   captions come from [`KeyboardLabels`] so they can be translated; the
+//!   backspace key shows text ("Xóa") because `⌫` is not in every font.
+//! * Shift is one-shot: it capitalises the next letter, then turns off.
+//! * Every key is at least 48×48 logical points (56 high) for fingers, and
+//!   its accessible name is its caption, so tests can tap keys by label.
+//!   Letter keys are labelled in lowercase, or uppercase while shift is on.
+
+use egui::{Button, RichText, Ui, vec2};
+
+use super::telex;
+
+/// Height of every key, in logical points.
+const KEY_HEIGHT: f32 = 56.0;
+/// No key is narrower than this, however little room there is.
+const MIN_KEY_WIDTH: f32 = 48.0;
+/// Space between keys, both ways.
+const KEY_GAP: f32 = 6.0;
+/// Number of keys that must fit side by side in the widest row.
+const KEYS_PER_ROW: f32 = 10.0;
+const LETTER_FONT_SIZE: f32 = 26.0;
+const CONTROL_FONT_SIZE: f32 = 20.0;
+
+const LETTER_ROWS: [&str; 3] = ["qwertyuiop", "asdfghjkl", "zxcvbnm"];
+const NUMBER_ROWS: [&str; 3] = ["1234567890", ".,?-/:@+", "()#!'\"&"];
+
+/// Captions of the keys that are not characters.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KeyboardLabels {
+    pub space: String,
+    pub backspace: String,
+    pub shift: String,
+    /// Shown on the page toggle while letters are displayed.
+    pub numbers: String,
+    /// Shown on the page toggle while digits are displayed.
+    pub letters: String,
+}
+
+impl Default for KeyboardLabels {
+    /// Vietnamese captions.
+    fn default() -> Self {
+        Self {
+            space: "Dấu cách".to_owned(),
+            backspace: "Xóa".to_owned(),
+            shift: "Chữ hoa".to_owned(),
+            numbers: "123".to_owned(),
+            letters: "ABC".to_owned(),
+        }
+    }
+}
+
+/// State of the on-screen keyboard: which page is shown and whether the
+/// next letter is capitalised. Keep one per screen, across frames.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct OnScreenKeyboard {
+    shift: bool,
+    numbers: bool,
+}
+
+/// What a tap asks for.
+#[derive(Clone, Copy, Debug)]
+enum Tap {
+    Char(char),
+    Space,
+    Backspace,
+    Shift,
+    TogglePage,
+}
+
+impl OnScreenKeyboard {
+    /// A keyboard on the letters page with shift off.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Draws the keyboard; applies taps to `text` through `super::telex`.
+    /// Returns true if text changed.
+    pub fn show(&mut self, ui: &mut Ui, text: &mut String, labels: &KeyboardLabels) -> bool {
+        let full_width = ui.available_width();
+        let key_width = key_width(full_width);
+        let mut tap = None;
+
+        ui.vertical(|ui| {
+            ui.spacing_mut().item_spacing = vec2(KEY_GAP, KEY_GAP);
+            let rows = if self.numbers {
+                NUMBER_ROWS
+            } else {
+                LETTER_ROWS
+            };
+            for row in rows {
+                self.char_row(ui, row, full_width, key_width, &mut tap);
+            }
+            self.bottom_row(ui, labels, full_width, key_width, &mut tap);
+        });
+
+        let Some(tap) = tap else {
+            return false;
+        };
+        let before = text.clone();
+        match tap {
+            Tap::Char(c) => {
+                *text = telex::apply_key(text, c);
+                if c.is_alphabetic() {
+                    self.shift = false;
+                }
+            }
+            Tap::Space => *text = telex::apply_key(text, ' '),
+            Tap::Backspace => *text = telex::backspace(text),
+            Tap::Shift => self.shift = !self.shift,
+            Tap::TogglePage => {
+                self.numbers = !self.numbers;
+                self.shift = false;
+            }
+        }
+        *text != before
+    }
+
+    /// One row of character keys, centred.
+    fn char_row(
+        &self,
+        ui: &mut Ui,
+        keys: &str,
+        full_width: f32,
+        key_width: f32,
+        tap: &mut Option<Tap>,
+    ) {
+        let count = keys.chars().count() as f32;
+        let row_width = count * key_width + (count - 1.0) * KEY_GAP;
+        ui.horizontal(|ui| {
+            ui.add_space(((full_width - row_width) / 2.0).max(0.0));
+            for key in keys.chars() {
+                let c = if self.shift {
+                    key.to_ascii_uppercase()
+                } else {
+                    key
+                };
+                let caption = RichText::new(c.to_string()).size(LETTER_FONT_SIZE);
+                if key_button(ui, caption, key_width).clicked() {
+                    *tap = Some(Tap::Char(c));
+                }
+            }
+        });
+    }
+
+    /// Shift, page toggle, space bar and backspace, spanning the full row.
+    fn bottom_row(
+        &self,
+        ui: &mut Ui,
+        labels: &KeyboardLabels,
+        full_width: f32,
+        key_width: f32,
+        tap: &mut Option<Tap>,
+    ) {
+        let shift_width = 1.5 * key_width;
+        let toggle_width = 1.5 * key_width;
+        let backspace_width = 2.0 * key_width;
+        let space_width =
+            (full_width - shift_width - toggle_width - backspace_width - 3.0 * KEY_GAP)
+                .max(3.0 * key_width);
+        let control = |label: &str| RichText::new(label).size(CONTROL_FONT_SIZE);
+
+        ui.horizontal(|ui| {
+            let shift = Button::selectable(self.shift, control(&labels.shift))
+                .min_size(vec2(shift_width, KEY_HEIGHT));
+            // Shift means nothing on the numbers page.
+            if ui.add_enabled(!self.numbers, shift).clicked() {
+                *tap = Some(Tap::Shift);
+            }
+            let toggle = if self.numbers {
+                &labels.letters
+            } else {
+                &labels.numbers
+            };
+            if key_button(ui, control(toggle), toggle_width).clicked() {
+                *tap = Some(Tap::TogglePage);
+            }
+            if key_button(ui, control(&labels.space), space_width).clicked() {
+                *tap = Some(Tap::Space);
+            }
+            if key_button(ui, control(&labels.backspace), backspace_width).clicked() {
+                *tap = Some(Tap::Backspace);
+            }
+        });
+    }
+}
+
+/// Width of a character key: ten keys and their gaps fill `full_width`,
+/// but a key never gets narrower than [`MIN_KEY_WIDTH`].
+fn key_width(full_width: f32) -> f32 {
+    let width = (full_width - (KEYS_PER_ROW - 1.0) * KEY_GAP) / KEYS_PER_ROW;
+    width.floor().max(MIN_KEY_WIDTH)
+}
+
+fn key_button(ui: &mut Ui, caption: RichText, width: f32) -> egui::Response {
+    ui.add(Button::new(caption).min_size(vec2(width, KEY_HEIGHT)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use egui_kittest::Harness;
+    use egui_kittest::kittest::Queryable;
+
+    struct State {
+        keyboard: OnScreenKeyboard,
+        text: String,
+        labels: KeyboardLabels,
+        changes: usize,
+    }
+
+    /// egui's built-in font lacks most Vietnamese letters (`ữ`, `ấ`), and
+    /// the harness panics on a missing glyph, so these tests use captions
+    /// it can draw. The app installs a Vietnamese font for the defaults.
+    fn test_labels() -> KeyboardLabels {
+        KeyboardLabels {
+            space: "Space".to_owned(),
+            backspace: "Xóa".to_owned(),
+            shift: "Shift".to_owned(),
+            numbers: "123".to_owned(),
+            letters: "ABC".to_owned(),
+        }
+    }
+
+    fn harness(width: f32) -> Harness<'static, State> {
+        harness_with(width, test_labels())
+    }
+
+    fn harness_with(width: f32, labels: KeyboardLabels) -> Harness<'static, State> {
+        let mut builder = Harness::builder().with_size(vec2(width, 500.0));
+        if labels != test_labels() {
+            builder = builder.allow_missing_glyphs();
+        }
+        builder.build_ui_state(
+            |ui, state: &mut State| {
+                if state.keyboard.show(ui, &mut state.text, &state.labels) {
+                    state.changes += 1;
+                }
+            },
+            State {
+                keyboard: OnScreenKeyboard::new(),
+                text: String::new(),
+                labels,
+                changes: 0,
+            },
+        )
+    }
+
+    fn tap(harness: &mut Harness<'_, State>, label: &str) {
+        harness.get_by_label(label).click();
+        harness.run();
+    }
+
+    #[test]
+    fn types_telex_by_tapping_labels() {
+        let mut h = harness(800.0);
+        for key in ["v", "i", "e", "e", "j", "t"] {
+            tap(&mut h, key);
+        }
+        assert_eq!(h.state().text, "việt");
+        assert_eq!(h.state().changes, 6);
+        tap(&mut h, "Space");
+        tap(&mut h, "n");
+        tap(&mut h, "a");
+        tap(&mut h, "m");
+        assert_eq!(h.state().text, "việt nam");
+        tap(&mut h, "Xóa");
+        assert_eq!(h.state().text, "việt na");
+    }
+
+    #[test]
+    fn every_letter_key_is_there() {
+        let mut h = harness(800.0);
+        for c in 'a'..='z' {
+            tap(&mut h, &c.to_string());
+        }
+        // Telex rewrites some of these; the keys only need to exist.
+        assert!(!h.state().text.is_empty());
+        assert!(h.query_by_label("A").is_none());
+    }
+
+    #[test]
+    fn shift_is_one_shot() {
+        let mut h = harness(800.0);
+        assert!(h.query_by_label("V").is_none());
+        tap(&mut h, "Shift");
+        assert_eq!(h.state().changes, 0);
+        assert!(h.query_by_label("v").is_none());
+        tap(&mut h, "V");
+        assert!(h.query_by_label("V").is_none());
+        for key in ["i", "e", "e", "j", "t"] {
+            tap(&mut h, key);
+        }
+        assert_eq!(h.state().text, "Việt");
+        // Shift twice cancels it.
+        tap(&mut h, "Shift");
+        tap(&mut h, "Shift");
+        tap(&mut h, "a");
+        assert_eq!(h.state().text, "Việta");
+    }
+
+    #[test]
+    fn numbers_page() {
+        let mut h = harness(800.0);
+        tap(&mut h, "123");
+        assert!(h.query_by_label("q").is_none());
+        for key in ["1", "2", ".", ",", "?", "-", "/", ":", "@", "+", "0"] {
+            tap(&mut h, key);
+        }
+        assert_eq!(h.state().text, "12.,?-/:@+0");
+        tap(&mut h, "ABC");
+        tap(&mut h, "a");
+        assert_eq!(h.state().text, "12.,?-/:@+0a");
+        assert!(h.query_by_label("1").is_none());
+    }
+
+    #[test]
+    fn toggle_page_clears_shift() {
+        let mut h = harness(800.0);
+        tap(&mut h, "Shift");
+        tap(&mut h, "123");
+        tap(&mut h, "ABC");
+        assert!(h.query_by_label("a").is_some());
+        assert_eq!(h.state().changes, 0);
+    }
+
+    #[test]
+    fn backspace_on_empty_text_changes_nothing() {
+        let mut h = harness(800.0);
+        tap(&mut h, "Xóa");
+        assert_eq!(h.state().text, "");
+        assert_eq!(h.state().changes, 0);
+    }
+
+    #[test]
+    fn default_labels_are_vietnamese() {
+        let mut h = harness_with(800.0, KeyboardLabels::default());
+        for key in ["Chữ hoa", "D", "d", "i", "n", "h", "f", "Dấu cách"] {
+            tap(&mut h, key);
+        }
+        tap(&mut h, "123");
+        tap(&mut h, "1");
+        tap(&mut h, "Xóa");
+        tap(&mut h, "ABC");
+        assert_eq!(h.state().text, "Đình ");
+    }
+
+    fn assert_keys_big_enough(h: &Harness<'_, State>) {
+        let buttons: Vec<_> = h.get_all_by_role(egui::accesskit::Role::Button).collect();
+        assert!(buttons.len() >= 25, "only {} keys", buttons.len());
+        for button in buttons {
+            let rect = button.rect();
+            assert!(
+                rect.width() >= MIN_KEY_WIDTH && rect.height() >= MIN_KEY_WIDTH,
+                "{button:?} is {:?}",
+                rect.size()
+            );
+        }
+    }
+
+    #[test]
+    fn keys_are_touch_sized() {
+        for width in [300.0, 600.0, 1280.0] {
+            let mut h = harness(width);
+            assert_keys_big_enough(&h);
+            tap(&mut h, "123");
+            assert_keys_big_enough(&h);
+        }
+    }
+
+    #[test]
+    fn ten_keys_fill_the_width() {
+        let h = harness(1000.0);
+        let q = h.get_by_label("q").rect();
+        let p = h.get_by_label("p").rect();
+        assert!(q.width() > 80.0, "{:?}", q.size());
+        assert!(p.right() - q.left() <= 1000.0);
+        assert_eq!(key_width(100.0), MIN_KEY_WIDTH);
+    }
+}
