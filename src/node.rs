@@ -68,6 +68,10 @@ pub struct SyncReport {
     pub duration_ms: u64,
 }
 
+const NOT_MEMBER: &str = "peer is not a member of this commune";
+/// How long a peer unknown to our roster has to prove membership.
+const PROBATION: Duration = Duration::from_secs(30);
+
 type Job = Box<dyn FnOnce(&mut Repo) + Send>;
 
 enum CoreMsg {
@@ -135,6 +139,16 @@ struct Core {
 }
 
 impl Core {
+    /// `Ok(true)`: a member; `Ok(false)`: unknown to our roster, may prove
+    /// membership with roster changes (restricted session); `Err`: refuse.
+    fn admission(&self, peer: &NodeId) -> Result<bool, String> {
+        match self.authorized(peer) {
+            Ok(()) => Ok(true),
+            Err(e) if e == NOT_MEMBER => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
     fn authorized(&self, peer: &NodeId) -> Result<(), String> {
         let commune = self.repo.commune_id().ok().flatten();
         let Some(commune) = commune else {
@@ -162,7 +176,7 @@ impl Core {
                 return Ok(());
             }
         }
-        Err("peer is not a member of this commune".into())
+        Err(NOT_MEMBER.into())
     }
 
     fn emit(&self, e: NodeEvent) {
@@ -171,15 +185,18 @@ impl Core {
 
     fn on_connected(&mut self, id: u64, link: Link, closer: mpsc::UnboundedSender<()>) {
         let peer = link.peer;
-        if let Err(reason) = self.authorized(&peer) {
-            tracing::warn!(peer = %peer, "refused connection: {reason}");
-            let _ = link.tx.send(Msg::Bye {
-                reason: reason.clone(),
-            });
-            let _ = closer.send(());
-            self.emit(NodeEvent::Refused { peer, reason });
-            return;
-        }
+        let member = match self.admission(&peer) {
+            Ok(m) => m,
+            Err(reason) => {
+                tracing::warn!(peer = %peer, "refused connection: {reason}");
+                let _ = link.tx.send(Msg::Bye {
+                    reason: reason.clone(),
+                });
+                let _ = closer.send(());
+                self.emit(NodeEvent::Refused { peer, reason });
+                return;
+            }
+        };
         // One session per peer: keep the connection dialed by the smaller node id,
         // a rule both ends apply the same way.
         if let Some(old) = self.by_peer.get(&peer).copied() {
@@ -214,6 +231,10 @@ impl Core {
             .flatten()
             .expect("authorized implies commune");
         let mut session = Session::new(self.me, peer, commune, cursor);
+        if !member {
+            tracing::info!(peer = %peer.short(), "unknown peer: roster exchange only until it proves membership");
+            session.restrict();
+        }
         if let Err(e) = session.start(&self.repo) {
             tracing::warn!("cannot start session: {e}");
             return;
@@ -345,6 +366,21 @@ impl Core {
     }
 
     fn tick(&mut self) {
+        // Peers that could not prove membership in time are refused.
+        let expired: Vec<(u64, NodeId)> = self
+            .conns
+            .iter()
+            .filter(|(_, c)| c.session.is_restricted() && c.started.elapsed() > PROBATION)
+            .map(|(id, c)| (*id, c.link.peer))
+            .collect();
+        for (id, peer) in expired {
+            tracing::warn!(peer = %peer, "refused: {NOT_MEMBER}");
+            if let Some(c) = self.conns.get(&id) {
+                let _ = c.link.tx.send(Msg::Bye { reason: NOT_MEMBER.into() });
+            }
+            self.drop_conn(id);
+            self.emit(NodeEvent::Refused { peer, reason: NOT_MEMBER.into() });
+        }
         // Another process (the CLI, the app) wrote to the store: serve it.
         if let Ok(v) = self.repo.data_version()
             && v != self.data_version

@@ -726,6 +726,7 @@ impl Repo {
         self.edit(&rid, |tx| {
             if fresh {
                 put_header(tx, Kind::Receipt, &me, now)?;
+                write_receipt_header(tx)?;
             }
             write_receipt_entries(tx, &new)
         })
@@ -1156,5 +1157,8 @@ impl crate::sync::Storage for Repo {
     }
     fn note_synced(&mut self, peer: &NodeId, cursor: i64) -> Result<()> {
         Repo::note_synced(self, peer, cursor)
+    }
+    fn is_member(&self, peer: &NodeId) -> Result<bool> {
+        Ok(self.roster()?.active_role(peer).is_some())
     }
 }

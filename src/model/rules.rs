@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use automerge::{Automerge, ReadDoc, ScalarValue, legacy};
 
-use super::schema::{OFFICIAL_FIELDS, RESIDENT_FIELDS, Roster, get_str, read_roster};
+use super::schema::{CREATION_FIELDS, OFFICIAL_FIELDS, RESIDENT_FIELDS, Roster, get_str, read_roster};
 use super::signed::VerifiedChange;
 use super::{DocId, Kind, Role};
 use crate::identity::NodeId;
@@ -210,6 +210,10 @@ pub fn check_change(
                         return Err(Rejection::NotCreator(f.clone()));
                     }
                 } else if OFFICIAL_FIELDS.contains(&f.as_str()) {
+                    let creating = creator_before.is_none() && creator == Some(change.author);
+                    if creating && CREATION_FIELDS.contains(&f.as_str()) {
+                        continue;
+                    }
                     if role != Role::Official {
                         return Err(Rejection::Forbidden {
                             role,

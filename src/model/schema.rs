@@ -405,6 +405,9 @@ pub const RESIDENT_FIELDS: &[&str] = &[
     "contact",
     "satisfaction",
 ];
+/// Official fields the creator may set in the change that creates the request
+/// (initial status and the empty answers list).
+pub const CREATION_FIELDS: &[&str] = &["status", "answers"];
 /// Fields of a request only officials may write.
 pub const OFFICIAL_FIELDS: &[&str] = &["status", "answers", "appointment", "updated_at"];
 
@@ -515,6 +518,11 @@ pub fn write_new_request(
     if let Some(c) = contact_sealed {
         tx.put(ROOT, "contact", ScalarValue::Bytes(c))?;
     }
+    // The containers officials append to are made here, once: two officials who
+    // each created the list when answering concurrently would make two conflicting
+    // lists, and one answer would be lost.
+    tx.put(ROOT, "status", Status::New.as_str())?;
+    tx.put_object(ROOT, "answers", ObjType::List)?;
     Ok(())
 }
 
@@ -564,6 +572,11 @@ pub fn read_receipt(doc: &impl ReadDoc) -> Receipt {
         }
     }
     r
+}
+
+pub fn write_receipt_header(tx: &mut impl Transactable) -> TxResult {
+    tx.put_object(ROOT, "notices", ObjType::Map)?;
+    Ok(())
 }
 
 pub fn write_receipt_entries(tx: &mut impl Transactable, entries: &[(DocId, i64)]) -> TxResult {

@@ -51,6 +51,8 @@ pub trait Storage {
     /// Changes of `id` outside the history of `their_heads`, in causal order.
     fn changes_missing(&self, id: &DocId, their_heads: &[[u8; 32]]) -> Result<Vec<SignedChange>>;
     fn import(&mut self, changes: Vec<SignedChange>, via: &NodeId) -> Result<ImportReport>;
+    /// Is `peer` an active member of the commune (by our current roster)?
+    fn is_member(&self, peer: &NodeId) -> Result<bool>;
     /// A sync with `peer` completed with the peer holding our log up to `cursor`.
     fn note_synced(&mut self, peer: &NodeId, cursor: i64) -> Result<()>;
 }
@@ -66,6 +68,8 @@ pub enum SyncError {
     Refused(usize, String),
     #[error("peer pushed more changes with missing dependencies than we buffer")]
     PendingOverflow,
+    #[error("peer is not a member of this commune")]
+    NotMember,
     #[error("protocol violation: {0}")]
     Protocol(&'static str),
     #[error("peer closed: {0}")]
@@ -123,6 +127,9 @@ pub struct Session {
     last_was_receive: bool,
     /// Synced but the cursor not yet recorded.
     note_pending: bool,
+    /// Peer not (yet) known as a member: only roster changes flow, both ways, so it
+    /// can prove its membership with officials' signatures and nothing else leaks.
+    restricted: bool,
     stats: Stats,
 }
 
@@ -151,8 +158,30 @@ impl Session {
             fallback_done: false,
             last_was_receive: true,
             note_pending: false,
+            restricted: false,
             stats: Stats::default(),
         }
+    }
+
+    /// Starts the session restricted to roster changes (see `Session::restricted`).
+    pub fn restrict(&mut self) {
+        self.restricted = true;
+    }
+    pub fn is_restricted(&self) -> bool {
+        self.restricted
+    }
+    /// The peer proved its membership: offer everything.
+    pub fn unrestrict(&mut self, store: &mut impl Storage) -> Result<(), SyncError> {
+        if !self.restricted {
+            return Ok(());
+        }
+        self.restricted = false;
+        if self.peer_hello {
+            let cursor = self.cursor;
+            self.offer_since(store, cursor)?;
+            self.pump(store)?;
+        }
+        Ok(())
     }
 
     pub fn peer(&self) -> NodeId {
@@ -175,11 +204,13 @@ impl Session {
     /// Queues our `Hello`.
     pub fn start(&mut self, store: &impl Storage) -> Result<(), SyncError> {
         let (digest, docs) = store.digest()?;
+        let roster = store.heads(&DocId::roster())?.unwrap_or_default();
         self.outbox.push_back(Msg::Hello {
             version: wire::VERSION,
             commune: self.commune,
             digest,
             docs,
+            roster,
         });
         self.hello_sent = true;
         Ok(())
@@ -208,6 +239,7 @@ impl Session {
                 commune,
                 digest,
                 docs,
+                roster,
             } => {
                 if version != wire::VERSION {
                     return Err(SyncError::Version(version));
@@ -222,14 +254,23 @@ impl Session {
                 self.peer_docs = docs;
                 self.peer_digest = Some(digest);
                 if !self.check_synced(store)? {
-                    let cursor = self.cursor;
-                    self.offer_since(store, cursor)?;
+                    let mine = store.heads(&DocId::roster())?.unwrap_or_default();
+                    if mine != roster {
+                        self.queue_push(DocId::roster(), roster);
+                    }
+                    if !self.restricted {
+                        let cursor = self.cursor;
+                        self.offer_since(store, cursor)?;
+                    }
                 }
             }
             Msg::Offer { docs } => {
                 self.require_hello()?;
                 let mut want = Vec::new();
                 for d in docs {
+                    if self.restricted && d.id != DocId::roster() {
+                        continue;
+                    }
                     let mine = store.heads(&d.id)?;
                     let mut unknown = false;
                     for h in &d.heads {
@@ -259,11 +300,34 @@ impl Session {
             Msg::Want { docs } => {
                 self.require_hello()?;
                 for d in docs {
+                    if self.restricted && d.id != DocId::roster() {
+                        continue;
+                    }
                     self.queue_push(d.id, d.heads);
                 }
             }
             Msg::Changes { changes } => {
                 self.require_hello()?;
+                let mut changes = changes;
+                if self.restricted {
+                    // The roster part may prove the peer's membership; import it first.
+                    let (roster, rest): (Vec<_>, Vec<_>) =
+                        changes.into_iter().partition(|c| c.doc == DocId::roster());
+                    if !roster.is_empty() {
+                        let r = store.import(roster, &self.peer)?;
+                        if let Some(bad) = r.rejected.first() {
+                            return Err(SyncError::Refused(r.rejected.len(), bad.reason.clone()));
+                        }
+                    }
+                    if store.is_member(&self.peer)? {
+                        self.restricted = false;
+                        let cursor = self.cursor;
+                        self.offer_since(store, cursor)?;
+                    } else if !rest.is_empty() {
+                        return Err(SyncError::NotMember);
+                    }
+                    changes = rest;
+                }
                 let n = changes.len() as u64;
                 self.stats.changes_received += n;
                 let report = store.import(changes, &self.peer)?;
@@ -319,7 +383,7 @@ impl Session {
     /// Something changed in our store (a local edit, another process, another
     /// peer's session): offer or push it.
     pub fn handle_local_change(&mut self, store: &mut impl Storage) -> Result<(), SyncError> {
-        if !self.peer_hello {
+        if !self.peer_hello || self.restricted {
             return Ok(());
         }
         let from = self.sent_pos;
@@ -384,7 +448,7 @@ impl Session {
 
     /// Both sides idle, digests differ: offer everything, once per session.
     fn fallback(&mut self, store: &mut impl Storage) -> Result<(), SyncError> {
-        if self.fallback_done {
+        if self.fallback_done || self.restricted {
             return Ok(());
         }
         self.fallback_done = true;
@@ -406,6 +470,9 @@ impl Session {
 
     /// After importing, push our own new changes (receipts) directly.
     fn push_local(&mut self, store: &mut impl Storage) -> Result<(), SyncError> {
+        if self.restricted {
+            return Ok(());
+        }
         let pos = store.log_position()?;
         if pos <= self.sent_pos {
             return Ok(());

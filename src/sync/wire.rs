@@ -48,6 +48,9 @@ pub enum Msg {
         commune: NodeId,
         digest: [u8; 16],
         docs: u64,
+        /// Heads of our roster: the peer pushes roster changes we lack before
+        /// anything else, since every other verdict depends on the roster.
+        roster: Vec<[u8; 32]>,
     },
     /// "These documents changed on my side; here are my heads."
     Offer { docs: Vec<DocState> },
@@ -139,6 +142,9 @@ fn check_limits(msg: &Msg) -> Result<(), WireError> {
             if docs.iter().any(|d| d.heads.len() > MAX_HEADS) {
                 return Err(WireError::Limit("too many heads for one document"));
             }
+        }
+        Msg::Hello { roster, .. } if roster.len() > MAX_HEADS => {
+            return Err(WireError::Limit("too many roster heads"));
         }
         Msg::Changes { changes } => {
             if changes.len() > MAX_CHANGES_PER_BATCH {

@@ -1,1 +1,9 @@
+//! The integration tests: one binary, a module per area. Real SQLite files in temp
+//! dirs, the real `conglang` binary, real iroh endpoints on loopback.
 
+mod cli;
+mod harness;
+mod sim;
+mod store;
+mod sync;
+mod trust;

@@ -1,0 +1,191 @@
+//! Shared test helpers: run the binary on a data dir, build communes through the
+//! library, and drive sans-IO sessions between stores in memory.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+
+use conglang::identity::NodeId;
+use conglang::model::Role;
+use conglang::repo::Repo;
+use conglang::sync::{Event, Msg, Session, Storage};
+
+pub fn bin() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_conglang"));
+    c.env("CONGLANG_LOG", "info,iroh=warn,noq=warn");
+    c
+}
+
+/// A node as the CLI sees it: a data dir.
+pub struct CliNode {
+    pub dir: PathBuf,
+}
+
+impl CliNode {
+    pub fn new(base: &Path, name: &str) -> CliNode {
+        CliNode { dir: base.join(name) }
+    }
+    pub fn cmd(&self, args: &[&str]) -> Output {
+        bin().arg("--data").arg(&self.dir).args(args).output().expect("run conglang")
+    }
+    /// Runs a command that must succeed; returns stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let o = self.cmd(args);
+        assert!(
+            o.status.success(),
+            "conglang {args:?} failed: {}\n{}",
+            String::from_utf8_lossy(&o.stderr),
+            String::from_utf8_lossy(&o.stdout)
+        );
+        String::from_utf8(o.stdout).expect("utf-8 output")
+    }
+    pub fn json(&self, args: &[&str]) -> serde_json::Value {
+        let mut a = args.to_vec();
+        a.push("--json");
+        serde_json::from_str(&self.ok(&a)).expect("json output")
+    }
+    pub fn id(&self) -> String {
+        self.ok(&["id"]).trim().to_string()
+    }
+    /// Starts `serve` on a loopback port; returns the child and its node id and port.
+    pub fn serve(&self, extra: &[&str]) -> Served {
+        let mut child = bin()
+            .arg("--data")
+            .arg(&self.dir)
+            .args(["serve", "--listen", "127.0.0.1:0", "--no-mdns"])
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn serve");
+        use std::io::BufRead;
+        let out = child.stdout.take().expect("stdout");
+        let mut line = String::new();
+        std::io::BufReader::new(out).read_line(&mut line).expect("serve prints its address");
+        let v: serde_json::Value = serde_json::from_str(&line).expect("serve line is json");
+        let addr = v["listen"][0].as_str().expect("listen addr").to_string();
+        Served {
+            child,
+            peer: format!("{}@{}", v["node_id"].as_str().expect("node id"), addr),
+        }
+    }
+    pub fn sync_with(&self, s: &Served) -> serde_json::Value {
+        let out = self.ok(&["sync", "--peer", &s.peer, "--timeout", "60", "--listen", "127.0.0.1:0"]);
+        serde_json::from_str(&out).expect("sync report is json")
+    }
+}
+
+pub struct Served {
+    pub child: Child,
+    pub peer: String,
+}
+
+impl Served {
+    /// Stops with SIGTERM, as a service manager would, and waits.
+    pub fn stop(mut self) {
+        unsafe {
+            libc::kill(self.child.id() as i32, libc::SIGTERM);
+        }
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A commune built through the library: an office (founder) and members.
+pub struct Commune {
+    pub base: tempfile::TempDir,
+    pub office: Repo,
+}
+
+impl Commune {
+    pub fn new() -> Commune {
+        let base = tempfile::tempdir().expect("tempdir");
+        let mut office = Repo::open(&base.path().join("office")).expect("open office");
+        office.init_commune("Xã Long Môn", "UBND xã Long Môn").expect("init");
+        Commune { base, office }
+    }
+    /// Enrols and joins a new member, and gives it the office's current state.
+    pub fn member(&mut self, name: &str, role: Role) -> Repo {
+        let mut r = Repo::open(&self.base.path().join(name)).expect("open member");
+        let invite = self
+            .office
+            .roster_add(r.node_id(), role, name, name, vec![])
+            .expect("roster add");
+        r.join(&invite).expect("join");
+        let office_id = self.office.node_id();
+        exchange(&mut self.office, &mut r);
+        let _ = office_id;
+        r
+    }
+}
+
+/// Runs a sans-IO session between two stores until neither has anything to say.
+/// Returns the messages delivered each way.
+pub fn exchange(a: &mut Repo, b: &mut Repo) -> (usize, usize) {
+    exchange_limited(a, b, usize::MAX).expect("sync completes")
+}
+
+/// Like `exchange`, but the link is cut after `limit` messages in total. Returns
+/// `None` if cut before both sides were synced.
+pub fn exchange_limited(a: &mut Repo, b: &mut Repo, limit: usize) -> Option<(usize, usize)> {
+    let commune = a.commune_id().unwrap().or(b.commune_id().unwrap()).expect("commune");
+    let cursor = |r: &Repo, p: &NodeId| r.store().read().peer(p).unwrap().map(|p| p.cursor).unwrap_or(0);
+    let mut sa = Session::new(a.node_id(), b.node_id(), commune, cursor(a, &b.node_id()));
+    let mut sb = Session::new(b.node_id(), a.node_id(), commune, cursor(b, &a.node_id()));
+    sa.start(a).unwrap();
+    sb.start(b).unwrap();
+    let (mut n_ab, mut n_ba) = (0, 0);
+    let mut delivered = 0;
+    loop {
+        let mut moved = false;
+        while let Some(m) = sa.poll_transmit() {
+            if delivered >= limit {
+                return None;
+            }
+            delivered += 1;
+            n_ab += 1;
+            moved = true;
+            sb.handle_message(roundtrip(m), b).unwrap();
+        }
+        while let Some(m) = sb.poll_transmit() {
+            if delivered >= limit {
+                return None;
+            }
+            delivered += 1;
+            n_ba += 1;
+            moved = true;
+            sa.handle_message(roundtrip(m), a).unwrap();
+        }
+        if !moved {
+            break;
+        }
+    }
+    let synced = |s: &mut Session| {
+        let mut ok = s.is_synced();
+        while let Some(e) = s.poll_event() {
+            if e == Event::Synced {
+                ok = true;
+            }
+        }
+        ok
+    };
+    let _ = (synced(&mut sa), synced(&mut sb));
+    assert_eq!(a.digest().unwrap(), b.digest().unwrap(), "stores differ after a complete exchange");
+    Some((n_ab, n_ba))
+}
+
+/// Every message goes through the real wire encoding.
+pub fn roundtrip(m: Msg) -> Msg {
+    let frame = conglang::sync::wire::encode(&m);
+    let n = conglang::sync::wire::frame_len(frame[..4].try_into().unwrap()).unwrap();
+    conglang::sync::wire::decode(&frame[4..4 + n]).unwrap()
+}
+
+pub fn digest_of(r: &Repo) -> [u8; 16] {
+    Storage::digest(r).unwrap().0
+}

@@ -1,0 +1,247 @@
+//! Sync between real processes over real iroh endpoints on loopback, and the
+//! protocol's properties through the sans-IO core between real stores.
+
+use conglang::model::{Kind, NoticeDraft, RequestDraft, Role, Status};
+use conglang::sync::{Event, Session, Storage};
+
+use crate::harness::{CliNode, Commune, exchange, exchange_limited, roundtrip};
+
+fn enrol(office: &CliNode, node: &CliNode, role: &str, name: &str) {
+    let id = node.id();
+    let invite = office.ok(&["roster", "add", &id, "--role", role, "--name", name]);
+    node.ok(&["join", invite.trim()]);
+}
+
+#[test]
+fn notice_reaches_kiosk_request_reaches_office_and_answer_comes_back() {
+    let base = tempfile::tempdir().unwrap();
+    let office = CliNode::new(base.path(), "office");
+    let kiosk = CliNode::new(base.path(), "kiosk");
+    office.ok(&["init", "--commune", "Xã Long Môn", "--name", "UBND xã"]);
+    enrol(&office, &kiosk, "kiosk", "Nhà văn hóa thôn Nà Khoang");
+    let notice = office.ok(&["notice", "post", "--title", "Tiêm phòng dại cho chó mèo", "--category", "health"]);
+    let notice = notice.trim().to_string();
+
+    let served = office.serve(&[]);
+    let report = kiosk.sync_with(&served);
+    assert_eq!(report["changes_rejected"], 0);
+    assert!(report["docs_received"].as_u64().unwrap() >= 2, "{report}");
+    assert_eq!(kiosk.json(&["notice", "show", &notice])["title"], "Tiêm phòng dại cho chó mèo");
+    assert_eq!(kiosk.json(&["status"])["role"], "kiosk");
+
+    // While `serve` runs, the CLI writes to the office store from another process.
+    let code = kiosk.ok(&["request", "submit", "--hamlet", "Nà Khoang", "--name", "Vàng Thị Mai", "--text", "Xin lịch tiêm cho chó nhà tôi"]);
+    let code = code.trim().to_string();
+    kiosk.sync_with(&served);
+    assert_eq!(office.json(&["request", "show", &code])["text"], "Xin lịch tiêm cho chó nhà tôi");
+    office.ok(&["request", "answer", &code, "--text", "Sáng thứ Bảy tại nhà văn hóa.", "--status", "answered"]);
+    kiosk.sync_with(&served);
+    let r = kiosk.json(&["request", "show", &code]);
+    assert_eq!(r["status"], "answered");
+    assert_eq!(r["answers"][0]["text"], "Sáng thứ Bảy tại nhà văn hóa.");
+
+    // Nothing differs now: one exchange of digests, a few hundred bytes.
+    let noop = kiosk.sync_with(&served);
+    assert_eq!(noop["changes_received"], 0);
+    assert_eq!(noop["round_trips"], 1, "{noop}");
+    assert!(noop["bytes_sent"].as_u64().unwrap() + noop["bytes_received"].as_u64().unwrap() < 400, "{noop}");
+    served.stop();
+}
+
+#[test]
+fn continuous_sync_delivers_a_new_change_to_a_connected_peer_within_seconds() {
+    let base = tempfile::tempdir().unwrap();
+    let office = CliNode::new(base.path(), "office");
+    let kiosk = CliNode::new(base.path(), "kiosk");
+    office.ok(&["init", "--commune", "Xã Long Môn", "--name", "UBND xã"]);
+    enrol(&office, &kiosk, "kiosk", "Kiosk Nà Khoang");
+    let served = office.serve(&[]);
+    let kiosk_served = kiosk.serve(&["--peer", &served.peer]);
+    // Posted by a separate CLI process on the office data dir while both serve.
+    let id = office.ok(&["notice", "post", "--title", "Cảnh báo sạt lở đất", "--category", "storm", "--urgent"]);
+    let id = id.trim();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let o = kiosk.cmd(&["notice", "show", id, "--json"]);
+        if o.status.success() {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "notice did not arrive on the connected kiosk");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    kiosk_served.stop();
+    served.stop();
+}
+
+#[test]
+fn data_mule_courier_carries_both_ways_and_reach_comes_back() {
+    let base = tempfile::tempdir().unwrap();
+    let office = CliNode::new(base.path(), "office");
+    let courier = CliNode::new(base.path(), "courier");
+    let kiosk = CliNode::new(base.path(), "kiosk");
+    office.ok(&["init", "--commune", "Xã Long Môn", "--name", "UBND xã"]);
+    enrol(&office, &courier, "courier", "Anh Thào (xe máy)");
+    enrol(&office, &kiosk, "kiosk", "Kiosk Bản Chang");
+    let notice = office.ok(&["notice", "post", "--title", "Lịch làm căn cước lưu động", "--category", "schedule"]);
+    let notice = notice.trim().to_string();
+
+    // 1. courier meets the office (kiosk is offline; it has never met the office).
+    let o = office.serve(&[]);
+    courier.sync_with(&o);
+    o.stop();
+    // 2. later, office gone, courier reaches the village.
+    let k = kiosk.serve(&[]);
+    courier.sync_with(&k);
+    k.stop();
+    assert_eq!(kiosk.json(&["notice", "show", &notice])["title"], "Lịch làm căn cước lưu động");
+    let code = kiosk.ok(&["request", "submit", "--hamlet", "Bản Chang", "--name", "Giàng A Lử", "--text", "Nhà tôi ở xa, xin cán bộ đến làm giúp", "--kind", "home-visit"]);
+    let code = code.trim().to_string();
+    let k = kiosk.serve(&[]);
+    courier.sync_with(&k);
+    k.stop();
+    // 3. back at the office.
+    let o = office.serve(&[]);
+    courier.sync_with(&o);
+    o.stop();
+    assert_eq!(office.json(&["request", "show", &code])["kind"], "home-visit");
+    let reach = office.json(&["reach", &notice]);
+    let names: Vec<&str> = reach.as_array().unwrap().iter().map(|r| r["name"].as_str().unwrap()).collect();
+    assert!(names.contains(&"Kiosk Bản Chang"), "office sees the kiosk got the notice: {reach}");
+    assert!(names.contains(&"Anh Thào (xe máy)"), "{reach}");
+}
+
+#[test]
+fn non_member_is_refused_and_nothing_it_sent_is_stored() {
+    let base = tempfile::tempdir().unwrap();
+    let office = CliNode::new(base.path(), "office");
+    let stranger = CliNode::new(base.path(), "stranger");
+    office.ok(&["init", "--commune", "Xã Long Môn", "--name", "UBND xã"]);
+    stranger.ok(&["init", "--commune", "Xã Khác", "--name", "Kẻ lạ"]);
+    stranger.ok(&["notice", "post", "--title", "Tin giả", "--urgent"]);
+    let before = office.json(&["status"]);
+    let served = office.serve(&[]);
+    let o = stranger.cmd(&["sync", "--peer", &served.peer, "--timeout", "20", "--listen", "127.0.0.1:0"]);
+    assert!(!o.status.success(), "a stranger's sync must fail");
+    served.stop();
+    let after = office.json(&["status"]);
+    assert_eq!(before["changes"], after["changes"]);
+    assert_eq!(before["docs"], after["docs"]);
+}
+
+#[test]
+fn concurrent_edits_to_the_same_request_merge_over_sync() {
+    let mut c = Commune::new();
+    let mut kiosk = c.member("kiosk", Role::Kiosk);
+    let mut off2 = c.member("office-2", Role::Official);
+    let r = kiosk
+        .submit_request(&RequestDraft {
+            hamlet: "Nà Khoang".into(),
+            name: "Hoàng Văn Sáng".into(),
+            text: "Hỏi về trợ cấp người cao tuổi".into(),
+            ..Default::default()
+        })
+        .unwrap();
+    exchange(&mut kiosk, &mut c.office);
+    exchange(&mut c.office, &mut off2);
+    c.office.answer_request(&r.code, "Cần giấy xác nhận.", Some(Status::Answered), None).unwrap();
+    off2.answer_request(&r.code, "Đã chuyển hồ sơ lên huyện.", Some(Status::Resolved), None).unwrap();
+    exchange(&mut c.office, &mut off2);
+    exchange(&mut c.office, &mut kiosk);
+    let a = kiosk.request(&r.code).unwrap().unwrap();
+    assert_eq!(a.answers.len(), 2);
+    assert_eq!(a, off2.request(&r.code).unwrap().unwrap());
+}
+
+#[test]
+fn urgent_notice_posted_last_arrives_first_through_a_large_backlog() {
+    let mut c = Commune::new();
+    let kiosk_dir = c.base.path().join("kiosk");
+    let mut kiosk = conglang::repo::Repo::open(&kiosk_dir).unwrap();
+    let inv = c.office.roster_add(kiosk.node_id(), Role::Kiosk, "Kiosk", "", vec![]).unwrap();
+    kiosk.join(&inv).unwrap();
+    for i in 0..2000 {
+        c.office
+            .submit_request(&RequestDraft {
+                hamlet: "Nà Khoang".into(),
+                name: format!("Người dân số {i}"),
+                text: "Xin hỏi thủ tục đăng ký khai sinh cho cháu mới sinh ở thôn Nà Khoang".into(),
+                ..Default::default()
+            })
+            .unwrap();
+    }
+    let urgent = c
+        .office
+        .post_notice(&NoticeDraft {
+            title: "KHẨN: Bão số 5 đổ bộ đêm nay".into(),
+            body: "Sơ tán khỏi vùng trũng".into(),
+            urgent: true,
+            ..Default::default()
+        })
+        .unwrap();
+    let commune = c.office.commune_id().unwrap().unwrap();
+    let mut so = Session::new(c.office.node_id(), kiosk.node_id(), commune, 0);
+    let mut sk = Session::new(kiosk.node_id(), c.office.node_id(), commune, 0);
+    so.start(&c.office).unwrap();
+    sk.start(&kiosk).unwrap();
+    // The order in which document changes travel from the office, across batches.
+    let mut stream: Vec<conglang::model::DocId> = Vec::new();
+    let mut requests_when_urgent_committed = None;
+    for _ in 0..100_000 {
+        let mut moved = false;
+        while let Some(m) = so.poll_transmit() {
+            moved = true;
+            let m = roundtrip(m);
+            let batch: Vec<_> = match &m {
+                conglang::sync::Msg::Changes { changes } => changes.iter().map(|c| c.doc.clone()).collect(),
+                _ => Vec::new(),
+            };
+            stream.extend(batch.iter().cloned());
+            sk.handle_message(m, &mut kiosk).unwrap();
+            while let Some(e) = sk.poll_event() {
+                if let Event::Received { docs } = e
+                    && docs.contains(&urgent)
+                    && requests_when_urgent_committed.is_none()
+                {
+                    requests_when_urgent_committed = Some(kiosk.requests().unwrap().len());
+                }
+            }
+        }
+        while let Some(m) = sk.poll_transmit() {
+            moved = true;
+            so.handle_message(roundtrip(m), &mut c.office).unwrap();
+        }
+        if !moved {
+            break;
+        }
+    }
+    let first_content = stream.iter().find(|d| d.kind() != Kind::Roster).cloned();
+    assert_eq!(first_content, Some(urgent.clone()), "the urgent notice travels before the backlog");
+    // It was committed with the very first batch, not after the 2,000 requests.
+    assert!(requests_when_urgent_committed.unwrap() < 200, "{requests_when_urgent_committed:?}");
+    assert_eq!(kiosk.requests().unwrap().len(), 2000);
+    assert_eq!(Storage::digest(&kiosk).unwrap(), Storage::digest(&c.office).unwrap());
+}
+
+#[test]
+fn cut_link_keeps_what_arrived_and_next_sync_completes() {
+    let mut c = Commune::new();
+    let mut kiosk = c.member("kiosk", Role::Kiosk);
+    for i in 0..300 {
+        c.office
+            .post_notice(&NoticeDraft {
+                title: format!("Thông báo số {i}"),
+                body: "Nội dung dài ".repeat(40),
+                ..Default::default()
+            })
+            .unwrap();
+    }
+    // Cut after a few batches.
+    assert!(exchange_limited(&mut c.office, &mut kiosk, 6).is_none(), "the cut came before the end");
+    let got = kiosk.notices().unwrap().len();
+    assert!(got > 0 && got < 300, "kept what arrived: {got}");
+    for ch in kiosk.all_changes().unwrap() {
+        ch.verify().unwrap();
+    }
+    exchange(&mut c.office, &mut kiosk);
+    assert_eq!(kiosk.notices().unwrap().len(), 300);
+}
