@@ -131,7 +131,7 @@ pub fn check_author(roster: &Roster, change: &VerifiedChange) -> Result<Role, Re
     };
     if let Some(rv) = &m.revoked {
         let h = change.hash.to_string();
-        if !rv.cut.iter().any(|c| *c == h) {
+        if !rv.cut.contains(&h) {
             return Err(Rejection::Revoked(who));
         }
     }

@@ -17,7 +17,7 @@ use crate::identity::NodeId;
 
 // ---- reading helpers -------------------------------------------------------
 
-fn scalar<'a>(doc: &'a impl ReadDoc, obj: &ObjId, key: &str) -> Option<ScalarValue> {
+fn scalar(doc: &impl ReadDoc, obj: &ObjId, key: &str) -> Option<ScalarValue> {
     match doc.get(obj, key).ok()?? {
         (Value::Scalar(s), _) => Some(s.into_owned()),
         _ => None,

@@ -57,6 +57,9 @@ pub trait Storage {
     fn note_synced(&mut self, peer: &NodeId, cursor: i64) -> Result<()>;
 }
 
+/// A document to push and the heads the peer is known to have.
+type PushItem = (DocId, Vec<[u8; 32]>);
+
 /// Why a session ended badly. The peer is disconnected.
 #[derive(Debug, thiserror::Error)]
 pub enum SyncError {
@@ -114,7 +117,7 @@ pub struct Session {
     peer_digest: Option<[u8; 16]>,
     peer_docs: u64,
     /// Documents to push, by (priority, order) → (doc, the heads the peer has).
-    push: BTreeMap<(u8, u64), (DocId, Vec<[u8; 32]>)>,
+    push: BTreeMap<(u8, u64), PushItem>,
     push_order: u64,
     /// Changes of the document being pushed that did not fit the last batch.
     carry: VecDeque<SignedChange>,

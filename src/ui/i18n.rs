@@ -1,0 +1,396 @@
+//! Every string the app shows, in Vietnamese and English, in one table.
+//!
+//! Vietnamese is the default: residents, officials and couriers all read it. English
+//! is there for visitors and for developers who do not. Keeping the table in one
+//! file (one `match`, the two languages side by side) makes a missing translation a
+//! compile error instead of a blank button on a kiosk in a village hall.
+
+use crate::model::{Category, RequestKind, Role, Status};
+
+/// The language the app is shown in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Lang {
+    #[default]
+    Vi,
+    En,
+}
+
+/// A string of the app. Templates carry `{}` placeholders, filled in by [`Lang::fill`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum S {
+    AppName,
+    SwitchLanguage,
+    ViewAs,
+    NavNotices,
+    NavProcedures,
+    NavAsk,
+    NavLookup,
+    NavManageNotices,
+    NavInbox,
+    NavRoster,
+    NavCourier,
+    UpdatedAt,
+    NeverSynced,
+    Syncing,
+    Loading,
+    Back,
+    Urgent,
+    AllCategories,
+    NoNotices,
+    When,
+    Where,
+    ValidUntil,
+    Posted,
+    For,
+    WholeCommune,
+    ProceduresTitle,
+    NoProcedures,
+    Papers,
+    Fee,
+    Days,
+    DaysN,
+    Steps,
+    AskTitle,
+    AskKind,
+    Hamlet,
+    Name,
+    Phone,
+    PhoneNote,
+    Question,
+    Public,
+    Send,
+    Sending,
+    Sent,
+    KeepCode,
+    AskAnother,
+    PleaseFill,
+    TypingInto,
+    TapAField,
+    LookupTitle,
+    Code,
+    Find,
+    NotFound,
+    Status,
+    Answers,
+    NoAnswers,
+    Appointment,
+    AtPlace,
+    From,
+    PublicQa,
+    NewNotice,
+    EditNotice,
+    Title,
+    Body,
+    Category,
+    UrgentFlag,
+    StartsField,
+    PlaceField,
+    ValidUntilField,
+    HamletsField,
+    TimeFormat,
+    Post,
+    SaveChanges,
+    Cancel,
+    Edit,
+    Withdraw,
+    Withdrawn,
+    Expired,
+    ReachCount,
+    ReachTitle,
+    ReachNone,
+    ShowReach,
+    BadTime,
+    Saved,
+    ErrorPrefix,
+    FilterStatus,
+    FilterHamlet,
+    All,
+    Contact,
+    NoContact,
+    AnswerField,
+    AppointmentAtField,
+    AppointmentPlaceField,
+    SendAnswer,
+    MarkResolved,
+    NoRequests,
+    Received,
+    RosterTitle,
+    NodeIdField,
+    RoleField,
+    DeviceName,
+    DevicePlace,
+    Enrol,
+    InviteIntro,
+    Revoke,
+    Revoked,
+    Member,
+    CourierTitle,
+    BehindTitle,
+    UpToDate,
+    MissingN,
+    NoReceipt,
+    Carries,
+    CarriesCounts,
+    ConnectedTo,
+    NoPeers,
+    RecentSyncs,
+    SyncLine,
+    NotMemberTitle,
+    NotMemberBody,
+    ThisNodeId,
+    KbSpace,
+    KbBackspace,
+    KbShift,
+    KbNumbers,
+    KbLetters,
+}
+
+impl Lang {
+    /// The other language: what the language button switches to.
+    pub fn other(self) -> Lang {
+        match self {
+            Lang::Vi => Lang::En,
+            Lang::En => Lang::Vi,
+        }
+    }
+
+    pub fn t(self, s: S) -> &'static str {
+        let (vi, en) = table(s);
+        match self {
+            Lang::Vi => vi,
+            Lang::En => en,
+        }
+    }
+
+    /// Fills the `{}` placeholders of a template in order.
+    pub fn fill(self, s: S, args: &[&str]) -> String {
+        let mut out = String::new();
+        let mut rest = self.t(s);
+        let mut args = args.iter();
+        while let Some(i) = rest.find("{}") {
+            out.push_str(&rest[..i]);
+            out.push_str(args.next().copied().unwrap_or(""));
+            rest = &rest[i + 2..];
+        }
+        out.push_str(rest);
+        out
+    }
+
+    pub fn category(self, c: Category) -> &'static str {
+        let pair = match c {
+            Category::Policy => ("Chính sách", "Policy"),
+            Category::Schedule => ("Lịch hẹn, Căn cước", "Schedules, ID cards"),
+            Category::Storm => ("Thiên tai", "Disasters"),
+            Category::Health => ("Y tế", "Health"),
+            Category::Other => ("Khác", "Other"),
+        };
+        self.pick(pair)
+    }
+
+    pub fn status(self, s: Status) -> &'static str {
+        let pair = match s {
+            Status::New => ("Đã gửi, chờ trả lời", "Sent, waiting for an answer"),
+            Status::Answered => ("Đã trả lời", "Answered"),
+            Status::Scheduled => ("Đã hẹn lịch", "Appointment set"),
+            Status::Resolved => ("Đã giải quyết xong", "Resolved"),
+        };
+        self.pick(pair)
+    }
+
+    pub fn request_kind(self, k: RequestKind) -> &'static str {
+        let pair = match k {
+            RequestKind::Question => ("Hỏi đáp", "Question"),
+            RequestKind::Appointment => ("Đặt lịch hẹn", "Appointment"),
+            RequestKind::HomeVisit => ("Xin cán bộ đến nhà", "Home visit"),
+        };
+        self.pick(pair)
+    }
+
+    pub fn role(self, r: Role) -> &'static str {
+        let pair = match r {
+            Role::Official => ("Cán bộ xã", "Official"),
+            Role::Kiosk => ("Kiosk thôn", "Village kiosk"),
+            Role::Courier => ("Máy mang đi", "Courier laptop"),
+        };
+        self.pick(pair)
+    }
+
+    fn pick(self, (vi, en): (&'static str, &'static str)) -> &'static str {
+        match self {
+            Lang::Vi => vi,
+            Lang::En => en,
+        }
+    }
+}
+
+/// The table: Vietnamese first, English second.
+fn table(s: S) -> (&'static str, &'static str) {
+    match s {
+        S::AppName => ("Cổng Làng", "Cổng Làng"),
+        S::SwitchLanguage => ("English", "Tiếng Việt"),
+        S::ViewAs => ("Xem như:", "View as:"),
+        S::NavNotices => ("Thông báo", "Notices"),
+        S::NavProcedures => ("Thủ tục", "Procedures"),
+        S::NavAsk => ("Gửi câu hỏi", "Ask"),
+        S::NavLookup => ("Tra cứu", "Look up"),
+        S::NavManageNotices => ("Quản lý thông báo", "Manage notices"),
+        S::NavInbox => ("Yêu cầu của dân", "Requests"),
+        S::NavRoster => ("Thiết bị", "Devices"),
+        S::NavCourier => ("Tình trạng các thôn", "Villages status"),
+        S::UpdatedAt => ("Cập nhật lúc {} từ {}", "Updated at {} from {}"),
+        S::NeverSynced => ("Chưa đồng bộ với máy nào", "Not synced with anyone yet"),
+        S::Syncing => ("Đang đồng bộ…", "Syncing…"),
+        S::Loading => ("Đang tải…", "Loading…"),
+        S::Back => ("Quay lại", "Back"),
+        S::Urgent => ("KHẨN CẤP", "URGENT"),
+        S::AllCategories => ("Tất cả", "All"),
+        S::NoNotices => ("Chưa có thông báo nào.", "No notices yet."),
+        S::When => ("Thời gian", "When"),
+        S::Where => ("Địa điểm", "Where"),
+        S::ValidUntil => ("Hiệu lực đến", "Valid until"),
+        S::Posted => ("Đăng lúc", "Posted"),
+        S::For => ("Dành cho", "For"),
+        S::WholeCommune => ("Toàn xã", "The whole commune"),
+        S::ProceduresTitle => ("Thủ tục hành chính", "Administrative procedures"),
+        S::NoProcedures => ("Chưa có hướng dẫn thủ tục.", "No procedure guides yet."),
+        S::Papers => ("Giấy tờ cần mang", "Papers to bring"),
+        S::Fee => ("Lệ phí", "Fee"),
+        S::Days => ("Thời gian giải quyết", "Processing time"),
+        S::DaysN => ("{} ngày làm việc", "{} working days"),
+        S::Steps => ("Các bước", "Steps"),
+        S::AskTitle => ("Gửi câu hỏi hoặc yêu cầu", "Send a question or a request"),
+        S::AskKind => ("Bạn cần gì?", "What do you need?"),
+        S::Hamlet => ("Thôn", "Hamlet"),
+        S::Name => ("Họ và tên", "Full name"),
+        S::Phone => ("Số điện thoại (không bắt buộc)", "Phone (optional)"),
+        S::PhoneNote => (
+            "Số điện thoại chỉ cán bộ xã xem được.",
+            "Only commune officials can see your phone number.",
+        ),
+        S::Question => ("Nội dung", "Your message"),
+        S::Public => (
+            "Cho mọi người cùng xem (công khai)",
+            "Let everyone see it (public)",
+        ),
+        S::Send => ("Gửi đi", "Send"),
+        S::Sending => ("Đang gửi…", "Sending…"),
+        S::Sent => ("Đã gửi! Mã tra cứu của bạn:", "Sent! Your tracking code:"),
+        S::KeepCode => (
+            "Hãy ghi lại mã này để xem câu trả lời ở mục Tra cứu.",
+            "Write this code down to read the answer under Look up.",
+        ),
+        S::AskAnother => ("Gửi câu hỏi khác", "Send another"),
+        S::PleaseFill => ("Vui lòng điền: {}", "Please fill in: {}"),
+        S::TypingInto => ("Đang gõ vào: {}", "Typing into: {}"),
+        S::TapAField => ("Chạm vào ô cần điền để gõ", "Tap a field to type into it"),
+        S::LookupTitle => ("Tra cứu câu hỏi đã gửi", "Look up a request"),
+        S::Code => ("Mã tra cứu", "Tracking code"),
+        S::Find => ("Tìm", "Find"),
+        S::NotFound => ("Không tìm thấy mã {}.", "No request with code {}."),
+        S::Status => ("Tình trạng", "Status"),
+        S::Answers => ("Trả lời của xã", "Answers from the commune"),
+        S::NoAnswers => ("Chưa có trả lời.", "No answer yet."),
+        S::Appointment => ("Lịch hẹn", "Appointment"),
+        S::AtPlace => ("{} tại {}", "{} at {}"),
+        S::From => ("Người gửi", "From"),
+        S::PublicQa => ("Hỏi đáp công khai", "Public questions and answers"),
+        S::NewNotice => ("Soạn thông báo mới", "Write a new notice"),
+        S::EditNotice => ("Sửa thông báo", "Edit notice"),
+        S::Title => ("Tiêu đề", "Title"),
+        S::Body => ("Nội dung thông báo", "Notice text"),
+        S::Category => ("Loại tin", "Category"),
+        S::UrgentFlag => ("Khẩn cấp (hiện băng đỏ trên kiosk)", "Urgent (red banner on kiosks)"),
+        S::StartsField => ("Thời gian diễn ra", "Event time"),
+        S::PlaceField => ("Địa điểm diễn ra", "Event place"),
+        S::ValidUntilField => ("Hiệu lực đến ngày", "Valid until"),
+        S::HamletsField => (
+            "Các thôn (cách nhau bởi dấu phẩy; để trống là toàn xã)",
+            "Hamlets (comma separated; empty means the whole commune)",
+        ),
+        S::TimeFormat => (
+            "Dạng giờ:phút ngày/tháng/năm, ví dụ 08:00 15/09/2026",
+            "As hh:mm dd/mm/yyyy, e.g. 08:00 15/09/2026",
+        ),
+        S::Post => ("Đăng thông báo", "Post notice"),
+        S::SaveChanges => ("Lưu thay đổi", "Save changes"),
+        S::Cancel => ("Hủy", "Cancel"),
+        S::Edit => ("Sửa", "Edit"),
+        S::Withdraw => ("Thu hồi", "Withdraw"),
+        S::Withdrawn => ("Đã thu hồi", "Withdrawn"),
+        S::Expired => ("Hết hiệu lực", "Expired"),
+        S::ReachCount => ("Đã đến {}/{} máy", "Reached {}/{} devices"),
+        S::ReachTitle => ("Nơi đã nhận", "Received by"),
+        S::ReachNone => ("Chưa máy nào báo đã nhận.", "No device has reported it yet."),
+        S::ShowReach => ("Xem nơi đã nhận", "Who has it"),
+        S::BadTime => ("Thời gian không hợp lệ: {}", "Invalid time: {}"),
+        S::Saved => ("Đã lưu.", "Saved."),
+        S::ErrorPrefix => ("Lỗi: {}", "Error: {}"),
+        S::FilterStatus => ("Lọc theo tình trạng", "Filter by status"),
+        S::FilterHamlet => ("Lọc theo thôn", "Filter by hamlet"),
+        S::All => ("Tất cả", "All"),
+        S::Contact => ("Liên hệ", "Contact"),
+        S::NoContact => ("không để lại số", "none given"),
+        S::AnswerField => ("Câu trả lời", "Answer"),
+        S::AppointmentAtField => ("Hẹn lúc (không bắt buộc)", "Appointment time (optional)"),
+        S::AppointmentPlaceField => ("Hẹn tại", "Appointment place"),
+        S::SendAnswer => ("Gửi trả lời", "Send answer"),
+        S::MarkResolved => ("Đánh dấu đã giải quyết", "Mark resolved"),
+        S::NoRequests => ("Không có yêu cầu nào.", "No requests."),
+        S::Received => ("Nhận lúc", "Received"),
+        S::RosterTitle => ("Các máy của xã", "The commune's devices"),
+        S::NodeIdField => ("Mã máy cần thêm (node id)", "Node id of the new device"),
+        S::RoleField => ("Vai trò", "Role"),
+        S::DeviceName => ("Tên máy", "Device name"),
+        S::DevicePlace => ("Nơi đặt máy", "Where it stands"),
+        S::Enrol => ("Thêm máy", "Enrol device"),
+        S::InviteIntro => (
+            "Mã mời — nhập vào máy mới bằng lệnh: conglang join <mã mời>",
+            "Invite — give it to the new device: conglang join <invite>",
+        ),
+        S::Revoke => ("Thu hồi quyền", "Revoke"),
+        S::Revoked => ("Đã thu hồi", "Revoked"),
+        S::Member => ("Thành viên", "Member"),
+        S::CourierTitle => ("Máy mang đi giữa các thôn", "Courier laptop"),
+        S::BehindTitle => ("Thôn nào còn thiếu tin?", "Which villages are behind?"),
+        S::UpToDate => ("Đã đủ tin", "Up to date"),
+        S::MissingN => ("Thiếu {} thông báo", "Missing {} notices"),
+        S::NoReceipt => ("Chưa có biên nhận từ máy này", "No receipt from this device yet"),
+        S::Carries => ("Máy này đang mang", "This laptop carries"),
+        S::CarriesCounts => (
+            "{} thông báo, {} thủ tục, {} câu hỏi",
+            "{} notices, {} procedures, {} requests",
+        ),
+        S::ConnectedTo => ("Đang kết nối với: {}", "Connected to: {}"),
+        S::NoPeers => ("Chưa kết nối với máy nào", "Not connected to anyone"),
+        S::RecentSyncs => ("Lần đồng bộ gần đây", "Recent syncs"),
+        S::SyncLine => (
+            "{} với {}: gửi {}, nhận {} thay đổi ({} KB)",
+            "{} with {}: sent {}, received {} changes ({} KB)",
+        ),
+        S::NotMemberTitle => ("Máy này chưa thuộc xã nào", "This device is not enrolled yet"),
+        S::NotMemberBody => (
+            "Nhờ cán bộ xã thêm máy này (mục Thiết bị), rồi chạy: conglang join <mã mời>",
+            "Ask a commune official to enrol it (Devices), then run: conglang join <invite>",
+        ),
+        S::ThisNodeId => ("Mã máy này", "This device's id"),
+        S::KbSpace => ("Dấu cách", "Space"),
+        S::KbBackspace => ("Xóa", "Delete"),
+        S::KbShift => ("Chữ hoa", "Shift"),
+        S::KbNumbers => ("123", "123"),
+        S::KbLetters => ("ABC", "ABC"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn templates_fill_in_order() {
+        assert_eq!(
+            Lang::Vi.fill(S::UpdatedAt, &["08:05", "UBND xã"]),
+            "Cập nhật lúc 08:05 từ UBND xã"
+        );
+        assert_eq!(Lang::En.fill(S::DaysN, &["3"]), "3 working days");
+    }
+}
