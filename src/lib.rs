@@ -17,6 +17,7 @@ pub mod cli;
 pub mod config;
 pub mod demo;
 pub mod identity;
+pub mod lab;
 pub mod model;
 pub mod net;
 pub mod node;

@@ -327,7 +327,8 @@ impl Core {
             self.emit(e);
         }
         if others_need_news {
-            self.data_version = self.repo.data_version().unwrap_or(self.data_version);
+            // `data_version` is left alone: a write by another process may have
+            // landed in between, and the next tick must still see it.
             self.news(Some(id));
         }
     }
@@ -376,10 +377,15 @@ impl Core {
         for (id, peer) in expired {
             tracing::warn!(peer = %peer, "refused: {NOT_MEMBER}");
             if let Some(c) = self.conns.get(&id) {
-                let _ = c.link.tx.send(Msg::Bye { reason: NOT_MEMBER.into() });
+                let _ = c.link.tx.send(Msg::Bye {
+                    reason: NOT_MEMBER.into(),
+                });
             }
             self.drop_conn(id);
-            self.emit(NodeEvent::Refused { peer, reason: NOT_MEMBER.into() });
+            self.emit(NodeEvent::Refused {
+                peer,
+                reason: NOT_MEMBER.into(),
+            });
         }
         // Another process (the CLI, the app) wrote to the store: serve it.
         if let Ok(v) = self.repo.data_version()
@@ -411,7 +417,6 @@ impl Core {
             }
             CoreMsg::Run(job) => {
                 job(&mut self.repo);
-                self.data_version = self.repo.data_version().unwrap_or(self.data_version);
                 self.emit(NodeEvent::Changed);
                 self.news(None);
             }
@@ -457,6 +462,8 @@ impl Node {
         let core_thread = std::thread::Builder::new()
             .name("conglang-core".into())
             .spawn(move || {
+                // Ticks are due every 500 ms even while messages keep coming.
+                let mut last_tick = Instant::now();
                 loop {
                     match core_rx.recv_timeout(Duration::from_millis(500)) {
                         Ok(m) => {
@@ -464,8 +471,12 @@ impl Node {
                                 break;
                             }
                         }
-                        Err(std_mpsc::RecvTimeoutError::Timeout) => core.tick(),
+                        Err(std_mpsc::RecvTimeoutError::Timeout) => {}
                         Err(std_mpsc::RecvTimeoutError::Disconnected) => break,
+                    }
+                    if last_tick.elapsed() >= Duration::from_millis(500) {
+                        last_tick = Instant::now();
+                        core.tick();
                     }
                 }
             })

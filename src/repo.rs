@@ -1158,6 +1158,15 @@ impl crate::sync::Storage for Repo {
     fn note_synced(&mut self, peer: &NodeId, cursor: i64) -> Result<()> {
         Repo::note_synced(self, peer, cursor)
     }
+    fn local_changes_since(&self, id: &DocId, since: i64) -> Result<Vec<SignedChange>> {
+        Ok(self
+            .store
+            .read()
+            .local_changes_since(id, since)?
+            .into_iter()
+            .map(|c| c.signed)
+            .collect())
+    }
     fn is_member(&self, peer: &NodeId) -> Result<bool> {
         Ok(self.roster()?.active_role(peer).is_some())
     }

@@ -11,7 +11,9 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use automerge::{Automerge, ReadDoc, ScalarValue, legacy};
 
-use super::schema::{CREATION_FIELDS, OFFICIAL_FIELDS, RESIDENT_FIELDS, Roster, get_str, read_roster};
+use super::schema::{
+    CREATION_FIELDS, OFFICIAL_FIELDS, RESIDENT_FIELDS, Roster, get_str, read_roster,
+};
 use super::signed::VerifiedChange;
 use super::{DocId, Kind, Role};
 use crate::identity::NodeId;

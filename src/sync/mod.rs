@@ -51,14 +51,17 @@ pub trait Storage {
     /// Changes of `id` outside the history of `their_heads`, in causal order.
     fn changes_missing(&self, id: &DocId, their_heads: &[[u8; 32]]) -> Result<Vec<SignedChange>>;
     fn import(&mut self, changes: Vec<SignedChange>, via: &NodeId) -> Result<ImportReport>;
+    /// This node's own changes to `id` after log position `since`.
+    fn local_changes_since(&self, id: &DocId, since: i64) -> Result<Vec<SignedChange>>;
     /// Is `peer` an active member of the commune (by our current roster)?
     fn is_member(&self, peer: &NodeId) -> Result<bool>;
     /// A sync with `peer` completed with the peer holding our log up to `cursor`.
     fn note_synced(&mut self, peer: &NodeId, cursor: i64) -> Result<()>;
 }
 
-/// A document to push and the heads the peer is known to have.
-type PushItem = (DocId, Vec<[u8; 32]>);
+/// A document to push: the heads the peer is known to have, or (for documents only
+/// we write) our log position after which everything is new to the peer.
+type PushItem = (DocId, Vec<[u8; 32]>, Option<i64>);
 
 /// Why a session ended badly. The peer is disconnected.
 #[derive(Debug, thiserror::Error)]
@@ -125,9 +128,13 @@ pub struct Session {
     outbox: VecDeque<Msg>,
     events: VecDeque<Event>,
     synced: bool,
-    idle_sent_for: Option<[u8; 16]>,
+    idle_sent_for: Option<([u8; 16], u64)>,
     fallback_done: bool,
     last_was_receive: bool,
+    /// Messages other than `Idle` sent and received: an `Idle` answers work, never
+    /// another `Idle`, so two idle peers do not ping-pong.
+    work_sent: u64,
+    work_received: u64,
     /// Synced but the cursor not yet recorded.
     note_pending: bool,
     /// Peer not (yet) known as a member: only roster changes flow, both ways, so it
@@ -161,6 +168,8 @@ impl Session {
             fallback_done: false,
             last_was_receive: true,
             note_pending: false,
+            work_sent: 0,
+            work_received: 0,
             restricted: false,
             stats: Stats::default(),
         }
@@ -222,6 +231,9 @@ impl Session {
     pub fn poll_transmit(&mut self) -> Option<Msg> {
         let m = self.outbox.pop_front()?;
         self.stats.msgs_sent += 1;
+        if !matches!(m, Msg::Idle { .. }) {
+            self.work_sent += 1;
+        }
         if self.last_was_receive {
             self.stats.round_trips += 1;
             self.last_was_receive = false;
@@ -235,6 +247,9 @@ impl Session {
 
     pub fn handle_message(&mut self, msg: Msg, store: &mut impl Storage) -> Result<(), SyncError> {
         self.stats.msgs_received += 1;
+        if !matches!(msg, Msg::Idle { .. }) {
+            self.work_received += 1;
+        }
         self.last_was_receive = true;
         match msg {
             Msg::Hello {
@@ -370,10 +385,13 @@ impl Session {
                 self.peer_digest = Some(digest);
                 self.check_synced(store)?;
             }
-            Msg::Idle { digest } => {
+            Msg::Idle { digest, seen } => {
                 self.require_hello()?;
                 self.peer_digest = Some(digest);
-                if !self.check_synced(store)? && self.is_idle() {
+                // Both idle, the peer had seen all we sent, and still different: the
+                // cursors missed something (restored backup, lost ack). Compare all.
+                let crossed = seen != self.work_sent || !self.outbox.is_empty();
+                if !self.check_synced(store)? && self.is_idle() && !crossed {
                     self.fallback(store)?;
                 }
             }
@@ -429,7 +447,14 @@ impl Session {
         let docs = store.docs_changed_since(since, Some(&self.peer))?;
         self.sent_pos = self.sent_pos.max(pos);
         let mut offer = Vec::new();
+        let my_receipt = DocId::receipt(&self.me);
         for d in docs {
+            if since > 0 && d.id == my_receipt && d.first_seq <= since {
+                // Only we write our receipt: what changed since `since` is exactly
+                // what the peer lacks, so push it without an offer round.
+                self.push_since(d.id, since);
+                continue;
+            }
             if self.peer_docs == 0 || (since > 0 && d.first_seq > since) {
                 // The peer cannot hold it (it holds nothing, or the document is newer
                 // than everything it got from us): push without asking.
@@ -484,6 +509,12 @@ impl Session {
         self.offer_since(store, from)
     }
 
+    fn push_since(&mut self, id: DocId, since: i64) {
+        self.push_order += 1;
+        self.push
+            .insert((5, self.push_order), (id, Vec::new(), Some(since)));
+    }
+
     fn queue_push(&mut self, id: DocId, their_heads: Vec<[u8; 32]>) {
         let prio = crate::model::priority(id.kind(), false);
         // Urgent notices are told apart by the storage order (priority 1 sorts
@@ -493,12 +524,13 @@ impl Session {
         if self
             .push
             .values()
-            .any(|(d, h)| *d == id && (h.is_empty() || *h == their_heads))
+            .any(|(d, h, s)| *d == id && s.is_none() && (h.is_empty() || *h == their_heads))
         {
             return;
         }
         self.push_order += 1;
-        self.push.insert((prio, self.push_order), (id, their_heads));
+        self.push
+            .insert((prio, self.push_order), (id, their_heads, None));
     }
 
     /// Sends batches while the window allows.
@@ -522,10 +554,13 @@ impl Session {
                 if bytes >= BATCH_BYTES {
                     break;
                 }
-                let Some((_, (id, heads))) = self.push.pop_first() else {
+                let Some((_, (id, heads, since))) = self.push.pop_first() else {
                     break;
                 };
-                let missing = store.changes_missing(&id, &heads)?;
+                let missing = match since {
+                    Some(s) => store.local_changes_since(&id, s)?,
+                    None => store.changes_missing(&id, &heads)?,
+                };
                 if !missing.is_empty() {
                     docs += 1;
                 }
@@ -541,9 +576,10 @@ impl Session {
         }
         if self.is_idle() && self.peer_hello && !self.synced {
             let (digest, _) = store.digest()?;
-            if self.idle_sent_for != Some(digest) {
-                self.idle_sent_for = Some(digest);
-                self.outbox.push_back(Msg::Idle { digest });
+            let seen = self.work_received;
+            if self.idle_sent_for != Some((digest, seen)) {
+                self.idle_sent_for = Some((digest, seen));
+                self.outbox.push_back(Msg::Idle { digest, seen });
             }
         }
         if self.synced && self.note_pending && self.is_idle() {

@@ -60,8 +60,9 @@ pub enum Msg {
     Changes { changes: Vec<SignedChange> },
     /// A batch was verified and committed; my digest after it.
     Ack { digest: [u8; 16] },
-    /// I have nothing more to send you; my digest now.
-    Idle { digest: [u8; 16] },
+    /// I have nothing more to send you; my digest now, and how many of your
+    /// messages I had handled (so you can tell whether it crossed one of yours).
+    Idle { digest: [u8; 16], seen: u64 },
     /// Closing with a reason (logged by the peer).
     Bye { reason: String },
 }

@@ -9,19 +9,39 @@ fn whole_cli_flow_with_vietnamese_round_trip() {
     let office = CliNode::new(base.path(), "office");
     let kiosk = CliNode::new(base.path(), "kiosk");
 
-    let init = office.json(&["init", "--commune", "Xã Long Môn", "--name", "UBND xã Long Môn"]);
-    assert_eq!(init["node_id"], init["commune_id"], "the founder's key is the commune id");
+    let init = office.json(&[
+        "init",
+        "--commune",
+        "Xã Long Môn",
+        "--name",
+        "UBND xã Long Môn",
+    ]);
+    assert_eq!(
+        init["node_id"], init["commune_id"],
+        "the founder's key is the commune id"
+    );
     let office_id = office.id();
     assert_eq!(init["node_id"].as_str().unwrap(), office_id);
 
     // The key file is private.
     use std::os::unix::fs::PermissionsExt;
-    let mode = std::fs::metadata(office.dir.join("node.key")).unwrap().permissions().mode();
+    let mode = std::fs::metadata(office.dir.join("node.key"))
+        .unwrap()
+        .permissions()
+        .mode();
     assert_eq!(mode & 0o777, 0o600);
 
     let kiosk_id = kiosk.id();
     assert_eq!(kiosk.id(), kiosk_id, "id is stable");
-    let invite = office.ok(&["roster", "add", &kiosk_id, "--role", "kiosk", "--name", "Nhà văn hóa thôn Nà Khoang"]);
+    let invite = office.ok(&[
+        "roster",
+        "add",
+        &kiosk_id,
+        "--role",
+        "kiosk",
+        "--name",
+        "Nhà văn hóa thôn Nà Khoang",
+    ]);
     kiosk.ok(&["join", invite.trim()]);
     let roster = office.json(&["roster", "list"]);
     assert_eq!(roster.as_array().unwrap().len(), 2);
@@ -30,23 +50,69 @@ fn whole_cli_flow_with_vietnamese_round_trip() {
     let title = "Thông báo cấp Căn cước công dân";
     let body_nfd = "Bà con mang theo giâ\u{0301}y khai sinh. Việt Nam: ươ ữ ộ ả ệ ỵ";
     let id = office.ok(&[
-        "notice", "post", "--title", title, "--body", body_nfd, "--category", "schedule",
-        "--starts", "2026-12-05T08:00:00+07:00", "--place", "Nhà văn hóa thôn Nà Khoang",
+        "notice",
+        "post",
+        "--title",
+        title,
+        "--body",
+        body_nfd,
+        "--category",
+        "schedule",
+        "--starts",
+        "2026-12-05T08:00:00+07:00",
+        "--place",
+        "Nhà văn hóa thôn Nà Khoang",
     ]);
     let id = id.trim();
     let shown = office.json(&["notice", "show", id]);
     assert_eq!(shown["title"], title);
-    assert!(shown["body"].as_str().unwrap().contains("giấy khai sinh"), "NFC: {}", shown["body"]);
+    assert!(
+        shown["body"].as_str().unwrap().contains("giấy khai sinh"),
+        "NFC: {}",
+        shown["body"]
+    );
     assert_eq!(shown["place"], "Nhà văn hóa thôn Nà Khoang");
     assert_eq!(shown["category"], "schedule");
-    let urgent = office.ok(&["notice", "post", "--title", "Cảnh báo lũ quét", "--body", "Sơ tán ngay", "--category", "storm", "--urgent"]);
+    let urgent = office.ok(&[
+        "notice",
+        "post",
+        "--title",
+        "Cảnh báo lũ quét",
+        "--body",
+        "Sơ tán ngay",
+        "--category",
+        "storm",
+        "--urgent",
+    ]);
     let list = office.json(&["notice", "list"]);
     assert_eq!(list.as_array().unwrap().len(), 2);
     office.ok(&["notice", "withdraw", urgent.trim()]);
-    assert_eq!(office.json(&["notice", "list"]).as_array().unwrap().len(), 1, "withdrawn notices leave the list");
-    assert_eq!(office.json(&["notice", "list", "--all"]).as_array().unwrap().len(), 2);
+    assert_eq!(
+        office.json(&["notice", "list"]).as_array().unwrap().len(),
+        1,
+        "withdrawn notices leave the list"
+    );
+    assert_eq!(
+        office
+            .json(&["notice", "list", "--all"])
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
 
-    office.ok(&["procedure", "add", "--title", "Đăng ký khai sinh", "--papers", "Giấy chứng sinh; CCCD của cha mẹ; Giấy đăng ký kết hôn", "--fee", "Miễn phí", "--days", "1"]);
+    office.ok(&[
+        "procedure",
+        "add",
+        "--title",
+        "Đăng ký khai sinh",
+        "--papers",
+        "Giấy chứng sinh; CCCD của cha mẹ; Giấy đăng ký kết hôn",
+        "--fee",
+        "Miễn phí",
+        "--days",
+        "1",
+    ]);
     let procs = office.json(&["procedure", "list"]);
     assert_eq!(procs[0]["papers"].as_array().unwrap().len(), 3);
 
@@ -55,20 +121,49 @@ fn whole_cli_flow_with_vietnamese_round_trip() {
     let o = kiosk.cmd(&["notice", "post", "--title", "Giả mạo"]);
     assert!(!o.status.success());
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(err.contains("not a member") || err.contains("may not"), "{err}");
+    assert!(
+        err.contains("not a member") || err.contains("may not"),
+        "{err}"
+    );
     assert_eq!(kiosk.json(&["status"])["changes"], before["changes"]);
 
     // Requests: the office files one on a resident's behalf and answers it.
-    let code = office.ok(&["request", "submit", "--hamlet", "Nà Khoang", "--name", "Đinh Thị Nở", "--text", "Làm căn cước cần giấy tờ gì?", "--phone", "0912 345 678", "--kind", "appointment"]);
+    let code = office.ok(&[
+        "request",
+        "submit",
+        "--hamlet",
+        "Nà Khoang",
+        "--name",
+        "Đinh Thị Nở",
+        "--text",
+        "Làm căn cước cần giấy tờ gì?",
+        "--phone",
+        "0912 345 678",
+        "--kind",
+        "appointment",
+    ]);
     let code = code.trim();
     assert!(code.starts_with("LM-1"), "tracking code {code}");
     let r = office.json(&["request", "show", code]);
     assert_eq!(r["status"], "new");
     assert_eq!(r["contact"], "0912 345 678", "officials read the contact");
-    office.ok(&["request", "answer", code, "--text", "Mang sổ hộ khẩu và giấy khai sinh.", "--appointment", "2026-12-05T09:00:00+07:00", "--place", "UBND xã"]);
+    office.ok(&[
+        "request",
+        "answer",
+        code,
+        "--text",
+        "Mang sổ hộ khẩu và giấy khai sinh.",
+        "--appointment",
+        "2026-12-05T09:00:00+07:00",
+        "--place",
+        "UBND xã",
+    ]);
     let r = office.json(&["request", "show", &code.to_lowercase()]);
     assert_eq!(r["status"], "scheduled");
-    assert_eq!(r["answers"][0]["text"], "Mang sổ hộ khẩu và giấy khai sinh.");
+    assert_eq!(
+        r["answers"][0]["text"],
+        "Mang sổ hộ khẩu và giấy khai sinh."
+    );
     assert_eq!(r["appointment"]["place"], "UBND xã");
 
     // Survives restart: every command is a fresh process already; check counts.
@@ -81,7 +176,9 @@ fn whole_cli_flow_with_vietnamese_round_trip() {
     // Bad input: clear errors, nothing written.
     for bad in [
         vec!["notice", "post", "--title", "x", "--category", "weather"],
-        vec!["notice", "post", "--title", "x", "--starts", "tomorrow", "--place", "y"],
+        vec![
+            "notice", "post", "--title", "x", "--starts", "tomorrow", "--place", "y",
+        ],
         vec!["notice", "post", "--title", "   "],
         vec!["request", "answer", "LM-0000", "--text", "x"],
     ] {
@@ -96,13 +193,23 @@ fn whole_cli_flow_with_vietnamese_round_trip() {
 fn config_files_load_and_bad_ones_are_explained() {
     let base = tempfile::tempdir().unwrap();
     for name in ["commune-office", "village-hall", "courier-laptop"] {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("kiosk-config").join(format!("{name}.toml"));
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("kiosk-config")
+            .join(format!("{name}.toml"));
         conglang::config::Config::load(&path).unwrap_or_else(|e| panic!("{name}: {e:#}"));
     }
     let bad = base.path().join("bad.toml");
     std::fs::write(&bad, "[network]\npeers = [\"nobody@somewhere\"]\n").unwrap();
-    let o = crate::harness::bin().arg("--config").arg(&bad).arg("status").output().unwrap();
+    let o = crate::harness::bin()
+        .arg("--config")
+        .arg(&bad)
+        .arg("status")
+        .output()
+        .unwrap();
     assert!(!o.status.success());
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(err.contains("network.peers") && err.contains("bad.toml"), "{err}");
+    assert!(
+        err.contains("network.peers") && err.contains("bad.toml"),
+        "{err}"
+    );
 }

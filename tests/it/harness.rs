@@ -22,10 +22,17 @@ pub struct CliNode {
 
 impl CliNode {
     pub fn new(base: &Path, name: &str) -> CliNode {
-        CliNode { dir: base.join(name) }
+        CliNode {
+            dir: base.join(name),
+        }
     }
     pub fn cmd(&self, args: &[&str]) -> Output {
-        bin().arg("--data").arg(&self.dir).args(args).output().expect("run conglang")
+        bin()
+            .arg("--data")
+            .arg(&self.dir)
+            .args(args)
+            .output()
+            .expect("run conglang")
     }
     /// Runs a command that must succeed; returns stdout.
     pub fn ok(&self, args: &[&str]) -> String {
@@ -48,19 +55,22 @@ impl CliNode {
     }
     /// Starts `serve` on a loopback port; returns the child and its node id and port.
     pub fn serve(&self, extra: &[&str]) -> Served {
+        std::fs::create_dir_all(&self.dir).expect("data dir");
         let mut child = bin()
             .arg("--data")
             .arg(&self.dir)
             .args(["serve", "--listen", "127.0.0.1:0", "--no-mdns"])
             .args(extra)
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(std::fs::File::create(self.dir.with_extension("serve.log")).expect("log file"))
             .spawn()
             .expect("spawn serve");
         use std::io::BufRead;
         let out = child.stdout.take().expect("stdout");
         let mut line = String::new();
-        std::io::BufReader::new(out).read_line(&mut line).expect("serve prints its address");
+        std::io::BufReader::new(out)
+            .read_line(&mut line)
+            .expect("serve prints its address");
         let v: serde_json::Value = serde_json::from_str(&line).expect("serve line is json");
         let addr = v["listen"][0].as_str().expect("listen addr").to_string();
         Served {
@@ -69,7 +79,15 @@ impl CliNode {
         }
     }
     pub fn sync_with(&self, s: &Served) -> serde_json::Value {
-        let out = self.ok(&["sync", "--peer", &s.peer, "--timeout", "60", "--listen", "127.0.0.1:0"]);
+        let out = self.ok(&[
+            "sync",
+            "--peer",
+            &s.peer,
+            "--timeout",
+            "60",
+            "--listen",
+            "127.0.0.1:0",
+        ]);
         serde_json::from_str(&out).expect("sync report is json")
     }
 }
@@ -106,7 +124,9 @@ impl Commune {
     pub fn new() -> Commune {
         let base = tempfile::tempdir().expect("tempdir");
         let mut office = Repo::open(&base.path().join("office")).expect("open office");
-        office.init_commune("Xã Long Môn", "UBND xã Long Môn").expect("init");
+        office
+            .init_commune("Xã Long Môn", "UBND xã Long Môn")
+            .expect("init");
         Commune { base, office }
     }
     /// Enrols and joins a new member, and gives it the office's current state.
@@ -133,8 +153,19 @@ pub fn exchange(a: &mut Repo, b: &mut Repo) -> (usize, usize) {
 /// Like `exchange`, but the link is cut after `limit` messages in total. Returns
 /// `None` if cut before both sides were synced.
 pub fn exchange_limited(a: &mut Repo, b: &mut Repo, limit: usize) -> Option<(usize, usize)> {
-    let commune = a.commune_id().unwrap().or(b.commune_id().unwrap()).expect("commune");
-    let cursor = |r: &Repo, p: &NodeId| r.store().read().peer(p).unwrap().map(|p| p.cursor).unwrap_or(0);
+    let commune = a
+        .commune_id()
+        .unwrap()
+        .or(b.commune_id().unwrap())
+        .expect("commune");
+    let cursor = |r: &Repo, p: &NodeId| {
+        r.store()
+            .read()
+            .peer(p)
+            .unwrap()
+            .map(|p| p.cursor)
+            .unwrap_or(0)
+    };
     let mut sa = Session::new(a.node_id(), b.node_id(), commune, cursor(a, &b.node_id()));
     let mut sb = Session::new(b.node_id(), a.node_id(), commune, cursor(b, &a.node_id()));
     sa.start(a).unwrap();
@@ -175,7 +206,11 @@ pub fn exchange_limited(a: &mut Repo, b: &mut Repo, limit: usize) -> Option<(usi
         ok
     };
     let _ = (synced(&mut sa), synced(&mut sb));
-    assert_eq!(a.digest().unwrap(), b.digest().unwrap(), "stores differ after a complete exchange");
+    assert_eq!(
+        a.digest().unwrap(),
+        b.digest().unwrap(),
+        "stores differ after a complete exchange"
+    );
     Some((n_ab, n_ba))
 }
 

@@ -19,11 +19,19 @@ impl Netns {
         let b = format!("cl-{tag}-b-{id}");
         let va = format!("cl{id}a");
         let vb = format!("cl{id}b");
-        let ip = |args: &[&str]| Command::new("ip").args(args).status().map(|s| s.success()).unwrap_or(false);
+        let ip = |args: &[&str]| {
+            Command::new("ip")
+                .args(args)
+                .status()
+                .map(|s| s.success())
+                .unwrap_or(false)
+        };
         if !ip(&["netns", "add", &a]) {
             return None;
         }
-        let ns = Netns { names: [a.clone(), b.clone()] };
+        let ns = Netns {
+            names: [a.clone(), b.clone()],
+        };
         let ok = ip(&["netns", "add", &b])
             && ip(&["link", "add", &va, "type", "veth", "peer", "name", &vb])
             && ip(&["link", "set", &va, "netns", &a])
@@ -60,9 +68,24 @@ fn kiosk_finds_office_on_the_lan_by_mdns_and_syncs() {
     let kiosk = CliNode::new(base.path(), "kiosk");
     office.ok(&["init", "--commune", "Xã Long Môn", "--name", "UBND xã"]);
     let kid = kiosk.id();
-    let invite = office.ok(&["roster", "add", &kid, "--role", "kiosk", "--name", "Kiosk Nà Khoang"]);
+    let invite = office.ok(&[
+        "roster",
+        "add",
+        &kid,
+        "--role",
+        "kiosk",
+        "--name",
+        "Kiosk Nà Khoang",
+    ]);
     kiosk.ok(&["join", invite.trim()]);
-    let notice = office.ok(&["notice", "post", "--title", "Họp dân bàn làm đường", "--category", "policy"]);
+    let notice = office.ok(&[
+        "notice",
+        "post",
+        "--title",
+        "Họp dân bàn làm đường",
+        "--category",
+        "policy",
+    ]);
     let notice = notice.trim().to_string();
 
     let spawn = |ns: &str, node: &CliNode, listen: &str| {
@@ -94,7 +117,10 @@ fn kiosk_finds_office_on_the_lan_by_mdns_and_syncs() {
     let _ = k.kill();
     let _ = o.wait();
     let _ = k.wait();
-    assert!(arrived, "the kiosk did not find the office by mDNS within 60 s");
+    assert!(
+        arrived,
+        "the kiosk did not find the office by mDNS within 60 s"
+    );
 
     // With discovery turned off, nothing is found.
     let notice2 = office.ok(&["notice", "post", "--title", "Thông báo thứ hai"]);
@@ -119,7 +145,10 @@ fn kiosk_finds_office_on_the_lan_by_mdns_and_syncs() {
         .spawn()
         .unwrap();
     std::thread::sleep(Duration::from_secs(8));
-    let got = kiosk.cmd(&["notice", "show", notice2.trim()]).status.success();
+    let got = kiosk
+        .cmd(&["notice", "show", notice2.trim()])
+        .status
+        .success();
     let _ = o.kill();
     let _ = k.kill();
     let _ = o.wait();

@@ -24,20 +24,40 @@ fn run(seed: u64, nodes: usize, steps: usize) {
     let mut codes: Vec<String> = Vec::new();
     for step in 0..steps {
         let who = rng.random_range(0..nodes);
-        let repo: &mut Repo = if who == 0 { &mut c.office } else { &mut others[who - 1] };
+        let repo: &mut Repo = if who == 0 {
+            &mut c.office
+        } else {
+            &mut others[who - 1]
+        };
         match (repo.my_role().unwrap(), rng.random_range(0..3)) {
             (Some(Role::Official), 0) => {
-                repo.post_notice(&NoticeDraft { title: format!("Thông báo {step}"), urgent: rng.random_bool(0.2), ..Default::default() }).unwrap();
+                repo.post_notice(&NoticeDraft {
+                    title: format!("Thông báo {step}"),
+                    urgent: rng.random_bool(0.2),
+                    ..Default::default()
+                })
+                .unwrap();
             }
             (Some(Role::Official), 1) if !codes.is_empty() => {
                 let code = &codes[rng.random_range(0..codes.len())];
                 if repo.request(code).unwrap().is_some() {
-                    repo.answer_request(code, &format!("Trả lời {step}"), Some(Status::Answered), None).unwrap();
+                    repo.answer_request(
+                        code,
+                        &format!("Trả lời {step}"),
+                        Some(Status::Answered),
+                        None,
+                    )
+                    .unwrap();
                 }
             }
             (Some(_), _) => {
                 let r = repo
-                    .submit_request(&RequestDraft { hamlet: "Nà Khoang".into(), name: format!("Người {step}"), text: "Hỏi".into(), ..Default::default() })
+                    .submit_request(&RequestDraft {
+                        hamlet: "Nà Khoang".into(),
+                        name: format!("Người {step}"),
+                        text: "Hỏi".into(),
+                        ..Default::default()
+                    })
                     .unwrap();
                 codes.push(r.code);
             }
@@ -71,10 +91,19 @@ fn run(seed: u64, nodes: usize, steps: usize) {
     let mut unique = codes.clone();
     unique.sort();
     unique.dedup();
-    assert_eq!(unique.len(), codes.len(), "tracking codes are unique across the commune");
+    assert_eq!(
+        unique.len(),
+        codes.len(),
+        "tracking codes are unique across the commune"
+    );
 }
 
-fn pair<'a>(office: &'a mut Repo, others: &'a mut [Repo], a: usize, b: usize) -> (&'a mut Repo, &'a mut Repo) {
+fn pair<'a>(
+    office: &'a mut Repo,
+    others: &'a mut [Repo],
+    a: usize,
+    b: usize,
+) -> (&'a mut Repo, &'a mut Repo) {
     let (lo, hi) = (a.min(b), a.max(b));
     if lo == 0 {
         (office, &mut others[hi - 1])

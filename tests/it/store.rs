@@ -18,11 +18,17 @@ fn draft(title: &str) -> NoticeDraft {
 #[test]
 fn data_survives_restart_and_cache_rebuilds_from_log() {
     let mut c = Commune::new();
-    let id = c.office.post_notice(&draft("Họp dân thôn Bản Chang")).unwrap();
+    let id = c
+        .office
+        .post_notice(&draft("Họp dân thôn Bản Chang"))
+        .unwrap();
     let dir = c.office.data_dir().to_path_buf();
     drop(c.office);
     let r = Repo::open(&dir).unwrap();
-    assert_eq!(r.notice(&id).unwrap().unwrap().title, "Họp dân thôn Bản Chang");
+    assert_eq!(
+        r.notice(&id).unwrap().unwrap().title,
+        "Họp dân thôn Bản Chang"
+    );
     assert_eq!(r.store().integrity_check().unwrap(), "ok");
 }
 
@@ -41,16 +47,35 @@ fn concurrent_edits_on_two_stores_merge_with_signatures_intact() {
         .unwrap();
     // Both officials get the request, then answer it concurrently.
     let changes = kiosk.all_changes().unwrap();
-    c.office.import(changes.clone(), Some(&kiosk.node_id())).unwrap();
+    c.office
+        .import(changes.clone(), Some(&kiosk.node_id()))
+        .unwrap();
     second.import(changes, Some(&kiosk.node_id())).unwrap();
-    c.office.answer_request(&req.code, "Mời bác đến thứ Hai.", Some(Status::Answered), None).unwrap();
-    second.answer_request(&req.code, "Hoặc thứ Ba cũng được.", Some(Status::Answered), None).unwrap();
+    c.office
+        .answer_request(
+            &req.code,
+            "Mời bác đến thứ Hai.",
+            Some(Status::Answered),
+            None,
+        )
+        .unwrap();
+    second
+        .answer_request(
+            &req.code,
+            "Hoặc thứ Ba cũng được.",
+            Some(Status::Answered),
+            None,
+        )
+        .unwrap();
     // Exchange changes by hand through the store API.
     let a = c.office.all_changes().unwrap();
     let b = second.all_changes().unwrap();
     let ra = c.office.import(b, Some(&second.node_id())).unwrap();
     let rb = second.import(a, Some(&c.office.node_id())).unwrap();
-    assert!(ra.rejected.is_empty() && rb.rejected.is_empty(), "{ra:?} {rb:?}");
+    assert!(
+        ra.rejected.is_empty() && rb.rejected.is_empty(),
+        "{ra:?} {rb:?}"
+    );
     let x = c.office.request(&req.code).unwrap().unwrap();
     let y = second.request(&req.code).unwrap().unwrap();
     assert_eq!(x.answers.len(), 2, "both answers kept");
@@ -67,7 +92,11 @@ fn tampered_change_or_signature_is_refused_and_nothing_stored() {
     let mut kiosk = c.member("kiosk", Role::Kiosk);
     c.office.post_notice(&draft("Lịch tiêm chủng")).unwrap();
     let good: Vec<SignedChange> = c.office.all_changes().unwrap();
-    let notice_change = good.iter().find(|s| s.doc.kind() == Kind::Notice).unwrap().clone();
+    let notice_change = good
+        .iter()
+        .find(|s| s.doc.kind() == Kind::Notice)
+        .unwrap()
+        .clone();
     let before = kiosk.status().unwrap();
 
     let mut bad_sig = notice_change.clone();
@@ -78,7 +107,9 @@ fn tampered_change_or_signature_is_refused_and_nothing_stored() {
     let mut unsigned = notice_change.clone();
     unsigned.sig = [0; 64];
     for forged in [bad_sig, bad_bytes, unsigned] {
-        let r = kiosk.import(vec![forged], Some(&c.office.node_id())).unwrap();
+        let r = kiosk
+            .import(vec![forged], Some(&c.office.node_id()))
+            .unwrap();
         assert_eq!(r.accepted, 0);
         assert_eq!(r.rejected.len(), 1, "{r:?}");
     }
@@ -86,7 +117,9 @@ fn tampered_change_or_signature_is_refused_and_nothing_stored() {
     assert_eq!(before.changes, after.changes, "nothing stored");
     assert!(after.rejected >= 3, "refusals are logged");
     // The genuine change still imports.
-    let r = kiosk.import(vec![notice_change], Some(&c.office.node_id())).unwrap();
+    let r = kiosk
+        .import(vec![notice_change], Some(&c.office.node_id()))
+        .unwrap();
     assert_eq!(r.accepted, 1);
 }
 
@@ -101,7 +134,11 @@ fn migrations_run_on_empty_and_older_databases() {
     // Data written by a version-1 node.
     {
         let conn = rusqlite::Connection::open(&path).unwrap();
-        conn.execute("INSERT INTO meta(key, value) VALUES('commune_name', 'Xã Long Môn')", []).unwrap();
+        conn.execute(
+            "INSERT INTO meta(key, value) VALUES('commune_name', 'Xã Long Môn')",
+            [],
+        )
+        .unwrap();
         conn.execute(
             "INSERT INTO docs(doc_id, kind, priority, heads, state_hash, snapshot, view, last_seq)
              VALUES('n-0011223344556677', 'notice', 2, x'', x'00000000000000000000000000000000', NULL, '{}', 1)",
@@ -113,8 +150,14 @@ fn migrations_run_on_empty_and_older_databases() {
     let latest = conglang::store::migrations().validate();
     assert!(latest.is_ok());
     assert!(s.schema_version().unwrap() >= 2);
-    assert_eq!(s.read().meta("commune_name").unwrap().as_deref(), Some("Xã Long Môn"));
-    assert_eq!(s.read().count_by_kind().unwrap(), vec![("notice".to_string(), 1)]);
+    assert_eq!(
+        s.read().meta("commune_name").unwrap().as_deref(),
+        Some("Xã Long Môn")
+    );
+    assert_eq!(
+        s.read().count_by_kind().unwrap(),
+        vec![("notice".to_string(), 1)]
+    );
     assert_eq!(s.read().pending_count().unwrap(), 0, "new tables exist");
     // And an empty one.
     let e = Store::open_file(&dir.path().join("new.sqlite3"), None).unwrap();

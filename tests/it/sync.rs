@@ -19,22 +19,52 @@ fn notice_reaches_kiosk_request_reaches_office_and_answer_comes_back() {
     let kiosk = CliNode::new(base.path(), "kiosk");
     office.ok(&["init", "--commune", "Xã Long Môn", "--name", "UBND xã"]);
     enrol(&office, &kiosk, "kiosk", "Nhà văn hóa thôn Nà Khoang");
-    let notice = office.ok(&["notice", "post", "--title", "Tiêm phòng dại cho chó mèo", "--category", "health"]);
+    let notice = office.ok(&[
+        "notice",
+        "post",
+        "--title",
+        "Tiêm phòng dại cho chó mèo",
+        "--category",
+        "health",
+    ]);
     let notice = notice.trim().to_string();
 
     let served = office.serve(&[]);
     let report = kiosk.sync_with(&served);
     assert_eq!(report["changes_rejected"], 0);
     assert!(report["docs_received"].as_u64().unwrap() >= 2, "{report}");
-    assert_eq!(kiosk.json(&["notice", "show", &notice])["title"], "Tiêm phòng dại cho chó mèo");
+    assert_eq!(
+        kiosk.json(&["notice", "show", &notice])["title"],
+        "Tiêm phòng dại cho chó mèo"
+    );
     assert_eq!(kiosk.json(&["status"])["role"], "kiosk");
 
     // While `serve` runs, the CLI writes to the office store from another process.
-    let code = kiosk.ok(&["request", "submit", "--hamlet", "Nà Khoang", "--name", "Vàng Thị Mai", "--text", "Xin lịch tiêm cho chó nhà tôi"]);
+    let code = kiosk.ok(&[
+        "request",
+        "submit",
+        "--hamlet",
+        "Nà Khoang",
+        "--name",
+        "Vàng Thị Mai",
+        "--text",
+        "Xin lịch tiêm cho chó nhà tôi",
+    ]);
     let code = code.trim().to_string();
     kiosk.sync_with(&served);
-    assert_eq!(office.json(&["request", "show", &code])["text"], "Xin lịch tiêm cho chó nhà tôi");
-    office.ok(&["request", "answer", &code, "--text", "Sáng thứ Bảy tại nhà văn hóa.", "--status", "answered"]);
+    assert_eq!(
+        office.json(&["request", "show", &code])["text"],
+        "Xin lịch tiêm cho chó nhà tôi"
+    );
+    office.ok(&[
+        "request",
+        "answer",
+        &code,
+        "--text",
+        "Sáng thứ Bảy tại nhà văn hóa.",
+        "--status",
+        "answered",
+    ]);
     kiosk.sync_with(&served);
     let r = kiosk.json(&["request", "show", &code]);
     assert_eq!(r["status"], "answered");
@@ -44,7 +74,10 @@ fn notice_reaches_kiosk_request_reaches_office_and_answer_comes_back() {
     let noop = kiosk.sync_with(&served);
     assert_eq!(noop["changes_received"], 0);
     assert_eq!(noop["round_trips"], 1, "{noop}");
-    assert!(noop["bytes_sent"].as_u64().unwrap() + noop["bytes_received"].as_u64().unwrap() < 400, "{noop}");
+    assert!(
+        noop["bytes_sent"].as_u64().unwrap() + noop["bytes_received"].as_u64().unwrap() < 400,
+        "{noop}"
+    );
     served.stop();
 }
 
@@ -58,7 +91,15 @@ fn continuous_sync_delivers_a_new_change_to_a_connected_peer_within_seconds() {
     let served = office.serve(&[]);
     let kiosk_served = kiosk.serve(&["--peer", &served.peer]);
     // Posted by a separate CLI process on the office data dir while both serve.
-    let id = office.ok(&["notice", "post", "--title", "Cảnh báo sạt lở đất", "--category", "storm", "--urgent"]);
+    let id = office.ok(&[
+        "notice",
+        "post",
+        "--title",
+        "Cảnh báo sạt lở đất",
+        "--category",
+        "storm",
+        "--urgent",
+    ]);
     let id = id.trim();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     loop {
@@ -66,7 +107,17 @@ fn continuous_sync_delivers_a_new_change_to_a_connected_peer_within_seconds() {
         if o.status.success() {
             break;
         }
-        assert!(std::time::Instant::now() < deadline, "notice did not arrive on the connected kiosk");
+        if std::time::Instant::now() > deadline {
+            let log = |n: &str| {
+                std::fs::read_to_string(base.path().join(format!("{n}.serve.log")))
+                    .unwrap_or_default()
+            };
+            panic!(
+                "notice did not arrive on the connected kiosk\noffice:\n{}\nkiosk:\n{}",
+                log("office"),
+                log("kiosk")
+            );
+        }
         std::thread::sleep(std::time::Duration::from_millis(200));
     }
     kiosk_served.stop();
@@ -82,7 +133,14 @@ fn data_mule_courier_carries_both_ways_and_reach_comes_back() {
     office.ok(&["init", "--commune", "Xã Long Môn", "--name", "UBND xã"]);
     enrol(&office, &courier, "courier", "Anh Thào (xe máy)");
     enrol(&office, &kiosk, "kiosk", "Kiosk Bản Chang");
-    let notice = office.ok(&["notice", "post", "--title", "Lịch làm căn cước lưu động", "--category", "schedule"]);
+    let notice = office.ok(&[
+        "notice",
+        "post",
+        "--title",
+        "Lịch làm căn cước lưu động",
+        "--category",
+        "schedule",
+    ]);
     let notice = notice.trim().to_string();
 
     // 1. courier meets the office (kiosk is offline; it has never met the office).
@@ -93,8 +151,22 @@ fn data_mule_courier_carries_both_ways_and_reach_comes_back() {
     let k = kiosk.serve(&[]);
     courier.sync_with(&k);
     k.stop();
-    assert_eq!(kiosk.json(&["notice", "show", &notice])["title"], "Lịch làm căn cước lưu động");
-    let code = kiosk.ok(&["request", "submit", "--hamlet", "Bản Chang", "--name", "Giàng A Lử", "--text", "Nhà tôi ở xa, xin cán bộ đến làm giúp", "--kind", "home-visit"]);
+    assert_eq!(
+        kiosk.json(&["notice", "show", &notice])["title"],
+        "Lịch làm căn cước lưu động"
+    );
+    let code = kiosk.ok(&[
+        "request",
+        "submit",
+        "--hamlet",
+        "Bản Chang",
+        "--name",
+        "Giàng A Lử",
+        "--text",
+        "Nhà tôi ở xa, xin cán bộ đến làm giúp",
+        "--kind",
+        "home-visit",
+    ]);
     let code = code.trim().to_string();
     let k = kiosk.serve(&[]);
     courier.sync_with(&k);
@@ -103,10 +175,21 @@ fn data_mule_courier_carries_both_ways_and_reach_comes_back() {
     let o = office.serve(&[]);
     courier.sync_with(&o);
     o.stop();
-    assert_eq!(office.json(&["request", "show", &code])["kind"], "home-visit");
+    assert_eq!(
+        office.json(&["request", "show", &code])["kind"],
+        "home-visit"
+    );
     let reach = office.json(&["reach", &notice]);
-    let names: Vec<&str> = reach.as_array().unwrap().iter().map(|r| r["name"].as_str().unwrap()).collect();
-    assert!(names.contains(&"Kiosk Bản Chang"), "office sees the kiosk got the notice: {reach}");
+    let names: Vec<&str> = reach
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["name"].as_str().unwrap())
+        .collect();
+    assert!(
+        names.contains(&"Kiosk Bản Chang"),
+        "office sees the kiosk got the notice: {reach}"
+    );
     assert!(names.contains(&"Anh Thào (xe máy)"), "{reach}");
 }
 
@@ -120,7 +203,15 @@ fn non_member_is_refused_and_nothing_it_sent_is_stored() {
     stranger.ok(&["notice", "post", "--title", "Tin giả", "--urgent"]);
     let before = office.json(&["status"]);
     let served = office.serve(&[]);
-    let o = stranger.cmd(&["sync", "--peer", &served.peer, "--timeout", "20", "--listen", "127.0.0.1:0"]);
+    let o = stranger.cmd(&[
+        "sync",
+        "--peer",
+        &served.peer,
+        "--timeout",
+        "20",
+        "--listen",
+        "127.0.0.1:0",
+    ]);
     assert!(!o.status.success(), "a stranger's sync must fail");
     served.stop();
     let after = office.json(&["status"]);
@@ -143,8 +234,16 @@ fn concurrent_edits_to_the_same_request_merge_over_sync() {
         .unwrap();
     exchange(&mut kiosk, &mut c.office);
     exchange(&mut c.office, &mut off2);
-    c.office.answer_request(&r.code, "Cần giấy xác nhận.", Some(Status::Answered), None).unwrap();
-    off2.answer_request(&r.code, "Đã chuyển hồ sơ lên huyện.", Some(Status::Resolved), None).unwrap();
+    c.office
+        .answer_request(&r.code, "Cần giấy xác nhận.", Some(Status::Answered), None)
+        .unwrap();
+    off2.answer_request(
+        &r.code,
+        "Đã chuyển hồ sơ lên huyện.",
+        Some(Status::Resolved),
+        None,
+    )
+    .unwrap();
     exchange(&mut c.office, &mut off2);
     exchange(&mut c.office, &mut kiosk);
     let a = kiosk.request(&r.code).unwrap().unwrap();
@@ -157,7 +256,10 @@ fn urgent_notice_posted_last_arrives_first_through_a_large_backlog() {
     let mut c = Commune::new();
     let kiosk_dir = c.base.path().join("kiosk");
     let mut kiosk = conglang::repo::Repo::open(&kiosk_dir).unwrap();
-    let inv = c.office.roster_add(kiosk.node_id(), Role::Kiosk, "Kiosk", "", vec![]).unwrap();
+    let inv = c
+        .office
+        .roster_add(kiosk.node_id(), Role::Kiosk, "Kiosk", "", vec![])
+        .unwrap();
     kiosk.join(&inv).unwrap();
     for i in 0..2000 {
         c.office
@@ -192,7 +294,9 @@ fn urgent_notice_posted_last_arrives_first_through_a_large_backlog() {
             moved = true;
             let m = roundtrip(m);
             let batch: Vec<_> = match &m {
-                conglang::sync::Msg::Changes { changes } => changes.iter().map(|c| c.doc.clone()).collect(),
+                conglang::sync::Msg::Changes { changes } => {
+                    changes.iter().map(|c| c.doc.clone()).collect()
+                }
                 _ => Vec::new(),
             };
             stream.extend(batch.iter().cloned());
@@ -215,11 +319,21 @@ fn urgent_notice_posted_last_arrives_first_through_a_large_backlog() {
         }
     }
     let first_content = stream.iter().find(|d| d.kind() != Kind::Roster).cloned();
-    assert_eq!(first_content, Some(urgent.clone()), "the urgent notice travels before the backlog");
+    assert_eq!(
+        first_content,
+        Some(urgent.clone()),
+        "the urgent notice travels before the backlog"
+    );
     // It was committed with the very first batch, not after the 2,000 requests.
-    assert!(requests_when_urgent_committed.unwrap() < 200, "{requests_when_urgent_committed:?}");
+    assert!(
+        requests_when_urgent_committed.unwrap() < 200,
+        "{requests_when_urgent_committed:?}"
+    );
     assert_eq!(kiosk.requests().unwrap().len(), 2000);
-    assert_eq!(Storage::digest(&kiosk).unwrap(), Storage::digest(&c.office).unwrap());
+    assert_eq!(
+        Storage::digest(&kiosk).unwrap(),
+        Storage::digest(&c.office).unwrap()
+    );
 }
 
 #[test]
@@ -236,7 +350,10 @@ fn cut_link_keeps_what_arrived_and_next_sync_completes() {
             .unwrap();
     }
     // Cut after a few batches.
-    assert!(exchange_limited(&mut c.office, &mut kiosk, 6).is_none(), "the cut came before the end");
+    assert!(
+        exchange_limited(&mut c.office, &mut kiosk, 6).is_none(),
+        "the cut came before the end"
+    );
     let got = kiosk.notices().unwrap().len();
     assert!(got > 0 && got < 300, "kept what arrived: {got}");
     for ch in kiosk.all_changes().unwrap() {

@@ -10,7 +10,12 @@ use conglang::repo::Repo;
 use crate::harness::{Commune, exchange};
 
 /// Makes a change to `doc` as `author` (its real key), bypassing the local checks.
-fn forge(author: &Repo, source: &Repo, doc: &DocId, f: impl FnOnce(&mut automerge::transaction::Transaction<'_>)) -> SignedChange {
+fn forge(
+    author: &Repo,
+    source: &Repo,
+    doc: &DocId,
+    f: impl FnOnce(&mut automerge::transaction::Transaction<'_>),
+) -> SignedChange {
     let mut d = Automerge::new();
     let changes: Vec<automerge::Change> = source
         .changes_missing(doc, &[])
@@ -48,10 +53,18 @@ fn kiosk_cannot_write_notices_answers_or_other_kiosks_requests() {
     let mut k1 = c.member("kiosk-1", Role::Kiosk);
     let mut k2 = c.member("kiosk-2", Role::Kiosk);
     let mut courier = c.member("courier", Role::Courier);
-    let notice = c.office.post_notice(&NoticeDraft { title: "Thông báo thật".into(), ..Default::default() }).unwrap();
+    let notice = c
+        .office
+        .post_notice(&NoticeDraft {
+            title: "Thông báo thật".into(),
+            ..Default::default()
+        })
+        .unwrap();
     let r2 = request(&mut k2, "Lý Thị Hoa");
     exchange(&mut k2, &mut c.office);
-    c.office.answer_request(&r2.code, "Trả lời chính thức", Some(Status::Answered), None).unwrap();
+    c.office
+        .answer_request(&r2.code, "Trả lời chính thức", Some(Status::Answered), None)
+        .unwrap();
     exchange(&mut c.office, &mut k1);
     exchange(&mut c.office, &mut courier);
 
@@ -97,13 +110,21 @@ fn kiosk_cannot_write_notices_answers_or_other_kiosks_requests() {
         let rep = conglang::bundle::import(&mut courier, &path).unwrap();
         assert_eq!((rep.accepted, rep.rejected), (0, 1), "bundle forgery {i}");
     }
-    assert_eq!(c.office.notice(&notice).unwrap().unwrap().title, "Thông báo thật");
-    assert_eq!(c.office.request(&r2.code).unwrap().unwrap().status, Status::Answered);
+    assert_eq!(
+        c.office.notice(&notice).unwrap().unwrap().title,
+        "Thông báo thật"
+    );
+    assert_eq!(
+        c.office.request(&r2.code).unwrap().unwrap().status,
+        Status::Answered
+    );
 }
 
 fn write_bundle(path: &std::path::Path, changes: Vec<SignedChange>) {
     let mut bytes = b"CONGLANG-BUNDLE 1\n".to_vec();
-    bytes.extend(conglang::sync::wire::encode(&conglang::sync::Msg::Changes { changes }));
+    bytes.extend(conglang::sync::wire::encode(
+        &conglang::sync::Msg::Changes { changes },
+    ));
     std::fs::write(path, bytes).unwrap();
 }
 
@@ -112,14 +133,23 @@ fn forged_changes_are_rejected_bad_signature_unknown_author_replay() {
     let mut c = Commune::new();
     let mut kiosk = c.member("kiosk", Role::Kiosk);
     let outsider = Repo::open(&c.base.path().join("outsider")).unwrap();
-    let id = c.office.post_notice(&NoticeDraft { title: "Thật".into(), ..Default::default() }).unwrap();
+    let id = c
+        .office
+        .post_notice(&NoticeDraft {
+            title: "Thật".into(),
+            ..Default::default()
+        })
+        .unwrap();
     exchange(&mut c.office, &mut kiosk);
     // Unknown author, valid signature.
     let f = forge(&outsider, &c.office, &id, |tx| {
         tx.put(ROOT, "title", "Giả").unwrap();
     });
     let r = kiosk.import(vec![f], None).unwrap();
-    assert!(r.rejected.iter().any(|x| x.reason.contains("not a member")), "{r:?}");
+    assert!(
+        r.rejected.iter().any(|x| x.reason.contains("not a member")),
+        "{r:?}"
+    );
     // A genuine change replayed into another document id.
     let mut replay = c.office.changes_missing(&id, &[]).unwrap().remove(0);
     replay.doc = DocId::new_random(Kind::Notice);
@@ -148,15 +178,29 @@ fn revoked_courier_changes_are_dropped_everywhere_even_if_they_arrived_first() {
     // The revocation reaches the kiosk (which held the thief's change) and office-2.
     exchange(&mut c.office, &mut kiosk);
     exchange(&mut c.office, &mut off2);
-    assert!(kiosk.request(&late.code).unwrap().is_none(), "post-revocation change dropped on arrival of the revocation");
-    assert!(kiosk.request(&early.code).unwrap().is_some(), "changes inside the cut stay");
+    assert!(
+        kiosk.request(&late.code).unwrap().is_none(),
+        "post-revocation change dropped on arrival of the revocation"
+    );
+    assert!(
+        kiosk.request(&early.code).unwrap().is_some(),
+        "changes inside the cut stay"
+    );
     // The thief keeps trying: refused by everyone.
-    let later = forge(&courier, &courier, &DocId::new_random(Kind::Request), |tx| {
-        tx.put(ROOT, "kind", "request").unwrap();
-        tx.put(ROOT, "created_by", courier.node_id().to_string()).unwrap();
-    });
+    let later = forge(
+        &courier,
+        &courier,
+        &DocId::new_random(Kind::Request),
+        |tx| {
+            tx.put(ROOT, "kind", "request").unwrap();
+            tx.put(ROOT, "created_by", courier.node_id().to_string())
+                .unwrap();
+        },
+    );
     for node in [&mut c.office, &mut kiosk, &mut off2] {
-        let r = node.import(vec![later.clone()], Some(&courier.node_id())).unwrap();
+        let r = node
+            .import(vec![later.clone()], Some(&courier.node_id()))
+            .unwrap();
         assert_eq!(r.accepted, 0);
     }
     exchange(&mut kiosk, &mut off2);
@@ -164,7 +208,15 @@ fn revoked_courier_changes_are_dropped_everywhere_even_if_they_arrived_first() {
     let d = crate::harness::digest_of(&c.office);
     assert_eq!(d, crate::harness::digest_of(&kiosk));
     assert_eq!(d, crate::harness::digest_of(&off2));
-    assert!(kiosk.roster().unwrap().member(&courier.node_id()).unwrap().revoked.is_some());
+    assert!(
+        kiosk
+            .roster()
+            .unwrap()
+            .member(&courier.node_id())
+            .unwrap()
+            .revoked
+            .is_some()
+    );
 }
 
 #[test]
@@ -175,14 +227,21 @@ fn phone_is_readable_on_the_office_only_and_never_stored_in_clear() {
     let r = request(&mut kiosk, "Đinh Thị Nở");
     exchange(&mut kiosk, &mut courier);
     exchange(&mut courier, &mut c.office);
-    let on = |repo: &Repo| repo.request_contact(&repo.request(&r.code).unwrap().unwrap()).unwrap();
+    let on = |repo: &Repo| {
+        repo.request_contact(&repo.request(&r.code).unwrap().unwrap())
+            .unwrap()
+    };
     assert_eq!(on(&c.office).as_deref(), Some("0987 654 321"));
     assert_ne!(on(&kiosk).as_deref(), Some("0987 654 321"));
     assert_ne!(on(&courier).as_deref(), Some("0987 654 321"));
     for dir in [kiosk.data_dir(), courier.data_dir(), c.office.data_dir()] {
         for entry in std::fs::read_dir(dir).unwrap() {
             let bytes = std::fs::read(entry.unwrap().path()).unwrap();
-            assert!(!bytes.windows(12).any(|w| w == b"0987 654 321"), "phone in clear in {}", dir.display());
+            assert!(
+                !bytes.windows(12).any(|w| w == b"0987 654 321"),
+                "phone in clear in {}",
+                dir.display()
+            );
         }
     }
 }
@@ -191,11 +250,26 @@ fn phone_is_readable_on_the_office_only_and_never_stored_in_clear() {
 fn oversized_and_malformed_inputs_are_refused_and_nothing_stored() {
     let mut c = Commune::new();
     let big = "ạ".repeat(conglang::model::text::MAX_TEXT_CHARS + 1);
-    let e = c.office.post_notice(&NoticeDraft { title: "x".into(), body: big, ..Default::default() }).unwrap_err();
+    let e = c
+        .office
+        .post_notice(&NoticeDraft {
+            title: "x".into(),
+            body: big,
+            ..Default::default()
+        })
+        .unwrap_err();
     assert!(e.to_string().contains("too long"), "{e}");
     let before = c.office.status().unwrap().changes;
-    let junk = SignedChange { doc: DocId::new_random(Kind::Notice), bytes: vec![0x85, 0x6f, 0x4a, 0x83, 1, 2, 3], sig: [7; 64] };
-    let huge = SignedChange { doc: DocId::new_random(Kind::Notice), bytes: vec![0; conglang::model::signed::MAX_CHANGE_BYTES + 1], sig: [0; 64] };
+    let junk = SignedChange {
+        doc: DocId::new_random(Kind::Notice),
+        bytes: vec![0x85, 0x6f, 0x4a, 0x83, 1, 2, 3],
+        sig: [7; 64],
+    };
+    let huge = SignedChange {
+        doc: DocId::new_random(Kind::Notice),
+        bytes: vec![0; conglang::model::signed::MAX_CHANGE_BYTES + 1],
+        sig: [0; 64],
+    };
     let r = c.office.import(vec![junk, huge], None).unwrap();
     assert_eq!(r.rejected.len(), 2);
     assert_eq!(c.office.status().unwrap().changes, before);

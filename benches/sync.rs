@@ -1,0 +1,329 @@
+//! The benchmark harness: every figure in BENCHMARKS.md comes from here.
+//!
+//!     cargo bench --bench sync            # full run (minutes)
+//!     cargo bench --bench sync -- --quick # small sizes
+//!     cargo bench --bench sync -- --only w2,w3
+//!
+//! Prints a table on stderr and one JSON document on stdout. Byte and round-trip
+//! counts are deterministic; times are medians of repeated runs where cheap.
+
+use std::time::{Duration, Instant};
+
+use rand::SeedableRng;
+
+use conglang::lab::{self, Pair, link::LinkSpec};
+use conglang::model::{NoticeDraft, Role};
+use conglang::repo::Repo;
+use serde_json::json;
+
+struct Args {
+    quick: bool,
+    only: Vec<String>,
+}
+
+fn args() -> Args {
+    let mut a = Args {
+        quick: false,
+        only: vec![],
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(x) = it.next() {
+        match x.as_str() {
+            "--quick" => a.quick = true,
+            "--only" => {
+                a.only = it
+                    .next()
+                    .unwrap_or_default()
+                    .split(',')
+                    .map(String::from)
+                    .collect()
+            }
+            _ => {}
+        }
+    }
+    a
+}
+
+fn want(a: &Args, w: &str) -> bool {
+    a.only.is_empty() || a.only.iter().any(|o| o == w)
+}
+
+fn main() -> anyhow::Result<()> {
+    let a = args();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let mut out = serde_json::Map::new();
+    let s = |n: usize| if a.quick { n / 10 } else { n };
+
+    if want(&a, "w1") {
+        let dir = tempfile::tempdir()?;
+        let mut p = Pair::create(dir.path())?;
+        let kiosk_id = conglang::identity::Identity::generate();
+        // The requests were filed at another kiosk, enrolled like any member.
+        let k2 = Repo::open(&dir.path().join("k2"))?;
+        let inv = p
+            .office
+            .roster_add(k2.node_id(), Role::Kiosk, "Kiosk Bản Chang", "", vec![])?;
+        let _ = (inv, kiosk_id);
+        let changes = lab::w1_changes(
+            p.office.identity(),
+            k2.identity(),
+            s(1000),
+            s(200),
+            s(2000),
+            1,
+        );
+        lab::load(&mut p.office, changes, None)?;
+        let all = p.office.all_changes()?;
+        let floor = lab::floor_bytes(&all);
+        let full_save = lab::baseline_full_save(&p.office)?;
+        let (am_bytes, am_rounds) = lab::baseline_automerge_sync(&p.office)?;
+        let m = lab::sync_in_memory(&mut p.office, &mut p.kiosk)?;
+        let raw: u64 = all
+            .iter()
+            .map(|c| c.bytes.len() as u64 + 64 + c.doc.as_str().len() as u64)
+            .sum();
+        eprintln!(
+            "W1 fresh kiosk: {} changes, raw {} B, floor {} B",
+            all.len(),
+            raw,
+            floor
+        );
+        eprintln!(
+            "   ours {} B ({:.3}× floor) in {} RT | full save() {} B ({:.2}×) | automerge sync {} B ({:.2}×, {} RT per doc)",
+            m.bytes(),
+            m.bytes() as f64 / floor as f64,
+            m.round_trips,
+            full_save,
+            full_save as f64 / floor as f64,
+            am_bytes,
+            am_bytes as f64 / floor as f64,
+            am_rounds
+        );
+        out.insert(
+            "w1".into(),
+            json!({
+                "changes": all.len(), "raw_bytes": raw, "floor_bytes": floor,
+                "ours": m, "ratio_to_floor": m.bytes() as f64 / floor as f64,
+                "baseline_full_save_bytes": full_save, "baseline_automerge_sync_bytes": am_bytes,
+                "baseline_automerge_sync_rounds_per_doc": am_rounds,
+            }),
+        );
+    }
+
+    if want(&a, "w2") || want(&a, "w3") {
+        let sizes: Vec<usize> = if a.quick {
+            vec![100, 1000]
+        } else {
+            vec![100, 1000, 10_000, 100_000]
+        };
+        let mut rows = Vec::new();
+        for n in sizes {
+            let dir = tempfile::tempdir()?;
+            let mut p = Pair::create(dir.path())?;
+            let mut rng = rand::rngs::StdRng::seed_from_u64(n as u64);
+            let docs: Vec<_> = (0..n)
+                .map(|_| lab::notice(p.office.identity(), &mut rng, 200, false))
+                .collect();
+            lab::load(&mut p.office, docs.clone(), None)?;
+            lab::load(&mut p.kiosk, docs, None)?;
+            // First contact after loading: both hold the same documents already.
+            let noop = lab::sync_in_memory(&mut p.office, &mut p.kiosk)?;
+            let again = lab::sync_in_memory(&mut p.office, &mut p.kiosk)?;
+            // W3: one new notice.
+            let id = p.office.post_notice(&NoticeDraft {
+                title: "Thông báo mới: lịch tiêm chủng".into(),
+                body: lab::text(&mut rng, 500),
+                ..Default::default()
+            })?;
+            let change: u64 = p
+                .office
+                .changes_missing(&id, &[])?
+                .iter()
+                .map(|c| c.bytes.len() as u64 + 64)
+                .sum();
+            let one = lab::sync_in_memory(&mut p.office, &mut p.kiosk)?;
+            eprintln!(
+                "W2 n={n:>6}: no-op {} B in {} RT (repeat {} B, {} RT) | W3 one notice: {} B (change {} B) in {} RT",
+                noop.bytes(),
+                noop.round_trips,
+                again.bytes(),
+                again.round_trips,
+                one.bytes(),
+                change,
+                one.round_trips
+            );
+            rows.push(json!({"docs": n, "w2_noop": noop, "w2_repeat": again, "w3_one_new": one, "w3_change_bytes": change}));
+        }
+        out.insert("w2_w3".into(), json!(rows));
+    }
+
+    if want(&a, "w4") || want(&a, "w5") {
+        // W4 (perfect link) and W5 (2G link): 5 MB of requests pending, then one urgent notice.
+        let mb = if a.quick { 1 } else { 5 };
+        for (name, spec) in [
+            ("w4_loopback", LinkSpec::perfect()),
+            ("w5_2g", LinkSpec::two_g(7)),
+        ] {
+            let dir = tempfile::tempdir()?;
+            let mut p = Pair::create(dir.path())?;
+            let mut rng = rand::rngs::StdRng::seed_from_u64(4);
+            let k2 = Repo::open(&dir.path().join("k2"))?;
+            p.office
+                .roster_add(k2.node_id(), Role::Kiosk, "Kiosk 2", "", vec![])?;
+            let mut changes = Vec::new();
+            let mut bytes = 0usize;
+            let mut i = 0;
+            while bytes < mb * 1024 * 1024 {
+                let r = lab::request(k2.identity(), None, &mut rng, i, 1000);
+                bytes += r.iter().map(|c| c.bytes.len()).sum::<usize>();
+                changes.extend(r);
+                i += 1;
+            }
+            lab::load(&mut p.office, changes, None)?;
+            let urgent = p.office.post_notice(&NoticeDraft {
+                title: "KHẨN: lũ quét".into(),
+                body: "Sơ tán ngay".into(),
+                urgent: true,
+                ..Default::default()
+            })?;
+            let total: u64 = p
+                .office
+                .all_changes()?
+                .iter()
+                .map(|c| c.bytes.len() as u64)
+                .sum();
+            let (office_dir, kiosk_dir) = (
+                p.office.data_dir().to_path_buf(),
+                p.kiosk.data_dir().to_path_buf(),
+            );
+            drop(p);
+            let m = rt.block_on(lab::sync_over_link(
+                &office_dir,
+                &kiosk_dir,
+                spec.clone(),
+                Some(urgent),
+                Duration::from_secs(900),
+            ))?;
+            let bound_ms = if spec.rate_bps > 0 {
+                (1.3 * (m.udp_bytes as f64 * 8.0 / spec.rate_bps as f64) * 1000.0
+                    + 5.0 * spec.rtt.as_millis() as f64) as u64
+            } else {
+                0
+            };
+            eprintln!(
+                "{name}: {} requests ({} B of changes); urgent committed after {:?} ms; catch-up {} ms (bound {} ms); payload {} B, UDP {} B ({:.2}×), {} packets dropped",
+                i,
+                total,
+                m.urgent_ms,
+                m.catch_up_ms,
+                bound_ms,
+                m.payload_bytes,
+                m.udp_bytes,
+                m.udp_bytes as f64 / m.payload_bytes.max(1) as f64,
+                m.dropped_packets
+            );
+            out.insert(name.into(), json!({"requests": i, "change_bytes": total, "measure": m, "catch_up_bound_ms": bound_ms}));
+        }
+    }
+
+    if want(&a, "w5w1") {
+        // W5 with W1's content over the 2G link.
+        let dir = tempfile::tempdir()?;
+        let mut p = Pair::create(dir.path())?;
+        let k2 = Repo::open(&dir.path().join("k2"))?;
+        p.office
+            .roster_add(k2.node_id(), Role::Kiosk, "Kiosk 2", "", vec![])?;
+        let changes = lab::w1_changes(
+            p.office.identity(),
+            k2.identity(),
+            s(1000),
+            s(200),
+            s(2000),
+            1,
+        );
+        lab::load(&mut p.office, changes, None)?;
+        let (o, k) = (
+            p.office.data_dir().to_path_buf(),
+            p.kiosk.data_dir().to_path_buf(),
+        );
+        drop(p);
+        let spec = LinkSpec::two_g(11);
+        let m = rt.block_on(lab::sync_over_link(
+            &o,
+            &k,
+            spec.clone(),
+            None,
+            Duration::from_secs(1800),
+        ))?;
+        let bound_ms = (1.3 * (m.udp_bytes as f64 * 8.0 / spec.rate_bps as f64) * 1000.0
+            + 5.0 * spec.rtt.as_millis() as f64) as u64;
+        eprintln!(
+            "w5_w1_2g: catch-up {} ms (bound {} ms), payload {} B, UDP {} B",
+            m.catch_up_ms, bound_ms, m.payload_bytes, m.udp_bytes
+        );
+        out.insert(
+            "w5_w1_2g".into(),
+            json!({"measure": m, "catch_up_bound_ms": bound_ms}),
+        );
+    }
+
+    if want(&a, "w6") {
+        let scales: Vec<usize> = if a.quick { vec![1] } else { vec![1, 2, 5, 10] };
+        let base_n = if a.quick { 1000 } else { 10_000 };
+        let mut rows = Vec::new();
+        for x in scales {
+            let dir = tempfile::tempdir()?;
+            let mut p = Pair::create(dir.path())?;
+            let k2 = Repo::open(&dir.path().join("k2"))?;
+            p.office
+                .roster_add(k2.node_id(), Role::Kiosk, "Kiosk 2", "", vec![])?;
+            let mut rng = rand::rngs::StdRng::seed_from_u64(6);
+            let mut changes = Vec::new();
+            for _ in 0..base_n * x {
+                changes.push(lab::notice(p.office.identity(), &mut rng, 300, false));
+            }
+            for i in 0..2 * base_n * x {
+                changes.extend(lab::request(k2.identity(), None, &mut rng, i, 200));
+            }
+            let n = changes.len();
+            let (r, took) = lab::time(|| lab::load(&mut p.office, changes, None));
+            r?;
+            let import_rate = n as f64 / took.as_secs_f64();
+            let dir_path = p.office.data_dir().to_path_buf();
+            drop(p);
+            let rss_before = lab::rss_kib();
+            let mut opens = Vec::new();
+            for _ in 0..3 {
+                let t = Instant::now();
+                let r = Repo::open(&dir_path)?;
+                let now = conglang::model::text::now();
+                let home: Vec<_> = r
+                    .notices()?
+                    .into_iter()
+                    .filter(|n| n.is_live(now))
+                    .collect();
+                std::hint::black_box(home.len());
+                opens.push(t.elapsed().as_secs_f64() * 1000.0);
+            }
+            let rss = lab::rss_kib().max(rss_before);
+            let open_ms = lab::median(&mut opens);
+            eprintln!(
+                "W6 {x:>2}×: {} notices + {} requests; import {:.0} changes/s; open + home list {:.0} ms (median of 3); RSS {} MiB",
+                base_n * x,
+                2 * base_n * x,
+                import_rate,
+                open_ms,
+                rss / 1024
+            );
+            rows.push(json!({"scale": x, "notices": base_n * x, "requests": 2 * base_n * x, "changes": n,
+                "import_changes_per_s": import_rate, "open_home_ms_median": open_ms, "rss_kib": rss}));
+        }
+        out.insert("w6".into(), json!(rows));
+    }
+
+    println!("{}", serde_json::to_string_pretty(&out)?);
+    Ok(())
+}

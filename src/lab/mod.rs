@@ -1,0 +1,516 @@
+//! The lab: workloads, an emulated link and measurement helpers shared by the
+//! benchmark harness (`benches/sync.rs`), the reliability suites and their quick
+//! versions in `cargo test`. Not used by the node itself.
+//!
+//! Workloads are generated as signed changes in memory (the same schema writers and
+//! signing as real edits) and loaded with `Repo::import`, which commits in batches;
+//! making 10,000 notices one CLI command at a time would measure fsync, not sync.
+
+pub mod link;
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use anyhow::Result;
+use automerge::{Automerge, AutomergeError, transaction::CommitOptions};
+use rand::{RngExt, SeedableRng};
+use serde::Serialize;
+
+use crate::identity::{Identity, NodeId};
+use crate::model::signed::new_actor;
+use crate::model::{self, DocId, Kind, NoticeDraft, RequestDraft, Role, SignedChange, Status};
+use crate::repo::Repo;
+use crate::sync::{Event, Session, Storage, wire};
+
+const WORDS: &[&str] = &[
+    "thông báo",
+    "Ủy ban nhân dân",
+    "xã",
+    "thôn",
+    "bà con",
+    "nhân dân",
+    "căn cước công dân",
+    "đăng ký",
+    "khai sinh",
+    "hộ khẩu",
+    "giấy tờ",
+    "mang theo",
+    "bản chính",
+    "bản sao",
+    "chứng thực",
+    "lịch",
+    "tiêm chủng",
+    "trẻ em",
+    "người cao tuổi",
+    "trợ cấp",
+    "bão",
+    "lũ quét",
+    "sạt lở",
+    "sơ tán",
+    "an toàn",
+    "nhà văn hóa",
+    "trạm y tế",
+    "hạn chót",
+    "thứ Hai",
+    "buổi sáng",
+    "lúc 8 giờ",
+    "đề nghị",
+    "các hộ gia đình",
+    "thực hiện",
+    "nghiêm túc",
+    "chính sách",
+    "hỗ trợ",
+    "vay vốn",
+    "ưu đãi",
+    "hộ nghèo",
+    "cận nghèo",
+    "đất đai",
+    "sổ đỏ",
+    "ruộng bậc thang",
+    "mùa vụ",
+    "giống lúa",
+    "phân bón",
+    "phòng chống",
+    "dịch bệnh",
+    "gia súc",
+    "gia cầm",
+    "tiêm phòng",
+    "dại",
+    "đường liên thôn",
+    "bê tông hóa",
+    "đóng góp",
+    "ngày công",
+    "trưởng thôn",
+    "công an xã",
+    "bộ phận một cửa",
+];
+
+/// Realistic Vietnamese text of about `chars` characters.
+pub fn text(rng: &mut impl rand::Rng, chars: usize) -> String {
+    let mut s = String::new();
+    while s.chars().count() < chars {
+        if !s.is_empty() {
+            s.push_str(if rng.random_bool(0.1) { ". " } else { " " });
+        }
+        s.push_str(WORDS[rng.random_range(0..WORDS.len())]);
+    }
+    s
+}
+
+fn make_change(
+    author: &Identity,
+    id: &DocId,
+    base: Option<&Automerge>,
+    f: impl FnOnce(&mut automerge::transaction::Transaction<'_>) -> Result<(), AutomergeError>,
+) -> (Automerge, SignedChange) {
+    let mut doc = base.map(|d| d.fork()).unwrap_or_default();
+    doc.set_actor(new_actor(&author.node_id()));
+    let before = doc.get_heads();
+    doc.transact_with::<_, _, AutomergeError, _>(
+        |_| CommitOptions::default().with_time(1_780_000_000),
+        f,
+    )
+    .expect("workload edit");
+    let mut c = doc.get_changes(&before).pop().expect("one change");
+    let s = SignedChange::sign(author, id, &mut c);
+    (doc, s)
+}
+
+pub fn notice(
+    author: &Identity,
+    rng: &mut impl rand::Rng,
+    body_chars: usize,
+    urgent: bool,
+) -> SignedChange {
+    let id = DocId::new_random(Kind::Notice);
+    let d = NoticeDraft {
+        title: text(rng, 60),
+        body: text(rng, body_chars),
+        category: Some(if urgent {
+            model::Category::Storm
+        } else {
+            model::Category::Policy
+        }),
+        urgent,
+        ..Default::default()
+    };
+    let by = author.node_id();
+    make_change(author, &id, None, |tx| {
+        model::put_header(tx, Kind::Notice, &by, 1_780_000_000)?;
+        model::write_notice(tx, &d, 1_780_000_000)
+    })
+    .1
+}
+
+pub fn procedure(author: &Identity, rng: &mut impl rand::Rng) -> SignedChange {
+    let id = DocId::new_random(Kind::Procedure);
+    let p = model::Procedure {
+        id: id.clone(),
+        title: text(rng, 40),
+        papers: (0..4).map(|_| text(rng, 30)).collect(),
+        fee: "50.000 đồng".into(),
+        days: Some(3),
+        steps: (0..3).map(|_| text(rng, 60)).collect(),
+        created_at: 1_780_000_000,
+    };
+    let by = author.node_id();
+    make_change(author, &id, None, |tx| {
+        model::put_header(tx, Kind::Procedure, &by, 1_780_000_000)?;
+        model::write_procedure(tx, &p)
+    })
+    .1
+}
+
+/// A request by `kiosk` (code from `n`), optionally answered by `official`.
+pub fn request(
+    kiosk: &Identity,
+    official: Option<&Identity>,
+    rng: &mut impl rand::Rng,
+    n: usize,
+    text_chars: usize,
+) -> Vec<SignedChange> {
+    let id = DocId::new_random(Kind::Request);
+    let d = RequestDraft {
+        kind: Some(model::RequestKind::Question),
+        hamlet: "Thôn Nà Khoang".into(),
+        name: "Đinh Thị Nở".into(),
+        text: text(rng, text_chars),
+        phone: None,
+        public: false,
+    };
+    let by = kiosk.node_id();
+    let code = format!("LM-2{n:06}");
+    let (doc, first) = make_change(kiosk, &id, None, |tx| {
+        model::put_header(tx, Kind::Request, &by, 1_780_000_000)?;
+        model::write_new_request(tx, &code, &d, None)
+    });
+    let mut out = vec![first];
+    if let Some(o) = official {
+        let answer = text(rng, 200);
+        let oid = o.node_id();
+        out.push(
+            make_change(o, &id, Some(&doc), |tx| {
+                model::write_answer(tx, &oid, 1_780_000_100, &answer, Status::Answered, None)
+            })
+            .1,
+        );
+    }
+    out
+}
+
+/// An office and a kiosk of one commune, in `base`.
+pub struct Pair {
+    pub office: Repo,
+    pub kiosk: Repo,
+}
+
+impl Pair {
+    pub fn create(base: &Path) -> Result<Pair> {
+        let mut office = Repo::open(&base.join("office"))?;
+        office.init_commune("Xã Long Môn", "UBND xã Long Môn")?;
+        let mut kiosk = Repo::open(&base.join("kiosk"))?;
+        let inv = office.roster_add(
+            kiosk.node_id(),
+            Role::Kiosk,
+            "Kiosk Nà Khoang",
+            "Thôn Nà Khoang",
+            vec![],
+        )?;
+        kiosk.join(&inv)?;
+        let roster = office.changes_missing(&DocId::roster(), &[])?;
+        kiosk.import(roster, Some(&office.node_id()))?;
+        Ok(Pair { office, kiosk })
+    }
+}
+
+/// Imports changes in batches of 1,000 (one transaction each).
+pub fn load(repo: &mut Repo, changes: Vec<SignedChange>, via: Option<&NodeId>) -> Result<usize> {
+    let mut n = 0;
+    for chunk in changes.chunks(1000) {
+        let r = repo.import(chunk.to_vec(), via)?;
+        anyhow::ensure!(
+            r.rejected.is_empty(),
+            "workload change refused: {:?}",
+            r.rejected.first()
+        );
+        n += r.accepted;
+    }
+    Ok(n)
+}
+
+/// W1's content: notices, procedures, answered requests.
+pub fn w1_changes(
+    office: &Identity,
+    kiosk: &Identity,
+    notices: usize,
+    procedures: usize,
+    requests: usize,
+    seed: u64,
+) -> Vec<SignedChange> {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let mut v = Vec::new();
+    for _ in 0..notices {
+        v.push(notice(office, &mut rng, 500, false));
+    }
+    for _ in 0..procedures {
+        v.push(procedure(office, &mut rng));
+    }
+    for i in 0..requests {
+        v.extend(request(kiosk, Some(office), &mut rng, i, 300));
+    }
+    v
+}
+
+/// Bytes and round trips of one sync, measured on the protocol's own frames.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Measure {
+    pub bytes_a_to_b: u64,
+    pub bytes_b_to_a: u64,
+    pub msgs: u64,
+    /// Flights: times a side had to wait for the other (max of both sides).
+    pub round_trips: u64,
+    pub changes: u64,
+}
+
+impl Measure {
+    pub fn bytes(&self) -> u64 {
+        self.bytes_a_to_b + self.bytes_b_to_a
+    }
+}
+
+/// Runs a full sync between two stores in memory through the real wire encoding.
+pub fn sync_in_memory(a: &mut Repo, b: &mut Repo) -> Result<Measure> {
+    let commune = a
+        .commune_id()?
+        .ok_or_else(|| anyhow::anyhow!("no commune"))?;
+    let cursor = |r: &Repo, p: &NodeId| {
+        r.store()
+            .read()
+            .peer(p)
+            .ok()
+            .flatten()
+            .map(|p| p.cursor)
+            .unwrap_or(0)
+    };
+    let mut sa = Session::new(a.node_id(), b.node_id(), commune, cursor(a, &b.node_id()));
+    let mut sb = Session::new(b.node_id(), a.node_id(), commune, cursor(b, &a.node_id()));
+    sa.start(a)?;
+    sb.start(b)?;
+    let mut m = Measure::default();
+    loop {
+        let mut moved = false;
+        while let Some(msg) = sa.poll_transmit() {
+            moved = true;
+            let f = wire::encode(&msg);
+            m.bytes_a_to_b += f.len() as u64;
+            m.msgs += 1;
+            sb.handle_message(wire::decode(&f[4..])?, b)?;
+        }
+        while let Some(msg) = sb.poll_transmit() {
+            moved = true;
+            let f = wire::encode(&msg);
+            m.bytes_b_to_a += f.len() as u64;
+            m.msgs += 1;
+            sa.handle_message(wire::decode(&f[4..])?, a)?;
+        }
+        if !moved {
+            break;
+        }
+    }
+    while sa.poll_event().is_some() {}
+    while let Some(e) = sb.poll_event() {
+        let _ = e == Event::Synced;
+    }
+    anyhow::ensure!(Storage::digest(a)? == Storage::digest(b)?, "not converged");
+    m.round_trips = sa.stats().round_trips.max(sb.stats().round_trips);
+    m.changes = sa.stats().changes_sent + sb.stats().changes_sent;
+    Ok(m)
+}
+
+/// Size of the data itself: every signed change (document id, change bytes,
+/// signature) deflated as one stream. The floor any protocol must pay.
+pub fn floor_bytes(changes: &[SignedChange]) -> u64 {
+    use std::io::Write;
+    let mut e = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::best());
+    for c in changes {
+        e.write_all(c.doc.as_str().as_bytes()).expect("vec");
+        e.write_all(&c.bytes).expect("vec");
+        e.write_all(&c.sig).expect("vec");
+    }
+    e.finish().expect("vec").len() as u64
+}
+
+/// Baseline 1: every document's full `save()` sent.
+pub fn baseline_full_save(repo: &Repo) -> Result<u64> {
+    let mut total = 0u64;
+    for d in repo.doc_heads(0)? {
+        let changes: Vec<automerge::Change> = repo
+            .changes_missing(&d.id, &[])?
+            .into_iter()
+            .filter_map(|c| automerge::Change::from_bytes(c.bytes).ok())
+            .collect();
+        let mut doc = Automerge::new();
+        doc.apply_changes(changes)?;
+        total += doc.save().len() as u64 + d.id.as_str().len() as u64;
+    }
+    Ok(total)
+}
+
+/// Baseline 2: Automerge's own sync protocol, run per document against an empty peer.
+pub fn baseline_automerge_sync(repo: &Repo) -> Result<(u64, u64)> {
+    use automerge::sync::SyncDoc;
+    let (mut bytes, mut rounds) = (0u64, 0u64);
+    for d in repo.doc_heads(0)? {
+        let changes: Vec<automerge::Change> = repo
+            .changes_missing(&d.id, &[])?
+            .into_iter()
+            .filter_map(|c| automerge::Change::from_bytes(c.bytes).ok())
+            .collect();
+        let mut a = Automerge::new();
+        a.apply_changes(changes)?;
+        let mut b = Automerge::new();
+        let (mut sa, mut sb) = (automerge::sync::State::new(), automerge::sync::State::new());
+        let mut r = 0;
+        loop {
+            let m1 = a.generate_sync_message(&mut sa);
+            let m2 = b.generate_sync_message(&mut sb);
+            if m1.is_none() && m2.is_none() {
+                break;
+            }
+            r += 1;
+            if let Some(m) = m1 {
+                let enc = m.encode();
+                bytes += enc.len() as u64 + d.id.as_str().len() as u64;
+                b.receive_sync_message(&mut sb, automerge::sync::Message::decode(&enc)?)?;
+            }
+            if let Some(m) = m2 {
+                let enc = m.encode();
+                bytes += enc.len() as u64 + d.id.as_str().len() as u64;
+                a.receive_sync_message(&mut sa, automerge::sync::Message::decode(&enc)?)?;
+            }
+        }
+        rounds = rounds.max(r);
+    }
+    Ok((bytes, rounds))
+}
+
+/// Resident set size of this process, in KiB (Linux).
+pub fn rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+pub fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
+    if v.is_empty() { 0.0 } else { v[v.len() / 2] }
+}
+
+pub fn time<T>(f: impl FnOnce() -> T) -> (T, Duration) {
+    let t = Instant::now();
+    let r = f();
+    (r, t.elapsed())
+}
+
+/// One sync between two data dirs over real iroh endpoints, through the emulated link.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct LinkMeasure {
+    /// From the QUIC connection being up to both sides holding the same heads.
+    pub catch_up_ms: u64,
+    /// From the connection being up to the urgent notice committed on the receiver.
+    pub urgent_ms: Option<u64>,
+    /// Protocol payload bytes (our frames), both ways.
+    pub payload_bytes: u64,
+    /// UDP payload bytes through the link, both ways (QUIC + TLS + our frames).
+    pub udp_bytes: u64,
+    pub dropped_packets: u64,
+    pub round_trips: u64,
+}
+
+/// Syncs `receiver` from `sender` (data dirs) over iroh through a `LinkSpec` relay.
+pub async fn sync_over_link(
+    sender: &Path,
+    receiver: &Path,
+    spec: link::LinkSpec,
+    urgent: Option<DocId>,
+    timeout: Duration,
+) -> Result<LinkMeasure> {
+    use crate::node::{Node, NodeEvent, NodeOptions};
+    let net = |listen: &str| crate::net::NetConfig {
+        listen: listen.parse().expect("addr"),
+        mdns: false,
+        relay_url: None,
+    };
+    let office = Node::start(
+        sender.to_path_buf(),
+        NodeOptions {
+            net: net("127.0.0.1:0"),
+            peers: vec![],
+            redial: false,
+        },
+    )
+    .await?;
+    let target = office.local_addrs()[0];
+    let relay = link::Relay::start(target, spec).await?;
+    let peer = crate::config::PeerAddr {
+        node: office.handle.node_id,
+        addr: relay.addr,
+    };
+    let kiosk = Node::start(
+        receiver.to_path_buf(),
+        NodeOptions {
+            net: net("127.0.0.1:0"),
+            peers: vec![peer],
+            redial: false,
+        },
+    )
+    .await?;
+    let mut events = kiosk.handle.subscribe();
+    let mut m = LinkMeasure::default();
+    let reader = Repo::open(receiver)?;
+    let res = tokio::time::timeout(timeout, async {
+        let mut up: Option<Instant> = None;
+        loop {
+            let ev = tokio::time::timeout(Duration::from_millis(10), events.recv()).await;
+            if let (Some(t), Some(u), None) = (up, &urgent, m.urgent_ms)
+                && reader.notice(u)?.is_some()
+            {
+                m.urgent_ms = Some(t.elapsed().as_millis() as u64);
+            }
+            match ev {
+                Ok(Ok(NodeEvent::Connected { .. })) => up = Some(Instant::now()),
+                Ok(Ok(NodeEvent::Synced { report, .. })) => {
+                    let t = up.map(|u| u.elapsed()).unwrap_or_default();
+                    m.catch_up_ms = t.as_millis() as u64;
+                    m.payload_bytes = report.bytes_sent + report.bytes_received;
+                    m.round_trips = report.round_trips;
+                    if let (Some(u), None) = (&urgent, m.urgent_ms)
+                        && reader.notice(u)?.is_some()
+                    {
+                        m.urgent_ms = Some(m.catch_up_ms);
+                    }
+                    return anyhow::Ok(());
+                }
+                Ok(Ok(NodeEvent::Refused { reason, .. })) => anyhow::bail!("refused: {reason}"),
+                _ => {}
+            }
+        }
+    })
+    .await;
+    m.udp_bytes = relay.state.total();
+    m.dropped_packets = relay
+        .state
+        .dropped
+        .load(std::sync::atomic::Ordering::Relaxed);
+    kiosk.shutdown().await;
+    office.shutdown().await;
+    match res {
+        Ok(r) => r.map(|_| m),
+        Err(_) => anyhow::bail!("sync over the emulated link did not finish in {timeout:?}"),
+    }
+}
