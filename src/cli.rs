@@ -278,6 +278,20 @@ pub fn run(cli: Cli) -> Result<()> {
     let (config, data) = setup(&cli)?;
     let json = cli.json;
     let Some(command) = cli.command else {
+        // Nothing configured and nothing founded or joined here: show the demo commune
+        // instead of an empty screen, so a newcomer sees it working.
+        let fresh = cli.config.is_none()
+            && Repo::open(&data)
+                .map(|r| r.commune_id().ok().flatten().is_none())
+                .unwrap_or(true);
+        if fresh {
+            return run(Cli {
+                data: None,
+                config: None,
+                json,
+                command: Some(Command::Demo { dir: None }),
+            });
+        }
         return crate::ui::run(crate::ui::AppOptions {
             data_dir: data,
             config,

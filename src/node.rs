@@ -582,3 +582,66 @@ impl Node {
         }
     }
 }
+
+/// A node running on its own thread with its own tokio runtime, for the app: the UI
+/// thread gets a handle and never awaits anything.
+pub struct BackgroundNode {
+    pub handle: NodeHandle,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl BackgroundNode {
+    /// Starts the runtime and the node; returns once the node is up (or failed).
+    pub fn start(data_dir: PathBuf, opts: NodeOptions) -> Result<BackgroundNode> {
+        let (ready_tx, ready_rx) = std_mpsc::channel::<Result<NodeHandle>>();
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::Builder::new()
+            .name("conglang-net".into())
+            .spawn(move || {
+                let rt = match tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(2)
+                    .enable_all()
+                    .build()
+                {
+                    Ok(rt) => rt,
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(e.into()));
+                        return;
+                    }
+                };
+                rt.block_on(async move {
+                    match Node::start(data_dir, opts).await {
+                        Ok(node) => {
+                            let _ = ready_tx.send(Ok(node.handle.clone()));
+                            let _ = stop_rx.await;
+                            node.shutdown().await;
+                        }
+                        Err(e) => {
+                            let _ = ready_tx.send(Err(e));
+                        }
+                    }
+                });
+            })
+            .context("cannot start the network thread")?;
+        let handle = ready_rx
+            .recv()
+            .context("the network thread ended before starting")??;
+        Ok(BackgroundNode {
+            handle,
+            stop: Some(stop_tx),
+            thread: Some(thread),
+        })
+    }
+}
+
+impl Drop for BackgroundNode {
+    fn drop(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}

@@ -3,6 +3,7 @@
 
 mod cli;
 mod harness;
+mod invariants;
 mod mdns;
 mod sim;
 mod store;
