@@ -78,6 +78,10 @@ pub struct RejectedChange {
     pub doc: String,
     pub author: Option<String>,
     pub reason: String,
+    /// Proof that the sender misbehaves (forged, forbidden, malformed), as opposed to
+    /// a peer relaying in good faith what it has not yet learned is void (a revoked
+    /// author's change, the losing half of an equivocation).
+    pub hostile: bool,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -816,6 +820,7 @@ impl Repo {
                     doc: doc.to_string(),
                     author: None,
                     reason: reason.clone(),
+                    hostile: true,
                 });
             }
             let before: BTreeSet<DocId> = verified
@@ -931,6 +936,7 @@ fn apply(
                 doc: v.signed.doc.to_string(),
                 author: Some(v.author.short()),
                 reason: "this node has not joined a commune".into(),
+                hostile: false,
             });
         }
         return Ok(());
@@ -989,18 +995,55 @@ fn apply(
                 }
                 progress = true;
                 db.remove_pending(&c.hash.0)?;
+                let actor = c.change.actor_id().to_bytes().to_vec();
+                let actor_seq = c.change.seq();
+                // Equivocation: the same author signed two different changes with one
+                // (actor, sequence number). Every node keeps the one with the smaller
+                // hash, whatever order they arrive in, and drops the other with
+                // everything built on it.
+                let mut equivocation = None;
+                if let Some(other) = db.change_at(&id, &actor, actor_seq)?
+                    && other != c.hash.0
+                {
+                    tracing::warn!(doc = %id, author = %c.author.short(), "equivocation: two changes with one actor and sequence number");
+                    if c.hash.0 < other {
+                        db.log_rejection(
+                            Some(&id),
+                            Some(&other),
+                            Some(&c.author),
+                            via,
+                            "equivocation: dropped for the change with the smaller hash",
+                            now,
+                        )?;
+                        drop_changes(db, &id, BTreeSet::from([other]), report)?;
+                        doc = load_doc(db, &id)?.0;
+                    } else {
+                        equivocation = Some(format!(
+                            "equivocation by {}: another change with the same actor and sequence number is kept",
+                            c.author.short()
+                        ));
+                    }
+                }
                 let r = if id.kind() == Kind::Roster {
                     model::rules::check_change(&id, commune, &read_roster(&doc), &doc, &c)
                 } else {
                     model::rules::check_change(&id, commune, &roster, &doc, &c)
                 };
-                let verdict = r.map_err(|e| e.to_string()).and_then(|()| {
+                let hostile = !matches!(r, Err(model::rules::Rejection::Revoked(_)))
+                    && equivocation.is_none();
+                let verdict = match equivocation {
+                    Some(e) => Err(e),
+                    None => r.map_err(|e| e.to_string()),
+                }
+                .and_then(|()| {
                     doc.apply_changes([c.change.clone()])
                         .map_err(|e| format!("change does not apply: {e}"))
                 });
                 match verdict {
                     Ok(()) => {
-                        last_seq = db.insert_change(&c.hash.0, &c.signed, &c.author, via, now)?;
+                        last_seq = db.insert_change(
+                            &c.hash.0, &c.signed, &c.author, &actor, actor_seq, via, now,
+                        )?;
                         if first_seq == 0 {
                             first_seq = last_seq;
                         }
@@ -1021,6 +1064,7 @@ fn apply(
                             doc: id.to_string(),
                             author: Some(c.author.short()),
                             reason,
+                            hostile,
                         });
                         // A failed apply may leave the document half-updated: reload.
                         doc = load_or_rebuild_after_failure(db, &id, accepted_any, &doc)?;
@@ -1097,36 +1141,52 @@ fn purge_revoked(
         }
     }
     for id in &affected {
-        // Descendants: anything whose dependencies include a dropped change.
-        for c in db.doc_changes(id)? {
-            if dropped.contains(&c.hash) {
-                continue;
-            }
-            if let Ok(ch) = automerge::Change::from_bytes(c.signed.bytes.clone())
-                && ch.deps().iter().any(|d| dropped.contains(&d.0))
-            {
-                dropped.insert(c.hash);
-            }
-        }
-        for c in db.doc_changes(id)? {
-            if dropped.contains(&c.hash) {
-                db.delete_change(&c.hash)?;
-            }
-        }
-        let remaining = db.doc_changes(id)?;
-        if remaining.is_empty() {
-            db.delete_doc(id)?;
-        } else {
-            let doc = rebuild_doc(db, id)?;
-            let first = remaining.first().map(|c| c.seq).unwrap_or(0);
-            let last = remaining.last().map(|c| c.seq).unwrap_or(0);
-            save_doc(db, id, &doc, first, last)?;
-        }
-        report.changed.insert(id.clone());
+        let mine: BTreeSet<[u8; 32]> = db
+            .doc_changes(id)?
+            .into_iter()
+            .map(|c| c.hash)
+            .filter(|h| dropped.contains(h))
+            .collect();
+        drop_changes(db, id, mine, report)?;
     }
     if !dropped.is_empty() {
         tracing::warn!(node = %node.short(), dropped = dropped.len(), "revocation dropped changes made after the cut");
     }
+    Ok(())
+}
+
+/// Deletes `dropped` changes of `id` and every change that builds on them, then
+/// rebuilds the document from what remains.
+fn drop_changes(
+    db: Db<'_>,
+    id: &DocId,
+    mut dropped: BTreeSet<[u8; 32]>,
+    report: &mut ImportReport,
+) -> Result<()> {
+    // The log is in causal order, so one pass finds all descendants.
+    for c in db.doc_changes(id)? {
+        if dropped.contains(&c.hash) {
+            continue;
+        }
+        if let Ok(ch) = automerge::Change::from_bytes(c.signed.bytes.clone())
+            && ch.deps().iter().any(|d| dropped.contains(&d.0))
+        {
+            dropped.insert(c.hash);
+        }
+    }
+    for h in &dropped {
+        db.delete_change(h)?;
+    }
+    let remaining = db.doc_changes(id)?;
+    if remaining.is_empty() {
+        db.delete_doc(id)?;
+    } else {
+        let doc = rebuild_doc(db, id)?;
+        let first = remaining.first().map(|c| c.seq).unwrap_or(0);
+        let last = remaining.last().map(|c| c.seq).unwrap_or(0);
+        save_doc(db, id, &doc, first, last)?;
+    }
+    report.changed.insert(id.clone());
     Ok(())
 }
 

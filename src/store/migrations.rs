@@ -66,5 +66,12 @@ pub fn migrations() -> Migrations<'static> {
                  reason TEXT NOT NULL
              );",
         ),
+        // 3: (actor, sequence number) of each change, to detect equivocation: one key
+        // signing two different changes with the same actor and sequence number.
+        M::up(
+            "ALTER TABLE changes ADD COLUMN actor BLOB;
+             ALTER TABLE changes ADD COLUMN actor_seq INTEGER;
+             CREATE INDEX changes_actor_seq ON changes(doc_id, actor, actor_seq);",
+        ),
     ])
 }

@@ -189,18 +189,21 @@ impl<'a> Db<'a> {
             .exists([&hash[..]])?)
     }
 
+    #[allow(clippy::too_many_arguments)]
     pub fn insert_change(
         &self,
         hash: &[u8; 32],
         c: &SignedChange,
         author: &NodeId,
+        actor: &[u8],
+        actor_seq: u64,
         via: Option<&NodeId>,
         at: i64,
     ) -> Result<i64> {
         self.0
             .prepare_cached(
-                "INSERT INTO changes(hash, doc_id, author, bytes, sig, received_at, via)
-                 VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                "INSERT INTO changes(hash, doc_id, author, bytes, sig, received_at, via, actor, actor_seq)
+                 VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
             )?
             .execute(params![
                 &hash[..],
@@ -209,9 +212,25 @@ impl<'a> Db<'a> {
                 &c.bytes,
                 &c.sig[..],
                 at,
-                via.map(|v| v.0.to_vec())
+                via.map(|v| v.0.to_vec()),
+                actor,
+                actor_seq as i64
             ])?;
         Ok(self.0.last_insert_rowid())
+    }
+
+    /// The stored change of `doc` with this actor and sequence number, if any.
+    pub fn change_at(&self, doc: &DocId, actor: &[u8], actor_seq: u64) -> Result<Option<[u8; 32]>> {
+        Ok(self
+            .0
+            .prepare_cached(
+                "SELECT hash FROM changes WHERE doc_id = ?1 AND actor = ?2 AND actor_seq = ?3",
+            )?
+            .query_row(params![doc.as_str(), actor, actor_seq as i64], |r| {
+                r.get::<_, Vec<u8>>(0)
+            })
+            .optional()?
+            .map(hash32))
     }
 
     pub fn doc_changes(&self, doc: &DocId) -> Result<Vec<StoredChange>> {

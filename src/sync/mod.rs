@@ -365,11 +365,7 @@ impl Session {
                 // A change refused only because its author was revoked may come from
                 // an honest peer that has not heard of the revocation yet: we keep
                 // talking (it gets the revocation from us). Anything else is hostile.
-                let hostile: Vec<_> = report
-                    .rejected
-                    .iter()
-                    .filter(|r| !r.reason.contains("was revoked"))
-                    .collect();
+                let hostile: Vec<_> = report.rejected.iter().filter(|r| r.hostile).collect();
                 if let Some(first) = hostile.first() {
                     return Err(SyncError::Refused(hostile.len(), first.reason.clone()));
                 }

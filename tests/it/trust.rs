@@ -277,3 +277,57 @@ fn oversized_and_malformed_inputs_are_refused_and_nothing_stored() {
     assert!(conglang::sync::wire::frame_len(u32::MAX.to_le_bytes()).is_err());
     assert!(conglang::sync::wire::decode(&[9, 1, 2, 3]).is_err());
 }
+
+#[test]
+fn equivocation_ends_the_same_on_every_node_whatever_the_order() {
+    let mut c = Commune::new();
+    let mut kiosk = c.member("kiosk", Role::Kiosk);
+    let mut n1 = c.member("office-2", Role::Official);
+    let mut n2 = c.member("courier", Role::Courier);
+    // A tampered kiosk signs two different first changes of one request with the same
+    // actor and sequence number, and shows each to a different node.
+    let id = DocId::new_random(Kind::Request);
+    let actor = new_actor(&kiosk.node_id());
+    let make = |text: &str| {
+        let mut d = Automerge::new();
+        d.set_actor(actor.clone());
+        d.transact::<_, _, automerge::AutomergeError>(|tx| {
+            tx.put(ROOT, "kind", "request")?;
+            tx.put(ROOT, "created_by", kiosk.node_id().to_string())?;
+            tx.put(ROOT, "text", text)?;
+            Ok(())
+        })
+        .unwrap();
+        let mut ch = d.get_last_local_change().unwrap();
+        SignedChange::sign(kiosk.identity(), &id, &mut ch)
+    };
+    let x = make("phiên bản A");
+    let y = make("phiên bản B");
+    assert_ne!(x.bytes, y.bytes);
+    let r1 = n1.import(vec![x.clone()], None).unwrap();
+    let r2 = n2.import(vec![y.clone()], None).unwrap();
+    assert_eq!((r1.accepted, r2.accepted), (1, 1));
+    // Then each sees the other version, in opposite orders.
+    n1.import(vec![y.clone()], None).unwrap();
+    n2.import(vec![x.clone()], None).unwrap();
+    let text = |r: &Repo| {
+        let heads = r.doc_row(&id).unwrap().map(|row| row.heads);
+        heads
+    };
+    assert_eq!(text(&n1), text(&n2), "both nodes keep the same version");
+    assert!(text(&n1).is_some());
+    exchange(&mut n1, &mut c.office);
+    exchange(&mut n2, &mut c.office);
+    exchange(&mut n1, &mut c.office);
+    assert_eq!(
+        crate::harness::digest_of(&n1),
+        crate::harness::digest_of(&c.office)
+    );
+    assert_eq!(
+        crate::harness::digest_of(&n2),
+        crate::harness::digest_of(&c.office)
+    );
+    let _ = &mut kiosk;
+    // The refusal and the drop are on record.
+    assert!(n1.status().unwrap().rejected >= 1 && n2.status().unwrap().rejected >= 1);
+}
