@@ -310,10 +310,7 @@ fn equivocation_ends_the_same_on_every_node_whatever_the_order() {
     // Then each sees the other version, in opposite orders.
     n1.import(vec![y.clone()], None).unwrap();
     n2.import(vec![x.clone()], None).unwrap();
-    let text = |r: &Repo| {
-        let heads = r.doc_row(&id).unwrap().map(|row| row.heads);
-        heads
-    };
+    let text = |r: &Repo| r.doc_row(&id).unwrap().map(|row| row.heads);
     assert_eq!(text(&n1), text(&n2), "both nodes keep the same version");
     assert!(text(&n1).is_some());
     exchange(&mut n1, &mut c.office);
