@@ -587,6 +587,8 @@ impl Node {
 /// thread gets a handle and never awaits anything.
 pub struct BackgroundNode {
     pub handle: NodeHandle,
+    /// Sockets the node listens on.
+    pub addrs: Vec<SocketAddr>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -594,7 +596,7 @@ pub struct BackgroundNode {
 impl BackgroundNode {
     /// Starts the runtime and the node; returns once the node is up (or failed).
     pub fn start(data_dir: PathBuf, opts: NodeOptions) -> Result<BackgroundNode> {
-        let (ready_tx, ready_rx) = std_mpsc::channel::<Result<NodeHandle>>();
+        let (ready_tx, ready_rx) = std_mpsc::channel::<Result<(NodeHandle, Vec<SocketAddr>)>>();
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let thread = std::thread::Builder::new()
             .name("conglang-net".into())
@@ -613,7 +615,7 @@ impl BackgroundNode {
                 rt.block_on(async move {
                     match Node::start(data_dir, opts).await {
                         Ok(node) => {
-                            let _ = ready_tx.send(Ok(node.handle.clone()));
+                            let _ = ready_tx.send(Ok((node.handle.clone(), node.local_addrs())));
                             let _ = stop_rx.await;
                             node.shutdown().await;
                         }
@@ -624,11 +626,12 @@ impl BackgroundNode {
                 });
             })
             .context("cannot start the network thread")?;
-        let handle = ready_rx
+        let (handle, addrs) = ready_rx
             .recv()
             .context("the network thread ended before starting")??;
         Ok(BackgroundNode {
             handle,
+            addrs,
             stop: Some(stop_tx),
             thread: Some(thread),
         })

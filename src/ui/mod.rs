@@ -1,13 +1,956 @@
-//! The egui app (stub until the screens land).
+//! The egui app: the resident kiosk, the official console and the courier view.
+//!
+//! The UI never touches SQLite on its own thread. Everything it shows comes from a
+//! [`View`] built on the node's core thread (`NodeHandle::run`) and sent back over a
+//! channel; everything it does (post a notice, file a request, answer…) is a job sent
+//! the same way, whose result comes back as a message. The app only drains that
+//! channel each frame, so a slow disk or a big sync never freezes a kiosk.
+//!
+//! For tests the same app runs on a [`Backend::Local`]: it owns a `Repo` and runs
+//! the very same jobs immediately, so kittest drives the real screens on a real
+//! store without a window, a tokio runtime or iroh. Time comes from a [`Clock`] that
+//! tests can set and advance, so idle timeouts and snapshots are deterministic.
+//!
+//! Screens live one per file; each has a `show` function taking the [`Station`]
+//! (one node's view and per-screen state) and the language. `demo` mode runs several
+//! nodes in one process and the bar on top switches which one is shown.
+
+pub mod ask;
+pub mod courier;
+pub mod home;
+pub mod i18n;
 pub mod keyboard;
+pub mod lookup;
+pub mod notice_detail;
+pub mod official;
+pub mod procedures;
 pub mod telex;
+pub mod widgets;
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use anyhow::{Context as _, Result, anyhow};
+use egui::{Color32, RichText, vec2};
+
+use crate::config::{Config, PeerAddr, UiConfig};
+use crate::identity::NodeId;
+use crate::model::{DocId, Notice, Procedure, Receipt, Request, Role, Roster};
+use crate::net::NetConfig;
+use crate::node::{BackgroundNode, NodeEvent, NodeHandle, NodeOptions, SyncReport};
+use crate::repo::{Reach, Repo};
+use i18n::{Lang, S};
 
 pub struct AppOptions {
-    pub data_dir: std::path::PathBuf,
-    pub config: crate::config::Config,
+    pub data_dir: PathBuf,
+    pub config: Config,
     pub demo: Option<crate::demo::Demo>,
 }
 
-pub fn run(_opts: AppOptions) -> anyhow::Result<()> {
-    anyhow::bail!("the app is not built yet")
+// ---- time -------------------------------------------------------------------
+
+/// Where the app gets the time. `System` in the field; tests use a manual clock so
+/// they can jump past the idle timeout instead of sleeping, and so screenshots show
+/// the same "now" on every run.
+#[derive(Clone, Debug, Default)]
+pub struct Clock {
+    manual: Option<Arc<AtomicI64>>,
+}
+
+impl Clock {
+    pub fn system() -> Clock {
+        Clock::default()
+    }
+    /// A clock stopped at `unix` seconds; it moves only by [`Clock::advance`].
+    pub fn manual(unix: i64) -> Clock {
+        Clock {
+            manual: Some(Arc::new(AtomicI64::new(unix * 1000))),
+        }
+    }
+    pub fn now_ms(&self) -> i64 {
+        match &self.manual {
+            Some(t) => t.load(Ordering::Relaxed),
+            None => crate::model::text::now() * 1000 + i64::from(now_subsec_ms()),
+        }
+    }
+    /// Unix seconds.
+    pub fn now(&self) -> i64 {
+        self.now_ms().div_euclid(1000)
+    }
+    /// Moves a manual clock forward; the system clock moves by itself.
+    pub fn advance(&self, d: Duration) {
+        if let Some(t) = &self.manual {
+            t.fetch_add(d.as_millis() as i64, Ordering::Relaxed);
+        }
+    }
+}
+
+fn now_subsec_ms() -> u32 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_millis())
+        .unwrap_or(0)
+}
+
+// ---- the view-model -----------------------------------------------------------
+
+/// Everything a screen shows, read in one go on the core thread.
+#[derive(Clone, Debug, Default)]
+pub struct View {
+    pub me: Option<NodeId>,
+    pub role: Option<Role>,
+    pub commune: String,
+    /// Every notice, newest first (withdrawn and expired included: the console
+    /// shows them, resident screens filter with `Notice::is_live`).
+    pub notices: Vec<Notice>,
+    pub procedures: Vec<Procedure>,
+    /// Newest first.
+    pub requests: Vec<Request>,
+    /// Tracking code → contact in clear (officials only; masked or absent otherwise).
+    pub contacts: BTreeMap<String, Option<String>>,
+    pub roster: Roster,
+    pub receipts: Vec<(NodeId, Receipt)>,
+    /// Notice → who reported holding it (officials and couriers only).
+    pub reach: BTreeMap<DocId, Vec<Reach>>,
+    /// Last successful sync with any peer, from the store (survives restarts).
+    pub last_synced: Option<(i64, NodeId)>,
+}
+
+impl View {
+    /// A roster member's display name, or the short node id.
+    pub fn member_name(&self, node: &NodeId) -> String {
+        self.roster
+            .member(node)
+            .map(|m| m.name.clone())
+            .unwrap_or_else(|| node.short())
+    }
+    pub fn my_name(&self) -> String {
+        self.me.map(|m| self.member_name(&m)).unwrap_or_default()
+    }
+    /// Notices a resident should see at `now`, newest first.
+    pub fn live_notices(&self, now: i64) -> impl Iterator<Item = &Notice> {
+        self.notices.iter().filter(move |n| n.is_live(now))
+    }
+    /// Hamlets known to the commune: kiosk places first, then those named on notices.
+    pub fn hamlets(&self) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        let mut push = |h: &str| {
+            let h = h.trim();
+            if !h.is_empty() && !out.iter().any(|x| x == h) {
+                out.push(h.to_string());
+            }
+        };
+        for m in self.roster.members.values() {
+            if m.role == Role::Kiosk && m.revoked.is_none() {
+                push(&m.place);
+            }
+        }
+        for r in &self.requests {
+            push(&r.hamlet);
+        }
+        // Members are keyed by node id (random): sort so the order stays put.
+        out.sort();
+        out
+    }
+}
+
+/// Reads the view-model. Runs on the core thread (or inline for `Backend::Local`).
+pub fn build_view(repo: &Repo) -> Result<View> {
+    let me = repo.node_id();
+    let roster = repo.roster()?;
+    let role = roster.active_role(&me);
+    let mut notices = repo.notices()?;
+    // Ties broken by title so two notices posted in the same second keep one order.
+    notices.sort_by(|a, b| {
+        b.created_at
+            .cmp(&a.created_at)
+            .then_with(|| a.title.cmp(&b.title))
+    });
+    let mut requests = repo.requests()?;
+    requests.sort_by(|a, b| {
+        b.created_at
+            .cmp(&a.created_at)
+            .then_with(|| a.code.cmp(&b.code))
+    });
+    let mut contacts = BTreeMap::new();
+    let mut reach = BTreeMap::new();
+    if role == Some(Role::Official) {
+        for r in &requests {
+            contacts.insert(r.code.clone(), repo.request_contact(r)?);
+        }
+    }
+    if matches!(role, Some(Role::Official | Role::Courier)) {
+        for n in &notices {
+            reach.insert(n.id.clone(), repo.reach(&n.id)?);
+        }
+    }
+    let last_synced = repo
+        .peers()?
+        .into_iter()
+        .filter_map(|p| Some((p.last_synced?, p.node)))
+        .max();
+    Ok(View {
+        me: Some(me),
+        role,
+        commune: repo.commune_name()?.unwrap_or_default(),
+        notices,
+        procedures: repo.procedures()?,
+        requests,
+        contacts,
+        receipts: repo.receipts()?,
+        roster,
+        reach,
+        last_synced,
+    })
+}
+
+// ---- backends and messages -------------------------------------------------------
+
+/// Where jobs run.
+pub enum Backend {
+    /// A running node: jobs go to its core thread.
+    Node(NodeHandle),
+    /// A store owned by the app: jobs run at once on the UI thread (tests).
+    Local(Box<Repo>),
+}
+
+/// What an action was, so its result lands on the right screen.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Tag {
+    Submit,
+    PostNotice,
+    EditNotice,
+    Withdraw,
+    Answer,
+    Enrol,
+    Revoke,
+    Refresh,
+}
+
+enum Msg {
+    View(Box<View>),
+    Done(Tag, Result<String, String>),
+    Event(NodeEvent),
+    Lagged,
+}
+
+/// Which screen is shown.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Screen {
+    Home,
+    Notice(DocId),
+    Procedures,
+    Ask,
+    Lookup,
+    ManageNotices,
+    Inbox,
+    Roster,
+    Courier,
+}
+
+impl Screen {
+    /// Where a node of this role starts, and where an idle kiosk returns.
+    pub fn start(role: Option<Role>) -> Screen {
+        match role {
+            Some(Role::Official) => Screen::ManageNotices,
+            Some(Role::Courier) => Screen::Courier,
+            _ => Screen::Home,
+        }
+    }
+}
+
+/// Live sync state, from node events.
+#[derive(Clone, Debug, Default)]
+pub struct SyncState {
+    pub connected: BTreeSet<NodeId>,
+    /// Connected but not yet in sync: the spinner shows while this is not empty.
+    pub syncing: BTreeSet<NodeId>,
+    /// Last time data came in or a session reached sync, this run.
+    pub last: Option<(i64, NodeId)>,
+    /// Newest first, a handful.
+    pub recent: VecDeque<(i64, NodeId, SyncReport)>,
+}
+
+/// A message for the footer after an action.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Toast {
+    pub ok: bool,
+    pub text: String,
+}
+
+/// One node as the app shows it: its backend, its view and the state of its screens.
+pub struct Station {
+    pub label: Option<String>,
+    /// This node's reachable addresses ("IP:PORT"), written into invites.
+    pub addrs: Vec<String>,
+    backend: Backend,
+    ctx: Option<egui::Context>,
+    tx: mpsc::Sender<Msg>,
+    rx: mpsc::Receiver<Msg>,
+    pub view: Option<View>,
+    refreshing: bool,
+    stale: bool,
+    /// `NodeHandle::run` reports `Changed` after every job, ours included: those
+    /// must not trigger another refresh, or the view would refresh forever.
+    own_changed: usize,
+    local_version: i64,
+    /// A local job ran this frame: its results wait in the channel for the next.
+    local_ran: bool,
+    pub sync: SyncState,
+    pub screen: Option<Screen>,
+    pub home: home::HomeState,
+    pub ask: ask::AskState,
+    pub lookup: lookup::LookupState,
+    pub official: official::OfficialState,
+    pub toast: Option<Toast>,
+    last_activity_ms: i64,
+}
+
+impl Station {
+    pub fn new(label: Option<String>, backend: Backend, ctx: Option<egui::Context>) -> Station {
+        let (tx, rx) = mpsc::channel();
+        let mut s = Station {
+            label,
+            addrs: Vec::new(),
+            backend,
+            ctx,
+            tx,
+            rx,
+            view: None,
+            refreshing: false,
+            stale: false,
+            own_changed: 0,
+            local_version: 0,
+            local_ran: false,
+            sync: SyncState::default(),
+            screen: None,
+            home: Default::default(),
+            ask: Default::default(),
+            lookup: Default::default(),
+            official: Default::default(),
+            toast: None,
+            last_activity_ms: 0,
+        };
+        s.refresh();
+        s
+    }
+
+    /// The store, when the app owns it (tests).
+    pub fn local_repo(&mut self) -> Option<&mut Repo> {
+        match &mut self.backend {
+            Backend::Local(r) => Some(r),
+            Backend::Node(_) => None,
+        }
+    }
+
+    pub fn role(&self) -> Option<Role> {
+        self.view.as_ref().and_then(|v| v.role)
+    }
+
+    /// Runs `job` with the store: on the core thread, or right now for a local store.
+    fn submit(&mut self, job: impl FnOnce(&mut Repo, &mpsc::Sender<Msg>) + Send + 'static) {
+        match &mut self.backend {
+            Backend::Local(repo) => {
+                job(repo, &self.tx);
+                self.local_version = repo.data_version().unwrap_or(self.local_version);
+                self.local_ran = true;
+            }
+            Backend::Node(handle) => {
+                let tx = self.tx.clone();
+                let ctx = self.ctx.clone();
+                self.own_changed += 1;
+                handle.run(move |repo| {
+                    job(repo, &tx);
+                    if let Some(c) = ctx {
+                        c.request_repaint();
+                    }
+                });
+            }
+        }
+    }
+
+    /// Asks for a fresh view (coalesced: one in flight at a time).
+    pub fn refresh(&mut self) {
+        if self.refreshing {
+            self.stale = true;
+            return;
+        }
+        self.refreshing = true;
+        self.submit(|repo, tx| send_view(repo, tx));
+    }
+
+    /// Runs an action; its result comes back as `Msg::Done(tag, …)`, then a fresh view.
+    pub fn act(&mut self, tag: Tag, f: impl FnOnce(&mut Repo) -> Result<String> + Send + 'static) {
+        self.submit(move |repo, tx| {
+            let r = f(repo).map_err(|e| format!("{e:#}"));
+            let _ = tx.send(Msg::Done(tag, r));
+            send_view(repo, tx);
+        });
+    }
+
+    /// Handles what came back from the core and the node.
+    fn drain(&mut self, now: i64) {
+        if let Backend::Local(repo) = &self.backend
+            && let Ok(v) = repo.data_version()
+            && v != self.local_version
+        {
+            // Someone else (a test, the CLI) wrote to this store.
+            self.local_version = v;
+            self.refresh();
+        }
+        while let Ok(m) = self.rx.try_recv() {
+            match m {
+                Msg::View(v) => {
+                    if self.screen.is_none() {
+                        self.screen = Some(Screen::start(v.role));
+                    }
+                    if self.ask.hamlet.is_empty()
+                        && let Some(h) = v.me.and_then(|me| v.roster.member(&me).cloned())
+                        && h.role == Role::Kiosk
+                    {
+                        self.ask.default_hamlet = h.place.clone();
+                        self.ask.hamlet = h.place;
+                    }
+                    self.view = Some(*v);
+                    self.refreshing = false;
+                    if self.stale {
+                        self.stale = false;
+                        self.refresh();
+                    }
+                }
+                Msg::Done(Tag::Refresh, r) => {
+                    self.refreshing = false;
+                    if let Err(e) = r {
+                        self.toast = Some(Toast { ok: false, text: e });
+                    }
+                }
+                Msg::Done(tag, r) => self.on_done(tag, r),
+                Msg::Event(e) => self.on_event(e, now),
+                Msg::Lagged => self.refresh(),
+            }
+        }
+    }
+
+    fn on_event(&mut self, e: NodeEvent, now: i64) {
+        match e {
+            NodeEvent::Changed => {
+                if self.own_changed > 0 {
+                    self.own_changed -= 1;
+                } else {
+                    self.refresh();
+                }
+            }
+            NodeEvent::Connected { peer } => {
+                self.sync.connected.insert(peer);
+                self.sync.syncing.insert(peer);
+            }
+            NodeEvent::Received { peer, .. } => {
+                self.sync.last = Some((now, peer));
+            }
+            NodeEvent::Synced { peer, report } => {
+                self.sync.syncing.remove(&peer);
+                self.sync.last = Some((now, peer));
+                self.sync.recent.push_front((now, peer, report));
+                self.sync.recent.truncate(8);
+            }
+            NodeEvent::Closed { peer, .. } | NodeEvent::Refused { peer, .. } => {
+                self.sync.connected.remove(&peer);
+                self.sync.syncing.remove(&peer);
+            }
+            NodeEvent::Started { .. } => {}
+        }
+    }
+
+    fn on_done(&mut self, tag: Tag, r: Result<String, String>) {
+        match tag {
+            Tag::Submit => self.ask.on_done(r),
+            Tag::PostNotice | Tag::EditNotice | Tag::Withdraw | Tag::Answer | Tag::Revoke => {
+                if r.is_ok() {
+                    self.official.on_saved(tag);
+                }
+                self.toast = Some(toast(r));
+            }
+            Tag::Enrol => {
+                if let Ok(invite) = &r {
+                    self.official.invite = Some(invite.clone());
+                }
+                self.toast = Some(toast(r.map(|_| String::new())));
+            }
+            Tag::Refresh => {}
+        }
+    }
+
+    /// Back to the start screen, typed input forgotten (idle kiosk).
+    pub fn reset(&mut self) {
+        self.screen = Some(Screen::start(self.role()));
+        self.home = Default::default();
+        self.ask.clear();
+        self.lookup = Default::default();
+        self.toast = None;
+    }
+
+    fn go(&mut self, screen: Screen) {
+        if self.screen.as_ref() != Some(&screen) {
+            self.toast = None;
+        }
+        self.screen = Some(screen);
+    }
+}
+
+fn send_view(repo: &Repo, tx: &mpsc::Sender<Msg>) {
+    match build_view(repo) {
+        Ok(v) => {
+            let _ = tx.send(Msg::View(Box::new(v)));
+        }
+        Err(e) => {
+            let _ = tx.send(Msg::Done(Tag::Refresh, Err(format!("{e:#}"))));
+        }
+    }
+}
+
+fn toast(r: Result<String, String>) -> Toast {
+    match r {
+        Ok(_) => Toast {
+            ok: true,
+            text: String::new(),
+        },
+        Err(e) => Toast { ok: false, text: e },
+    }
+}
+
+// ---- the app -------------------------------------------------------------------
+
+pub struct KioskApp {
+    pub stations: Vec<Station>,
+    pub active: usize,
+    pub lang: Lang,
+    pub clock: Clock,
+    pub ui_config: UiConfig,
+}
+
+impl KioskApp {
+    pub fn new(stations: Vec<Station>, ui_config: UiConfig, clock: Clock) -> KioskApp {
+        let now = clock.now_ms();
+        let mut app = KioskApp {
+            stations,
+            active: 0,
+            lang: if ui_config.english {
+                Lang::En
+            } else {
+                Lang::Vi
+            },
+            clock,
+            ui_config,
+        };
+        for s in &mut app.stations {
+            s.last_activity_ms = now;
+        }
+        app
+    }
+
+    /// An app on a store in `repo_dir`, no network, no window: what tests drive.
+    pub fn new_for_test(repo_dir: &Path, clock: Clock) -> Result<KioskApp> {
+        let repo = Repo::open(repo_dir)?;
+        Ok(KioskApp::new(
+            vec![Station::new(None, Backend::Local(Box::new(repo)), None)],
+            UiConfig::default(),
+            clock,
+        ))
+    }
+
+    pub fn station(&mut self) -> &mut Station {
+        &mut self.stations[self.active]
+    }
+
+    /// The store of the shown station, for tests.
+    pub fn local_repo(&mut self) -> Option<&mut Repo> {
+        self.station().local_repo()
+    }
+
+    /// Draws one frame.
+    pub fn show(&mut self, ui: &mut egui::Ui) {
+        let ctx = ui.ctx().clone();
+        let now_ms = self.clock.now_ms();
+        let now = now_ms.div_euclid(1000);
+        for s in &mut self.stations {
+            s.drain(now);
+        }
+        self.idle(&ctx, now_ms);
+        let lang = self.lang;
+        let demo = self.stations.len() > 1;
+
+        egui::Panel::top("header").show(ui, |ui| {
+            ui.add_space(4.0);
+            if demo {
+                ui.horizontal_wrapped(|ui| {
+                    ui.label(lang.t(S::ViewAs));
+                    for i in 0..self.stations.len() {
+                        let label = self.stations[i].label.clone().unwrap_or_default();
+                        if ui
+                            .add(egui::Button::selectable(i == self.active, label))
+                            .clicked()
+                        {
+                            self.active = i;
+                        }
+                    }
+                });
+                ui.separator();
+            }
+            self.header(ui);
+            ui.add_space(4.0);
+        });
+        let st = &mut self.stations[self.active];
+        egui::Panel::bottom("footer").show(ui, |ui| footer(ui, st, lang));
+        let clock = self.clock.clone();
+        egui::CentralPanel::default().show(ui, |ui| {
+            let Some(view) = st.view.clone() else {
+                ui.label(lang.t(S::Loading));
+                return;
+            };
+            if view.role.is_none() {
+                not_member(ui, &view, lang);
+                return;
+            }
+            let screen = st.screen.clone().unwrap_or(Screen::Home);
+            let now = clock.now();
+            match screen {
+                Screen::Home => home::show(ui, st, &view, lang, now),
+                Screen::Notice(id) => notice_detail::show(ui, st, &view, lang, &id),
+                Screen::Procedures => procedures::show(ui, &view, lang),
+                Screen::Ask => ask::show(ui, st, &view, lang),
+                Screen::Lookup => lookup::show(ui, st, &view, lang),
+                Screen::ManageNotices | Screen::Inbox | Screen::Roster => {
+                    if view.role == Some(Role::Official) {
+                        official::show(ui, st, &view, lang, &screen, now)
+                    }
+                }
+                Screen::Courier => courier::show(ui, st, &view, lang, now),
+            }
+        });
+        for s in &mut self.stations {
+            if std::mem::take(&mut s.local_ran) {
+                ctx.request_repaint();
+            }
+        }
+    }
+
+    /// The navigation row, with the language button on the right. The commune's
+    /// name lives in the footer: on a small kiosk screen every line of height goes
+    /// to the form and the keyboard.
+    fn header(&mut self, ui: &mut egui::Ui) {
+        let lang = self.lang;
+        ui.horizontal(|ui| {
+            ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
+                if widgets::big_button(ui, lang.t(S::SwitchLanguage)).clicked() {
+                    self.lang = lang.other();
+                }
+                ui.with_layout(egui::Layout::left_to_right(egui::Align::Center), |ui| {
+                    self.tabs(ui, lang);
+                });
+            });
+        });
+    }
+
+    fn tabs(&mut self, ui: &mut egui::Ui, lang: Lang) {
+        let st = &mut self.stations[self.active];
+        let role = st.role();
+        let Some(role) = role else {
+            return;
+        };
+        let tabs: &[(S, Screen)] = match role {
+            Role::Kiosk => &[
+                (S::NavNotices, Screen::Home),
+                (S::NavProcedures, Screen::Procedures),
+                (S::NavAsk, Screen::Ask),
+                (S::NavLookup, Screen::Lookup),
+            ],
+            Role::Official => &[
+                (S::NavManageNotices, Screen::ManageNotices),
+                (S::NavInbox, Screen::Inbox),
+                (S::NavRoster, Screen::Roster),
+            ],
+            Role::Courier => &[
+                (S::NavCourier, Screen::Courier),
+                (S::NavNotices, Screen::Home),
+                (S::NavProcedures, Screen::Procedures),
+            ],
+        };
+        ui.horizontal_wrapped(|ui| {
+            for (s, screen) in tabs {
+                let current = st.screen.as_ref();
+                let selected = current == Some(screen)
+                    || (matches!(current, Some(Screen::Notice(_))) && *screen == Screen::Home);
+                if widgets::nav_button(ui, selected, lang.t(*s)).clicked() {
+                    st.go(screen.clone());
+                }
+            }
+        });
+    }
+
+    /// A kiosk left alone goes back to its home screen and forgets what was typed:
+    /// the next resident must not see the last one's name or question.
+    fn idle(&mut self, ctx: &egui::Context, now_ms: i64) {
+        let active = ctx.input(|i| {
+            i.pointer.any_down()
+                || i.events.iter().any(|e| {
+                    matches!(
+                        e,
+                        egui::Event::PointerButton { .. }
+                            | egui::Event::PointerMoved(_)
+                            | egui::Event::Text(_)
+                            | egui::Event::Key { .. }
+                            | egui::Event::Touch { .. }
+                            | egui::Event::MouseWheel { .. }
+                    )
+                })
+        });
+        let limit = (self.ui_config.idle_seconds as i64) * 1000;
+        let st = &mut self.stations[self.active];
+        if active {
+            st.last_activity_ms = now_ms;
+        }
+        if st.role() != Some(Role::Kiosk) {
+            return;
+        }
+        let at_rest = st.screen == Some(Screen::Home) && st.ask.is_empty() && st.home.is_default();
+        if at_rest {
+            return;
+        }
+        let idle_for = now_ms - st.last_activity_ms;
+        if idle_for >= limit {
+            st.reset();
+            st.last_activity_ms = now_ms;
+        } else {
+            ctx.request_repaint_after(Duration::from_millis((limit - idle_for) as u64));
+        }
+    }
+}
+
+impl eframe::App for KioskApp {
+    fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
+        self.show(ui);
+    }
+}
+
+fn footer(ui: &mut egui::Ui, st: &Station, lang: Lang) {
+    ui.add_space(4.0);
+    if let Some(t) = &st.toast {
+        let (color, text) = if t.ok {
+            (widgets::GREEN, lang.t(S::Saved).to_string())
+        } else {
+            (widgets::RED, lang.fill(S::ErrorPrefix, &[&t.text]))
+        };
+        ui.label(RichText::new(text).color(color).size(18.0));
+    }
+    ui.horizontal_wrapped(|ui| {
+        ui.label(widgets::bold(lang.t(S::AppName), 18.0));
+        if let Some(v) = &st.view {
+            let mut who = v.commune.clone();
+            if v.role.is_some() {
+                who = format!("{who} — {}", v.my_name());
+            }
+            ui.label(RichText::new(who).size(18.0));
+        }
+        ui.separator();
+        if !st.sync.syncing.is_empty() {
+            ui.spinner();
+            ui.label(lang.t(S::Syncing));
+        }
+        let last = st
+            .sync
+            .last
+            .or(st.view.as_ref().and_then(|v| v.last_synced));
+        let text = match (last, &st.view) {
+            (Some((at, peer)), Some(v)) => {
+                lang.fill(S::UpdatedAt, &[&widgets::hhmm(at), &v.member_name(&peer)])
+            }
+            _ => lang.t(S::NeverSynced).to_string(),
+        };
+        ui.label(RichText::new(text).size(18.0));
+    });
+    ui.add_space(4.0);
+}
+
+fn not_member(ui: &mut egui::Ui, view: &View, lang: Lang) {
+    ui.add_space(20.0);
+    ui.label(widgets::bold(lang.t(S::NotMemberTitle), 28.0));
+    ui.add_space(8.0);
+    ui.label(RichText::new(lang.t(S::NotMemberBody)).size(20.0));
+    ui.add_space(8.0);
+    ui.label(lang.t(S::ThisNodeId));
+    if let Some(me) = view.me {
+        ui.label(RichText::new(me.to_string()).monospace().size(16.0));
+    }
+}
+
+// ---- fonts and style ------------------------------------------------------------
+
+/// Installs the Vietnamese fonts and the kiosk style. egui's own fonts cannot draw
+/// most Vietnamese letters, so Noto Sans goes first in the proportional family and
+/// after the monospace font as a fallback.
+pub fn setup_context(ctx: &egui::Context) {
+    use egui::{FontData, FontDefinitions, FontFamily};
+    let mut fonts = FontDefinitions::default();
+    fonts.font_data.insert(
+        "NotoSans".into(),
+        Arc::new(FontData::from_static(include_bytes!(
+            "../../assets/fonts/NotoSans-Regular.ttf"
+        ))),
+    );
+    fonts.font_data.insert(
+        "NotoSans-Bold".into(),
+        Arc::new(FontData::from_static(include_bytes!(
+            "../../assets/fonts/NotoSans-Bold.ttf"
+        ))),
+    );
+    fonts
+        .families
+        .entry(FontFamily::Proportional)
+        .or_default()
+        .insert(0, "NotoSans".into());
+    fonts
+        .families
+        .entry(FontFamily::Monospace)
+        .or_default()
+        .push("NotoSans".into());
+    fonts.families.insert(
+        FontFamily::Name(widgets::BOLD.into()),
+        vec!["NotoSans-Bold".into(), "NotoSans".into()],
+    );
+    ctx.set_fonts(fonts);
+    // Bright screens in sunlit village halls: the light theme reads better.
+    ctx.set_theme(egui::Theme::Light);
+    ctx.all_styles_mut(|style| {
+        use egui::{FontId, TextStyle};
+        style.text_styles = [
+            (TextStyle::Small, FontId::proportional(15.0)),
+            (TextStyle::Body, FontId::proportional(20.0)),
+            (TextStyle::Button, FontId::proportional(20.0)),
+            (TextStyle::Heading, FontId::proportional(28.0)),
+            (TextStyle::Monospace, FontId::monospace(16.0)),
+        ]
+        .into();
+        style.spacing.button_padding = vec2(14.0, 10.0);
+        style.spacing.interact_size = vec2(48.0, 48.0);
+        style.spacing.icon_width = 28.0;
+        style.spacing.icon_width_inner = 16.0;
+        style.spacing.item_spacing = vec2(10.0, 10.0);
+        // A tap on a label must not start a text selection on a touch screen.
+        style.interaction.selectable_labels = false;
+        style.visuals.panel_fill = Color32::from_rgb(0xf7, 0xf5, 0xf0);
+    });
+}
+
+// ---- running it -----------------------------------------------------------------
+
+/// Opens the window and runs until it is closed, with the node(s) syncing in the
+/// background of the same process.
+pub fn run(opts: AppOptions) -> Result<()> {
+    let config = opts.config;
+    let targets: Vec<(Option<String>, PathBuf)> = match &opts.demo {
+        Some(d) => d
+            .nodes
+            .iter()
+            .map(|n| (Some(n.label.clone()), n.data_dir.clone()))
+            .collect(),
+        None => vec![(None, opts.data_dir.clone())],
+    };
+    // Each node runs on its own thread with its own async runtime; this thread only
+    // draws and talks to them by channel.
+    let mut nodes: Vec<(Option<String>, BackgroundNode)> = Vec::new();
+    for (label, dir) in targets {
+        // In the demo every other node dials the first (the office) on loopback, so
+        // whatever is done in one view reaches the others within seconds.
+        let peers = match nodes.first() {
+            None => config.peers.clone(),
+            Some((_, first)) => first
+                .addrs
+                .iter()
+                .map(|a| {
+                    let mut a = *a;
+                    if a.ip().is_unspecified() {
+                        a.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+                    }
+                    PeerAddr {
+                        node: first.handle.node_id,
+                        addr: a,
+                    }
+                })
+                .take(1)
+                .collect(),
+        };
+        let net = NetConfig {
+            listen: config.listen,
+            mdns: config.mdns,
+            relay_url: config.relay_url.clone(),
+        };
+        let node = BackgroundNode::start(
+            dir.clone(),
+            NodeOptions {
+                net,
+                peers,
+                redial: true,
+            },
+        )
+        .with_context(|| format!("cannot start the node on {}", dir.display()))?;
+        nodes.push((label, node));
+    }
+
+    let ctx = egui::Context::default();
+    setup_context(&ctx);
+    ctx.set_zoom_factor(config.ui.zoom);
+    let mut stations = Vec::new();
+    for (label, node) in &nodes {
+        let handle = node.handle.clone();
+        // Subscribe before the first job, so its `Changed` is seen and discounted.
+        let mut events = handle.subscribe();
+        let mut station = Station::new(label.clone(), Backend::Node(handle), Some(ctx.clone()));
+        station.addrs = node
+            .addrs
+            .iter()
+            .filter(|a| !a.ip().is_unspecified())
+            .map(|a| a.to_string())
+            .collect();
+        let tx = station.tx.clone();
+        let c = ctx.clone();
+        // Forwards node events to the station and wakes the UI.
+        std::thread::spawn(move || {
+            use tokio::sync::broadcast::error::RecvError;
+            loop {
+                let m = match events.blocking_recv() {
+                    Ok(e) => Msg::Event(e),
+                    Err(RecvError::Lagged(_)) => Msg::Lagged,
+                    Err(RecvError::Closed) => break,
+                };
+                if tx.send(m).is_err() {
+                    break;
+                }
+                c.request_repaint();
+            }
+        });
+        stations.push(station);
+    }
+    let app = KioskApp::new(stations, config.ui.clone(), Clock::system());
+    let viewport = egui::ViewportBuilder::default()
+        .with_title("Cổng Làng")
+        .with_inner_size([1280.0, 800.0])
+        .with_min_inner_size([640.0, 480.0])
+        .with_fullscreen(config.ui.fullscreen);
+    let native = eframe::NativeOptions {
+        viewport,
+        ..Default::default()
+    };
+    let result = eframe::run_native_ext(
+        "conglang",
+        native,
+        Some(ctx),
+        Box::new(move |_cc| Ok(Box::new(app))),
+    );
+    // Dropping the nodes says goodbye to peers and stops their threads.
+    drop(nodes);
+    result.map_err(|e| anyhow!("the window failed: {e}"))
 }

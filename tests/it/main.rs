@@ -9,3 +9,4 @@ mod sim;
 mod store;
 mod sync;
 mod trust;
+mod ui;

@@ -1,0 +1,605 @@
+//! The official's console on the commune office PC: notices (write, edit,
+//! withdraw, see who has received them), the residents' requests (filter, answer,
+//! set an appointment, resolve; contact shown in clear) and the device roster
+//! (enrol with an invite, revoke).
+//!
+//! The office PC has a real keyboard, so fields are plain text fields. Times are
+//! typed the way the commune writes them ("08:00 15/09/2026").
+
+use egui::{RichText, Ui};
+
+use super::i18n::{Lang, S};
+use super::lookup::status_color;
+use super::widgets::{self, bold, parse_vn_time};
+use super::{Screen, Station, Tag, View};
+use crate::identity::NodeId;
+use crate::model::{Appointment, Category, DocId, Notice, NoticeDraft, Request, Role, Status};
+
+/// A notice being written or edited.
+#[derive(Clone, Debug, Default)]
+pub struct Compose {
+    pub editing: Option<DocId>,
+    pub title: String,
+    pub body: String,
+    pub category: Option<Category>,
+    pub urgent: bool,
+    pub starts: String,
+    pub place: String,
+    pub valid_until: String,
+    pub hamlets: String,
+}
+
+impl Compose {
+    fn from_notice(n: &Notice) -> Compose {
+        Compose {
+            editing: Some(n.id.clone()),
+            title: n.title.clone(),
+            body: n.body.clone(),
+            category: Some(n.category),
+            urgent: n.urgent,
+            starts: n.starts.map(widgets::fmt_time).unwrap_or_default(),
+            place: n.place.clone().unwrap_or_default(),
+            valid_until: n.valid_until.map(widgets::fmt_time).unwrap_or_default(),
+            hamlets: n.hamlets.join(", "),
+        }
+    }
+
+    fn draft(&self, lang: Lang) -> Result<NoticeDraft, String> {
+        let bad = |f: S| lang.fill(S::BadTime, &[lang.t(f)]);
+        Ok(NoticeDraft {
+            title: self.title.clone(),
+            body: self.body.clone(),
+            category: self.category,
+            urgent: self.urgent,
+            starts: parse_vn_time(&self.starts, false).map_err(|_| bad(S::StartsField))?,
+            place: Some(self.place.trim().to_string()).filter(|p| !p.is_empty()),
+            valid_until: parse_vn_time(&self.valid_until, true)
+                .map_err(|_| bad(S::ValidUntilField))?,
+            hamlets: self
+                .hamlets
+                .split(',')
+                .map(|h| h.trim().to_string())
+                .filter(|h| !h.is_empty())
+                .collect(),
+        })
+    }
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct OfficialState {
+    pub compose: Option<Compose>,
+    pub compose_error: Option<String>,
+    pub reach_open: Option<DocId>,
+    pub filter_status: Option<Status>,
+    pub filter_hamlet: Option<String>,
+    /// Tracking code of the request being answered.
+    pub selected: Option<String>,
+    pub answer: String,
+    pub appt_at: String,
+    pub appt_place: String,
+    pub answer_error: Option<String>,
+    pub enrol_node: String,
+    pub enrol_role: Option<Role>,
+    pub enrol_name: String,
+    pub enrol_place: String,
+    pub enrol_error: Option<String>,
+    pub invite: Option<String>,
+    pub revoke_armed: Option<NodeId>,
+}
+
+impl OfficialState {
+    pub(super) fn on_saved(&mut self, tag: Tag) {
+        match tag {
+            Tag::PostNotice | Tag::EditNotice => {
+                self.compose = None;
+                self.compose_error = None;
+            }
+            Tag::Answer => {
+                self.selected = None;
+                self.answer.clear();
+                self.appt_at.clear();
+                self.appt_place.clear();
+                self.answer_error = None;
+            }
+            Tag::Revoke => self.revoke_armed = None,
+            _ => {}
+        }
+    }
+}
+
+pub fn show(ui: &mut Ui, st: &mut Station, view: &View, lang: Lang, screen: &Screen, now: i64) {
+    egui::ScrollArea::vertical()
+        .auto_shrink([false, false])
+        .show(ui, |ui| match screen {
+            Screen::Inbox => inbox(ui, st, view, lang),
+            Screen::Roster => roster(ui, st, view, lang),
+            _ => notices(ui, st, view, lang, now),
+        });
+}
+
+// ---- notices ----------------------------------------------------------------------
+
+fn notices(ui: &mut Ui, st: &mut Station, view: &View, lang: Lang, now: i64) {
+    if st.official.compose.is_none() {
+        if widgets::primary_button(ui, lang.t(S::NewNotice)).clicked() {
+            st.official.compose = Some(Compose::default());
+            st.official.compose_error = None;
+        }
+    } else {
+        compose(ui, st, lang);
+    }
+    ui.add_space(10.0);
+    if view.notices.is_empty() {
+        ui.label(lang.t(S::NoNotices));
+    }
+    let me = view.me;
+    let others = view
+        .roster
+        .members
+        .values()
+        .filter(|m| m.revoked.is_none() && Some(m.node) != me)
+        .count();
+    for n in &view.notices {
+        let reach: Vec<_> = view
+            .reach
+            .get(&n.id)
+            .map(|r| r.iter().filter(|x| Some(x.node) != me).collect())
+            .unwrap_or_default();
+        let accent = if n.urgent {
+            widgets::RED
+        } else {
+            widgets::category_color(n.category)
+        };
+        widgets::card(ui, accent, |ui| {
+            ui.horizontal_wrapped(|ui| {
+                if n.urgent {
+                    ui.label(bold(lang.t(S::Urgent), 18.0).color(widgets::RED));
+                }
+                ui.label(
+                    bold(lang.category(n.category), 18.0)
+                        .color(widgets::category_color(n.category)),
+                );
+                if n.withdrawn {
+                    ui.label(bold(lang.t(S::Withdrawn), 18.0).color(widgets::GREY));
+                } else if !n.is_live(now) {
+                    ui.label(bold(lang.t(S::Expired), 18.0).color(widgets::GREY));
+                }
+            });
+            ui.label(bold(&n.title, 22.0));
+            if let Some(line) = super::home::when_where(n, lang) {
+                ui.label(line);
+            }
+            ui.label(
+                RichText::new(format!(
+                    "{} {}",
+                    lang.t(S::Posted),
+                    widgets::fmt_time(n.created_at)
+                ))
+                .size(16.0)
+                .color(widgets::GREY),
+            );
+            ui.horizontal_wrapped(|ui| {
+                let count = lang.fill(
+                    S::ReachCount,
+                    &[&reach.len().to_string(), &others.to_string()],
+                );
+                ui.label(bold(&count, 18.0));
+                let open = st.official.reach_open.as_ref() == Some(&n.id);
+                if widgets::choice(ui, open, lang.t(S::ShowReach)).clicked() {
+                    st.official.reach_open = if open { None } else { Some(n.id.clone()) };
+                }
+                if !n.withdrawn {
+                    if widgets::big_button(ui, lang.t(S::Edit)).clicked() {
+                        st.official.compose = Some(Compose::from_notice(n));
+                        st.official.compose_error = None;
+                    }
+                    if widgets::big_button(ui, lang.t(S::Withdraw)).clicked() {
+                        let id = n.id.clone();
+                        st.act(Tag::Withdraw, move |repo| {
+                            repo.withdraw_notice(&id).map(|()| String::new())
+                        });
+                    }
+                }
+            });
+            if st.official.reach_open.as_ref() == Some(&n.id) {
+                ui.label(bold(lang.t(S::ReachTitle), 18.0));
+                if reach.is_empty() {
+                    ui.label(lang.t(S::ReachNone));
+                }
+                for r in &reach {
+                    ui.label(format!(
+                        "{} ({}) — {} {}",
+                        r.name,
+                        r.place,
+                        lang.t(S::Received),
+                        widgets::fmt_time(r.since)
+                    ));
+                }
+            }
+        });
+        ui.add_space(6.0);
+    }
+}
+
+fn compose(ui: &mut Ui, st: &mut Station, lang: Lang) {
+    let Some(c) = st.official.compose.as_mut() else {
+        return;
+    };
+    let mut post = false;
+    let mut cancel = false;
+    widgets::card(ui, widgets::GREEN, |ui| {
+        let heading = if c.editing.is_some() {
+            S::EditNotice
+        } else {
+            S::NewNotice
+        };
+        ui.label(bold(lang.t(heading), 24.0));
+        widgets::text_field(ui, lang.t(S::Title), &mut c.title, false, false);
+        widgets::text_field(ui, lang.t(S::Body), &mut c.body, true, false);
+        ui.label(lang.t(S::Category));
+        ui.horizontal_wrapped(|ui| {
+            for cat in super::home::ORDER {
+                let selected = c.category.unwrap_or(Category::Other) == cat;
+                if widgets::choice(ui, selected, lang.category(cat)).clicked() {
+                    c.category = Some(cat);
+                }
+            }
+        });
+        ui.checkbox(&mut c.urgent, lang.t(S::UrgentFlag));
+        ui.label(
+            RichText::new(lang.t(S::TimeFormat))
+                .size(16.0)
+                .color(widgets::GREY),
+        );
+        ui.columns(2, |cols| {
+            widgets::text_field(
+                &mut cols[0],
+                lang.t(S::StartsField),
+                &mut c.starts,
+                false,
+                false,
+            );
+            widgets::text_field(
+                &mut cols[1],
+                lang.t(S::PlaceField),
+                &mut c.place,
+                false,
+                false,
+            );
+        });
+        ui.columns(2, |cols| {
+            widgets::text_field(
+                &mut cols[0],
+                lang.t(S::ValidUntilField),
+                &mut c.valid_until,
+                false,
+                false,
+            );
+            widgets::text_field(
+                &mut cols[1],
+                lang.t(S::HamletsField),
+                &mut c.hamlets,
+                false,
+                false,
+            );
+        });
+        if let Some(e) = &st.official.compose_error {
+            ui.label(RichText::new(e).color(widgets::RED));
+        }
+        ui.horizontal(|ui| {
+            let label = if c.editing.is_some() {
+                S::SaveChanges
+            } else {
+                S::Post
+            };
+            post = widgets::primary_button(ui, lang.t(label)).clicked();
+            cancel = widgets::big_button(ui, lang.t(S::Cancel)).clicked();
+        });
+    });
+    if cancel {
+        st.official.compose = None;
+        st.official.compose_error = None;
+        return;
+    }
+    if !post {
+        return;
+    }
+    let Some(c) = st.official.compose.clone() else {
+        return;
+    };
+    match c.draft(lang) {
+        Err(e) => st.official.compose_error = Some(e),
+        Ok(draft) => {
+            st.official.compose_error = None;
+            match c.editing {
+                Some(id) => st.act(Tag::EditNotice, move |repo| {
+                    repo.edit_notice(&id, &draft).map(|()| String::new())
+                }),
+                None => st.act(Tag::PostNotice, move |repo| {
+                    repo.post_notice(&draft).map(|id| id.to_string())
+                }),
+            }
+        }
+    }
+}
+
+// ---- requests -----------------------------------------------------------------------
+
+fn inbox(ui: &mut Ui, st: &mut Station, view: &View, lang: Lang) {
+    let o = &mut st.official;
+    ui.label(lang.t(S::FilterStatus));
+    ui.horizontal_wrapped(|ui| {
+        if widgets::choice(ui, o.filter_status.is_none(), lang.t(S::All)).clicked() {
+            o.filter_status = None;
+        }
+        for s in Status::ALL {
+            let n = view.requests.iter().filter(|r| r.status == *s).count();
+            let text = format!("{} ({n})", lang.status(*s));
+            if widgets::choice(ui, o.filter_status == Some(*s), &text).clicked() {
+                o.filter_status = Some(*s);
+            }
+        }
+    });
+    ui.label(lang.t(S::FilterHamlet));
+    ui.horizontal_wrapped(|ui| {
+        if widgets::choice(
+            ui,
+            o.filter_hamlet.is_none(),
+            &format!("{} ", lang.t(S::All)),
+        )
+        .clicked()
+        {
+            o.filter_hamlet = None;
+        }
+        for h in view.hamlets() {
+            if widgets::choice(ui, o.filter_hamlet.as_deref() == Some(&h), &h).clicked() {
+                o.filter_hamlet = Some(h);
+            }
+        }
+    });
+    ui.add_space(8.0);
+    let shown: Vec<&Request> = view
+        .requests
+        .iter()
+        .filter(|r| o.filter_status.is_none_or(|s| r.status == s))
+        .filter(|r| o.filter_hamlet.as_ref().is_none_or(|h| &r.hamlet == h))
+        .collect();
+    if shown.is_empty() {
+        ui.label(lang.t(S::NoRequests));
+    }
+    for r in shown {
+        request_card(ui, st, view, lang, r);
+        ui.add_space(6.0);
+    }
+}
+
+fn request_card(ui: &mut Ui, st: &mut Station, view: &View, lang: Lang, r: &Request) {
+    widgets::card(ui, status_color(r.status), |ui| {
+        ui.horizontal_wrapped(|ui| {
+            ui.label(bold(&r.code, 22.0));
+            ui.label(RichText::new(lang.request_kind(r.kind)).color(widgets::GREY));
+            ui.label(bold(lang.status(r.status), 18.0).color(status_color(r.status)));
+        });
+        let contact = match view.contacts.get(&r.code) {
+            Some(Some(c)) => c.clone(),
+            _ => lang.t(S::NoContact).to_string(),
+        };
+        ui.label(format!(
+            "{} — {} — {}: {}",
+            r.name,
+            r.hamlet,
+            lang.t(S::Contact),
+            contact
+        ));
+        ui.label(RichText::new(&r.text).italics());
+        ui.label(
+            RichText::new(widgets::fmt_time(r.created_at))
+                .size(15.0)
+                .color(widgets::GREY),
+        );
+        if let Some(ap) = &r.appointment {
+            ui.label(format!(
+                "{}: {}",
+                lang.t(S::Appointment),
+                lang.fill(S::AtPlace, &[&widgets::fmt_time(ap.at), &ap.place])
+            ));
+        }
+        for a in &r.answers {
+            ui.label(RichText::new(format!("» {}", a.text)).color(widgets::GREEN));
+        }
+        let o = &mut st.official;
+        let selected = o.selected.as_deref() == Some(r.code.as_str());
+        if !selected {
+            if widgets::big_button(ui, &lang.fill(S::ReplyTo, &[&r.code])).clicked() {
+                o.selected = Some(r.code.clone());
+                o.answer.clear();
+                o.appt_at.clear();
+                o.appt_place.clear();
+                o.answer_error = None;
+            }
+            return;
+        }
+        widgets::text_field(ui, lang.t(S::AnswerField), &mut o.answer, true, false);
+        ui.label(
+            RichText::new(lang.t(S::TimeFormat))
+                .size(16.0)
+                .color(widgets::GREY),
+        );
+        ui.columns(2, |cols| {
+            widgets::text_field(
+                &mut cols[0],
+                lang.t(S::AppointmentAtField),
+                &mut o.appt_at,
+                false,
+                false,
+            );
+            widgets::text_field(
+                &mut cols[1],
+                lang.t(S::AppointmentPlaceField),
+                &mut o.appt_place,
+                false,
+                false,
+            );
+        });
+        if let Some(e) = &o.answer_error {
+            ui.label(RichText::new(e).color(widgets::RED));
+        }
+        let mut send = None;
+        ui.horizontal_wrapped(|ui| {
+            if widgets::primary_button(ui, lang.t(S::SendAnswer)).clicked() {
+                send = Some(None);
+            }
+            if widgets::big_button(ui, lang.t(S::MarkResolved)).clicked() {
+                send = Some(Some(Status::Resolved));
+            }
+            if widgets::big_button(ui, lang.t(S::Cancel)).clicked() {
+                o.selected = None;
+            }
+        });
+        let Some(status) = send else {
+            return;
+        };
+        let appointment = match parse_vn_time(&o.appt_at, false) {
+            Err(_) => {
+                o.answer_error = Some(lang.fill(S::BadTime, &[lang.t(S::AppointmentAtField)]));
+                return;
+            }
+            Ok(at) => at.map(|at| Appointment {
+                at,
+                place: o.appt_place.trim().to_string(),
+            }),
+        };
+        let mut text = o.answer.trim().to_string();
+        if text.is_empty() && status == Some(Status::Resolved) {
+            text = lang.t(S::ResolvedNote).to_string();
+        }
+        if text.is_empty() {
+            o.answer_error = Some(lang.fill(S::PleaseFill, &[lang.t(S::AnswerField)]));
+            return;
+        }
+        let code = r.code.clone();
+        st.act(Tag::Answer, move |repo| {
+            repo.answer_request(&code, &text, status, appointment)
+                .map(|r| r.code)
+        });
+    });
+}
+
+// ---- roster ---------------------------------------------------------------------------
+
+fn roster(ui: &mut Ui, st: &mut Station, view: &View, lang: Lang) {
+    ui.label(bold(lang.t(S::RosterTitle), 24.0));
+    let mut revoke = None;
+    let mut members: Vec<_> = view.roster.members.values().collect();
+    members.sort_by_key(|m| m.number);
+    for m in members {
+        let o = &mut st.official;
+        widgets::card(
+            ui,
+            if m.revoked.is_some() {
+                widgets::GREY
+            } else {
+                widgets::GREEN
+            },
+            |ui| {
+                ui.horizontal_wrapped(|ui| {
+                    ui.label(bold(&m.name, 20.0));
+                    ui.label(format!("{} — {}", lang.role(m.role), m.place));
+                    ui.label(
+                        RichText::new(m.node.short())
+                            .monospace()
+                            .color(widgets::GREY),
+                    );
+                    if Some(m.node) == view.me {
+                        ui.label(lang.t(S::You));
+                    } else if m.revoked.is_some() {
+                        ui.label(bold(lang.t(S::Revoked), 18.0).color(widgets::RED));
+                    } else if o.revoke_armed == Some(m.node) {
+                        let text = lang.fill(S::ConfirmRevoke, &[&m.name]);
+                        if ui
+                            .add(
+                                egui::Button::new(bold(&text, 18.0).color(egui::Color32::WHITE))
+                                    .fill(widgets::RED),
+                            )
+                            .clicked()
+                        {
+                            revoke = Some(m.node);
+                        }
+                    } else if widgets::big_button(ui, &format!("{} {}", lang.t(S::Revoke), m.name))
+                        .clicked()
+                    {
+                        o.revoke_armed = Some(m.node);
+                    }
+                });
+            },
+        );
+        ui.add_space(4.0);
+    }
+    if let Some(node) = revoke {
+        st.act(Tag::Revoke, move |repo| {
+            repo.roster_revoke(node).map(|n| n.to_string())
+        });
+    }
+    ui.add_space(10.0);
+    widgets::card(ui, widgets::GREEN, |ui| {
+        let o = &mut st.official;
+        ui.label(bold(lang.t(S::Enrol), 22.0));
+        widgets::text_field(ui, lang.t(S::NodeIdField), &mut o.enrol_node, false, false);
+        ui.label(lang.t(S::RoleField));
+        ui.horizontal_wrapped(|ui| {
+            for r in Role::ALL {
+                if widgets::choice(ui, o.enrol_role.unwrap_or(Role::Kiosk) == *r, lang.role(*r))
+                    .clicked()
+                {
+                    o.enrol_role = Some(*r);
+                }
+            }
+        });
+        ui.columns(2, |cols| {
+            widgets::text_field(
+                &mut cols[0],
+                lang.t(S::DeviceName),
+                &mut o.enrol_name,
+                false,
+                false,
+            );
+            widgets::text_field(
+                &mut cols[1],
+                lang.t(S::DevicePlace),
+                &mut o.enrol_place,
+                false,
+                false,
+            );
+        });
+        if let Some(e) = &o.enrol_error {
+            ui.label(RichText::new(e).color(widgets::RED));
+        }
+        if widgets::primary_button(ui, lang.t(S::Enrol)).clicked() {
+            match o.enrol_node.trim().parse::<NodeId>() {
+                Err(e) => o.enrol_error = Some(format!("{e:#}")),
+                Ok(node) => {
+                    o.enrol_error = None;
+                    o.invite = None;
+                    let role = o.enrol_role.unwrap_or(Role::Kiosk);
+                    let name = o.enrol_name.clone();
+                    let place = o.enrol_place.clone();
+                    let addrs = st.addrs.clone();
+                    st.act(Tag::Enrol, move |repo| {
+                        repo.roster_add(node, role, &name, &place, addrs)
+                            .map(|i| i.encode())
+                    });
+                }
+            }
+        }
+        if let Some(invite) = st.official.invite.clone() {
+            let l = ui.label(bold(lang.t(S::InviteIntro), 18.0));
+            let mut text = invite.as_str();
+            ui.add(
+                egui::TextEdit::multiline(&mut text)
+                    .font(egui::TextStyle::Monospace)
+                    .desired_width(f32::INFINITY),
+            )
+            .labelled_by(l.id);
+        }
+    });
+}

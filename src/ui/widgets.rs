@@ -1,0 +1,231 @@
+//! Small building blocks shared by the screens: touch-sized buttons, labelled text
+//! fields, cards, colours and the way times are written.
+//!
+//! Kept in one place so every screen has the same 48-point minimum touch target and
+//! every text field is tied to its visible label (screen readers and kittest find a
+//! field by that label).
+
+use egui::{
+    Button, Color32, CornerRadius, FontFamily, FontId, Frame, Response, RichText, Ui, vec2,
+};
+use time::{Date, Month, OffsetDateTime, PrimitiveDateTime, Time};
+
+use crate::model::text::{VN_OFFSET, format_time_vn, short_name};
+use crate::model::{Category, Request};
+
+/// Font family name of Noto Sans Bold (see `setup_context`).
+pub const BOLD: &str = "bold";
+/// Smallest height of anything a finger must hit.
+pub const TOUCH: f32 = 56.0;
+
+pub const RED: Color32 = Color32::from_rgb(0xc6, 0x28, 0x28);
+pub const DARK_RED: Color32 = Color32::from_rgb(0x8e, 0x10, 0x10);
+pub const GREEN: Color32 = Color32::from_rgb(0x2e, 0x7d, 0x32);
+pub const GREY: Color32 = Color32::from_rgb(0x60, 0x60, 0x60);
+pub const CARD: Color32 = Color32::WHITE;
+
+pub fn bold(text: &str, size: f32) -> RichText {
+    RichText::new(text).font(FontId::new(size, FontFamily::Name(BOLD.into())))
+}
+
+/// A button at least [`TOUCH`] high.
+pub fn big_button(ui: &mut Ui, text: &str) -> Response {
+    ui.add(Button::new(RichText::new(text).size(22.0)).min_size(vec2(TOUCH, TOUCH)))
+}
+
+/// A big coloured button for the main action of a screen.
+pub fn primary_button(ui: &mut Ui, text: &str) -> Response {
+    ui.add(
+        Button::new(bold(text, 24.0).color(Color32::WHITE))
+            .fill(GREEN)
+            .min_size(vec2(200.0, 64.0)),
+    )
+}
+
+/// A tab of the navigation row.
+pub fn nav_button(ui: &mut Ui, selected: bool, text: &str) -> Response {
+    ui.add(Button::selectable(selected, RichText::new(text).size(24.0)).min_size(vec2(150.0, 60.0)))
+}
+
+/// A choice among a few (category, kind, filter), touch-sized.
+pub fn choice(ui: &mut Ui, selected: bool, text: &str) -> Response {
+    ui.add(Button::selectable(selected, RichText::new(text).size(20.0)).min_size(vec2(TOUCH, 48.0)))
+}
+
+/// A visible label and its text field, tied together for accessibility. `active`
+/// draws a thick border: on the kiosk it marks the field the on-screen keyboard
+/// types into.
+pub fn text_field(
+    ui: &mut Ui,
+    label: &str,
+    text: &mut String,
+    multiline: bool,
+    active: bool,
+) -> Response {
+    let l = ui.label(RichText::new(label).size(20.0));
+    let edit = if multiline {
+        egui::TextEdit::multiline(text).desired_rows(2)
+    } else {
+        egui::TextEdit::singleline(text)
+    };
+    let edit = edit
+        .font(FontId::proportional(22.0))
+        .desired_width(f32::INFINITY)
+        .min_size(vec2(0.0, 48.0))
+        .margin(vec2(10.0, 10.0));
+    let r = ui.add(edit).labelled_by(l.id);
+    if active {
+        ui.painter().rect_stroke(
+            r.rect.expand(2.0),
+            CornerRadius::same(4),
+            egui::Stroke::new(3.0, GREEN),
+            egui::StrokeKind::Outside,
+        );
+    }
+    r
+}
+
+/// A white card with a coloured left edge.
+pub fn card<R>(
+    ui: &mut Ui,
+    accent: Color32,
+    add: impl FnOnce(&mut Ui) -> R,
+) -> egui::InnerResponse<R> {
+    Frame::new()
+        .fill(CARD)
+        .stroke(egui::Stroke::new(1.0, Color32::from_gray(210)))
+        .corner_radius(CornerRadius::same(8))
+        .inner_margin(egui::Margin {
+            left: 18,
+            right: 14,
+            top: 12,
+            bottom: 12,
+        })
+        .show(ui, |ui| {
+            ui.set_width(ui.available_width());
+            let r = add(ui);
+            let rect = ui.min_rect();
+            ui.painter().rect_filled(
+                egui::Rect::from_min_max(
+                    rect.left_top() - vec2(14.0, 8.0),
+                    rect.left_bottom() + vec2(-8.0, 8.0),
+                ),
+                CornerRadius::same(3),
+                accent,
+            );
+            r
+        })
+}
+
+/// The colour of a notice category, so residents who read slowly can still tell
+/// a storm warning from a vaccination day at a glance.
+pub fn category_color(c: Category) -> Color32 {
+    match c {
+        Category::Storm => RED,
+        Category::Schedule => Color32::from_rgb(0x15, 0x65, 0xc0),
+        Category::Policy => Color32::from_rgb(0x6a, 0x1b, 0x9a),
+        Category::Health => GREEN,
+        Category::Other => GREY,
+    }
+}
+
+/// "14:05 01/12/2026".
+pub fn fmt_time(unix: i64) -> String {
+    format_time_vn(unix)
+}
+
+/// "14:05", commune time.
+pub fn hhmm(unix: i64) -> String {
+    OffsetDateTime::from_unix_timestamp(unix)
+        .map(|t| {
+            let t = t.to_offset(VN_OFFSET);
+            format!("{:02}:{:02}", t.hour(), t.minute())
+        })
+        .unwrap_or_default()
+}
+
+/// "01/12/2026".
+pub fn fmt_date(unix: i64) -> String {
+    OffsetDateTime::from_unix_timestamp(unix)
+        .map(|t| {
+            let t = t.to_offset(VN_OFFSET);
+            format!("{:02}/{:02}/{}", t.day(), u8::from(t.month()), t.year())
+        })
+        .unwrap_or_default()
+}
+
+/// A time that is not written as `hh:mm dd/mm/yyyy`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BadTime;
+
+/// Parses a time as people in the commune write it: "08:00 15/09/2026", "8h30
+/// 15/9/2026" or a bare date "15/09/2026" (then 00:00, or 23:59 with `end_of_day`,
+/// which is what "valid until 15/09" means). Empty input is `Ok(None)`.
+pub fn parse_vn_time(s: &str, end_of_day: bool) -> Result<Option<i64>, BadTime> {
+    let s = s.trim();
+    if s.is_empty() {
+        return Ok(None);
+    }
+    let mut time = None;
+    let mut date = None;
+    for part in s.split_whitespace() {
+        if part.contains('/') {
+            let f: Vec<&str> = part.split('/').collect();
+            let [d, m, y] = f.as_slice() else {
+                return Err(BadTime);
+            };
+            let (d, m, y): (u8, u8, i32) = (
+                d.parse().map_err(|_| BadTime)?,
+                m.parse().map_err(|_| BadTime)?,
+                y.parse().map_err(|_| BadTime)?,
+            );
+            let month = Month::try_from(m).map_err(|_| BadTime)?;
+            date = Some(Date::from_calendar_date(y, month, d).map_err(|_| BadTime)?);
+        } else {
+            let p = part.to_lowercase().replace('h', ":");
+            let (h, m) = p.split_once(':').unwrap_or((p.as_str(), "0"));
+            let m = if m.is_empty() { "0" } else { m };
+            let (h, m): (u8, u8) = (
+                h.parse().map_err(|_| BadTime)?,
+                m.parse().map_err(|_| BadTime)?,
+            );
+            time = Some(Time::from_hms(h, m, 0).map_err(|_| BadTime)?);
+        }
+    }
+    let date = date.ok_or(BadTime)?;
+    let default = if end_of_day {
+        Time::from_hms(23, 59, 0).map_err(|_| BadTime)?
+    } else {
+        Time::MIDNIGHT
+    };
+    let t = PrimitiveDateTime::new(date, time.unwrap_or(default)).assume_offset(VN_OFFSET);
+    Ok(Some(t.unix_timestamp()))
+}
+
+/// A resident's name as a public screen may show it: in full only if they chose
+/// to make the request public.
+pub fn display_name(r: &Request) -> String {
+    if r.public {
+        r.name.clone()
+    } else {
+        short_name(&r.name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn commune_times_parse_and_print() {
+        let t = parse_vn_time("08:30 15/09/2026", false).unwrap().unwrap();
+        assert_eq!(fmt_time(t), "08:30 15/09/2026");
+        let t = parse_vn_time("8h 15/9/2026", false).unwrap().unwrap();
+        assert_eq!(fmt_time(t), "08:00 15/09/2026");
+        let t = parse_vn_time("15/09/2026", true).unwrap().unwrap();
+        assert_eq!(fmt_time(t), "23:59 15/09/2026");
+        assert_eq!(parse_vn_time("  ", false), Ok(None));
+        assert!(parse_vn_time("31/02/2026", false).is_err());
+        assert!(parse_vn_time("tomorrow", false).is_err());
+    }
+}

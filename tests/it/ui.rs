@@ -1,0 +1,593 @@
+//! The kiosk app driven through its accessibility tree (egui_kittest): the real
+//! screens on real SQLite stores, no window and no network. Changes move between
+//! nodes with `Repo::import`, as a sync would move them; the apps notice the
+//! store changed under them and refresh. A manual clock makes the idle timeout
+//! testable without sleeping and the snapshots identical on every run.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use conglang::identity::NodeId;
+use conglang::model::text::{format_time_vn, now};
+use conglang::model::{Category, NoticeDraft, RequestDraft, RequestKind, Role, Status};
+use conglang::repo::Repo;
+use conglang::ui::{Clock, KioskApp, Screen, setup_context};
+use egui::accesskit::Role as A11y;
+use egui_kittest::kittest::Queryable;
+use egui_kittest::{Harness, SnapshotOptions, SnapshotResults};
+
+/// 08:00 on 10/09/2026 in Vietnam: "now" for every app in these tests.
+const T0: i64 = 1_789_002_000;
+const NA_KHOANG: &str = "Thôn Nà Khoang";
+const BAN_CHANG: &str = "Thôn Bản Chang";
+
+struct Commune {
+    _tmp: tempfile::TempDir,
+    office: PathBuf,
+    kiosk: PathBuf,
+}
+
+/// An office and one kiosk in Nà Khoang, the kiosk holding the roster.
+fn commune() -> Commune {
+    let tmp = tempfile::tempdir().unwrap();
+    let office = tmp.path().join("office");
+    let kiosk = tmp.path().join("kiosk");
+    let mut o = Repo::open(&office).unwrap();
+    o.init_commune("Xã Long Môn", "UBND xã Long Môn").unwrap();
+    let mut k = Repo::open(&kiosk).unwrap();
+    let invite = o
+        .roster_add(
+            k.node_id(),
+            Role::Kiosk,
+            "Kiosk Nà Khoang",
+            NA_KHOANG,
+            vec![],
+        )
+        .unwrap();
+    k.join(&invite).unwrap();
+    let office_id: NodeId = o.node_id();
+    k.import(o.all_changes().unwrap(), Some(&office_id))
+        .unwrap();
+    Commune {
+        _tmp: tmp,
+        office,
+        kiosk,
+    }
+}
+
+/// Everything `from` holds, imported by `to` (what a sync does).
+fn exchange(from: &Path, to: &Path) {
+    let from = Repo::open(from).unwrap();
+    let mut to = Repo::open(to).unwrap();
+    to.import(from.all_changes().unwrap(), Some(&from.node_id()))
+        .unwrap();
+}
+
+fn app(dir: &Path, clock: Clock) -> Harness<'static, KioskApp> {
+    let app = KioskApp::new_for_test(dir, clock).unwrap();
+    let mut h = Harness::builder()
+        .with_size(egui::vec2(1024.0, 768.0))
+        .with_theme(egui::Theme::Light)
+        .with_options(SnapshotOptions::new().output_path("tests/snapshots"))
+        .with_context_setup(setup_context)
+        .build_ui_state(|ui, app: &mut KioskApp| app.show(ui), app);
+    h.run();
+    h
+}
+
+/// Taps what is labelled `label`, scrolling it into view first like a finger would.
+fn tap(h: &mut Harness<'_, KioskApp>, label: &str) {
+    h.get_by_label(label).scroll_to_me();
+    h.run();
+    h.get_by_label(label).click();
+    h.run();
+}
+
+fn tap_button(h: &mut Harness<'_, KioskApp>, label: &str) {
+    h.get_by_role_and_label(A11y::Button, label).scroll_to_me();
+    h.run();
+    h.get_by_role_and_label(A11y::Button, label).click();
+    h.run();
+}
+
+fn tap_field(h: &mut Harness<'_, KioskApp>, label: &str) {
+    field(h, label).scroll_to_me();
+    h.run();
+    field(h, label).click();
+    h.run();
+}
+
+/// Taps the on-screen keys for `keys`; `^` is the shift key.
+fn tap_keys(h: &mut Harness<'_, KioskApp>, keys: &str) {
+    let mut shift = false;
+    for c in keys.chars() {
+        match c {
+            '^' => {
+                tap(h, "Chữ hoa");
+                shift = true;
+                continue;
+            }
+            ' ' => tap(h, "Dấu cách"),
+            c => {
+                let label = if shift { c.to_ascii_uppercase() } else { c };
+                tap(h, &label.to_string());
+            }
+        }
+        shift = false;
+    }
+}
+
+/// The text field (one line or several) labelled `label`.
+fn field<'a>(h: &'a Harness<'_, KioskApp>, label: &'a str) -> egui_kittest::Node<'a> {
+    h.get_by(move |n| {
+        matches!(n.role(), A11y::TextInput | A11y::MultilineTextInput)
+            && n.label().as_deref() == Some(label)
+    })
+}
+
+/// Types on a physical keyboard into the text field labelled `label`.
+fn type_into(h: &mut Harness<'_, KioskApp>, label: &str, text: &str) {
+    tap_field(h, label);
+    field(h, label).type_text(text);
+    h.run();
+}
+
+fn post_from_console(h: &mut Harness<'_, KioskApp>, title: &str, urgent: bool) {
+    tap_button(h, "Soạn thông báo mới");
+    type_into(h, "Tiêu đề", title);
+    type_into(
+        h,
+        "Nội dung thông báo",
+        "Mang theo giấy khai sinh; trẻ dưới 18 tuổi có bố hoặc mẹ đi cùng.",
+    );
+    tap_button(h, "Lịch hẹn, Căn cước");
+    if urgent {
+        tap(h, "Khẩn cấp (hiện băng đỏ trên kiosk)");
+    }
+    type_into(h, "Thời gian diễn ra", "07:30 15/09/2026");
+    type_into(h, "Địa điểm diễn ra", "Nhà văn hóa Thôn Nà Khoang");
+    tap_button(h, "Đăng thông báo");
+    let o = &h.state_mut().station().official;
+    assert!(o.compose.is_none(), "{:?}", o.compose_error);
+}
+
+#[test]
+fn notice_posted_on_the_console_reaches_the_kiosk() {
+    let c = commune();
+    let clock = Clock::manual(T0);
+    let mut office = app(&c.office, clock.clone());
+    let mut kiosk = app(&c.kiosk, clock);
+    let title = "Lịch cấp Căn cước lưu động";
+    post_from_console(&mut office, title, false);
+    post_from_console(&mut office, "Cảnh báo lũ quét", true);
+    let notices = Repo::open(&c.office).unwrap().notices().unwrap();
+    assert_eq!(notices.len(), 2, "{notices:?}");
+    let n = notices.iter().find(|n| n.title == title).unwrap();
+    assert_eq!(n.category, Category::Schedule);
+    assert_eq!(n.place.as_deref(), Some("Nhà văn hóa Thôn Nà Khoang"));
+    assert_eq!(format_time_vn(n.starts.unwrap()), "07:30 15/09/2026");
+    // The console lists it, with its reach.
+    assert_eq!(
+        office.query_all_by_label_contains("Đã đến 0/1 máy").count(),
+        2
+    );
+
+    assert!(kiosk.query_by_role_and_label(A11y::Button, title).is_none());
+    exchange(&c.office, &c.kiosk);
+    kiosk.run();
+    kiosk.get_by_label_contains("KHẨN CẤP: Cảnh báo lũ quét");
+    tap_button(&mut kiosk, title);
+    kiosk.get_by_label("Nhà văn hóa Thôn Nà Khoang");
+    kiosk.get_by_label("07:30 15/09/2026");
+    tap(&mut kiosk, "Quay lại");
+    assert_eq!(kiosk.state_mut().station().screen, Some(Screen::Home));
+
+    // The kiosk's receipt travels back: the console shows the notice reached it.
+    exchange(&c.kiosk, &c.office);
+    office.run();
+    assert_eq!(
+        office.query_all_by_label_contains("Đã đến 1/1 máy").count(),
+        2
+    );
+}
+
+#[test]
+fn request_typed_on_the_kiosk_keyboard_is_answered_and_looked_up() {
+    let c = commune();
+    let clock = Clock::manual(T0);
+    let mut kiosk = app(&c.kiosk, clock.clone());
+    let mut office = app(&c.office, clock);
+
+    tap_button(&mut kiosk, "Gửi câu hỏi");
+    // The name field is the one the keyboard types into at first.
+    tap_keys(&mut kiosk, "^lof ^vawn ^vieejt");
+    assert_eq!(kiosk.state_mut().station().ask.name, "Lò Văn Việt");
+    tap_field(&mut kiosk, "Nội dung");
+    tap_keys(&mut kiosk, "xin hejn lamf giaays khai sinh");
+    tap_field(&mut kiosk, "Số điện thoại (không bắt buộc)");
+    tap(&mut kiosk, "123");
+    tap_keys(&mut kiosk, "0912345678");
+    tap(&mut kiosk, "ABC");
+    tap_button(&mut kiosk, "Đặt lịch hẹn");
+    tap_button(&mut kiosk, "Gửi đi");
+    let ask = &kiosk.state_mut().station().ask;
+    let code = ask
+        .sent_code
+        .clone()
+        .unwrap_or_else(|| panic!("no code: {:?}", ask.error));
+    kiosk.get_by_label(&code);
+    kiosk.get_by_label("Đã gửi! Mã tra cứu của bạn:");
+    let r = Repo::open(&c.kiosk)
+        .unwrap()
+        .request(&code)
+        .unwrap()
+        .unwrap();
+    assert_eq!(r.name, "Lò Văn Việt");
+    assert_eq!(r.text, "xin hẹn làm giấy khai sinh");
+    assert_eq!(r.hamlet, NA_KHOANG);
+    assert_eq!(r.kind, RequestKind::Appointment);
+
+    // The office answers, with an appointment; the phone is shown there in clear.
+    exchange(&c.kiosk, &c.office);
+    office.run();
+    tap_button(&mut office, "Yêu cầu của dân");
+    office.get_by_label_contains("Liên hệ: 0912345678");
+    tap_button(&mut office, &format!("Trả lời {code}"));
+    type_into(
+        &mut office,
+        "Câu trả lời",
+        "Mời anh mang giấy chứng sinh đến UBND xã.",
+    );
+    type_into(&mut office, "Hẹn lúc (không bắt buộc)", "09:00 16/09/2026");
+    type_into(&mut office, "Hẹn tại", "Bộ phận một cửa UBND xã");
+    tap_button(&mut office, "Gửi trả lời");
+    let r = Repo::open(&c.office)
+        .unwrap()
+        .request(&code)
+        .unwrap()
+        .unwrap();
+    assert_eq!(r.status, Status::Scheduled);
+    assert_eq!(r.answers.len(), 1);
+
+    // Back on the kiosk, the resident types the code and reads the answer.
+    exchange(&c.office, &c.kiosk);
+    kiosk.run();
+    tap_button(&mut kiosk, "Tra cứu");
+    let (letters, digits) = code.split_once('-').unwrap();
+    tap_keys(&mut kiosk, &letters.to_lowercase());
+    tap(&mut kiosk, "123");
+    tap(&mut kiosk, "-");
+    tap_keys(&mut kiosk, digits);
+    assert_eq!(kiosk.state_mut().station().lookup.code, code.to_lowercase());
+    tap_button(&mut kiosk, "Tìm");
+    kiosk.get_by_label("Mời anh mang giấy chứng sinh đến UBND xã.");
+    kiosk.get_by_label("Tình trạng: Đã hẹn lịch");
+    kiosk.get_by_label("09:00 16/09/2026 tại Bộ phận một cửa UBND xã");
+    // Not public: the kiosk shows the name shortened and never the phone.
+    kiosk.get_by_label_contains("Lò Văn V.");
+    assert!(kiosk.query_by_label_contains("Lò Văn Việt").is_none());
+    assert!(kiosk.query_by_label_contains("0912").is_none());
+}
+
+#[test]
+fn idle_kiosk_returns_home_and_forgets_typed_input() {
+    let c = commune();
+    let clock = Clock::manual(T0);
+    let mut kiosk = app(&c.kiosk, clock.clone());
+    let idle = kiosk.state().ui_config.idle_seconds;
+    tap_button(&mut kiosk, "Gửi câu hỏi");
+    tap_keys(&mut kiosk, "^nguyeenx");
+    assert_eq!(kiosk.state_mut().station().ask.name, "Nguyễn");
+
+    clock.advance(Duration::from_secs(idle - 5));
+    kiosk.run();
+    assert_eq!(kiosk.state_mut().station().screen, Some(Screen::Ask));
+    assert_eq!(kiosk.state_mut().station().ask.name, "Nguyễn");
+
+    clock.advance(Duration::from_secs(6));
+    kiosk.run();
+    let st = kiosk.state_mut().station();
+    assert_eq!(st.screen, Some(Screen::Home));
+    assert!(st.ask.name.is_empty());
+    assert_eq!(
+        st.ask.hamlet, NA_KHOANG,
+        "the kiosk's own hamlet comes back"
+    );
+    assert!(kiosk.query_by_label("Nguyễn").is_none());
+    tap_button(&mut kiosk, "Gửi câu hỏi");
+    assert_eq!(field(&kiosk, "Họ và tên").value().unwrap_or_default(), "");
+}
+
+#[test]
+fn a_kiosk_has_no_notice_compose_control() {
+    let c = commune();
+    let mut kiosk = app(&c.kiosk, Clock::manual(T0));
+    for nav in ["Thông báo", "Thủ tục", "Gửi câu hỏi", "Tra cứu"] {
+        tap_button(&mut kiosk, nav);
+        assert!(
+            kiosk.query_by_label("Soạn thông báo mới").is_none(),
+            "{nav}"
+        );
+        assert!(kiosk.query_by_label("Đăng thông báo").is_none(), "{nav}");
+        assert!(kiosk.query_by_label("Quản lý thông báo").is_none(), "{nav}");
+    }
+    // Even forced onto the console screen, a kiosk gets no console.
+    kiosk.state_mut().station().screen = Some(Screen::ManageNotices);
+    kiosk.run();
+    assert!(kiosk.query_by_label("Soạn thông báo mới").is_none());
+    // The office, for contrast, has it.
+    let office = app(&c.office, Clock::manual(T0));
+    assert!(office.query_by_label("Soạn thông báo mới").is_some());
+}
+
+#[test]
+fn language_switches_to_english_and_back() {
+    let c = commune();
+    let mut kiosk = app(&c.kiosk, Clock::manual(T0));
+    tap_button(&mut kiosk, "English");
+    kiosk.get_by_role_and_label(A11y::Button, "Procedures");
+    tap_button(&mut kiosk, "Ask");
+    field(&kiosk, "Full name");
+    tap_button(&mut kiosk, "Tiếng Việt");
+    field(&kiosk, "Họ và tên");
+}
+
+// ---- snapshots -------------------------------------------------------------------
+
+struct Full {
+    _tmp: tempfile::TempDir,
+    office: PathBuf,
+    kiosk: PathBuf,
+    courier: PathBuf,
+    code: String,
+}
+
+/// Waits for the next wall-clock second, so notices posted one after the other
+/// have distinct times and always list in the same order.
+fn next_second() {
+    let t = now();
+    while now() == t {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A commune with content on every screen: office, kiosks in Nà Khoang and Bản
+/// Chang, a courier; Bản Chang has missed the last notice.
+fn full_commune() -> Full {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = |n: &str| tmp.path().join(n);
+    let (office, kiosk, kiosk2, courier) =
+        (dir("office"), dir("kiosk"), dir("kiosk2"), dir("courier"));
+    let mut o = Repo::open(&office).unwrap();
+    o.init_commune("Xã Long Môn", "UBND xã Long Môn").unwrap();
+    for (d, role, name, place) in [
+        (&kiosk, Role::Kiosk, "Kiosk Nà Khoang", NA_KHOANG),
+        (&kiosk2, Role::Kiosk, "Kiosk Bản Chang", BAN_CHANG),
+        (&courier, Role::Courier, "Laptop liên lạc", "Xã Long Môn"),
+    ] {
+        let mut r = Repo::open(d).unwrap();
+        let invite = o
+            .roster_add(r.node_id(), role, name, place, vec![])
+            .unwrap();
+        r.join(&invite).unwrap();
+    }
+    let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+    o.add_procedure(
+        "Cấp Căn cước (lần đầu, từ 14 tuổi)",
+        &s(&["Giấy khai sinh", "Người dưới 18 tuổi: bố hoặc mẹ đi cùng"]),
+        "Miễn phí lần đầu",
+        Some(7),
+        &s(&["Đến Công an xã", "Chụp ảnh, lấy vân tay"]),
+    )
+    .unwrap();
+    o.add_procedure(
+        "Đăng ký khai sinh",
+        &s(&["Giấy chứng sinh", "Căn cước của bố hoặc mẹ"]),
+        "Miễn phí trong 60 ngày",
+        Some(1),
+        &[],
+    )
+    .unwrap();
+    let t = |s: &str| conglang::ui::widgets::parse_vn_time(s, false).unwrap();
+    let notices = [
+        NoticeDraft {
+            title: "Hỗ trợ làm nhà cho hộ nghèo năm 2026".into(),
+            body: "Hộ nghèo chưa có nhà kiên cố đăng ký với trưởng thôn trước ngày 30/09.".into(),
+            category: Some(Category::Policy),
+            ..Default::default()
+        },
+        NoticeDraft {
+            title: "Lịch cấp Căn cước lưu động".into(),
+            body: "Mang giấy khai sinh; trẻ dưới 18 tuổi có bố hoặc mẹ đi cùng.".into(),
+            category: Some(Category::Schedule),
+            starts: t("07:30 15/09/2026"),
+            place: Some("Nhà văn hóa Thôn Nà Khoang".into()),
+            ..Default::default()
+        },
+        NoticeDraft {
+            title: "Họp thôn bàn làm đường bê tông".into(),
+            body: "Mời đại diện các hộ đến họp.".into(),
+            category: Some(Category::Other),
+            starts: t("19:30 12/09/2026"),
+            place: Some("Nhà văn hóa thôn".into()),
+            ..Default::default()
+        },
+        NoticeDraft {
+            title: "Cảnh báo bão số 5: mưa lớn, nguy cơ lũ quét".into(),
+            body: "Không qua suối, ngầm tràn khi nước lên.".into(),
+            category: Some(Category::Storm),
+            urgent: true,
+            ..Default::default()
+        },
+    ];
+    for n in &notices {
+        next_second();
+        o.post_notice(n).unwrap();
+    }
+    drop(o);
+    for d in [&kiosk, &kiosk2, &courier] {
+        exchange(&office, d);
+    }
+    // The last notice reaches Nà Khoang (and the courier), not Bản Chang.
+    next_second();
+    Repo::open(&office)
+        .unwrap()
+        .post_notice(&NoticeDraft {
+            title: "Tiêm vắc xin sởi cho trẻ từ 1 đến 5 tuổi".into(),
+            body: "Mang theo sổ tiêm chủng.".into(),
+            category: Some(Category::Health),
+            starts: t("08:00 13/09/2026"),
+            place: Some("Trạm Y tế xã".into()),
+            ..Default::default()
+        })
+        .unwrap();
+    exchange(&office, &kiosk);
+    let req = Repo::open(&kiosk)
+        .unwrap()
+        .submit_request(&RequestDraft {
+            kind: Some(RequestKind::Question),
+            hamlet: NA_KHOANG.into(),
+            name: "Hoàng Văn Páo".into(),
+            text: "Con tôi 14 tuổi làm căn cước cần mang gì ạ?".into(),
+            phone: Some("0912 345 678".into()),
+            public: false,
+        })
+        .unwrap();
+    exchange(&kiosk, &office);
+    Repo::open(&office)
+        .unwrap()
+        .answer_request(
+            &req.code,
+            "Cháu mang giấy khai sinh, bố hoặc mẹ đi cùng.",
+            None,
+            None,
+        )
+        .unwrap();
+    exchange(&office, &kiosk);
+    exchange(&kiosk, &courier);
+    exchange(&kiosk2, &courier);
+    exchange(&office, &courier);
+    Full {
+        _tmp: tmp,
+        office,
+        kiosk,
+        courier,
+        code: req.code,
+    }
+}
+
+/// Covers every row showing one of `needles` (wall-clock times, random codes) so
+/// the image is the same on every run.
+fn mask(h: &mut Harness<'_, KioskApp>, needles: &[String]) {
+    let rects: Vec<egui::Rect> = h
+        .root()
+        .query_all_by(|n| {
+            if !matches!(n.role(), A11y::Label | A11y::TextInput | A11y::Button) {
+                return false;
+            }
+            let label = n.label().unwrap_or_default();
+            let value = n.value().unwrap_or_default();
+            needles
+                .iter()
+                .any(|x| label.contains(x.as_str()) || value.contains(x.as_str()))
+        })
+        .map(|n| n.rect())
+        .collect();
+    for r in rects {
+        h.mask(egui::Rect::from_x_y_ranges(0.0..=1024.0, r.y_range()).expand(2.0));
+    }
+}
+
+/// Times stamped by the real clock in `dir` (posting and answer times).
+fn wall_times(dir: &Path) -> Vec<String> {
+    let r = Repo::open(dir).unwrap();
+    let mut out: Vec<String> = r
+        .notices()
+        .unwrap()
+        .iter()
+        .map(|n| format_time_vn(n.created_at))
+        .collect();
+    for q in r.requests().unwrap() {
+        out.push(format_time_vn(q.created_at));
+        out.extend(q.answers.iter().map(|a| format_time_vn(a.at)));
+    }
+    out
+}
+
+#[test]
+fn snapshots_of_every_screen() {
+    let f = full_commune();
+    let clock = Clock::manual(T0);
+    let mut dynamic = wall_times(&f.office);
+    dynamic.push(f.code.clone());
+    dynamic.push(f.code.to_lowercase());
+
+    // Three harnesses in one test: their results must be merged and checked once.
+    let mut results = SnapshotResults::default();
+    let mut kiosk = app(&f.kiosk, clock.clone());
+    kiosk.snapshot("home");
+    tap_button(&mut kiosk, "Lịch cấp Căn cước lưu động");
+    mask(&mut kiosk, &dynamic);
+    kiosk.snapshot("notice_detail");
+    tap_button(&mut kiosk, "Thủ tục");
+    kiosk.snapshot("procedures");
+    tap_button(&mut kiosk, "Gửi câu hỏi");
+    tap_keys(&mut kiosk, "^ddinh ^thij ^nowr");
+    kiosk.snapshot("ask");
+    tap_button(&mut kiosk, "Tra cứu");
+    let (letters, digits) = f.code.split_once('-').unwrap();
+    tap_keys(&mut kiosk, &letters.to_lowercase());
+    tap(&mut kiosk, "123");
+    tap(&mut kiosk, "-");
+    tap_keys(&mut kiosk, digits);
+    tap_button(&mut kiosk, "Tìm");
+    kiosk.get_by_label("Cháu mang giấy khai sinh, bố hoặc mẹ đi cùng.");
+    mask(&mut kiosk, &dynamic);
+    kiosk.snapshot("lookup");
+    results.extend_harness(&mut kiosk);
+
+    let mut office = app(&f.office, clock.clone());
+    mask(&mut office, &dynamic);
+    office.snapshot("official_console");
+    tap_button(&mut office, "Yêu cầu của dân");
+    mask(&mut office, &dynamic);
+    office.snapshot("official_inbox");
+    results.extend_harness(&mut office);
+
+    let mut courier = app(&f.courier, clock);
+    courier.get_by_label("Thiếu 1 thông báo");
+    courier.get_by_label("Đã đủ tin");
+    courier.snapshot("courier");
+    results.extend_harness(&mut courier);
+    results.unwrap();
+}
+
+#[test]
+fn demo_commune_starts_in_sync_and_is_reused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let demo = conglang::demo::create(tmp.path()).unwrap();
+    assert_eq!(demo.nodes.len(), 4);
+    let mut ids = Vec::new();
+    for n in &demo.nodes {
+        let r = Repo::open(&n.data_dir).unwrap();
+        assert_eq!(r.my_role().unwrap(), Some(n.role), "{}", n.label);
+        assert_eq!(r.commune_name().unwrap().as_deref(), Some("Xã Long Môn"));
+        assert_eq!(r.notices().unwrap().len(), 5, "{}", n.label);
+        assert_eq!(r.procedures().unwrap().len(), 3, "{}", n.label);
+        let requests = r.requests().unwrap();
+        assert_eq!(requests.len(), 3, "{}", n.label);
+        assert!(requests.iter().any(|q| q.status == Status::Scheduled));
+        assert!(r.notices().unwrap().iter().any(|x| x.urgent));
+        ids.push(r.node_id());
+    }
+    // Every kiosk's receipt reached the office: each notice reached all three.
+    let office = Repo::open(&demo.nodes[0].data_dir).unwrap();
+    for n in office.notices().unwrap() {
+        assert_eq!(office.reach(&n.id).unwrap().len(), 3, "{}", n.title);
+    }
+    drop(office);
+    let again = conglang::demo::create(tmp.path()).unwrap();
+    for (n, id) in again.nodes.iter().zip(ids) {
+        assert_eq!(Repo::open(&n.data_dir).unwrap().node_id(), id);
+    }
+}
