@@ -440,6 +440,19 @@ pub async fn sync_over_link(
     urgent: Option<DocId>,
     timeout: Duration,
 ) -> Result<LinkMeasure> {
+    sync_over_link_cut(sender, receiver, spec, urgent, timeout, 0).await
+}
+
+/// Like `sync_over_link`, but the link goes dead for good after `cut_after_bytes`
+/// (0 = never): the sync then fails by timeout, keeping whatever was committed.
+pub async fn sync_over_link_cut(
+    sender: &Path,
+    receiver: &Path,
+    spec: link::LinkSpec,
+    urgent: Option<DocId>,
+    timeout: Duration,
+    cut_after_bytes: u64,
+) -> Result<LinkMeasure> {
     use crate::node::{Node, NodeEvent, NodeOptions};
     let net = |listen: &str| crate::net::NetConfig {
         listen: listen.parse().expect("addr"),
@@ -457,6 +470,10 @@ pub async fn sync_over_link(
     .await?;
     let target = office.local_addrs()[0];
     let relay = link::Relay::start(target, spec).await?;
+    relay
+        .state
+        .cut_after_bytes
+        .store(cut_after_bytes, std::sync::atomic::Ordering::Relaxed);
     let peer = crate::config::PeerAddr {
         node: office.handle.node_id,
         addr: relay.addr,

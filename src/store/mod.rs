@@ -28,6 +28,33 @@ pub const MAX_PENDING: i64 = 20_000;
 
 pub struct Store {
     conn: Connection,
+    path: std::path::PathBuf,
+}
+
+/// Bytes free for us on the filesystem holding `path`.
+pub fn free_bytes(path: &Path) -> Option<u64> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes()).ok()?;
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: `c` is a valid NUL-terminated path and `st` a properly sized out-param.
+    let r = unsafe { libc::statvfs(c.as_ptr(), &mut st) };
+    (r == 0).then(|| st.f_bavail as u64 * st.f_frsize as u64)
+}
+
+/// Below this, a failed write is reported as a full disk.
+const LOW_SPACE: u64 = 2 * 1024 * 1024;
+
+/// Turns SQLite's "disk I/O error" on a full filesystem into words a person can act on.
+fn explain(e: anyhow::Error, path: &Path) -> anyhow::Error {
+    let dir = path.parent().unwrap_or(path);
+    match free_bytes(dir) {
+        Some(free) if free < LOW_SPACE => e.context(format!(
+            "the disk holding {} is full ({} KiB free): nothing was saved; free some space and try again",
+            dir.display(),
+            free / 1024
+        )),
+        _ => e,
+    }
 }
 
 /// A read or write view of the database (a plain connection or a transaction).
@@ -97,16 +124,23 @@ impl Store {
     /// Opens a database file, migrating it to `version` (latest if `None`). Tests use
     /// older versions to prove migrations keep data.
     pub fn open_file(path: &Path, version: Option<usize>) -> Result<Store> {
-        let mut conn = Connection::open(path)
-            .with_context(|| format!("cannot open database {}", path.display()))?;
-        configure(&conn)?;
-        let m = migrations();
-        match version {
-            None => m.to_latest(&mut conn),
-            Some(v) => m.to_version(&mut conn, v),
-        }
-        .with_context(|| format!("cannot migrate database {}", path.display()))?;
-        Ok(Store { conn })
+        let open = || -> Result<Connection> {
+            let mut conn = Connection::open(path)
+                .with_context(|| format!("cannot open database {}", path.display()))?;
+            configure(&conn)?;
+            let m = migrations();
+            match version {
+                None => m.to_latest(&mut conn),
+                Some(v) => m.to_version(&mut conn, v),
+            }
+            .with_context(|| format!("cannot migrate database {}", path.display()))?;
+            Ok(conn)
+        };
+        let conn = open().map_err(|e| explain(e, path))?;
+        Ok(Store {
+            conn,
+            path: path.to_path_buf(),
+        })
     }
 
     pub fn schema_version(&self) -> Result<i64> {
@@ -122,13 +156,17 @@ impl Store {
     /// Runs `f` in one write transaction (taken immediately, so two processes
     /// serialise instead of failing half-way). Nothing is written if `f` fails.
     pub fn write<R>(&mut self, f: impl FnOnce(Db<'_>) -> Result<R>) -> Result<R> {
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .context("cannot start a write transaction")?;
-        let r = f(Db(&tx))?;
-        tx.commit().context("cannot commit to the database")?;
-        Ok(r)
+        let path = self.path.clone();
+        let run = || -> Result<R> {
+            let tx = self
+                .conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .context("cannot start a write transaction")?;
+            let r = f(Db(&tx))?;
+            tx.commit().context("cannot commit to the database")?;
+            Ok(r)
+        };
+        run().map_err(|e| explain(e, &path))
     }
 
     /// Runs SQLite's own consistency check; `ok` when healthy.

@@ -5,6 +5,7 @@ mod cli;
 mod harness;
 mod invariants;
 mod mdns;
+mod reliability;
 mod sim;
 mod store;
 mod sync;
