@@ -24,7 +24,7 @@ fn iterations(var: &str, default: usize) -> usize {
 /// Runs `args` on `node`, SIGKILLs it after `after`; returns stdout if it had
 /// already finished successfully (the user was told "done").
 fn run_and_kill(node: &CliNode, args: &[&str], after: Duration) -> Option<String> {
-    let mut child = bin()
+    let child = bin()
         .arg("--data")
         .arg(&node.dir)
         .args(args)
@@ -482,10 +482,10 @@ proptest! {
         let mut valid = valid_frames();
         valid.extend(frames);
         for f in valid {
-            if let Ok(m) = wire::decode(&f[4.min(f.len())..]) {
-                if s.handle_message(m, &mut c.office).is_err() {
-                    break;
-                }
+            if let Ok(m) = wire::decode(&f[4.min(f.len())..])
+                && s.handle_message(m, &mut c.office).is_err()
+            {
+                break;
             }
             while s.poll_transmit().is_some() {}
         }
