@@ -13,15 +13,21 @@
 //! - [`cli`]: headless commands; [`config`]: kiosk-config files.
 
 pub mod bundle;
+#[cfg(feature = "full")]
 pub mod cli;
 pub mod config;
+#[cfg(feature = "full")]
 pub mod demo;
 pub mod identity;
+#[cfg(feature = "full")]
 pub mod lab;
 pub mod model;
+#[cfg(feature = "full")]
 pub mod net;
+#[cfg(feature = "full")]
 pub mod node;
 pub mod repo;
 pub mod store;
 pub mod sync;
+#[cfg(feature = "full")]
 pub mod ui;

@@ -532,3 +532,46 @@ fn truncated_and_corrupt_bundles_import_nothing_wrong() {
     assert_eq!(again.accepted, 0);
     assert_eq!(kiosk.notices().unwrap().len(), 40);
 }
+
+/// Writes the fuzzers' seed corpora (committed under fuzz/corpus):
+/// `cargo test --test it write_fuzz_seeds -- --ignored`.
+#[test]
+#[ignore]
+fn write_fuzz_seeds() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus");
+    let frames = valid_frames();
+    let mut c = Commune::new();
+    let mut kiosk = c.member("kiosk", Role::Kiosk);
+    kiosk
+        .submit_request(&RequestDraft {
+            hamlet: "Nà Khoang".into(),
+            name: "Đinh Thị Nở".into(),
+            text: "Hỏi".into(),
+            phone: Some("0912".into()),
+            ..Default::default()
+        })
+        .unwrap();
+    let all = kiosk.all_changes().unwrap();
+    for (target, seeds) in [
+        ("wire_decode", frames.clone()),
+        ("session", frames.clone()),
+        (
+            "bundle_import",
+            vec![wire::encode(&wire::Msg::Changes {
+                changes: all.clone(),
+            })],
+        ),
+        (
+            "change_verify",
+            all.iter()
+                .map(|ch| [ch.sig.to_vec(), ch.bytes.clone()].concat())
+                .collect(),
+        ),
+    ] {
+        let dir = root.join(target);
+        std::fs::create_dir_all(&dir).unwrap();
+        for (i, s) in seeds.iter().enumerate() {
+            std::fs::write(dir.join(format!("seed-{i}")), s).unwrap();
+        }
+    }
+}

@@ -1,0 +1,36 @@
+//! Bundle import on arbitrary files: no panic, nothing stored that does not verify.
+#![no_main]
+use std::sync::OnceLock;
+
+use conglang::repo::Repo;
+use libfuzzer_sys::fuzz_target;
+
+struct Env {
+    _dir: tempfile::TempDir,
+    path: std::path::PathBuf,
+    file: std::path::PathBuf,
+}
+
+fn env() -> &'static Env {
+    static E: OnceLock<Env> = OnceLock::new();
+    E.get_or_init(|| {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("kiosk");
+        let mut r = Repo::open(&path).unwrap();
+        r.init_commune("Xã Long Môn", "UBND xã").unwrap();
+        let file = dir.path().join("usb.bundle");
+        Env { _dir: dir, path, file }
+    })
+}
+
+fuzz_target!(|data: &[u8]| {
+    let e = env();
+    let mut bytes = b"CONGLANG-BUNDLE 1\n".to_vec();
+    bytes.extend_from_slice(data);
+    std::fs::write(&e.file, &bytes).unwrap();
+    let mut repo = Repo::open(&e.path).unwrap();
+    let _ = conglang::bundle::import(&mut repo, &e.file);
+    for c in repo.all_changes().unwrap() {
+        assert!(c.verify().is_ok(), "stored a change that does not verify");
+    }
+});
