@@ -69,6 +69,9 @@ pub struct SyncReport {
 }
 
 const NOT_MEMBER: &str = "peer is not a member of this commune";
+/// Longest wait between two dials of an unreachable peer: a courier who walks into
+/// the hall is found within this long.
+const MAX_BACKOFF: Duration = Duration::from_secs(20);
 /// How long a peer unknown to our roster has to prove membership.
 const PROBATION: Duration = Duration::from_secs(30);
 
@@ -545,7 +548,7 @@ impl Node {
                         Ok(()) => *backoff = Duration::from_secs(1),
                         Err(e) => {
                             tracing::info!("dial {} failed: {e:#}", peer.short());
-                            *backoff = (*backoff * 2).min(Duration::from_secs(60));
+                            *backoff = (*backoff * 2).min(MAX_BACKOFF);
                         }
                     }
                     *next = Instant::now() + *backoff;

@@ -95,6 +95,8 @@ pub struct StatusReport {
     pub changes: i64,
     pub pending: i64,
     pub rejected: i64,
+    /// Digest of every document's heads: two nodes with equal digests hold the same.
+    pub digest: String,
 }
 
 /// A node known to hold a notice, from the receipts that travelled back.
@@ -750,6 +752,7 @@ impl Repo {
             changes: db.change_count()?,
             pending: db.pending_count()?,
             rejected: db.rejection_count()?,
+            digest: hex::encode(db.digest()?.0),
         })
     }
 

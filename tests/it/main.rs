@@ -7,6 +7,7 @@ mod invariants;
 mod mdns;
 mod reliability;
 mod sim;
+mod soak;
 mod store;
 mod sync;
 mod trust;

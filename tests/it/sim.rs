@@ -1,5 +1,6 @@
-//! Many nodes in memory (sans-IO sessions between real stores), random edits and
-//! random pairwise contacts: everyone converges to identical documents.
+//! Many nodes in memory (sans-IO sessions between real stores), random edits, random
+//! pairwise contacts, a partition and restarts: everyone converges to identical
+//! documents.
 
 use conglang::model::{NoticeDraft, RequestDraft, Role, Status};
 use conglang::repo::Repo;
@@ -63,10 +64,18 @@ fn run(seed: u64, nodes: usize, steps: usize) {
             }
             _ => {}
         }
-        // A random contact.
+        // A restart: the process dies and the store is reopened (a fresh actor).
+        if rng.random_bool(0.1) {
+            let i = rng.random_range(1..nodes);
+            let dir = others[i - 1].data_dir().to_path_buf();
+            others[i - 1] = Repo::open(&dir).unwrap();
+        }
+        // A random contact; during the first half the commune is split in two
+        // partitions (the pass is cut) that cannot meet.
         let a = rng.random_range(0..nodes);
         let b = rng.random_range(0..nodes);
-        if a != b {
+        let partitioned = step < steps / 2 && (a < nodes / 2) != (b < nodes / 2);
+        if a != b && !partitioned {
             let (x, y) = pair(&mut c.office, &mut others, a, b);
             exchange(x, y);
         }
@@ -116,7 +125,7 @@ fn pair<'a>(
 proptest! {
     #![proptest_config(ProptestConfig { cases: 6, .. ProptestConfig::default() })]
     #[test]
-    fn ten_nodes_with_random_contacts_converge(seed in any::<u64>()) {
+    fn ten_nodes_with_random_contacts_partitions_and_restarts_converge(seed in any::<u64>()) {
         run(seed, 10, 40);
     }
 }
