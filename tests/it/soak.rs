@@ -95,9 +95,9 @@ fn start(lab: &Lab, nodes: &[CliNode], ids: &[String], i: usize) -> Child {
         .arg("--data")
         .arg(&nodes[i].dir);
     c.args(["serve", "--no-mdns", "--listen", &addr(i)]);
-    for j in 0..N {
+    for (j, id) in ids.iter().enumerate() {
         if j != i {
-            c.arg("--peer").arg(format!("{}@{}", ids[j], addr(j)));
+            c.arg("--peer").arg(format!("{id}@{}", addr(j)));
         }
     }
     c.stdout(Stdio::null())
@@ -198,15 +198,15 @@ fn six_nodes_with_random_contacts_and_kills_converge() {
         }
         let total: u64 = procs.iter().flatten().map(|p| rss_kib(p.id())).sum();
         let live = procs.iter().flatten().count() as u64;
-        if live > 0 {
-            samples.push((t0.elapsed().as_secs(), total / live));
+        if let Some(mean) = total.checked_div(live) {
+            samples.push((t0.elapsed().as_secs(), mean));
         }
     }
     // Heal: every link up, every node running.
-    for i in 0..N {
+    for (i, p) in procs.iter_mut().enumerate() {
         lab.link(i, true);
-        if procs[i].is_none() {
-            procs[i] = Some(start(&lab, &nodes, &ids, i));
+        if p.is_none() {
+            *p = Some(start(&lab, &nodes, &ids, i));
         }
     }
     let deadline = Instant::now() + Duration::from_secs(120);
