@@ -213,3 +213,61 @@ fn config_files_load_and_bad_ones_are_explained() {
         "{err}"
     );
 }
+
+#[test]
+fn bundle_export_for_a_node_and_import_on_a_usb_stick() {
+    let base = tempfile::tempdir().unwrap();
+    let office = CliNode::new(base.path(), "office");
+    let kiosk = CliNode::new(base.path(), "kiosk");
+    office.ok(&["init", "--commune", "Xã Long Môn", "--name", "UBND xã"]);
+    let kid = kiosk.id();
+    let invite = office.ok(&[
+        "roster",
+        "add",
+        &kid,
+        "--role",
+        "kiosk",
+        "--name",
+        "Kiosk Bản Chang",
+    ]);
+    kiosk.ok(&["join", invite.trim()]);
+    let n = office.ok(&[
+        "notice",
+        "post",
+        "--title",
+        "Lịch khám sức khỏe miễn phí",
+        "--category",
+        "health",
+    ]);
+    let file = base.path().join("usb.bundle");
+    let f = file.to_str().unwrap();
+    let exported = office.json(&["bundle", "export", f, "--for", &kid]);
+    assert!(exported["changes"].as_u64().unwrap() >= 2);
+    let imported = kiosk.json(&["bundle", "import", f]);
+    assert_eq!(imported["rejected"], 0);
+    assert_eq!(
+        kiosk.json(&["notice", "show", n.trim()])["title"],
+        "Lịch khám sức khỏe miễn phí"
+    );
+    // Idempotent.
+    let again = kiosk.json(&["bundle", "import", f]);
+    assert_eq!(again["accepted"], 0);
+    // The kiosk's receipt travels back by bundle too; then the office's next bundle
+    // for it leaves out the notice it already holds.
+    let back = base.path().join("back.bundle");
+    kiosk.json(&["bundle", "export", back.to_str().unwrap()]);
+    office.json(&["bundle", "import", back.to_str().unwrap()]);
+    let reach = office.json(&["reach", n.trim()]);
+    assert_eq!(reach[0]["name"], "Kiosk Bản Chang");
+    office.json(&["bundle", "export", f, "--for", &kid]);
+    let docs = conglang::bundle::doc_ids(&file).unwrap();
+    assert!(
+        !docs.iter().any(|d| d.as_str() == n.trim()),
+        "the notice the kiosk holds is left out: {docs:?}"
+    );
+    // Garbage is refused with a clear message.
+    std::fs::write(&file, b"not a bundle").unwrap();
+    let o = kiosk.cmd(&["bundle", "import", f]);
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("not a Cổng Làng bundle"));
+}

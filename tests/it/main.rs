@@ -1,6 +1,7 @@
 //! The integration tests: one binary, a module per area. Real SQLite files in temp
 //! dirs, the real `conglang` binary, real iroh endpoints on loopback.
 
+mod bench;
 mod cli;
 mod harness;
 mod invariants;
