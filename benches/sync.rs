@@ -48,7 +48,30 @@ fn want(a: &Args, w: &str) -> bool {
     a.only.is_empty() || a.only.iter().any(|o| o == w)
 }
 
+/// `--open-home DIR`: what a kiosk does at start, in a fresh process: open the store
+/// and list the home screen's notices. Prints {"ms":…, "rss_kib":…, "notices":…}.
+fn open_home(dir: &str) -> anyhow::Result<()> {
+    let t = Instant::now();
+    let r = Repo::open(std::path::Path::new(dir))?;
+    let now = conglang::model::text::now();
+    let home: Vec<_> = r
+        .notices()?
+        .into_iter()
+        .filter(|n| n.is_live(now))
+        .collect();
+    let ms = t.elapsed().as_secs_f64() * 1000.0;
+    println!(
+        "{}",
+        json!({"ms": ms, "rss_kib": lab::rss_kib(), "notices": home.len()})
+    );
+    Ok(())
+}
+
 fn main() -> anyhow::Result<()> {
+    let raw: Vec<String> = std::env::args().collect();
+    if raw.get(1).map(String::as_str) == Some("--open-home") {
+        return open_home(raw.get(2).map(String::as_str).unwrap_or("."));
+    }
     let a = args();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -311,7 +334,7 @@ fn main() -> anyhow::Result<()> {
             let rss = lab::rss_kib().max(rss_before);
             let open_ms = lab::median(&mut opens);
             eprintln!(
-                "W6 {x:>2}×: {} notices + {} requests; import {:.0} changes/s; open + home list {:.0} ms (median of 3); RSS {} MiB",
+                "W6 {x:>2}×: {} notices + {} requests; import {:.0} changes/s; open + home list {:.0} ms (median of 5, fresh process); peak RSS {} MiB",
                 base_n * x,
                 2 * base_n * x,
                 import_rate,
