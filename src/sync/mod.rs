@@ -10,6 +10,9 @@
 //!    last completed sync with this peer (its cursor), minus what came from that
 //!    peer; documents first seen after the cursor are pushed at once, since the peer
 //!    cannot have them through us. A peer that holds nothing gets everything pushed.
+//!    At a first contact between two non-empty stores only the smaller one offers
+//!    everything; the larger one pushes whatever that offer does not name, most
+//!    urgent first, so a kiosk does not wait behind a long list of the office's heads.
 //! 3. Offers are answered with `Want` (my heads) for what the receiver lacks, and
 //!    answered directly with the changes the offerer lacks.
 //! 4. Changes travel in bounded batches, most urgent first (roster, urgent notices,
@@ -119,6 +122,10 @@ pub struct Session {
     peer_hello: bool,
     peer_digest: Option<[u8; 16]>,
     peer_docs: u64,
+    /// Our document count when the session started.
+    my_docs: u64,
+    /// At a first contact where the peer offers everything: the documents named so far.
+    await_full: Option<std::collections::HashSet<DocId>>,
     /// Documents to push, by (priority, order) → (doc, the heads the peer has).
     push: BTreeMap<(u8, u64), PushItem>,
     push_order: u64,
@@ -157,6 +164,8 @@ impl Session {
             peer_hello: false,
             peer_digest: None,
             peer_docs: 0,
+            my_docs: 0,
+            await_full: None,
             push: BTreeMap::new(),
             push_order: 0,
             carry: VecDeque::new(),
@@ -189,8 +198,7 @@ impl Session {
         }
         self.restricted = false;
         if self.peer_hello {
-            let cursor = self.cursor;
-            self.offer_since(store, cursor)?;
+            self.first_offer(store)?;
             self.pump(store)?;
         }
         Ok(())
@@ -216,6 +224,7 @@ impl Session {
     /// Queues our `Hello`.
     pub fn start(&mut self, store: &impl Storage) -> Result<(), SyncError> {
         let (digest, docs) = store.digest()?;
+        self.my_docs = docs;
         let roster = store.heads(&DocId::roster())?.unwrap_or_default();
         self.outbox.push_back(Msg::Hello {
             version: wire::VERSION,
@@ -277,13 +286,23 @@ impl Session {
                         self.queue_push(DocId::roster(), roster);
                     }
                     if !self.restricted {
-                        let cursor = self.cursor;
-                        self.offer_since(store, cursor)?;
+                        self.first_offer(store)?;
                     }
                 }
             }
-            Msg::Offer { docs } => {
+            Msg::Offer { docs, last } => {
                 self.require_hello()?;
+                if let Some(named) = self.await_full.as_mut() {
+                    named.extend(docs.iter().map(|d| d.id.clone()));
+                }
+                if last && let Some(named) = self.await_full.take() {
+                    // The peer named everything it holds: the rest it lacks entirely.
+                    for d in store.docs_changed_since(0, None)? {
+                        if !named.contains(&d.id) {
+                            self.queue_push(d.id, Vec::new());
+                        }
+                    }
+                }
                 let mut want = Vec::new();
                 for d in docs {
                     if self.restricted && d.id != DocId::roster() {
@@ -339,8 +358,7 @@ impl Session {
                     }
                     if store.is_member(&self.peer)? {
                         self.restricted = false;
-                        let cursor = self.cursor;
-                        self.offer_since(store, cursor)?;
+                        self.first_offer(store)?;
                     } else if !rest.is_empty() {
                         return Err(SyncError::NotMember);
                     }
@@ -436,6 +454,49 @@ impl Session {
         Ok(false)
     }
 
+    /// What to offer once the peer's hello is in: changes since the cursor; at a
+    /// first contact between two non-empty stores, the smaller side offers all it
+    /// holds and the larger waits for that offer (both sides agree from the hellos).
+    fn first_offer(&mut self, store: &mut impl Storage) -> Result<(), SyncError> {
+        if self.cursor == 0 && self.peer_docs > 0 && self.my_docs > 0 {
+            if (self.my_docs, self.me) < (self.peer_docs, self.peer) {
+                return self.offer_all(store, true);
+            }
+            self.await_full = Some(Default::default());
+            self.sent_pos = self.sent_pos.max(store.log_position()?);
+            return Ok(());
+        }
+        let cursor = self.cursor;
+        self.offer_since(store, cursor)
+    }
+
+    /// Offers every document (first contact, or fallback). `last` marks the end.
+    fn offer_all(&mut self, store: &mut impl Storage, mark_last: bool) -> Result<(), SyncError> {
+        self.sent_pos = self.sent_pos.max(store.log_position()?);
+        let offer: Vec<DocState> = store
+            .docs_changed_since(0, None)?
+            .into_iter()
+            .map(|d| DocState {
+                id: d.id,
+                heads: d.heads,
+            })
+            .collect();
+        let n = offer.len().div_ceil(DOCS_PER_MSG).max(1);
+        for (i, chunk) in offer.chunks(DOCS_PER_MSG).enumerate() {
+            self.outbox.push_back(Msg::Offer {
+                docs: chunk.to_vec(),
+                last: mark_last && i + 1 == n,
+            });
+        }
+        if offer.is_empty() && mark_last {
+            self.outbox.push_back(Msg::Offer {
+                docs: Vec::new(),
+                last: true,
+            });
+        }
+        Ok(())
+    }
+
     /// Offers (or pushes) documents changed after log position `since`.
     fn offer_since(&mut self, store: &mut impl Storage, since: i64) -> Result<(), SyncError> {
         let pos = store.log_position()?;
@@ -465,6 +526,7 @@ impl Session {
         for chunk in offer.chunks(DOCS_PER_MSG) {
             self.outbox.push_back(Msg::Offer {
                 docs: chunk.to_vec(),
+                last: false,
             });
         }
         Ok(())
@@ -476,20 +538,7 @@ impl Session {
             return Ok(());
         }
         self.fallback_done = true;
-        let docs = store.docs_changed_since(0, None)?;
-        let offer: Vec<DocState> = docs
-            .into_iter()
-            .map(|d| DocState {
-                id: d.id,
-                heads: d.heads,
-            })
-            .collect();
-        for chunk in offer.chunks(DOCS_PER_MSG) {
-            self.outbox.push_back(Msg::Offer {
-                docs: chunk.to_vec(),
-            });
-        }
-        Ok(())
+        self.offer_all(store, false)
     }
 
     /// After importing, push our own new changes (receipts) directly.

@@ -52,8 +52,9 @@ pub enum Msg {
         /// anything else, since every other verdict depends on the roster.
         roster: Vec<[u8; 32]>,
     },
-    /// "These documents changed on my side; here are my heads."
-    Offer { docs: Vec<DocState> },
+    /// "These documents changed on my side; here are my heads." `last` marks the end
+    /// of a first-contact offer of everything (see `Session`).
+    Offer { docs: Vec<DocState>, last: bool },
     /// "I lack changes of these documents; here are my heads, send what I miss."
     Want { docs: Vec<DocState> },
     /// Signed changes, most urgent first.
@@ -136,7 +137,7 @@ pub fn decode(frame: &[u8]) -> Result<Msg, WireError> {
 
 fn check_limits(msg: &Msg) -> Result<(), WireError> {
     match msg {
-        Msg::Offer { docs } | Msg::Want { docs } => {
+        Msg::Offer { docs, .. } | Msg::Want { docs } => {
             if docs.len() > MAX_DOCS_PER_MSG {
                 return Err(WireError::Limit("too many documents in one message"));
             }

@@ -429,6 +429,7 @@ fn valid_frames() -> Vec<Vec<u8>> {
                 id,
                 heads: vec![[9; 32]],
             }],
+            last: true,
         }),
     ]
 }

@@ -261,6 +261,13 @@ fn urgent_notice_posted_last_arrives_first_through_a_large_backlog() {
         .roster_add(kiosk.node_id(), Role::Kiosk, "Kiosk", "", vec![])
         .unwrap();
     kiosk.join(&inv).unwrap();
+    // The kiosk already holds the roster: a first contact between two non-empty
+    // stores, where only the smaller side offers.
+    let roster = c
+        .office
+        .changes_missing(&conglang::model::DocId::roster(), &[])
+        .unwrap();
+    kiosk.import(roster, Some(&c.office.node_id())).unwrap();
     for i in 0..2000 {
         c.office
             .submit_request(&RequestDraft {
