@@ -116,7 +116,19 @@ impl Shaper {
 impl Relay {
     /// Starts a relay on 127.0.0.1 forwarding to `target`.
     pub async fn start(target: SocketAddr, spec: LinkSpec) -> Result<Relay> {
-        let front = Arc::new(UdpSocket::bind("127.0.0.1:0").await?);
+        let lo = std::net::Ipv4Addr::LOCALHOST.into();
+        Self::start_on(lo, lo, target, spec).await
+    }
+
+    /// Starts a relay listening on `front` (port chosen) whose upstream sockets bind
+    /// to `upstream`, forwarding to `target`.
+    pub async fn start_on(
+        front: std::net::IpAddr,
+        upstream: std::net::IpAddr,
+        target: SocketAddr,
+        spec: LinkSpec,
+    ) -> Result<Relay> {
+        let front = Arc::new(UdpSocket::bind(SocketAddr::new(front, 0)).await?);
         let addr = front.local_addr()?;
         let state = Arc::new(LinkState::default());
         let shaper = Arc::new(Mutex::new(Shaper {
@@ -135,7 +147,7 @@ impl Relay {
                 let up = match uppers.get(&client) {
                     Some(u) => u.clone(),
                     None => {
-                        let Ok(u) = UdpSocket::bind("127.0.0.1:0").await else {
+                        let Ok(u) = UdpSocket::bind(SocketAddr::new(upstream, 0)).await else {
                             continue;
                         };
                         let u = Arc::new(u);

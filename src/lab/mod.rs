@@ -7,6 +7,7 @@
 //! making 10,000 notices one CLI command at a time would measure fsync, not sync.
 
 pub mod link;
+pub mod netns;
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -430,6 +431,10 @@ pub struct LinkMeasure {
     pub udp_bytes: u64,
     pub dropped_packets: u64,
     pub round_trips: u64,
+    /// The two nodes ran in separate network namespaces, so every packet crossed the
+    /// emulated link. Without root they share loopback and iroh may find the direct
+    /// path after the handshake: then only the handshake is shaped.
+    pub isolated: bool,
 }
 
 /// Syncs `receiver` from `sender` (data dirs) over iroh through a `LinkSpec` relay.
@@ -453,23 +458,35 @@ pub async fn sync_over_link_cut(
     timeout: Duration,
     cut_after_bytes: u64,
 ) -> Result<LinkMeasure> {
-    use crate::node::{Node, NodeEvent, NodeOptions};
-    let net = |listen: &str| crate::net::NetConfig {
-        listen: listen.parse().expect("addr"),
+    use crate::node::{BackgroundNode, NodeEvent, NodeOptions};
+    let net = |listen: std::net::SocketAddr| crate::net::NetConfig {
+        listen,
         mdns: false,
         relay_url: None,
     };
-    let office = Node::start(
+    let lo: std::net::IpAddr = std::net::Ipv4Addr::LOCALHOST.into();
+    let ns = netns::Pair::create("link").ok();
+    let (office_ip, kiosk_ip, front_ip, up_ip) = match &ns {
+        Some(p) => (p.inner[0], p.inner[1], p.outer[1], p.outer[0]),
+        None => (lo, lo, lo, lo),
+    };
+    let start = |i: usize, dir: std::path::PathBuf, opts: NodeOptions| -> Result<BackgroundNode> {
+        match &ns {
+            Some(p) => p.run_in(i, move || BackgroundNode::start(dir, opts))?,
+            None => BackgroundNode::start(dir, opts),
+        }
+    };
+    let office = start(
+        0,
         sender.to_path_buf(),
         NodeOptions {
-            net: net("127.0.0.1:0"),
+            net: net(std::net::SocketAddr::new(office_ip, 0)),
             peers: vec![],
             redial: false,
         },
-    )
-    .await?;
-    let target = office.local_addrs()[0];
-    let relay = link::Relay::start(target, spec).await?;
+    )?;
+    let target = office.addrs[0];
+    let relay = link::Relay::start_on(front_ip, up_ip, target, spec).await?;
     relay
         .state
         .cut_after_bytes
@@ -478,17 +495,20 @@ pub async fn sync_over_link_cut(
         node: office.handle.node_id,
         addr: relay.addr,
     };
-    let kiosk = Node::start(
+    let kiosk = start(
+        1,
         receiver.to_path_buf(),
         NodeOptions {
-            net: net("127.0.0.1:0"),
+            net: net(std::net::SocketAddr::new(kiosk_ip, 0)),
             peers: vec![peer],
             redial: false,
         },
-    )
-    .await?;
+    )?;
     let mut events = kiosk.handle.subscribe();
-    let mut m = LinkMeasure::default();
+    let mut m = LinkMeasure {
+        isolated: ns.is_some(),
+        ..Default::default()
+    };
     let reader = Repo::open(receiver)?;
     let res = tokio::time::timeout(timeout, async {
         let mut up: Option<Instant> = None;
@@ -524,8 +544,13 @@ pub async fn sync_over_link_cut(
         .state
         .dropped
         .load(std::sync::atomic::Ordering::Relaxed);
-    kiosk.shutdown().await;
-    office.shutdown().await;
+    // Dropping a background node stops it (its thread joins): do it off the runtime.
+    tokio::task::spawn_blocking(move || {
+        drop(kiosk);
+        drop(office);
+    })
+    .await?;
+    drop(ns);
     match res {
         Ok(r) => r.map(|_| m),
         Err(_) => anyhow::bail!("sync over the emulated link did not finish in {timeout:?}"),

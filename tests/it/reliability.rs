@@ -402,6 +402,12 @@ fn lossy_jittery_link_still_converges() {
     let (o, k) = (Repo::open(&office).unwrap(), Repo::open(&kiosk).unwrap());
     assert_eq!(digest_of(&o), digest_of(&k));
     assert!(m.dropped_packets > 0, "the link really lost packets");
+    if m.isolated {
+        assert!(
+            m.udp_bytes >= m.payload_bytes,
+            "all traffic crossed the emulated link: {m:?}"
+        );
+    }
 }
 
 fn valid_frames() -> Vec<Vec<u8>> {
