@@ -768,7 +768,7 @@ impl Repo {
         let identity = self.identity.clone();
         let actor = self.actor.clone();
         let commune = self.commune_id()?;
-        let report = self.store.write(|db| {
+        self.store.write(|db| {
             let (mut doc, _) = load_doc(db, id)?;
             doc.set_actor(actor);
             let before = doc.get_heads();
@@ -790,10 +790,8 @@ impl Repo {
             if let Some(r) = report.rejected.first() {
                 bail!("refused: {}", r.reason);
             }
-            Ok(report)
-        })?;
-        let _ = report;
-        Ok(())
+            Ok(())
+        })
     }
 
     /// Imports changes from a peer or a bundle. Envelope-invalid and forbidden changes
@@ -952,12 +950,8 @@ fn apply(
             .or_default()
             .push(v);
     }
-    let mut revoked_before: BTreeSet<NodeId> = BTreeSet::new();
     let mut roster = current_roster(db)?;
     for ((not_roster, id), mut changes) in groups {
-        if not_roster && !revoked_before.is_empty() {
-            // fallthrough: revocations were handled right after the roster group
-        }
         // Changes parked earlier for this document get another chance now.
         for p in db.pending_for(&id)? {
             if let Ok(v) = p.verify() {
@@ -1034,11 +1028,13 @@ fn apply(
                 };
                 let hostile = !matches!(r, Err(model::rules::Rejection::Revoked(_)))
                     && equivocation.is_none();
+                let mut touched = false;
                 let verdict = match equivocation {
                     Some(e) => Err(e),
                     None => r.map_err(|e| e.to_string()),
                 }
                 .and_then(|()| {
+                    touched = true;
                     doc.apply_changes([c.change.clone()])
                         .map_err(|e| format!("change does not apply: {e}"))
                 });
@@ -1069,8 +1065,11 @@ fn apply(
                             reason,
                             hostile,
                         });
-                        // A failed apply may leave the document half-updated: reload.
-                        doc = load_or_rebuild_after_failure(db, &id, accepted_any, &doc)?;
+                        // A failed apply may leave the document half-updated: rebuild it
+                        // from the log (which holds exactly the accepted history).
+                        if touched {
+                            doc = rebuild_doc(db, &id)?;
+                        }
                     }
                 }
             }
@@ -1095,7 +1094,6 @@ fn apply(
             for (node, m) in &new_roster.members {
                 let was = roster.member(node).and_then(|m| m.revoked.as_ref());
                 if let (Some(rv), None) = (&m.revoked, was) {
-                    revoked_before.insert(*node);
                     purge_revoked(db, node, rv, report)?;
                 }
             }
@@ -1110,18 +1108,6 @@ fn current_roster(db: Db<'_>) -> Result<Roster> {
         .doc(&DocId::roster())?
         .and_then(|r| serde_json::from_str(&r.view).ok())
         .unwrap_or_default())
-}
-
-fn load_or_rebuild_after_failure(
-    db: Db<'_>,
-    id: &DocId,
-    _accepted: bool,
-    doc: &Automerge,
-) -> Result<Automerge> {
-    // Rebuild from what is in the log (including changes accepted earlier in this
-    // transaction): exactly the accepted history, nothing of the refused change.
-    let _ = doc;
-    rebuild_doc(db, id)
 }
 
 /// Drops every change by a revoked node outside its cut, and every change that
