@@ -1195,6 +1195,12 @@ impl crate::sync::Storage for Repo {
     fn heads(&self, id: &DocId) -> Result<Option<Vec<[u8; 32]>>> {
         Ok(self.store.read().doc(id)?.map(|r| r.heads))
     }
+    fn priority(&self, id: &DocId) -> Result<u8> {
+        Ok(match self.store.read().doc(id)? {
+            Some(r) => r.priority,
+            None => priority(id.kind(), false),
+        })
+    }
     fn knows(&self, hash: &[u8; 32]) -> Result<bool> {
         self.store.read().has_change(hash)
     }

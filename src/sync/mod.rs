@@ -42,6 +42,8 @@ pub const BATCH_BYTES: usize = 32 * 1024;
 pub const WINDOW: usize = 4;
 /// Documents per offer/want message.
 pub const DOCS_PER_MSG: usize = 512;
+/// Priorities up to this one (roster, urgent notices) get batches of their own.
+const URGENT: u8 = 1;
 
 /// What the protocol needs from storage.
 pub trait Storage {
@@ -50,6 +52,8 @@ pub trait Storage {
     /// Documents changed after `since`, except changes that came from `skip_via`.
     fn docs_changed_since(&self, since: i64, skip_via: Option<&NodeId>) -> Result<Vec<DocHeads>>;
     fn heads(&self, id: &DocId) -> Result<Option<Vec<[u8; 32]>>>;
+    /// Sync priority of a document we hold (`model::priority`).
+    fn priority(&self, id: &DocId) -> Result<u8>;
     fn knows(&self, hash: &[u8; 32]) -> Result<bool>;
     /// Changes of `id` outside the history of `their_heads`, in causal order.
     fn changes_missing(&self, id: &DocId, their_heads: &[[u8; 32]]) -> Result<Vec<SignedChange>>;
@@ -126,6 +130,8 @@ pub struct Session {
     my_docs: u64,
     /// At a first contact where the peer offers everything: the documents named so far.
     await_full: Option<std::collections::HashSet<DocId>>,
+    /// Documents in `push`, to keep one entry per document.
+    queued: std::collections::HashSet<DocId>,
     /// Documents to push, by (priority, order) → (doc, the heads the peer has).
     push: BTreeMap<(u8, u64), PushItem>,
     push_order: u64,
@@ -167,6 +173,7 @@ impl Session {
             my_docs: 0,
             await_full: None,
             push: BTreeMap::new(),
+            queued: Default::default(),
             push_order: 0,
             carry: VecDeque::new(),
             in_flight: 0,
@@ -283,7 +290,7 @@ impl Session {
                 if !self.check_synced(store)? {
                     let mine = store.heads(&DocId::roster())?.unwrap_or_default();
                     if mine != roster {
-                        self.queue_push(DocId::roster(), roster);
+                        self.queue_push(store, DocId::roster(), roster)?;
                     }
                     if !self.restricted {
                         self.first_offer(store)?;
@@ -299,7 +306,7 @@ impl Session {
                     // The peer named everything it holds: the rest it lacks entirely.
                     for d in store.docs_changed_since(0, None)? {
                         if !named.contains(&d.id) {
-                            self.queue_push(d.id, Vec::new());
+                            self.queue_push(store, d.id, Vec::new())?;
                         }
                     }
                 }
@@ -325,7 +332,7 @@ impl Session {
                     if let Some(m) = mine
                         && m != d.heads
                     {
-                        self.queue_push(d.id, d.heads);
+                        self.queue_push(store, d.id, d.heads)?;
                     }
                 }
                 for chunk in want.chunks(DOCS_PER_MSG) {
@@ -340,7 +347,7 @@ impl Session {
                     if self.restricted && d.id != DocId::roster() {
                         continue;
                     }
-                    self.queue_push(d.id, d.heads);
+                    self.queue_push(store, d.id, d.heads)?;
                 }
             }
             Msg::Changes { changes } => {
@@ -515,7 +522,7 @@ impl Session {
             if self.peer_docs == 0 || (since > 0 && d.first_seq > since) {
                 // The peer cannot hold it (it holds nothing, or the document is newer
                 // than everything it got from us): push without asking.
-                self.queue_push(d.id, Vec::new());
+                self.queue_push(store, d.id, Vec::new())?;
             } else {
                 offer.push(DocState {
                     id: d.id,
@@ -560,22 +567,22 @@ impl Session {
             .insert((5, self.push_order), (id, Vec::new(), Some(since)));
     }
 
-    fn queue_push(&mut self, id: DocId, their_heads: Vec<[u8; 32]>) {
-        let prio = crate::model::priority(id.kind(), false);
-        // Urgent notices are told apart by the storage order (priority 1 sorts
-        // before 2 in `docs_changed_since`); here the kind's own rank keeps roster
-        // first and receipts last, and insertion order keeps storage's order.
-        let prio = if prio == 2 { 1 } else { prio };
-        if self
-            .push
-            .values()
-            .any(|(d, h, s)| *d == id && s.is_none() && (h.is_empty() || *h == their_heads))
-        {
-            return;
+    fn queue_push(
+        &mut self,
+        store: &impl Storage,
+        id: DocId,
+        their_heads: Vec<[u8; 32]>,
+    ) -> Result<(), SyncError> {
+        // One entry per document: a second request for it (other heads) is covered
+        // by the first, and the closing digest comparison catches any gap.
+        if !self.queued.insert(id.clone()) {
+            return Ok(());
         }
+        let prio = store.priority(&id)?;
         self.push_order += 1;
         self.push
             .insert((prio, self.push_order), (id, their_heads, None));
+        Ok(())
     }
 
     /// Sends batches while the window allows.
@@ -584,6 +591,7 @@ impl Session {
             let mut batch: Vec<SignedChange> = Vec::new();
             let mut bytes = 0usize;
             let mut docs = 0u64;
+            let mut batch_prio = u8::MAX;
             loop {
                 if let Some(c) = self.carry.front() {
                     if !batch.is_empty()
@@ -599,9 +607,22 @@ impl Session {
                 if bytes >= BATCH_BYTES {
                     break;
                 }
-                let Some((_, (id, heads, since))) = self.push.pop_first() else {
+                // Roster and urgent notices travel in a batch of their own, so on a
+                // slow link they are committed without waiting for 32 KiB of backlog.
+                let next_prio = self.push.first_key_value().map(|((p, _), _)| *p);
+                if !batch.is_empty()
+                    && batch_prio <= URGENT
+                    && next_prio.is_some_and(|p| p > URGENT)
+                {
+                    break;
+                }
+                let Some(((prio, _), (id, heads, since))) = self.push.pop_first() else {
                     break;
                 };
+                self.queued.remove(&id);
+                if batch.is_empty() {
+                    batch_prio = prio;
+                }
                 let missing = match since {
                     Some(s) => store.local_changes_since(&id, s)?,
                     None => store.changes_missing(&id, &heads)?,

@@ -20,6 +20,9 @@ impl Storage for Fixed {
     fn heads(&self, _: &DocId) -> Result<Option<Vec<[u8; 32]>>> {
         Ok(None)
     }
+    fn priority(&self, id: &DocId) -> Result<u8> {
+        Ok(crate::model::priority(id.kind(), false))
+    }
     fn knows(&self, _: &[u8; 32]) -> Result<bool> {
         Ok(false)
     }

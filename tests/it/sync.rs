@@ -306,6 +306,12 @@ fn urgent_notice_posted_last_arrives_first_through_a_large_backlog() {
                 }
                 _ => Vec::new(),
             };
+            if batch.contains(&urgent) {
+                assert!(
+                    batch.iter().all(|d| d.kind() != Kind::Request),
+                    "the urgent notice shares its batch with the backlog: {batch:?}"
+                );
+            }
             stream.extend(batch.iter().cloned());
             sk.handle_message(m, &mut kiosk).unwrap();
             while let Some(e) = sk.poll_event() {
