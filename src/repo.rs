@@ -1035,8 +1035,13 @@ fn apply(
                 }
                 .and_then(|()| {
                     touched = true;
-                    doc.apply_changes([c.change.clone()])
-                        .map_err(|e| format!("change does not apply: {e}"))
+                    let change = c.change.clone();
+                    match model::signed::guard(|| doc.apply_changes([change])) {
+                        Ok(r) => r.map_err(|e| format!("change does not apply: {e}")),
+                        Err(()) => {
+                            Err("change does not apply: the document engine gave up on it".into())
+                        }
+                    }
                 });
                 match verdict {
                     Ok(()) => {

@@ -58,7 +58,8 @@ pub struct Facts {
 /// by the change itself are traced through the change; older objects through
 /// `before`, the document the change is about to be applied to.
 pub fn analyse(before: &Automerge, change: &VerifiedChange) -> Result<Facts, Rejection> {
-    let expanded = change.change.decode();
+    let expanded =
+        super::signed::guard(|| change.change.decode()).map_err(|()| Rejection::Untraceable)?;
     let actor = expanded.actor_id.to_string();
     let start = expanded.start_op.get();
     // Object id ("counter@actor") → (parent object, key) for objects made here.

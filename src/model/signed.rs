@@ -49,6 +49,13 @@ pub struct VerifiedChange {
     pub author: NodeId,
 }
 
+/// Runs a decoder on hostile bytes, turning a panic inside it into an error. The
+/// fuzzer found inputs on which automerge's change decoder panics (an op id that
+/// overflows); a peer must not be able to crash a kiosk with one.
+pub fn guard<T>(f: impl FnOnce() -> T) -> Result<T, ()> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).map_err(|_| ())
+}
+
 pub fn new_actor(id: &NodeId) -> ActorId {
     let mut bytes = Vec::with_capacity(ACTOR_LEN);
     bytes.extend_from_slice(id.as_bytes());
@@ -95,9 +102,11 @@ impl SignedChange {
                 MAX_CHANGE_BYTES
             );
         }
-        let change = match Change::from_bytes(self.bytes.clone()) {
-            Ok(c) => c,
-            Err(e) => bail!("malformed change: {e}"),
+        let bytes = self.bytes.clone();
+        let change = match guard(move || Change::from_bytes(bytes)) {
+            Ok(Ok(c)) => c,
+            Ok(Err(e)) => bail!("malformed change: {e}"),
+            Err(()) => bail!("malformed change: the decoder gave up on it"),
         };
         let Some(author) = actor_node(change.actor_id()) else {
             bail!("actor id is not bound to a node key");

@@ -582,3 +582,24 @@ fn write_fuzz_seeds() {
         }
     }
 }
+
+/// Regression: the change_verify fuzzer found bytes on which automerge's change
+/// decoder panics (an op id counter that overflows). Verifying or importing them
+/// must refuse them, not crash the node.
+#[test]
+fn fuzz_found_op_id_overflow_in_change_decoder_is_refused_not_a_crash() {
+    let data = include_bytes!("fixtures/fuzz-change-opid-overflow.bin");
+    let (sig, bytes) = data.split_at(64);
+    let c = SignedChange {
+        doc: conglang::model::DocId::roster(),
+        bytes: bytes.to_vec(),
+        sig: sig.try_into().unwrap(),
+    };
+    let e = c.clone().verify().unwrap_err();
+    assert!(e.to_string().contains("malformed change"), "{e}");
+    let mut commune = Commune::new();
+    let before = commune.office.status().unwrap().changes;
+    let r = commune.office.import(vec![c], None).unwrap();
+    assert_eq!((r.accepted, r.rejected.len()), (0, 1));
+    assert_eq!(commune.office.status().unwrap().changes, before);
+}
