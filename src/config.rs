@@ -105,7 +105,7 @@ impl Default for UiConfig {
     fn default() -> Self {
         UiConfig {
             english: false,
-            zoom: 1.5,
+            zoom: 1.25,
             fullscreen: false,
             idle_seconds: 90,
             hamlet: None,

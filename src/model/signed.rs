@@ -52,6 +52,7 @@ pub struct VerifiedChange {
 /// Runs a decoder on hostile bytes, turning a panic inside it into an error. The
 /// fuzzer found inputs on which automerge's change decoder panics (an op id that
 /// overflows); a peer must not be able to crash a kiosk with one.
+#[allow(clippy::result_unit_err)]
 pub fn guard<T>(f: impl FnOnce() -> T) -> Result<T, ()> {
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).map_err(|_| ())
 }

@@ -50,79 +50,91 @@ pub fn behind(view: &View, now: i64) -> Vec<Behind<'_>> {
 }
 
 pub fn show(ui: &mut Ui, st: &mut Station, view: &View, lang: Lang, now: i64) {
-    egui::ScrollArea::vertical()
-        .auto_shrink([false, false])
-        .show(ui, |ui| {
-            ui.label(bold(lang.t(S::CourierTitle), 28.0));
-            ui.add_space(6.0);
-            ui.label(bold(lang.t(S::BehindTitle), 22.0));
-            for b in behind(view, now) {
-                let (color, status) = match &b.missing {
-                    None => (widgets::GREY, lang.t(S::NoReceipt).to_string()),
-                    Some(m) if m.is_empty() => (widgets::GREEN, lang.t(S::UpToDate).to_string()),
-                    Some(m) => (
-                        widgets::RED,
-                        lang.fill(S::MissingN, &[&m.len().to_string()]),
-                    ),
-                };
-                widgets::card(ui, color, |ui| {
-                    ui.horizontal_wrapped(|ui| {
-                        ui.label(bold(&b.name, 22.0));
-                        ui.label(RichText::new(format!("({})", b.place)).color(widgets::GREY));
-                        ui.label(bold(&status, 20.0).color(color));
-                    });
-                    for n in b.missing.iter().flatten().take(4) {
-                        ui.label(RichText::new(format!("• {}", n.title)).size(18.0));
-                    }
+    widgets::scroll_area("courier", st.scroll_top).show(ui, |ui| {
+        ui.label(bold(lang.t(S::CourierTitle), 28.0));
+        ui.add_space(6.0);
+        ui.label(bold(lang.t(S::BehindTitle), 22.0));
+        for b in behind(view, now) {
+            let (color, status) = match &b.missing {
+                None => (widgets::GREY, lang.t(S::NoReceipt).to_string()),
+                Some(m) if m.is_empty() => (widgets::GREEN, lang.t(S::UpToDate).to_string()),
+                Some(m) => (
+                    widgets::RED,
+                    lang.fill(S::MissingN, &[&m.len().to_string()]),
+                ),
+            };
+            widgets::card(ui, color, |ui| {
+                ui.horizontal_wrapped(|ui| {
+                    ui.label(bold(&b.name, 22.0));
+                    ui.label(RichText::new(format!("({})", b.place)).color(widgets::GREY));
+                    ui.label(bold(&status, 20.0).color(color));
                 });
-                ui.add_space(4.0);
+                for n in b.missing.iter().flatten().take(4) {
+                    ui.label(RichText::new(format!("• {}", n.title)).size(18.0));
+                }
+            });
+            ui.add_space(4.0);
+        }
+        ui.add_space(10.0);
+        ui.label(bold(lang.t(S::Carries), 22.0));
+        ui.label(
+            RichText::new(lang.fill(
+                S::CarriesCounts,
+                &[
+                    &view.live_notices(now).count().to_string(),
+                    &view.procedures.len().to_string(),
+                    &view.requests.len().to_string(),
+                ],
+            ))
+            .size(20.0),
+        );
+        ui.add_space(10.0);
+        ui.horizontal(|ui| {
+            if !st.sync.syncing.is_empty() {
+                ui.spinner();
             }
-            ui.add_space(10.0);
-            ui.label(bold(lang.t(S::Carries), 22.0));
+            let names: Vec<String> = st
+                .sync
+                .connected
+                .iter()
+                .map(|p| view.member_name(p))
+                .collect();
+            let text = if names.is_empty() {
+                lang.t(S::NoPeers).to_string()
+            } else {
+                lang.fill(S::ConnectedTo, &[&names.join(", ")])
+            };
+            ui.label(RichText::new(text).size(20.0));
+        });
+        // The same "last synced" the footer shows, so "not connected now"
+        // never reads as "never synced".
+        if st.sync.connected.is_empty()
+            && let Some((at, peer)) = st.sync.last.or(view.last_synced)
+        {
             ui.label(
                 RichText::new(lang.fill(
-                    S::CarriesCounts,
-                    &[
-                        &view.live_notices(now).count().to_string(),
-                        &view.procedures.len().to_string(),
-                        &view.requests.len().to_string(),
-                    ],
+                    S::LastContact,
+                    &[&widgets::fmt_time(at), &view.member_name(&peer)],
                 ))
-                .size(20.0),
+                .size(18.0)
+                .color(widgets::GREY),
             );
-            ui.add_space(10.0);
-            ui.horizontal(|ui| {
-                if !st.sync.syncing.is_empty() {
-                    ui.spinner();
-                }
-                let names: Vec<String> = st
-                    .sync
-                    .connected
-                    .iter()
-                    .map(|p| view.member_name(p))
-                    .collect();
-                let text = if names.is_empty() {
-                    lang.t(S::NoPeers).to_string()
-                } else {
-                    lang.fill(S::ConnectedTo, &[&names.join(", ")])
-                };
-                ui.label(RichText::new(text).size(20.0));
-            });
-            if !st.sync.recent.is_empty() {
-                ui.label(bold(lang.t(S::RecentSyncs), 20.0));
-                for (at, peer, r) in &st.sync.recent {
-                    let kb = (r.bytes_sent + r.bytes_received).div_ceil(1024);
-                    ui.label(lang.fill(
-                        S::SyncLine,
-                        &[
-                            &widgets::hhmm(*at),
-                            &view.member_name(peer),
-                            &r.changes_sent.to_string(),
-                            &r.changes_received.to_string(),
-                            &kb.to_string(),
-                        ],
-                    ));
-                }
+        }
+        if !st.sync.recent.is_empty() {
+            ui.label(bold(lang.t(S::RecentSyncs), 20.0));
+            for (at, peer, r) in &st.sync.recent {
+                let kb = (r.bytes_sent + r.bytes_received).div_ceil(1024);
+                ui.label(lang.fill(
+                    S::SyncLine,
+                    &[
+                        &widgets::hhmm(*at),
+                        &view.member_name(peer),
+                        &r.changes_sent.to_string(),
+                        &r.changes_received.to_string(),
+                        &kb.to_string(),
+                    ],
+                ));
             }
-        });
+        }
+    });
 }

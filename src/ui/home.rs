@@ -47,56 +47,52 @@ pub fn visible(view: &View, now: i64) -> Vec<&Notice> {
 
 pub fn show(ui: &mut Ui, st: &mut Station, view: &View, lang: Lang, now: i64) {
     let notices = visible(view, now);
-    egui::ScrollArea::vertical()
-        .auto_shrink([false, false])
-        .show(ui, |ui| {
-            for n in notices.iter().filter(|n| n.urgent) {
-                if urgent_banner(ui, n, lang).clicked() {
+    widgets::scroll_area("home", st.scroll_top).show(ui, |ui| {
+        for n in notices.iter().filter(|n| n.urgent) {
+            if urgent_banner(ui, n, lang).clicked() {
+                st.go(Screen::Notice(n.id.clone()));
+            }
+            ui.add_space(6.0);
+        }
+        let normal: Vec<&Notice> = notices.iter().copied().filter(|n| !n.urgent).collect();
+        ui.add_space(4.0);
+        ui.horizontal_wrapped(|ui| {
+            if widgets::choice(ui, st.home.filter.is_none(), lang.t(S::AllCategories)).clicked() {
+                st.home.filter = None;
+            }
+            for c in ORDER {
+                let count = normal.iter().filter(|n| n.category == c).count();
+                if count == 0 {
+                    continue;
+                }
+                let text = format!("{} ({count})", lang.category(c));
+                if widgets::choice(ui, st.home.filter == Some(c), &text).clicked() {
+                    st.home.filter = Some(c);
+                }
+            }
+        });
+        ui.add_space(8.0);
+        if normal.is_empty() && notices.is_empty() {
+            ui.label(RichText::new(lang.t(S::NoNotices)).size(22.0));
+        }
+        for c in ORDER {
+            if st.home.filter.is_some_and(|f| f != c) {
+                continue;
+            }
+            let group: Vec<&Notice> = normal.iter().copied().filter(|n| n.category == c).collect();
+            if group.is_empty() {
+                continue;
+            }
+            ui.label(bold(lang.category(c), 22.0).color(widgets::category_color(c)));
+            for n in group {
+                if notice_card(ui, n, lang).clicked() {
                     st.go(Screen::Notice(n.id.clone()));
                 }
                 ui.add_space(6.0);
             }
-            let normal: Vec<&Notice> = notices.iter().copied().filter(|n| !n.urgent).collect();
-            ui.add_space(4.0);
-            ui.horizontal_wrapped(|ui| {
-                if widgets::choice(ui, st.home.filter.is_none(), lang.t(S::AllCategories)).clicked()
-                {
-                    st.home.filter = None;
-                }
-                for c in ORDER {
-                    let count = normal.iter().filter(|n| n.category == c).count();
-                    if count == 0 {
-                        continue;
-                    }
-                    let text = format!("{} ({count})", lang.category(c));
-                    if widgets::choice(ui, st.home.filter == Some(c), &text).clicked() {
-                        st.home.filter = Some(c);
-                    }
-                }
-            });
-            ui.add_space(8.0);
-            if normal.is_empty() && notices.is_empty() {
-                ui.label(RichText::new(lang.t(S::NoNotices)).size(22.0));
-            }
-            for c in ORDER {
-                if st.home.filter.is_some_and(|f| f != c) {
-                    continue;
-                }
-                let group: Vec<&Notice> =
-                    normal.iter().copied().filter(|n| n.category == c).collect();
-                if group.is_empty() {
-                    continue;
-                }
-                ui.label(bold(lang.category(c), 22.0).color(widgets::category_color(c)));
-                for n in group {
-                    if notice_card(ui, n, lang).clicked() {
-                        st.go(Screen::Notice(n.id.clone()));
-                    }
-                    ui.add_space(6.0);
-                }
-                ui.add_space(6.0);
-            }
-        });
+            ui.add_space(6.0);
+        }
+    });
 }
 
 /// The red banner of an urgent notice; one button whose name starts with the title.

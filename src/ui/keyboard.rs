@@ -19,10 +19,10 @@ use egui::{Button, RichText, Ui, vec2};
 
 use super::telex;
 
-/// Height of every key, in logical points.
-const KEY_HEIGHT: f32 = 56.0;
-/// No key is narrower than this, however little room there is.
-const MIN_KEY_WIDTH: f32 = 48.0;
+/// Height of every key, in logical points, when there is room.
+pub const KEY_HEIGHT: f32 = 56.0;
+/// No key is narrower (or, on a short screen, lower) than this.
+pub const MIN_KEY_WIDTH: f32 = 48.0;
 /// Space between keys, both ways.
 const KEY_GAP: f32 = 6.0;
 /// Number of keys that must fit side by side in the widest row.
@@ -82,24 +82,45 @@ impl OnScreenKeyboard {
         Self::default()
     }
 
+    /// Height of the whole keyboard (four rows) with keys `key_height` high.
+    pub fn height(key_height: f32) -> f32 {
+        4.0 * key_height.max(MIN_KEY_WIDTH) + 3.0 * KEY_GAP
+    }
+
     /// Draws the keyboard; applies taps to `text` through `super::telex`.
     /// Returns true if text changed.
     pub fn show(&mut self, ui: &mut Ui, text: &mut String, labels: &KeyboardLabels) -> bool {
+        self.show_sized(ui, text, labels, KEY_HEIGHT)
+    }
+
+    /// [`Self::show`] with keys `key_height` high (never below [`MIN_KEY_WIDTH`]),
+    /// for short screens where every point of height counts.
+    pub fn show_sized(
+        &mut self,
+        ui: &mut Ui,
+        text: &mut String,
+        labels: &KeyboardLabels,
+        key_height: f32,
+    ) -> bool {
         let full_width = ui.available_width();
         let key_width = key_width(full_width);
+        let key_height = key_height.max(MIN_KEY_WIDTH);
         let mut tap = None;
 
         ui.vertical(|ui| {
             ui.spacing_mut().item_spacing = vec2(KEY_GAP, KEY_GAP);
+            // Keys are exactly `key_height` high: the caption must not push them.
+            ui.spacing_mut().button_padding.y = 2.0;
             let rows = if self.numbers {
                 NUMBER_ROWS
             } else {
                 LETTER_ROWS
             };
+            let size = vec2(key_width, key_height);
             for row in rows {
-                self.char_row(ui, row, full_width, key_width, &mut tap);
+                self.char_row(ui, row, full_width, size, &mut tap);
             }
-            self.bottom_row(ui, labels, full_width, key_width, &mut tap);
+            self.bottom_row(ui, labels, full_width, size, &mut tap);
         });
 
         let Some(tap) = tap else {
@@ -130,9 +151,10 @@ impl OnScreenKeyboard {
         ui: &mut Ui,
         keys: &str,
         full_width: f32,
-        key_width: f32,
+        key: egui::Vec2,
         tap: &mut Option<Tap>,
     ) {
+        let (key_width, key_height) = (key.x, key.y);
         let count = keys.chars().count() as f32;
         let row_width = count * key_width + (count - 1.0) * KEY_GAP;
         ui.horizontal(|ui| {
@@ -144,7 +166,7 @@ impl OnScreenKeyboard {
                     key
                 };
                 let caption = RichText::new(c.to_string()).size(LETTER_FONT_SIZE);
-                if key_button(ui, caption, key_width).clicked() {
+                if key_button(ui, caption, key_width, key_height).clicked() {
                     *tap = Some(Tap::Char(c));
                 }
             }
@@ -157,9 +179,10 @@ impl OnScreenKeyboard {
         ui: &mut Ui,
         labels: &KeyboardLabels,
         full_width: f32,
-        key_width: f32,
+        key: egui::Vec2,
         tap: &mut Option<Tap>,
     ) {
+        let (key_width, key_height) = (key.x, key.y);
         let shift_width = 1.5 * key_width;
         let toggle_width = 1.5 * key_width;
         let backspace_width = 2.0 * key_width;
@@ -170,7 +193,8 @@ impl OnScreenKeyboard {
 
         ui.horizontal(|ui| {
             let shift = Button::selectable(self.shift, control(&labels.shift))
-                .min_size(vec2(shift_width, KEY_HEIGHT));
+                .frame_when_inactive(true)
+                .min_size(vec2(shift_width, key_height));
             // Shift means nothing on the numbers page.
             if ui.add_enabled(!self.numbers, shift).clicked() {
                 *tap = Some(Tap::Shift);
@@ -180,13 +204,13 @@ impl OnScreenKeyboard {
             } else {
                 &labels.numbers
             };
-            if key_button(ui, control(toggle), toggle_width).clicked() {
+            if key_button(ui, control(toggle), toggle_width, key_height).clicked() {
                 *tap = Some(Tap::TogglePage);
             }
-            if key_button(ui, control(&labels.space), space_width).clicked() {
+            if key_button(ui, control(&labels.space), space_width, key_height).clicked() {
                 *tap = Some(Tap::Space);
             }
-            if key_button(ui, control(&labels.backspace), backspace_width).clicked() {
+            if key_button(ui, control(&labels.backspace), backspace_width, key_height).clicked() {
                 *tap = Some(Tap::Backspace);
             }
         });
@@ -200,8 +224,8 @@ fn key_width(full_width: f32) -> f32 {
     width.floor().max(MIN_KEY_WIDTH)
 }
 
-fn key_button(ui: &mut Ui, caption: RichText, width: f32) -> egui::Response {
-    ui.add(Button::new(caption).min_size(vec2(width, KEY_HEIGHT)))
+fn key_button(ui: &mut Ui, caption: RichText, width: f32, height: f32) -> egui::Response {
+    ui.add(Button::new(caption).min_size(vec2(width, height)))
 }
 
 #[cfg(test)]

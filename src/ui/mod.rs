@@ -308,6 +308,10 @@ pub struct Station {
     pub official: official::OfficialState,
     pub toast: Option<Toast>,
     last_activity_ms: i64,
+    /// A screen was just opened: its scroll area starts at the top next frame.
+    pub pending_top: bool,
+    /// This frame, scroll areas go back to the top (taken from `pending_top`).
+    pub scroll_top: bool,
 }
 
 impl Station {
@@ -334,6 +338,8 @@ impl Station {
             official: Default::default(),
             toast: None,
             last_activity_ms: 0,
+            pending_top: true,
+            scroll_top: false,
         };
         s.refresh();
         s
@@ -433,6 +439,13 @@ impl Station {
                 Msg::Lagged => self.refresh(),
             }
         }
+        // Who is connected comes from the node itself: events seen since this
+        // station subscribed miss the peers that connected before.
+        if let Backend::Node(handle) = &self.backend {
+            self.sync.connected = handle.connected_peers().into_iter().collect();
+            let connected = &self.sync.connected;
+            self.sync.syncing.retain(|p| connected.contains(p));
+        }
     }
 
     fn on_event(&mut self, e: NodeEvent, now: i64) {
@@ -491,13 +504,36 @@ impl Station {
         self.ask.clear();
         self.lookup = Default::default();
         self.toast = None;
+        self.pending_top = true;
     }
 
     fn go(&mut self, screen: Screen) {
         if self.screen.as_ref() != Some(&screen) {
             self.toast = None;
+            self.pending_top = true;
         }
         self.screen = Some(screen);
+    }
+
+    /// The name of this station on the demo bar, in the shown language: its role
+    /// (and a kiosk's hamlet) once its view is known, the demo's label before.
+    pub fn demo_label(&self, lang: Lang) -> String {
+        let Some(v) = &self.view else {
+            return self.label.clone().unwrap_or_default();
+        };
+        match v.role {
+            Some(Role::Official) => lang.t(S::DemoOffice).to_string(),
+            Some(Role::Courier) => lang.t(S::DemoCourier).to_string(),
+            Some(Role::Kiosk) => {
+                let place =
+                    v.me.and_then(|me| v.roster.member(&me))
+                        .map(|m| m.place.clone())
+                        .unwrap_or_default();
+                let place = place.strip_prefix("Thôn ").unwrap_or(&place).to_string();
+                lang.fill(S::DemoKiosk, &[&place])
+            }
+            None => self.label.clone().unwrap_or_default(),
+        }
     }
 }
 
@@ -584,27 +620,27 @@ impl KioskApp {
         let demo = self.stations.len() > 1;
 
         egui::Panel::top("header").show(ui, |ui| {
+            ui.spacing_mut().item_spacing.y = 4.0;
             ui.add_space(4.0);
             if demo {
-                ui.horizontal_wrapped(|ui| {
-                    ui.label(lang.t(S::ViewAs));
-                    for i in 0..self.stations.len() {
-                        let label = self.stations[i].label.clone().unwrap_or_default();
-                        if ui
-                            .add(egui::Button::selectable(i == self.active, label))
-                            .clicked()
-                        {
-                            self.active = i;
-                        }
-                    }
-                });
-                ui.separator();
+                self.demo_bar(ui, lang);
             }
             self.header(ui);
-            ui.add_space(4.0);
+            ui.add_space(2.0);
         });
         let st = &mut self.stations[self.active];
         egui::Panel::bottom("footer").show(ui, |ui| footer(ui, st, lang));
+        // The on-screen keyboard is a panel of the window, declared before the
+        // central panel: egui then gives it its full height first, and the screen
+        // above gets what is left (and scrolls), so nothing is drawn over the keys.
+        if st.view.as_ref().is_some_and(|v| v.role.is_some()) {
+            match st.screen {
+                Some(Screen::Ask) => ask::keyboard_panel(ui, st, lang),
+                Some(Screen::Lookup) => lookup::keyboard_panel(ui, st, lang),
+                _ => {}
+            }
+        }
+        st.scroll_top = std::mem::take(&mut st.pending_top);
         let clock = self.clock.clone();
         egui::CentralPanel::default().show(ui, |ui| {
             let Some(view) = st.view.clone() else {
@@ -620,7 +656,7 @@ impl KioskApp {
             match screen {
                 Screen::Home => home::show(ui, st, &view, lang, now),
                 Screen::Notice(id) => notice_detail::show(ui, st, &view, lang, &id),
-                Screen::Procedures => procedures::show(ui, &view, lang),
+                Screen::Procedures => procedures::show(ui, &view, lang, st.scroll_top),
                 Screen::Ask => ask::show(ui, st, &view, lang),
                 Screen::Lookup => lookup::show(ui, st, &view, lang),
                 Screen::ManageNotices | Screen::Inbox | Screen::Roster => {
@@ -636,6 +672,29 @@ impl KioskApp {
                 ctx.request_repaint();
             }
         }
+    }
+
+    /// "View as:" and one button per node of the demo, on one compact row: it is
+    /// for whoever shows the demo, not for residents.
+    fn demo_bar(&mut self, ui: &mut egui::Ui, lang: Lang) {
+        ui.horizontal(|ui| {
+            ui.spacing_mut().item_spacing.x = 6.0;
+            ui.spacing_mut().button_padding = vec2(8.0, 4.0);
+            ui.label(RichText::new(lang.t(S::ViewAs)).size(16.0));
+            let n = self.stations.len();
+            let each = ((ui.available_width() - 6.0 * n as f32) / n as f32).max(60.0);
+            for i in 0..n {
+                let label = self.stations[i].demo_label(lang);
+                let b = egui::Button::selectable(i == self.active, RichText::new(label).size(16.0))
+                    .frame_when_inactive(true)
+                    .truncate()
+                    .min_size(vec2(0.0, 36.0));
+                if ui.add_sized(vec2(each.min(220.0), 36.0), b).clicked() && i != self.active {
+                    self.active = i;
+                    self.stations[i].pending_top = true;
+                }
+            }
+        });
     }
 
     /// The navigation row, with the language button on the right. The commune's
@@ -679,7 +738,8 @@ impl KioskApp {
                 (S::NavProcedures, Screen::Procedures),
             ],
         };
-        ui.horizontal_wrapped(|ui| {
+        ui.horizontal(|ui| {
+            ui.spacing_mut().item_spacing.x = 6.0;
             for (s, screen) in tabs {
                 let current = st.screen.as_ref();
                 let selected = current == Some(screen)
@@ -736,43 +796,56 @@ impl eframe::App for KioskApp {
     }
 }
 
+/// One line: the sync state on the right; on the left the result of the last
+/// action if there is one, else the app, the commune and this device, cut short
+/// with "…" when the line is full.
 fn footer(ui: &mut egui::Ui, st: &Station, lang: Lang) {
-    ui.add_space(4.0);
-    if let Some(t) = &st.toast {
-        let (color, text) = if t.ok {
-            (widgets::GREEN, lang.t(S::Saved).to_string())
-        } else {
-            (widgets::RED, lang.fill(S::ErrorPrefix, &[&t.text]))
-        };
-        ui.label(RichText::new(text).color(color).size(18.0));
-    }
-    ui.horizontal_wrapped(|ui| {
-        ui.label(widgets::bold(lang.t(S::AppName), 18.0));
-        if let Some(v) = &st.view {
-            let mut who = v.commune.clone();
-            if v.role.is_some() {
-                who = format!("{who} — {}", v.my_name());
+    // Nothing here is tapped: the line is as high as its text, not a touch target.
+    ui.spacing_mut().interact_size.y = 26.0;
+    ui.spacing_mut().item_spacing.y = 0.0;
+    ui.add_space(3.0);
+    ui.horizontal(|ui| {
+        ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
+            let last = st
+                .sync
+                .last
+                .or(st.view.as_ref().and_then(|v| v.last_synced));
+            let text = match (last, &st.view) {
+                (Some((at, peer)), Some(v)) => {
+                    lang.fill(S::UpdatedAt, &[&widgets::hhmm(at), &v.member_name(&peer)])
+                }
+                _ => lang.t(S::NeverSynced).to_string(),
+            };
+            ui.add(egui::Label::new(RichText::new(text).size(18.0)).truncate());
+            if !st.sync.syncing.is_empty() {
+                ui.label(lang.t(S::Syncing));
+                ui.spinner();
             }
-            ui.label(RichText::new(who).size(18.0));
-        }
-        ui.separator();
-        if !st.sync.syncing.is_empty() {
-            ui.spinner();
-            ui.label(lang.t(S::Syncing));
-        }
-        let last = st
-            .sync
-            .last
-            .or(st.view.as_ref().and_then(|v| v.last_synced));
-        let text = match (last, &st.view) {
-            (Some((at, peer)), Some(v)) => {
-                lang.fill(S::UpdatedAt, &[&widgets::hhmm(at), &v.member_name(&peer)])
-            }
-            _ => lang.t(S::NeverSynced).to_string(),
-        };
-        ui.label(RichText::new(text).size(18.0));
+            ui.separator();
+            ui.with_layout(egui::Layout::left_to_right(egui::Align::Center), |ui| {
+                if let Some(t) = &st.toast {
+                    let (color, text) = if t.ok {
+                        (widgets::GREEN, lang.t(S::Saved).to_string())
+                    } else {
+                        (widgets::RED, lang.fill(S::ErrorPrefix, &[&t.text]))
+                    };
+                    ui.add(
+                        egui::Label::new(RichText::new(text).color(color).size(18.0)).truncate(),
+                    );
+                    return;
+                }
+                ui.label(widgets::bold(lang.t(S::AppName), 18.0));
+                if let Some(v) = &st.view {
+                    let mut who = v.commune.clone();
+                    if v.role.is_some() {
+                        who = format!("{who} — {}", v.my_name());
+                    }
+                    ui.add(egui::Label::new(RichText::new(who).size(18.0)).truncate());
+                }
+            });
+        });
     });
-    ui.add_space(4.0);
+    ui.add_space(3.0);
 }
 
 fn not_member(ui: &mut egui::Ui, view: &View, lang: Lang) {
@@ -842,6 +915,13 @@ pub fn setup_context(ctx: &egui::Context) {
         // A tap on a label must not start a text selection on a touch screen.
         style.interaction.selectable_labels = false;
         style.visuals.panel_fill = Color32::from_rgb(0xf7, 0xf5, 0xf0);
+        // Scroll bars always there and wide enough to grab with a finger.
+        style.spacing.scroll = egui::style::ScrollStyle {
+            bar_width: 18.0,
+            handle_min_length: 48.0,
+            bar_inner_margin: 4.0,
+            ..egui::style::ScrollStyle::solid()
+        };
     });
 }
 

@@ -20,39 +20,37 @@ pub fn show(ui: &mut Ui, st: &mut Station, view: &View, lang: Lang, id: &DocId) 
         return;
     };
     let color = widgets::category_color(n.category);
-    egui::ScrollArea::vertical()
-        .auto_shrink([false, false])
-        .show(ui, |ui| {
-            widgets::card(ui, color, |ui| {
-                ui.horizontal_wrapped(|ui| {
-                    if n.urgent {
-                        ui.label(bold(lang.t(S::Urgent), 20.0).color(widgets::RED));
-                    }
-                    ui.label(bold(lang.category(n.category), 20.0).color(color));
-                });
-                ui.label(bold(&n.title, 30.0));
-                ui.add_space(6.0);
-                if let Some(t) = n.starts {
-                    big_fact(ui, lang.t(S::When), &widgets::fmt_time(t));
+    widgets::scroll_area("notice", st.scroll_top).show(ui, |ui| {
+        widgets::card(ui, color, |ui| {
+            ui.horizontal_wrapped(|ui| {
+                if n.urgent {
+                    ui.label(bold(lang.t(S::Urgent), 20.0).color(widgets::RED));
                 }
-                if let Some(p) = &n.place {
-                    big_fact(ui, lang.t(S::Where), p);
-                }
-                ui.add_space(6.0);
-                ui.label(RichText::new(&n.body).size(22.0));
-                ui.add_space(10.0);
-                let hamlets = if n.hamlets.is_empty() {
-                    lang.t(S::WholeCommune).to_string()
-                } else {
-                    n.hamlets.join(", ")
-                };
-                small_fact(ui, lang.t(S::For), &hamlets);
-                if let Some(v) = n.valid_until {
-                    small_fact(ui, lang.t(S::ValidUntil), &widgets::fmt_time(v));
-                }
-                small_fact(ui, lang.t(S::Posted), &widgets::fmt_time(n.created_at));
+                ui.label(bold(lang.category(n.category), 20.0).color(color));
             });
+            ui.label(bold(&n.title, 30.0));
+            ui.add_space(6.0);
+            if let Some(t) = n.starts {
+                big_fact(ui, lang.t(S::When), &widgets::fmt_time(t));
+            }
+            if let Some(p) = &n.place {
+                big_fact(ui, lang.t(S::Where), p);
+            }
+            ui.add_space(6.0);
+            ui.label(RichText::new(&n.body).size(22.0));
+            ui.add_space(10.0);
+            let hamlets = if n.hamlets.is_empty() {
+                lang.t(S::WholeCommune).to_string()
+            } else {
+                n.hamlets.join(", ")
+            };
+            small_fact(ui, lang.t(S::For), &hamlets);
+            if let Some(v) = n.valid_until {
+                small_fact(ui, lang.t(S::ValidUntil), &widgets::fmt_time(v));
+            }
+            small_fact(ui, lang.t(S::Posted), &widgets::fmt_time(n.created_at));
         });
+    });
 }
 
 fn big_fact(ui: &mut Ui, label: &str, value: &str) {

@@ -108,13 +108,16 @@ impl OfficialState {
 }
 
 pub fn show(ui: &mut Ui, st: &mut Station, view: &View, lang: Lang, screen: &Screen, now: i64) {
-    egui::ScrollArea::vertical()
-        .auto_shrink([false, false])
-        .show(ui, |ui| match screen {
-            Screen::Inbox => inbox(ui, st, view, lang),
-            Screen::Roster => roster(ui, st, view, lang),
-            _ => notices(ui, st, view, lang, now),
-        });
+    let id = match screen {
+        Screen::Inbox => "official-inbox",
+        Screen::Roster => "official-roster",
+        _ => "official-notices",
+    };
+    widgets::scroll_area(id, st.scroll_top).show(ui, |ui| match screen {
+        Screen::Inbox => inbox(ui, st, view, lang),
+        Screen::Roster => roster(ui, st, view, lang),
+        _ => notices(ui, st, view, lang, now),
+    });
 }
 
 // ---- notices ----------------------------------------------------------------------
@@ -185,7 +188,7 @@ fn notices(ui: &mut Ui, st: &mut Station, view: &View, lang: Lang, now: i64) {
                 );
                 ui.label(bold(&count, 18.0));
                 let open = st.official.reach_open.as_ref() == Some(&n.id);
-                if widgets::choice(ui, open, lang.t(S::ShowReach)).clicked() {
+                if widgets::toggle_button(ui, open, lang.t(S::ShowReach)).clicked() {
                     st.official.reach_open = if open { None } else { Some(n.id.clone()) };
                 }
                 if !n.withdrawn {

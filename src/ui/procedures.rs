@@ -10,59 +10,55 @@ use super::View;
 use super::i18n::{Lang, S};
 use super::widgets::{self, bold};
 
-pub fn show(ui: &mut Ui, view: &View, lang: Lang) {
+pub fn show(ui: &mut Ui, view: &View, lang: Lang, top: bool) {
     ui.label(bold(lang.t(S::ProceduresTitle), 28.0));
     ui.add_space(6.0);
     if view.procedures.is_empty() {
         ui.label(RichText::new(lang.t(S::NoProcedures)).size(22.0));
         return;
     }
-    egui::ScrollArea::vertical()
-        .auto_shrink([false, false])
-        .show(ui, |ui| {
-            for p in &view.procedures {
-                widgets::card(
-                    ui,
-                    widgets::category_color(crate::model::Category::Schedule),
-                    |ui| {
-                        ui.label(bold(&p.title, 26.0));
+    widgets::scroll_area("procedures", top).show(ui, |ui| {
+        for p in &view.procedures {
+            widgets::card(
+                ui,
+                widgets::category_color(crate::model::Category::Schedule),
+                |ui| {
+                    ui.label(bold(&p.title, 26.0));
+                    ui.add_space(4.0);
+                    if !p.papers.is_empty() {
+                        ui.label(bold(lang.t(S::Papers), 21.0));
+                        for (i, paper) in p.papers.iter().enumerate() {
+                            ui.label(RichText::new(format!("{}. {paper}", i + 1)).size(21.0));
+                        }
                         ui.add_space(4.0);
-                        if !p.papers.is_empty() {
-                            ui.label(bold(lang.t(S::Papers), 21.0));
-                            for (i, paper) in p.papers.iter().enumerate() {
-                                ui.label(RichText::new(format!("{}. {paper}", i + 1)).size(21.0));
-                            }
-                            ui.add_space(4.0);
+                    }
+                    ui.horizontal_wrapped(|ui| {
+                        if !p.fee.is_empty() {
+                            ui.label(
+                                RichText::new(format!("{}: {}", lang.t(S::Fee), p.fee)).size(21.0),
+                            );
                         }
-                        ui.horizontal_wrapped(|ui| {
-                            if !p.fee.is_empty() {
-                                ui.label(
-                                    RichText::new(format!("{}: {}", lang.t(S::Fee), p.fee))
-                                        .size(21.0),
-                                );
-                            }
-                            if let Some(d) = p.days {
-                                let days = lang.fill(S::DaysN, &[&d.to_string()]);
-                                ui.label(
-                                    RichText::new(format!("{}: {days}", lang.t(S::Days)))
-                                        .size(21.0),
-                                );
-                            }
-                        });
-                        if !p.steps.is_empty() {
-                            ui.add_space(4.0);
-                            ui.label(bold(lang.t(S::Steps), 21.0));
-                            for (i, s) in p.steps.iter().enumerate() {
-                                ui.label(
-                                    RichText::new(format!("{}. {s}", i + 1))
-                                        .size(19.0)
-                                        .color(widgets::GREY),
-                                );
-                            }
+                        if let Some(d) = p.days {
+                            let days = lang.fill(S::DaysN, &[&d.to_string()]);
+                            ui.label(
+                                RichText::new(format!("{}: {days}", lang.t(S::Days))).size(21.0),
+                            );
                         }
-                    },
-                );
-                ui.add_space(8.0);
-            }
-        });
+                    });
+                    if !p.steps.is_empty() {
+                        ui.add_space(4.0);
+                        ui.label(bold(lang.t(S::Steps), 21.0));
+                        for (i, s) in p.steps.iter().enumerate() {
+                            ui.label(
+                                RichText::new(format!("{}. {s}", i + 1))
+                                    .size(19.0)
+                                    .color(widgets::GREY),
+                            );
+                        }
+                    }
+                },
+            );
+            ui.add_space(8.0);
+        }
+    });
 }

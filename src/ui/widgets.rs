@@ -42,9 +42,50 @@ pub fn primary_button(ui: &mut Ui, text: &str) -> Response {
     )
 }
 
-/// A tab of the navigation row.
+/// [`primary_button`] `height` high (at least [`TOUCH`]).
+pub fn primary_button_sized(ui: &mut Ui, text: &str, height: f32) -> Response {
+    ui.add(
+        Button::new(bold(text, 24.0).color(Color32::WHITE))
+            .fill(GREEN)
+            .min_size(vec2(180.0, height.max(TOUCH))),
+    )
+}
+
+/// A tab of the navigation row: compact (the screen's height goes to the content)
+/// but still a full touch target, framed so it reads as a button even when not
+/// selected.
 pub fn nav_button(ui: &mut Ui, selected: bool, text: &str) -> Response {
-    ui.add(Button::selectable(selected, RichText::new(text).size(24.0)).min_size(vec2(150.0, 60.0)))
+    ui.add(
+        Button::selectable(selected, RichText::new(text).size(21.0))
+            .frame_when_inactive(true)
+            .min_size(vec2(96.0, 52.0)),
+    )
+}
+
+/// A framed on/off button at least [`TOUCH`] high ("who has it", open or closed).
+pub fn toggle_button(ui: &mut Ui, selected: bool, text: &str) -> Response {
+    ui.add(
+        Button::selectable(selected, RichText::new(text).size(22.0))
+            .frame_when_inactive(true)
+            .min_size(vec2(TOUCH, TOUCH)),
+    )
+}
+
+/// The vertical scroll area of a screen or a list. Each has its own `id` (or they
+/// would all share one scroll position), scrolls by dragging with a finger (egui
+/// otherwise drags only where it detects a touch screen, and many kiosk touch
+/// panels report themselves as a mouse), and starts again at the top when `top`
+/// is set, i.e. when its screen has just been opened.
+pub fn scroll_area(id: &str, top: bool) -> egui::ScrollArea {
+    let area = egui::ScrollArea::vertical()
+        .id_salt(id)
+        .auto_shrink([false, false])
+        .scroll_source(egui::containers::scroll_area::ScrollSource::ALL);
+    if top {
+        area.vertical_scroll_offset(0.0)
+    } else {
+        area
+    }
 }
 
 /// A choice among a few (category, kind, filter), touch-sized.

@@ -13,7 +13,7 @@ use conglang::model::{Category, NoticeDraft, RequestDraft, RequestKind, Role, St
 use conglang::repo::Repo;
 use conglang::ui::{Clock, KioskApp, Screen, setup_context};
 use egui::accesskit::Role as A11y;
-use egui_kittest::kittest::Queryable;
+use egui_kittest::kittest::{NodeT, Queryable};
 use egui_kittest::{Harness, SnapshotOptions, SnapshotResults};
 
 /// 08:00 on 10/09/2026 in Vietnam: "now" for every app in these tests.
@@ -64,9 +64,22 @@ fn exchange(from: &Path, to: &Path) {
 }
 
 fn app(dir: &Path, clock: Clock) -> Harness<'static, KioskApp> {
+    app_sized(dir, clock, egui::vec2(1024.0, 768.0), 1.0)
+}
+
+/// The window a village hall has: 1280×800 pixels at the kiosk's zoom of 1.5,
+/// i.e. 853×533 points.
+const HALL_ZOOM: f32 = 1.5;
+fn hall_size() -> egui::Vec2 {
+    egui::vec2(1280.0, 800.0) / HALL_ZOOM
+}
+
+/// An app in a window `size` points big, drawn at `zoom` pixels per point.
+fn app_sized(dir: &Path, clock: Clock, size: egui::Vec2, zoom: f32) -> Harness<'static, KioskApp> {
     let app = KioskApp::new_for_test(dir, clock).unwrap();
     let mut h = Harness::builder()
-        .with_size(egui::vec2(1024.0, 768.0))
+        .with_size(size)
+        .with_pixels_per_point(zoom)
         .with_theme(egui::Theme::Light)
         .with_options(SnapshotOptions::new().output_path("tests/snapshots"))
         .with_context_setup(setup_context)
@@ -330,6 +343,262 @@ fn language_switches_to_english_and_back() {
     field(&kiosk, "Full name");
     tap_button(&mut kiosk, "Tiếng Việt");
     field(&kiosk, "Họ và tên");
+}
+
+// ---- layout on a real kiosk screen ---------------------------------------------
+
+const KEYS: [&str; 30] = [
+    "q",
+    "w",
+    "e",
+    "r",
+    "t",
+    "y",
+    "u",
+    "i",
+    "o",
+    "p",
+    "a",
+    "s",
+    "d",
+    "f",
+    "g",
+    "h",
+    "j",
+    "k",
+    "l",
+    "z",
+    "x",
+    "c",
+    "v",
+    "b",
+    "n",
+    "m",
+    "Chữ hoa",
+    "123",
+    "Dấu cách",
+    "Xóa",
+];
+
+/// Checks the on-screen keyboard at 1280×800, zoom 1.5: every key wholly inside
+/// the window and clear of every other widget, and the field typed into (and the
+/// `action` button) in sight, clear of the keys. Call it with the screen scrolled
+/// to its end, so nothing of the scrolled screen is hidden below its bottom edge.
+fn assert_keyboard_clear(h: &Harness<'_, KioskApp>, typed_into: &str, action: &str) {
+    let window = egui::Rect::from_min_size(egui::Pos2::ZERO, hall_size());
+    let keys: Vec<(&str, egui::Rect)> = KEYS
+        .iter()
+        .map(|k| (*k, h.get_by_role_and_label(A11y::Button, k).rect()))
+        .collect();
+    for (k, r) in &keys {
+        assert!(
+            window.contains_rect(*r),
+            "key {k:?} at {r:?} is outside {window:?}"
+        );
+        assert!(
+            r.height() >= 48.0 && r.width() >= 48.0,
+            "key {k:?} is {r:?}"
+        );
+    }
+    let top = keys
+        .iter()
+        .map(|(_, r)| r.top())
+        .fold(f32::INFINITY, f32::min);
+    let typed = field(h, typed_into).rect();
+    assert!(
+        window.contains_rect(typed) && typed.bottom() <= top,
+        "{typed_into:?} at {typed:?}, keys from y={top}"
+    );
+    let action = h.get_by_role_and_label(A11y::Button, action).rect();
+    assert!(
+        window.contains_rect(action) && action.bottom() <= top,
+        "{action:?}"
+    );
+    // Nothing else is drawn over a key.
+    for n in h.root().query_all_by(|n| {
+        matches!(
+            n.role(),
+            A11y::Button
+                | A11y::Label
+                | A11y::TextInput
+                | A11y::MultilineTextInput
+                | A11y::CheckBox
+        )
+    }) {
+        let r = n.rect();
+        let (role, label) = {
+            let a = n.accesskit_node();
+            (a.role(), a.label().unwrap_or_default())
+        };
+        if keys.iter().any(|(k, kr)| *k == label && *kr == r) {
+            continue;
+        }
+        for (k, kr) in &keys {
+            assert!(
+                !r.shrink(0.5).intersects(kr.shrink(0.5)),
+                "{role:?} {label:?} at {r:?} overlaps key {k:?} at {kr:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn ask_screen_keyboard_and_typed_field_fit_a_1280x800_kiosk() {
+    let c = commune();
+    let mut kiosk = app_sized(&c.kiosk, Clock::manual(T0), hall_size(), HALL_ZOOM);
+    tap_button(&mut kiosk, "Gửi câu hỏi");
+    let public = "Cho mọi người cùng xem (công khai)";
+    for (typed_into, keys) in [
+        ("Họ và tên", "^lof ^vawn ^vieejt"),
+        ("Nội dung", "xin hejn lamf giaays khai sinh"),
+    ] {
+        if typed_into != "Họ và tên" {
+            tap_field(&mut kiosk, typed_into);
+        }
+        for k in keys.chars() {
+            // Straight taps, no scrolling: the keys must already be in reach.
+            let label = match k {
+                '^' => "Chữ hoa".to_string(),
+                ' ' => "Dấu cách".to_string(),
+                c if kiosk.state_mut().station().ask.keyboard != Default::default() => {
+                    c.to_ascii_uppercase().to_string()
+                }
+                c => c.to_string(),
+            };
+            kiosk.get_by_role_and_label(A11y::Button, &label).click();
+            kiosk.run();
+        }
+        kiosk.get_by_label_contains(public).scroll_to_me();
+        kiosk.run();
+        assert_keyboard_clear(&kiosk, typed_into, "Gửi đi");
+    }
+    let ask = &kiosk.state_mut().station().ask;
+    assert_eq!(ask.name, "Lò Văn Việt");
+    assert_eq!(ask.text, "xin hẹn làm giấy khai sinh");
+    assert_eq!(
+        field(&kiosk, "Nội dung").value().as_deref(),
+        Some("xin hẹn làm giấy khai sinh")
+    );
+    kiosk.snapshot("ask_1280x800");
+    // Every field can be reached and typed into at this size.
+    tap_field(&mut kiosk, "Số điện thoại (không bắt buộc)");
+    assert_keyboard_clear(&kiosk, "Số điện thoại (không bắt buộc)", "Gửi đi");
+    tap_field(&mut kiosk, "Thôn");
+    kiosk.get_by_label_contains(public).scroll_to_me();
+    kiosk.run();
+    assert_keyboard_clear(&kiosk, "Thôn", "Gửi đi");
+    tap_button(&mut kiosk, "Xin cán bộ đến nhà");
+    tap_button(&mut kiosk, "Gửi đi");
+    assert!(kiosk.state_mut().station().ask.sent_code.is_some());
+}
+
+#[test]
+fn lookup_screen_keyboard_and_code_fit_a_1280x800_kiosk() {
+    let c = commune();
+    let mut kiosk = app_sized(&c.kiosk, Clock::manual(T0), hall_size(), HALL_ZOOM);
+    tap_button(&mut kiosk, "Tra cứu");
+    for k in ["a", "b", "c"] {
+        kiosk.get_by_role_and_label(A11y::Button, k).click();
+        kiosk.run();
+    }
+    assert_keyboard_clear(&kiosk, "Mã tra cứu", "Tìm");
+    assert_eq!(field(&kiosk, "Mã tra cứu").value().as_deref(), Some("abc"));
+    kiosk.snapshot("lookup_1280x800");
+    kiosk.get_by_label("Tra cứu câu hỏi đã gửi");
+    tap_button(&mut kiosk, "Tìm");
+    kiosk.get_by_label_contains("ABC");
+    // The keyboard folded away; tapping the code brings it back.
+    assert!(kiosk.query_by_label("q").is_none());
+    tap_field(&mut kiosk, "Mã tra cứu");
+    assert_keyboard_clear(&kiosk, "Mã tra cứu", "Tìm");
+}
+
+#[test]
+fn every_screen_opens_at_its_top() {
+    let f = full_commune();
+    let mut kiosk = app_sized(&f.kiosk, Clock::manual(T0), hall_size(), HALL_ZOOM);
+    let tabs_bottom = kiosk
+        .get_by_role_and_label(A11y::Button, "Thông báo")
+        .rect()
+        .bottom();
+    let first = "Cảnh báo bão số 5: mưa lớn, nguy cơ lũ quét";
+    let at_top = |h: &Harness<'_, KioskApp>, label: &str| {
+        let r = h.get_by_label_contains(label).rect();
+        // Below the tabs, and no lower than a screen heading pushes it.
+        r.top() >= tabs_bottom && r.top() < tabs_bottom + 130.0
+    };
+    assert!(at_top(&kiosk, first));
+    // Scrolled to the bottom of the notices…
+    kiosk
+        .get_by_role_and_label(A11y::Button, "Hỗ trợ làm nhà cho hộ nghèo năm 2026")
+        .scroll_to_me();
+    kiosk.run();
+    assert!(!at_top(&kiosk, first), "the home screen did not scroll");
+    // …the procedures still open at their first one, and scroll on their own.
+    tap_button(&mut kiosk, "Thủ tục");
+    assert!(at_top(&kiosk, "Cấp Căn cước (lần đầu, từ 14 tuổi)"));
+    kiosk
+        .get_by_label("2. Căn cước của bố hoặc mẹ")
+        .scroll_to_me();
+    kiosk.run();
+    assert!(!at_top(&kiosk, "Cấp Căn cước (lần đầu, từ 14 tuổi)"));
+    // Back on the notices: at the top again, and so are the procedures after.
+    tap_button(&mut kiosk, "Thông báo");
+    assert!(at_top(&kiosk, first), "home kept its old scroll position");
+    tap_button(&mut kiosk, "Thủ tục");
+    assert!(at_top(&kiosk, "Cấp Căn cước (lần đầu, từ 14 tuổi)"));
+}
+
+#[test]
+fn dragging_a_list_scrolls_it() {
+    let f = full_commune();
+    let mut kiosk = app_sized(&f.kiosk, Clock::manual(T0), hall_size(), HALL_ZOOM);
+    let first = "Cảnh báo bão số 5: mưa lớn, nguy cơ lũ quét";
+    let before = kiosk.get_by_label_contains(first).rect();
+    let start = egui::pos2(before.center().x, before.bottom() + 120.0);
+    kiosk.drag_at(start);
+    kiosk.run();
+    for dy in [20.0, 60.0, 100.0, 150.0] {
+        kiosk.hover_at(start - egui::vec2(0.0, dy));
+        kiosk.run();
+    }
+    kiosk.drop_at(start - egui::vec2(0.0, 150.0));
+    kiosk.run();
+    let after = kiosk.get_by_label_contains(first).rect();
+    assert!(
+        after.top() < before.top() - 100.0,
+        "{before:?} -> {after:?}"
+    );
+    assert_eq!(kiosk.state_mut().station().screen, Some(Screen::Home));
+}
+
+#[test]
+fn header_and_footer_are_compact_at_1280x800() {
+    let f = full_commune();
+    let mut kiosk = app_sized(&f.kiosk, Clock::manual(T0), hall_size(), HALL_ZOOM);
+    let tabs: Vec<egui::Rect> = ["Thông báo", "Thủ tục", "Gửi câu hỏi", "Tra cứu", "English"]
+        .iter()
+        .map(|t| kiosk.get_by_role_and_label(A11y::Button, t).rect())
+        .collect();
+    for t in &tabs {
+        assert!(t.height() >= 48.0, "{t:?}");
+        let dy = (t.center().y - tabs[0].center().y).abs();
+        assert!(dy < 4.0, "the tabs wrapped: {tabs:?}");
+        assert!(t.bottom() <= 70.0, "{t:?}");
+    }
+    let footer = kiosk.get_by_label("Cổng Làng").rect();
+    let synced = kiosk
+        .query_by_label_contains("Cập nhật lúc")
+        .or_else(|| kiosk.query_by_label("Chưa đồng bộ với máy nào"))
+        .unwrap()
+        .rect();
+    assert!(
+        (footer.center().y - synced.center().y).abs() < 4.0,
+        "{footer:?} {synced:?}"
+    );
+    assert!(footer.top() > hall_size().y - 40.0, "{footer:?}");
+    tap_button(&mut kiosk, "English");
+    kiosk.get_by_role_and_label(A11y::Button, "Look up");
 }
 
 // ---- snapshots -------------------------------------------------------------------
