@@ -197,7 +197,9 @@ fn save_doc(db: Db<'_>, id: &DocId, doc: &Automerge, first_seq: i64, last_seq: i
         priority: priority(kind, urgent),
         state_hash: state_hash(id, &heads),
         heads,
-        snapshot: Some(doc.save()),
+        // Uncompressed: the snapshot is a local cache, and deflating it cost more than
+        // anything else on the import path (zlib state set-up per save; see BENCHMARKS.md).
+        snapshot: Some(doc.save_nocompress()),
         view,
         code,
         sort_at,
