@@ -24,7 +24,14 @@ fn env() -> &'static Env {
     })
 }
 
-fuzz_target!(|data: &[u8]| {
+fuzz_target!(
+    // libfuzzer-sys's panic hook aborts even on panics the code under test catches
+    // (`model::signed::guard` turns automerge decoder panics into refusals); the
+    // default hook lets them unwind. Uncaught panics still abort: a crash.
+    init: {
+        let _ = std::panic::take_hook();
+    },
+    |data: &[u8]| {
     let mut repo = Repo::open(&env().path).unwrap();
     let commune = repo.commune_id().unwrap().unwrap();
     let peer = Identity::from_secret([7; 32]).node_id();
