@@ -164,6 +164,11 @@ fn rebuild_doc(db: Db<'_>, id: &DocId) -> Result<Automerge> {
 }
 
 /// Writes the cache row of a document: heads, state hash, snapshot and listing view.
+/// Documents with fewer changes than this keep no snapshot: rebuilding them from
+/// their changes costs about what loading a snapshot does, and saving one is a large
+/// part of an import (most notices and requests have one to three changes).
+const SNAPSHOT_MIN_CHANGES: usize = 4;
+
 fn save_doc(db: Db<'_>, id: &DocId, doc: &Automerge, first_seq: i64, last_seq: i64) -> Result<()> {
     let heads = heads_of(doc);
     let kind = id.kind();
@@ -199,7 +204,8 @@ fn save_doc(db: Db<'_>, id: &DocId, doc: &Automerge, first_seq: i64, last_seq: i
         heads,
         // Uncompressed: the snapshot is a local cache, and deflating it cost more than
         // anything else on the import path (zlib state set-up per save; see BENCHMARKS.md).
-        snapshot: Some(doc.save_nocompress()),
+        snapshot: (doc.get_changes_meta(&[]).len() >= SNAPSHOT_MIN_CHANGES)
+            .then(|| doc.save_nocompress()),
         view,
         code,
         sort_at,
@@ -808,16 +814,8 @@ impl Repo {
         via: Option<&NodeId>,
     ) -> Result<ImportReport> {
         let mut report = ImportReport::default();
-        let mut verified = Vec::with_capacity(changes.len());
         let now = text::now();
-        let mut bad = Vec::new();
-        for c in changes {
-            let doc = c.doc.clone();
-            match c.verify() {
-                Ok(v) => verified.push(v),
-                Err(e) => bad.push((doc, e.to_string())),
-            }
-        }
+        let (verified, bad) = verify_all(changes);
         let commune = self.commune_id()?;
         let new_notices = self.store.write(|db| {
             for (doc, reason) in &bad {
@@ -918,6 +916,50 @@ impl Repo {
     pub fn data_version(&self) -> Result<i64> {
         self.store.data_version()
     }
+}
+
+/// Checks envelopes (signature, decoding) on every core: it is pure CPU work and a
+/// large share of an import.
+fn verify_all(changes: Vec<SignedChange>) -> (Vec<VerifiedChange>, Vec<(DocId, String)>) {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(4);
+    let one = |part: Vec<SignedChange>| {
+        let mut ok = Vec::with_capacity(part.len());
+        let mut bad = Vec::new();
+        for c in part {
+            let doc = c.doc.clone();
+            match c.verify() {
+                Ok(v) => ok.push(v),
+                Err(e) => bad.push((doc, e.to_string())),
+            }
+        }
+        (ok, bad)
+    };
+    if threads < 2 || changes.len() < 64 {
+        return one(changes);
+    }
+    let per = changes.len().div_ceil(threads);
+    let mut parts: Vec<Vec<SignedChange>> = Vec::new();
+    let mut it = changes.into_iter();
+    loop {
+        let part: Vec<SignedChange> = it.by_ref().take(per).collect();
+        if part.is_empty() {
+            break;
+        }
+        parts.push(part);
+    }
+    // Order is kept: parts are joined in the order they were cut.
+    std::thread::scope(|s| {
+        let handles: Vec<_> = parts.into_iter().map(|p| s.spawn(move || one(p))).collect();
+        let (mut ok, mut bad) = (Vec::new(), Vec::new());
+        for h in handles {
+            let (o, b) = h.join().unwrap_or_default();
+            ok.extend(o);
+            bad.extend(b);
+        }
+        (ok, bad)
+    })
 }
 
 fn list_roles(r: &[Role]) -> String {
