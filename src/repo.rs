@@ -930,7 +930,10 @@ fn verify_all(changes: Vec<SignedChange>) -> (Vec<VerifiedChange>, Vec<(DocId, S
         for c in part {
             let doc = c.doc.clone();
             match c.verify() {
-                Ok(v) => ok.push(v),
+                Ok(mut v) => {
+                    model::rules::pre_analyse(&mut v);
+                    ok.push(v)
+                }
                 Err(e) => bad.push((doc, e.to_string())),
             }
         }

@@ -46,12 +46,19 @@ pub enum Rejection {
 }
 
 /// What a change does at the top level of a document.
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct Facts {
     /// Top-level fields the change writes, directly or inside nested objects.
     pub fields: BTreeSet<String>,
     /// Scalar values the change puts directly at the top level.
     pub root_puts: BTreeMap<String, ScalarValue>,
+}
+
+/// Analyses a change that has no dependencies, ahead of applying it.
+pub fn pre_analyse(change: &mut VerifiedChange) {
+    if change.change.deps().is_empty() {
+        change.facts = analyse(&Automerge::new(), change).ok();
+    }
 }
 
 /// Reads the top-level fields a change touches off its operations. Objects created
@@ -151,7 +158,12 @@ pub fn check_change(
     change: &VerifiedChange,
 ) -> Result<(), Rejection> {
     let kind = doc_id.kind();
-    let facts = analyse(before, change)?;
+    let facts = match &change.facts {
+        // Without dependencies a change can only touch objects it makes itself (or
+        // the root), so its analysis did not need the document.
+        Some(f) if change.change.deps().is_empty() => f.clone(),
+        _ => analyse(before, change)?,
+    };
     if let Some(k) = facts.root_puts.get("kind")
         && k.as_str() != Some(kind.as_str())
     {

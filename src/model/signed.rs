@@ -47,6 +47,10 @@ pub struct VerifiedChange {
     pub change: Change,
     pub hash: ChangeHash,
     pub author: NodeId,
+    /// What the change touches, worked out ahead of time for changes without
+    /// dependencies (their analysis does not depend on the document; see
+    /// `rules::analyse`), so it can run in parallel with other changes.
+    pub facts: Option<super::rules::Facts>,
 }
 
 /// Runs a decoder on hostile bytes, turning a panic inside it into an error. The
@@ -121,6 +125,7 @@ impl SignedChange {
             change,
             hash,
             author,
+            facts: None,
         })
     }
 }
