@@ -19,7 +19,11 @@ fn env() -> &'static Env {
         let mut r = Repo::open(&path).unwrap();
         r.init_commune("Xã Long Môn", "UBND xã").unwrap();
         let file = dir.path().join("usb.bundle");
-        Env { _dir: dir, path, file }
+        Env {
+            _dir: dir,
+            path,
+            file,
+        }
     })
 }
 
