@@ -328,7 +328,11 @@ fn main() -> anyhow::Result<()> {
     }
 
     if want(&a, "w6") {
-        let scales: Vec<usize> = if a.quick { vec![1] } else { vec![1, 2, 5, 10] };
+        let scales: Vec<usize> = match std::env::var("CONGLANG_W6_SCALES") {
+            Ok(v) => v.split(',').filter_map(|x| x.trim().parse().ok()).collect(),
+            Err(_) if a.quick => vec![1],
+            Err(_) => vec![1, 2, 5, 10],
+        };
         let base_n = if a.quick { 1000 } else { 10_000 };
         let mut rows = Vec::new();
         for x in scales {

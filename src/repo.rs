@@ -170,6 +170,14 @@ fn rebuild_doc(db: Db<'_>, id: &DocId) -> Result<Automerge> {
 const SNAPSHOT_MIN_CHANGES: usize = 4;
 
 fn save_doc(db: Db<'_>, id: &DocId, doc: &Automerge, first_seq: i64, last_seq: i64) -> Result<()> {
+    let mut row = build_row(id, doc)?;
+    row.first_seq = first_seq;
+    row.last_seq = last_seq;
+    db.put_doc(&row)
+}
+
+/// The cache row of a document (log positions left at 0): pure CPU work.
+fn build_row(id: &DocId, doc: &Automerge) -> Result<DocRow> {
     let heads = heads_of(doc);
     let kind = id.kind();
     let (view, code, sort_at, urgent) = match kind {
@@ -196,7 +204,7 @@ fn save_doc(db: Db<'_>, id: &DocId, doc: &Automerge, first_seq: i64, last_seq: i
         Kind::Roster => (serde_json::to_string(&read_roster(doc))?, None, 0, false),
         Kind::Receipt => (serde_json::to_string(&read_receipt(doc))?, None, 0, false),
     };
-    db.put_doc(&DocRow {
+    Ok(DocRow {
         id: id.clone(),
         kind,
         priority: priority(kind, urgent),
@@ -209,8 +217,8 @@ fn save_doc(db: Db<'_>, id: &DocId, doc: &Automerge, first_seq: i64, last_seq: i
         view,
         code,
         sort_at,
-        last_seq,
-        first_seq,
+        last_seq: 0,
+        first_seq: 0,
     })
 }
 
@@ -1002,6 +1010,30 @@ fn apply(
             .push(v);
     }
     let mut roster = current_roster(db)?;
+    // Documents new to this store (nothing stored, nothing pending) are independent of
+    // each other and of the store: check and apply them on every core, then write them.
+    // The roster goes first and sequentially, since every other verdict depends on it.
+    let roster_changed = groups.keys().any(|(not_roster, _)| !not_roster);
+    if !roster_changed {
+        let mut fresh = Vec::new();
+        let mut rest = BTreeMap::new();
+        for (key, changes) in groups {
+            if is_fresh(db, &key.1, &changes)? {
+                fresh.push((key.1, changes));
+            } else {
+                rest.insert(key, changes);
+            }
+        }
+        for f in apply_fresh_parallel(fresh, commune, &roster)? {
+            match f {
+                FreshOutcome::Done(f) => write_fresh(db, *f, via, report, now)?,
+                FreshOutcome::Fallback(id, changes) => {
+                    rest.insert((true, id), changes);
+                }
+            }
+        }
+        groups = rest;
+    }
     for ((not_roster, id), mut changes) in groups {
         // Changes parked earlier for this document get another chance now.
         for p in db.pending_for(&id)? {
@@ -1155,6 +1187,222 @@ fn apply(
             }
             roster = new_roster;
         }
+    }
+    Ok(())
+}
+
+/// Nothing of this document is stored or pending, and none of these changes is known.
+fn is_fresh(db: Db<'_>, id: &DocId, changes: &[VerifiedChange]) -> Result<bool> {
+    if db.doc(id)?.is_some() || !db.pending_for(id)?.is_empty() {
+        return Ok(false);
+    }
+    for c in changes {
+        if db.has_change(&c.hash.0)? {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+struct Fresh {
+    id: DocId,
+    accepted: Vec<VerifiedChange>,
+    rejected: Vec<(VerifiedChange, String, bool)>,
+    waiting: Vec<VerifiedChange>,
+    row: Option<DocRow>,
+}
+
+enum FreshOutcome {
+    Done(Box<Fresh>),
+    /// Something only the sequential path handles (an equivocation inside the batch).
+    Fallback(DocId, Vec<VerifiedChange>),
+}
+
+/// Checks and applies the changes of a document new to this store, in memory.
+fn apply_fresh(
+    id: DocId,
+    changes: Vec<VerifiedChange>,
+    commune: &NodeId,
+    roster: &Roster,
+) -> Result<FreshOutcome> {
+    let mut seen = BTreeSet::new();
+    let mut by_actor_seq: BTreeMap<(Vec<u8>, u64), [u8; 32]> = BTreeMap::new();
+    let mut queue = Vec::new();
+    for c in changes.iter() {
+        if !seen.insert(c.hash) {
+            continue;
+        }
+        let key = (c.change.actor_id().to_bytes().to_vec(), c.change.seq());
+        if by_actor_seq.insert(key, c.hash.0).is_some() {
+            return Ok(FreshOutcome::Fallback(id, changes));
+        }
+        queue.push(c.clone());
+    }
+    let mut doc = Automerge::new();
+    let mut have: BTreeSet<[u8; 32]> = BTreeSet::new();
+    let (mut accepted, mut rejected) = (Vec::new(), Vec::new());
+    loop {
+        let mut progress = false;
+        let mut waiting = Vec::new();
+        for c in queue {
+            if !c.change.deps().iter().all(|d| have.contains(&d.0)) {
+                waiting.push(c);
+                continue;
+            }
+            progress = true;
+            let r = model::rules::check_change(&id, commune, roster, &doc, &c);
+            let hostile = !matches!(r, Err(model::rules::Rejection::Revoked(_)));
+            let verdict = match r {
+                Err(e) => Err((e.to_string(), false)),
+                Ok(()) => {
+                    let change = c.change.clone();
+                    match model::signed::guard(|| doc.apply_changes([change])) {
+                        Ok(Ok(())) => Ok(()),
+                        Ok(Err(e)) => Err((format!("change does not apply: {e}"), true)),
+                        Err(()) => Err((
+                            "change does not apply: the document engine gave up on it".into(),
+                            true,
+                        )),
+                    }
+                }
+            };
+            match verdict {
+                Ok(()) => {
+                    have.insert(c.hash.0);
+                    accepted.push(c);
+                }
+                Err((reason, touched)) => {
+                    if touched {
+                        // Rebuild from exactly the accepted history.
+                        doc = Automerge::new();
+                        doc.apply_changes(
+                            accepted.iter().map(|a: &VerifiedChange| a.change.clone()),
+                        )?;
+                    }
+                    rejected.push((c, reason, hostile));
+                }
+            }
+        }
+        queue = waiting;
+        if !progress || queue.is_empty() {
+            break;
+        }
+    }
+    let row = if accepted.is_empty() {
+        None
+    } else {
+        Some(build_row(&id, &doc)?)
+    };
+    Ok(FreshOutcome::Done(Box::new(Fresh {
+        id,
+        accepted,
+        rejected,
+        waiting: queue,
+        row,
+    })))
+}
+
+fn apply_fresh_parallel(
+    fresh: Vec<(DocId, Vec<VerifiedChange>)>,
+    commune: &NodeId,
+    roster: &Roster,
+) -> Result<Vec<FreshOutcome>> {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(4);
+    if threads < 2 || fresh.len() < 16 {
+        return fresh
+            .into_iter()
+            .map(|(id, c)| apply_fresh(id, c, commune, roster))
+            .collect();
+    }
+    let per = fresh.len().div_ceil(threads);
+    let mut parts: Vec<Vec<(DocId, Vec<VerifiedChange>)>> = Vec::new();
+    let mut it = fresh.into_iter();
+    loop {
+        let part: Vec<_> = it.by_ref().take(per).collect();
+        if part.is_empty() {
+            break;
+        }
+        parts.push(part);
+    }
+    std::thread::scope(|s| {
+        let handles: Vec<_> = parts
+            .into_iter()
+            .map(|part| {
+                s.spawn(move || {
+                    part.into_iter()
+                        .map(|(id, c)| apply_fresh(id, c, commune, roster))
+                        .collect::<Result<Vec<_>>>()
+                })
+            })
+            .collect();
+        let mut out = Vec::new();
+        for h in handles {
+            out.extend(
+                h.join()
+                    .map_err(|_| anyhow!("an import thread panicked"))??,
+            );
+        }
+        Ok(out)
+    })
+}
+
+/// Writes what `apply_fresh` decided: accepted changes in order, refusals, the
+/// changes still waiting for dependencies, and the document's cache row.
+fn write_fresh(
+    db: Db<'_>,
+    f: Fresh,
+    via: Option<&NodeId>,
+    report: &mut ImportReport,
+    now: i64,
+) -> Result<()> {
+    let (mut first, mut last) = (0, 0);
+    for c in &f.accepted {
+        let actor = c.change.actor_id().to_bytes().to_vec();
+        last = db.insert_change(
+            &c.hash.0,
+            &c.signed,
+            &c.author,
+            &actor,
+            c.change.seq(),
+            via,
+            now,
+        )?;
+        if first == 0 {
+            first = last;
+        }
+        report.accepted += 1;
+    }
+    for (c, reason, hostile) in f.rejected {
+        tracing::warn!(doc = %f.id, author = %c.author.short(), via = ?via.map(|v| v.short()), "refused change: {reason}");
+        db.log_rejection(
+            Some(&f.id),
+            Some(&c.hash.0),
+            Some(&c.author),
+            via,
+            &reason,
+            now,
+        )?;
+        report.rejected.push(RejectedChange {
+            doc: f.id.to_string(),
+            author: Some(c.author.short()),
+            reason,
+            hostile,
+        });
+    }
+    for c in f.waiting {
+        if db.add_pending(&c.hash.0, &c.signed, via, now)? {
+            report.pending += 1;
+        } else {
+            report.overflow = true;
+        }
+    }
+    if let Some(mut row) = f.row {
+        row.first_seq = first;
+        row.last_seq = last;
+        db.put_doc(&row)?;
+        report.changed.insert(f.id);
     }
     Ok(())
 }
