@@ -84,8 +84,21 @@ pub fn analyse(before: &Automerge, change: &VerifiedChange) -> Result<Facts, Rej
         }
     }
     let mut facts = Facts::default();
+    // Many ops share an object (every character of a text, every entry of a receipt):
+    // trace each object to its field once.
+    let mut traced: HashMap<&legacy::ObjectId, String> = HashMap::new();
     for op in &expanded.operations {
-        let field = top_field(before, &made, &op.obj, &op.key)?;
+        let field = match &op.obj {
+            legacy::ObjectId::Root => top_field(before, &made, &op.obj, &op.key)?,
+            obj => match traced.get(obj) {
+                Some(f) => f.clone(),
+                None => {
+                    let f = top_field(before, &made, obj, &op.key)?;
+                    traced.insert(obj, f.clone());
+                    f
+                }
+            },
+        };
         if op.obj == legacy::ObjectId::Root
             && let legacy::OpType::Put(v) = &op.action
         {
