@@ -926,51 +926,58 @@ impl Repo {
     }
 }
 
-/// Checks envelopes (signature, decoding) on every core: it is pure CPU work and a
-/// large share of an import.
-fn verify_all(changes: Vec<SignedChange>) -> (Vec<VerifiedChange>, Vec<(DocId, String)>) {
+/// Maps `f` over `items` on every core (up to 4 threads), keeping their order; below
+/// `min` items, or on one core, on this thread.
+fn par_map<T: Send, R: Send>(items: Vec<T>, min: usize, f: impl Fn(T) -> R + Sync) -> Vec<R> {
     let threads = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .min(4);
-    let one = |part: Vec<SignedChange>| {
-        let mut ok = Vec::with_capacity(part.len());
-        let mut bad = Vec::new();
-        for c in part {
-            let doc = c.doc.clone();
-            match c.verify() {
-                Ok(mut v) => {
-                    model::rules::pre_analyse(&mut v);
-                    ok.push(v)
-                }
-                Err(e) => bad.push((doc, e.to_string())),
-            }
-        }
-        (ok, bad)
-    };
-    if threads < 2 || changes.len() < 64 {
-        return one(changes);
+    if threads < 2 || items.len() < min {
+        return items.into_iter().map(f).collect();
     }
-    let per = changes.len().div_ceil(threads);
-    let mut parts: Vec<Vec<SignedChange>> = Vec::new();
-    let mut it = changes.into_iter();
+    let per = items.len().div_ceil(threads);
+    let mut parts: Vec<Vec<T>> = Vec::new();
+    let mut it = items.into_iter();
     loop {
-        let part: Vec<SignedChange> = it.by_ref().take(per).collect();
+        let part: Vec<T> = it.by_ref().take(per).collect();
         if part.is_empty() {
             break;
         }
         parts.push(part);
     }
-    // Order is kept: parts are joined in the order they were cut.
+    let f = &f;
     std::thread::scope(|s| {
-        let handles: Vec<_> = parts.into_iter().map(|p| s.spawn(move || one(p))).collect();
-        let (mut ok, mut bad) = (Vec::new(), Vec::new());
-        for h in handles {
-            let (o, b) = h.join().unwrap_or_default();
-            ok.extend(o);
-            bad.extend(b);
-        }
-        (ok, bad)
+        let handles: Vec<_> = parts
+            .into_iter()
+            .map(|p| s.spawn(move || p.into_iter().map(f).collect::<Vec<R>>()))
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+            .collect()
     })
+}
+
+/// Checks envelopes (signature, decoding) on every core: it is pure CPU work and a
+/// large share of an import.
+fn verify_all(changes: Vec<SignedChange>) -> (Vec<VerifiedChange>, Vec<(DocId, String)>) {
+    let results = par_map(changes, 64, |c| {
+        let doc = c.doc.clone();
+        c.verify()
+            .map(|mut v| {
+                model::rules::pre_analyse(&mut v);
+                v
+            })
+            .map_err(|e| (doc, e.to_string()))
+    });
+    let (mut ok, mut bad) = (Vec::new(), Vec::new());
+    for r in results {
+        match r {
+            Ok(v) => ok.push(v),
+            Err(b) => bad.push(b),
+        }
+    }
+    (ok, bad)
 }
 
 fn list_roles(r: &[Role]) -> String {
@@ -1307,45 +1314,9 @@ fn apply_fresh_parallel(
     commune: &NodeId,
     roster: &Roster,
 ) -> Result<Vec<FreshOutcome>> {
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(4);
-    if threads < 2 || fresh.len() < 16 {
-        return fresh
-            .into_iter()
-            .map(|(id, c)| apply_fresh(id, c, commune, roster))
-            .collect();
-    }
-    let per = fresh.len().div_ceil(threads);
-    let mut parts: Vec<Vec<(DocId, Vec<VerifiedChange>)>> = Vec::new();
-    let mut it = fresh.into_iter();
-    loop {
-        let part: Vec<_> = it.by_ref().take(per).collect();
-        if part.is_empty() {
-            break;
-        }
-        parts.push(part);
-    }
-    std::thread::scope(|s| {
-        let handles: Vec<_> = parts
-            .into_iter()
-            .map(|part| {
-                s.spawn(move || {
-                    part.into_iter()
-                        .map(|(id, c)| apply_fresh(id, c, commune, roster))
-                        .collect::<Result<Vec<_>>>()
-                })
-            })
-            .collect();
-        let mut out = Vec::new();
-        for h in handles {
-            out.extend(
-                h.join()
-                    .map_err(|_| anyhow!("an import thread panicked"))??,
-            );
-        }
-        Ok(out)
-    })
+    par_map(fresh, 16, |(id, c)| apply_fresh(id, c, commune, roster))
+        .into_iter()
+        .collect()
 }
 
 /// Writes what `apply_fresh` decided: accepted changes in order, refusals, the

@@ -341,17 +341,23 @@ pub fn floor_bytes(changes: &[SignedChange]) -> u64 {
     e.finish().expect("vec").len() as u64
 }
 
+/// A document as plain Automerge, rebuilt from the signed changes a store holds.
+fn plain_doc(repo: &Repo, id: &DocId) -> Result<Automerge> {
+    let changes: Vec<automerge::Change> = repo
+        .changes_missing(id, &[])?
+        .into_iter()
+        .filter_map(|c| automerge::Change::from_bytes(c.bytes).ok())
+        .collect();
+    let mut doc = Automerge::new();
+    doc.apply_changes(changes)?;
+    Ok(doc)
+}
+
 /// Baseline 1: every document's full `save()` sent.
 pub fn baseline_full_save(repo: &Repo) -> Result<u64> {
     let mut total = 0u64;
     for d in repo.doc_heads(0)? {
-        let changes: Vec<automerge::Change> = repo
-            .changes_missing(&d.id, &[])?
-            .into_iter()
-            .filter_map(|c| automerge::Change::from_bytes(c.bytes).ok())
-            .collect();
-        let mut doc = Automerge::new();
-        doc.apply_changes(changes)?;
+        let doc = plain_doc(repo, &d.id)?;
         total += doc.save().len() as u64 + d.id.as_str().len() as u64;
     }
     Ok(total)
@@ -362,13 +368,7 @@ pub fn baseline_automerge_sync(repo: &Repo) -> Result<(u64, u64)> {
     use automerge::sync::SyncDoc;
     let (mut bytes, mut rounds) = (0u64, 0u64);
     for d in repo.doc_heads(0)? {
-        let changes: Vec<automerge::Change> = repo
-            .changes_missing(&d.id, &[])?
-            .into_iter()
-            .filter_map(|c| automerge::Change::from_bytes(c.bytes).ok())
-            .collect();
-        let mut a = Automerge::new();
-        a.apply_changes(changes)?;
+        let mut a = plain_doc(repo, &d.id)?;
         let mut b = Automerge::new();
         let (mut sa, mut sb) = (automerge::sync::State::new(), automerge::sync::State::new());
         let mut r = 0;
