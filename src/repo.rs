@@ -1145,21 +1145,7 @@ fn apply(
                         report.accepted += 1;
                     }
                     Err(reason) => {
-                        tracing::warn!(doc = %id, author = %c.author.short(), via = ?via.map(|v| v.short()), "refused change: {reason}");
-                        db.log_rejection(
-                            Some(&id),
-                            Some(&c.hash.0),
-                            Some(&c.author),
-                            via,
-                            &reason,
-                            now,
-                        )?;
-                        report.rejected.push(RejectedChange {
-                            doc: id.to_string(),
-                            author: Some(c.author.short()),
-                            reason,
-                            hostile,
-                        });
+                        refuse(db, &id, &c, reason, hostile, via, report, now)?;
                         // A failed apply may leave the document half-updated: rebuild it
                         // from the log (which holds exactly the accepted history).
                         if touched {
@@ -1319,6 +1305,36 @@ fn apply_fresh_parallel(
         .collect()
 }
 
+/// Records a refused change: log line, refusal log, report.
+#[allow(clippy::too_many_arguments)]
+fn refuse(
+    db: Db<'_>,
+    id: &DocId,
+    c: &VerifiedChange,
+    reason: String,
+    hostile: bool,
+    via: Option<&NodeId>,
+    report: &mut ImportReport,
+    now: i64,
+) -> Result<()> {
+    tracing::warn!(doc = %id, author = %c.author.short(), via = ?via.map(|v| v.short()), "refused change: {reason}");
+    db.log_rejection(
+        Some(id),
+        Some(&c.hash.0),
+        Some(&c.author),
+        via,
+        &reason,
+        now,
+    )?;
+    report.rejected.push(RejectedChange {
+        doc: id.to_string(),
+        author: Some(c.author.short()),
+        reason,
+        hostile,
+    });
+    Ok(())
+}
+
 /// Writes what `apply_fresh` decided: accepted changes in order, refusals, the
 /// changes still waiting for dependencies, and the document's cache row.
 fn write_fresh(
@@ -1346,21 +1362,7 @@ fn write_fresh(
         report.accepted += 1;
     }
     for (c, reason, hostile) in f.rejected {
-        tracing::warn!(doc = %f.id, author = %c.author.short(), via = ?via.map(|v| v.short()), "refused change: {reason}");
-        db.log_rejection(
-            Some(&f.id),
-            Some(&c.hash.0),
-            Some(&c.author),
-            via,
-            &reason,
-            now,
-        )?;
-        report.rejected.push(RejectedChange {
-            doc: f.id.to_string(),
-            author: Some(c.author.short()),
-            reason,
-            hostile,
-        });
+        refuse(db, &f.id, &c, reason, hostile, via, report, now)?;
     }
     for c in f.waiting {
         if db.add_pending(&c.hash.0, &c.signed, via, now)? {

@@ -397,7 +397,12 @@ pub fn baseline_automerge_sync(repo: &Repo) -> Result<(u64, u64)> {
 
 /// Resident set size of this process, in KiB (Linux).
 pub fn rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
+    rss_kib_of("self")
+}
+
+/// Resident set size of process `pid` ("self" for this one), in KiB (Linux).
+pub fn rss_kib_of(pid: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
         .and_then(|s| {
             s.lines()

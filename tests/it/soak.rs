@@ -108,14 +108,7 @@ fn start(lab: &Lab, nodes: &[CliNode], ids: &[String], i: usize) -> Child {
 
 fn rss_kib(pid: u32) -> u64 {
     // `ip netns exec` execs the node, so the pid is the node's.
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-        })
-        .unwrap_or(0)
+    conglang::lab::rss_kib_of(&pid.to_string())
 }
 
 #[test]
