@@ -840,7 +840,7 @@ impl Repo {
                 .iter()
                 .map(|v| v.signed.doc.clone())
                 .filter(|d| d.kind() == Kind::Notice)
-                .filter(|d| db.doc(d).ok().flatten().is_none())
+                .filter(|d| db.doc_brief(d).ok().flatten().is_none())
                 .collect();
             apply(db, commune.as_ref(), verified, via, &mut report)?;
             Ok(before
@@ -1186,7 +1186,7 @@ fn apply(
 
 /// Nothing of this document is stored or pending, and none of these changes is known.
 fn is_fresh(db: Db<'_>, id: &DocId, changes: &[VerifiedChange]) -> Result<bool> {
-    if db.doc(id)?.is_some() || !db.pending_for(id)?.is_empty() {
+    if db.doc_brief(id)?.is_some() || !db.pending_for(id)?.is_empty() {
         return Ok(false);
     }
     for c in changes {
@@ -1470,11 +1470,11 @@ impl crate::sync::Storage for Repo {
         self.store.read().docs_changed_since(since, skip_via)
     }
     fn heads(&self, id: &DocId) -> Result<Option<Vec<[u8; 32]>>> {
-        Ok(self.store.read().doc(id)?.map(|r| r.heads))
+        Ok(self.store.read().doc_brief(id)?.map(|(_, heads)| heads))
     }
     fn priority(&self, id: &DocId) -> Result<u8> {
-        Ok(match self.store.read().doc(id)? {
-            Some(r) => r.priority,
+        Ok(match self.store.read().doc_brief(id)? {
+            Some((p, _)) => p,
             None => priority(id.kind(), false),
         })
     }

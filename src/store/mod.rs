@@ -337,6 +337,18 @@ impl<'a> Db<'a> {
             .optional()?)
     }
 
+    /// Priority and heads of a document, without its snapshot and view: what sync
+    /// and import ask for every document they touch.
+    pub fn doc_brief(&self, id: &DocId) -> Result<Option<(u8, Vec<[u8; 32]>)>> {
+        Ok(self
+            .0
+            .prepare_cached("SELECT priority, heads FROM docs WHERE doc_id = ?1")?
+            .query_row([id.as_str()], |r| {
+                Ok((r.get(0)?, split_heads(&r.get::<_, Vec<u8>>(1)?)))
+            })
+            .optional()?)
+    }
+
     pub fn doc_by_code(&self, code: &str) -> Result<Option<DocRow>> {
         Ok(self
             .0
