@@ -199,10 +199,12 @@ pub fn request(
     out
 }
 
-/// An office and a kiosk of one commune, in `base`.
+/// An office and a kiosk of one commune, in `base`, plus the key of a second enrolled
+/// kiosk (`filer`) to sign residents' requests with, as if they were filed elsewhere.
 pub struct Pair {
     pub office: Repo,
     pub kiosk: Repo,
+    pub filer: Identity,
 }
 
 impl Pair {
@@ -220,7 +222,19 @@ impl Pair {
         kiosk.join(&inv)?;
         let roster = office.changes_missing(&DocId::roster(), &[])?;
         kiosk.import(roster, Some(&office.node_id()))?;
-        Ok(Pair { office, kiosk })
+        let filer = Identity::generate();
+        office.roster_add(
+            filer.node_id(),
+            Role::Kiosk,
+            "Kiosk Bản Chang",
+            "Thôn Bản Chang",
+            vec![],
+        )?;
+        Ok(Pair {
+            office,
+            kiosk,
+            filer,
+        })
     }
 }
 

@@ -2,19 +2,14 @@
 //! deterministic quantities are asserted (bytes, round trips), never times.
 
 use conglang::lab::{self, Pair};
-use conglang::model::{NoticeDraft, Role};
-use conglang::repo::Repo;
+use conglang::model::NoticeDraft;
 use rand::SeedableRng;
 
 #[test]
 fn w1_fresh_kiosk_costs_close_to_the_data_itself() {
     let dir = tempfile::tempdir().unwrap();
     let mut p = Pair::create(dir.path()).unwrap();
-    let k2 = Repo::open(&dir.path().join("k2")).unwrap();
-    p.office
-        .roster_add(k2.node_id(), Role::Kiosk, "Kiosk 2", "", vec![])
-        .unwrap();
-    let changes = lab::w1_changes(p.office.identity(), k2.identity(), 60, 12, 120, 1);
+    let changes = lab::w1_changes(p.office.identity(), &p.filer, 60, 12, 120, 1);
     lab::load(&mut p.office, changes, None).unwrap();
     let floor = lab::floor_bytes(&p.office.all_changes().unwrap());
     let m = lab::sync_in_memory(&mut p.office, &mut p.kiosk).unwrap();
