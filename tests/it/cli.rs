@@ -1,7 +1,7 @@
 //! The headless CLI flow an official and a kiosk technician use, end to end through
 //! the real binary on real data dirs.
 
-use crate::harness::CliNode;
+use crate::harness::{CliNode, enrol};
 
 #[test]
 fn whole_cli_flow_with_vietnamese_round_trip() {
@@ -220,17 +220,8 @@ fn bundle_export_for_a_node_and_import_on_a_usb_stick() {
     let office = CliNode::new(base.path(), "office");
     let kiosk = CliNode::new(base.path(), "kiosk");
     office.ok(&["init", "--commune", "Xã Long Môn", "--name", "UBND xã"]);
+    enrol(&office, &kiosk, "kiosk", "Kiosk Bản Chang");
     let kid = kiosk.id();
-    let invite = office.ok(&[
-        "roster",
-        "add",
-        &kid,
-        "--role",
-        "kiosk",
-        "--name",
-        "Kiosk Bản Chang",
-    ]);
-    kiosk.ok(&["join", invite.trim()]);
     let n = office.ok(&[
         "notice",
         "post",

@@ -92,6 +92,13 @@ impl CliNode {
     }
 }
 
+/// Enrols `node` on `office` with the CLI and joins it with the printed invite.
+pub fn enrol(office: &CliNode, node: &CliNode, role: &str, name: &str) {
+    let id = node.id();
+    let invite = office.ok(&["roster", "add", &id, "--role", role, "--name", name]);
+    node.ok(&["join", invite.trim()]);
+}
+
 pub struct Served {
     pub child: Child,
     pub peer: String,

@@ -5,7 +5,7 @@
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use crate::harness::{CliNode, bin};
+use crate::harness::{CliNode, bin, enrol};
 
 struct Netns {
     names: [String; 2],
@@ -67,17 +67,7 @@ fn kiosk_finds_office_on_the_lan_by_mdns_and_syncs() {
     let office = CliNode::new(base.path(), "office");
     let kiosk = CliNode::new(base.path(), "kiosk");
     office.ok(&["init", "--commune", "Xã Long Môn", "--name", "UBND xã"]);
-    let kid = kiosk.id();
-    let invite = office.ok(&[
-        "roster",
-        "add",
-        &kid,
-        "--role",
-        "kiosk",
-        "--name",
-        "Kiosk Nà Khoang",
-    ]);
-    kiosk.ok(&["join", invite.trim()]);
+    enrol(&office, &kiosk, "kiosk", "Kiosk Nà Khoang");
     let notice = office.ok(&[
         "notice",
         "post",

@@ -4,13 +4,7 @@
 use conglang::model::{Kind, NoticeDraft, RequestDraft, Role, Status};
 use conglang::sync::{Event, Session, Storage};
 
-use crate::harness::{CliNode, Commune, exchange, exchange_limited, roundtrip};
-
-fn enrol(office: &CliNode, node: &CliNode, role: &str, name: &str) {
-    let id = node.id();
-    let invite = office.ok(&["roster", "add", &id, "--role", role, "--name", name]);
-    node.ok(&["join", invite.trim()]);
-}
+use crate::harness::{CliNode, Commune, enrol, exchange, exchange_limited, roundtrip};
 
 #[test]
 fn notice_reaches_kiosk_request_reaches_office_and_answer_comes_back() {
