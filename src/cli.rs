@@ -320,7 +320,7 @@ pub fn run(cli: Cli) -> Result<()> {
                 print_json(&invite)?;
             } else {
                 println!(
-                    "joined {} as {} \"{}\"; the roster arrives with the first sync (dial {})",
+                    "joined {} as {} \"{}\"; this node is a member now and proves it to any peer (first peer to dial: {})",
                     invite.commune_name, invite.role, invite.name, invite.via
                 );
             }
@@ -351,9 +351,17 @@ pub fn run(cli: Cli) -> Result<()> {
                     println!("{k:>10}: {n}");
                 }
                 println!(
-                    "changes: {}  pending: {}  refused: {}",
-                    s.changes, s.pending, s.rejected
+                    "changes: {}  pending: {}  refused: {}  quarantined: {}",
+                    s.changes, s.pending, s.rejected, s.quarantined
                 );
+                for (reason, n) in &s.quarantine_reasons {
+                    println!("  quarantined {n}: {reason}");
+                }
+                for e in &s.equivocators {
+                    println!(
+                        "  WARNING: key {e} signed two different changes with one sequence number (equivocation); consider revoking it"
+                    );
+                }
             }
         }
         Command::Reach { notice } => {

@@ -4,6 +4,7 @@
 //! - [`identity`]: the node's ed25519 key.
 //! - [`model`]: document kinds, signed changes, permission rules, sealing (no I/O).
 //! - [`store`]: SQLite, the only module that knows SQL.
+//! - [`verdict`]: which changes are valid (rules, roster, revocation, equivocation).
 //! - [`repo`]: local edits and verified imports over the store.
 //! - [`sync`]: the sans-IO sync protocol (no I/O, no clock).
 //! - [`net`]: iroh endpoint and ALPN handler, the only module that knows iroh.
@@ -31,3 +32,4 @@ pub mod store;
 pub mod sync;
 #[cfg(feature = "full")]
 pub mod ui;
+pub mod verdict;

@@ -330,9 +330,35 @@ impl Core {
             self.emit(e);
         }
         if others_need_news {
+            // A revocation may have arrived: sessions follow the roster at once.
+            self.enforce_roster();
             // `data_version` is left alone: a write by another process may have
             // landed in between, and the next tick must still see it.
             self.news(Some(id));
+        }
+    }
+
+    /// Ends every session whose peer the roster no longer admits (revoked, or its
+    /// enrolment voided): it receives nothing more. Runs whenever the store changes.
+    fn enforce_roster(&mut self) {
+        let gone: Vec<(u64, NodeId, String)> = self
+            .conns
+            .iter()
+            .filter(|(_, c)| !c.session.is_restricted())
+            .filter_map(|(id, c)| match self.authorized(&c.link.peer) {
+                Ok(()) => None,
+                Err(e) => Some((*id, c.link.peer, e)),
+            })
+            .collect();
+        for (id, peer, reason) in gone {
+            tracing::warn!(peer = %peer.short(), "disconnecting: {reason}");
+            if let Some(c) = self.conns.get(&id) {
+                let _ = c.link.tx.send(Msg::Bye {
+                    reason: reason.clone(),
+                });
+            }
+            self.drop_conn(id);
+            self.emit(NodeEvent::Refused { peer, reason });
         }
     }
 
@@ -396,6 +422,7 @@ impl Core {
         {
             self.data_version = v;
             self.emit(NodeEvent::Changed);
+            self.enforce_roster();
             self.news(None);
         }
     }
@@ -421,6 +448,7 @@ impl Core {
             CoreMsg::Run(job) => {
                 job(&mut self.repo);
                 self.emit(NodeEvent::Changed);
+                self.enforce_roster();
                 self.news(None);
             }
             CoreMsg::Shutdown => {

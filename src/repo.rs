@@ -16,10 +16,13 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::identity::{Identity, NodeId};
-use crate::model::signed::{VerifiedChange, new_actor};
+use std::sync::Arc;
+
+use crate::model::signed::{ChainMeta, VerifiedChange, new_actor};
 use crate::model::text::{self, MAX_SHORT_CHARS, MAX_TEXT_CHARS, clean, clean_required};
 use crate::model::{self, *};
 use crate::store::{Db, DocHeads, DocRow, Store};
+use crate::verdict::{self, roster::RosterOutcome};
 
 /// An invitation to join a commune, printed by `roster add` and read by `join`.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -34,21 +37,50 @@ pub struct Invite {
     /// Addresses of `via`, if its config knows them ("IP:PORT").
     #[serde(default)]
     pub addrs: Vec<String>,
+    /// The official-signed roster changes that enrol this node (the whole valid
+    /// roster as the official held it): the invite is a proof of membership, so the
+    /// node is a member at once, offline, and can prove it to any peer.
+    #[serde(default)]
+    pub roster: Vec<SignedChange>,
 }
 
 const INVITE_PREFIX: &str = "conglang1:";
+/// Invites carrying the roster: deflated JSON.
+const INVITE2_PREFIX: &str = "conglang2:";
+/// Largest invite accepted (the roster of a large commune fits many times over).
+const MAX_INVITE_BYTES: usize = 4 * 1024 * 1024;
 
 impl Invite {
     pub fn encode(&self) -> String {
         use base64::Engine;
+        use std::io::Write;
         let json = serde_json::to_vec(self).expect("invite serialises");
+        let mut z = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::best());
+        z.write_all(&json).expect("in memory");
+        let packed = z.finish().expect("in memory");
         format!(
-            "{INVITE_PREFIX}{}",
-            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json)
+            "{INVITE2_PREFIX}{}",
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(packed)
         )
     }
     pub fn decode(s: &str) -> Result<Invite> {
         use base64::Engine;
+        use std::io::Read;
+        if let Some(body) = s.trim().strip_prefix(INVITE2_PREFIX) {
+            let packed = base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(body)
+                .map_err(|_| anyhow!("the invite is damaged (not base64)"))?;
+            let mut json = Vec::new();
+            flate2::read::DeflateDecoder::new(&packed[..])
+                .take(MAX_INVITE_BYTES as u64 + 1)
+                .read_to_end(&mut json)
+                .map_err(|_| anyhow!("the invite is damaged (bad compression)"))?;
+            if json.len() > MAX_INVITE_BYTES {
+                bail!("the invite is too large");
+            }
+            return serde_json::from_slice(&json)
+                .map_err(|e| anyhow!("the invite is damaged: {e}"));
+        }
         let body = s.trim().strip_prefix(INVITE_PREFIX).ok_or_else(|| {
             anyhow!("not a Cổng Làng invite (it must start with {INVITE_PREFIX})")
         })?;
@@ -71,6 +103,20 @@ pub struct ImportReport {
     pub changed: BTreeSet<DocId>,
     /// Pending buffer full: the sender must be cut off.
     pub overflow: bool,
+    /// Changes set aside in quarantine (not valid now; may become valid).
+    pub quarantined: usize,
+    /// Why, for each of them (a local edit reports it to the user).
+    #[serde(skip)]
+    pub void_reasons: Vec<String>,
+    /// Quarantined changes that became valid again (a revocation fell, a missing
+    /// link arrived).
+    pub restored: usize,
+    /// The roster was touched: sessions must check their peers again.
+    pub roster_changed: bool,
+    /// Our own changes voided by someone else's trick, to re-issue on the surviving
+    /// history: the document, its state before, and the fields to copy from it.
+    #[serde(skip)]
+    pub reissue: Vec<(DocId, Automerge, Vec<String>)>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -95,6 +141,13 @@ pub struct StatusReport {
     pub changes: i64,
     pub pending: i64,
     pub rejected: i64,
+    /// Changes set aside: not valid now (revoked past a cut, built on something void,
+    /// a lost equivocation twin, or found invalid when an older store was re-judged).
+    pub quarantined: i64,
+    /// Why, with counts.
+    pub quarantine_reasons: Vec<(String, i64)>,
+    /// Keys caught signing two changes with one actor and sequence number.
+    pub equivocators: Vec<String>,
     /// Digest of every document's heads: two nodes with equal digests hold the same.
     pub digest: String,
 }
@@ -118,6 +171,12 @@ pub struct Repo {
 }
 
 const META_COMMUNE: &str = "commune_id";
+/// Hash of the last change this node made: the next one names it (author chain).
+const META_CHAIN_HEAD: &str = "chain_head";
+/// Set by migration 4: the next open re-judges every stored change.
+const META_REJUDGE: &str = "rejudge";
+/// Most bytes of inflated changes one import step holds in memory.
+const MAX_INFLATED_PER_SLICE: u64 = 32 * 1024 * 1024;
 const META_COMMUNE_NAME: &str = "commune_name";
 
 fn state_hash(id: &DocId, heads: &[[u8; 32]]) -> [u8; 16] {
@@ -234,12 +293,62 @@ impl Repo {
         let identity = Identity::load_or_create(data_dir)?;
         let store = Store::open(data_dir)?;
         let actor = new_actor(&identity.node_id());
-        Ok(Repo {
+        let mut repo = Repo {
             store,
             identity,
             actor,
             data_dir: data_dir.to_path_buf(),
-        })
+        };
+        if repo.store.read().meta(META_REJUDGE)?.as_deref() == Some("1") {
+            let report = repo.rejudge()?;
+            if report.quarantined > 0 {
+                tracing::warn!(
+                    quarantined = report.quarantined,
+                    "stored changes that the current rules do not accept were set aside in quarantine (see `conglang status`)"
+                );
+            }
+        }
+        Ok(repo)
+    }
+
+    /// Judges every stored change again under the current rules (after an upgrade):
+    /// changes that fail are set aside in quarantine and reported, never dropped.
+    pub fn rejudge(&mut self) -> Result<ImportReport> {
+        let commune = self.commune_id()?;
+        let me = self.node_id();
+        let mut report = ImportReport::default();
+        self.store.write(|db| {
+            if let Some(commune) = &commune {
+                let old = RosterOutcome::default();
+                let (outcome, _) = import_roster(
+                    db,
+                    commune,
+                    &me,
+                    Vec::new(),
+                    None,
+                    &mut report,
+                    &old,
+                    text::now(),
+                    true,
+                )?;
+                for id in db.all_doc_ids()? {
+                    if id.kind() != Kind::Roster {
+                        reevaluate(
+                            db,
+                            &outcome,
+                            &me,
+                            &id,
+                            Vec::new(),
+                            None,
+                            &mut report,
+                            text::now(),
+                        )?;
+                    }
+                }
+            }
+            db.set_meta(META_REJUDGE, "0")
+        })?;
+        Ok(report)
     }
 
     pub fn data_dir(&self) -> &Path {
@@ -357,27 +466,38 @@ impl Repo {
         {
             bail!("node {} was revoked; enrol a new key instead", node.short());
         }
-        let number = roster
-            .member(&node)
-            .map(|m| m.number)
-            .unwrap_or_else(|| roster.next_number());
+        // An enrolled machine keeps its role for life: another role needs a revocation
+        // and a new key (the rules refuse a role change from anyone, on any path).
+        let existing = roster.member(&node).cloned();
+        if let Some(m) = &existing
+            && m.role != role
+        {
+            bail!(
+                "node {} is already enrolled as {}; revoke it and enrol a new key to give it another role",
+                node.short(),
+                m.role
+            );
+        }
+        let number = roster.next_number();
         let me = self.node_id();
         let now = text::now();
-        self.edit(&DocId::roster(), |tx| {
-            write_member(
-                tx,
-                &Member {
-                    node,
-                    name: name.clone(),
-                    role,
-                    place: place.clone(),
-                    number,
-                    added_by: Some(me),
-                    added_at: now,
-                    revoked: None,
-                },
-            )
-        })?;
+        if existing.is_none() {
+            self.edit(&DocId::roster(), |tx| {
+                write_member(
+                    tx,
+                    &Member {
+                        node,
+                        name: name.clone(),
+                        role,
+                        place: place.clone(),
+                        number,
+                        added_by: Some(me),
+                        added_at: now,
+                        revoked: None,
+                    },
+                )
+            })?;
+        }
         Ok(Invite {
             commune_id: self.commune_id()?.expect("member implies commune"),
             commune_name: roster.commune_name,
@@ -386,6 +506,13 @@ impl Repo {
             name,
             via: me,
             addrs,
+            roster: self
+                .store
+                .read()
+                .doc_changes(&DocId::roster())?
+                .into_iter()
+                .map(|c| c.signed)
+                .collect(),
         })
     }
 
@@ -400,23 +527,31 @@ impl Repo {
         if m.revoked.is_some() {
             bail!("node {} is already revoked", node.short());
         }
-        if node == self.node_id() && roster.officials().count() == 1 {
-            bail!("refusing to revoke the commune's last official");
+        if Some(node) == self.commune_id()? {
+            bail!("refusing to revoke the commune's founder: the founder's key is the commune");
         }
-        let cut: Vec<String> = self
-            .store
-            .read()
-            .changes_by(&node)?
-            .iter()
-            .map(|c| hex::encode(c.hash))
-            .collect();
-        let n = cut.len();
-        let rv = Revocation {
-            by: self.node_id(),
-            at: text::now(),
-            cut,
-        };
-        self.edit(&DocId::roster(), |tx| write_revocation(tx, &node, &rv))?;
+        // The cut: the node's chain heads as we hold them, not every hash — a device
+        // with 100,000 changes has one head (see `verdict::roster`).
+        let links = self.store.read().links_of(&node)?;
+        let n = links.len();
+        let mut cut = verdict::roster::chain_heads(&links);
+        if cut.len() > verdict::roster::MAX_CUT_HEADS {
+            // Only changes from before chains (each its own head) can be this many:
+            // keep the chain heads and the most recent of the rest.
+            tracing::warn!(node = %node.short(), heads = cut.len(), "revocation cut truncated");
+            let chained: BTreeSet<[u8; 32]> = links
+                .iter()
+                .filter(|(_, p)| p.is_some())
+                .map(|(h, _)| *h)
+                .collect();
+            cut.sort_by_key(|h| !chained.contains(h));
+            cut.truncate(verdict::roster::MAX_CUT_HEADS);
+        }
+        let me = self.node_id();
+        let now = text::now();
+        self.edit(&DocId::roster(), |tx| {
+            write_revocation(tx, &node, &me, now, &cut)
+        })?;
         Ok(n)
     }
 
@@ -441,7 +576,20 @@ impl Repo {
             db.set_meta(META_COMMUNE_NAME, &invite.commune_name)?;
             db.set_meta("invited_by", &invite.via.to_string())?;
             db.note_peer_addrs(&invite.via, &addrs)
-        })
+        })?;
+        if !invite.roster.is_empty() {
+            let report = self.import(invite.roster.clone(), Some(&invite.via))?;
+            if let Some(r) = report.rejected.iter().find(|r| r.hostile) {
+                bail!("the invite's roster was refused: {}", r.reason);
+            }
+            let roster = self.roster()?;
+            match roster.member(&self.node_id()) {
+                Some(m) if m.revoked.is_none() => {}
+                Some(_) => bail!("the invite's roster shows this node as revoked"),
+                None => bail!("the invite's roster does not enrol this node"),
+            }
+        }
+        Ok(())
     }
 
     // ---- notices -----------------------------------------------------------
@@ -581,9 +729,22 @@ impl Repo {
         };
         let me = self.node_id();
         let number = roster.member(&me).map(|m| m.number).unwrap_or(0);
-        let code = self.new_code(&roster.initials, number)?;
-        let id = DocId::new_random(Kind::Request);
         let now = text::now();
+        // The daily quota is judged by every node (`verdict::doc`); refusing here too
+        // keeps this node from pushing its own earlier requests of the day out of it.
+        let today = self
+            .store
+            .read()
+            .creations_on(&me, now.div_euclid(86_400))?;
+        if today >= verdict::doc::DAILY_REQUEST_QUOTA {
+            bail!(
+                "refused: {} ({} today)",
+                verdict::doc::OVER_QUOTA,
+                verdict::doc::DAILY_REQUEST_QUOTA
+            );
+        }
+        let code = self.new_code(&roster.initials, number)?;
+        let id = DocId::new_request(&self.node_id());
         self.edit(&id, |tx| {
             put_header(tx, Kind::Request, &me, now)?;
             write_new_request(tx, &code, &d, sealed.clone())
@@ -638,6 +799,21 @@ impl Repo {
         let now = text::now();
         self.edit(&r.id, |tx| {
             write_answer(tx, &me, now, &text, status, appointment.as_ref())
+        })?;
+        self.request(code)?
+            .ok_or_else(|| anyhow!("request {code} vanished after saving"))
+    }
+
+    /// The resident who asked corrects their question (the creating node only; the
+    /// rules refuse it from anyone else).
+    pub fn edit_request_text(&mut self, code: &str, text: &str) -> Result<Request> {
+        let r = self
+            .request(code)?
+            .ok_or_else(|| anyhow!("no request with tracking code {code}"))?;
+        let text = clean_required("text", text, MAX_TEXT_CHARS)?;
+        self.edit(&r.id, |tx| {
+            use automerge::transaction::Transactable;
+            tx.put(automerge::ROOT, "text", text.as_str())
         })?;
         self.request(code)?
             .ok_or_else(|| anyhow!("request {code} vanished after saving"))
@@ -768,6 +944,13 @@ impl Repo {
             changes: db.change_count()?,
             pending: db.pending_count()?,
             rejected: db.rejection_count()?,
+            quarantined: db.quarantine_count()?,
+            quarantine_reasons: db.quarantine_reasons()?,
+            equivocators: db
+                .equivocators()?
+                .into_iter()
+                .map(|(n, _, _)| n.to_string())
+                .collect(),
             digest: hex::encode(db.digest()?.0),
         })
     }
@@ -784,12 +967,23 @@ impl Repo {
         let identity = self.identity.clone();
         let actor = self.actor.clone();
         let commune = self.commune_id()?;
-        self.store.write(|db| {
+        let me = self.node_id();
+        let report = self.store.write(|db| {
             let (mut doc, _) = load_doc(db, id)?;
             doc.set_actor(actor);
             let before = doc.get_heads();
+            // The author chain: this change names the previous change this node made.
+            let prev = db.meta(META_CHAIN_HEAD)?.and_then(|h| {
+                let mut b = [0u8; 32];
+                hex::decode_to_slice(h, &mut b).ok().map(|()| b)
+            });
+            let message = ChainMeta { prev }.encode();
             doc.transact_with::<_, _, AutomergeError, _>(
-                |_| CommitOptions::default().with_time(text::now()),
+                |_| {
+                    CommitOptions::default()
+                        .with_time(text::now())
+                        .with_message(message.clone())
+                },
                 |tx| f(tx),
             )
             .map_err(|e| anyhow!("cannot edit {id}: {}", e.error))?;
@@ -805,13 +999,59 @@ impl Repo {
                 .into_iter()
                 .map(|s| s.verify())
                 .collect::<Result<Vec<_>>>()?;
+            let hash = verified.first().map(|v| v.hash.0);
             let mut report = ImportReport::default();
-            apply(db, commune.as_ref(), verified, None, &mut report)?;
+            apply(db, commune.as_ref(), &me, verified, None, &mut report)?;
             if let Some(r) = report.rejected.first() {
                 bail!("refused: {}", r.reason);
             }
-            Ok(())
-        })
+            // A local edit that is not valid is not kept at all (the transaction
+            // rolls back): the user is told why.
+            if let Some(why) = report.void_reasons.first() {
+                bail!("refused: {why}");
+            }
+            if report.pending > 0 {
+                bail!("refused: this edit builds on changes this node does not hold");
+            }
+            if let Some(h) = hash {
+                db.set_meta(META_CHAIN_HEAD, &hex::encode(h))?;
+            }
+            Ok(report)
+        })?;
+        self.reissue(report.reissue)
+    }
+
+    /// Re-issues our own edits that someone else's trick voided (an equivocating twin
+    /// under them): the same fields get the values they had, on the surviving history.
+    fn reissue(&mut self, items: Vec<(DocId, Automerge, Vec<String>)>) -> Result<()> {
+        for (id, old, fields) in items {
+            let values = match old.hydrate(None) {
+                automerge::hydrate::Value::Map(m) => m,
+                _ => continue,
+            };
+            let exists = self.store.read().doc_brief(&id)?.is_some();
+            if !exists {
+                tracing::warn!(doc = %id, "cannot re-issue an edit: the document itself was voided");
+                continue;
+            }
+            tracing::info!(doc = %id, fields = ?fields, "re-issuing our edit voided by an equivocation");
+            self.edit(&id, |tx| {
+                use automerge::transaction::Transactable;
+                for f in &fields {
+                    match values.get(f) {
+                        Some(automerge::hydrate::Value::Scalar(v)) => {
+                            tx.put(automerge::ROOT, f.as_str(), v.clone())?;
+                        }
+                        Some(v) => {
+                            tx.batch_create_object(automerge::ROOT, f.as_str(), v, false)?;
+                        }
+                        None => {}
+                    }
+                }
+                Ok(())
+            })?;
+        }
+        Ok(())
     }
 
     /// Imports changes from a peer or a bundle. Envelope-invalid and forbidden changes
@@ -822,9 +1062,46 @@ impl Repo {
         via: Option<&NodeId>,
     ) -> Result<ImportReport> {
         let mut report = ImportReport::default();
+        // Bound what one import holds inflated in memory: changes are processed in
+        // slices of at most `MAX_INFLATED_PER_SLICE` bytes once inflated.
+        let mut slices: Vec<Vec<SignedChange>> = vec![Vec::new()];
+        let mut size = 0u64;
+        for c in changes {
+            let n =
+                model::signed::inflated_size(&c.bytes, model::signed::MAX_INFLATED_CHANGE_BYTES)
+                    .unwrap_or(0);
+            if size + n > MAX_INFLATED_PER_SLICE && !slices.last().is_some_and(|s| s.is_empty()) {
+                slices.push(Vec::new());
+                size = 0;
+            }
+            size += n;
+            slices.last_mut().expect("one slice").push(c);
+        }
+        for slice in slices {
+            let r = self.import_slice(slice, via)?;
+            report.accepted += r.accepted;
+            report.duplicates += r.duplicates;
+            report.pending += r.pending;
+            report.rejected.extend(r.rejected);
+            report.changed.extend(r.changed);
+            report.overflow |= r.overflow;
+            report.quarantined += r.quarantined;
+            report.restored += r.restored;
+            report.roster_changed |= r.roster_changed;
+        }
+        Ok(report)
+    }
+
+    fn import_slice(
+        &mut self,
+        changes: Vec<SignedChange>,
+        via: Option<&NodeId>,
+    ) -> Result<ImportReport> {
+        let mut report = ImportReport::default();
         let now = text::now();
         let (verified, bad) = verify_all(changes);
         let commune = self.commune_id()?;
+        let me = self.node_id();
         let new_notices = self.store.write(|db| {
             for (doc, reason) in &bad {
                 tracing::warn!(doc = %doc, via = ?via, "refused change: {reason}");
@@ -842,13 +1119,15 @@ impl Repo {
                 .filter(|d| d.kind() == Kind::Notice)
                 .filter(|d| db.doc_brief(d).ok().flatten().is_none())
                 .collect();
-            apply(db, commune.as_ref(), verified, via, &mut report)?;
+            apply(db, commune.as_ref(), &me, verified, via, &mut report)?;
             Ok(before
                 .into_iter()
                 .filter(|d| report.changed.contains(d))
                 .collect::<Vec<_>>())
         })?;
         self.note_receipts(&new_notices)?;
+        let reissue = std::mem::take(&mut report.reissue);
+        self.reissue(reissue)?;
         Ok(report)
     }
 
@@ -903,6 +1182,33 @@ impl Repo {
         let mut out = Vec::new();
         for d in db.doc_heads(0)? {
             out.extend(db.doc_changes(&d.id)?.into_iter().map(|c| c.signed));
+        }
+        Ok(out)
+    }
+
+    /// Hashes of the valid changes and of the quarantined ones, sorted: two nodes that
+    /// hold the same changes must return the same pair.
+    pub fn verdict_sets(&self) -> Result<(Vec<[u8; 32]>, Vec<[u8; 32]>)> {
+        self.store.read().verdict_sets()
+    }
+
+    /// Keys caught signing two changes with one actor and sequence number.
+    pub fn equivocators(&self) -> Result<Vec<NodeId>> {
+        Ok(self
+            .store
+            .read()
+            .equivocators()?
+            .into_iter()
+            .map(|(n, _, _)| n)
+            .collect())
+    }
+
+    /// Every change held in quarantine (for tests, audits and re-sending).
+    pub fn quarantined_changes(&self) -> Result<Vec<SignedChange>> {
+        let db = self.store.read();
+        let mut out = Vec::new();
+        for id in db.all_doc_ids()? {
+            out.extend(db.quarantined_of(&id)?.into_iter().map(|c| c.signed));
         }
         Ok(out)
     }
@@ -965,7 +1271,7 @@ fn verify_all(changes: Vec<SignedChange>) -> (Vec<VerifiedChange>, Vec<(DocId, S
         let doc = c.doc.clone();
         c.verify()
             .map(|mut v| {
-                model::rules::pre_analyse(&mut v);
+                verdict::rules::pre_analyse(&mut v);
                 v
             })
             .map_err(|e| (doc, e.to_string()))
@@ -987,11 +1293,15 @@ fn list_roles(r: &[Role]) -> String {
         .join(" and ")
 }
 
-/// Applies verified changes inside one write transaction. Roster changes go first,
-/// since every other verdict depends on the roster.
+/// Applies verified changes inside one write transaction: the roster first (every
+/// other verdict depends on its outcome), then each document. Verdicts come from
+/// `verdict`; this function only moves changes between the log (valid), the
+/// quarantine (not valid now, may become valid), the pending buffer (dependencies not
+/// here) and the refusal log (breaks a rule: not stored).
 fn apply(
     db: Db<'_>,
     commune: Option<&NodeId>,
+    me: &NodeId,
     verified: Vec<VerifiedChange>,
     via: Option<&NodeId>,
     report: &mut ImportReport,
@@ -1008,271 +1318,459 @@ fn apply(
         }
         return Ok(());
     };
-    let mut groups: BTreeMap<(bool, DocId), Vec<VerifiedChange>> = BTreeMap::new();
-    for v in verified {
-        let d = v.signed.doc.clone();
-        groups
-            .entry((d.kind() != Kind::Roster, d))
-            .or_default()
-            .push(v);
+    db.expire_pending(now - crate::store::PENDING_TTL_SECS)?;
+    let (roster_in, rest): (Vec<_>, Vec<_>) = verified
+        .into_iter()
+        .partition(|v| v.signed.doc.kind() == Kind::Roster);
+    let mut outcome = roster_outcome(db, commune)?;
+    let mut rest = rest;
+    if !roster_in.is_empty() {
+        let (o, released) = import_roster(
+            db, commune, me, roster_in, via, report, &outcome, now, false,
+        )?;
+        outcome = o;
+        rest.extend(released);
     }
-    let mut roster = current_roster(db)?;
-    // Documents new to this store (nothing stored, nothing pending) are independent of
-    // each other and of the store: check and apply them on every core, then write them.
-    // The roster goes first and sequentially, since every other verdict depends on it.
-    let roster_changed = groups.keys().any(|(not_roster, _)| !not_roster);
-    if !roster_changed {
-        let mut fresh = Vec::new();
-        let mut rest = BTreeMap::new();
-        for (key, changes) in groups {
-            if is_fresh(db, &key.1, &changes)? {
-                fresh.push((key.1, changes));
-            } else {
-                rest.insert(key, changes);
-            }
+    let mut groups: BTreeMap<DocId, Vec<VerifiedChange>> = BTreeMap::new();
+    let mut revoked_authors = false;
+    for v in rest {
+        if outcome.roster.member(&v.author).is_none() && !outcome.named.contains(&v.author) {
+            // Named by no roster change we hold: not stored, not parked. An honest peer
+            // sends the roster first, so this is a stranger or a relay ahead of it.
+            let reason = verdict::rules::Rejection::NotMember(v.author.short()).to_string();
+            refuse(
+                db,
+                &v.signed.doc.clone(),
+                &v,
+                reason,
+                false,
+                via,
+                report,
+                now,
+            )?;
+            continue;
         }
-        for f in apply_fresh_parallel(fresh, commune, &roster)? {
-            match f {
-                FreshOutcome::Done(f) => write_fresh(db, *f, via, report, now)?,
-                FreshOutcome::Fallback(id, changes) => {
-                    rest.insert((true, id), changes);
-                }
-            }
-        }
-        groups = rest;
+        revoked_authors |=
+            outcome.kept.contains_key(&v.author) || outcome.roster.member(&v.author).is_none();
+        groups.entry(v.signed.doc.clone()).or_default().push(v);
     }
-    for ((not_roster, id), mut changes) in groups {
-        // Changes parked earlier for this document get another chance now.
-        for p in db.pending_for(&id)? {
-            if let Ok(v) = p.verify() {
-                changes.push(v);
-            }
+    // Daily quota of new requests per device: record every creation, rank them.
+    let mut pairs: BTreeSet<(NodeId, i64)> = BTreeSet::new();
+    for v in groups.values().flatten() {
+        if verdict::doc::creates_request(v) {
+            let day = verdict::doc::day_of(v);
+            db.record_creation(
+                &v.hash.0,
+                &v.author,
+                day,
+                v.change.timestamp(),
+                &v.signed.doc,
+            )?;
+            pairs.insert((v.author, day));
         }
-        let (mut doc, row) = load_doc(db, &id)?;
-        let mut last_seq = row.as_ref().map(|r| r.last_seq).unwrap_or(0);
-        let mut first_seq = row.as_ref().map(|r| r.first_seq).unwrap_or(0);
-        let mut accepted_any = false;
-        let mut seen = BTreeSet::new();
-        let mut queue: Vec<VerifiedChange> = Vec::new();
-        for c in changes {
-            if !seen.insert(c.hash) {
-                continue;
-            }
-            if db.has_change(&c.hash.0)? {
-                db.remove_pending(&c.hash.0)?;
-                report.duplicates += 1;
-                continue;
-            }
-            queue.push(c);
+    }
+    let mut over: BTreeSet<[u8; 32]> = BTreeSet::new();
+    for (a, d) in &pairs {
+        over.extend(db.over_quota(a, *d, verdict::doc::DAILY_REQUEST_QUOTA)?);
+    }
+    // Requests held as valid whose creation a newcomer pushed past the quota.
+    let mut bumped: BTreeSet<DocId> = BTreeSet::new();
+    for h in &over {
+        if db.has_change(h)?
+            && let Some(c) = db.change_by_hash(h)?
+            && !groups.contains_key(&c.signed.doc)
+        {
+            bumped.insert(c.signed.doc);
         }
-        loop {
-            let mut progress = false;
-            let mut waiting = Vec::new();
-            for c in queue {
-                let mut ready = true;
-                for d in c.change.deps() {
-                    if !db.has_change(&d.0)? {
-                        ready = false;
-                        break;
-                    }
-                }
-                if !ready {
-                    waiting.push(c);
-                    continue;
-                }
-                progress = true;
-                db.remove_pending(&c.hash.0)?;
-                let actor = c.change.actor_id().to_bytes().to_vec();
-                let actor_seq = c.change.seq();
-                // Equivocation: the same author signed two different changes with one
-                // (actor, sequence number). Every node keeps the one with the smaller
-                // hash, whatever order they arrive in, and drops the other with
-                // everything built on it.
-                let mut equivocation = None;
-                if let Some(other) = db.change_at(&id, &actor, actor_seq)?
-                    && other != c.hash.0
-                {
-                    tracing::warn!(doc = %id, author = %c.author.short(), "equivocation: two changes with one actor and sequence number");
-                    if c.hash.0 < other {
-                        db.log_rejection(
-                            Some(&id),
-                            Some(&other),
-                            Some(&c.author),
-                            via,
-                            "equivocation: dropped for the change with the smaller hash",
-                            now,
-                        )?;
-                        drop_changes(db, &id, BTreeSet::from([other]), report)?;
-                        doc = load_doc(db, &id)?.0;
-                    } else {
-                        equivocation = Some(format!(
-                            "equivocation by {}: another change with the same actor and sequence number is kept",
-                            c.author.short()
-                        ));
-                    }
-                }
-                let r = if id.kind() == Kind::Roster {
-                    model::rules::check_change(&id, commune, &read_roster(&doc), &doc, &c)
-                } else {
-                    model::rules::check_change(&id, commune, &roster, &doc, &c)
-                };
-                let hostile = !matches!(r, Err(model::rules::Rejection::Revoked(_)))
-                    && equivocation.is_none();
-                let mut touched = false;
-                let verdict = match equivocation {
-                    Some(e) => Err(e),
-                    None => r.map_err(|e| e.to_string()),
-                }
-                .and_then(|()| {
-                    touched = true;
-                    let change = c.change.clone();
-                    match model::signed::guard(|| doc.apply_changes([change])) {
-                        Ok(r) => r.map_err(|e| format!("change does not apply: {e}")),
-                        Err(()) => {
-                            Err("change does not apply: the document engine gave up on it".into())
-                        }
-                    }
-                });
-                match verdict {
-                    Ok(()) => {
-                        last_seq = db.insert_change(
-                            &c.hash.0, &c.signed, &c.author, &actor, actor_seq, via, now,
-                        )?;
-                        if first_seq == 0 {
-                            first_seq = last_seq;
-                        }
-                        accepted_any = true;
-                        report.accepted += 1;
-                    }
-                    Err(reason) => {
-                        refuse(db, &id, &c, reason, hostile, via, report, now)?;
-                        // A failed apply may leave the document half-updated: rebuild it
-                        // from the log (which holds exactly the accepted history).
-                        if touched {
-                            doc = rebuild_doc(db, &id)?;
-                        }
-                    }
-                }
-            }
-            queue = waiting;
-            if !progress || queue.is_empty() {
-                break;
-            }
+    }
+    let judge = verdict::doc::Judge {
+        roster: &outcome,
+        over_quota: &over,
+    };
+    // Documents new to this store are independent of each other: judge them on every
+    // core, then write them.
+    let mut fresh = Vec::new();
+    let mut others = Vec::new();
+    for (id, changes) in groups {
+        if is_fresh(db, &id, &changes)? {
+            fresh.push((id, changes));
+        } else {
+            others.push((id, changes));
         }
-        for c in queue {
-            if db.add_pending(&c.hash.0, &c.signed, via, now)? {
-                report.pending += 1;
-            } else {
-                report.overflow = true;
-            }
-        }
-        if accepted_any {
-            save_doc(db, &id, &doc, first_seq, last_seq)?;
-            report.changed.insert(id.clone());
-        }
-        if !not_roster {
-            let new_roster = current_roster(db)?;
-            for (node, m) in &new_roster.members {
-                let was = roster.member(node).and_then(|m| m.revoked.as_ref());
-                if let (Some(rv), None) = (&m.revoked, was) {
-                    purge_revoked(db, node, rv, report)?;
-                }
-            }
-            roster = new_roster;
-        }
+    }
+    let judged = par_map(fresh, 16, |(id, changes)| {
+        let j = verdict::doc::evaluate(&id, &judge, changes);
+        (id, j)
+    });
+    for (id, j) in judged {
+        write_judged(db, &id, j, &BTreeSet::new(), None, me, via, report, now)?;
+    }
+    for (id, changes) in others {
+        import_doc(db, &judge, me, &id, changes, via, report, now)?;
+    }
+    for id in bumped {
+        reevaluate(db, &outcome, me, &id, Vec::new(), via, report, now)?;
+    }
+    // A revoked node's change can be a missing link of its chain: what its cut keeps
+    // may have grown. Judge the roster and that node's documents again.
+    if revoked_authors {
+        import_roster(
+            db,
+            commune,
+            me,
+            Vec::new(),
+            via,
+            report,
+            &outcome,
+            now,
+            true,
+        )?;
     }
     Ok(())
 }
 
-/// Nothing of this document is stored or pending, and none of these changes is known.
-fn is_fresh(db: Db<'_>, id: &DocId, changes: &[VerifiedChange]) -> Result<bool> {
-    if db.doc_brief(id)?.is_some() || !db.pending_for(id)?.is_empty() {
-        return Ok(false);
+/// Verifies changes read back from the store (they were verified when they came).
+fn reverify(rows: Vec<crate::store::StoredChange>) -> Vec<VerifiedChange> {
+    rows.into_iter()
+        .filter_map(|c| c.signed.verify().ok())
+        .map(|mut v| {
+            verdict::rules::pre_analyse(&mut v);
+            v
+        })
+        .collect()
+}
+
+/// The roster verdict from every roster change held, cached per process by the set of
+/// roster changes and chain links it was computed from.
+fn roster_outcome(db: Db<'_>, commune: &NodeId) -> Result<Arc<RosterOutcome>> {
+    use std::sync::Mutex;
+    static CACHE: Mutex<Option<([u8; 32], Arc<RosterOutcome>)>> = Mutex::new(None);
+    let mut rows = db.doc_changes(&DocId::roster())?;
+    rows.extend(db.quarantined_of(&DocId::roster())?);
+    let mut key = Sha256::new();
+    key.update(commune.as_bytes());
+    let mut hashes: Vec<[u8; 32]> = rows.iter().map(|r| r.hash).collect();
+    hashes.sort();
+    for h in &hashes {
+        key.update(h);
     }
-    for c in changes {
-        if db.has_change(&c.hash.0)? {
-            return Ok(false);
-        }
+    key.update(db.link_count()?.to_le_bytes());
+    // Two stores in one process (tests, the lab) must not share an entry.
+    key.update(db.meta("store_id")?.unwrap_or_default().as_bytes());
+    let key: [u8; 32] = key.finalize().into();
+    if let Ok(c) = CACHE.lock()
+        && let Some((k, o)) = c.as_ref()
+        && *k == key
+    {
+        return Ok(o.clone());
     }
-    Ok(true)
+    let all = reverify(rows);
+    let o = Arc::new(verdict::roster::evaluate(commune, &all, &|a: &NodeId| {
+        db.links_of(a).unwrap_or_default()
+    }));
+    if let Ok(mut c) = CACHE.lock() {
+        *c = Some((key, o.clone()));
+    }
+    Ok(o)
 }
 
-struct Fresh {
-    id: DocId,
-    accepted: Vec<VerifiedChange>,
-    rejected: Vec<(VerifiedChange, String, bool)>,
-    waiting: Vec<VerifiedChange>,
-    row: Option<DocRow>,
+/// Records a change's chain link, so revocation cuts can be read through it.
+fn note_link(db: Db<'_>, c: &VerifiedChange) -> Result<()> {
+    if let Some(chain) = &c.chain {
+        db.add_link(&c.hash.0, &c.author, chain.prev.as_ref())?;
+    }
+    Ok(())
 }
 
-enum FreshOutcome {
-    Done(Box<Fresh>),
-    /// Something only the sequential path handles (an equivocation inside the batch).
-    Fallback(DocId, Vec<VerifiedChange>),
-}
-
-/// Checks and applies the changes of a document new to this store, in memory.
-fn apply_fresh(
-    id: DocId,
-    changes: Vec<VerifiedChange>,
+/// Imports roster changes: re-evaluates the roster from the whole set, moves changes
+/// between log and quarantine accordingly, and re-judges every document by an author
+/// whose membership or cut changed. Returns the new outcome and the pending changes of
+/// authors who just became members.
+#[allow(clippy::too_many_arguments)]
+fn import_roster(
+    db: Db<'_>,
     commune: &NodeId,
-    roster: &Roster,
-) -> Result<FreshOutcome> {
+    me: &NodeId,
+    incoming: Vec<VerifiedChange>,
+    via: Option<&NodeId>,
+    report: &mut ImportReport,
+    old: &RosterOutcome,
+    now: i64,
+    force: bool,
+) -> Result<(Arc<RosterOutcome>, Vec<VerifiedChange>)> {
+    let id = DocId::roster();
+    let valid_before: BTreeSet<[u8; 32]> = db.doc_changes(&id)?.iter().map(|c| c.hash).collect();
+    let mut stored_rows = db.doc_changes(&id)?;
+    stored_rows.extend(db.quarantined_of(&id)?);
+    let stored = reverify(stored_rows);
+    let known: BTreeSet<[u8; 32]> = stored.iter().map(|c| c.hash.0).collect();
+    let mut incoming_all = incoming;
+    incoming_all.extend(
+        db.pending_for(&id)?
+            .into_iter()
+            .filter_map(|p| p.verify().ok()),
+    );
+    let mut new: Vec<VerifiedChange> = Vec::new();
     let mut seen = BTreeSet::new();
-    let mut by_actor_seq: BTreeMap<(Vec<u8>, u64), [u8; 32]> = BTreeMap::new();
-    let mut queue = Vec::new();
-    for c in changes.iter() {
-        if !seen.insert(c.hash) {
+    for c in incoming_all {
+        if !seen.insert(c.hash.0) {
             continue;
         }
-        let key = (c.change.actor_id().to_bytes().to_vec(), c.change.seq());
-        if by_actor_seq.insert(key, c.hash.0).is_some() {
-            return Ok(FreshOutcome::Fallback(id, changes));
+        if known.contains(&c.hash.0) {
+            db.remove_pending(&c.hash.0)?;
+            report.duplicates += 1;
+            continue;
         }
-        queue.push(c.clone());
+        new.push(c);
     }
+    if new.is_empty() && !force {
+        return Ok((roster_outcome(db, commune)?, Vec::new()));
+    }
+    // Changes whose dependencies nobody here holds wait (bounded per author).
+    let mut have: BTreeSet<[u8; 32]> = known.clone();
+    have.extend(new.iter().map(|c| c.hash.0));
+    let mut ready = Vec::new();
+    for c in new {
+        // Deps through other waiting changes are fine: the walk skips what it cannot reach.
+        if c.change.deps().iter().all(|d| have.contains(&d.0)) {
+            ready.push(c);
+        } else {
+            park(db, &c, old, commune, via, report, now)?;
+        }
+    }
+    for c in &ready {
+        db.remove_pending(&c.hash.0)?;
+    }
+    let mut all = stored;
+    all.extend(ready.iter().cloned());
+    let outcome = Arc::new(verdict::roster::evaluate(commune, &all, &|a: &NodeId| {
+        db.links_of(a).unwrap_or_default()
+    }));
+    let by_hash: BTreeMap<[u8; 32], &VerifiedChange> = all.iter().map(|c| (c.hash.0, c)).collect();
+    let new_hashes: BTreeSet<[u8; 32]> = ready.iter().map(|c| c.hash.0).collect();
+    // Valid roster changes, in order.
+    for h in &outcome.order {
+        if valid_before.contains(h) {
+            continue;
+        }
+        let c = by_hash[h];
+        db.unquarantine(h)?;
+        let actor = c.change.actor_id().to_bytes().to_vec();
+        db.insert_change(h, &c.signed, &c.author, &actor, c.change.seq(), via, now)?;
+        note_link(db, c)?;
+        if new_hashes.contains(h) {
+            report.accepted += 1;
+        }
+    }
+    for (h, (why, hostile)) in &outcome.void {
+        let c = by_hash[h];
+        let is_new = new_hashes.contains(h);
+        let member = outcome.roster.member(&c.author).is_some() || c.author == *commune;
+        if is_new && (*hostile || !member) {
+            refuse(db, &id, c, why.clone(), *hostile, via, report, now)?;
+            continue;
+        }
+        if valid_before.contains(h) {
+            db.delete_change(h)?;
+        }
+        if !db.quarantine(h, &c.signed, &c.author, why, via, now)? {
+            report.overflow = true;
+        }
+        note_link(db, c)?;
+    }
+    // The roster's cache row: the document of valid changes, the evaluated roster as view.
     let mut doc = Automerge::new();
-    let mut have: BTreeSet<[u8; 32]> = BTreeSet::new();
-    let (mut accepted, mut rejected) = (Vec::new(), Vec::new());
+    doc.apply_changes(outcome.order.iter().map(|h| by_hash[h].change.clone()))?;
+    if outcome.order.is_empty() {
+        db.delete_doc(&id)?;
+    } else {
+        let mut row = build_row(&id, &doc)?;
+        row.view = serde_json::to_string(&outcome.roster)?;
+        let (first, last) = db.seq_range(&id)?;
+        row.first_seq = first;
+        row.last_seq = last;
+        db.put_doc(&row)?;
+    }
+    report.changed.insert(id.clone());
+    report.roster_changed = true;
+    // Authors whose standing changed: their documents are judged again.
+    let mut authors: BTreeSet<NodeId> = BTreeSet::new();
+    for n in old
+        .roster
+        .members
+        .keys()
+        .chain(outcome.roster.members.keys())
+    {
+        let a = (old.roster.members.contains_key(n), old.kept.get(n));
+        let b = (outcome.roster.members.contains_key(n), outcome.kept.get(n));
+        if a != b {
+            authors.insert(*n);
+        }
+    }
+    for n in old.kept.keys().chain(outcome.kept.keys()) {
+        if old.kept.get(n) != outcome.kept.get(n) {
+            authors.insert(*n);
+        }
+    }
+    let mut docs: BTreeSet<DocId> = BTreeSet::new();
+    let mut released = Vec::new();
+    for a in &authors {
+        docs.extend(db.docs_touched_by(a)?);
+        if outcome.roster.member(a).is_some() && !old.roster.members.contains_key(a) {
+            released.extend(
+                db.pending_by(a)?
+                    .into_iter()
+                    .filter_map(|p| p.verify().ok()),
+            );
+        }
+    }
+    for d in docs {
+        if d.kind() != Kind::Roster {
+            reevaluate(db, &outcome, me, &d, Vec::new(), via, report, now)?;
+        }
+    }
+    Ok((outcome, released))
+}
+
+/// Parks a change whose dependencies are not here, if its author is a member (or the
+/// founder); refuses it otherwise.
+fn park(
+    db: Db<'_>,
+    c: &VerifiedChange,
+    outcome: &RosterOutcome,
+    commune: &NodeId,
+    via: Option<&NodeId>,
+    report: &mut ImportReport,
+    now: i64,
+) -> Result<()> {
+    if outcome.roster.member(&c.author).is_none() && c.author != *commune {
+        let reason = verdict::rules::Rejection::NotMember(c.author.short()).to_string();
+        return refuse(
+            db,
+            &c.signed.doc.clone(),
+            c,
+            reason,
+            false,
+            via,
+            report,
+            now,
+        );
+    }
+    if db.add_pending_by(&c.hash.0, &c.signed, &c.author, via, now)? {
+        report.pending += 1;
+    } else {
+        report.overflow = true;
+    }
+    Ok(())
+}
+
+/// Imports changes to a document this store already knows. The common case — every
+/// dependency valid, no twin, nothing quarantined — is judged change by change against
+/// the cached document; anything else re-evaluates the document from its whole set.
+#[allow(clippy::too_many_arguments)]
+fn import_doc(
+    db: Db<'_>,
+    judge: &verdict::doc::Judge<'_>,
+    me: &NodeId,
+    id: &DocId,
+    changes: Vec<VerifiedChange>,
+    via: Option<&NodeId>,
+    report: &mut ImportReport,
+    now: i64,
+) -> Result<()> {
+    let mut queue: Vec<VerifiedChange> = Vec::new();
+    let mut seen = BTreeSet::new();
+    let mut all = changes;
+    all.extend(
+        db.pending_for(id)?
+            .into_iter()
+            .filter_map(|p| p.verify().ok())
+            .map(|mut v| {
+                verdict::rules::pre_analyse(&mut v);
+                v
+            }),
+    );
+    for c in all {
+        if !seen.insert(c.hash.0) {
+            continue;
+        }
+        if db.has_change(&c.hash.0)? || db.in_quarantine(&c.hash.0)? {
+            db.remove_pending(&c.hash.0)?;
+            report.duplicates += 1;
+            continue;
+        }
+        queue.push(c);
+    }
+    if queue.is_empty() {
+        return Ok(());
+    }
+    for c in &queue {
+        note_link(db, c)?;
+    }
+    let mut slow = !db.quarantined_of(id)?.is_empty();
+    let mut keys = BTreeSet::new();
+    for c in &queue {
+        let actor = c.change.actor_id().to_bytes().to_vec();
+        if !keys.insert((actor.clone(), c.change.seq()))
+            || db.change_at(id, &actor, c.change.seq())?.is_some()
+        {
+            slow = true;
+        }
+    }
+    if slow {
+        return reevaluate(db, judge.roster, me, id, queue, via, report, now);
+    }
+    let (mut doc, row) = load_doc(db, id)?;
+    let mut last_seq = row.as_ref().map(|r| r.last_seq).unwrap_or(0);
+    let mut first_seq = row.as_ref().map(|r| r.first_seq).unwrap_or(0);
+    let mut accepted_any = false;
     loop {
         let mut progress = false;
         let mut waiting = Vec::new();
         for c in queue {
-            if !c.change.deps().iter().all(|d| have.contains(&d.0)) {
+            let mut ready = true;
+            for d in c.change.deps() {
+                if !db.has_change(&d.0)? {
+                    ready = false;
+                    break;
+                }
+            }
+            if !ready {
                 waiting.push(c);
                 continue;
             }
             progress = true;
-            let r = model::rules::check_change(&id, commune, roster, &doc, &c);
-            let hostile = !matches!(r, Err(model::rules::Rejection::Revoked(_)));
-            let verdict = match r {
-                Err(e) => Err((e.to_string(), false)),
-                Ok(()) => {
-                    let change = c.change.clone();
-                    match model::signed::guard(|| doc.apply_changes([change])) {
-                        Ok(Ok(())) => Ok(()),
-                        Ok(Err(e)) => Err((format!("change does not apply: {e}"), true)),
-                        Err(()) => Err((
-                            "change does not apply: the document engine gave up on it".into(),
-                            true,
-                        )),
-                    }
-                }
-            };
+            db.remove_pending(&c.hash.0)?;
+            let verdict = verdict::doc::judge_one(id, judge, &mut doc, &c, &|| {
+                rebuild_doc(db, id).unwrap_or_default()
+            });
             match verdict {
-                Ok(()) => {
-                    have.insert(c.hash.0);
-                    accepted.push(c);
-                }
-                Err((reason, touched)) => {
-                    if touched {
-                        // Rebuild from exactly the accepted history.
-                        doc = Automerge::new();
-                        doc.apply_changes(
-                            accepted.iter().map(|a: &VerifiedChange| a.change.clone()),
-                        )?;
+                verdict::doc::Verdict::Valid => {
+                    let actor = c.change.actor_id().to_bytes().to_vec();
+                    last_seq = db.insert_change(
+                        &c.hash.0,
+                        &c.signed,
+                        &c.author,
+                        &actor,
+                        c.change.seq(),
+                        via,
+                        now,
+                    )?;
+                    if first_seq == 0 {
+                        first_seq = last_seq;
                     }
-                    rejected.push((c, reason, hostile));
+                    accepted_any = true;
+                    report.accepted += 1;
+                }
+                verdict::doc::Verdict::Void(why) => {
+                    if !db.quarantine(&c.hash.0, &c.signed, &c.author, &why, via, now)? {
+                        report.overflow = true;
+                    }
+                    report.quarantined += 1;
+                    report.void_reasons.push(why);
+                }
+                verdict::doc::Verdict::Refused(why, hostile) => {
+                    refuse(db, id, &c, why, hostile, via, report, now)?;
                 }
             }
         }
@@ -1281,28 +1779,223 @@ fn apply_fresh(
             break;
         }
     }
-    let row = if accepted.is_empty() {
-        None
-    } else {
-        Some(build_row(&id, &doc)?)
-    };
-    Ok(FreshOutcome::Done(Box::new(Fresh {
-        id,
-        accepted,
-        rejected,
-        waiting: queue,
-        row,
-    })))
+    for c in queue {
+        // A dependency in quarantine: this change is void too (kept aside).
+        if c.change
+            .deps()
+            .iter()
+            .any(|d| db.in_quarantine(&d.0).unwrap_or(false))
+        {
+            db.quarantine(
+                &c.hash.0,
+                &c.signed,
+                &c.author,
+                verdict::roster::DEPENDS_ON_VOID,
+                via,
+                now,
+            )?;
+            report.quarantined += 1;
+        } else {
+            // Members only reach here (`apply` refused the others).
+            if db.add_pending_by(&c.hash.0, &c.signed, &c.author, via, now)? {
+                report.pending += 1;
+            } else {
+                report.overflow = true;
+            }
+        }
+    }
+    if accepted_any {
+        save_doc(db, id, &doc, first_seq, last_seq)?;
+        report.changed.insert(id.clone());
+    }
+    Ok(())
 }
 
-fn apply_fresh_parallel(
-    fresh: Vec<(DocId, Vec<VerifiedChange>)>,
-    commune: &NodeId,
-    roster: &Roster,
-) -> Result<Vec<FreshOutcome>> {
-    par_map(fresh, 16, |(id, c)| apply_fresh(id, c, commune, roster))
-        .into_iter()
-        .collect()
+/// Re-judges a document from every change held for it (log and quarantine) plus
+/// `extra`, and moves changes to where the verdict puts them.
+#[allow(clippy::too_many_arguments)]
+fn reevaluate(
+    db: Db<'_>,
+    outcome: &RosterOutcome,
+    me: &NodeId,
+    id: &DocId,
+    extra: Vec<VerifiedChange>,
+    via: Option<&NodeId>,
+    report: &mut ImportReport,
+    now: i64,
+) -> Result<()> {
+    let valid_rows = db.doc_changes(id)?;
+    let valid_before: BTreeSet<[u8; 32]> = valid_rows.iter().map(|c| c.hash).collect();
+    let old_doc = if valid_before.is_empty() {
+        None
+    } else {
+        Some(load_doc(db, id)?.0)
+    };
+    let mut all = reverify(valid_rows);
+    all.extend(reverify(db.quarantined_of(id)?));
+    all.extend(extra);
+    let mut over = BTreeSet::new();
+    for c in all.iter().filter(|c| verdict::doc::creates_request(c)) {
+        let day = verdict::doc::day_of(c);
+        db.record_creation(&c.hash.0, &c.author, day, c.change.timestamp(), id)?;
+        over.extend(db.over_quota(&c.author, day, verdict::doc::DAILY_REQUEST_QUOTA)?);
+    }
+    let judge = verdict::doc::Judge {
+        roster: outcome,
+        over_quota: &over,
+    };
+    let judged = verdict::doc::evaluate(id, &judge, all);
+    write_judged(
+        db,
+        id,
+        judged,
+        &valid_before,
+        old_doc.as_ref(),
+        me,
+        via,
+        report,
+        now,
+    )
+}
+
+/// Writes a document's verdicts: valid changes into the log (in causal order), void
+/// ones into quarantine, refusals into the refusal log (stored changes are never
+/// dropped: a stored change found invalid goes to quarantine), waiting ones pending.
+#[allow(clippy::too_many_arguments)]
+fn write_judged(
+    db: Db<'_>,
+    id: &DocId,
+    judged: verdict::doc::Judged,
+    valid_before: &BTreeSet<[u8; 32]>,
+    old_doc: Option<&Automerge>,
+    me: &NodeId,
+    via: Option<&NodeId>,
+    report: &mut ImportReport,
+    now: i64,
+) -> Result<()> {
+    let mut touched = false;
+    for c in &judged.valid {
+        if valid_before.contains(&c.hash.0) {
+            continue;
+        }
+        touched = true;
+        let was_quarantined = db.in_quarantine(&c.hash.0)?;
+        db.unquarantine(&c.hash.0)?;
+        db.remove_pending(&c.hash.0)?;
+        let actor = c.change.actor_id().to_bytes().to_vec();
+        db.insert_change(
+            &c.hash.0,
+            &c.signed,
+            &c.author,
+            &actor,
+            c.change.seq(),
+            via,
+            now,
+        )?;
+        note_link(db, c)?;
+        if !was_quarantined {
+            report.accepted += 1;
+        } else {
+            report.restored += 1;
+        }
+    }
+    let mut reissue: BTreeSet<String> = BTreeSet::new();
+    for (c, why) in &judged.void {
+        let was_valid = valid_before.contains(&c.hash.0);
+        if was_valid {
+            touched = true;
+            db.delete_change(&c.hash.0)?;
+            // Our own honest work voided by someone else's trick: re-issue it.
+            if c.author == *me
+                && why != verdict::doc::EQUIVOCATION_LOSER
+                && let Some(old) = old_doc
+                && let Ok(f) = verdict::rules::analyse(old, c)
+            {
+                reissue.extend(f.fields);
+            }
+        } else if !db.in_quarantine(&c.hash.0)? {
+            report.quarantined += 1;
+            report.void_reasons.push(why.clone());
+        }
+        db.remove_pending(&c.hash.0)?;
+        if !db.quarantine(&c.hash.0, &c.signed, &c.author, why, via, now)? {
+            report.overflow = true;
+        }
+        note_link(db, c)?;
+    }
+    for (c, why, hostile) in judged.refused {
+        db.remove_pending(&c.hash.0)?;
+        if valid_before.contains(&c.hash.0) || db.in_quarantine(&c.hash.0)? {
+            if valid_before.contains(&c.hash.0) {
+                touched = true;
+                db.delete_change(&c.hash.0)?;
+            }
+            db.quarantine(&c.hash.0, &c.signed, &c.author, &why, via, now)?;
+        } else {
+            refuse(db, id, &c, why, hostile, via, report, now)?;
+        }
+    }
+    for c in judged.waiting {
+        if !valid_before.contains(&c.hash.0)
+            && !db.in_quarantine(&c.hash.0)?
+            && !db.has_change(&c.hash.0)?
+        {
+            if db.add_pending_by(&c.hash.0, &c.signed, &c.author, via, now)? {
+                report.pending += 1;
+            } else {
+                report.overflow = true;
+            }
+        }
+    }
+    for a in &judged.equivocators {
+        tracing::warn!(doc = %id, author = %a.short(), "equivocation: two changes with one actor and sequence number");
+        db.flag_equivocator(a, id, now)?;
+        db.log_rejection(
+            Some(id),
+            None,
+            Some(a),
+            via,
+            "equivocation: one key signed two changes with the same actor and sequence number",
+            now,
+        )?;
+    }
+    if touched {
+        if judged.valid.is_empty() {
+            db.delete_doc(id)?;
+        } else {
+            let mut row = build_row(id, &judged.doc)?;
+            let (first, last) = db.seq_range(id)?;
+            row.first_seq = first;
+            row.last_seq = last;
+            db.put_doc(&row)?;
+        }
+        report.changed.insert(id.clone());
+    }
+    if !reissue.is_empty()
+        && let Some(old) = old_doc
+    {
+        report
+            .reissue
+            .push((id.clone(), old.clone(), reissue.into_iter().collect()));
+    }
+    Ok(())
+}
+
+/// Nothing of this document is stored, quarantined or pending, and none of these
+/// changes is known.
+fn is_fresh(db: Db<'_>, id: &DocId, changes: &[VerifiedChange]) -> Result<bool> {
+    if db.doc_brief(id)?.is_some()
+        || !db.pending_for(id)?.is_empty()
+        || !db.quarantined_of(id)?.is_empty()
+    {
+        return Ok(false);
+    }
+    for c in changes {
+        if db.has_change(&c.hash.0)? || db.in_quarantine(&c.hash.0)? {
+            return Ok(false);
+        }
+    }
+    Ok(true)
 }
 
 /// Records a refused change: log line, refusal log, report.
@@ -1317,6 +2010,10 @@ fn refuse(
     report: &mut ImportReport,
     now: i64,
 ) -> Result<()> {
+    let reason: String = reason
+        .chars()
+        .take(crate::store::MAX_REASON_CHARS)
+        .collect();
     tracing::warn!(doc = %id, author = %c.author.short(), via = ?via.map(|v| v.short()), "refused change: {reason}");
     db.log_rejection(
         Some(id),
@@ -1332,127 +2029,6 @@ fn refuse(
         reason,
         hostile,
     });
-    Ok(())
-}
-
-/// Writes what `apply_fresh` decided: accepted changes in order, refusals, the
-/// changes still waiting for dependencies, and the document's cache row.
-fn write_fresh(
-    db: Db<'_>,
-    f: Fresh,
-    via: Option<&NodeId>,
-    report: &mut ImportReport,
-    now: i64,
-) -> Result<()> {
-    let (mut first, mut last) = (0, 0);
-    for c in &f.accepted {
-        let actor = c.change.actor_id().to_bytes().to_vec();
-        last = db.insert_change(
-            &c.hash.0,
-            &c.signed,
-            &c.author,
-            &actor,
-            c.change.seq(),
-            via,
-            now,
-        )?;
-        if first == 0 {
-            first = last;
-        }
-        report.accepted += 1;
-    }
-    for (c, reason, hostile) in f.rejected {
-        refuse(db, &f.id, &c, reason, hostile, via, report, now)?;
-    }
-    for c in f.waiting {
-        if db.add_pending(&c.hash.0, &c.signed, via, now)? {
-            report.pending += 1;
-        } else {
-            report.overflow = true;
-        }
-    }
-    if let Some(mut row) = f.row {
-        row.first_seq = first;
-        row.last_seq = last;
-        db.put_doc(&row)?;
-        report.changed.insert(f.id);
-    }
-    Ok(())
-}
-
-fn current_roster(db: Db<'_>) -> Result<Roster> {
-    Ok(db
-        .doc(&DocId::roster())?
-        .and_then(|r| serde_json::from_str(&r.view).ok())
-        .unwrap_or_default())
-}
-
-/// Drops every change by a revoked node outside its cut, and every change that
-/// builds on one, then rebuilds the documents they touched. Runs whenever a
-/// revocation arrives, so a node that received the lost laptop's changes before the
-/// revocation ends in the same state as one that never saw them.
-fn purge_revoked(
-    db: Db<'_>,
-    node: &NodeId,
-    rv: &Revocation,
-    report: &mut ImportReport,
-) -> Result<()> {
-    let keep: BTreeSet<String> = rv.cut.iter().cloned().collect();
-    let mut affected: BTreeSet<DocId> = BTreeSet::new();
-    let mut dropped: BTreeSet<[u8; 32]> = BTreeSet::new();
-    for c in db.changes_by(node)? {
-        if !keep.contains(&hex::encode(c.hash)) {
-            affected.insert(c.signed.doc.clone());
-            dropped.insert(c.hash);
-        }
-    }
-    for id in &affected {
-        let mine: BTreeSet<[u8; 32]> = db
-            .doc_changes(id)?
-            .into_iter()
-            .map(|c| c.hash)
-            .filter(|h| dropped.contains(h))
-            .collect();
-        drop_changes(db, id, mine, report)?;
-    }
-    if !dropped.is_empty() {
-        tracing::warn!(node = %node.short(), dropped = dropped.len(), "revocation dropped changes made after the cut");
-    }
-    Ok(())
-}
-
-/// Deletes `dropped` changes of `id` and every change that builds on them, then
-/// rebuilds the document from what remains.
-fn drop_changes(
-    db: Db<'_>,
-    id: &DocId,
-    mut dropped: BTreeSet<[u8; 32]>,
-    report: &mut ImportReport,
-) -> Result<()> {
-    // The log is in causal order, so one pass finds all descendants.
-    for c in db.doc_changes(id)? {
-        if dropped.contains(&c.hash) {
-            continue;
-        }
-        if let Ok(ch) = automerge::Change::from_bytes(c.signed.bytes.clone())
-            && ch.deps().iter().any(|d| dropped.contains(&d.0))
-        {
-            dropped.insert(c.hash);
-        }
-    }
-    for h in &dropped {
-        db.delete_change(h)?;
-    }
-    let remaining = db.doc_changes(id)?;
-    if remaining.is_empty() {
-        db.delete_doc(id)?;
-    } else {
-        let doc = rebuild_doc(db, id)?;
-        let first = remaining.first().map(|c| c.seq).unwrap_or(0);
-        let last = remaining.last().map(|c| c.seq).unwrap_or(0);
-        save_doc(db, id, &doc, first, last)?;
-    }
-    report.changed.insert(id.clone());
     Ok(())
 }
 

@@ -6,7 +6,6 @@
 //! on the same data, so every honest node reaches the same verdict without asking
 //! anyone.
 
-pub mod rules;
 pub mod schema;
 pub mod seal;
 pub mod signed;
@@ -80,7 +79,8 @@ pub fn priority(kind: Kind, urgent: bool) -> u8 {
 /// Maximum length of a document id on the wire.
 pub const MAX_DOC_ID_LEN: usize = 80;
 
-/// A document id: `roster`, `n-<16 hex>`, `p-<16 hex>`, `r-<16 hex>` or `rc-<node id>`.
+/// A document id: `roster`, `n-<16 hex>`, `p-<16 hex>`, `r-<32 hex>` (creator key
+/// prefix + random; `r-<16 hex>` before chains) or `rc-<node id>`.
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct DocId(String);
@@ -102,6 +102,18 @@ impl DocId {
         let mut b = [0u8; 8];
         rand::fill(&mut b);
         DocId(format!("{prefix}-{}", hex::encode(b)))
+    }
+    /// A new request id: `r-` + the first 8 bytes of the creator's key + 8 random
+    /// bytes, so only that node can make the change that creates it
+    /// (`verdict::rules::check_change`).
+    pub fn new_request(creator: &NodeId) -> DocId {
+        let mut b = [0u8; 8];
+        rand::fill(&mut b);
+        DocId(format!(
+            "r-{}{}",
+            hex::encode(&creator.as_bytes()[..8]),
+            hex::encode(b)
+        ))
     }
     pub fn receipt(node: &NodeId) -> DocId {
         DocId(format!("rc-{node}"))
@@ -130,8 +142,8 @@ impl FromStr for DocId {
     fn from_str(s: &str) -> Result<Self> {
         let ok = match s.split_once('-') {
             None => s == Self::ROSTER,
-            Some(("n" | "p" | "r", rest)) => {
-                rest.len() == 16
+            Some((k @ ("n" | "p" | "r"), rest)) => {
+                (rest.len() == 16 || (k == "r" && rest.len() == 32))
                     && rest
                         .bytes()
                         .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())

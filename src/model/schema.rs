@@ -231,6 +231,7 @@ pub fn write_roster_header(
     tx.put(ROOT, "commune_name", name)?;
     tx.put(ROOT, "initials", initials)?;
     tx.put_object(ROOT, "members", ObjType::Map)?;
+    tx.put_object(ROOT, "revocations", ObjType::Map)?;
     Ok(())
 }
 
@@ -251,17 +252,103 @@ pub fn write_member(tx: &mut impl Transactable, m: &Member) -> TxResult {
     Ok(())
 }
 
-pub fn write_revocation(tx: &mut impl Transactable, node: &NodeId, rv: &Revocation) -> TxResult {
-    let Some((Value::Object(ObjType::Map), members)) = tx.get(ROOT, "members")? else {
-        return Err(AutomergeError::InvalidOp(ObjType::Map));
+/// A revocation record as written in the roster, before any verdict on it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RawRevocation {
+    pub target: NodeId,
+    pub by: Option<NodeId>,
+    pub at: i64,
+    /// Chain heads of the target that the revoking official held (or, in records
+    /// written before chains, every change hash it held).
+    pub cut: Vec<[u8; 32]>,
+}
+
+fn parse_hashes(items: Vec<String>) -> Vec<[u8; 32]> {
+    items
+        .iter()
+        .filter_map(|h| {
+            let mut b = [0u8; 32];
+            hex::decode_to_slice(h, &mut b).ok().map(|()| b)
+        })
+        .collect()
+}
+
+/// Every revocation record in the roster document, by record id: the append-only
+/// `revocations` map, and the `revoked` entry of members written by older versions
+/// (id `legacy:<node>`).
+pub fn read_raw_revocations(doc: &impl ReadDoc) -> BTreeMap<String, RawRevocation> {
+    let mut out = BTreeMap::new();
+    // Two officials may create the `revocations` map concurrently (in a roster from an
+    // older version that lacks it): read every conflicting copy, so none is lost.
+    let all = doc.get_all(ROOT, "revocations").unwrap_or_default();
+    for revs in all.into_iter().filter_map(|(v, id)| match v {
+        Value::Object(ObjType::Map) => Some(id),
+        _ => None,
+    }) {
+        for key in doc.keys(&revs) {
+            let Some(r) = get_obj(doc, &revs, &key, ObjType::Map) else {
+                continue;
+            };
+            let Some(target) = get_node(doc, &r, "target") else {
+                continue;
+            };
+            out.insert(
+                key.clone(),
+                RawRevocation {
+                    target,
+                    by: get_node(doc, &r, "by"),
+                    at: get_i64(doc, &r, "at").unwrap_or(0),
+                    cut: parse_hashes(get_str_list(doc, &r, "cut")),
+                },
+            );
+        }
+    }
+    if let Some(members) = get_obj(doc, &ROOT, "members", ObjType::Map) {
+        for key in doc.keys(&members) {
+            let Ok(node) = key.parse::<NodeId>() else {
+                continue;
+            };
+            let Some(m) = get_obj(doc, &members, &key, ObjType::Map) else {
+                continue;
+            };
+            if let Some(rv) = get_obj(doc, &m, "revoked", ObjType::Map) {
+                out.insert(
+                    format!("legacy:{node}"),
+                    RawRevocation {
+                        target: node,
+                        by: get_node(doc, &rv, "by"),
+                        at: get_i64(doc, &rv, "at").unwrap_or(0),
+                        cut: parse_hashes(get_str_list(doc, &rv, "cut")),
+                    },
+                );
+            }
+        }
+    }
+    out
+}
+
+/// Appends a revocation record. Records are never edited or removed (the rules
+/// refuse it), so concurrent revocations all survive the merge.
+pub fn write_revocation(
+    tx: &mut impl Transactable,
+    node: &NodeId,
+    by: &NodeId,
+    at: i64,
+    cut: &[[u8; 32]],
+) -> TxResult {
+    let revs = match tx.get(ROOT, "revocations")? {
+        Some((Value::Object(ObjType::Map), id)) => id,
+        _ => tx.put_object(ROOT, "revocations", ObjType::Map)?,
     };
-    let Some((Value::Object(ObjType::Map), m)) = tx.get(&members, node.to_string())? else {
-        return Err(AutomergeError::InvalidOp(ObjType::Map));
-    };
-    let obj = tx.put_object(&m, "revoked", ObjType::Map)?;
-    tx.put(&obj, "by", rv.by.to_string())?;
-    tx.put(&obj, "at", rv.at)?;
-    put_str_list(tx, &obj, "cut", &rv.cut)?;
+    let mut nonce = [0u8; 6];
+    rand::fill(&mut nonce);
+    let key = format!("{node}:{by}:{}", hex::encode(nonce));
+    let obj = tx.put_object(&revs, key, ObjType::Map)?;
+    tx.put(&obj, "target", node.to_string())?;
+    tx.put(&obj, "by", by.to_string())?;
+    tx.put(&obj, "at", at)?;
+    let cut: Vec<String> = cut.iter().map(hex::encode).collect();
+    put_str_list(tx, &obj, "cut", &cut)?;
     Ok(())
 }
 
@@ -405,9 +492,6 @@ pub const RESIDENT_FIELDS: &[&str] = &[
     "contact",
     "satisfaction",
 ];
-/// Official fields the creator may set in the change that creates the request
-/// (initial status and the empty answers list).
-pub const CREATION_FIELDS: &[&str] = &["status", "answers"];
 /// Fields of a request only officials may write.
 pub const OFFICIAL_FIELDS: &[&str] = &["status", "answers", "appointment", "updated_at"];
 

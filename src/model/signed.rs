@@ -17,6 +17,15 @@ use crate::identity::{Identity, NodeId};
 /// `MAX_TEXT_CHARS`, so honest changes stay far below this).
 pub const MAX_CHANGE_BYTES: usize = 128 * 1024;
 
+/// Largest size a change may have once inflated. Automerge compresses large changes
+/// with deflate, and its decoder inflates without a bound: a 122 KB change can expand
+/// to 120 MiB. We inflate into a counting sink first, so nothing is allocated for a
+/// bomb. An honest change (≤ 20,000 characters of text plus its columns) stays far below.
+pub const MAX_INFLATED_CHANGE_BYTES: u64 = 512 * 1024;
+
+/// Prefix of the change message that carries the author chain (see `ChainMeta`).
+pub const CHAIN_TAG: &str = "cl/1";
+
 /// Actor ids are the author's public key followed by 8 bytes chosen afresh by each
 /// process that writes. A fresh suffix means a node restored from an old backup can
 /// never reuse an (actor, seq) pair it already sent to peers.
@@ -50,7 +59,92 @@ pub struct VerifiedChange {
     /// What the change touches, worked out ahead of time for changes without
     /// dependencies (their analysis does not depend on the document; see
     /// `rules::analyse`), so it can run in parallel with other changes.
-    pub facts: Option<super::rules::Facts>,
+    pub facts: Option<crate::verdict::rules::Facts>,
+    /// The author chain link, or `None` for a change made before chains existed.
+    pub chain: Option<ChainMeta>,
+}
+
+/// Every change a node makes names the previous change the same node made (in any
+/// document), in the change's message — so it is covered by the change hash and the
+/// signature. Those links make each node's changes a hash chain, and a revocation can
+/// name the revoked node's changes it keeps by a few chain heads instead of a list of
+/// every hash (`verdict::roster`). A stolen key cannot add a change to the past of a
+/// head it did not make.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ChainMeta {
+    pub prev: Option<[u8; 32]>,
+}
+
+impl ChainMeta {
+    pub fn encode(&self) -> String {
+        match self.prev {
+            Some(p) => format!("{CHAIN_TAG} {}", hex::encode(p)),
+            None => CHAIN_TAG.to_string(),
+        }
+    }
+
+    /// `Ok(None)`: no message, a change from before chains. Any other message must be
+    /// exactly a chain link.
+    pub fn parse(message: Option<&str>) -> Result<Option<ChainMeta>> {
+        let Some(m) = message else {
+            return Ok(None);
+        };
+        if m == CHAIN_TAG {
+            return Ok(Some(ChainMeta { prev: None }));
+        }
+        let Some(rest) = m.strip_prefix(CHAIN_TAG).and_then(|r| r.strip_prefix(' ')) else {
+            bail!("change message is not a chain link");
+        };
+        let mut prev = [0u8; 32];
+        if rest.len() != 64 || hex::decode_to_slice(rest, &mut prev).is_err() {
+            bail!("change message has a malformed chain link");
+        }
+        Ok(Some(ChainMeta { prev: Some(prev) }))
+    }
+}
+
+/// Size of a change once inflated, counted without keeping the bytes. Errors when it
+/// exceeds `limit` (or the deflate stream is broken). Uncompressed changes are their
+/// own size; automerge refuses compressed columns inside a change, so the chunk-level
+/// deflate is the only expansion.
+pub fn inflated_size(bytes: &[u8], limit: u64) -> Result<u64> {
+    use std::io::Read;
+    // Chunk header: 4 magic bytes, 4 checksum bytes, 1 type byte, LEB128 length.
+    if bytes.len() < 9 {
+        bail!("malformed change: too short");
+    }
+    if bytes[8] != 2 {
+        return Ok(bytes.len() as u64);
+    }
+    let mut i = 9;
+    let mut len: u64 = 0;
+    let mut shift = 0;
+    loop {
+        let Some(&b) = bytes.get(i) else {
+            bail!("malformed change: truncated header");
+        };
+        i += 1;
+        if shift > 56 {
+            bail!("malformed change: bad length");
+        }
+        len |= u64::from(b & 0x7f) << shift;
+        shift += 7;
+        if b & 0x80 == 0 {
+            break;
+        }
+    }
+    let data = &bytes[i..];
+    if len != data.len() as u64 {
+        bail!("malformed change: length does not match");
+    }
+    let decoder = flate2::read::DeflateDecoder::new(data);
+    let mut limited = decoder.take(limit + 1);
+    let n = std::io::copy(&mut limited, &mut std::io::sink())
+        .map_err(|e| anyhow::anyhow!("malformed change: bad deflate stream: {e}"))?;
+    if n > limit {
+        bail!("change inflates beyond the {limit} byte limit");
+    }
+    Ok(n + i as u64)
 }
 
 /// Runs a decoder on hostile bytes, turning a panic inside it into an error. The
@@ -107,6 +201,7 @@ impl SignedChange {
                 MAX_CHANGE_BYTES
             );
         }
+        inflated_size(&self.bytes, MAX_INFLATED_CHANGE_BYTES)?;
         let bytes = self.bytes.clone();
         let change = match guard(move || Change::from_bytes(bytes)) {
             Ok(Ok(c)) => c,
@@ -120,12 +215,14 @@ impl SignedChange {
         if !author.verify(&message(&self.doc, &hash), &self.sig) {
             bail!("bad signature by {} on change {hash}", author.short());
         }
+        let chain = ChainMeta::parse(change.message())?;
         Ok(VerifiedChange {
             signed: self,
             change,
             hash,
             author,
             facts: None,
+            chain,
         })
     }
 }

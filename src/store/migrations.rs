@@ -73,5 +73,38 @@ pub fn migrations() -> Migrations<'static> {
              ALTER TABLE changes ADD COLUMN actor_seq INTEGER;
              CREATE INDEX changes_actor_seq ON changes(doc_id, actor, actor_seq);",
         ),
+        // 4: verdicts from causal history. `changes` holds exactly the valid set;
+        // changes that are not valid now but may become valid (revoked past a cut, built
+        // on something void, a lost equivocation twin, found invalid when an older store
+        // is re-judged) wait in `quarantine`, never forwarded, never lost. `links` are the
+        // author chains that revocation cuts are read from. Pending changes carry their
+        // author and size so each member's share is bounded. The `rejudge` flag makes the
+        // next open re-judge every stored change under the new rules.
+        M::up(
+            "CREATE TABLE quarantine(
+                 hash BLOB PRIMARY KEY,
+                 doc_id TEXT NOT NULL,
+                 author BLOB NOT NULL,
+                 bytes BLOB NOT NULL,
+                 sig BLOB NOT NULL,
+                 reason TEXT NOT NULL,
+                 via BLOB,
+                 received_at INTEGER NOT NULL
+             );
+             CREATE INDEX quarantine_doc ON quarantine(doc_id);
+             CREATE INDEX quarantine_author ON quarantine(author);
+             CREATE TABLE links(hash BLOB PRIMARY KEY, author BLOB NOT NULL, prev BLOB);
+             CREATE INDEX links_author ON links(author);
+             ALTER TABLE pending ADD COLUMN author BLOB;
+             ALTER TABLE pending ADD COLUMN size INTEGER NOT NULL DEFAULT 0;
+             CREATE INDEX pending_author ON pending(author);
+             CREATE TABLE equivocators(author BLOB PRIMARY KEY, doc_id TEXT NOT NULL, at INTEGER NOT NULL);
+             CREATE TABLE creations(hash BLOB PRIMARY KEY, author BLOB NOT NULL, day INTEGER NOT NULL,
+                 time INTEGER NOT NULL, doc_id TEXT NOT NULL);
+             CREATE INDEX creations_author_day ON creations(author, day, time, hash);
+             INSERT INTO meta(key, value) VALUES('rejudge', '1')
+                 ON CONFLICT(key) DO UPDATE SET value = '1';
+             INSERT OR IGNORE INTO meta(key, value) VALUES('store_id', lower(hex(randomblob(16))));",
+        ),
     ])
 }

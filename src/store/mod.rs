@@ -7,6 +7,10 @@
 //! "sent" must never lose the request to a power cut.
 
 mod migrations;
+mod verdicts;
+pub use verdicts::{
+    MAX_PENDING_PER_AUTHOR, MAX_QUARANTINE_PER_AUTHOR, MAX_REASON_CHARS, PENDING_TTL_SECS,
+};
 
 use std::path::Path;
 use std::time::Duration;
@@ -539,6 +543,9 @@ impl<'a> Db<'a> {
         reason: &str,
         at: i64,
     ) -> Result<()> {
+        // A hostile change can carry a 4 MiB field name into its refusal reason.
+        let reason: String = reason.chars().take(MAX_REASON_CHARS).collect();
+        let reason = reason.as_str();
         self.0.execute(
             "INSERT INTO rejected(at, doc_id, hash, author, via, reason) VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
             params![

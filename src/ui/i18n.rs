@@ -130,6 +130,7 @@ pub enum S {
     InviteIntro,
     Revoke,
     Revoked,
+    Equivocated,
     Member,
     CourierTitle,
     BehindTitle,
@@ -370,6 +371,10 @@ fn table(s: S) -> (&'static str, &'static str) {
         ),
         S::Revoke => ("Thu hồi quyền", "Revoke"),
         S::Revoked => ("Đã thu hồi", "Revoked"),
+        S::Equivocated => (
+            "Thiết bị này đã ký hai thay đổi trùng nhau: nên thu hồi",
+            "This device signed two conflicting changes: consider revoking it",
+        ),
         S::Member => ("Thành viên", "Member"),
         S::CourierTitle => ("Máy mang đi giữa các thôn", "Courier laptop"),
         S::BehindTitle => ("Thôn nào còn thiếu tin?", "Which villages are behind?"),

@@ -118,6 +118,8 @@ pub struct View {
     pub reach: BTreeMap<DocId, Vec<Reach>>,
     /// Last successful sync with any peer, from the store (survives restarts).
     pub last_synced: Option<(i64, NodeId)>,
+    /// Keys caught equivocating (flagged to officials on the devices screen).
+    pub equivocators: Vec<NodeId>,
 }
 
 impl View {
@@ -205,6 +207,7 @@ pub fn build_view(repo: &Repo) -> Result<View> {
         roster,
         reach,
         last_synced,
+        equivocators: repo.equivocators()?,
     })
 }
 

@@ -513,6 +513,9 @@ fn roster(ui: &mut Ui, st: &mut Station, view: &View, lang: Lang) {
                             .monospace()
                             .color(widgets::GREY),
                     );
+                    if view.equivocators.contains(&m.node) {
+                        ui.label(bold(lang.t(S::Equivocated), 18.0).color(widgets::RED));
+                    }
                     if Some(m.node) == view.me {
                         ui.label(lang.t(S::You));
                     } else if m.revoked.is_some() {

@@ -71,7 +71,11 @@ impl CliNode {
         std::io::BufReader::new(out)
             .read_line(&mut line)
             .expect("serve prints its address");
-        let v: serde_json::Value = serde_json::from_str(&line).expect("serve line is json");
+        let v: serde_json::Value = serde_json::from_str(&line).unwrap_or_else(|e| {
+            let log =
+                std::fs::read_to_string(self.dir.with_extension("serve.log")).unwrap_or_default();
+            panic!("serve did not print its address ({e}): {line:?}\n{log}")
+        });
         let addr = v["listen"][0].as_str().expect("listen addr").to_string();
         Served {
             child,
@@ -230,4 +234,13 @@ pub fn roundtrip(m: Msg) -> Msg {
 
 pub fn digest_of(r: &Repo) -> [u8; 16] {
     Storage::digest(r).unwrap().0
+}
+
+/// Writes changes as a USB bundle, without any check (for forged bundles).
+pub fn write_bundle(path: &std::path::Path, changes: Vec<conglang::model::SignedChange>) {
+    let mut bytes = b"CONGLANG-BUNDLE 1\n".to_vec();
+    bytes.extend(conglang::sync::wire::encode(
+        &conglang::sync::Msg::Changes { changes },
+    ));
+    std::fs::write(path, bytes).unwrap();
 }

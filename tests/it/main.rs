@@ -13,3 +13,4 @@ mod store;
 mod sync;
 mod trust;
 mod ui;
+mod verdicts;

@@ -7,7 +7,7 @@ use conglang::model::signed::new_actor;
 use conglang::model::{DocId, Kind, NoticeDraft, RequestDraft, Role, SignedChange, Status};
 use conglang::repo::Repo;
 
-use crate::harness::{Commune, exchange};
+use crate::harness::{Commune, exchange, write_bundle};
 
 /// Makes a change to `doc` as `author` (its real key), bypassing the local checks.
 fn forge(
@@ -118,14 +118,6 @@ fn kiosk_cannot_write_notices_answers_or_other_kiosks_requests() {
         c.office.request(&r2.code).unwrap().unwrap().status,
         Status::Answered
     );
-}
-
-fn write_bundle(path: &std::path::Path, changes: Vec<SignedChange>) {
-    let mut bytes = b"CONGLANG-BUNDLE 1\n".to_vec();
-    bytes.extend(conglang::sync::wire::encode(
-        &conglang::sync::Msg::Changes { changes },
-    ));
-    std::fs::write(path, bytes).unwrap();
 }
 
 #[test]

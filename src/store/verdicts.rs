@@ -1,0 +1,338 @@
+//! Storage for verdicts: the quarantine (changes not valid now that may become valid),
+//! author chain links (what revocation cuts are read from), the per-author bounded
+//! pending buffer, and the equivocators flagged to officials.
+
+use anyhow::Result;
+use rusqlite::{OptionalExtension, params};
+
+use super::{Db, StoredChange, doc_id_col, hash32, row_change};
+use crate::identity::NodeId;
+use crate::model::{DocId, SignedChange};
+
+/// Changes waiting for their dependencies, per author.
+pub const MAX_PENDING_PER_AUTHOR: i64 = 2_000;
+/// Bytes of changes waiting for their dependencies, per author.
+pub const MAX_PENDING_BYTES_PER_AUTHOR: i64 = 16 * 1024 * 1024;
+/// Pending changes older than this (by local receipt time) are dropped: whoever holds
+/// their dependencies will send them again.
+pub const PENDING_TTL_SECS: i64 = 14 * 24 * 3600;
+/// Quarantined changes kept per author (a revoked key cannot fill the disk).
+pub const MAX_QUARANTINE_PER_AUTHOR: i64 = 20_000;
+/// Refusal reasons are cut to this many characters before they are logged.
+pub const MAX_REASON_CHARS: usize = 300;
+
+impl Db<'_> {
+    // ---- quarantine ----
+    pub fn in_quarantine(&self, hash: &[u8; 32]) -> Result<bool> {
+        Ok(self
+            .0
+            .prepare_cached("SELECT 1 FROM quarantine WHERE hash = ?1")?
+            .exists([&hash[..]])?)
+    }
+
+    /// Sets a change aside. Returns false when the author's share is full.
+    #[allow(clippy::too_many_arguments)]
+    pub fn quarantine(
+        &self,
+        hash: &[u8; 32],
+        c: &SignedChange,
+        author: &NodeId,
+        reason: &str,
+        via: Option<&NodeId>,
+        at: i64,
+    ) -> Result<bool> {
+        let n: i64 = self
+            .0
+            .prepare_cached("SELECT COUNT(*) FROM quarantine WHERE author = ?1")?
+            .query_row([&author.0[..]], |r| r.get(0))?;
+        if n >= MAX_QUARANTINE_PER_AUTHOR {
+            return Ok(false);
+        }
+        let reason: String = reason.chars().take(MAX_REASON_CHARS).collect();
+        self.0
+            .prepare_cached(
+                "INSERT INTO quarantine(hash, doc_id, author, bytes, sig, reason, via, received_at)
+                 VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+                 ON CONFLICT(hash) DO UPDATE SET reason = excluded.reason",
+            )?
+            .execute(params![
+                &hash[..],
+                c.doc.as_str(),
+                &author.0[..],
+                &c.bytes,
+                &c.sig[..],
+                reason,
+                via.map(|v| v.0.to_vec()),
+                at
+            ])?;
+        Ok(true)
+    }
+
+    pub fn unquarantine(&self, hash: &[u8; 32]) -> Result<()> {
+        self.0
+            .prepare_cached("DELETE FROM quarantine WHERE hash = ?1")?
+            .execute([&hash[..]])?;
+        Ok(())
+    }
+
+    /// Quarantined changes of a document.
+    pub fn quarantined_of(&self, doc: &DocId) -> Result<Vec<StoredChange>> {
+        let mut st = self.0.prepare_cached(
+            "SELECT rowid, hash, doc_id, bytes, sig FROM quarantine WHERE doc_id = ?1 ORDER BY rowid",
+        )?;
+        let rows = st.query_map([doc.as_str()], row_change)?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Documents holding changes (valid or quarantined) by `author`.
+    pub fn docs_touched_by(&self, author: &NodeId) -> Result<Vec<DocId>> {
+        let mut st = self.0.prepare_cached(
+            "SELECT DISTINCT doc_id FROM changes WHERE author = ?1
+             UNION SELECT DISTINCT doc_id FROM quarantine WHERE author = ?1",
+        )?;
+        let rows = st.query_map([&author.0[..]], |r| doc_id_col(r.get(0)?))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    pub fn quarantine_count(&self) -> Result<i64> {
+        Ok(self
+            .0
+            .query_row("SELECT COUNT(*) FROM quarantine", [], |r| r.get(0))?)
+    }
+
+    /// Quarantined changes by reason, for `status` and the console.
+    pub fn quarantine_reasons(&self) -> Result<Vec<(String, i64)>> {
+        let mut st = self.0.prepare_cached(
+            "SELECT reason, COUNT(*) FROM quarantine GROUP BY reason ORDER BY 2 DESC LIMIT 20",
+        )?;
+        let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    // ---- author chains ----
+    pub fn add_link(
+        &self,
+        hash: &[u8; 32],
+        author: &NodeId,
+        prev: Option<&[u8; 32]>,
+    ) -> Result<()> {
+        self.0
+            .prepare_cached("INSERT OR IGNORE INTO links(hash, author, prev) VALUES(?1, ?2, ?3)")?
+            .execute(params![&hash[..], &author.0[..], prev.map(|p| p.to_vec())])?;
+        Ok(())
+    }
+
+    /// Every held change by `author` (valid or quarantined) with its chain link
+    /// (`None` for changes made before chains).
+    pub fn links_of(&self, author: &NodeId) -> Result<Vec<([u8; 32], Option<[u8; 32]>)>> {
+        let mut st = self.0.prepare_cached(
+            "SELECT h.hash, l.prev FROM
+               (SELECT hash FROM changes WHERE author = ?1 UNION SELECT hash FROM quarantine WHERE author = ?1
+                UNION SELECT hash FROM links WHERE author = ?1) h
+             LEFT JOIN links l ON l.hash = h.hash",
+        )?;
+        let rows = st.query_map([&author.0[..]], |r| {
+            Ok((
+                hash32(r.get(0)?),
+                r.get::<_, Option<Vec<u8>>>(1)?.map(hash32),
+            ))
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Number of chain links held: part of the roster verdict's cache key, since a
+    /// link that arrives can bring a revoked node's change inside its cut.
+    pub fn link_count(&self) -> Result<i64> {
+        Ok(self
+            .0
+            .query_row("SELECT COUNT(*) FROM links", [], |r| r.get(0))?)
+    }
+
+    /// A quarantined change by hash.
+    pub fn quarantined(&self, hash: &[u8; 32]) -> Result<Option<StoredChange>> {
+        Ok(self
+            .0
+            .prepare_cached(
+                "SELECT rowid, hash, doc_id, bytes, sig FROM quarantine WHERE hash = ?1",
+            )?
+            .query_row([&hash[..]], row_change)
+            .optional()?)
+    }
+
+    /// A key for the roster verdict cache: changes when any roster change is stored,
+    /// moved, or a chain link arrives.
+    pub fn roster_key(&self) -> Result<(i64, i64, i64, i64)> {
+        let (n, max): (i64, i64) = self.0.query_row(
+            "SELECT COUNT(*), COALESCE(MAX(seq), 0) FROM changes WHERE doc_id = 'roster'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
+        let q: i64 = self.0.query_row(
+            "SELECT COUNT(*) FROM quarantine WHERE doc_id = 'roster'",
+            [],
+            |r| r.get(0),
+        )?;
+        Ok((n, max, q, self.link_count()?))
+    }
+
+    // ---- pending, bounded per author ----
+    /// Parks a change of a known member whose dependencies are not here. Returns false
+    /// when the author's share is full.
+    pub fn add_pending_by(
+        &self,
+        hash: &[u8; 32],
+        c: &SignedChange,
+        author: &NodeId,
+        via: Option<&NodeId>,
+        at: i64,
+    ) -> Result<bool> {
+        let (n, bytes): (i64, i64) = self
+            .0
+            .prepare_cached(
+                "SELECT COUNT(*), COALESCE(SUM(size), 0) FROM pending WHERE author = ?1",
+            )?
+            .query_row([&author.0[..]], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        if n >= MAX_PENDING_PER_AUTHOR
+            || bytes + c.bytes.len() as i64 > MAX_PENDING_BYTES_PER_AUTHOR
+        {
+            return Ok(false);
+        }
+        self.0
+            .prepare_cached(
+                "INSERT OR IGNORE INTO pending(hash, doc_id, bytes, sig, via, received_at, author, size)
+                 VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            )?
+            .execute(params![
+                &hash[..],
+                c.doc.as_str(),
+                &c.bytes,
+                &c.sig[..],
+                via.map(|v| v.0.to_vec()),
+                at,
+                &author.0[..],
+                c.bytes.len() as i64
+            ])?;
+        Ok(true)
+    }
+
+    /// Drops pending changes received before `cutoff`, and those of authors who are
+    /// not (or no longer) members.
+    pub fn expire_pending(&self, cutoff: i64) -> Result<usize> {
+        Ok(self
+            .0
+            .prepare_cached("DELETE FROM pending WHERE received_at < ?1 OR author IS NULL")?
+            .execute([cutoff])?)
+    }
+
+    /// Pending changes by `author`.
+    pub fn pending_by(&self, author: &NodeId) -> Result<Vec<SignedChange>> {
+        let mut st = self
+            .0
+            .prepare_cached("SELECT doc_id, bytes, sig FROM pending WHERE author = ?1")?;
+        let rows = st.query_map([&author.0[..]], |r| {
+            Ok(SignedChange {
+                doc: doc_id_col(r.get(0)?)?,
+                bytes: r.get(1)?,
+                sig: r.get::<_, Vec<u8>>(2)?.try_into().unwrap_or([0; 64]),
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// First and last log positions of a document's valid changes.
+    pub fn seq_range(&self, doc: &DocId) -> Result<(i64, i64)> {
+        Ok(self.0.prepare_cached(
+            "SELECT COALESCE(MIN(seq), 0), COALESCE(MAX(seq), 0) FROM changes WHERE doc_id = ?1",
+        )?
+        .query_row([doc.as_str()], |r| Ok((r.get(0)?, r.get(1)?)))?)
+    }
+
+    /// Every document id held, in the log or in quarantine.
+    pub fn all_doc_ids(&self) -> Result<Vec<DocId>> {
+        let mut st = self.0.prepare_cached(
+            "SELECT DISTINCT doc_id FROM changes UNION SELECT DISTINCT doc_id FROM quarantine",
+        )?;
+        let rows = st.query_map([], |r| doc_id_col(r.get(0)?))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Hashes of every valid and every quarantined change (for tests and audits).
+    pub fn verdict_sets(&self) -> Result<(Vec<[u8; 32]>, Vec<[u8; 32]>)> {
+        let mut st = self
+            .0
+            .prepare_cached("SELECT hash FROM changes ORDER BY hash")?;
+        let valid = st
+            .query_map([], |r| Ok(hash32(r.get(0)?)))?
+            .collect::<rusqlite::Result<_>>()?;
+        let mut st = self
+            .0
+            .prepare_cached("SELECT hash FROM quarantine ORDER BY hash")?;
+        let void = st
+            .query_map([], |r| Ok(hash32(r.get(0)?)))?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok((valid, void))
+    }
+
+    // ---- daily quota of new requests ----
+    pub fn record_creation(
+        &self,
+        hash: &[u8; 32],
+        author: &NodeId,
+        day: i64,
+        time: i64,
+        doc: &DocId,
+    ) -> Result<()> {
+        self.0
+            .prepare_cached(
+                "INSERT OR IGNORE INTO creations(hash, author, day, time, doc_id) VALUES(?1, ?2, ?3, ?4, ?5)",
+            )?
+            .execute(params![&hash[..], &author.0[..], day, time, doc.as_str()])?;
+        Ok(())
+    }
+
+    /// Requests `author` created on `day` (held, valid or not).
+    pub fn creations_on(&self, author: &NodeId, day: i64) -> Result<usize> {
+        let n: i64 = self
+            .0
+            .prepare_cached("SELECT COUNT(*) FROM creations WHERE author = ?1 AND day = ?2")?
+            .query_row(params![&author.0[..], day], |r| r.get(0))?;
+        Ok(n as usize)
+    }
+
+    /// Creations by `author` on `day` ranked past `quota` (by time, then hash).
+    pub fn over_quota(&self, author: &NodeId, day: i64, quota: usize) -> Result<Vec<[u8; 32]>> {
+        let mut st = self.0.prepare_cached(
+            "SELECT hash FROM creations WHERE author = ?1 AND day = ?2
+             ORDER BY time, hash LIMIT -1 OFFSET ?3",
+        )?;
+        let rows = st.query_map(params![&author.0[..], day, quota as i64], |r| {
+            Ok(hash32(r.get(0)?))
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    // ---- equivocators ----
+    pub fn flag_equivocator(&self, author: &NodeId, doc: &DocId, at: i64) -> Result<()> {
+        self.0
+            .prepare_cached(
+                "INSERT INTO equivocators(author, doc_id, at) VALUES(?1, ?2, ?3)
+                 ON CONFLICT(author) DO NOTHING",
+            )?
+            .execute(params![&author.0[..], doc.as_str(), at])?;
+        Ok(())
+    }
+
+    pub fn equivocators(&self) -> Result<Vec<(NodeId, String, i64)>> {
+        let mut st = self
+            .0
+            .prepare_cached("SELECT author, doc_id, at FROM equivocators ORDER BY at")?;
+        let rows = st.query_map([], |r| {
+            Ok((
+                NodeId::from_slice(&r.get::<_, Vec<u8>>(0)?).unwrap_or(NodeId([0; 32])),
+                r.get(1)?,
+                r.get(2)?,
+            ))
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+}

@@ -1,0 +1,252 @@
+//! Judging the changes of one document (notice, procedure, request, receipt) in causal
+//! order, as a function of the set of its changes held and the roster outcome.
+//!
+//! A change is valid when all its dependencies are valid, its author is a member not
+//! revoked past its cut (`RosterOutcome::author`), the rules of `rules::check_change`
+//! allow it against the document *at its own dependencies*, and it does not lose an
+//! equivocation. Changes are visited in one deterministic topological order (ready
+//! changes by hash), so the same set gives the same verdicts on every node.
+//!
+//! Equivocation — one author signing two changes with the same actor and sequence
+//! number — is only judged among twins that are valid on their own: a refused twin
+//! never displaces anything. The twin with the smaller hash wins; the loser and what
+//! builds on it become void (kept aside, not forwarded). Honest authors whose changes
+//! were voided that way re-issue them (`repo`), so the trick costs them nothing.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use automerge::{Automerge, ChangeHash};
+
+use super::roster::{DEPENDS_ON_VOID, Hash, RosterOutcome};
+use super::rules::{Rejection, check_change};
+use crate::identity::NodeId;
+use crate::model::DocId;
+use crate::model::signed::{VerifiedChange, guard};
+
+/// Requests one device may create per day (by the creating change's own time). A
+/// busy kiosk files a few dozen; a hostile key gets no further than this before it is
+/// revoked. The rank of a creation among its author's creations of that day (by time,
+/// then hash) decides, so every node that holds the same creations agrees.
+pub const DAILY_REQUEST_QUOTA: usize = 300;
+
+/// Reason given to a creation past the daily quota.
+pub const OVER_QUOTA: &str = "daily quota of new requests for this device exceeded";
+
+/// What a verdict on a document needs besides its own changes.
+pub struct Judge<'a> {
+    pub roster: &'a RosterOutcome,
+    /// Creating changes ranked past their author's daily quota.
+    pub over_quota: &'a BTreeSet<Hash>,
+}
+
+/// The day (UTC) a change was made, by its own timestamp.
+pub fn day_of(c: &VerifiedChange) -> i64 {
+    c.change.timestamp().div_euclid(86_400)
+}
+
+/// Does `c` create a request (the change that sets it up, with no dependencies)?
+pub fn creates_request(c: &VerifiedChange) -> bool {
+    c.signed.doc.kind() == crate::model::Kind::Request && c.change.deps().is_empty()
+}
+
+/// Reason given to the losing twin of an equivocation.
+pub const EQUIVOCATION_LOSER: &str =
+    "equivocation: another change with the same actor and sequence number is kept";
+
+/// What became of one change.
+#[derive(Debug)]
+pub enum Verdict {
+    Valid,
+    /// Not valid now, could become valid (revoked author, void dependency, lost
+    /// twin, author not enrolled): kept aside, never forwarded.
+    Void(String),
+    /// Breaks a rule whatever else arrives: not stored; the sender is hostile unless
+    /// `false`.
+    Refused(String, bool),
+}
+
+/// The outcome of a full evaluation.
+pub struct Judged {
+    pub doc: Automerge,
+    /// Valid changes in apply order.
+    pub valid: Vec<VerifiedChange>,
+    pub void: Vec<(VerifiedChange, String)>,
+    pub refused: Vec<(VerifiedChange, String, bool)>,
+    /// Changes whose dependencies are not held at all.
+    pub waiting: Vec<VerifiedChange>,
+    /// Authors caught signing two changes with one actor and sequence number.
+    pub equivocators: BTreeSet<NodeId>,
+}
+
+fn actor_seq(c: &VerifiedChange) -> (Vec<u8>, u64) {
+    (c.change.actor_id().to_bytes().to_vec(), c.change.seq())
+}
+
+/// Judges `c`, whose dependencies are all valid, against `doc` (the valid changes so
+/// far, which include `c`'s dependencies). Applies it to `doc` when valid. `valid`
+/// lists what `doc` was built from, to rebuild it when an apply fails half-way.
+pub fn judge_one(
+    id: &DocId,
+    judge: &Judge<'_>,
+    doc: &mut Automerge,
+    c: &VerifiedChange,
+    rebuild: &dyn Fn() -> Automerge,
+) -> Verdict {
+    let role = match judge.roster.author(c) {
+        Ok(r) => r,
+        Err(e) => return Verdict::Void(e.to_string()),
+    };
+    if judge.over_quota.contains(&c.hash.0) {
+        return Verdict::Void(OVER_QUOTA.into());
+    }
+    let deps: Vec<ChangeHash> = c.change.deps().to_vec();
+    let mut heads = doc.get_heads();
+    heads.sort();
+    let mut d = deps.clone();
+    d.sort();
+    let checked = if heads == d {
+        check_change(id, role, doc, c)
+    } else {
+        match doc.fork_at(&deps) {
+            Ok(before) => check_change(id, role, &before, c),
+            Err(_) => Err(Rejection::Untraceable),
+        }
+    };
+    if let Err(e) = checked {
+        return Verdict::Refused(e.to_string(), true);
+    }
+    let change = c.change.clone();
+    match guard(|| doc.apply_changes([change])) {
+        Ok(Ok(())) => Verdict::Valid,
+        Ok(Err(e)) => {
+            *doc = rebuild();
+            Verdict::Refused(format!("change does not apply: {e}"), true)
+        }
+        Err(()) => {
+            *doc = rebuild();
+            Verdict::Refused(
+                "change does not apply: the document engine gave up on it".into(),
+                true,
+            )
+        }
+    }
+}
+
+/// Evaluates every change held for document `id` from scratch.
+pub fn evaluate(id: &DocId, judge: &Judge<'_>, changes: Vec<VerifiedChange>) -> Judged {
+    let mut uniq: BTreeMap<Hash, VerifiedChange> = BTreeMap::new();
+    for c in changes {
+        uniq.entry(c.hash.0).or_insert(c);
+    }
+    let mut losers: BTreeSet<Hash> = BTreeSet::new();
+    // Each round adds at least one loser, so this ends; a document rarely needs two.
+    loop {
+        let (judged, new_losers) = pass(id, judge, &uniq, &losers);
+        if new_losers.is_subset(&losers) {
+            return judged;
+        }
+        losers.extend(new_losers);
+    }
+}
+
+fn pass(
+    id: &DocId,
+    roster: &Judge<'_>,
+    all: &BTreeMap<Hash, VerifiedChange>,
+    losers: &BTreeSet<Hash>,
+) -> (Judged, BTreeSet<Hash>) {
+    let mut out = Judged {
+        doc: Automerge::new(),
+        valid: Vec::new(),
+        void: Vec::new(),
+        refused: Vec::new(),
+        waiting: Vec::new(),
+        equivocators: BTreeSet::new(),
+    };
+    let mut new_losers = BTreeSet::new();
+    let mut valid: BTreeSet<Hash> = BTreeSet::new();
+    let mut twins: BTreeMap<(Vec<u8>, u64), Hash> = BTreeMap::new();
+    let mut ready: BTreeSet<Hash> = BTreeSet::new();
+    let mut waiting_on: BTreeMap<Hash, Vec<Hash>> = BTreeMap::new();
+    let mut missing: BTreeMap<Hash, usize> = BTreeMap::new();
+    for (h, c) in all {
+        let deps: Vec<Hash> = c.change.deps().iter().map(|d| d.0).collect();
+        if deps.iter().any(|d| !all.contains_key(d)) {
+            continue;
+        }
+        for d in &deps {
+            waiting_on.entry(*d).or_default().push(*h);
+        }
+        if deps.is_empty() {
+            ready.insert(*h);
+        } else {
+            missing.insert(*h, deps.len());
+        }
+    }
+    let mut visited: BTreeSet<Hash> = BTreeSet::new();
+    while let Some(h) = ready.pop_first() {
+        visited.insert(h);
+        let c = &all[&h];
+        let verdict = if losers.contains(&h) {
+            Verdict::Void(EQUIVOCATION_LOSER.into())
+        } else if c.change.deps().iter().any(|d| !valid.contains(&d.0)) {
+            Verdict::Void(DEPENDS_ON_VOID.into())
+        } else {
+            let valid_now = &out.valid;
+            let rebuild = || {
+                let mut d = Automerge::new();
+                let _ = d.apply_changes(valid_now.iter().map(|v| v.change.clone()));
+                d
+            };
+            // Judge against a copy when a twin is already applied: the document
+            // cannot hold both, and the contest is decided on validity first.
+            let key = actor_seq(c);
+            match twins.get(&key).copied() {
+                Some(t) => {
+                    out.equivocators.insert(c.author);
+                    let mut probe = match out.doc.fork_at(c.change.deps()) {
+                        Ok(d) => d,
+                        Err(_) => rebuild(),
+                    };
+                    let v = judge_one(id, roster, &mut probe, c, &rebuild);
+                    match v {
+                        Verdict::Valid if c.hash.0 < t => {
+                            // The newcomer wins: the applied twin loses; start again.
+                            new_losers.insert(t);
+                            Verdict::Void(EQUIVOCATION_LOSER.into())
+                        }
+                        Verdict::Valid => Verdict::Void(EQUIVOCATION_LOSER.into()),
+                        other => other,
+                    }
+                }
+                None => judge_one(id, roster, &mut out.doc, c, &rebuild),
+            }
+        };
+        match verdict {
+            Verdict::Valid => {
+                valid.insert(h);
+                twins.insert(actor_seq(c), h);
+                out.valid.push(c.clone());
+            }
+            Verdict::Void(why) => out.void.push((c.clone(), why)),
+            Verdict::Refused(why, hostile) => out.refused.push((c.clone(), why, hostile)),
+        }
+        if let Some(next) = waiting_on.get(&h) {
+            for n in next {
+                if let Some(m) = missing.get_mut(n) {
+                    *m -= 1;
+                    if *m == 0 {
+                        missing.remove(n);
+                        ready.insert(*n);
+                    }
+                }
+            }
+        }
+    }
+    for (h, c) in all {
+        if !visited.contains(h) {
+            out.waiting.push(c.clone());
+        }
+    }
+    (out, new_losers)
+}

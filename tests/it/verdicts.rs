@@ -1,0 +1,1068 @@
+//! Verdicts every honest node agrees on: each attack found against the first version,
+//! as a named test, and the order-independence of verdicts (every arrival order of
+//! small sets of changes; random histories with Byzantine members).
+//!
+//! Forged changes are built with the real key of the misbehaving node, exactly as a
+//! tampered kiosk binary or a thief with the laptop would.
+
+use std::collections::BTreeMap;
+
+use automerge::{ActorId, Automerge, ROOT, ReadDoc, transaction::Transactable};
+use conglang::model::signed::{ChainMeta, MAX_INFLATED_CHANGE_BYTES, new_actor};
+use conglang::model::{DocId, Kind, RequestDraft, Role, SignedChange, Status};
+use conglang::repo::Repo;
+
+use crate::harness::{Commune, exchange};
+
+/// The document `id` as `source` holds it (valid changes only).
+fn doc_of(source: &Repo, id: &DocId) -> Automerge {
+    let mut d = Automerge::new();
+    let changes: Vec<automerge::Change> = source
+        .changes_missing(id, &[])
+        .unwrap()
+        .into_iter()
+        .map(|s| automerge::Change::from_bytes(s.bytes).unwrap())
+        .collect();
+    d.apply_changes(changes).unwrap();
+    d
+}
+
+/// A change to `base` made with `author`'s real key and the given actor, bypassing
+/// every local check.
+fn forge_with(
+    author: &Repo,
+    mut base: Automerge,
+    doc: &DocId,
+    actor: ActorId,
+    message: Option<String>,
+    f: impl FnOnce(&mut automerge::transaction::Transaction<'_>),
+) -> SignedChange {
+    base.set_actor(actor);
+    let before = base.get_heads();
+    base.transact_with::<_, _, automerge::AutomergeError, _>(
+        |_| match &message {
+            Some(m) => automerge::transaction::CommitOptions::default().with_message(m.clone()),
+            None => automerge::transaction::CommitOptions::default(),
+        },
+        |tx| {
+            f(tx);
+            Ok(())
+        },
+    )
+    .unwrap();
+    let mut c = if base.get_heads() == before {
+        // A change with no operations at all.
+        base.empty_commit(automerge::transaction::CommitOptions::default());
+        base.get_last_local_change().unwrap()
+    } else {
+        base.get_changes(&before).pop().unwrap()
+    };
+    SignedChange::sign(author.identity(), doc, &mut c)
+}
+
+fn forge(
+    author: &Repo,
+    source: &Repo,
+    doc: &DocId,
+    f: impl FnOnce(&mut automerge::transaction::Transaction<'_>),
+) -> SignedChange {
+    forge_with(
+        author,
+        doc_of(source, doc),
+        doc,
+        new_actor(&author.node_id()),
+        None,
+        f,
+    )
+}
+
+fn hash_of(c: &SignedChange) -> [u8; 32] {
+    automerge::Change::from_bytes(c.bytes.clone())
+        .unwrap()
+        .hash()
+        .0
+}
+
+fn ask(kiosk: &mut Repo, text: &str) -> conglang::model::Request {
+    kiosk
+        .submit_request(&RequestDraft {
+            hamlet: "Nà Khoang".into(),
+            name: "Đinh Thị Nở".into(),
+            text: text.into(),
+            ..Default::default()
+        })
+        .unwrap()
+}
+
+fn stored_changes(r: &Repo) -> usize {
+    r.status().unwrap().changes as usize
+}
+
+// ---- envelope bounds ------------------------------------------------------
+
+/// A deflate bomb in automerge's compressed-chunk format: a few KiB that inflate to
+/// `inflated` bytes.
+fn bomb(inflated: usize) -> Vec<u8> {
+    use std::io::Write;
+    let mut z = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::best());
+    let zeros = vec![0u8; 1 << 20];
+    let mut left = inflated;
+    while left > 0 {
+        let n = left.min(zeros.len());
+        z.write_all(&zeros[..n]).unwrap();
+        left -= n;
+    }
+    let data = z.finish().unwrap();
+    let mut out = vec![0x85, 0x6f, 0x4a, 0x83, 0, 0, 0, 0, 2];
+    let mut len = data.len() as u64;
+    loop {
+        let b = (len & 0x7f) as u8;
+        len >>= 7;
+        if len == 0 {
+            out.push(b);
+            break;
+        }
+        out.push(b | 0x80);
+    }
+    out.extend(data);
+    out
+}
+
+#[test]
+fn memory_bomb_is_refused_before_it_is_inflated() {
+    let mut c = Commune::new();
+    let bytes = bomb(120 << 20);
+    assert!(bytes.len() < conglang::model::signed::MAX_CHANGE_BYTES);
+    let e = conglang::model::signed::inflated_size(&bytes, MAX_INFLATED_CHANGE_BYTES).unwrap_err();
+    assert!(e.to_string().contains("inflates beyond"), "{e}");
+    let bombs: Vec<SignedChange> = (0..8)
+        .map(|_| SignedChange {
+            doc: DocId::new_random(Kind::Notice),
+            bytes: bytes.clone(),
+            sig: [0; 64],
+        })
+        .collect();
+    let before = stored_changes(&c.office);
+    let r = c.office.import(bombs.clone(), None).unwrap();
+    assert_eq!(r.rejected.len(), 8);
+    assert!(
+        r.rejected
+            .iter()
+            .all(|x| x.hostile && x.reason.contains("inflates"))
+    );
+    assert_eq!(stored_changes(&c.office), before);
+    // The same through a USB bundle.
+    let path = c.base.path().join("bomb.bundle");
+    crate::harness::write_bundle(&path, bombs);
+    let r = conglang::bundle::import(&mut c.office, &path).unwrap();
+    assert_eq!((r.accepted, r.rejected), (0, 8));
+}
+
+#[test]
+fn limits_bind_peer_and_bundle_changes_and_refusal_reasons_are_cut() {
+    let mut c = Commune::new();
+    let mut kiosk = c.member("kiosk", Role::Kiosk);
+    let r = ask(&mut kiosk, "Câu hỏi");
+    let long_text = "ạ".repeat(conglang::model::text::MAX_TEXT_CHARS + 1);
+    let too_long = forge(&kiosk, &kiosk, &r.id, |tx| {
+        tx.put(ROOT, "text", long_text.as_str()).unwrap();
+    });
+    let big_field = "x".repeat(100_000);
+    let bad_field = forge(&kiosk, &kiosk, &r.id, |tx| {
+        tx.put(ROOT, big_field.as_str(), 1).unwrap();
+    });
+    exchange(&mut kiosk, &mut c.office);
+    for f in [too_long, bad_field] {
+        let rep = c.office.import(vec![f], Some(&kiosk.node_id())).unwrap();
+        assert_eq!(rep.accepted, 0);
+        assert_eq!(rep.rejected.len(), 1, "{rep:?}");
+        assert!(rep.rejected[0].reason.chars().count() <= conglang::store::MAX_REASON_CHARS);
+    }
+}
+
+// ---- pending buffer -------------------------------------------------------
+
+#[test]
+fn strangers_cannot_park_changes() {
+    let mut c = Commune::new();
+    let dir = tempfile::tempdir().unwrap();
+    let stranger = Repo::open(dir.path()).unwrap();
+    let id = DocId::new_random(Kind::Notice);
+    // A change that depends on something nobody holds.
+    let mut base = Automerge::new();
+    base.set_actor(new_actor(&stranger.node_id()));
+    base.transact::<_, _, automerge::AutomergeError>(|tx| {
+        tx.put(ROOT, "kind", "notice")?;
+        Ok(())
+    })
+    .unwrap();
+    let orphan = forge_with(
+        &stranger,
+        base,
+        &id,
+        new_actor(&stranger.node_id()),
+        None,
+        |tx| {
+            tx.put(ROOT, "title", "x").unwrap();
+        },
+    );
+    let r = c.office.import(vec![orphan], None).unwrap();
+    assert_eq!(r.pending, 0);
+    assert_eq!(c.office.status().unwrap().pending, 0);
+    assert_eq!(r.rejected.len(), 1);
+}
+
+#[test]
+fn a_flooding_member_fills_only_its_own_share_of_pending() {
+    let mut c = Commune::new();
+    let mut kiosk = c.member("kiosk", Role::Kiosk);
+    let mut honest = c.member("kiosk-2", Role::Kiosk);
+    let r = ask(&mut kiosk, "Câu hỏi");
+    let base = doc_of(&kiosk, &r.id);
+    // Orphans: each depends on a change the office does not have (the creation).
+    let n = conglang::store::MAX_PENDING_PER_AUTHOR as usize + 50;
+    let orphans: Vec<SignedChange> = (0..n)
+        .map(|i| {
+            forge_with(
+                &kiosk,
+                base.clone(),
+                &r.id,
+                new_actor(&kiosk.node_id()),
+                None,
+                |tx| {
+                    tx.put(ROOT, "text", format!("rác {i}")).unwrap();
+                },
+            )
+        })
+        .collect();
+    let rep = c.office.import(orphans, Some(&kiosk.node_id())).unwrap();
+    assert!(rep.overflow, "the flooder's share overflows");
+    assert_eq!(
+        c.office.status().unwrap().pending,
+        conglang::store::MAX_PENDING_PER_AUTHOR
+    );
+    // An honest member's change that waits for its dependency still gets parked.
+    let hr = ask(&mut honest, "Câu hỏi thật");
+    let hbase = doc_of(&honest, &hr.id);
+    let hchild = forge_with(
+        &honest,
+        hbase,
+        &hr.id,
+        new_actor(&honest.node_id()),
+        None,
+        |tx| {
+            tx.put(ROOT, "text", "Câu hỏi thật, sửa lại").unwrap();
+        },
+    );
+    let rep = c
+        .office
+        .import(vec![hchild], Some(&honest.node_id()))
+        .unwrap();
+    assert_eq!((rep.pending, rep.overflow), (1, false));
+    exchange(&mut honest, &mut c.office);
+    assert_eq!(
+        c.office.request(&hr.code).unwrap().unwrap().text,
+        "Câu hỏi thật, sửa lại"
+    );
+}
+
+// ---- who may touch a request ---------------------------------------------
+
+#[test]
+fn kiosk_cannot_touch_another_kiosks_request_even_with_no_operations() {
+    let mut c = Commune::new();
+    let mut k1 = c.member("kiosk-1", Role::Kiosk);
+    let k2 = c.member("kiosk-2", Role::Kiosk);
+    let r = ask(&mut k1, "Câu hỏi của kiosk 1");
+    exchange(&mut k1, &mut c.office);
+    let empty = forge(&k2, &k1, &r.id, |_| {});
+    let rep = c.office.import(vec![empty], Some(&k2.node_id())).unwrap();
+    assert_eq!(rep.accepted, 0);
+    assert!(rep.rejected[0].hostile, "{rep:?}");
+}
+
+#[test]
+fn the_creating_change_cannot_set_official_fields() {
+    let mut c = Commune::new();
+    let kiosk = c.member("kiosk", Role::Kiosk);
+    let id = DocId::new_request(&kiosk.node_id());
+    let pre_answered = forge_with(
+        &kiosk,
+        Automerge::new(),
+        &id,
+        new_actor(&kiosk.node_id()),
+        None,
+        |tx| {
+            tx.put(ROOT, "kind", "request").unwrap();
+            tx.put(ROOT, "created_by", kiosk.node_id().to_string())
+                .unwrap();
+            tx.put(ROOT, "status", "resolved").unwrap();
+        },
+    );
+    let rep = c.office.import(vec![pre_answered], None).unwrap();
+    assert_eq!(rep.accepted, 0, "{rep:?}");
+    // Nor create a request whose id names another creator.
+    let other = DocId::new_request(&c.office.node_id());
+    let hijack = forge_with(
+        &kiosk,
+        Automerge::new(),
+        &other,
+        new_actor(&kiosk.node_id()),
+        None,
+        |tx| {
+            tx.put(ROOT, "kind", "request").unwrap();
+            tx.put(ROOT, "created_by", kiosk.node_id().to_string())
+                .unwrap();
+        },
+    );
+    let rep = c.office.import(vec![hijack], None).unwrap();
+    assert_eq!(rep.accepted, 0, "{rep:?}");
+}
+
+#[test]
+fn deleting_created_by_does_not_let_the_creator_reopen_a_request() {
+    let mut c = Commune::new();
+    let mut kiosk = c.member("kiosk", Role::Kiosk);
+    let r = ask(&mut kiosk, "Câu hỏi");
+    exchange(&mut kiosk, &mut c.office);
+    c.office
+        .answer_request(&r.code, "Trả lời", Some(Status::Resolved), None)
+        .unwrap();
+    exchange(&mut c.office, &mut kiosk);
+    let reopen = forge(&kiosk, &kiosk, &r.id, |tx| {
+        tx.delete(ROOT, "created_by").unwrap();
+        tx.put(ROOT, "created_by", kiosk.node_id().to_string())
+            .unwrap();
+        tx.put(ROOT, "status", "new").unwrap();
+    });
+    let rep = c
+        .office
+        .import(vec![reopen], Some(&kiosk.node_id()))
+        .unwrap();
+    assert_eq!(rep.accepted, 0);
+    assert_eq!(
+        c.office.request(&r.code).unwrap().unwrap().status,
+        Status::Resolved
+    );
+}
+
+// ---- equivocation -----------------------------------------------------------
+
+/// The twin of `orig` (same actor and sequence number, other content), with a hash
+/// smaller than the original's.
+fn smaller_twin(author: &Repo, orig: &SignedChange, base: Automerge, salt: &str) -> SignedChange {
+    let ch = automerge::Change::from_bytes(orig.bytes.clone()).unwrap();
+    let actor = ch.actor_id().clone();
+    let msg = ch.message().map(|m| m.to_string());
+    for i in 0.. {
+        let t = forge_with(
+            author,
+            base.clone(),
+            &orig.doc,
+            actor.clone(),
+            msg.clone(),
+            |tx| {
+                tx.put(ROOT, "text", format!("{salt} {i}")).unwrap();
+            },
+        );
+        let tc = automerge::Change::from_bytes(t.bytes.clone()).unwrap();
+        assert_eq!(tc.seq(), ch.seq());
+        if tc.hash().0 < ch.hash().0 {
+            return t;
+        }
+    }
+    unreachable!()
+}
+
+#[test]
+fn an_equivocating_kiosk_cannot_erase_an_official_answer() {
+    let mut c = Commune::new();
+    let mut kiosk = c.member("kiosk", Role::Kiosk);
+    let mut courier = c.member("courier", Role::Courier);
+    let r = ask(&mut kiosk, "Làm căn cước cần giấy tờ gì?");
+    let edit = {
+        kiosk
+            .edit_request_text(&r.code, "Làm căn cước cần giấy tờ gì? (sửa)")
+            .unwrap();
+        kiosk
+            .changes_missing(&r.id, &[])
+            .unwrap()
+            .into_iter()
+            .last()
+            .unwrap()
+    };
+    exchange(&mut kiosk, &mut c.office);
+    c.office
+        .answer_request(
+            &r.code,
+            "Mang giấy khai sinh.",
+            Some(Status::Answered),
+            None,
+        )
+        .unwrap();
+    exchange(&mut c.office, &mut courier);
+    // The tampered kiosk signs a twin of its edit that sorts first.
+    let base = {
+        let mut d = Automerge::new();
+        let first = kiosk
+            .changes_missing(&r.id, &[])
+            .unwrap()
+            .into_iter()
+            .next()
+            .unwrap();
+        d.apply_changes([automerge::Change::from_bytes(first.bytes).unwrap()])
+            .unwrap();
+        d
+    };
+    let twin = smaller_twin(&kiosk, &edit, base, "đã sửa");
+    for node in [&mut c.office, &mut courier] {
+        node.import(vec![twin.clone()], Some(&kiosk.node_id()))
+            .unwrap();
+    }
+    // The office re-issues its answer on the surviving history.
+    let got = c.office.request(&r.code).unwrap().unwrap();
+    assert_eq!(got.status, Status::Answered, "{got:?}");
+    assert!(got.answers.iter().any(|a| a.text == "Mang giấy khai sinh."));
+    exchange(&mut c.office, &mut courier);
+    let got = courier.request(&r.code).unwrap().unwrap();
+    assert_eq!(got.status, Status::Answered);
+    assert_eq!(
+        c.office.verdict_sets().unwrap(),
+        courier.verdict_sets().unwrap()
+    );
+    // The equivocating key is flagged to officials.
+    assert!(
+        c.office
+            .status()
+            .unwrap()
+            .equivocators
+            .contains(&kiosk.node_id().to_string())
+    );
+}
+
+#[test]
+fn a_refused_twin_does_not_erase_valid_history() {
+    let mut c = Commune::new();
+    let mut courier = c.member("courier", Role::Courier);
+    let r = ask(&mut courier, "Yêu cầu trước khi mất máy");
+    let creation = courier.changes_missing(&r.id, &[]).unwrap().remove(0);
+    exchange(&mut courier, &mut c.office);
+    c.office
+        .answer_request(&r.code, "Đã nhận", Some(Status::Answered), None)
+        .unwrap();
+    c.office.roster_revoke(courier.node_id()).unwrap();
+    // The thief signs a twin of the creation, sorting first. It is outside the cut.
+    let ch = automerge::Change::from_bytes(creation.bytes.clone()).unwrap();
+    let mut twin;
+    let mut i = 0;
+    loop {
+        twin = forge_with(
+            &courier,
+            Automerge::new(),
+            &r.id,
+            ch.actor_id().clone(),
+            None,
+            |tx| {
+                tx.put(ROOT, "kind", "request").unwrap();
+                tx.put(ROOT, "created_by", courier.node_id().to_string())
+                    .unwrap();
+                tx.put(ROOT, "text", format!("giả {i}")).unwrap();
+            },
+        );
+        if hash_of(&twin) < ch.hash().0 {
+            break;
+        }
+        i += 1;
+    }
+    c.office
+        .import(vec![twin], Some(&courier.node_id()))
+        .unwrap();
+    let got = c.office.request(&r.code).unwrap().unwrap();
+    assert_eq!(got.text, "Yêu cầu trước khi mất máy");
+    assert_eq!(got.status, Status::Answered);
+}
+
+#[test]
+fn a_kiosk_key_cannot_spam_thousands_of_requests() {
+    use conglang::verdict::doc::DAILY_REQUEST_QUOTA;
+    let mut c = Commune::new();
+    let mut kiosk = c.member("kiosk", Role::Kiosk);
+    for i in 0..DAILY_REQUEST_QUOTA {
+        ask(&mut kiosk, &format!("Câu hỏi {i}"));
+    }
+    // The kiosk's own node refuses the next one, with the reason.
+    let e = kiosk
+        .submit_request(&RequestDraft {
+            hamlet: "Nà Khoang".into(),
+            name: "Spam".into(),
+            text: "Rác".into(),
+            ..Default::default()
+        })
+        .unwrap_err();
+    assert!(e.to_string().contains("quota"), "{e}");
+    exchange(&mut kiosk, &mut c.office);
+    assert_eq!(c.office.requests().unwrap().len(), DAILY_REQUEST_QUOTA);
+    // A tampered kiosk forges one more, dated earlier the same day: every node ranks
+    // the creations the same way and keeps the quota's worth.
+    let id = DocId::new_request(&kiosk.node_id());
+    let mut d = Automerge::new();
+    d.set_actor(new_actor(&kiosk.node_id()));
+    let first = c
+        .office
+        .requests()
+        .unwrap()
+        .into_iter()
+        .map(|r| r.created_at)
+        .min()
+        .unwrap();
+    d.transact_with::<_, _, automerge::AutomergeError, _>(
+        |_| automerge::transaction::CommitOptions::default().with_time(first - 1),
+        |tx| {
+            tx.put(ROOT, "kind", "request")?;
+            tx.put(ROOT, "created_by", kiosk.node_id().to_string())?;
+            tx.put(ROOT, "text", "giả")?;
+            Ok(())
+        },
+    )
+    .unwrap();
+    let mut ch = d.get_last_local_change().unwrap();
+    let forged = SignedChange::sign(kiosk.identity(), &id, &mut ch);
+    let mut courier = c.member("courier", Role::Courier);
+    courier.import(vec![forged.clone()], None).unwrap();
+    exchange(&mut c.office, &mut courier);
+    c.office.import(vec![forged], None).unwrap();
+    for n in [&c.office, &courier] {
+        assert_eq!(n.requests().unwrap().len(), DAILY_REQUEST_QUOTA);
+    }
+    assert_eq!(
+        c.office.verdict_sets().unwrap(),
+        courier.verdict_sets().unwrap()
+    );
+}
+
+// ---- revocation ---------------------------------------------------------------
+
+#[test]
+fn a_busy_device_can_be_revoked_in_one_small_record() {
+    let mut c = Commune::new();
+    let mut kiosk = c.member("kiosk", Role::Kiosk);
+    let n: usize = std::env::var("CONGLANG_BUSY_CHANGES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(4_000);
+    // Residents correct their questions: n changes over a few documents.
+    let docs: Vec<_> = (0..(n / 100).max(1))
+        .map(|i| ask(&mut kiosk, &format!("Câu hỏi số {i}")))
+        .collect();
+    for i in 0..n {
+        let r = &docs[i % docs.len()];
+        kiosk
+            .edit_request_text(&r.code, &format!("Câu hỏi, lần sửa {i}"))
+            .unwrap();
+    }
+    exchange(&mut kiosk, &mut c.office);
+    let before = c.office.all_changes().unwrap();
+    c.office.roster_revoke(kiosk.node_id()).unwrap();
+    let after = c.office.all_changes().unwrap();
+    let revocation: Vec<&SignedChange> = after.iter().filter(|c| !before.contains(c)).collect();
+    assert_eq!(revocation.len(), 1);
+    assert!(
+        revocation[0].bytes.len() < 64 * 1024,
+        "{} bytes",
+        revocation[0].bytes.len()
+    );
+    // Everything the office held of the kiosk stays valid; a later change does not.
+    assert_eq!(c.office.status().unwrap().quarantined, 0);
+    ask(&mut kiosk, "Sau khi bị thu hồi");
+    let late = kiosk
+        .all_changes()
+        .unwrap()
+        .into_iter()
+        .filter(|c| !after.contains(c))
+        .collect();
+    let rep = c.office.import(late, Some(&kiosk.node_id())).unwrap();
+    assert_eq!(rep.accepted, 0);
+}
+
+/// Three nodes that end with the same set of changes end with the same verdicts.
+fn assert_agree(nodes: &[&Repo]) {
+    let first = nodes[0].verdict_sets().unwrap();
+    let roster = serde_json::to_string(&nodes[0].roster().unwrap()).unwrap();
+    for n in &nodes[1..] {
+        assert_eq!(n.verdict_sets().unwrap(), first);
+        assert_eq!(serde_json::to_string(&n.roster().unwrap()).unwrap(), roster);
+    }
+}
+
+fn all_held(r: &Repo) -> Vec<SignedChange> {
+    let mut v = r.all_changes().unwrap();
+    v.extend(r.quarantined_changes().unwrap());
+    v
+}
+
+/// Gives `to` everything `from` holds, valid or not, in one import.
+fn give(from: &Repo, to: &mut Repo) {
+    to.import(all_held(from), Some(&from.node_id())).unwrap();
+}
+
+#[test]
+fn concurrent_revocations_of_one_key_converge_everywhere() {
+    let mut c = Commune::new();
+    let mut o2 = c.member("office-2", Role::Official);
+    let mut courier = c.member("courier", Role::Courier);
+    let mut kiosk = c.member("kiosk", Role::Kiosk);
+    let a = ask(&mut courier, "Trước");
+    exchange(&mut courier, &mut o2);
+    let b = ask(&mut courier, "Giữa");
+    exchange(&mut courier, &mut c.office);
+    let _later = ask(&mut courier, "Sau");
+    exchange(&mut courier, &mut kiosk);
+    // Both officials revoke the laptop, each with what it held.
+    c.office.roster_revoke(courier.node_id()).unwrap();
+    o2.roster_revoke(courier.node_id()).unwrap();
+    // Every node gets everything, in different orders.
+    give(&c.office, &mut kiosk);
+    give(&o2, &mut kiosk);
+    give(&o2, &mut c.office);
+    give(&kiosk, &mut c.office);
+    give(&c.office, &mut o2);
+    give(&kiosk, &mut o2);
+    assert_agree(&[&c.office, &o2, &kiosk]);
+    // The earliest cut wins: only what both officials held stays.
+    assert!(kiosk.request(&a.code).unwrap().is_some());
+    assert!(kiosk.request(&b.code).unwrap().is_none());
+}
+
+#[test]
+fn officials_revoking_each_other_end_the_same_and_the_founder_recovers() {
+    let mut c = Commune::new();
+    let mut o2 = c.member("office-2", Role::Official);
+    let mut o3 = c.member("office-3", Role::Official);
+    let mut kiosk = c.member("kiosk", Role::Kiosk);
+    exchange(&mut c.office, &mut o2);
+    exchange(&mut c.office, &mut o3);
+    o2.roster_revoke(o3.node_id()).unwrap();
+    o3.roster_revoke(o2.node_id()).unwrap();
+    give(&o2, &mut kiosk);
+    give(&o3, &mut kiosk);
+    give(&o3, &mut c.office);
+    give(&o2, &mut c.office);
+    assert_agree(&[&c.office, &kiosk]);
+    let roster = kiosk.roster().unwrap();
+    let revoked = [o2.node_id(), o3.node_id()]
+        .iter()
+        .filter(|n| roster.member(n).unwrap().revoked.is_some())
+        .count();
+    assert_eq!(revoked, 1, "exactly one of the two stands revoked");
+    // The founder can always act: revoke the survivor too, and nobody can revoke it.
+    let survivor = if roster.member(&o2.node_id()).unwrap().revoked.is_none() {
+        o2.node_id()
+    } else {
+        o3.node_id()
+    };
+    c.office.roster_revoke(survivor).unwrap();
+    assert!(c.office.roster_revoke(c.office.node_id()).is_err());
+    give(&c.office, &mut kiosk);
+    assert_agree(&[&c.office, &kiosk]);
+    assert_eq!(kiosk.roster().unwrap().officials().count(), 1);
+}
+
+#[test]
+fn a_concurrent_roster_edit_cannot_undo_a_revocation_and_the_founder_cannot_be_revoked() {
+    let mut c = Commune::new();
+    let mut o2 = c.member("office-2", Role::Official);
+    let kiosk = c.member("kiosk", Role::Kiosk);
+    // O2 re-enrols the kiosk while the founder revokes it.
+    let roster = DocId::roster();
+    let re_enrol = forge(&o2, &o2, &roster, |tx| {
+        let members = match tx.get(ROOT, "members").unwrap() {
+            Some((_, id)) => id,
+            None => panic!(),
+        };
+        let m = tx
+            .put_object(
+                &members,
+                kiosk.node_id().to_string(),
+                automerge::ObjType::Map,
+            )
+            .unwrap();
+        tx.put(&m, "role", "kiosk").unwrap();
+        tx.put(&m, "name", "kiosk").unwrap();
+        tx.put(&m, "number", 9).unwrap();
+    });
+    c.office.roster_revoke(kiosk.node_id()).unwrap();
+    // Whatever becomes of the concurrent write (it loses the merge to the original
+    // enrolment, or is refused as a rewrite), the revocation stands everywhere.
+    c.office
+        .import(vec![re_enrol.clone()], Some(&o2.node_id()))
+        .unwrap();
+    o2.import(all_held(&c.office), None).unwrap();
+    for node in [&c.office, &o2] {
+        let roster = node.roster().unwrap();
+        let m = roster.member(&kiosk.node_id()).unwrap();
+        assert!(m.revoked.is_some());
+        assert_eq!(m.added_by, Some(c.office.node_id()));
+    }
+    assert_agree(&[&c.office, &o2]);
+    // A forged revocation of the founder is refused on every path.
+    let coup = forge(&o2, &c.office, &roster, |tx| {
+        conglang::model::schema::write_revocation(tx, &c.office.node_id(), &o2.node_id(), 0, &[])
+            .unwrap();
+    });
+    let rep = c
+        .office
+        .import(vec![coup.clone()], Some(&o2.node_id()))
+        .unwrap();
+    assert_eq!(rep.accepted, 0);
+    let rep = o2.import(vec![coup], None).unwrap();
+    assert_eq!(rep.accepted, 0);
+}
+
+#[test]
+fn devices_enrolled_by_a_revoked_official_after_its_cut_lose_membership() {
+    let mut c = Commune::new();
+    let mut o2 = c.member("office-2", Role::Official);
+    let mut kiosk = c.member("kiosk", Role::Kiosk);
+    // The founder revokes O2 before O2 (stolen) enrols a device of its own.
+    c.office.roster_revoke(o2.node_id()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut rogue = Repo::open(dir.path()).unwrap();
+    let invite = o2
+        .roster_add(rogue.node_id(), Role::Kiosk, "rogue", "x", vec![])
+        .unwrap();
+    rogue.join(&invite).unwrap();
+    let spam = ask(&mut rogue, "Tin rác");
+    give(&rogue, &mut kiosk);
+    give(&o2, &mut kiosk);
+    assert!(
+        kiosk.request(&spam.code).unwrap().is_some(),
+        "valid until the revocation arrives"
+    );
+    give(&c.office, &mut kiosk);
+    assert!(kiosk.roster().unwrap().member(&rogue.node_id()).is_none());
+    assert!(kiosk.request(&spam.code).unwrap().is_none());
+    give(&kiosk, &mut c.office);
+    assert_agree(&[&c.office, &kiosk]);
+}
+
+// ---- invites ----------------------------------------------------------------
+
+#[test]
+fn an_invite_is_a_proof_of_membership_offline() {
+    let mut c = Commune::new();
+    // The courier left the office before the kiosk was enrolled.
+    let mut courier = c.member("courier", Role::Courier);
+    let dir = tempfile::tempdir().unwrap();
+    let mut kiosk = Repo::open(dir.path()).unwrap();
+    let invite = c
+        .office
+        .roster_add(
+            kiosk.node_id(),
+            Role::Kiosk,
+            "Nà Khoang",
+            "Nà Khoang",
+            vec![],
+        )
+        .unwrap();
+    let text = invite.encode();
+    kiosk
+        .join(&conglang::repo::Invite::decode(&text).unwrap())
+        .unwrap();
+    // A member at once, with no sync: it takes requests.
+    assert_eq!(kiosk.my_role().unwrap(), Some(Role::Kiosk));
+    let r = ask(&mut kiosk, "Câu hỏi đầu tiên");
+    // And proves itself to the courier, who never heard of it.
+    exchange(&mut kiosk, &mut courier);
+    assert!(courier.request(&r.code).unwrap().is_some());
+    // A machine already enrolled cannot be enrolled again under another role.
+    assert!(
+        c.office
+            .roster_add(kiosk.node_id(), Role::Official, "x", "x", vec![])
+            .is_err()
+    );
+}
+
+// ---- order independence ---------------------------------------------------
+
+/// A scenario of small size mixing honest edits, an answer, an equivocation, two
+/// concurrent revocations with different cuts, and officials revoking each other.
+/// Returns the observer's starting point (an invite) and the events.
+fn scenario() -> (Commune, conglang::repo::Invite, Vec<SignedChange>) {
+    let mut c = Commune::new();
+    let mut o2 = c.member("office-2", Role::Official);
+    let mut o3 = c.member("office-3", Role::Official);
+    let mut kiosk = c.member("kiosk", Role::Kiosk);
+    let watcher = Repo::open(&c.base.path().join("watcher-key")).unwrap();
+    let invite = c
+        .office
+        .roster_add(watcher.node_id(), Role::Courier, "watcher", "x", vec![])
+        .unwrap();
+    exchange(&mut c.office, &mut o2);
+    exchange(&mut c.office, &mut o3);
+    let base: Vec<SignedChange> = c.office.all_changes().unwrap();
+    let r = ask(&mut kiosk, "Câu hỏi");
+    exchange(&mut kiosk, &mut o2);
+    kiosk.edit_request_text(&r.code, "Câu hỏi (sửa)").unwrap();
+    let edit = kiosk.changes_missing(&r.id, &[]).unwrap().pop().unwrap();
+    exchange(&mut kiosk, &mut c.office);
+    c.office
+        .answer_request(&r.code, "Trả lời", Some(Status::Answered), None)
+        .unwrap();
+    let first = kiosk.changes_missing(&r.id, &[]).unwrap().remove(0);
+    let mut tb = Automerge::new();
+    tb.apply_changes([automerge::Change::from_bytes(first.bytes).unwrap()])
+        .unwrap();
+    let twin = smaller_twin(&kiosk, &edit, tb, "sinh đôi");
+    o2.roster_revoke(kiosk.node_id()).unwrap();
+    o3.roster_revoke(kiosk.node_id()).unwrap();
+    o3.roster_revoke(o2.node_id()).unwrap();
+    let mut events: Vec<SignedChange> = Vec::new();
+    for r in [&c.office, &o2, &o3, &kiosk] {
+        for ch in all_held(r) {
+            if !base.contains(&ch) && !events.contains(&ch) {
+                events.push(ch);
+            }
+        }
+    }
+    events.push(twin);
+    (c, invite, events)
+}
+
+fn observer(c: &Commune, invite: &conglang::repo::Invite, tag: &str) -> Repo {
+    let dir = c.base.path().join(format!("obs-{tag}"));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::copy(
+        c.base.path().join("watcher-key").join("node.key"),
+        dir.join("node.key"),
+    )
+    .unwrap();
+    let mut r = Repo::open(&dir).unwrap();
+    r.join(invite).unwrap();
+    r
+}
+
+type Outcome = ((Vec<[u8; 32]>, Vec<[u8; 32]>), String);
+
+fn outcome(r: &Repo) -> Outcome {
+    (
+        r.verdict_sets().unwrap(),
+        serde_json::to_string(&r.roster().unwrap()).unwrap(),
+    )
+}
+
+fn permutations(n: usize) -> Vec<Vec<usize>> {
+    let mut out = Vec::new();
+    let mut p: Vec<usize> = (0..n).collect();
+    fn rec(k: usize, p: &mut Vec<usize>, out: &mut Vec<Vec<usize>>) {
+        if k == p.len() {
+            out.push(p.clone());
+            return;
+        }
+        for i in k..p.len() {
+            p.swap(k, i);
+            rec(k + 1, p, out);
+            p.swap(k, i);
+        }
+    }
+    rec(0, &mut p, &mut out);
+    out
+}
+
+#[test]
+fn every_arrival_order_gives_the_same_verdicts() {
+    let (c, invite, events) = scenario();
+    let long = std::env::var("CONGLANG_PERMUTATIONS").is_ok();
+    let k = if long {
+        events.len().min(7)
+    } else {
+        events.len().min(5)
+    };
+    // The reference: everything at once.
+    let mut all = observer(&c, &invite, "all");
+    all.import(events.clone(), None).unwrap();
+    let reference = outcome(&all);
+    assert!(!reference.0.1.is_empty(), "the scenario voids something");
+    // Each permutation of the first k events, then the rest in one batch.
+    let chosen: Vec<SignedChange> = events[events.len() - k..].to_vec();
+    let rest: Vec<SignedChange> = events[..events.len() - k].to_vec();
+    let mut seen: BTreeMap<Outcome, usize> = BTreeMap::new();
+    let perms = permutations(k);
+    for (i, p) in perms.iter().enumerate() {
+        let mut o = observer(&c, &invite, &i.to_string());
+        for &j in p {
+            o.import(vec![chosen[j].clone()], None).unwrap();
+        }
+        o.import(rest.clone(), None).unwrap();
+        let got = outcome(&o);
+        assert_eq!(got, reference, "order {p:?} differs");
+        *seen.entry(got).or_default() += 1;
+        drop(o);
+        let _ = std::fs::remove_dir_all(c.base.path().join(format!("obs-{i}")));
+    }
+    eprintln!(
+        "{} orders of {} events, {} outcome(s)",
+        perms.len(),
+        k,
+        seen.len()
+    );
+}
+
+#[test]
+fn random_histories_with_byzantine_members_converge() {
+    use proptest::prelude::*;
+    use proptest::test_runner::{Config, TestRunner};
+    let (c, invite, events) = scenario();
+    let cases = std::env::var("CONGLANG_BYZANTINE_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(12);
+    let mut reference = observer(&c, &invite, "ref");
+    reference.import(events.clone(), None).unwrap();
+    let want = outcome(&reference);
+    let n = events.len();
+    let counter = std::cell::Cell::new(0usize);
+    let mut runner = TestRunner::new(Config {
+        cases,
+        ..Config::default()
+    });
+    runner
+        .run(
+            &(Just(()).prop_perturb(move |_, mut rng| {
+                let mut order: Vec<usize> = (0..n).collect();
+                for i in (1..n).rev() {
+                    let j = (rng.next_u32() as usize) % (i + 1);
+                    order.swap(i, j);
+                }
+                let cuts: Vec<usize> = (0..n).map(|_| (rng.next_u32() % 3) as usize).collect();
+                (order, cuts)
+            })),
+            |(order, cuts)| {
+                let i = counter.get();
+                counter.set(i + 1);
+                // Two nodes receive the events in random batches, then sync.
+                let mut a = observer(&c, &invite, &format!("a{i}"));
+                let mut batch = Vec::new();
+                for (k, &e) in order.iter().enumerate() {
+                    batch.push(events[e].clone());
+                    if cuts[k] == 0 {
+                        a.import(std::mem::take(&mut batch), None).unwrap();
+                    }
+                }
+                a.import(batch, None).unwrap();
+                prop_assert_eq!(outcome(&a), want.clone());
+                Ok(())
+            },
+        )
+        .unwrap();
+}
+
+// ---- upgrade ------------------------------------------------------------------
+
+#[test]
+fn a_store_written_by_the_previous_version_is_rejudged_with_nothing_lost() {
+    // Stores written by the previous release's binary (`conglang` at the last landed
+    // commit): an office and a kiosk of the same commune.
+    let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let dir = tempfile::tempdir().unwrap();
+    let office = dir.path().join("office");
+    let kiosk_key = dir.path().join("kiosk");
+    for (from, to) in [("v1-office", &office), ("v1-kiosk", &kiosk_key)] {
+        std::fs::create_dir_all(to).unwrap();
+        for f in ["node.key", "conglang.sqlite3"] {
+            std::fs::copy(fixtures.join(from).join(f), to.join(f)).unwrap();
+        }
+    }
+    // The previous version accepted a kiosk's change with no operations on another
+    // node's request (one of the attacks): plant one, as it would have stored it.
+    let db = office.join("conglang.sqlite3");
+    let before = {
+        let conn = rusqlite::Connection::open(&db).unwrap();
+        let kiosk = conglang::identity::Identity::load_or_create(&kiosk_key).unwrap();
+        let (doc_id, bytes): (String, Vec<Vec<u8>>) = {
+            let mut st = conn
+                .prepare("SELECT doc_id, bytes FROM changes WHERE doc_id LIKE 'r-%' AND author != ?1 ORDER BY seq")
+                .unwrap();
+            let rows: Vec<(String, Vec<u8>)> = st
+                .query_map([&kiosk.node_id().0[..]], |r| Ok((r.get(0)?, r.get(1)?)))
+                .unwrap()
+                .map(|r| r.unwrap())
+                .collect();
+            let id = rows[0].0.clone();
+            (
+                id.clone(),
+                rows.into_iter()
+                    .filter(|r| r.0 == id)
+                    .map(|r| r.1)
+                    .collect(),
+            )
+        };
+        let mut d = Automerge::new();
+        d.apply_changes(
+            bytes
+                .into_iter()
+                .map(|b| automerge::Change::from_bytes(b).unwrap()),
+        )
+        .unwrap();
+        d.set_actor(new_actor(&kiosk.node_id()));
+        d.empty_commit(automerge::transaction::CommitOptions::default());
+        let mut ch = d.get_last_local_change().unwrap();
+        let id: DocId = doc_id.parse().unwrap();
+        let signed = SignedChange::sign(&kiosk, &id, &mut ch);
+        conn.execute(
+            "INSERT INTO changes(hash, doc_id, author, bytes, sig, received_at, via, actor, actor_seq)
+             VALUES(?1, ?2, ?3, ?4, ?5, 0, NULL, ?6, ?7)",
+            rusqlite::params![
+                &ch.hash().0[..],
+                doc_id,
+                &kiosk.node_id().0[..],
+                &signed.bytes,
+                &signed.sig[..],
+                ch.actor_id().to_bytes(),
+                ch.seq() as i64
+            ],
+        )
+        .unwrap();
+        conn.query_row("SELECT COUNT(*) FROM changes", [], |r| r.get::<_, i64>(0))
+            .unwrap()
+    };
+    let repo = Repo::open(&office).unwrap();
+    let st = repo.status().unwrap();
+    assert_eq!(
+        st.changes + st.quarantined,
+        before,
+        "nothing dropped: {st:?}"
+    );
+    assert_eq!(st.quarantined, 1, "the planted change is set aside: {st:?}");
+    assert!(
+        st.quarantine_reasons[0].0.contains("may not write"),
+        "{st:?}"
+    );
+    assert_eq!(repo.notices().unwrap().len(), 2);
+    assert!(
+        repo.requests()
+            .unwrap()
+            .iter()
+            .any(|r| !r.answers.is_empty())
+    );
+    assert!(
+        repo.roster()
+            .unwrap()
+            .members
+            .values()
+            .any(|m| m.revoked.is_some()),
+        "the old revocation still stands"
+    );
+    // Reopening does not judge again.
+    drop(repo);
+    let repo = Repo::open(&office).unwrap();
+    assert_eq!(repo.status().unwrap().changes, st.changes);
+    // The kiosk's store upgrades too, and the two still agree after a sync.
+    let mut kiosk = Repo::open(&kiosk_key).unwrap();
+    let mut office = repo;
+    exchange(&mut office, &mut kiosk);
+    assert_eq!(
+        office.verdict_sets().unwrap().0,
+        kiosk.verdict_sets().unwrap().0
+    );
+    let _ = ChainMeta { prev: None };
+}
