@@ -289,7 +289,9 @@ impl Session {
                 self.peer_digest = Some(digest);
                 if !self.check_synced(store)? {
                     let mine = store.heads(&DocId::roster())?.unwrap_or_default();
-                    if mine != roster {
+                    // A peer not known as a member gets nothing, not even the roster,
+                    // until its own roster changes prove its enrolment.
+                    if mine != roster && !self.restricted {
                         self.queue_push(store, DocId::roster(), roster)?;
                     }
                     if !self.restricted {

@@ -1066,3 +1066,88 @@ fn a_store_written_by_the_previous_version_is_rejudged_with_nothing_lost() {
     );
     let _ = ChainMeta { prev: None };
 }
+
+// ---- sessions follow the roster ----------------------------------------------
+
+fn wait_for(what: &str, secs: u64, mut ok: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    while !ok() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn a_peer_revoked_mid_session_is_disconnected_and_receives_nothing_more() {
+    use crate::harness::{CliNode, enrol};
+    let base = tempfile::tempdir().unwrap();
+    let office = CliNode::new(base.path(), "office");
+    let kiosk = CliNode::new(base.path(), "kiosk");
+    office.ok(&["init", "--commune", "Xã Long Môn", "--name", "UBND xã"]);
+    enrol(&office, &kiosk, "kiosk", "Kiosk Nà Khoang");
+    let served = office.serve(&[]);
+    let kiosk_served = kiosk.serve(&["--peer", &served.peer]);
+    let first = office.ok(&["notice", "post", "--title", "Trước khi thu hồi"]);
+    wait_for("the first notice", 30, || {
+        kiosk
+            .cmd(&["notice", "show", first.trim(), "--json"])
+            .status
+            .success()
+    });
+    // Revoked by another process on the office's data dir while both keep serving.
+    office.ok(&["roster", "revoke", &kiosk.id()]);
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    let second = office.ok(&["notice", "post", "--title", "Sau khi thu hồi", "--urgent"]);
+    std::thread::sleep(std::time::Duration::from_secs(8));
+    assert!(
+        !kiosk
+            .cmd(&["notice", "show", second.trim(), "--json"])
+            .status
+            .success(),
+        "a revoked kiosk still received a notice"
+    );
+    let log = std::fs::read_to_string(base.path().join("office.serve.log")).unwrap();
+    assert!(log.contains("revoked"), "office log: {log}");
+    kiosk_served.stop();
+    served.stop();
+}
+
+#[test]
+fn an_unknown_peer_receives_nothing_not_even_the_roster() {
+    use crate::harness::CliNode;
+    let base = tempfile::tempdir().unwrap();
+    let office = CliNode::new(base.path(), "office");
+    let stranger = CliNode::new(base.path(), "stranger");
+    office.ok(&["init", "--commune", "Xã Long Môn", "--name", "UBND xã"]);
+    // A self-made invite: the right commune, no enrolment behind it.
+    let fake = conglang::repo::Invite {
+        commune_id: office.id().parse().unwrap(),
+        commune_name: "Xã Long Môn".into(),
+        node: stranger.id().parse().unwrap(),
+        role: Role::Official,
+        name: "Kẻ lạ".into(),
+        via: office.id().parse().unwrap(),
+        addrs: vec![],
+        roster: vec![],
+    };
+    stranger.ok(&["join", &fake.encode()]);
+    office.ok(&["notice", "post", "--title", "Thông báo nội bộ"]);
+    let served = office.serve(&[]);
+    let out = stranger.cmd(&[
+        "sync",
+        "--peer",
+        &served.peer,
+        "--timeout",
+        "10",
+        "--listen",
+        "127.0.0.1:0",
+    ]);
+    let _ = out;
+    let st = stranger.ok(&["status", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&st).unwrap();
+    assert_eq!(v["changes"], 0, "the stranger received something: {st}");
+    served.stop();
+}
