@@ -297,7 +297,7 @@ fn help_lists_every_choice_of_every_option() {
         // The option's own paragraph: its line and the more indented lines below it.
         let mut lines = help
             .lines()
-            .skip_while(|l| !l.contains(&format!("{option} <")));
+            .skip_while(|l| !l.trim_start().starts_with(&format!("{option} <")));
         let head = lines
             .next()
             .unwrap_or_else(|| panic!("{args:?}: no {option}:\n{help}"));
