@@ -218,6 +218,50 @@ pub enum BundleCmd {
     Import { file: PathBuf },
 }
 
+/// The model's word-valued enums as clap value enums, so `--help` lists every accepted
+/// word with what it means, and a wrong word is refused with the list. Implemented here
+/// rather than in the model because only the CLI knows clap; the `match` is exhaustive,
+/// so a new variant in the model cannot ship without its help line.
+macro_rules! value_enum {
+    ($t:ident { $($v:ident => $help:literal),+ $(,)? }) => {
+        impl clap::ValueEnum for $t {
+            fn value_variants<'a>() -> &'a [Self] {
+                $t::ALL
+            }
+            fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+                let help = match self {
+                    $($t::$v => $help),+
+                };
+                Some(clap::builder::PossibleValue::new(self.as_str()).help(help))
+            }
+        }
+    };
+}
+
+value_enum!(Role {
+    Official => "commune office: posts notices, answers requests, enrols devices",
+    Kiosk => "village-hall touch screen: shows notices, takes residents' requests",
+    Courier => "laptop carried between office and villages, syncing what it meets",
+});
+value_enum!(Category {
+    Policy => "laws, policies, fees",
+    Schedule => "meetings, vaccination days, office hours",
+    Storm => "storms, floods, weather warnings",
+    Health => "health and disease",
+    Other => "anything else",
+});
+value_enum!(RequestKind {
+    Question => "a question for the commune office",
+    Appointment => "asks for an appointment at the office",
+    HomeVisit => "asks an official to come to the resident's home",
+});
+value_enum!(Status {
+    New => "not answered yet",
+    Answered => "answered",
+    Scheduled => "answered with an appointment",
+    Resolved => "done",
+});
+
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     init_tracing(matches!(

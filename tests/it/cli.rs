@@ -262,3 +262,59 @@ fn bundle_export_for_a_node_and_import_on_a_usb_stick() {
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("not a Cổng Làng bundle"));
 }
+
+/// An installer reads `--help` instead of the source: every option that takes one of a
+/// fixed set of words lists them, and a wrong word is refused with the list.
+#[test]
+fn help_lists_every_choice_of_every_option() {
+    use conglang::model::{Category, RequestKind, Role, Status};
+    let cases: [(&[&str], &str, Vec<&str>); 4] = [
+        (
+            &["roster", "add", "--help"],
+            "--role",
+            Role::ALL.iter().map(|r| r.as_str()).collect(),
+        ),
+        (
+            &["notice", "post", "--help"],
+            "--category",
+            Category::ALL.iter().map(|c| c.as_str()).collect(),
+        ),
+        (
+            &["request", "submit", "--help"],
+            "--kind",
+            RequestKind::ALL.iter().map(|k| k.as_str()).collect(),
+        ),
+        (
+            &["request", "answer", "--help"],
+            "--status",
+            Status::ALL.iter().map(|s| s.as_str()).collect(),
+        ),
+    ];
+    for (args, option, values) in cases {
+        let o = crate::harness::bin().args(args).output().unwrap();
+        assert!(o.status.success(), "{args:?}");
+        let help = String::from_utf8_lossy(&o.stdout);
+        // The option's own paragraph: its line and the more indented lines below it.
+        let mut lines = help
+            .lines()
+            .skip_while(|l| !l.trim_start().starts_with(&format!("{option} <")));
+        let head = lines
+            .next()
+            .unwrap_or_else(|| panic!("{args:?}: no {option}:\n{help}"));
+        let indent = |l: &str| l.len() - l.trim_start().len();
+        let body: Vec<&str> = lines
+            .take_while(|l| l.trim().is_empty() || indent(l) > indent(head))
+            .collect();
+        let para = format!("{head}\n{}", body.join("\n"));
+        for v in &values {
+            assert!(para.contains(v), "{option} help lacks {v:?}:\n{para}");
+        }
+    }
+    let o = crate::harness::bin()
+        .args(["notice", "post", "--title", "x", "--category", "flood"])
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("flood") && err.contains("storm"), "{err}");
+}
