@@ -1188,7 +1188,7 @@ impl Repo {
 
     /// Hashes of the valid changes and of the quarantined ones, sorted: two nodes that
     /// hold the same changes must return the same pair.
-    pub fn verdict_sets(&self) -> Result<(Vec<[u8; 32]>, Vec<[u8; 32]>)> {
+    pub fn verdict_sets(&self) -> Result<crate::store::VerdictSets> {
         self.store.read().verdict_sets()
     }
 

@@ -9,7 +9,8 @@
 mod migrations;
 mod verdicts;
 pub use verdicts::{
-    MAX_PENDING_PER_AUTHOR, MAX_QUARANTINE_PER_AUTHOR, MAX_REASON_CHARS, PENDING_TTL_SECS,
+    Link, MAX_PENDING_PER_AUTHOR, MAX_QUARANTINE_PER_AUTHOR, MAX_REASON_CHARS, PENDING_TTL_SECS,
+    VerdictSets,
 };
 
 use std::path::Path;

@@ -9,6 +9,11 @@ use super::{Db, StoredChange, doc_id_col, hash32, row_change};
 use crate::identity::NodeId;
 use crate::model::{DocId, SignedChange};
 
+/// A change hash and its author-chain link (`None` before chains).
+pub type Link = ([u8; 32], Option<[u8; 32]>);
+/// Hashes of the valid changes and of the quarantined ones.
+pub type VerdictSets = (Vec<[u8; 32]>, Vec<[u8; 32]>);
+
 /// Changes waiting for their dependencies, per author.
 pub const MAX_PENDING_PER_AUTHOR: i64 = 2_000;
 /// Bytes of changes waiting for their dependencies, per author.
@@ -124,7 +129,7 @@ impl Db<'_> {
 
     /// Every held change by `author` (valid or quarantined) with its chain link
     /// (`None` for changes made before chains).
-    pub fn links_of(&self, author: &NodeId) -> Result<Vec<([u8; 32], Option<[u8; 32]>)>> {
+    pub fn links_of(&self, author: &NodeId) -> Result<Vec<Link>> {
         let mut st = self.0.prepare_cached(
             "SELECT h.hash, l.prev FROM
                (SELECT hash FROM changes WHERE author = ?1 UNION SELECT hash FROM quarantine WHERE author = ?1
@@ -257,7 +262,7 @@ impl Db<'_> {
     }
 
     /// Hashes of every valid and every quarantined change (for tests and audits).
-    pub fn verdict_sets(&self) -> Result<(Vec<[u8; 32]>, Vec<[u8; 32]>)> {
+    pub fn verdict_sets(&self) -> Result<VerdictSets> {
         let mut st = self
             .0
             .prepare_cached("SELECT hash FROM changes ORDER BY hash")?;

@@ -285,8 +285,11 @@ pub fn check_roster_diff(
         }
     }
     for (node, m) in &after.members {
-        if !before.members.contains_key(node) && !before.members.is_empty() {
-            if m.added_by != Some(*author) {
+        if !before.members.contains_key(node)
+            && !before.members.is_empty()
+            && m.added_by != Some(*author)
+        {
+            {
                 return bad(format!(
                     "member {} not added by the change's author",
                     node.short()
