@@ -315,20 +315,6 @@ fn courier_carries_urgent_notice_to_village_and_request_back() {
         ])
         .trim()
         .to_string();
-    let code = village
-        .ok(&[
-            "request",
-            "submit",
-            "--hamlet",
-            "Nà Khoang",
-            "--name",
-            "Đinh Thị Nở",
-            "--text",
-            "Xin hỗ trợ thuyền để sơ tán người già.",
-        ])
-        .trim()
-        .to_string();
-    let office_has_request = || office.cmd(&["request", "show", &code]).status.success();
 
     // Morning: the courier at the office.
     lan.up(office_road).unwrap();
@@ -345,6 +331,21 @@ fn courier_carries_urgent_notice_to_village_and_request_back() {
         "the urgent notice did not reach the village through the courier\n{}",
         dump()
     );
+    // The kiosk knows the roster now (it came with the courier): a resident files a
+    // request while the courier is still in the hall.
+    let code = village
+        .ok(&[
+            "request",
+            "submit",
+            "--hamlet",
+            "Nà Khoang",
+            "--name",
+            "Đinh Thị Nở",
+            "--text",
+            "Xin hỗ trợ thuyền để sơ tán người già.",
+        ])
+        .trim()
+        .to_string();
     assert!(
         wait_until(LIMIT, || courier
             .cmd(&["request", "show", &code])
@@ -354,6 +355,7 @@ fn courier_carries_urgent_notice_to_village_and_request_back() {
         "the courier did not take the village's request\n{}",
         dump()
     );
+    let office_has_request = || office.cmd(&["request", "show", &code]).status.success();
     assert!(
         !office_has_request(),
         "the office has no road to the village"
@@ -422,12 +424,20 @@ fn courier_carries_urgent_notice_to_village_and_request_back() {
 fn live_peer_behind_two_dead_addresses_is_reached_quickly() {
     let base = tempfile::tempdir().unwrap();
     let (office, kiosk, notice) = office_and_kiosk(base.path());
-    let served = office.serve(&[]);
-    let (id, live) = served.peer.split_once('@').unwrap();
     let dead: Vec<std::net::UdpSocket> = (0..2)
         .map(|_| std::net::UdpSocket::bind("127.0.0.1:0").unwrap())
         .collect();
+    let served = office.serve(&[]);
+    let (id, live) = served.peer.split_once('@').unwrap();
+    // Two members who are away (their laptops are off), listed first…
     let mut args: Vec<String> = vec!["--listen".into(), "127.0.0.1:0".into(), "--no-mdns".into()];
+    for (i, d) in dead.iter().enumerate() {
+        let away = CliNode::new(base.path(), &format!("away{i}"));
+        enrol(&office, &away, "courier", &format!("Giao liên {i}"));
+        args.push("--peer".into());
+        args.push(format!("{}@{}", away.id(), d.local_addr().unwrap()));
+    }
+    // …then the office, at the same two dead addresses before its live one.
     for d in &dead {
         args.push("--peer".into());
         args.push(format!("{id}@{}", d.local_addr().unwrap()));
