@@ -522,3 +522,43 @@ fn link_up_to_first_byte() {
         times
     );
 }
+
+/// The back-off bug: a peer that accepts the connection and then refuses us
+/// (here the office, which revoked this kiosk) was re-dialed every ~1.2 s forever,
+/// because a successful connect reset the back-off. Only a completed sync resets it
+/// now, so over 12 s the office sees a handful of attempts (1, 2, 4, 8 s apart, ±25 %)
+/// instead of ten.
+#[test]
+fn peer_that_accepts_then_refuses_is_called_less_and_less() {
+    let base = tempfile::tempdir().unwrap();
+    let (office, kiosk, _) = office_and_kiosk(base.path());
+    let kiosk_id = kiosk.id();
+    office.ok(&["roster", "revoke", &kiosk_id]);
+    let served = office.serve(&[]);
+    let k = Node::start(
+        None,
+        &kiosk,
+        "kiosk",
+        &[
+            "--listen",
+            "127.0.0.1:0",
+            "--no-mdns",
+            "--peer",
+            &served.peer,
+        ],
+    );
+    std::thread::sleep(Duration::from_secs(12));
+    k.stop();
+    drop(served);
+    let log = std::fs::read_to_string(office.dir.with_extension("serve.log")).unwrap();
+    let refusals = log
+        .lines()
+        .filter(|l| l.contains("refused connection"))
+        .count();
+    eprintln!("office refused the revoked kiosk {refusals} times in 12 s");
+    assert!(refusals >= 1, "the kiosk never called:\n{log}");
+    assert!(
+        refusals <= 6,
+        "{refusals} calls in 12 s: the back-off was reset by a connection that was refused"
+    );
+}
