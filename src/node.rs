@@ -913,3 +913,86 @@ impl Dialer {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id(b: u8) -> NodeId {
+        NodeId([b; 32])
+    }
+    fn addr(p: u16) -> SocketAddr {
+        SocketAddr::from(([10, 0, 0, 1], p))
+    }
+
+    #[test]
+    fn back_off_grows_with_jitter_and_is_capped() {
+        for f in 1..=12u32 {
+            let expected = FIRST_BACKOFF
+                .saturating_mul(1 << (f - 1).min(10))
+                .min(MAX_BACKOFF);
+            let b = backoff(f);
+            assert!(
+                b >= expected.mul_f64(0.75) && b <= expected.mul_f64(1.25),
+                "{f}: {b:?}"
+            );
+        }
+        // Jitter: two nodes that lost each other do not call in lockstep.
+        let draws: HashSet<u128> = (0..20).map(|_| backoff(3).as_micros()).collect();
+        assert!(draws.len() > 1);
+    }
+
+    #[test]
+    fn known_members_are_called_before_peers_only_seen_on_the_lan() {
+        let mut d = Dialer::new(id(0), true);
+        for i in 1..=PARALLEL_DIALS as u8 {
+            d.discovered(id(i), &[addr(i as u16)]);
+        }
+        d.add(id(100), &[addr(100)], true);
+        let picked = d.due(&HashSet::new(), 1);
+        assert_eq!(picked.len(), PARALLEL_DIALS - 1, "in-flight dials count");
+        assert_eq!(picked[0].0, id(100), "the known member goes first");
+        // Ourselves and peers already connected are never called.
+        d.add(id(0), &[addr(1)], true);
+        assert!(!d.peers.contains_key(&id(0)));
+        let up: HashSet<NodeId> = [id(1)].into();
+        let mut d = Dialer::new(id(0), true);
+        d.add(id(1), &[addr(1)], true);
+        assert!(d.due(&up, 0).is_empty());
+    }
+
+    #[test]
+    fn where_a_peer_was_reached_is_tried_first_and_new_addresses_make_it_due() {
+        let mut d = Dialer::new(id(0), true);
+        d.add(id(1), &[addr(1), addr(2)], true);
+        d.reached(id(1), addr(2));
+        assert_eq!(d.peers[&id(1)].addrs, vec![addr(2), addr(1)]);
+        // A dial that did not end in a sync leaves the peer backed off…
+        let _ = d.due(&HashSet::new(), 0);
+        let c = d.peers.get_mut(&id(1)).unwrap();
+        c.dialing = false;
+        c.next = Instant::now() + Duration::from_secs(60);
+        assert!(d.due(&HashSet::new(), 0).is_empty());
+        // …the same addresses again change nothing…
+        d.discovered(id(1), &[addr(1)]);
+        assert!(d.due(&HashSet::new(), 0).is_empty());
+        // …but a new one (it walked into another hall) makes it due at once, after
+        // the address it was last reached at, and the back-off count is kept.
+        d.discovered(id(1), &[addr(3)]);
+        assert_eq!(d.peers[&id(1)].addrs, vec![addr(2), addr(3), addr(1)]);
+        let picked = d.due(&HashSet::new(), 0);
+        assert_eq!(picked.len(), 1);
+        assert_eq!(d.peers[&id(1)].failures, 2);
+    }
+
+    #[test]
+    fn a_one_shot_dialer_calls_each_peer_once() {
+        let mut d = Dialer::new(id(0), false);
+        d.add(id(1), &[addr(1)], true);
+        assert_eq!(d.due(&HashSet::new(), 0).len(), 1);
+        let c = d.peers.get_mut(&id(1)).unwrap();
+        c.dialing = false;
+        c.next = Instant::now();
+        assert!(d.due(&HashSet::new(), 0).is_empty());
+    }
+}

@@ -68,7 +68,7 @@ fn only_store_knows_sql_and_only_net_knows_iroh() {
             assert!(
                 !c.contains("iroh::")
                     && !c.contains("iroh_mdns")
-                    && !c.contains("swarm_discovery")
+                    && !c.contains("swarm_discovery::")
                     && !c.contains("netdev::"),
                 "{rel} uses iroh, mDNS or the interface list"
             );
