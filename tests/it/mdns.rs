@@ -405,6 +405,9 @@ fn courier_carries_urgent_notice_to_village_and_request_back() {
         .map(|(_, l)| l)
         .filter(|l| l.contains("contact with"))
         .collect();
+    for l in &contacts {
+        eprintln!("courier log: {l}");
+    }
     assert!(
         contacts
             .iter()
