@@ -128,10 +128,17 @@ impl Net {
             .await
             .map_err(|e| anyhow!("cannot start the network endpoint on {}: {e}", cfg.listen))?;
         let next_id = Arc::new(AtomicU64::new(1));
+        // What mDNS finds is also handed to iroh, so a live connection whose path died
+        // (the courier moved to another network) can find the peer's new address.
+        let found = iroh::address_lookup::MemoryLookup::new();
+        if let Ok(lookup) = endpoint.address_lookup() {
+            lookup.add(found.clone());
+        }
         let watcher = tokio::spawn(watch_network(
             endpoint.clone(),
             cfg.listen,
             cfg.mdns,
+            found,
             events.clone(),
         ));
         let handler = Handler {
@@ -315,6 +322,7 @@ async fn watch_network(
     endpoint: Endpoint,
     listen: SocketAddr,
     mdns: bool,
+    found: iroh::address_lookup::MemoryLookup,
     events: mpsc::UnboundedSender<(u64, NetEvent)>,
 ) {
     use iroh::Watcher as _;
@@ -334,12 +342,16 @@ async fn watch_network(
             .unwrap_or_default();
         if current.as_ref() != Some(&now) {
             let first = current.is_none();
-            tracing::info!(addrs = ?now, "network interfaces changed");
+            if first {
+                tracing::info!(addrs = ?now, "LAN interfaces at start");
+            } else {
+                tracing::info!(addrs = ?now, "LAN interfaces changed");
+            }
             if mdns {
                 // The old responder goes first: its sockets close before new ones bind.
                 discoverer = None;
                 if !now.is_empty() {
-                    discoverer = start_mdns(me, port, &now, events.clone());
+                    discoverer = start_mdns(me, port, &now, found.clone(), events.clone());
                 }
             }
             if !first {
@@ -362,6 +374,7 @@ fn start_mdns(
     me: PublicKey,
     port: u16,
     ifaces: &BTreeSet<Ipv4Addr>,
+    found: iroh::address_lookup::MemoryLookup,
     events: mpsc::UnboundedSender<(u64, NetEvent)>,
 ) -> Option<swarm_discovery::DropGuard> {
     let my_name = data_encoding::BASE32_NOPAD
@@ -392,6 +405,11 @@ fn start_mdns(
         }
         tracing::debug!(peer = %to_node(key).short(), ?addrs, "found on the LAN");
         seen.insert(key, addrs.clone());
+        let mut info = EndpointAddr::new(key);
+        for a in &addrs {
+            info = info.with_ip_addr(*a);
+        }
+        found.add_endpoint_info(info);
         let _ = events.send((0, NetEvent::Discovered(to_node(key), addrs)));
     };
     let list: Vec<Ipv4Addr> = ifaces.iter().copied().collect();
