@@ -834,6 +834,20 @@ impl Dialer {
         picked
     }
 
+    /// A dial ended. The peer is called again after its back-off whatever the outcome
+    /// (only a sync resets it). A one-shot dialer (`conglang sync`) keeps calling a
+    /// peer that did not answer — a lossy link may eat a handshake — but never calls
+    /// again one that did.
+    fn finished(&mut self, peer: NodeId, connected: bool) {
+        if let Some(c) = self.peers.get_mut(&peer) {
+            c.dialing = false;
+            c.next = Instant::now() + backoff(c.failures);
+            if !connected && !self.redial {
+                c.dialed_once = false;
+            }
+        }
+    }
+
     /// When the next call falls due (a long nap if none). Connected peers are looked
     /// at again every few seconds: the event saying their connection ended may come
     /// before the connected set is updated.
@@ -888,13 +902,10 @@ impl Dialer {
                 },
                 Some((peer, r)) = done_rx.recv() => {
                     in_flight = in_flight.saturating_sub(1);
-                    if let Some(c) = self.peers.get_mut(&peer) {
-                        c.dialing = false;
-                        c.next = Instant::now() + backoff(c.failures);
-                        if let Err(e) = r {
-                            tracing::debug!("dial {} failed: {e:#}", peer.short());
-                        }
+                    if let Err(e) = &r {
+                        tracing::debug!("dial {} failed: {e:#}", peer.short());
                     }
+                    self.finished(peer, r.is_ok());
                 }
                 e = events.recv() => match e {
                     Ok(NodeEvent::Synced { peer, .. }) => {
@@ -986,13 +997,17 @@ mod tests {
     }
 
     #[test]
-    fn a_one_shot_dialer_calls_each_peer_once() {
+    fn a_one_shot_dialer_calls_until_answered_then_never_again() {
         let mut d = Dialer::new(id(0), false);
         d.add(id(1), &[addr(1)], true);
+        let due_now = |d: &mut Dialer| {
+            d.peers.get_mut(&id(1)).unwrap().next = Instant::now();
+            d.due(&HashSet::new(), 0).len()
+        };
         assert_eq!(d.due(&HashSet::new(), 0).len(), 1);
-        let c = d.peers.get_mut(&id(1)).unwrap();
-        c.dialing = false;
-        c.next = Instant::now();
-        assert!(d.due(&HashSet::new(), 0).is_empty());
+        d.finished(id(1), false);
+        assert_eq!(due_now(&mut d), 1, "no answer: try again");
+        d.finished(id(1), true);
+        assert_eq!(due_now(&mut d), 0, "answered once: done");
     }
 }
