@@ -409,7 +409,8 @@ fn start_mdns(
         for a in &addrs {
             info = info.with_ip_addr(*a);
         }
-        found.add_endpoint_info(info);
+        // Replaced, not merged: a courier's addresses from last week's halls are noise.
+        found.set_endpoint_info(info);
         let _ = events.send((0, NetEvent::Discovered(to_node(key), addrs)));
     };
     let list: Vec<Ipv4Addr> = ifaces.iter().copied().collect();
