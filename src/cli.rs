@@ -281,12 +281,17 @@ fn init_tracing(verbose: bool) {
     let default = if verbose { "info" } else { "warn" };
     let filter = tracing_subscriber::EnvFilter::try_from_env("CONGLANG_LOG").unwrap_or_else(|_| {
         tracing_subscriber::EnvFilter::new(format!(
-            "{default},iroh=warn,noq=warn,swarm_discovery=warn"
+            "{default},iroh=warn,noq=warn,swarm_discovery=error"
         ))
     });
+    // Colour only for a person at a terminal: journald, files and pipes get plain
+    // text. NO_COLOR (https://no-color.org) turns it off at a terminal too.
+    use std::io::IsTerminal;
+    let ansi = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(ansi)
         .try_init();
 }
 

@@ -6,9 +6,11 @@
 //! only moves frames and counts bytes. Everything else (who may talk, what to say)
 //! is decided by `node`, which sees only node ids, messages and socket addresses.
 
-use std::net::SocketAddr;
+use std::collections::{BTreeSet, HashMap};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow};
 use iroh::endpoint::{Connection, RecvStream, SendStream, presets};
@@ -18,6 +20,16 @@ use tokio::sync::mpsc;
 
 use crate::identity::{Identity, NodeId};
 use crate::sync::wire::{self, ALPN, Msg};
+
+/// How long one dial (all of a peer's candidate addresses at once) may take. A LAN
+/// answers in milliseconds; a peer that has not answered in this long is not there.
+pub const DIAL_TIMEOUT: Duration = Duration::from_secs(4);
+/// How often interfaces are listed when iroh reports no change: a cable plugged in or
+/// a Wi-Fi joined is noticed within this long even where netlink events are missed.
+const INTERFACE_POLL: Duration = Duration::from_secs(1);
+/// mDNS service name and record format shared with iroh's own mDNS address lookup
+/// (`irohv1`, base32 endpoint id), so older Cổng Làng nodes still find us.
+const MDNS_SERVICE: &str = "irohv1";
 
 /// Network options, from config and command line.
 #[derive(Clone, Debug)]
@@ -56,6 +68,11 @@ pub enum NetEvent {
     Message(NodeId, u64, Msg),
     Closed(NodeId, u64, String),
     Discovered(NodeId, Vec<SocketAddr>),
+    /// The peer of connection `u64` is reached at this address (the path in use).
+    Reached(NodeId, u64, SocketAddr),
+    /// Our LAN interfaces changed (a link came up, an address appeared or went away):
+    /// the IPv4 addresses we now have. Peers worth trying again.
+    NetworkChanged(Vec<Ipv4Addr>),
 }
 
 fn to_node(k: PublicKey) -> NodeId {
@@ -66,6 +83,8 @@ pub struct Net {
     router: Router,
     events: mpsc::UnboundedSender<(u64, NetEvent)>,
     next_id: Arc<AtomicU64>,
+    /// The task following interfaces and running mDNS (see [`watch_network`]).
+    watcher: tokio::task::JoinHandle<()>,
 }
 
 #[derive(Debug, Clone)]
@@ -109,37 +128,19 @@ impl Net {
             .await
             .map_err(|e| anyhow!("cannot start the network endpoint on {}: {e}", cfg.listen))?;
         let next_id = Arc::new(AtomicU64::new(1));
-        if cfg.mdns {
-            match iroh_mdns_address_lookup::MdnsAddressLookup::builder().build(endpoint.id()) {
-                Ok(mdns) => {
-                    if let Ok(lookup) = endpoint.address_lookup() {
-                        lookup.add(mdns.clone());
-                    }
-                    let tx = events.clone();
-                    tokio::spawn(async move {
-                        use n0_future::StreamExt;
-                        let mut s = mdns.subscribe().await;
-                        while let Some(ev) = s.next().await {
-                            if let iroh_mdns_address_lookup::DiscoveryEvent::Discovered {
-                                endpoint_info,
-                                ..
-                            } = ev
-                            {
-                                let addr = endpoint_info.into_endpoint_addr();
-                                let ips: Vec<SocketAddr> = addr.ip_addrs().copied().collect();
-                                if tx
-                                    .send((0, NetEvent::Discovered(to_node(addr.id), ips)))
-                                    .is_err()
-                                {
-                                    break;
-                                }
-                            }
-                        }
-                    });
-                }
-                Err(e) => tracing::warn!("mDNS discovery unavailable: {e}"),
-            }
+        // What mDNS finds is also handed to iroh, so a live connection whose path died
+        // (the courier moved to another network) can find the peer's new address.
+        let found = iroh::address_lookup::MemoryLookup::new();
+        if let Ok(lookup) = endpoint.address_lookup() {
+            lookup.add(found.clone());
         }
+        let watcher = tokio::spawn(watch_network(
+            endpoint.clone(),
+            cfg.listen,
+            cfg.mdns,
+            found,
+            events.clone(),
+        ));
         let handler = Handler {
             events: events.clone(),
             next_id: next_id.clone(),
@@ -149,6 +150,7 @@ impl Net {
             router,
             events,
             next_id,
+            watcher,
         })
     }
 
@@ -168,11 +170,17 @@ impl Net {
         for a in addrs {
             addr = addr.with_ip_addr(*a);
         }
-        let conn = self
-            .router
-            .endpoint()
-            .connect(addr, ALPN)
+        // iroh sends the first packets to every address at once, so one attempt
+        // covers all candidates; the timeout bounds how long a dead set costs us.
+        let conn = tokio::time::timeout(DIAL_TIMEOUT, self.router.endpoint().connect(addr, ALPN))
             .await
+            .map_err(|_| {
+                anyhow!(
+                    "cannot connect to {}: no answer in {} s",
+                    peer.short(),
+                    DIAL_TIMEOUT.as_secs()
+                )
+            })?
             .map_err(|e| anyhow!("cannot connect to {}: {e}", peer.short()))?;
         let (send, recv) = conn
             .open_bi()
@@ -185,6 +193,7 @@ impl Net {
     }
 
     pub async fn shutdown(&self) {
+        self.watcher.abort();
         let _ = self.router.shutdown().await;
     }
 }
@@ -215,6 +224,30 @@ async fn run_link(
     {
         return;
     }
+    // Which address the peer answers on, once iroh has chosen a path: remembered by
+    // `node` so the next dial tries it first.
+    let conn2 = conn.clone();
+    let ev2 = events.clone();
+    let reached = tokio::spawn(async move {
+        use n0_future::StreamExt;
+        let mut paths = conn2.paths_stream();
+        let found = tokio::time::timeout(Duration::from_secs(10), async {
+            while let Some(list) = paths.next().await {
+                for p in list.iter() {
+                    if p.is_selected()
+                        && let iroh::TransportAddr::Ip(a) = p.remote_addr()
+                    {
+                        return Some(*a);
+                    }
+                }
+            }
+            None
+        })
+        .await;
+        if let Ok(Some(a)) = found {
+            let _ = ev2.send((id, NetEvent::Reached(peer, id, a)));
+        }
+    });
     let c2 = counters.clone();
     let writer = async move {
         while let Some(msg) = rx.recv().await {
@@ -255,6 +288,143 @@ async fn run_link(
         _ = closed_rx.recv() => "closed by us".into(),
         e = conn.closed() => e.to_string(),
     };
+    reached.abort();
     conn.close(0u32.into(), b"bye");
     let _ = events.send((id, NetEvent::Closed(peer, id, reason)));
+}
+
+/// IPv4 addresses of the interfaces mDNS can use: up, with carrier, multicast-capable,
+/// not loopback. Link-local (169.254/16) addresses count: a cable between two machines
+/// with no DHCP server gets nothing else.
+fn lan_ipv4(listen: IpAddr) -> BTreeSet<Ipv4Addr> {
+    netdev::get_interfaces()
+        .into_iter()
+        .filter(|i| i.is_up() && i.is_running() && i.is_multicast() && !i.is_loopback())
+        .flat_map(|i| i.ipv4.into_iter().map(|n| n.addr()))
+        .filter(|a| !a.is_loopback() && !a.is_unspecified())
+        // A node told to listen on one address speaks only on that interface.
+        .filter(|a| listen.is_unspecified() || listen == IpAddr::V4(*a))
+        .collect()
+}
+
+/// Follows the machine's interfaces for as long as the endpoint lives: whenever the set
+/// of LAN IPv4 addresses changes it tells iroh (`Endpoint::network_change`), restarts
+/// mDNS on exactly those interfaces and reports `NetEvent::NetworkChanged`.
+///
+/// Why restart mDNS instead of keeping one: a responder started before any link was up
+/// has no interface to send on ("Network is unreachable" forever), and one bound to the
+/// default route's interface never hears a second network or a cable with no default
+/// route. Each restart sends and listens on every current interface explicitly
+/// (`IP_MULTICAST_IF` per interface, group joined per interface), which needs no route
+/// at all, and starts with an empty peer table, so every peer on the new network is
+/// reported afresh.
+async fn watch_network(
+    endpoint: Endpoint,
+    listen: SocketAddr,
+    mdns: bool,
+    found: iroh::address_lookup::MemoryLookup,
+    events: mpsc::UnboundedSender<(u64, NetEvent)>,
+) {
+    use iroh::Watcher as _;
+    use n0_future::StreamExt;
+    let port = endpoint
+        .bound_sockets()
+        .first()
+        .map(|a| a.port())
+        .unwrap_or(listen.port());
+    let me = endpoint.id();
+    let mut iroh_changes = endpoint.watch_addr().stream();
+    let mut current: Option<BTreeSet<Ipv4Addr>> = None;
+    let mut discoverer: Option<swarm_discovery::DropGuard> = None;
+    loop {
+        let now = tokio::task::spawn_blocking(move || lan_ipv4(listen.ip()))
+            .await
+            .unwrap_or_default();
+        if current.as_ref() != Some(&now) {
+            let first = current.is_none();
+            if first {
+                tracing::info!(addrs = ?now, "LAN interfaces at start");
+            } else {
+                tracing::info!(addrs = ?now, "LAN interfaces changed");
+            }
+            if mdns {
+                // The old responder goes first: its sockets close before new ones bind.
+                discoverer = None;
+                if !now.is_empty() {
+                    discoverer = start_mdns(me, port, &now, found.clone(), events.clone());
+                }
+            }
+            if !first {
+                endpoint.network_change().await;
+                let _ = events.send((0, NetEvent::NetworkChanged(now.iter().copied().collect())));
+            }
+            current = Some(now);
+        }
+        tokio::select! {
+            r = iroh_changes.next() => if r.is_none() { break },
+            _ = tokio::time::sleep(INTERFACE_POLL) => {}
+            _ = endpoint.closed() => break,
+        }
+    }
+    drop(discoverer);
+}
+
+/// Starts an mDNS responder and querier on `ifaces`, advertising `port` on them.
+fn start_mdns(
+    me: PublicKey,
+    port: u16,
+    ifaces: &BTreeSet<Ipv4Addr>,
+    found: iroh::address_lookup::MemoryLookup,
+    events: mpsc::UnboundedSender<(u64, NetEvent)>,
+) -> Option<swarm_discovery::DropGuard> {
+    let my_name = data_encoding::BASE32_NOPAD
+        .encode(me.as_bytes())
+        .to_ascii_lowercase();
+    // The responder repeats itself every cadence; report a peer only when its
+    // addresses change (or it comes back after expiring).
+    let mut seen: HashMap<PublicKey, Vec<SocketAddr>> = HashMap::new();
+    let callback = move |name: &str, peer: &swarm_discovery::Peer| {
+        let Ok(key) = name.parse::<PublicKey>() else {
+            return;
+        };
+        if key == me {
+            return;
+        }
+        if peer.is_expiry() {
+            seen.remove(&key);
+            return;
+        }
+        let mut addrs: Vec<SocketAddr> = peer
+            .addrs()
+            .iter()
+            .map(|(ip, port)| SocketAddr::new(*ip, *port))
+            .collect();
+        addrs.sort();
+        if seen.get(&key) == Some(&addrs) {
+            return;
+        }
+        tracing::debug!(peer = %to_node(key).short(), ?addrs, "found on the LAN");
+        seen.insert(key, addrs.clone());
+        let mut info = EndpointAddr::new(key);
+        for a in &addrs {
+            info = info.with_ip_addr(*a);
+        }
+        // Replaced, not merged: a courier's addresses from last week's halls are noise.
+        found.set_endpoint_info(info);
+        let _ = events.send((0, NetEvent::Discovered(to_node(key), addrs)));
+    };
+    let list: Vec<Ipv4Addr> = ifaces.iter().copied().collect();
+    let started = swarm_discovery::Discoverer::new_interactive(MDNS_SERVICE.into(), my_name)
+        .with_ip_class(swarm_discovery::IpClass::V4Only)
+        .with_multicast_interfaces_v4(list.clone())
+        .with_addrs(port, list.into_iter().map(IpAddr::V4))
+        .with_callback(callback)
+        .spawn(&tokio::runtime::Handle::current());
+    match started {
+        Ok(g) => Some(g),
+        Err(e) => {
+            tracing::warn!("mDNS discovery unavailable: {e}");
+            None
+        }
+    }
 }

@@ -69,9 +69,16 @@ pub struct SyncReport {
 }
 
 const NOT_MEMBER: &str = "peer is not a member of this commune";
-/// Longest wait between two dials of an unreachable peer: a courier who walks into
-/// the hall is found within this long.
+/// Longest wait between two dials of a peer that does not answer or does not sync
+/// with us. A courier walking into the hall does not wait for this: mDNS finding it,
+/// or a link of ours coming up, makes it due at once.
 const MAX_BACKOFF: Duration = Duration::from_secs(20);
+/// First wait after a dial; doubles with each dial that does not end in a sync.
+const FIRST_BACKOFF: Duration = Duration::from_secs(1);
+/// Dials in flight at once: a kiosk may know a dozen members, few of them present.
+const PARALLEL_DIALS: usize = 8;
+/// Addresses kept per peer (where it was last reached first).
+const ADDRS_PER_PEER: usize = 6;
 /// How long a peer unknown to our roster has to prove membership.
 const PROBATION: Duration = Duration::from_secs(30);
 
@@ -128,6 +135,8 @@ struct Conn {
     closer: mpsc::UnboundedSender<()>,
     session: Session,
     started: Instant,
+    /// Titles of urgent notices that arrived in this contact, for its log line.
+    urgent_in: Vec<String>,
 }
 
 struct Core {
@@ -137,7 +146,7 @@ struct Core {
     by_peer: HashMap<NodeId, u64>,
     events: broadcast::Sender<NodeEvent>,
     connected: Arc<Mutex<HashSet<NodeId>>>,
-    discovered: mpsc::UnboundedSender<(NodeId, Vec<SocketAddr>)>,
+    dialer: mpsc::UnboundedSender<DialerMsg>,
     data_version: i64,
 }
 
@@ -180,6 +189,24 @@ impl Core {
             }
         }
         Err(NOT_MEMBER.into())
+    }
+
+    /// Persists `addr` as where `peer` was last reached, ahead of older addresses.
+    fn remember_addr(&mut self, peer: &NodeId, addr: SocketAddr) {
+        let old = self
+            .repo
+            .store()
+            .read()
+            .peer(peer)
+            .ok()
+            .flatten()
+            .map(|p| p.addrs)
+            .unwrap_or_default();
+        let list = merge_addrs(&[addr], &parse_addrs(&old));
+        let joined: Vec<String> = list.iter().map(|a| a.to_string()).collect();
+        if let Err(e) = self.repo.note_peer_addrs(peer, &joined.join(",")) {
+            tracing::warn!("cannot remember the address of {}: {e:#}", peer.short());
+        }
     }
 
     fn emit(&self, e: NodeEvent) {
@@ -239,10 +266,11 @@ impl Core {
             session.restrict();
         }
         if let Err(e) = session.start(&self.repo) {
-            tracing::warn!("cannot start session: {e}");
+            tracing::warn!(peer = %peer.short(), "cannot start a session, closing: {e}");
+            let _ = closer.send(());
             return;
         }
-        tracing::info!(peer = %peer.short(), dialed = link.dialed, "connected");
+        tracing::debug!(peer = %peer.short(), dialed = link.dialed, "connected");
         self.by_peer.insert(peer, id);
         if let Ok(mut c) = self.connected.lock() {
             c.insert(peer);
@@ -254,6 +282,7 @@ impl Core {
                 closer,
                 session,
                 started: Instant::now(),
+                urgent_in: Vec::new(),
             },
         );
         self.flush(id);
@@ -271,8 +300,11 @@ impl Core {
             let _ = conn.link.tx.send(Msg::Bye {
                 reason: reason.clone(),
             });
-            self.emit(NodeEvent::Refused { peer, reason });
-            self.drop_conn(id);
+            self.emit(NodeEvent::Refused {
+                peer,
+                reason: reason.clone(),
+            });
+            self.drop_conn(id, &reason);
             return;
         }
         self.flush(id);
@@ -312,12 +344,20 @@ impl Core {
                         changes_rejected: s.changes_rejected,
                         duration_ms: conn.started.elapsed().as_millis() as u64,
                     };
-                    tracing::info!(peer = %peer.short(), ?report, "in sync");
+                    tracing::debug!(peer = %peer.short(), ?report, "in sync");
                     out.push(NodeEvent::Synced { peer, report });
                 }
                 Event::Received { docs } => {
                     others_need_news = true;
-                    tracing::info!(peer = %peer.short(), docs = docs.len(), "received");
+                    tracing::debug!(peer = %peer.short(), docs = docs.len(), "received");
+                    for d in &docs {
+                        if let Ok(Some(n)) = self.repo.notice(d)
+                            && n.urgent
+                            && !conn.urgent_in.contains(&n.title)
+                        {
+                            conn.urgent_in.push(n.title);
+                        }
+                    }
                     out.push(NodeEvent::Received {
                         peer,
                         docs: docs.len(),
@@ -376,15 +416,44 @@ impl Core {
             };
             if let Err(e) = conn.session.handle_local_change(&mut self.repo) {
                 tracing::warn!("sync error: {e}");
-                self.drop_conn(id);
+                self.drop_conn(id, &e.to_string());
                 continue;
             }
             self.flush(id);
         }
     }
 
-    fn drop_conn(&mut self, id: u64) {
+    /// One log line per contact, for journald and files: who, bytes each way, how
+    /// long, what was urgent, why it ended.
+    fn log_contact(&self, c: &Conn, reason: &str) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let peer = c.link.peer;
+        let name = self
+            .repo
+            .roster()
+            .ok()
+            .and_then(|r| r.member(&peer).map(|m| m.name.clone()))
+            .unwrap_or_else(|| "(not in roster)".into());
+        let s = c.session.stats();
+        let urgent = if c.urgent_in.is_empty() {
+            "none".to_string()
+        } else {
+            c.urgent_in.join(" | ")
+        };
+        tracing::info!(
+            "contact with {name} ({}): sent {} B, received {} B, {:.1} s, docs sent {} received {}, urgent received: {urgent}; ended: {reason}",
+            peer.short(),
+            c.link.counters.sent.load(Relaxed),
+            c.link.counters.received.load(Relaxed),
+            c.started.elapsed().as_secs_f64(),
+            s.docs_sent,
+            s.docs_received,
+        );
+    }
+
+    fn drop_conn(&mut self, id: u64, reason: &str) {
         if let Some(c) = self.conns.remove(&id) {
+            self.log_contact(&c, reason);
             let _ = c.closer.send(());
             if self.by_peer.get(&c.link.peer) == Some(&id) {
                 self.by_peer.remove(&c.link.peer);
@@ -410,7 +479,7 @@ impl Core {
                     reason: NOT_MEMBER.into(),
                 });
             }
-            self.drop_conn(id);
+            self.drop_conn(id, NOT_MEMBER);
             self.emit(NodeEvent::Refused {
                 peer,
                 reason: NOT_MEMBER.into(),
@@ -435,15 +504,26 @@ impl Core {
             CoreMsg::Net(_, NetEvent::Message(_, id, m)) => self.on_message(id, m),
             CoreMsg::Net(_, NetEvent::Closed(peer, id, reason)) => {
                 if self.conns.contains_key(&id) {
-                    tracing::info!(peer = %peer.short(), "disconnected: {reason}");
-                    self.drop_conn(id);
+                    self.drop_conn(id, &reason);
                     self.emit(NodeEvent::Closed { peer, reason });
                 }
             }
             CoreMsg::Net(_, NetEvent::Discovered(peer, addrs)) => {
                 if peer != self.me && self.authorized(&peer).is_ok() {
-                    let _ = self.discovered.send((peer, addrs));
+                    tracing::info!(peer = %peer.short(), ?addrs, "member found on the LAN");
+                    let _ = self.dialer.send(DialerMsg::Discovered(peer, addrs));
                 }
+            }
+            CoreMsg::Net(_, NetEvent::Reached(peer, id, addr)) => {
+                // Only admitted peers: their address is remembered for the next dial.
+                if self.conns.contains_key(&id) {
+                    self.remember_addr(&peer, addr);
+                    let _ = self.dialer.send(DialerMsg::Reached(peer, addr));
+                }
+            }
+            CoreMsg::Net(_, NetEvent::NetworkChanged(addrs)) => {
+                tracing::info!(?addrs, "our network changed: trying peers again");
+                let _ = self.dialer.send(DialerMsg::NetworkChanged);
             }
             CoreMsg::Run(job) => {
                 job(&mut self.repo);
@@ -459,7 +539,7 @@ impl Core {
                             reason: "shutting down".into(),
                         });
                     }
-                    self.drop_conn(id);
+                    self.drop_conn(id, "shutting down");
                 }
                 return false;
             }
@@ -479,7 +559,7 @@ impl Node {
         let (events, _) = broadcast::channel(4096);
         let (core_tx, core_rx) = std_mpsc::channel::<CoreMsg>();
         let connected = Arc::new(Mutex::new(HashSet::new()));
-        let (disc_tx, mut disc_rx) = mpsc::unbounded_channel();
+        let (dial_tx, dial_rx) = mpsc::unbounded_channel();
         let mut core = Core {
             data_version: repo.data_version().unwrap_or(0),
             repo,
@@ -488,7 +568,7 @@ impl Node {
             by_peer: HashMap::new(),
             events: events.clone(),
             connected: connected.clone(),
-            discovered: disc_tx,
+            dialer: dial_tx,
         };
         let core_thread = std::thread::Builder::new()
             .name("conglang-core".into())
@@ -536,54 +616,23 @@ impl Node {
                 .peers()?
                 .into_iter()
                 .filter(|p| !p.addrs.is_empty())
-                .map(|p| {
-                    (
-                        p.node,
-                        p.addrs.split(',').filter_map(|a| a.parse().ok()).collect(),
-                    )
-                })
+                .map(|p| (p.node, parse_addrs(&p.addrs)))
                 .collect()
         } else {
             Vec::new()
         };
-        let net2 = net.clone();
-        let redial = opts.redial;
-        tasks.push(tokio::spawn(async move {
-            let mut known: HashMap<NodeId, (Vec<SocketAddr>, Duration, Instant)> = HashMap::new();
-            for (n, a) in static_peers.into_iter().chain(stored) {
-                if n != me {
-                    known.insert(n, (a, Duration::from_secs(1), Instant::now()));
-                }
-            }
-            let mut dialed_once: HashSet<NodeId> = HashSet::new();
-            loop {
-                while let Ok((n, a)) = disc_rx.try_recv() {
-                    known
-                        .entry(n)
-                        .or_insert((a, Duration::from_secs(1), Instant::now()));
-                }
-                let now = Instant::now();
-                let up: HashSet<NodeId> = connected.lock().map(|c| c.clone()).unwrap_or_default();
-                for (peer, (addrs, backoff, next)) in known.iter_mut() {
-                    if up.contains(peer) || *next > now {
-                        continue;
-                    }
-                    if !redial && dialed_once.contains(peer) {
-                        continue;
-                    }
-                    dialed_once.insert(*peer);
-                    match net2.dial(*peer, addrs).await {
-                        Ok(()) => *backoff = Duration::from_secs(1),
-                        Err(e) => {
-                            tracing::info!("dial {} failed: {e:#}", peer.short());
-                            *backoff = (*backoff * 2).min(MAX_BACKOFF);
-                        }
-                    }
-                    *next = Instant::now() + *backoff;
-                }
-                tokio::time::sleep(Duration::from_millis(300)).await;
-            }
-        }));
+        let mut dialer = Dialer::new(me, opts.redial);
+        // Stored addresses (where each member was last reached) go ahead of
+        // configured ones.
+        for (n, a) in stored.into_iter().chain(static_peers) {
+            dialer.add(n, &a, true);
+        }
+        tasks.push(tokio::spawn(dialer.run(
+            net.clone(),
+            dial_rx,
+            events.subscribe(),
+            connected.clone(),
+        )));
         let _ = events.send(NodeEvent::Started {
             node_id: me,
             addrs: net.local_addrs(),
@@ -677,5 +726,316 @@ impl Drop for BackgroundNode {
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
+    }
+}
+
+fn parse_addrs(s: &str) -> Vec<SocketAddr> {
+    s.split(',').filter_map(|a| a.trim().parse().ok()).collect()
+}
+
+/// `first` then `rest`, without repeats, at most [`ADDRS_PER_PEER`].
+fn merge_addrs(first: &[SocketAddr], rest: &[SocketAddr]) -> Vec<SocketAddr> {
+    let mut out: Vec<SocketAddr> = Vec::new();
+    for a in first.iter().chain(rest) {
+        if !out.contains(a) && out.len() < ADDRS_PER_PEER {
+            out.push(*a);
+        }
+    }
+    out
+}
+
+/// What the dialer hears from the core.
+enum DialerMsg {
+    /// A roster member answered mDNS at these addresses.
+    Discovered(NodeId, Vec<SocketAddr>),
+    /// A connection to this member uses this address.
+    Reached(NodeId, SocketAddr),
+    /// One of our links came up, went down or changed address.
+    NetworkChanged,
+}
+
+/// A peer the dialer may call.
+struct Candidate {
+    /// Where to call, most promising first (last reached, then freshly discovered).
+    addrs: Vec<SocketAddr>,
+    /// Configured, or reached before: called before peers only seen on the LAN.
+    known: bool,
+    /// Dials since the last completed sync. Not reset by a connection that is then
+    /// refused or dropped, so a peer that accepts and refuses us is called less and
+    /// less often instead of every second.
+    failures: u32,
+    next: Instant,
+    dialing: bool,
+    dialed_once: bool,
+}
+
+/// Calls peers: every due candidate at once (up to [`PARALLEL_DIALS`]), each call
+/// trying all of the peer's addresses together with a short timeout; per-peer
+/// exponential back-off with jitter; wakes only when something is due or news
+/// arrives (no polling loop).
+struct Dialer {
+    me: NodeId,
+    redial: bool,
+    peers: HashMap<NodeId, Candidate>,
+}
+
+/// Back-off after `failures` dials without a sync: 1, 2, 4 … 20 s, ±25 % so that
+/// two nodes that lost each other do not call in lockstep.
+fn backoff(failures: u32) -> Duration {
+    let base = FIRST_BACKOFF
+        .saturating_mul(1u32 << failures.saturating_sub(1).min(10))
+        .min(MAX_BACKOFF);
+    base.mul_f64(rand::random_range(0.75..1.25))
+}
+
+impl Dialer {
+    fn new(me: NodeId, redial: bool) -> Dialer {
+        Dialer {
+            me,
+            redial,
+            peers: HashMap::new(),
+        }
+    }
+
+    /// Adds addresses for `peer` (after the ones it already has). New addresses
+    /// make the peer due now: it may have just arrived.
+    fn add(&mut self, peer: NodeId, addrs: &[SocketAddr], known: bool) {
+        if peer == self.me || addrs.is_empty() {
+            return;
+        }
+        let now = Instant::now();
+        let c = self.peers.entry(peer).or_insert_with(|| Candidate {
+            addrs: Vec::new(),
+            known,
+            failures: 0,
+            next: now,
+            dialing: false,
+            dialed_once: false,
+        });
+        c.known |= known;
+        if addrs.iter().any(|a| !c.addrs.contains(a)) {
+            c.next = c.next.min(now);
+        }
+        c.addrs = merge_addrs(&c.addrs, addrs);
+    }
+
+    /// Freshly discovered addresses go right after where the peer was last reached.
+    fn discovered(&mut self, peer: NodeId, addrs: &[SocketAddr]) {
+        let had = self.peers.get(&peer).map(|c| c.addrs.clone());
+        self.add(peer, addrs, false);
+        if let (Some(had), Some(c)) = (had, self.peers.get_mut(&peer)) {
+            let first: Vec<SocketAddr> = had.first().copied().into_iter().collect();
+            c.addrs = merge_addrs(&merge_addrs(&first, addrs), &had);
+        }
+    }
+
+    fn reached(&mut self, peer: NodeId, addr: SocketAddr) {
+        self.add(peer, &[addr], true);
+        if let Some(c) = self.peers.get_mut(&peer) {
+            c.addrs = merge_addrs(&[addr], &c.addrs);
+        }
+    }
+
+    /// Peers to call now, known members first.
+    fn due(&mut self, up: &HashSet<NodeId>, in_flight: usize) -> Vec<(NodeId, Vec<SocketAddr>)> {
+        let now = Instant::now();
+        let mut due: Vec<(&NodeId, &Candidate)> = self
+            .peers
+            .iter()
+            .filter(|(p, c)| {
+                !up.contains(p) && !c.dialing && c.next <= now && (self.redial || !c.dialed_once)
+            })
+            .collect();
+        due.sort_by_key(|(_, c)| (!c.known, c.next));
+        let picked: Vec<(NodeId, Vec<SocketAddr>)> = due
+            .into_iter()
+            .take(PARALLEL_DIALS.saturating_sub(in_flight))
+            .map(|(p, c)| (*p, c.addrs.clone()))
+            .collect();
+        for (p, _) in &picked {
+            if let Some(c) = self.peers.get_mut(p) {
+                c.dialing = true;
+                c.dialed_once = true;
+                c.failures += 1;
+            }
+        }
+        picked
+    }
+
+    /// A dial ended. The peer is called again after its back-off whatever the outcome
+    /// (only a sync resets it). A one-shot dialer (`conglang sync`) keeps calling a
+    /// peer that did not answer — a lossy link may eat a handshake — but never calls
+    /// again one that did.
+    fn finished(&mut self, peer: NodeId, connected: bool) {
+        if let Some(c) = self.peers.get_mut(&peer) {
+            c.dialing = false;
+            c.next = Instant::now() + backoff(c.failures);
+            if !connected && !self.redial {
+                c.dialed_once = false;
+            }
+        }
+    }
+
+    /// When the next call falls due (a long nap if none). Connected peers are looked
+    /// at again every few seconds: the event saying their connection ended may come
+    /// before the connected set is updated.
+    fn next_wake(&self, up: &HashSet<NodeId>) -> Instant {
+        let now = Instant::now();
+        self.peers
+            .iter()
+            .filter(|(_, c)| !c.dialing && (self.redial || !c.dialed_once))
+            .map(|(p, c)| {
+                if up.contains(p) {
+                    c.next.max(now + Duration::from_secs(5))
+                } else {
+                    c.next
+                }
+            })
+            .min()
+            .unwrap_or_else(|| now + Duration::from_secs(60))
+    }
+
+    async fn run(
+        mut self,
+        net: Arc<Net>,
+        mut rx: mpsc::UnboundedReceiver<DialerMsg>,
+        mut events: broadcast::Receiver<NodeEvent>,
+        connected: Arc<Mutex<HashSet<NodeId>>>,
+    ) {
+        let (done_tx, mut done_rx) = mpsc::unbounded_channel::<(NodeId, Result<()>)>();
+        let mut in_flight = 0usize;
+        loop {
+            let up: HashSet<NodeId> = connected.lock().map(|c| c.clone()).unwrap_or_default();
+            for (peer, addrs) in self.due(&up, in_flight) {
+                in_flight += 1;
+                let net = net.clone();
+                let done = done_tx.clone();
+                tokio::spawn(async move {
+                    let r = net.dial(peer, &addrs).await;
+                    let _ = done.send((peer, r));
+                });
+            }
+            let wake = self.next_wake(&up);
+            tokio::select! {
+                m = rx.recv() => match m {
+                    Some(DialerMsg::Discovered(p, a)) => self.discovered(p, &a),
+                    Some(DialerMsg::Reached(p, a)) => self.reached(p, a),
+                    Some(DialerMsg::NetworkChanged) => {
+                        let now = Instant::now();
+                        for c in self.peers.values_mut() {
+                            c.next = c.next.min(now);
+                        }
+                    }
+                    None => break,
+                },
+                Some((peer, r)) = done_rx.recv() => {
+                    in_flight = in_flight.saturating_sub(1);
+                    if let Err(e) = &r {
+                        tracing::debug!("dial {} failed: {e:#}", peer.short());
+                    }
+                    self.finished(peer, r.is_ok());
+                }
+                e = events.recv() => match e {
+                    Ok(NodeEvent::Synced { peer, .. }) => {
+                        // Only a completed sync proves the peer wants us: back-off
+                        // starts over.
+                        if let Some(c) = self.peers.get_mut(&peer) {
+                            c.failures = 0;
+                            c.next = Instant::now() + backoff(1);
+                        }
+                    }
+                    Err(broadcast::error::RecvError::Closed) => break,
+                    _ => {}
+                },
+                _ = tokio::time::sleep_until(wake.into()) => {}
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id(b: u8) -> NodeId {
+        NodeId([b; 32])
+    }
+    fn addr(p: u16) -> SocketAddr {
+        SocketAddr::from(([10, 0, 0, 1], p))
+    }
+
+    #[test]
+    fn back_off_grows_with_jitter_and_is_capped() {
+        for f in 1..=12u32 {
+            let expected = FIRST_BACKOFF
+                .saturating_mul(1 << (f - 1).min(10))
+                .min(MAX_BACKOFF);
+            let b = backoff(f);
+            assert!(
+                b >= expected.mul_f64(0.75) && b <= expected.mul_f64(1.25),
+                "{f}: {b:?}"
+            );
+        }
+        // Jitter: two nodes that lost each other do not call in lockstep.
+        let draws: HashSet<u128> = (0..20).map(|_| backoff(3).as_micros()).collect();
+        assert!(draws.len() > 1);
+    }
+
+    #[test]
+    fn known_members_are_called_before_peers_only_seen_on_the_lan() {
+        let mut d = Dialer::new(id(0), true);
+        for i in 1..=PARALLEL_DIALS as u8 {
+            d.discovered(id(i), &[addr(i as u16)]);
+        }
+        d.add(id(100), &[addr(100)], true);
+        let picked = d.due(&HashSet::new(), 1);
+        assert_eq!(picked.len(), PARALLEL_DIALS - 1, "in-flight dials count");
+        assert_eq!(picked[0].0, id(100), "the known member goes first");
+        // Ourselves and peers already connected are never called.
+        d.add(id(0), &[addr(1)], true);
+        assert!(!d.peers.contains_key(&id(0)));
+        let up: HashSet<NodeId> = [id(1)].into();
+        let mut d = Dialer::new(id(0), true);
+        d.add(id(1), &[addr(1)], true);
+        assert!(d.due(&up, 0).is_empty());
+    }
+
+    #[test]
+    fn where_a_peer_was_reached_is_tried_first_and_new_addresses_make_it_due() {
+        let mut d = Dialer::new(id(0), true);
+        d.add(id(1), &[addr(1), addr(2)], true);
+        d.reached(id(1), addr(2));
+        assert_eq!(d.peers[&id(1)].addrs, vec![addr(2), addr(1)]);
+        // A dial that did not end in a sync leaves the peer backed off…
+        let _ = d.due(&HashSet::new(), 0);
+        let c = d.peers.get_mut(&id(1)).unwrap();
+        c.dialing = false;
+        c.next = Instant::now() + Duration::from_secs(60);
+        assert!(d.due(&HashSet::new(), 0).is_empty());
+        // …the same addresses again change nothing…
+        d.discovered(id(1), &[addr(1)]);
+        assert!(d.due(&HashSet::new(), 0).is_empty());
+        // …but a new one (it walked into another hall) makes it due at once, after
+        // the address it was last reached at, and the back-off count is kept.
+        d.discovered(id(1), &[addr(3)]);
+        assert_eq!(d.peers[&id(1)].addrs, vec![addr(2), addr(3), addr(1)]);
+        let picked = d.due(&HashSet::new(), 0);
+        assert_eq!(picked.len(), 1);
+        assert_eq!(d.peers[&id(1)].failures, 2);
+    }
+
+    #[test]
+    fn a_one_shot_dialer_calls_until_answered_then_never_again() {
+        let mut d = Dialer::new(id(0), false);
+        d.add(id(1), &[addr(1)], true);
+        let due_now = |d: &mut Dialer| {
+            d.peers.get_mut(&id(1)).unwrap().next = Instant::now();
+            d.due(&HashSet::new(), 0).len()
+        };
+        assert_eq!(d.due(&HashSet::new(), 0).len(), 1);
+        d.finished(id(1), false);
+        assert_eq!(due_now(&mut d), 1, "no answer: try again");
+        d.finished(id(1), true);
+        assert_eq!(due_now(&mut d), 0, "answered once: done");
     }
 }

@@ -1,4 +1,11 @@
-//! Two network namespaces that can reach each other only through the link emulator.
+//! Network namespaces for tests and benchmarks (needs root).
+//!
+//! [`Lan`]: namespaces joined by veth "cables" that start unplugged and are plugged
+//! in, unplugged and re-plugged while nodes run — a courier walking between halls, a
+//! kiosk whose Wi-Fi joins after boot. No default route and no multicast route is
+//! ever added: like a cable between two laptops, only the link's own subnet exists.
+//!
+//! [`Pair`]: two network namespaces that can reach each other only through the link emulator.
 //!
 //! On loopback, iroh finds the direct path between two endpoints and leaves the
 //! emulated link after the handshake. Here the office and the kiosk each live in
@@ -97,6 +104,93 @@ impl Pair {
 
 impl Drop for Pair {
     fn drop(&mut self) {
+        for n in &self.names {
+            let _ = Command::new("ip").args(["netns", "del", n]).status();
+        }
+    }
+}
+
+/// Namespaces joined by veth links that start down and without addresses.
+pub struct Lan {
+    id: u32,
+    names: Vec<String>,
+    links: Vec<LanLink>,
+}
+
+struct LanLink {
+    /// (namespace index, interface name, address with prefix) of each end.
+    ends: [(usize, String, String); 2],
+}
+
+impl Lan {
+    /// Creates `n` namespaces (loopback up, nothing else). `tag` keeps runs apart.
+    pub fn create(tag: &str, n: usize) -> Result<Lan> {
+        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let k = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let id = (std::process::id() % 1000) * 10 + k % 10;
+        let mut lan = Lan {
+            id,
+            names: Vec::new(),
+            links: Vec::new(),
+        };
+        for i in 0..n {
+            let ns = format!("cl-{tag}-{i}-{id}");
+            ip(&["netns", "add", &ns])?;
+            lan.names.push(ns.clone());
+            ip(&["-n", &ns, "link", "set", "lo", "up"])?;
+        }
+        Ok(lan)
+    }
+
+    /// Name of namespace `i`, for `ip netns exec`.
+    pub fn ns(&self, i: usize) -> &str {
+        &self.names[i]
+    }
+
+    /// Path of namespace `i`'s handle, for `setns`.
+    pub fn ns_path(&self, i: usize) -> String {
+        format!("/var/run/netns/{}", self.names[i])
+    }
+
+    /// Adds an unplugged cable between namespaces `a` and `b`; `addr_a`/`addr_b` (with
+    /// prefix, e.g. `10.7.0.1/24`) are given when it is plugged in. Returns its number.
+    pub fn add_link(&mut self, a: usize, b: usize, addr_a: &str, addr_b: &str) -> Result<usize> {
+        let l = self.links.len();
+        let (ia, ib) = (format!("cl{}l{l}a", self.id), format!("cl{}l{l}b", self.id));
+        ip(&["link", "add", &ia, "type", "veth", "peer", "name", &ib])?;
+        ip(&["link", "set", &ia, "netns", &self.names[a]])?;
+        ip(&["link", "set", &ib, "netns", &self.names[b]])?;
+        self.links.push(LanLink {
+            ends: [(a, ia, addr_a.into()), (b, ib, addr_b.into())],
+        });
+        Ok(l)
+    }
+
+    /// Plugs cable `l` in: addresses assigned, both ends up (as DHCP or a static
+    /// address would after a cable or Wi-Fi comes up).
+    pub fn up(&self, l: usize) -> Result<()> {
+        for (ns, dev, addr) in &self.links[l].ends {
+            let ns = &self.names[*ns];
+            ip(&["-n", ns, "addr", "replace", addr, "dev", dev])?;
+            ip(&["-n", ns, "link", "set", dev, "up"])?;
+        }
+        Ok(())
+    }
+
+    /// Unplugs cable `l`: both ends down and their addresses gone.
+    pub fn down(&self, l: usize) -> Result<()> {
+        for (ns, dev, _) in &self.links[l].ends {
+            let ns = &self.names[*ns];
+            ip(&["-n", ns, "link", "set", dev, "down"])?;
+            ip(&["-n", ns, "addr", "flush", "dev", dev])?;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Lan {
+    fn drop(&mut self) {
+        // Deleting a namespace deletes the veth ends inside it.
         for n in &self.names {
             let _ = Command::new("ip").args(["netns", "del", n]).status();
         }

@@ -9,8 +9,12 @@ use conglang::model::Role;
 use conglang::repo::Repo;
 use conglang::sync::{Event, Msg, Session, Storage};
 
+/// The binary under test. `CONGLANG_BIN` overrides the one cargo built: several
+/// worktrees sharing one target dir overwrite each other's `target/debug/conglang`.
 pub fn bin() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_conglang"));
+    let exe =
+        std::env::var_os("CONGLANG_BIN").unwrap_or_else(|| env!("CARGO_BIN_EXE_conglang").into());
+    let mut c = Command::new(exe);
     c.env("CONGLANG_LOG", "info,iroh=warn,noq=warn");
     c
 }

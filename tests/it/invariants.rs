@@ -66,8 +66,11 @@ fn only_store_knows_sql_and_only_net_knows_iroh() {
         }
         if rel != "net.rs" {
             assert!(
-                !c.contains("iroh::") && !c.contains("iroh_mdns"),
-                "{rel} uses iroh"
+                !c.contains("iroh::")
+                    && !c.contains("iroh_mdns")
+                    && !c.contains("swarm_discovery::")
+                    && !c.contains("netdev::"),
+                "{rel} uses iroh, mDNS or the interface list"
             );
         }
     }
