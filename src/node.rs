@@ -397,7 +397,7 @@ impl Core {
                     reason: reason.clone(),
                 });
             }
-            self.drop_conn(id);
+            self.drop_conn(id, &reason);
             self.emit(NodeEvent::Refused { peer, reason });
         }
     }
