@@ -131,6 +131,7 @@ pub enum S {
     Revoke,
     Revoked,
     Equivocated,
+    QuarantinedCount,
     Member,
     CourierTitle,
     BehindTitle,
@@ -371,6 +372,10 @@ fn table(s: S) -> (&'static str, &'static str) {
         ),
         S::Revoke => ("Thu hồi quyền", "Revoke"),
         S::Revoked => ("Đã thu hồi", "Revoked"),
+        S::QuarantinedCount => (
+            "{} thay đổi đang bị cách ly: không hợp lệ lúc này, được giữ lại nhưng không gửi đi",
+            "{} changes set aside: not valid now, kept but not forwarded",
+        ),
         S::Equivocated => (
             "Thiết bị này đã ký hai thay đổi trùng nhau: nên thu hồi",
             "This device signed two conflicting changes: consider revoking it",

@@ -120,6 +120,8 @@ pub struct View {
     pub last_synced: Option<(i64, NodeId)>,
     /// Keys caught equivocating (flagged to officials on the devices screen).
     pub equivocators: Vec<NodeId>,
+    /// Changes set aside in quarantine (shown to officials on the devices screen).
+    pub quarantined: i64,
 }
 
 impl View {
@@ -208,6 +210,7 @@ pub fn build_view(repo: &Repo) -> Result<View> {
         reach,
         last_synced,
         equivocators: repo.equivocators()?,
+        quarantined: repo.store().read().quarantine_count()?,
     })
 }
 

@@ -492,6 +492,13 @@ fn request_card(ui: &mut Ui, st: &mut Station, view: &View, lang: Lang, r: &Requ
 
 fn roster(ui: &mut Ui, st: &mut Station, view: &View, lang: Lang) {
     ui.label(bold(lang.t(S::RosterTitle), 24.0));
+    if view.quarantined > 0 {
+        ui.label(
+            RichText::new(lang.fill(S::QuarantinedCount, &[&view.quarantined.to_string()]))
+                .size(18.0)
+                .color(widgets::RED),
+        );
+    }
     let mut revoke = None;
     let mut members: Vec<_> = view.roster.members.values().collect();
     members.sort_by_key(|m| m.number);
