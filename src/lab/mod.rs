@@ -104,14 +104,21 @@ fn make_change(
     base: Option<&Automerge>,
     f: impl FnOnce(&mut automerge::transaction::Transaction<'_>) -> Result<(), AutomergeError>,
 ) -> (Automerge, SignedChange) {
+    make_change_at(author, id, base, 1_780_000_000, f)
+}
+
+fn make_change_at(
+    author: &Identity,
+    id: &DocId,
+    base: Option<&Automerge>,
+    time: i64,
+    f: impl FnOnce(&mut automerge::transaction::Transaction<'_>) -> Result<(), AutomergeError>,
+) -> (Automerge, SignedChange) {
     let mut doc = base.map(|d| d.fork()).unwrap_or_default();
     doc.set_actor(new_actor(&author.node_id()));
     let before = doc.get_heads();
-    doc.transact_with::<_, _, AutomergeError, _>(
-        |_| CommitOptions::default().with_time(1_780_000_000),
-        f,
-    )
-    .expect("workload edit");
+    doc.transact_with::<_, _, AutomergeError, _>(|_| CommitOptions::default().with_time(time), f)
+        .expect("workload edit");
     let mut c = doc.get_changes(&before).pop().expect("one change");
     let s = SignedChange::sign(author, id, &mut c);
     (doc, s)
@@ -181,7 +188,10 @@ pub fn request(
     };
     let by = kiosk.node_id();
     let code = format!("LM-2{n:06}");
-    let (doc, first) = make_change(kiosk, &id, None, |tx| {
+    // Filed ten minutes apart, going back in time: a busy kiosk's day, well under the
+    // daily quota of new requests (`verdict::doc::DAILY_REQUEST_QUOTA`).
+    let filed = 1_780_000_000 - 600 * n as i64;
+    let (doc, first) = make_change_at(kiosk, &id, None, filed, |tx| {
         model::put_header(tx, Kind::Request, &by, 1_780_000_000)?;
         model::write_new_request(tx, &code, &d, None)
     });

@@ -829,10 +829,14 @@ fn scenario() -> (Commune, conglang::repo::Invite, Vec<SignedChange>) {
 }
 
 fn observer(c: &Commune, invite: &conglang::repo::Invite, tag: &str) -> Repo {
-    let dir = c.base.path().join(format!("obs-{tag}"));
+    observer_in(c.base.path(), invite, tag)
+}
+
+fn observer_in(base: &std::path::Path, invite: &conglang::repo::Invite, tag: &str) -> Repo {
+    let dir = base.join(format!("obs-{tag}"));
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::copy(
-        c.base.path().join("watcher-key").join("node.key"),
+        base.join("watcher-key").join("node.key"),
         dir.join("node.key"),
     )
     .unwrap();
@@ -1150,4 +1154,171 @@ fn an_unknown_peer_receives_nothing_not_even_the_roster() {
     let v: serde_json::Value = serde_json::from_str(&st).unwrap();
     assert_eq!(v["changes"], 0, "the stranger received something: {st}");
     served.stop();
+}
+
+/// Random histories: five members act at random — ask, correct, answer, forge no-op
+/// changes on others' requests, equivocate, revoke each other, enrol through a revoked
+/// official's stale key — with random partial syncs. Then everything anyone holds is
+/// delivered to two new observers in two random batchings: their verdicts must agree.
+#[test]
+fn random_byzantine_histories_give_the_same_verdicts_everywhere() {
+    use proptest::prelude::*;
+    use proptest::test_runner::{Config, TestRunner};
+    let cases = std::env::var("CONGLANG_BYZANTINE_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(6);
+    let mut runner = TestRunner::new(Config {
+        cases,
+        ..Config::default()
+    });
+    runner
+        .run(
+            &(
+                proptest::collection::vec((0u8..9, 0u8..5, 0u8..5), 6..16),
+                proptest::collection::vec(0u8..3, 64),
+                proptest::collection::vec(0u8..3, 64),
+            ),
+            |(actions, cuts_a, cuts_b)| {
+                let mut c = Commune::new();
+                let members = vec![
+                    c.member("office-2", Role::Official),
+                    c.member("kiosk-1", Role::Kiosk),
+                    c.member("kiosk-2", Role::Kiosk),
+                    c.member("courier", Role::Courier),
+                ];
+                let watcher = Repo::open(&c.base.path().join("watcher-key")).unwrap();
+                let invite = c
+                    .office
+                    .roster_add(watcher.node_id(), Role::Courier, "watcher", "x", vec![])
+                    .unwrap();
+                let Commune { base, office } = c;
+                // Node 0 is the founder's office, 1.. the members.
+                let mut nodes: Vec<Repo> = std::iter::once(office).chain(members).collect();
+                let mut forged: Vec<SignedChange> = Vec::new();
+                for (kind, a, b) in actions {
+                    let (a, b) = (a as usize % 5, b as usize % 5);
+                    // Two distinct nodes (b = the next one when both are the same).
+                    let b = if a == b { (b + 1) % 5 } else { b };
+                    let (ra, rb) = if a < b {
+                        let (x, y) = nodes.split_at_mut(b);
+                        (&mut x[a], &mut y[0])
+                    } else {
+                        let (x, y) = nodes.split_at_mut(a);
+                        (&mut y[0], &mut x[b])
+                    };
+                    match kind {
+                        0 | 1 => {
+                            let _ = ra.submit_request(&RequestDraft {
+                                hamlet: "Nà Khoang".into(),
+                                name: "Người dân".into(),
+                                text: "Câu hỏi".into(),
+                                ..Default::default()
+                            });
+                        }
+                        2 => {
+                            if let Some(r) = ra.requests().unwrap().into_iter().next() {
+                                let _ = ra.edit_request_text(&r.code, "Câu hỏi, sửa lại");
+                                let _ = ra.answer_request(
+                                    &r.code,
+                                    "Trả lời",
+                                    Some(Status::Answered),
+                                    None,
+                                );
+                            }
+                        }
+                        3 => give(ra, rb),
+                        4 => {
+                            // A no-op change on someone else's request.
+                            if let Some(r) = rb.requests().unwrap().into_iter().next() {
+                                forged.push(forge(ra, rb, &r.id, |_| {}));
+                            }
+                        }
+                        5 => {
+                            // A twin of `a`'s latest own change.
+                            let mine: Vec<SignedChange> = ra
+                                .all_changes()
+                                .unwrap()
+                                .into_iter()
+                                .filter(|ch| {
+                                    conglang::model::signed::actor_node(
+                                        automerge::Change::from_bytes(ch.bytes.clone())
+                                            .unwrap()
+                                            .actor_id(),
+                                    ) == Some(ra.node_id())
+                                        && ch.doc.kind() == Kind::Request
+                                })
+                                .collect();
+                            if let Some(last) = mine.last() {
+                                let ch = automerge::Change::from_bytes(last.bytes.clone()).unwrap();
+                                let mut base = doc_of(ra, &last.doc);
+                                base = base.fork_at(ch.deps()).unwrap_or_default();
+                                forged.push(forge_with(
+                                    ra,
+                                    base,
+                                    &last.doc,
+                                    ch.actor_id().clone(),
+                                    ch.message().map(|m| m.to_string()),
+                                    |tx| {
+                                        tx.put(ROOT, "satisfaction", 1).unwrap();
+                                    },
+                                ));
+                            }
+                        }
+                        6 | 7 if b != 0 => {
+                            let target = rb.node_id();
+                            let _ = ra.roster_revoke(target);
+                        }
+                        8 => {
+                            // A stale or revoked official enrols a device of its own.
+                            let dir = base.path().join(format!("rogue-{}", forged.len()));
+                            let mut rogue = Repo::open(&dir).unwrap();
+                            if let Ok(inv) =
+                                ra.roster_add(rogue.node_id(), Role::Kiosk, "rogue", "x", vec![])
+                                && rogue.join(&inv).is_ok()
+                            {
+                                let _ = rogue.submit_request(&RequestDraft {
+                                    hamlet: "x".into(),
+                                    name: "x".into(),
+                                    text: "rác".into(),
+                                    ..Default::default()
+                                });
+                                forged.extend(all_held(&rogue));
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+                let mut universe: Vec<SignedChange> = forged;
+                for n in &nodes {
+                    universe.extend(all_held(n));
+                }
+                let deliver = |tag: &str, cuts: &[u8], reverse: bool| {
+                    let mut o = observer_in(base.path(), &invite, tag);
+                    let mut items = universe.clone();
+                    if reverse {
+                        items.reverse();
+                    }
+                    let mut batch = Vec::new();
+                    for (i, ch) in items.into_iter().enumerate() {
+                        batch.push(ch);
+                        if cuts[i % cuts.len()] == 0 {
+                            o.import(std::mem::take(&mut batch), None).unwrap();
+                        }
+                    }
+                    o.import(batch, None).unwrap();
+                    // Anything parked for lack of a dependency that arrived later.
+                    o.import(universe.clone(), None).unwrap();
+                    outcome(&o)
+                };
+                let x = deliver("x", &cuts_a, false);
+                let y = deliver("y", &cuts_b, true);
+                prop_assert_eq!(x.0.0, y.0.0, "valid sets differ");
+                prop_assert_eq!(x.1, y.1, "rosters differ");
+                let _ = std::fs::remove_dir_all(base.path().join("obs-x"));
+                let _ = std::fs::remove_dir_all(base.path().join("obs-y"));
+                Ok(())
+            },
+        )
+        .unwrap();
 }
