@@ -1373,7 +1373,10 @@ fn apply(
     }
     let mut over: BTreeSet<[u8; 32]> = BTreeSet::new();
     for (a, d) in &pairs {
-        over.extend(db.over_quota(a, *d, verdict::doc::DAILY_REQUEST_QUOTA)?);
+        // Officials are not limited (`verdict::doc::judge_one`): nothing to rank.
+        if outcome.roster.active_role(a) != Some(Role::Official) {
+            over.extend(db.over_quota(a, *d, verdict::doc::DAILY_REQUEST_QUOTA)?);
+        }
     }
     // Requests held as valid whose creation a newcomer pushed past the quota.
     let mut bumped: BTreeSet<DocId> = BTreeSet::new();
@@ -1840,7 +1843,9 @@ fn reevaluate(
     for c in all.iter().filter(|c| verdict::doc::creates_request(c)) {
         let day = verdict::doc::day_of(c);
         db.record_creation(&c.hash.0, &c.author, day, c.change.timestamp(), id)?;
-        over.extend(db.over_quota(&c.author, day, verdict::doc::DAILY_REQUEST_QUOTA)?);
+        if outcome.roster.active_role(&c.author) != Some(Role::Official) {
+            over.extend(db.over_quota(&c.author, day, verdict::doc::DAILY_REQUEST_QUOTA)?);
+        }
     }
     let judge = verdict::doc::Judge {
         roster: outcome,
