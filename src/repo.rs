@@ -1479,6 +1479,22 @@ fn roster_outcome(db: Db<'_>, commune: &NodeId) -> Result<Arc<RosterOutcome>> {
     Ok(o)
 }
 
+/// Writes a valid change into the log (with its chain link). Returns its log position.
+fn store_valid(db: Db<'_>, c: &VerifiedChange, via: Option<&NodeId>, now: i64) -> Result<i64> {
+    let actor = c.change.actor_id().to_bytes().to_vec();
+    let seq = db.insert_change(
+        &c.hash.0,
+        &c.signed,
+        &c.author,
+        &actor,
+        c.change.seq(),
+        via,
+        now,
+    )?;
+    note_link(db, c)?;
+    Ok(seq)
+}
+
 /// Records a change's chain link, so revocation cuts can be read through it.
 fn note_link(db: Db<'_>, c: &VerifiedChange) -> Result<()> {
     if let Some(chain) = &c.chain {
@@ -1560,9 +1576,7 @@ fn import_roster(
         }
         let c = by_hash[h];
         db.unquarantine(h)?;
-        let actor = c.change.actor_id().to_bytes().to_vec();
-        db.insert_change(h, &c.signed, &c.author, &actor, c.change.seq(), via, now)?;
-        note_link(db, c)?;
+        store_valid(db, c, via, now)?;
         if new_hashes.contains(h) {
             report.accepted += 1;
         }
@@ -1751,16 +1765,7 @@ fn import_doc(
             });
             match verdict {
                 verdict::doc::Verdict::Valid => {
-                    let actor = c.change.actor_id().to_bytes().to_vec();
-                    last_seq = db.insert_change(
-                        &c.hash.0,
-                        &c.signed,
-                        &c.author,
-                        &actor,
-                        c.change.seq(),
-                        via,
-                        now,
-                    )?;
+                    last_seq = store_valid(db, &c, via, now)?;
                     if first_seq == 0 {
                         first_seq = last_seq;
                     }
@@ -1889,17 +1894,7 @@ fn write_judged(
         let was_quarantined = db.in_quarantine(&c.hash.0)?;
         db.unquarantine(&c.hash.0)?;
         db.remove_pending(&c.hash.0)?;
-        let actor = c.change.actor_id().to_bytes().to_vec();
-        db.insert_change(
-            &c.hash.0,
-            &c.signed,
-            &c.author,
-            &actor,
-            c.change.seq(),
-            via,
-            now,
-        )?;
-        note_link(db, c)?;
+        store_valid(db, c, via, now)?;
         if !was_quarantined {
             report.accepted += 1;
         } else {

@@ -168,25 +168,8 @@ fn pass(
     let mut new_losers = BTreeSet::new();
     let mut valid: BTreeSet<Hash> = BTreeSet::new();
     let mut twins: BTreeMap<(Vec<u8>, u64), Hash> = BTreeMap::new();
-    let mut ready: BTreeSet<Hash> = BTreeSet::new();
-    let mut waiting_on: BTreeMap<Hash, Vec<Hash>> = BTreeMap::new();
-    let mut missing: BTreeMap<Hash, usize> = BTreeMap::new();
-    for (h, c) in all {
-        let deps: Vec<Hash> = c.change.deps().iter().map(|d| d.0).collect();
-        if deps.iter().any(|d| !all.contains_key(d)) {
-            continue;
-        }
-        for d in &deps {
-            waiting_on.entry(*d).or_default().push(*h);
-        }
-        if deps.is_empty() {
-            ready.insert(*h);
-        } else {
-            missing.insert(*h, deps.len());
-        }
-    }
     let mut visited: BTreeSet<Hash> = BTreeSet::new();
-    while let Some(h) = ready.pop_first() {
+    for h in super::Topo::new(all.iter().map(|(h, c)| (*h, c.change.deps()))) {
         visited.insert(h);
         let c = &all[&h];
         let verdict = if losers.contains(&h) {
@@ -232,17 +215,6 @@ fn pass(
             }
             Verdict::Void(why) => out.void.push((c.clone(), why)),
             Verdict::Refused(why, hostile) => out.refused.push((c.clone(), why, hostile)),
-        }
-        if let Some(next) = waiting_on.get(&h) {
-            for n in next {
-                if let Some(m) = missing.get_mut(n) {
-                    *m -= 1;
-                    if *m == 0 {
-                        missing.remove(n);
-                        ready.insert(*n);
-                    }
-                }
-            }
         }
     }
     for (h, c) in all {

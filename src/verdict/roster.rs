@@ -224,30 +224,8 @@ fn walk(
     let mut valid: BTreeSet<Hash> = BTreeSet::new();
     let mut void: BTreeMap<Hash, (String, bool)> = BTreeMap::new();
     let mut records: Vec<RevocationRec> = Vec::new();
-    let mut done: BTreeSet<Hash> = BTreeSet::new();
-    // Kahn's algorithm; ready changes in hash order.
-    let mut ready: BTreeSet<Hash> = BTreeSet::new();
-    let mut waiting_on: BTreeMap<Hash, Vec<Hash>> = BTreeMap::new();
-    let mut missing: BTreeMap<Hash, usize> = BTreeMap::new();
-    for (h, c) in by_hash {
-        let deps: Vec<Hash> = c.change.deps().iter().map(|d| d.0).collect();
-        let n = deps.iter().filter(|d| by_hash.contains_key(*d)).count();
-        // A dependency nobody holds: the change cannot be judged (the caller keeps it
-        // pending); skip it here.
-        if deps.iter().any(|d| !by_hash.contains_key(d)) {
-            continue;
-        }
-        for d in deps {
-            waiting_on.entry(d).or_default().push(*h);
-        }
-        if n == 0 {
-            ready.insert(*h);
-        } else {
-            missing.insert(*h, n);
-        }
-    }
-    while let Some(h) = ready.pop_first() {
-        done.insert(h);
+    let order_of = super::Topo::new(by_hash.iter().map(|(h, c)| (*h, c.change.deps())));
+    for h in order_of {
         let c = by_hash[&h];
         let verdict: Result<(), (String, bool)> = if let Some(why) = skip.get(&h) {
             Err((why.clone(), false))
@@ -263,17 +241,6 @@ fn walk(
             }
             Err(e) => {
                 void.insert(h, e);
-            }
-        }
-        if let Some(next) = waiting_on.get(&h) {
-            for n in next {
-                if let Some(m) = missing.get_mut(n) {
-                    *m -= 1;
-                    if *m == 0 {
-                        missing.remove(n);
-                        ready.insert(*n);
-                    }
-                }
             }
         }
     }

@@ -248,3 +248,42 @@ pub fn write_bundle(path: &std::path::Path, changes: Vec<conglang::model::Signed
     ));
     std::fs::write(path, bytes).unwrap();
 }
+
+/// The document `id` as `source` holds it (valid changes only).
+pub fn doc_of(source: &Repo, id: &conglang::model::DocId) -> automerge::Automerge {
+    let mut d = automerge::Automerge::new();
+    let changes: Vec<automerge::Change> = source
+        .changes_missing(id, &[])
+        .unwrap()
+        .into_iter()
+        .map(|s| automerge::Change::from_bytes(s.bytes).unwrap())
+        .collect();
+    d.apply_changes(changes).unwrap();
+    d
+}
+
+/// Makes a change to `doc` as `author` (its real key, a fresh actor) on top of what
+/// `source` holds, bypassing every local check — as a tampered binary would.
+pub fn forge(
+    author: &Repo,
+    source: &Repo,
+    doc: &conglang::model::DocId,
+    f: impl FnOnce(&mut automerge::transaction::Transaction<'_>),
+) -> conglang::model::SignedChange {
+    let mut d = doc_of(source, doc);
+    d.set_actor(conglang::model::signed::new_actor(&author.node_id()));
+    let before = d.get_heads();
+    d.transact::<_, _, automerge::AutomergeError>(|tx| {
+        f(tx);
+        Ok(())
+    })
+    .unwrap();
+    let mut c = if d.get_heads() == before {
+        // A change with no operations at all.
+        d.empty_commit(automerge::transaction::CommitOptions::default());
+        d.get_last_local_change().unwrap()
+    } else {
+        d.get_changes(&before).pop().unwrap()
+    };
+    conglang::model::SignedChange::sign(author.identity(), doc, &mut c)
+}

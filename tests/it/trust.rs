@@ -7,33 +7,7 @@ use conglang::model::signed::new_actor;
 use conglang::model::{DocId, Kind, NoticeDraft, RequestDraft, Role, SignedChange, Status};
 use conglang::repo::Repo;
 
-use crate::harness::{Commune, exchange, write_bundle};
-
-/// Makes a change to `doc` as `author` (its real key), bypassing the local checks.
-fn forge(
-    author: &Repo,
-    source: &Repo,
-    doc: &DocId,
-    f: impl FnOnce(&mut automerge::transaction::Transaction<'_>),
-) -> SignedChange {
-    let mut d = Automerge::new();
-    let changes: Vec<automerge::Change> = source
-        .changes_missing(doc, &[])
-        .unwrap()
-        .into_iter()
-        .map(|s| automerge::Change::from_bytes(s.bytes).unwrap())
-        .collect();
-    d.apply_changes(changes).unwrap();
-    d.set_actor(new_actor(&author.node_id()));
-    let before = d.get_heads();
-    d.transact::<_, _, automerge::AutomergeError>(|tx| {
-        f(tx);
-        Ok(())
-    })
-    .unwrap();
-    let mut c = d.get_changes(&before).pop().unwrap();
-    SignedChange::sign(author.identity(), doc, &mut c)
-}
+use crate::harness::{Commune, exchange, forge, write_bundle};
 
 fn request(kiosk: &mut Repo, name: &str) -> conglang::model::Request {
     kiosk

@@ -12,20 +12,7 @@ use conglang::model::signed::{ChainMeta, MAX_INFLATED_CHANGE_BYTES, new_actor};
 use conglang::model::{DocId, Kind, RequestDraft, Role, SignedChange, Status};
 use conglang::repo::Repo;
 
-use crate::harness::{Commune, exchange};
-
-/// The document `id` as `source` holds it (valid changes only).
-fn doc_of(source: &Repo, id: &DocId) -> Automerge {
-    let mut d = Automerge::new();
-    let changes: Vec<automerge::Change> = source
-        .changes_missing(id, &[])
-        .unwrap()
-        .into_iter()
-        .map(|s| automerge::Change::from_bytes(s.bytes).unwrap())
-        .collect();
-    d.apply_changes(changes).unwrap();
-    d
-}
+use crate::harness::{Commune, doc_of, exchange, forge};
 
 /// A change to `base` made with `author`'s real key and the given actor, bypassing
 /// every local check.
@@ -58,22 +45,6 @@ fn forge_with(
         base.get_changes(&before).pop().unwrap()
     };
     SignedChange::sign(author.identity(), doc, &mut c)
-}
-
-fn forge(
-    author: &Repo,
-    source: &Repo,
-    doc: &DocId,
-    f: impl FnOnce(&mut automerge::transaction::Transaction<'_>),
-) -> SignedChange {
-    forge_with(
-        author,
-        doc_of(source, doc),
-        doc,
-        new_actor(&author.node_id()),
-        None,
-        f,
-    )
 }
 
 fn hash_of(c: &SignedChange) -> [u8; 32] {
