@@ -277,6 +277,7 @@ fn setup(cli: &Cli) -> Result<(Config, PathBuf)> {
 pub fn run(cli: Cli) -> Result<()> {
     let (config, data) = setup(&cli)?;
     let json = cli.json;
+    let cli_data = cli.data.clone();
     let Some(command) = cli.command else {
         // Nothing configured and nothing founded or joined here: show the demo commune
         // instead of an empty screen, so a newcomer sees it working.
@@ -401,10 +402,10 @@ pub fn run(cli: Cli) -> Result<()> {
             demo: None,
         })?,
         Command::Demo { dir } => {
-            let base = match dir {
-                Some(d) => d,
-                None => std::env::temp_dir().join("conglang-demo"),
-            };
+            // `--dir`, else the global `--data`, else a temp dir.
+            let base = dir
+                .or_else(|| cli_data.clone())
+                .unwrap_or_else(|| std::env::temp_dir().join("conglang-demo"));
             let demo = crate::demo::create(&base)?;
             let office = demo
                 .nodes

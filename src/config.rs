@@ -76,6 +76,7 @@ struct RawUi {
     fullscreen: Option<bool>,
     idle_seconds: Option<u64>,
     hamlet: Option<String>,
+    requests_per_hour: Option<u32>,
 }
 
 /// Validated configuration.
@@ -97,8 +98,11 @@ pub struct UiConfig {
     pub zoom: f32,
     pub fullscreen: bool,
     pub idle_seconds: u64,
-    /// Hamlet pre-filled on the request form of a village-hall kiosk.
+    /// Hamlet pre-filled on the request form of a village-hall kiosk (wins over
+    /// the place in the kiosk's roster entry).
     pub hamlet: Option<String>,
+    /// Most requests a kiosk files in any hour; more wait for the next hour.
+    pub requests_per_hour: u32,
 }
 
 impl Default for UiConfig {
@@ -109,6 +113,7 @@ impl Default for UiConfig {
             fullscreen: false,
             idle_seconds: 90,
             hamlet: None,
+            requests_per_hour: 20,
         }
     }
 }
@@ -190,7 +195,17 @@ impl Config {
             }
             c.ui.idle_seconds = i;
         }
-        c.ui.hamlet = raw.ui.hamlet.filter(|h| !h.trim().is_empty());
+        c.ui.hamlet = raw
+            .ui
+            .hamlet
+            .map(|h| crate::model::text::strip_bidi(h.trim()))
+            .filter(|h| !h.is_empty());
+        if let Some(n) = raw.ui.requests_per_hour {
+            if !(1..=1000).contains(&n) {
+                bail!("ui.requests_per_hour must be between 1 and 1000, got {n}");
+            }
+            c.ui.requests_per_hour = n;
+        }
         Ok(c)
     }
 }
@@ -212,6 +227,8 @@ mod tests {
         assert!(format!("{e:#}").contains("network.listen"), "{e:#}");
         let e = Config::parse("[ui]\nzom = 2.0\n", None).unwrap_err();
         assert!(format!("{e:#}").contains("zom"), "{e:#}");
+        let e = Config::parse("[ui]\nrequests_per_hour = 0\n", None).unwrap_err();
+        assert!(format!("{e:#}").contains("requests_per_hour"), "{e:#}");
         let e = Config::parse("[node]\nrole = \"mayor\"\n", None).unwrap_err();
         assert!(format!("{e:#}").contains("official"), "{e:#}");
     }

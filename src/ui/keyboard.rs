@@ -82,6 +82,13 @@ impl OnScreenKeyboard {
         Self::default()
     }
 
+    /// Shows the digits page (`true`) or the letters (`false`), shift off: the
+    /// phone field opens the keyboard on its digits.
+    pub fn set_numbers(&mut self, numbers: bool) {
+        self.numbers = numbers;
+        self.shift = false;
+    }
+
     /// Height of the whole keyboard (four rows) with keys `key_height` high.
     pub fn height(key_height: f32) -> f32 {
         4.0 * key_height.max(MIN_KEY_WIDTH) + 3.0 * KEY_GAP
