@@ -88,7 +88,10 @@ pub enum AskError {
     Missing(Vec<Field>),
     TooShort,
     /// The hourly cap is reached; minutes until a slot frees.
-    HourlyCap { cap: u32, minutes: i64 },
+    HourlyCap {
+        cap: u32,
+        minutes: i64,
+    },
     /// The store refused or failed (the English reason is in the log).
     SaveFailed,
 }
@@ -194,12 +197,7 @@ impl AskState {
 /// controls, only characters the fonts can draw, only digits and `+-.() ` in the
 /// phone, at most [`Field::limit`] characters. Returns the accepted text and why
 /// anything was refused.
-pub fn accept(
-    ctx: &egui::Context,
-    f: Field,
-    old: &str,
-    new: String,
-) -> (String, Option<Refusal>) {
+pub fn accept(ctx: &egui::Context, f: Field, old: &str, new: String) -> (String, Option<Refusal>) {
     if new == old {
         return (new, None);
     }
@@ -456,7 +454,10 @@ fn field_cell(
     };
     // The label line has a fixed height: the bold label of the active field must
     // not move the fields by a fraction of a point.
-    let (line, _) = ui.allocate_exact_size(egui::vec2(ui.available_width(), LABEL_LINE), egui::Sense::hover());
+    let (line, _) = ui.allocate_exact_size(
+        egui::vec2(ui.available_width(), LABEL_LINE),
+        egui::Sense::hover(),
+    );
     let l = ui.put(
         line,
         egui::Label::new(label_text)
@@ -472,7 +473,7 @@ fn field_cell(
         .min_size(egui::vec2(0.0, FIELD))
         .margin(egui::vec2(8.0, 10.0));
     if f == Field::Phone {
-        edit = edit.hint_text(lang.t(S::Optional));
+        edit = edit.hint_text(RichText::new(lang.t(S::Optional)).size(15.0));
     }
     let r = ui.add(edit).labelled_by(l.id);
     if text != before {
@@ -498,10 +499,9 @@ fn field_cell(
     let note = match (refused, full) {
         (Some(Refusal::Unsupported), _) => Some((lang.t(S::Unsupported).to_string(), true)),
         (Some(Refusal::Digits), _) => Some((lang.t(S::PhoneDigits).to_string(), true)),
-        (Some(Refusal::Limit), _) | (None, true) => Some((
-            lang.fill(S::LimitReached, &[&f.limit().to_string()]),
-            true,
-        )),
+        (Some(Refusal::Limit), _) | (None, true) => {
+            Some((lang.fill(S::LimitReached, &[&f.limit().to_string()]), true))
+        }
         (None, false) if f == Field::Phone => Some((lang.t(S::PhoneNoteShort).to_string(), false)),
         _ => None,
     };

@@ -214,8 +214,8 @@ mod tests {
             ("15/9/2O26", Err(Unreadable)),
         ];
         for (input, want) in table {
-            let got = parse_when(input, NOW, false, false)
-                .map(|t| format_time_vn(t.expect("a time")));
+            let got =
+                parse_when(input, NOW, false, false).map(|t| format_time_vn(t.expect("a time")));
             assert_eq!(got.as_deref().map_err(|e| *e), *want, "{input:?}");
         }
         assert_eq!(parse_when("   ", NOW, false, false), Ok(None));
@@ -226,7 +226,11 @@ mod tests {
         let t = parse_when("10/09/2026", NOW, true, false).unwrap().unwrap();
         assert_eq!(format_time_vn(t), "23:59 10/09/2026");
         // An old value kept while editing is let through.
-        assert!(parse_when("01/01/2026", NOW, false, true).unwrap().is_some());
+        assert!(
+            parse_when("01/01/2026", NOW, false, true)
+                .unwrap()
+                .is_some()
+        );
     }
 
     #[test]

@@ -452,8 +452,14 @@ fn table(s: S) -> (&'static str, &'static str) {
             "Let everyone see it — name shown shortened: {}",
         ),
         S::PhoneNoteShort => ("Chỉ cán bộ xã xem", "Only officials see it"),
-        S::LimitReached => ("Đã đủ {} ký tự, không gõ thêm được", "Full: at most {} characters"),
-        S::Unsupported => ("Máy không hiện được ký tự này", "This character cannot be shown"),
+        S::LimitReached => (
+            "Đã đủ {} ký tự, không gõ thêm được",
+            "Full: at most {} characters",
+        ),
+        S::Unsupported => (
+            "Máy không hiện được ký tự này",
+            "This character cannot be shown",
+        ),
         S::PhoneDigits => ("Chỉ gõ chữ số", "Digits only"),
         S::TooShort => (
             "Nội dung quá ngắn: hãy viết ít nhất {} ký tự",
@@ -510,7 +516,10 @@ fn table(s: S) -> (&'static str, &'static str) {
             "Máy đang gặp lỗi dữ liệu. Hãy báo cán bộ xã.",
             "This device has a data problem. Please tell a commune official.",
         ),
-        S::MarkedJunk => ("Đã đánh dấu {} yêu cầu là rác.", "Marked {} requests as junk."),
+        S::MarkedJunk => (
+            "Đã đánh dấu {} yêu cầu là rác.",
+            "Marked {} requests as junk.",
+        ),
     }
 }
 

@@ -85,7 +85,10 @@ pub fn lookup_wait(misses: &[i64], now_ms: i64) -> Option<i64> {
         let free_at = recent[recent.len() - allowed] + window;
         Some(((free_at - now_ms) as f64 / 60_000.0).ceil().max(1.0) as i64)
     };
-    match (wait(600_000, MISSES_PER_10_MIN), wait(3_600_000, MISSES_PER_HOUR)) {
+    match (
+        wait(600_000, MISSES_PER_10_MIN),
+        wait(3_600_000, MISSES_PER_HOUR),
+    ) {
         (Some(a), Some(b)) => Some(a.max(b)),
         (a, b) => a.or(b),
     }
@@ -156,7 +159,6 @@ pub fn keyboard_panel(root: &mut Ui, st: &mut Station, lang: Lang) {
                     if widgets::primary_button_sized(ui, lang.t(S::Find), row).clicked() || enter {
                         search(st);
                     }
-
                 },
             );
             let labels = super::ask::keyboard_labels(lang);
@@ -174,11 +176,10 @@ fn code_hint(view: Option<&View>, lang: Lang) -> Option<String> {
     } else {
         v.roster.initials.clone()
     };
-    let number = v
-        .me
-        .and_then(|me| v.roster.member(&me))
-        .map(|m| m.number)
-        .unwrap_or(1);
+    let number =
+        v.me.and_then(|me| v.roster.member(&me))
+            .map(|m| m.number)
+            .unwrap_or(1);
     let example = format!("{initials}-{number}-1234-5678-9012");
     Some(lang.fill(S::CodeHint, &[&example, &initials]))
 }

@@ -471,12 +471,11 @@ impl Station {
     /// The hamlet the form starts with: the kiosk config's `ui.hamlet`, else the
     /// place the office gave this kiosk in the roster.
     fn default_hamlet(&mut self, v: &View) {
-        let roster_place = v
-            .me
-            .and_then(|me| v.roster.member(&me))
-            .filter(|m| m.role == Role::Kiosk)
-            .map(|m| m.place.trim().to_string())
-            .filter(|p| !p.is_empty());
+        let roster_place =
+            v.me.and_then(|me| v.roster.member(&me))
+                .filter(|m| m.role == Role::Kiosk)
+                .map(|m| m.place.trim().to_string())
+                .filter(|p| !p.is_empty());
         let Some(d) = self.config_hamlet.clone().or(roster_place) else {
             return;
         };
@@ -493,7 +492,10 @@ impl Station {
     fn seed_sent(&mut self, v: &View) {
         let now = self.now_ms / 1000;
         for r in &v.requests {
-            if r.created_by.is_some() && r.created_by == v.me && (now - 3600..=now + 60).contains(&r.created_at) {
+            if r.created_by.is_some()
+                && r.created_by == v.me
+                && (now - 3600..=now + 60).contains(&r.created_at)
+            {
                 self.requests_sent.push(r.created_at * 1000);
             }
         }

@@ -11,9 +11,9 @@
 
 use egui::{RichText, Ui};
 
+use super::dates::{WhenError, describe, parse_when};
 use super::i18n::{Lang, S};
 use super::lookup::status_color;
-use super::dates::{WhenError, describe, parse_when};
 use super::widgets::{self, bold};
 use super::{Screen, Station, Tag, View};
 use crate::identity::NodeId;
@@ -465,7 +465,10 @@ fn request_card(ui: &mut Ui, st: &mut Station, view: &View, lang: Lang, r: &Requ
             let mut picked = o.picked.contains(&r.code);
             let label = lang.fill(S::SelectRequest, &[&r.code]);
             if ui
-                .add(egui::Checkbox::new(&mut picked, RichText::new(label).size(18.0)))
+                .add(egui::Checkbox::new(
+                    &mut picked,
+                    RichText::new(label).size(18.0),
+                ))
                 .changed()
             {
                 if picked {
@@ -565,7 +568,8 @@ fn request_card(ui: &mut Ui, st: &mut Station, view: &View, lang: Lang, r: &Requ
         if std::mem::take(&mut o.answer_opened) {
             // The form opens where the official is looking: scrolled into sight,
             // the cursor in the answer box.
-            let form = egui::Rect::from_x_y_ranges(ui.max_rect().x_range(), top..=ui.cursor().top());
+            let form =
+                egui::Rect::from_x_y_ranges(ui.max_rect().x_range(), top..=ui.cursor().top());
             ui.scroll_to_rect(form, None);
             answer.request_focus();
         }
