@@ -187,7 +187,11 @@ impl AskState {
     /// opens the keyboard on its digits.
     fn activate(&mut self, f: Field) {
         if self.active != f {
-            self.keyboard.set_numbers(f == Field::Phone);
+            if f == Field::Phone {
+                self.keyboard.set_pad(true);
+            } else {
+                self.keyboard.set_numbers(false);
+            }
         }
         self.active = f;
     }
@@ -227,6 +231,22 @@ pub fn accept(ctx: &egui::Context, f: Field, old: &str, new: String) -> (String,
         refusal = Some(Refusal::Limit);
     }
     (out, refusal)
+}
+
+/// "đinh thị nít" → "Đinh Thị Nít": names and places as a person writes them.
+/// Only first letters are raised; nothing is lowered ("McKay" stays).
+pub fn capitalise_words(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut start = true;
+    for c in s.chars() {
+        if start && c.is_alphabetic() {
+            out.extend(c.to_uppercase());
+        } else {
+            out.push(c);
+        }
+        start = c.is_whitespace();
+    }
+    out
 }
 
 fn is_phone_char(c: char) -> bool {
@@ -343,7 +363,10 @@ pub fn keyboard_panel(root: &mut Ui, st: &mut Station, lang: Lang) {
 
 /// Stores what `f` accepts of `text` and remembers any refusal.
 fn take(ctx: &egui::Context, a: &mut AskState, f: Field, before: &str, text: String) {
-    let (text, refusal) = accept(ctx, f, before, text);
+    let (mut text, refusal) = accept(ctx, f, before, text);
+    if matches!(f, Field::Name | Field::Hamlet) {
+        text = capitalise_words(&text);
+    }
     *a.field(f) = text;
     match refusal {
         Some(r) => a.refused = Some((f, r)),
