@@ -317,13 +317,16 @@ fn request_card(ui: &mut Ui, r: &Request, lang: Lang) {
                     .color(widgets::GREY),
             );
         });
-        ui.label(
-            bold(
-                &format!("{}: {}", lang.t(S::Status), lang.status(r.status)),
-                24.0,
-            )
-            .color(status_color(r.status)),
-        );
+        ui.horizontal(|ui| {
+            super::icons::status(ui, r.status, 44.0, lang);
+            ui.label(
+                bold(
+                    &format!("{}: {}", lang.t(S::Status), lang.status(r.status)),
+                    24.0,
+                )
+                .color(status_color(r.status)),
+            );
+        });
         ui.label(
             RichText::new(format!(
                 "{}: {} — {}",

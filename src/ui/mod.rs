@@ -20,6 +20,7 @@ pub mod courier;
 pub mod dates;
 pub mod home;
 pub mod i18n;
+pub mod icons;
 pub mod keyboard;
 pub mod lookup;
 pub mod notice_detail;

@@ -479,6 +479,7 @@ fn request_card(ui: &mut Ui, st: &mut Station, view: &View, lang: Lang, r: &Requ
             }
             ui.label(bold(&r.code, 22.0));
             ui.label(RichText::new(lang.request_kind(r.kind)).color(widgets::GREY));
+            super::icons::status(ui, r.status, 28.0, lang);
             ui.label(bold(lang.status(r.status), 18.0).color(status_color(r.status)));
         });
         let contact = match view.contacts.get(&r.code) {

@@ -1033,3 +1033,39 @@ fn a_name_typed_with_tone_keys_only_is_capitalised_and_the_phone_gets_a_pad() {
     let one = kiosk.get_by_role_and_label(A11y::Button, "1").rect();
     assert!(one.width() > 200.0 && one.height() >= 48.0, "{one:?}");
 }
+
+// ---- issue 14, point 3: pictures that carry the meaning ------------------------
+
+#[test]
+fn every_category_and_status_shown_has_its_icon_large_enough_to_see() {
+    let f = full_commune();
+    let mut kiosk = app(&f.kiosk, Clock::manual(T0));
+    let icons = |h: &Harness<'_, KioskApp>| -> Vec<(String, egui::Rect)> {
+        h.get_all_by_role(A11y::Image)
+            .map(|n| (n.accesskit_node().label().unwrap_or_default(), n.rect()))
+            .collect()
+    };
+    let home = icons(&kiosk);
+    for c in ["Lịch hẹn, Căn cước", "Chính sách", "Y tế", "Khác"] {
+        let big = home
+            .iter()
+            .filter(|(l, _)| l == c)
+            .map(|(_, r)| r.width().min(r.height()))
+            .fold(0.0, f32::max);
+        // On its cards, 44 points: about 1.2 cm on a 1280×800 15" panel at 1.5.
+        assert!(big >= 44.0, "{c}: {home:?}");
+    }
+    tap_button(&mut kiosk, "Tra cứu");
+    let st = kiosk.state_mut().station();
+    st.lookup.code = f.code.clone();
+    st.lookup.keyboard_hidden = true;
+    kiosk.run();
+    tap_button(&mut kiosk, "Tìm");
+    let status = icons(&kiosk);
+    assert!(
+        status
+            .iter()
+            .any(|(l, r)| l == "Đã trả lời" && r.width() >= 44.0),
+        "{status:?}"
+    );
+}
