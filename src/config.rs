@@ -77,6 +77,8 @@ struct RawUi {
     idle_seconds: Option<u64>,
     hamlet: Option<String>,
     requests_per_hour: Option<u32>,
+    voice: Option<String>,
+    speech_rate: Option<u32>,
 }
 
 /// Validated configuration.
@@ -103,6 +105,11 @@ pub struct UiConfig {
     pub hamlet: Option<String>,
     /// Most requests a kiosk files in any hour; more wait for the next hour.
     pub requests_per_hour: u32,
+    /// espeak-ng voice for reading aloud: "vi" (Northern), "vi-vn-x-central"
+    /// (Central, right for Quảng Ngãi), "vi-vn-x-south".
+    pub voice: String,
+    /// Words a minute; slower than espeak-ng's 175 for elders.
+    pub speech_rate: u32,
 }
 
 impl Default for UiConfig {
@@ -114,6 +121,8 @@ impl Default for UiConfig {
             idle_seconds: 90,
             hamlet: None,
             requests_per_hour: 20,
+            voice: "vi-vn-x-central".into(),
+            speech_rate: 130,
         }
     }
 }
@@ -205,6 +214,20 @@ impl Config {
                 bail!("ui.requests_per_hour must be between 1 and 1000, got {n}");
             }
             c.ui.requests_per_hour = n;
+        }
+        if let Some(v) = raw.ui.voice {
+            if !matches!(v.as_str(), "vi" | "vi-vn-x-central" | "vi-vn-x-south") {
+                bail!(
+                    "ui.voice must be \"vi\", \"vi-vn-x-central\" or \"vi-vn-x-south\", got {v:?}"
+                );
+            }
+            c.ui.voice = v;
+        }
+        if let Some(r) = raw.ui.speech_rate {
+            if !(80..=400).contains(&r) {
+                bail!("ui.speech_rate must be between 80 and 400 words a minute, got {r}");
+            }
+            c.ui.speech_rate = r;
         }
         Ok(c)
     }

@@ -188,6 +188,8 @@ strings!(
     Optional,
     MarkedJunk,
     StoreFailed,
+    ReadAloud,
+    StopReading,
 );
 
 impl Lang {
@@ -512,6 +514,8 @@ fn table(s: S) -> (&'static str, &'static str) {
             "There is a place: write the time too",
         ),
         S::Optional => ("không bắt buộc", "optional"),
+        S::ReadAloud => ("Đọc to", "Read aloud"),
+        S::StopReading => ("Dừng đọc", "Stop reading"),
         S::StoreFailed => (
             "Máy đang gặp lỗi dữ liệu. Hãy báo cán bộ xã.",
             "This device has a data problem. Please tell a commune official.",

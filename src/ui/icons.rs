@@ -45,6 +45,52 @@ fn pts(r: Rect, xy: &[(f32, f32)]) -> Vec<Pos2> {
     xy.iter().map(|(x, y)| at(r, *x, *y)).collect()
 }
 
+/// The read-aloud button: a big speaker drawn beside "Đọc to" (or "Dừng đọc"
+/// while reading). Returns the button's response; reading is the caller's.
+pub fn speaker_button(ui: &mut Ui, speaking: bool, lang: Lang) -> Response {
+    use super::i18n::S;
+    let text = lang.t(if speaking {
+        S::StopReading
+    } else {
+        S::ReadAloud
+    });
+    let r = ui.add(
+        egui::Button::new(super::widgets::bold(text, 22.0))
+            .min_size(vec2(220.0, super::widgets::TOUCH))
+            .selected(speaking),
+    );
+    // The speaker, on the left inside the button (the caption is centred).
+    let s = r.rect.height() * 0.6;
+    let icon = Rect::from_min_size(
+        pos2(r.rect.left() + 10.0, r.rect.center().y - s / 2.0),
+        vec2(s, s),
+    );
+    let color = ui.visuals().text_color();
+    let p = ui.painter();
+    p.rect_filled(
+        Rect::from_min_max(at(icon, 0.05, 0.35), at(icon, 0.3, 0.65)),
+        1.0,
+        color,
+    );
+    p.add(Shape::convex_polygon(
+        pts(icon, &[(0.3, 0.35), (0.55, 0.1), (0.55, 0.9), (0.3, 0.65)]),
+        color,
+        Stroke::NONE,
+    ));
+    let wave = Stroke::new(2.5, color);
+    for (i, rad) in [0.18, 0.32].into_iter().enumerate() {
+        let c = at(icon, 0.58, 0.5);
+        let pts: Vec<Pos2> = (0..=8)
+            .map(|k| {
+                let a = -0.9 + 1.8 * k as f32 / 8.0;
+                c + vec2(a.cos(), a.sin()) * (rad + 0.02 * i as f32) * icon.width() * 1.4
+            })
+            .collect();
+        p.add(Shape::line(pts, wave));
+    }
+    r
+}
+
 pub fn paint_category(p: &egui::Painter, r: Rect, c: Category, color: Color32) {
     let w = r.width();
     let line = Stroke::new((w / 14.0).max(2.0), color);

@@ -26,6 +26,7 @@ pub mod lookup;
 pub mod notice_detail;
 pub mod official;
 pub mod procedures;
+pub mod speech;
 pub mod telex;
 pub mod widgets;
 
@@ -328,6 +329,10 @@ pub struct Station {
     pub config_hamlet: Option<String>,
     /// Requests this node filed before the app started have been counted.
     seeded_sent: bool,
+    /// Reading aloud (espeak-ng), and the voice and rate from the kiosk config.
+    pub speaker: speech::Speaker,
+    pub voice: String,
+    pub speech_rate: u32,
 }
 
 impl Station {
@@ -362,6 +367,9 @@ impl Station {
             requests_per_hour: UiConfig::default().requests_per_hour,
             config_hamlet: None,
             seeded_sent: false,
+            speaker: Default::default(),
+            voice: UiConfig::default().voice,
+            speech_rate: UiConfig::default().speech_rate,
         };
         s.refresh();
         s
@@ -563,6 +571,7 @@ impl Station {
 
     /// Back to the start screen, typed input forgotten (idle kiosk).
     pub fn reset(&mut self) {
+        self.speaker.stop();
         self.screen = Some(Screen::start(self.role()));
         self.home = Default::default();
         self.ask.clear();
@@ -657,6 +666,8 @@ impl KioskApp {
             s.now_ms = now;
             s.requests_per_hour = app.ui_config.requests_per_hour;
             s.config_hamlet = app.ui_config.hamlet.clone();
+            s.voice = app.ui_config.voice.clone();
+            s.speech_rate = app.ui_config.speech_rate;
         }
         app
     }

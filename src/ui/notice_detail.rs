@@ -11,14 +11,41 @@ use super::{Screen, Station, View};
 use crate::model::DocId;
 
 pub fn show(ui: &mut Ui, st: &mut Station, view: &View, lang: Lang, id: &DocId) {
-    if widgets::big_button(ui, lang.t(S::Back)).clicked() {
-        st.go(Screen::Home);
-    }
-    ui.add_space(6.0);
     let Some(n) = view.notices.iter().find(|n| &n.id == id) else {
+        if widgets::big_button(ui, lang.t(S::Back)).clicked() {
+            st.go(Screen::Home);
+        }
         ui.label(lang.t(S::NoNotices));
         return;
     };
+    ui.horizontal(|ui| {
+        if widgets::big_button(ui, lang.t(S::Back)).clicked() {
+            st.speaker.stop();
+            st.go(Screen::Home);
+        }
+        // Read aloud: title, when, where, then the text.
+        let speaking = st.speaker.speaking();
+        if super::icons::speaker_button(ui, speaking, lang).clicked() {
+            if speaking {
+                st.speaker.stop();
+            } else {
+                let mut text = format!("{}. ", n.title);
+                if let Some(line) = super::home::when_where(n, lang) {
+                    text.push_str(&line);
+                    text.push_str(". ");
+                }
+                text.push_str(&n.body);
+                let (voice, rate) = (st.voice.clone(), st.speech_rate);
+                st.speaker.speak(&text, &voice, rate);
+            }
+        }
+        if speaking {
+            // Repaint to turn the button back when the reading ends.
+            ui.ctx()
+                .request_repaint_after(std::time::Duration::from_millis(300));
+        }
+    });
+    ui.add_space(6.0);
     let color = widgets::category_color(n.category);
     widgets::scroll_area("notice", st.scroll_top).show(ui, |ui| {
         widgets::card(ui, color, |ui| {

@@ -1069,3 +1069,20 @@ fn every_category_and_status_shown_has_its_icon_large_enough_to_see() {
         "{status:?}"
     );
 }
+
+// ---- issue 14, point 1: read aloud --------------------------------------------
+
+#[test]
+fn a_notice_has_a_big_read_aloud_button_and_leaving_stops_the_reading() {
+    let f = full_commune();
+    let mut kiosk = app_sized(&f.kiosk, Clock::manual(T0), hall_size(), HALL_ZOOM);
+    tap_button(&mut kiosk, "Lịch cấp Căn cước lưu động");
+    let b = kiosk.get_by_role_and_label(A11y::Button, "Đọc to").rect();
+    assert!(b.width() >= 200.0 && b.height() >= 56.0, "{b:?}");
+    // Tapping it starts espeak-ng in the background (the frame returns at once;
+    // with no sound card here espeak-ng may end on its own).
+    tap_button(&mut kiosk, "Đọc to");
+    tap_button(&mut kiosk, "Quay lại");
+    assert!(!kiosk.state_mut().station().speaker.speaking());
+    assert_eq!(kiosk.state_mut().station().screen, Some(Screen::Home));
+}
