@@ -1086,3 +1086,63 @@ fn a_notice_has_a_big_read_aloud_button_and_leaving_stops_the_reading() {
     assert!(!kiosk.state_mut().station().speaker.speaking());
     assert_eq!(kiosk.state_mut().station().screen, Some(Screen::Home));
 }
+
+// ---- issue 14, point 4: touches from home to a tracking code ----------------------
+
+/// Taps each key of `keys` (labels; `_` is the space bar), counting every touch.
+fn touch_keys(h: &mut Harness<'_, KioskApp>, keys: &str, touches: &mut usize) {
+    for k in keys.split(' ') {
+        let label = match k {
+            "_" => "Dấu cách",
+            "^" => "Chữ hoa",
+            k => k,
+        };
+        h.get_by_role_and_label(A11y::Button, label).click();
+        h.run();
+        *touches += 1;
+    }
+}
+
+/// The seed's question with name (the hamlet is pre-filled), from the home
+/// screen to the tracking code, counting every touch; returns the count.
+fn seed_question_touches(name_keys: &str, question_keys: &str) -> usize {
+    let c = commune();
+    let mut kiosk = app_sized(&c.kiosk, Clock::manual(T0), hall_size(), HALL_ZOOM);
+    let mut touches = 0;
+    tap_button(&mut kiosk, "Gửi câu hỏi");
+    touches += 1;
+    touch_keys(&mut kiosk, name_keys, &mut touches);
+    kiosk.get_by_role_and_label(A11y::Label, "Nội dung").click();
+    kiosk.run();
+    touches += 1;
+    touch_keys(&mut kiosk, question_keys, &mut touches);
+    let a = ask_state(&mut kiosk);
+    assert_eq!(a.name, "Đinh Thị Nít");
+    assert_eq!(a.hamlet, NA_KHOANG);
+    assert_eq!(a.text, "Tôi cần công chứng giấy tờ, cần mang gì?");
+    kiosk.get_by_role_and_label(A11y::Button, "Gửi đi").click();
+    kiosk.run();
+    touches += 1;
+    assert!(ask_state(&mut kiosk).sent_code.is_some());
+    touches
+}
+
+#[test]
+fn the_seed_question_takes_67_touches_with_tone_keys_and_75_with_telex() {
+    // Tone and shape keys only: no doubled letter, no s f r x j (the shape key
+    // types the shaped vowel, the tone key goes after the word's letters).
+    let tones = seed_question_touches(
+        "đ i n h _ t h i ạ _ n i t á",
+        "^ T ô i _ c â n à _ c ô n g _ c h ư n g á _ g i â y á _ t ơ à 123 , ABC _ \
+         c â n à _ m a n g _ g i à 123 ?",
+    );
+    // Telex, as on a phone.
+    let telex = seed_question_touches(
+        "d d i n h _ t h i j _ n i t s",
+        "^ T o o i _ c a a n f _ c o o n g _ c h u w n g s _ g i a a y s _ t o w f 123 , ABC _ \
+         c a a n f _ m a n g _ g i f 123 ?",
+    );
+    eprintln!("touches, home to tracking code: tone keys {tones}, Telex {telex}");
+    assert_eq!((tones, telex), (67, 75));
+    assert!(tones <= 90 && telex <= 90);
+}
