@@ -417,17 +417,40 @@ pub fn field_label(f: Field, lang: Lang) -> &'static str {
 }
 
 /// The kind of request on one row, the four fields side by side on the next.
-fn form(ui: &mut Ui, st: &mut Station, _view: &View, lang: Lang) {
+fn form(ui: &mut Ui, st: &mut Station, view: &View, lang: Lang) {
     ui.spacing_mut().item_spacing.y = 6.0;
-    ui.horizontal_wrapped(|ui| {
-        for k in RequestKind::ALL {
-            let selected = st.ask.kind.unwrap_or(RequestKind::Question) == *k;
-            if widgets::choice(ui, selected, lang.request_kind(*k)).clicked() {
-                st.ask.kind = Some(*k);
-            }
-        }
-    });
     let ctx = ui.ctx().clone();
+    // While the message is being typed, the row above the fields offers words
+    // that complete the one being typed (the kind of request is chosen first).
+    let words = if st.ask.active == Field::Text {
+        let partial = super::suggest::partial(&st.ask.text).to_string();
+        super::suggest::suggest(&super::suggest::vocabulary(view), &partial, 5)
+    } else {
+        Vec::new()
+    };
+    if words.is_empty() {
+        ui.horizontal_wrapped(|ui| {
+            for k in RequestKind::ALL {
+                let selected = st.ask.kind.unwrap_or(RequestKind::Question) == *k;
+                if widgets::choice(ui, selected, lang.request_kind(*k)).clicked() {
+                    st.ask.kind = Some(*k);
+                }
+            }
+        });
+    } else {
+        ui.horizontal(|ui| {
+            for w in &words {
+                let b = egui::Button::new(bold(w, 22.0))
+                    .fill(egui::Color32::from_rgb(0xe3, 0xf2, 0xe5))
+                    .min_size(egui::vec2(widgets::TOUCH * 1.5, 48.0));
+                if ui.add(b).clicked() {
+                    let before = st.ask.text.clone();
+                    let done = super::suggest::complete(&before, w);
+                    take(&ctx, &mut st.ask, Field::Text, &before, done);
+                }
+            }
+        });
+    }
     let a = &mut st.ask;
     let gap = ui.spacing().item_spacing.x;
     let total: f32 = Field::ORDER.iter().map(|f| f.weight()).sum();

@@ -27,6 +27,7 @@ pub mod notice_detail;
 pub mod official;
 pub mod procedures;
 pub mod speech;
+pub mod suggest;
 pub mod telex;
 pub mod widgets;
 

@@ -1146,3 +1146,50 @@ fn the_seed_question_takes_67_touches_with_tone_keys_and_75_with_telex() {
     assert_eq!((tones, telex), (67, 75));
     assert!(tones <= 90 && telex <= 90);
 }
+
+#[test]
+fn word_suggestions_bring_the_seed_question_under_60_touches() {
+    let c = commune();
+    let mut kiosk = app_sized(&c.kiosk, Clock::manual(T0), hall_size(), HALL_ZOOM);
+    let mut touches = 0;
+    tap_button(&mut kiosk, "Gửi câu hỏi");
+    touches += 1;
+    touch_keys(&mut kiosk, "đ i n h _ t h i ạ _ n i t á", &mut touches);
+    kiosk.get_by_role_and_label(A11y::Label, "Nội dung").click();
+    kiosk.run();
+    touches += 1;
+    // Each word: its tone-key letters, one at a time, until it is offered above
+    // the keyboard; then one tap on it (which adds the space). Words before
+    // punctuation are typed in full.
+    let words: &[(&str, &str, bool)] = &[
+        ("tôi", "^ T ô i _", true),
+        ("cần", "c â n à _", true),
+        ("công", "c ô n g _", true),
+        ("chứng", "c h ư n g á _", true),
+        ("giấy", "g i â y á _", true),
+        ("tờ", "t ơ à 123 , ABC _", false),
+        ("cần", "c â n à _", true),
+        ("mang", "m a n g _", true),
+        ("gì", "g i à 123 ?", false),
+    ];
+    for (word, keys, offered) in words {
+        for k in keys.split(' ') {
+            if *offered && let Some(b) = kiosk.query_by_role_and_label(A11y::Button, word) {
+                b.click();
+                kiosk.run();
+                touches += 1;
+                break;
+            }
+            touch_keys(&mut kiosk, k, &mut touches);
+        }
+    }
+    let a = ask_state(&mut kiosk);
+    assert_eq!(a.text, "Tôi cần công chứng giấy tờ, cần mang gì?");
+    assert_eq!(a.name, "Đinh Thị Nít");
+    kiosk.get_by_role_and_label(A11y::Button, "Gửi đi").click();
+    kiosk.run();
+    touches += 1;
+    assert!(ask_state(&mut kiosk).sent_code.is_some());
+    eprintln!("touches, home to tracking code, tone keys and suggestions: {touches}");
+    assert!(touches <= 60, "{touches} touches");
+}
