@@ -54,11 +54,16 @@ pub fn speaker_button(ui: &mut Ui, speaking: bool, lang: Lang) -> Response {
     } else {
         S::ReadAloud
     });
-    let r = ui.add(
-        egui::Button::new(super::widgets::bold(text, 22.0))
-            .min_size(vec2(220.0, super::widgets::TOUCH))
-            .selected(speaking),
-    );
+    // In a row of its own, so the caption is centred clear of the speaker.
+    let r = ui
+        .horizontal(|ui| {
+            ui.add(
+                egui::Button::new(super::widgets::bold(text, 22.0))
+                    .min_size(vec2(220.0, super::widgets::TOUCH))
+                    .selected(speaking),
+            )
+        })
+        .inner;
     // The speaker, on the left inside the button (the caption is centred).
     let s = r.rect.height() * 0.6;
     let icon = Rect::from_min_size(

@@ -254,7 +254,23 @@ pub fn show(ui: &mut Ui, st: &mut Station, view: &View, lang: Lang) {
         if let Some(code) = st.lookup.searched.clone().filter(|c| !c.is_empty()) {
             let found = st.lookup.found.as_ref();
             match view.requests.iter().find(|r| Some(&r.code) == found) {
-                Some(r) => request_card(ui, r, lang),
+                Some(r) => {
+                    request_card(ui, r, lang);
+                    // The answer read aloud: status, appointment time, answers.
+                    let mut text = format!("{}: {}. ", lang.t(S::Status), lang.status(r.status));
+                    if let Some(ap) = &r.appointment {
+                        text.push_str(&format!(
+                            "{}: {}. ",
+                            lang.t(S::Appointment),
+                            widgets::fmt_time(ap.at)
+                        ));
+                    }
+                    for a in &r.answers {
+                        text.push_str(&a.text);
+                        text.push_str(". ");
+                    }
+                    widgets::read_aloud(ui, st, &r.code, &text, lang);
+                }
                 None => {
                     ui.label(
                         RichText::new(lang.fill(S::NotFound, &[&code]))

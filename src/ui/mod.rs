@@ -332,6 +332,8 @@ pub struct Station {
     seeded_sent: bool,
     /// Reading aloud (espeak-ng), and the voice and rate from the kiosk config.
     pub speaker: speech::Speaker,
+    /// What is being read aloud (a notice id, a procedure title, a code).
+    pub reading: Option<String>,
     pub voice: String,
     pub speech_rate: u32,
 }
@@ -369,6 +371,7 @@ impl Station {
             config_hamlet: None,
             seeded_sent: false,
             speaker: Default::default(),
+            reading: None,
             voice: UiConfig::default().voice,
             speech_rate: UiConfig::default().speech_rate,
         };
@@ -839,7 +842,7 @@ impl KioskApp {
             match screen {
                 Screen::Home => home::show(ui, st, &view, lang, now),
                 Screen::Notice(id) => notice_detail::show(ui, st, &view, lang, &id),
-                Screen::Procedures => procedures::show(ui, &view, lang, st.scroll_top),
+                Screen::Procedures => procedures::show(ui, st, &view, lang),
                 Screen::Ask => ask::show(ui, st, &view, lang),
                 Screen::Lookup => lookup::show(ui, st, &view, lang),
                 Screen::ManageNotices | Screen::Inbox | Screen::Roster => {

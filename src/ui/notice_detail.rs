@@ -24,26 +24,13 @@ pub fn show(ui: &mut Ui, st: &mut Station, view: &View, lang: Lang, id: &DocId) 
             st.go(Screen::Home);
         }
         // Read aloud: title, when, where, then the text.
-        let speaking = st.speaker.speaking();
-        if super::icons::speaker_button(ui, speaking, lang).clicked() {
-            if speaking {
-                st.speaker.stop();
-            } else {
-                let mut text = format!("{}. ", n.title);
-                if let Some(line) = super::home::when_where(n, lang) {
-                    text.push_str(&line);
-                    text.push_str(". ");
-                }
-                text.push_str(&n.body);
-                let (voice, rate) = (st.voice.clone(), st.speech_rate);
-                st.speaker.speak(&text, &voice, rate);
-            }
+        let mut text = format!("{}. ", n.title);
+        if let Some(line) = super::home::when_where(n, lang) {
+            text.push_str(&line);
+            text.push_str(". ");
         }
-        if speaking {
-            // Repaint to turn the button back when the reading ends.
-            ui.ctx()
-                .request_repaint_after(std::time::Duration::from_millis(300));
-        }
+        text.push_str(&n.body);
+        widgets::read_aloud(ui, st, n.id.as_str(), &text, lang);
     });
     ui.add_space(6.0);
     let color = widgets::category_color(n.category);

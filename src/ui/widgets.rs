@@ -148,6 +148,33 @@ pub fn keep_drawable(ctx: &egui::Context, text: &mut String) -> bool {
     }
 }
 
+/// A "Đọc to" button that reads `text` aloud (the button of the item being
+/// read, named `key`, turns into "Dừng đọc"). Never waits for the speech.
+pub fn read_aloud(
+    ui: &mut Ui,
+    st: &mut super::Station,
+    key: &str,
+    text: &str,
+    lang: super::i18n::Lang,
+) {
+    let speaking = st.speaker.speaking() && st.reading.as_deref() == Some(key);
+    if super::icons::speaker_button(ui, speaking, lang).clicked() {
+        if speaking {
+            st.speaker.stop();
+            st.reading = None;
+        } else {
+            let (voice, rate) = (st.voice.clone(), st.speech_rate);
+            st.speaker.speak(text, &voice, rate);
+            st.reading = Some(key.to_string());
+        }
+    }
+    if speaking {
+        // Repaint to turn the button back when the reading ends.
+        ui.ctx()
+            .request_repaint_after(std::time::Duration::from_millis(300));
+    }
+}
+
 /// A white card with a coloured left edge.
 pub fn card<R>(
     ui: &mut Ui,

@@ -1085,6 +1085,21 @@ fn a_notice_has_a_big_read_aloud_button_and_leaving_stops_the_reading() {
     tap_button(&mut kiosk, "Quay lại");
     assert!(!kiosk.state_mut().station().speaker.speaking());
     assert_eq!(kiosk.state_mut().station().screen, Some(Screen::Home));
+    // Every procedure has one, and so does a looked-up answer.
+    tap_button(&mut kiosk, "Thủ tục");
+    assert_eq!(
+        kiosk
+            .query_all_by_role_and_label(A11y::Button, "Đọc to")
+            .count(),
+        2
+    );
+    tap_button(&mut kiosk, "Tra cứu");
+    let st = kiosk.state_mut().station();
+    st.lookup.code = f.code.clone();
+    st.lookup.keyboard_hidden = true;
+    kiosk.run();
+    tap_button(&mut kiosk, "Tìm");
+    kiosk.get_by_role_and_label(A11y::Button, "Đọc to");
 }
 
 // ---- issue 14, point 4: touches from home to a tracking code ----------------------
