@@ -79,6 +79,7 @@ struct RawUi {
     requests_per_hour: Option<u32>,
     voice: Option<String>,
     speech_rate: Option<u32>,
+    read_urgent_aloud: Option<bool>,
 }
 
 /// Validated configuration.
@@ -110,6 +111,8 @@ pub struct UiConfig {
     pub voice: String,
     /// Words a minute; slower than espeak-ng's 175 for elders.
     pub speech_rate: u32,
+    /// Read an urgent notice aloud once, by itself, when it first appears.
+    pub read_urgent_aloud: bool,
 }
 
 impl Default for UiConfig {
@@ -123,6 +126,7 @@ impl Default for UiConfig {
             requests_per_hour: 20,
             voice: "vi-vn-x-central".into(),
             speech_rate: 130,
+            read_urgent_aloud: false,
         }
     }
 }
@@ -222,6 +226,9 @@ impl Config {
                 );
             }
             c.ui.voice = v;
+        }
+        if let Some(b) = raw.ui.read_urgent_aloud {
+            c.ui.read_urgent_aloud = b;
         }
         if let Some(r) = raw.ui.speech_rate {
             if !(80..=400).contains(&r) {

@@ -52,6 +52,19 @@ pub fn show(ui: &mut Ui, st: &mut Station, view: &View, lang: Lang, now: i64) {
             if urgent_banner(ui, n, lang).clicked() {
                 st.go(Screen::Notice(n.id.clone()));
             }
+            let mut text = format!("{}: {}. ", lang.t(S::Urgent), n.title);
+            if let Some(line) = when_where(n, lang) {
+                text.push_str(&line);
+                text.push_str(". ");
+            }
+            text.push_str(&n.body);
+            // Read once by itself when it first appears, if the kiosk is set so.
+            if st.auto_read_urgent && st.urgent_read.insert(n.id.clone()) {
+                let (voice, rate) = (st.voice.clone(), st.speech_rate);
+                st.speaker.speak(&text, &voice, rate);
+                st.reading = Some(n.id.to_string());
+            }
+            widgets::read_aloud(ui, st, n.id.as_str(), &text, lang);
             ui.add_space(6.0);
         }
         let normal: Vec<&Notice> = notices.iter().copied().filter(|n| !n.urgent).collect();

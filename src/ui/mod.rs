@@ -334,6 +334,10 @@ pub struct Station {
     pub speaker: speech::Speaker,
     /// What is being read aloud (a notice id, a procedure title, a code).
     pub reading: Option<String>,
+    /// Read an urgent notice aloud once when it first appears (kiosk config).
+    pub auto_read_urgent: bool,
+    /// Urgent notices already read by themselves (this run).
+    pub urgent_read: BTreeSet<DocId>,
     pub voice: String,
     pub speech_rate: u32,
 }
@@ -372,6 +376,8 @@ impl Station {
             seeded_sent: false,
             speaker: Default::default(),
             reading: None,
+            auto_read_urgent: false,
+            urgent_read: BTreeSet::new(),
             voice: UiConfig::default().voice,
             speech_rate: UiConfig::default().speech_rate,
         };
@@ -672,6 +678,7 @@ impl KioskApp {
             s.config_hamlet = app.ui_config.hamlet.clone();
             s.voice = app.ui_config.voice.clone();
             s.speech_rate = app.ui_config.speech_rate;
+            s.auto_read_urgent = app.ui_config.read_urgent_aloud;
         }
         app
     }

@@ -1085,6 +1085,24 @@ fn a_notice_has_a_big_read_aloud_button_and_leaving_stops_the_reading() {
     tap_button(&mut kiosk, "Quay lại");
     assert!(!kiosk.state_mut().station().speaker.speaking());
     assert_eq!(kiosk.state_mut().station().screen, Some(Screen::Home));
+    // So does the urgent banner; a kiosk set to read it by itself does so once.
+    kiosk.get_by_role_and_label(A11y::Button, "Đọc to");
+    let mut ui = UiConfig {
+        read_urgent_aloud: true,
+        ..UiConfig::default()
+    };
+    ui.voice = "vi".into();
+    let mut auto = app_with(
+        &f.kiosk,
+        Clock::manual(T0),
+        ui,
+        hall_size() * HALL_ZOOM,
+        HALL_ZOOM,
+    );
+    assert_eq!(auto.state_mut().station().urgent_read.len(), 1);
+    tap_button(&mut auto, "Thủ tục");
+    tap_button(&mut auto, "Thông báo");
+    assert_eq!(auto.state_mut().station().urgent_read.len(), 1);
     // Every procedure has one, and so does a looked-up answer.
     tap_button(&mut kiosk, "Thủ tục");
     assert_eq!(
