@@ -260,6 +260,7 @@ value_enum!(Status {
     Answered => "answered",
     Scheduled => "answered with an appointment",
     Resolved => "done",
+    Junk => "marked as junk by an official (hidden from the inbox and public Q&A)",
 });
 
 pub fn main() -> ExitCode {
@@ -326,6 +327,7 @@ fn setup(cli: &Cli) -> Result<(Config, PathBuf)> {
 pub fn run(cli: Cli) -> Result<()> {
     let (config, data) = setup(&cli)?;
     let json = cli.json;
+    let cli_data = cli.data.clone();
     let Some(command) = cli.command else {
         // Nothing configured and nothing founded or joined here: show the demo commune
         // instead of an empty screen, so a newcomer sees it working.
@@ -458,10 +460,10 @@ pub fn run(cli: Cli) -> Result<()> {
             demo: None,
         })?,
         Command::Demo { dir } => {
-            let base = match dir {
-                Some(d) => d,
-                None => std::env::temp_dir().join("conglang-demo"),
-            };
+            // `--dir`, else the global `--data`, else a temp dir.
+            let base = dir
+                .or_else(|| cli_data.clone())
+                .unwrap_or_else(|| std::env::temp_dir().join("conglang-demo"));
             let demo = crate::demo::create(&base)?;
             let office = demo
                 .nodes

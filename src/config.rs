@@ -76,6 +76,10 @@ struct RawUi {
     fullscreen: Option<bool>,
     idle_seconds: Option<u64>,
     hamlet: Option<String>,
+    requests_per_hour: Option<u32>,
+    voice: Option<String>,
+    speech_rate: Option<u32>,
+    read_urgent_aloud: Option<bool>,
 }
 
 /// Validated configuration.
@@ -97,8 +101,18 @@ pub struct UiConfig {
     pub zoom: f32,
     pub fullscreen: bool,
     pub idle_seconds: u64,
-    /// Hamlet pre-filled on the request form of a village-hall kiosk.
+    /// Hamlet pre-filled on the request form of a village-hall kiosk (wins over
+    /// the place in the kiosk's roster entry).
     pub hamlet: Option<String>,
+    /// Most requests a kiosk files in any hour; more wait for the next hour.
+    pub requests_per_hour: u32,
+    /// espeak-ng voice for reading aloud: "vi" (Northern), "vi-vn-x-central"
+    /// (Central, right for Quảng Ngãi), "vi-vn-x-south".
+    pub voice: String,
+    /// Words a minute; slower than espeak-ng's 175 for elders.
+    pub speech_rate: u32,
+    /// Read an urgent notice aloud once, by itself, when it first appears.
+    pub read_urgent_aloud: bool,
 }
 
 impl Default for UiConfig {
@@ -109,6 +123,10 @@ impl Default for UiConfig {
             fullscreen: false,
             idle_seconds: 90,
             hamlet: None,
+            requests_per_hour: 20,
+            voice: "vi-vn-x-central".into(),
+            speech_rate: 130,
+            read_urgent_aloud: false,
         }
     }
 }
@@ -190,7 +208,34 @@ impl Config {
             }
             c.ui.idle_seconds = i;
         }
-        c.ui.hamlet = raw.ui.hamlet.filter(|h| !h.trim().is_empty());
+        c.ui.hamlet = raw
+            .ui
+            .hamlet
+            .map(|h| crate::model::text::strip_bidi(h.trim()))
+            .filter(|h| !h.is_empty());
+        if let Some(n) = raw.ui.requests_per_hour {
+            if !(1..=1000).contains(&n) {
+                bail!("ui.requests_per_hour must be between 1 and 1000, got {n}");
+            }
+            c.ui.requests_per_hour = n;
+        }
+        if let Some(v) = raw.ui.voice {
+            if !matches!(v.as_str(), "vi" | "vi-vn-x-central" | "vi-vn-x-south") {
+                bail!(
+                    "ui.voice must be \"vi\", \"vi-vn-x-central\" or \"vi-vn-x-south\", got {v:?}"
+                );
+            }
+            c.ui.voice = v;
+        }
+        if let Some(b) = raw.ui.read_urgent_aloud {
+            c.ui.read_urgent_aloud = b;
+        }
+        if let Some(r) = raw.ui.speech_rate {
+            if !(80..=400).contains(&r) {
+                bail!("ui.speech_rate must be between 80 and 400 words a minute, got {r}");
+            }
+            c.ui.speech_rate = r;
+        }
         Ok(c)
     }
 }
@@ -212,6 +257,8 @@ mod tests {
         assert!(format!("{e:#}").contains("network.listen"), "{e:#}");
         let e = Config::parse("[ui]\nzom = 2.0\n", None).unwrap_err();
         assert!(format!("{e:#}").contains("zom"), "{e:#}");
+        let e = Config::parse("[ui]\nrequests_per_hour = 0\n", None).unwrap_err();
+        assert!(format!("{e:#}").contains("requests_per_hour"), "{e:#}");
         let e = Config::parse("[node]\nrole = \"mayor\"\n", None).unwrap_err();
         assert!(format!("{e:#}").contains("official"), "{e:#}");
     }

@@ -755,20 +755,44 @@ impl Repo {
             .ok_or_else(|| anyhow!("request {code} vanished after saving"))
     }
 
-    /// Tracking codes are `INITIALS-<member number><4 digits>`: the member number makes
-    /// codes from different nodes distinct without any coordination; the digits are
-    /// random (not a counter), so a node restored from an old backup does not hand out
-    /// a code it already used.
+    /// Tracking codes are `INITIALS-<member number>-dddd-dddd-dddd`, e.g.
+    /// `LM-3-4821-0937-5521`: the member number makes codes from different nodes
+    /// distinct without any coordination; the twelve digits are random (not a
+    /// counter), so a node restored from an old backup does not hand out a code it
+    /// already used, a busy kiosk never runs out (10^12 per node) and guessing one
+    /// at the kiosks' throttled lookup rate takes years (see `ui::lookup`). Digits
+    /// only: residents type them on the kiosk's number page, where Telex cannot
+    /// turn a letter into a tone mark.
     fn new_code(&self, initials: &str, number: u32) -> Result<String> {
         let initials = if initials.is_empty() { "CL" } else { initials };
         for _ in 0..200 {
-            let digits = rand::random_range(0..10_000u32);
-            let code = format!("{initials}-{number}{digits:04}");
+            let g: [u32; 3] = std::array::from_fn(|_| rand::random_range(0..10_000u32));
+            let code = format!("{initials}-{number}-{:04}-{:04}-{:04}", g[0], g[1], g[2]);
             if !self.store.read().code_exists(&code)? {
                 return Ok(code);
             }
         }
         bail!("could not find a free tracking code")
+    }
+
+    /// Sets the status of several requests at once (officials only), without an
+    /// answer: how the console dismisses junk in bulk, or restores a request marked
+    /// junk by mistake. Returns how many requests changed.
+    pub fn mark_requests(&mut self, codes: &[String], status: Status) -> Result<usize> {
+        self.require_role(&[Role::Official], "change the status of requests")?;
+        let mut changed = 0;
+        for code in codes {
+            let r = self
+                .request(code)?
+                .ok_or_else(|| anyhow!("no request with tracking code {code}"))?;
+            if r.status == status {
+                continue;
+            }
+            let now = text::now();
+            self.edit(&r.id, |tx| model::write_status(tx, status, now))?;
+            changed += 1;
+        }
+        Ok(changed)
     }
 
     /// Answers a request (officials only); optionally sets an appointment and status.

@@ -218,5 +218,7 @@ string_enum!(
 );
 string_enum!(
     /// Where a request stands.
-    Status { New = "new", Answered = "answered", Scheduled = "scheduled", Resolved = "resolved" }
+    /// `Junk`: dismissed by an official (spam, test taps); hidden from the inbox and
+    /// the public Q&A. Older nodes read an unknown status as `New`.
+    Status { New = "new", Answered = "answered", Scheduled = "scheduled", Resolved = "resolved", Junk = "junk" }
 );

@@ -638,6 +638,13 @@ pub fn write_answer(
     Ok(())
 }
 
+/// An official's status change without an answer (junk dismissed in bulk).
+pub fn write_status(tx: &mut impl Transactable, status: Status, at: i64) -> TxResult {
+    tx.put(ROOT, "status", status.as_str())?;
+    tx.put(ROOT, "updated_at", at)?;
+    Ok(())
+}
+
 // ---- receipt ---------------------------------------------------------------
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]

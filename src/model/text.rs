@@ -12,9 +12,27 @@ pub const MAX_TEXT_CHARS: usize = 20_000;
 /// Longest short field (title, name, hamlet, place), in characters.
 pub const MAX_SHORT_CHARS: usize = 300;
 
-/// NFC-normalises and trims `s`, and checks its length.
+/// Is `c` a bidirectional formatting character (embedding, override, isolate or
+/// mark)? In a name they can make "Nở" display as something else on another
+/// screen (a right-to-left override turns the rest of the line around), and no
+/// Vietnamese text needs them.
+pub fn is_bidi_control(c: char) -> bool {
+    matches!(
+        c,
+        '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}'
+    )
+}
+
+/// `s` without bidirectional formatting characters (see [`is_bidi_control`]).
+pub fn strip_bidi(s: &str) -> String {
+    s.chars().filter(|c| !is_bidi_control(*c)).collect()
+}
+
+/// NFC-normalises and trims `s`, drops bidirectional formatting characters, and
+/// checks its length. Every text a person types, on every path (kiosk, console,
+/// CLI), goes through here before it is written.
 pub fn clean(field: &str, s: &str, max_chars: usize) -> Result<String> {
-    let s: String = s.trim().nfc().collect();
+    let s: String = strip_bidi(s).trim().nfc().collect();
     let n = s.chars().count();
     if n > max_chars {
         bail!("{field} is too long: {n} characters, at most {max_chars}");
@@ -129,6 +147,17 @@ mod tests {
     fn decomposed_input_is_stored_as_nfc() {
         let decomposed = "Vie\u{0302}\u{0323}t";
         assert_eq!(clean("x", decomposed, 10).unwrap(), "Việt");
+    }
+
+    #[test]
+    fn bidi_controls_are_stripped_on_clean() {
+        // "Nở" with a right-to-left override and an isolate around it.
+        let sneaky = "\u{202E}Đinh Thị \u{2067}Nở\u{2069}\u{200F}";
+        assert_eq!(clean("name", sneaky, 50).unwrap(), "Đinh Thị Nở");
+        assert_eq!(clean("name", "  \u{202D} ", 50).unwrap(), "");
+        assert!(clean_required("name", "\u{202E}", 50).is_err());
+        // Ordinary letters, marks and line breaks stay.
+        assert_eq!(clean("text", "Việt\nNam", 50).unwrap(), "Việt\nNam");
     }
 
     #[test]

@@ -1,11 +1,24 @@
 //! "Gửi câu hỏi": a resident asks a question, an appointment or a home visit.
 //!
-//! The kiosk has no physical keyboard, so the on-screen keyboard (Telex) is always
-//! on screen, in a panel of its own at the bottom of the window, and types into
-//! the field last tapped. That field is shown big just above the keys, with the
-//! send button, so both stay in sight however short the screen; the rest of the
-//! form scrolls above. After sending, the tracking code fills the screen: it is the
-//! only way back to the answer, so it must be impossible to miss.
+//! The on-screen keyboard (Telex) is always on screen, in a panel of its own at
+//! the bottom of the window, with the public checkbox, any error and the send
+//! button on the row just above the keys. The form above is laid out to fit a
+//! 1280×800 kiosk at zoom 1.5 (853×533 points) without scrolling: the kind of
+//! request on one row, then the four fields side by side, each always in the same
+//! place, the one being typed into outlined in green. Tapping a field or its
+//! label makes it the one the keyboard types into.
+//!
+//! Every limit is enforced while typing, on the on-screen keyboard and on a
+//! physical one alike: a field stops accepting at its length limit, refuses
+//! characters the kiosk's fonts cannot draw (and, for the phone, anything but
+//! digits), and says why in a line under the field. A failure to save is shown
+//! next to the send button, in the resident's language; the English error goes
+//! to the log only.
+//!
+//! After sending, the tracking code fills the screen; the next request can be
+//! started only after a short pause and a tap on "Gửi câu hỏi khác", and a kiosk
+//! files at most `ui.requests_per_hour` requests in any hour: a brake on junk
+//! that an honest queue of residents never feels.
 
 use egui::{RichText, Ui};
 
@@ -13,6 +26,7 @@ use super::i18n::{Lang, S};
 use super::keyboard::{KeyboardLabels, OnScreenKeyboard};
 use super::widgets::{self, bold};
 use super::{Station, Tag, View};
+use crate::model::text::{short_name, strip_bidi};
 use crate::model::{RequestDraft, RequestKind};
 
 /// A field of the form the on-screen keyboard can type into.
@@ -23,6 +37,79 @@ pub enum Field {
     Name,
     Phone,
     Text,
+}
+
+impl Field {
+    /// Left to right, as they stand on the form.
+    pub const ORDER: [Field; 4] = [Field::Name, Field::Hamlet, Field::Phone, Field::Text];
+
+    /// Longest value the kiosk accepts, in characters (the store allows more; a
+    /// kiosk form has no use for it).
+    pub fn limit(self) -> usize {
+        match self {
+            Field::Name | Field::Hamlet => 60,
+            Field::Phone => 20,
+            Field::Text => MAX_QUESTION_CHARS,
+        }
+    }
+
+    /// Share of the form's width.
+    fn weight(self) -> f32 {
+        match self {
+            Field::Name => 1.2,
+            Field::Hamlet => 1.25,
+            Field::Phone => 1.1,
+            Field::Text => 2.0,
+        }
+    }
+}
+
+/// Longest question, in characters.
+pub const MAX_QUESTION_CHARS: usize = 1000;
+/// Shortest question, in characters: "cần mang gì" is a question, "a" is a tap.
+pub const MIN_QUESTION_CHARS: usize = 10;
+/// Seconds before "Gửi câu hỏi khác" can be tapped after a request.
+pub const PAUSE_SECONDS: i64 = 20;
+
+/// Why typed input was refused (shown under the field).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// The field is full.
+    Limit,
+    /// A character the fonts cannot draw (emoji, scripts the kiosk has no font for).
+    Unsupported,
+    /// Not a digit in the phone field.
+    Digits,
+}
+
+/// Why the request was not sent (shown next to the send button).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AskError {
+    Missing(Vec<Field>),
+    TooShort,
+    /// The hourly cap is reached; minutes until a slot frees.
+    HourlyCap {
+        cap: u32,
+        minutes: i64,
+    },
+    /// The store refused or failed (the English reason is in the log).
+    SaveFailed,
+}
+
+impl AskError {
+    pub fn text(&self, lang: Lang) -> String {
+        match self {
+            AskError::Missing(fields) => {
+                let names: Vec<&str> = fields.iter().map(|f| field_label(*f, lang)).collect();
+                lang.fill(S::PleaseFill, &[&names.join(", ")])
+            }
+            AskError::TooShort => lang.fill(S::TooShort, &[&MIN_QUESTION_CHARS.to_string()]),
+            AskError::HourlyCap { cap, minutes } => {
+                lang.fill(S::HourlyCap, &[&cap.to_string(), &minutes.to_string()])
+            }
+            AskError::SaveFailed => lang.t(S::SaveFailed).to_string(),
+        }
+    }
 }
 
 #[derive(Clone, Debug, Default)]
@@ -39,7 +126,14 @@ pub struct AskState {
     pub keyboard: OnScreenKeyboard,
     pub sending: bool,
     pub sent_code: Option<String>,
-    pub error: Option<String>,
+    /// When the code was shown (app clock, ms): the pause runs from there.
+    pub sent_at_ms: i64,
+    pub error: Option<AskError>,
+    /// The last input a field refused, until that field next changes.
+    pub refused: Option<(Field, Refusal)>,
+    /// The kiosk dropped typed characters no font can draw this frame (see
+    /// `KioskApp::lock_down`): the focused field says so.
+    pub unsupported_typed: bool,
 }
 
 impl AskState {
@@ -53,6 +147,7 @@ impl AskState {
             && self.kind.is_none()
             && self.sent_code.is_none()
             && self.error.is_none()
+            && self.active == Field::default()
     }
 
     /// Forgets everything typed (and the last code shown).
@@ -64,18 +159,22 @@ impl AskState {
         };
     }
 
-    pub(super) fn on_done(&mut self, r: Result<String, String>) {
+    pub(super) fn on_done(&mut self, r: Result<String, String>, now_ms: i64) {
         self.sending = false;
         match r {
             Ok(code) => {
                 self.clear();
                 self.sent_code = Some(code);
+                self.sent_at_ms = now_ms;
             }
-            Err(e) => self.error = Some(e),
+            Err(e) => {
+                tracing::warn!("kiosk: the request was not saved: {e}");
+                self.error = Some(AskError::SaveFailed);
+            }
         }
     }
 
-    fn field(&mut self, f: Field) -> &mut String {
+    pub fn field(&mut self, f: Field) -> &mut String {
         match f {
             Field::Hamlet => &mut self.hamlet,
             Field::Name => &mut self.name,
@@ -83,6 +182,75 @@ impl AskState {
             Field::Text => &mut self.text,
         }
     }
+
+    /// Makes `f` the field the on-screen keyboard types into; the phone field
+    /// opens the keyboard on its digits.
+    fn activate(&mut self, f: Field) {
+        if self.active != f {
+            if f == Field::Phone {
+                self.keyboard.set_pad(true);
+            } else {
+                self.keyboard.set_numbers(false);
+            }
+        }
+        self.active = f;
+    }
+}
+
+/// Keeps what `f` may hold of `new` (typed over `old`): no bidirectional
+/// controls, only characters the fonts can draw, only digits and `+-.() ` in the
+/// phone, at most [`Field::limit`] characters. Returns the accepted text and why
+/// anything was refused.
+pub fn accept(ctx: &egui::Context, f: Field, old: &str, new: String) -> (String, Option<Refusal>) {
+    if new == old {
+        return (new, None);
+    }
+    let mut refusal = None;
+    let mut out = strip_bidi(&new);
+    if f == Field::Phone && out.chars().any(|c| !is_phone_char(c)) {
+        out.retain(is_phone_char);
+        refusal = Some(Refusal::Digits);
+    }
+    let font = egui::FontId::proportional(20.0);
+    let drawable: String = ctx.fonts_mut(|fonts| {
+        out.chars()
+            .filter(|c| c.is_whitespace() || fonts.has_glyph(&font, *c))
+            .collect()
+    });
+    if drawable != out {
+        out = drawable;
+        refusal = Some(Refusal::Unsupported);
+    }
+    if out.chars().count() > f.limit() {
+        // Keep what was there and as much of the new text as fits.
+        out = if old.chars().count() >= f.limit() {
+            old.chars().take(f.limit()).collect()
+        } else {
+            out.chars().take(f.limit()).collect()
+        };
+        refusal = Some(Refusal::Limit);
+    }
+    (out, refusal)
+}
+
+/// "đinh thị nít" → "Đinh Thị Nít": names and places as a person writes them.
+/// Only first letters are raised; nothing is lowered ("McKay" stays).
+pub fn capitalise_words(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut start = true;
+    for c in s.chars() {
+        if start && c.is_alphabetic() {
+            out.extend(c.to_uppercase());
+        } else {
+            out.push(c);
+        }
+        start = c.is_whitespace();
+    }
+    out
+}
+
+fn is_phone_char(c: char) -> bool {
+    c.is_ascii_digit() || matches!(c, '+' | '-' | '.' | '(' | ')' | ' ')
 }
 
 pub fn keyboard_labels(lang: Lang) -> KeyboardLabels {
@@ -95,12 +263,13 @@ pub fn keyboard_labels(lang: Lang) -> KeyboardLabels {
     }
 }
 
-/// Height of the row above the keyboard that shows the field being typed into.
-const ROW: f32 = 56.0;
-/// The same row while the (multi-line) message is being typed.
-const TEXT_ROW: f32 = 92.0;
-/// Width of the label column of that row.
-const LABEL_WIDTH: f32 = 190.0;
+/// Height of the row above the keyboard (public checkbox, error, send button).
+const ROW: f32 = 52.0;
+/// Height of a field's label line and of its note line.
+const LABEL_LINE: f32 = 22.0;
+const NOTE_LINE: f32 = 18.0;
+/// Height of a field box.
+const FIELD: f32 = 48.0;
 
 /// Height of a keyboard key for a window `height` points high: full size when
 /// there is room, the 48-point touch minimum on a short screen (1280×800 at
@@ -124,17 +293,15 @@ pub fn keyboard_frame(ui: &Ui, row: f32, key: f32) -> (egui::Frame, f32) {
 /// Space between the field row and the keyboard.
 pub const KEYBOARD_GAP: f32 = 6.0;
 
-/// The on-screen keyboard with the field being typed into and the send button
-/// above it: a panel of its own at the bottom of the window, declared before the
-/// central panel, so it always has its full height and the form scrolls above it.
+/// The on-screen keyboard with the public checkbox, any error and the send
+/// button on the row above it: a panel of its own at the bottom of the window,
+/// declared before the central panel, so it always has its full height.
 pub fn keyboard_panel(root: &mut Ui, st: &mut Station, lang: Lang) {
     if st.ask.sent_code.is_some() {
         return;
     }
     let key = key_height(root.max_rect().height());
-    let active = st.ask.active;
-    let row = if active == Field::Text { TEXT_ROW } else { ROW };
-    let (frame, height) = keyboard_frame(root, row, key);
+    let (frame, height) = keyboard_frame(root, ROW, key);
     let mut send = false;
     egui::Panel::bottom("ask-keyboard")
         .resizable(false)
@@ -144,7 +311,7 @@ pub fn keyboard_panel(root: &mut Ui, st: &mut Station, lang: Lang) {
             ui.spacing_mut().item_spacing.y = KEYBOARD_GAP;
             let width = ui.available_width();
             ui.allocate_ui_with_layout(
-                egui::vec2(width, row),
+                egui::vec2(width, ROW),
                 egui::Layout::right_to_left(egui::Align::Center),
                 |ui| {
                     let label = if st.ask.sending {
@@ -154,75 +321,82 @@ pub fn keyboard_panel(root: &mut Ui, st: &mut Station, lang: Lang) {
                     };
                     send = widgets::primary_button_sized(ui, label, ROW).clicked();
                     ui.with_layout(egui::Layout::left_to_right(egui::Align::Center), |ui| {
-                        active_field(ui, &mut st.ask, lang, row);
+                        // Neither a long name nor a long message may widen the
+                        // row (and with it the keyboard) past the window.
+                        ui.style_mut().wrap_mode = Some(egui::TextWrapMode::Truncate);
+                        let share = if st.ask.error.is_some() { 0.5 } else { 1.0 };
+                        let w = (ui.available_width() * share).floor();
+                        ui.allocate_ui_with_layout(
+                            egui::vec2(w, ROW),
+                            egui::Layout::left_to_right(egui::Align::Center),
+                            |ui| {
+                                ui.set_max_width(w);
+                                public_checkbox(ui, &mut st.ask, lang);
+                            },
+                        );
+                        ui.style_mut().wrap_mode = Some(egui::TextWrapMode::Wrap);
+                        if let Some(e) = &st.ask.error {
+                            ui.add(
+                                egui::Label::new(
+                                    RichText::new(e.text(lang)).size(16.0).color(widgets::RED),
+                                )
+                                .wrap(),
+                            );
+                        }
                     });
                 },
             );
             let labels = keyboard_labels(lang);
+            let ctx = ui.ctx().clone();
             let a = &mut st.ask;
-            let mut text = std::mem::take(a.field(active));
-            a.keyboard.show_sized(ui, &mut text, &labels, key);
-            *a.field(active) = text;
+            let f = a.active;
+            let before = a.field(f).clone();
+            let mut text = before.clone();
+            if a.keyboard.show_sized(ui, &mut text, &labels, key) {
+                take(&ctx, a, f, &before, text);
+            }
         });
     if send && !st.ask.sending {
-        submit(st, lang);
+        submit(st);
     }
 }
 
-/// The field the keyboard types into, big, with its label on the left.
-fn active_field(ui: &mut Ui, a: &mut AskState, lang: Lang, row: f32) {
-    let f = a.active;
-    let l = ui
-        .allocate_ui_with_layout(
-            egui::vec2(LABEL_WIDTH, row),
-            egui::Layout::left_to_right(egui::Align::Center),
-            |ui| {
-                ui.set_width(LABEL_WIDTH);
-                ui.add(
-                    egui::Label::new(bold(field_label(f, lang), 19.0).color(widgets::GREEN)).wrap(),
-                )
-            },
-        )
-        .inner;
-    let font = egui::FontId::proportional(22.0);
-    let width = ui.available_width() - 8.0;
-    let r = if f == Field::Text {
-        // The message can be long: the box keeps its height and shows the end,
-        // where the typing happens.
-        egui::ScrollArea::vertical()
-            .id_salt("ask-active-text")
-            .scroll_source(egui::containers::scroll_area::ScrollSource::ALL)
-            .max_height(row)
-            .stick_to_bottom(true)
-            .show(ui, |ui| {
-                ui.add(
-                    egui::TextEdit::multiline(&mut a.text)
-                        .id_salt("ask-active-text-edit")
-                        .font(font)
-                        .desired_rows(2)
-                        .desired_width(width - 20.0)
-                        .margin(egui::vec2(10.0, 8.0)),
-                )
-                .labelled_by(l.id)
-            })
-            .inner
+/// Stores what `f` accepts of `text` and remembers any refusal.
+fn take(ctx: &egui::Context, a: &mut AskState, f: Field, before: &str, text: String) {
+    let (mut text, refusal) = accept(ctx, f, before, text);
+    if matches!(f, Field::Name | Field::Hamlet) {
+        text = capitalise_words(&text);
+    }
+    *a.field(f) = text;
+    match refusal {
+        Some(r) => a.refused = Some((f, r)),
+        None => {
+            if a.refused.is_some_and(|(g, _)| g == f) {
+                a.refused = None;
+            }
+        }
+    }
+}
+
+/// "Cho mọi người xem — tên chỉ hiện rút gọn: Lò Văn V.": says plainly what
+/// "public" shows, with the resident's own name as it would appear.
+fn public_checkbox(ui: &mut Ui, a: &mut AskState, lang: Lang) {
+    let name = strip_bidi(a.name.trim());
+    let example = if name.is_empty() {
+        "Hoàng Văn P.".to_string()
     } else {
-        ui.add(
-            egui::TextEdit::singleline(a.field(f))
-                .id_salt(("ask-active", f as u8))
-                .font(font)
-                .desired_width(width)
-                .min_size(egui::vec2(0.0, 48.0))
-                .margin(egui::vec2(10.0, 10.0)),
-        )
-        .labelled_by(l.id)
+        let short = short_name(&name);
+        if short.chars().count() > 24 {
+            format!("{}…", short.chars().take(23).collect::<String>())
+        } else {
+            short
+        }
     };
-    ui.painter().rect_stroke(
-        r.rect.expand(2.0),
-        egui::CornerRadius::same(4),
-        egui::Stroke::new(3.0, widgets::GREEN),
-        egui::StrokeKind::Outside,
-    );
+    let text = lang.fill(S::PublicShort, &[&example]);
+    ui.add(egui::Checkbox::new(
+        &mut a.public,
+        RichText::new(text).size(17.0),
+    ));
 }
 
 pub fn show(ui: &mut Ui, st: &mut Station, view: &View, lang: Lang) {
@@ -233,7 +407,7 @@ pub fn show(ui: &mut Ui, st: &mut Station, view: &View, lang: Lang) {
     widgets::scroll_area("ask-form", st.scroll_top).show(ui, |ui| form(ui, st, view, lang));
 }
 
-fn field_label(f: Field, lang: Lang) -> &'static str {
+pub fn field_label(f: Field, lang: Lang) -> &'static str {
     lang.t(match f {
         Field::Hamlet => S::Hamlet,
         Field::Name => S::Name,
@@ -242,77 +416,157 @@ fn field_label(f: Field, lang: Lang) -> &'static str {
     })
 }
 
-/// Laid out to fit above the keyboard on a short screen: the kind of request on
-/// the title line, then the fields not being typed into side by side, small (the
-/// one being typed into is big, just above the keyboard).
+/// The kind of request on one row, the four fields side by side on the next.
 fn form(ui: &mut Ui, st: &mut Station, view: &View, lang: Lang) {
-    if let Some(e) = &st.ask.error {
-        ui.label(RichText::new(e).color(widgets::RED).size(20.0));
-    }
-    ui.horizontal_wrapped(|ui| {
-        ui.label(bold(lang.t(S::AskTitle), 24.0));
-        ui.add_space(10.0);
-        for k in RequestKind::ALL {
-            let selected = st.ask.kind.unwrap_or(RequestKind::Question) == *k;
-            if widgets::choice(ui, selected, lang.request_kind(*k)).clicked() {
-                st.ask.kind = Some(*k);
-            }
-        }
-    });
-    let a = &mut st.ask;
-    if a.active == Field::Hamlet {
-        // Shortcuts while the hamlet is being typed: most residents pick, not type.
+    ui.spacing_mut().item_spacing.y = 6.0;
+    let ctx = ui.ctx().clone();
+    // While the message is being typed, the row above the fields offers words
+    // that complete the one being typed (the kind of request is chosen first).
+    let words = if st.ask.active == Field::Text {
+        let partial = super::suggest::partial(&st.ask.text).to_string();
+        super::suggest::suggest(&super::suggest::vocabulary(view), &partial, 5)
+    } else {
+        Vec::new()
+    };
+    if words.is_empty() {
         ui.horizontal_wrapped(|ui| {
-            for h in view.hamlets() {
-                if widgets::choice(ui, a.hamlet == h, &h).clicked() {
-                    a.hamlet = h;
+            for k in RequestKind::ALL {
+                let selected = st.ask.kind.unwrap_or(RequestKind::Question) == *k;
+                if widgets::choice(ui, selected, lang.request_kind(*k)).clicked() {
+                    st.ask.kind = Some(*k);
+                }
+            }
+        });
+    } else {
+        ui.horizontal(|ui| {
+            for w in &words {
+                let b = egui::Button::new(bold(w, 22.0))
+                    .fill(egui::Color32::from_rgb(0xe3, 0xf2, 0xe5))
+                    .min_size(egui::vec2(widgets::TOUCH * 1.5, 48.0));
+                if ui.add(b).clicked() {
+                    let before = st.ask.text.clone();
+                    let done = super::suggest::complete(&before, w);
+                    take(&ctx, &mut st.ask, Field::Text, &before, done);
                 }
             }
         });
     }
-    let others: Vec<Field> = [Field::Name, Field::Hamlet, Field::Phone, Field::Text]
-        .into_iter()
-        .filter(|f| *f != a.active)
-        .collect();
+    let a = &mut st.ask;
+    let gap = ui.spacing().item_spacing.x;
+    let total: f32 = Field::ORDER.iter().map(|f| f.weight()).sum();
+    let width = ui.available_width() - gap * (Field::ORDER.len() as f32 - 1.0);
     let mut tapped = None;
-    ui.label(
-        RichText::new(lang.t(S::TapAField))
-            .size(16.0)
-            .color(widgets::GREY),
-    );
-    ui.columns(others.len(), |cols| {
-        for (col, f) in cols.iter_mut().zip(&others) {
-            let l = col.label(RichText::new(field_label(*f, lang)).size(18.0));
-            let r = col
-                .add(
-                    egui::TextEdit::singleline(a.field(*f))
-                        .id_salt(("ask-field", *f as u8))
-                        .font(egui::FontId::proportional(20.0))
-                        .desired_width(f32::INFINITY)
-                        .min_size(egui::vec2(0.0, 48.0))
-                        .margin(egui::vec2(8.0, 10.0)),
-                )
-                .labelled_by(l.id);
-            if r.gained_focus() || r.clicked() {
-                tapped = Some(*f);
-            }
+    let mut ids = [egui::Id::NULL; 4];
+    ui.horizontal_top(|ui| {
+        for (i, f) in Field::ORDER.into_iter().enumerate() {
+            let w = (width * f.weight() / total).floor();
+            ui.allocate_ui_with_layout(
+                egui::vec2(w, LABEL_LINE + FIELD + NOTE_LINE + 8.0),
+                egui::Layout::top_down(egui::Align::Min),
+                |ui| {
+                    ui.set_width(w);
+                    ui.spacing_mut().item_spacing.y = 2.0;
+                    let (id, t) = field_cell(ui, &ctx, a, f, lang);
+                    ids[i] = id;
+                    if t {
+                        tapped = Some(f);
+                    }
+                },
+            );
         }
     });
     if let Some(f) = tapped {
-        // From the next frame on it is the big field above the keyboard.
-        a.active = f;
+        a.activate(f);
+        let i = Field::ORDER.iter().position(|g| *g == f).unwrap_or(0);
+        ui.memory_mut(|m| m.request_focus(ids[i]));
     }
-    ui.horizontal_wrapped(|ui| {
-        ui.checkbox(&mut a.public, RichText::new(lang.t(S::Public)).size(20.0));
-        ui.label(
-            RichText::new(lang.t(S::PhoneNote))
-                .size(16.0)
-                .color(widgets::GREY),
-        );
-    });
 }
 
-fn submit(st: &mut Station, lang: Lang) {
+/// One field: its label (tapping it focuses the field), the box, and a note line
+/// that says why input was refused (or, for the phone, who can see it). Returns
+/// the box's id and whether the field or its label was tapped.
+fn field_cell(
+    ui: &mut Ui,
+    ctx: &egui::Context,
+    a: &mut AskState,
+    f: Field,
+    lang: Lang,
+) -> (egui::Id, bool) {
+    let active = a.active == f;
+    let label_text = if active {
+        bold(field_label(f, lang), 17.0).color(widgets::GREEN)
+    } else {
+        RichText::new(field_label(f, lang)).size(17.0)
+    };
+    // The label line has a fixed height: the bold label of the active field must
+    // not move the fields by a fraction of a point.
+    let (line, _) = ui.allocate_exact_size(
+        egui::vec2(ui.available_width(), LABEL_LINE),
+        egui::Sense::hover(),
+    );
+    let l = ui.put(
+        line,
+        egui::Label::new(label_text)
+            .sense(egui::Sense::click())
+            .truncate(),
+    );
+    let before = a.field(f).clone();
+    let mut text = before.clone();
+    let mut edit = egui::TextEdit::singleline(&mut text)
+        .id_salt(("ask-field", f as u8))
+        .font(egui::FontId::proportional(20.0))
+        .desired_width(f32::INFINITY)
+        .min_size(egui::vec2(0.0, FIELD))
+        .margin(egui::vec2(8.0, 10.0));
+    if f == Field::Phone {
+        edit = edit.hint_text(RichText::new(lang.t(S::Optional)).size(15.0));
+    }
+    let r = ui.add(edit).labelled_by(l.id);
+    if text != before {
+        take(ctx, a, f, &before, text);
+    }
+    if r.has_focus() && std::mem::take(&mut a.unsupported_typed) {
+        a.refused = Some((f, Refusal::Unsupported));
+    }
+    if r.has_focus() && !active {
+        // A physical keyboard types into the focused field: it is the active one.
+        a.activate(f);
+    }
+    if active {
+        ui.painter().rect_stroke(
+            r.rect.expand(1.0),
+            egui::CornerRadius::same(4),
+            egui::Stroke::new(3.0, widgets::GREEN),
+            egui::StrokeKind::Outside,
+        );
+    }
+    let full = a.field(f).chars().count() >= f.limit();
+    let refused = a.refused.filter(|(g, _)| *g == f).map(|(_, r)| r);
+    let note = match (refused, full) {
+        (Some(Refusal::Unsupported), _) => Some((lang.t(S::Unsupported).to_string(), true)),
+        (Some(Refusal::Digits), _) => Some((lang.t(S::PhoneDigits).to_string(), true)),
+        (Some(Refusal::Limit), _) | (None, true) => {
+            Some((lang.fill(S::LimitReached, &[&f.limit().to_string()]), true))
+        }
+        (None, false) if f == Field::Phone => Some((lang.t(S::PhoneNoteShort).to_string(), false)),
+        _ => None,
+    };
+    match note {
+        Some((text, warn)) => {
+            let color = if warn { widgets::RED } else { widgets::GREY };
+            ui.add(egui::Label::new(RichText::new(text).size(14.0).color(color)).truncate());
+        }
+        None => {
+            ui.add_space(NOTE_LINE);
+        }
+    }
+    (r.id, l.clicked() || r.clicked() || r.gained_focus())
+}
+
+fn submit(st: &mut Station) {
+    let now_ms = st.now_ms;
+    let cap = st.requests_per_hour;
+    st.requests_sent.retain(|t| now_ms - t < 3_600_000);
     let a = &mut st.ask;
     let missing: Vec<Field> = [
         (a.name.trim().is_empty(), Field::Name),
@@ -324,14 +578,26 @@ fn submit(st: &mut Station, lang: Lang) {
     .map(|(_, f)| f)
     .collect();
     if let Some(first) = missing.first() {
-        let names: Vec<&str> = missing.iter().map(|f| field_label(*f, lang)).collect();
-        a.error = Some(lang.fill(S::PleaseFill, &[&names.join(", ")]));
-        // The first missing field is the one typed into next; the message is at
-        // the top of the form.
-        a.active = *first;
-        st.pending_top = true;
+        // The first missing field is the one typed into next.
+        a.activate(*first);
+        a.error = Some(AskError::Missing(missing));
         return;
     }
+    if a.text.trim().chars().count() < MIN_QUESTION_CHARS {
+        a.activate(Field::Text);
+        a.error = Some(AskError::TooShort);
+        return;
+    }
+    if st.requests_sent.len() >= cap as usize {
+        let oldest = st.requests_sent.iter().min().copied().unwrap_or(now_ms);
+        let minutes = ((oldest + 3_600_000 - now_ms) as f64 / 60_000.0).ceil() as i64;
+        st.ask.error = Some(AskError::HourlyCap {
+            cap,
+            minutes: minutes.max(1),
+        });
+        return;
+    }
+    let a = &mut st.ask;
     a.error = None;
     a.sending = true;
     let draft = RequestDraft {
@@ -348,22 +614,36 @@ fn submit(st: &mut Station, lang: Lang) {
 }
 
 fn sent(ui: &mut Ui, st: &mut Station, lang: Lang, code: &str) {
+    let waited = (st.now_ms - st.ask.sent_at_ms) / 1000;
+    let left = PAUSE_SECONDS - waited;
     ui.vertical_centered(|ui| {
-        ui.add_space(30.0);
+        ui.add_space(16.0);
         ui.label(bold(lang.t(S::Sent), 30.0).color(widgets::GREEN));
-        ui.add_space(10.0);
+        ui.add_space(8.0);
+        // As big as the screen allows: it is the only way back to the answer.
+        let size = ((ui.available_width() - 100.0) / (code.chars().count() as f32 * 0.62))
+            .clamp(32.0, 96.0);
         egui::Frame::new()
             .fill(egui::Color32::WHITE)
             .stroke(egui::Stroke::new(4.0, widgets::GREEN))
             .corner_radius(egui::CornerRadius::same(12))
-            .inner_margin(egui::Margin::symmetric(40, 20))
+            .inner_margin(egui::Margin::symmetric(30, 16))
             .show(ui, |ui| {
-                ui.label(bold(code, 96.0));
+                ui.label(bold(code, size));
             });
-        ui.add_space(10.0);
+        ui.add_space(8.0);
         ui.label(RichText::new(lang.t(S::KeepCode)).size(24.0));
-        ui.add_space(20.0);
-        if widgets::primary_button(ui, lang.t(S::AskAnother)).clicked() {
+        ui.add_space(16.0);
+        if left > 0 {
+            // The pause: one request, then a breath, whoever is at the screen.
+            let text = lang.fill(S::SendAnotherWait, &[&left.to_string()]);
+            ui.add_enabled(
+                false,
+                egui::Button::new(bold(&text, 24.0)).min_size(egui::vec2(200.0, 64.0)),
+            );
+            ui.ctx()
+                .request_repaint_after(std::time::Duration::from_millis(500));
+        } else if widgets::primary_button(ui, lang.t(S::AskAnother)).clicked() {
             st.ask.clear();
         }
     });

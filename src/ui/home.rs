@@ -52,6 +52,19 @@ pub fn show(ui: &mut Ui, st: &mut Station, view: &View, lang: Lang, now: i64) {
             if urgent_banner(ui, n, lang).clicked() {
                 st.go(Screen::Notice(n.id.clone()));
             }
+            let mut text = format!("{}: {}. ", lang.t(S::Urgent), n.title);
+            if let Some(line) = when_where(n, lang) {
+                text.push_str(&line);
+                text.push_str(". ");
+            }
+            text.push_str(&n.body);
+            // Read once by itself when it first appears, if the kiosk is set so.
+            if st.auto_read_urgent && st.urgent_read.insert(n.id.clone()) {
+                let (voice, rate) = (st.voice.clone(), st.speech_rate);
+                st.speaker.speak(&text, &voice, rate);
+                st.reading = Some(n.id.to_string());
+            }
+            widgets::read_aloud(ui, st, n.id.as_str(), &text, lang);
             ui.add_space(6.0);
         }
         let normal: Vec<&Notice> = notices.iter().copied().filter(|n| !n.urgent).collect();
@@ -66,9 +79,13 @@ pub fn show(ui: &mut Ui, st: &mut Station, view: &View, lang: Lang, now: i64) {
                     continue;
                 }
                 let text = format!("{} ({count})", lang.category(c));
-                if widgets::choice(ui, st.home.filter == Some(c), &text).clicked() {
-                    st.home.filter = Some(c);
-                }
+                ui.horizontal(|ui| {
+                    ui.spacing_mut().item_spacing.x = 4.0;
+                    super::icons::category(ui, c, 32.0, lang);
+                    if widgets::choice(ui, st.home.filter == Some(c), &text).clicked() {
+                        st.home.filter = Some(c);
+                    }
+                });
             }
         });
         ui.add_space(8.0);
@@ -83,7 +100,10 @@ pub fn show(ui: &mut Ui, st: &mut Station, view: &View, lang: Lang, now: i64) {
             if group.is_empty() {
                 continue;
             }
-            ui.label(bold(lang.category(c), 22.0).color(widgets::category_color(c)));
+            ui.horizontal(|ui| {
+                super::icons::category(ui, c, 36.0, lang);
+                ui.label(bold(lang.category(c), 22.0).color(widgets::category_color(c)));
+            });
             for n in group {
                 if notice_card(ui, n, lang).clicked() {
                     st.go(Screen::Notice(n.id.clone()));
@@ -127,7 +147,10 @@ pub fn when_where(n: &Notice, lang: Lang) -> Option<String> {
 /// A notice as a card; the whole card is one button named by the title.
 pub fn notice_card(ui: &mut Ui, n: &Notice, lang: Lang) -> egui::Response {
     let inner = widgets::card(ui, widgets::category_color(n.category), |ui| {
-        ui.label(bold(&n.title, 24.0));
+        ui.horizontal(|ui| {
+            super::icons::category(ui, n.category, 44.0, lang);
+            ui.add(egui::Label::new(bold(&n.title, 24.0)).wrap());
+        });
         if let Some(line) = when_where(n, lang) {
             ui.label(
                 RichText::new(line)

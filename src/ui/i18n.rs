@@ -15,9 +15,21 @@ pub enum Lang {
     En,
 }
 
-/// A string of the app. Templates carry `{}` placeholders, filled in by [`Lang::fill`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum S {
+/// Declares [`S`] and [`S::ALL`] from one list, so a test can walk every string
+/// (the check that no English reaches a Vietnamese kiosk screen uses it).
+macro_rules! strings {
+    ($($v:ident),+ $(,)?) => {
+        /// A string of the app. Templates carry `{}` placeholders, filled in by [`Lang::fill`].
+        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        pub enum S { $($v),+ }
+        impl S {
+            /// Every string, in declaration order.
+            pub const ALL: &'static [S] = &[$(S::$v),+];
+        }
+    };
+}
+
+strings!(
     AppName,
     SwitchLanguage,
     ViewAs,
@@ -153,7 +165,34 @@ pub enum S {
     KbShift,
     KbNumbers,
     KbLetters,
-}
+    PublicShort,
+    PhoneNoteShort,
+    LimitReached,
+    Unsupported,
+    PhoneDigits,
+    TooShort,
+    HourlyCap,
+    SaveFailed,
+    SendAnotherWait,
+    CodeHint,
+    LookupWait,
+    HomeVisitPlace,
+    SelectRequest,
+    MarkJunk,
+    SelectAllShown,
+    ClearSelection,
+    TimeUnreadable,
+    TwoDigitYear,
+    PastTime,
+    NeedsDate,
+    NeedsPlace,
+    NeedsTime,
+    Optional,
+    MarkedJunk,
+    StoreFailed,
+    ReadAloud,
+    StopReading,
+);
 
 impl Lang {
     /// The other language: what the language button switches to.
@@ -203,6 +242,7 @@ impl Lang {
             Status::Answered => ("Đã trả lời", "Answered"),
             Status::Scheduled => ("Đã hẹn lịch", "Appointment set"),
             Status::Resolved => ("Đã giải quyết xong", "Resolved"),
+            Status::Junk => ("Rác, đã bỏ qua", "Junk, dismissed"),
         };
         self.pick(pair)
     }
@@ -275,7 +315,7 @@ fn table(s: S) -> (&'static str, &'static str) {
         S::AskKind => ("Bạn cần gì?", "What do you need?"),
         S::Hamlet => ("Thôn", "Hamlet"),
         S::Name => ("Họ và tên", "Full name"),
-        S::Phone => ("Số điện thoại (không bắt buộc)", "Phone (optional)"),
+        S::Phone => ("Điện thoại", "Phone"),
         S::PhoneNote => (
             "Số điện thoại chỉ cán bộ xã xem được.",
             "Only commune officials can see your phone number.",
@@ -419,6 +459,81 @@ fn table(s: S) -> (&'static str, &'static str) {
         S::KbShift => ("Chữ hoa", "Shift"),
         S::KbNumbers => ("123", "123"),
         S::KbLetters => ("ABC", "ABC"),
+        S::PublicShort => (
+            "Cho mọi người xem — tên chỉ hiện rút gọn: {}",
+            "Let everyone see it — name shown shortened: {}",
+        ),
+        S::PhoneNoteShort => ("Chỉ cán bộ xã xem", "Only officials see it"),
+        S::LimitReached => (
+            "Đã đủ {} ký tự, không gõ thêm được",
+            "Full: at most {} characters",
+        ),
+        S::Unsupported => (
+            "Máy không hiện được ký tự này",
+            "This character cannot be shown",
+        ),
+        S::PhoneDigits => ("Chỉ gõ chữ số", "Digits only"),
+        S::TooShort => (
+            "Nội dung quá ngắn: hãy viết ít nhất {} ký tự",
+            "Message too short: write at least {} characters",
+        ),
+        S::HourlyCap => (
+            "Máy này đã nhận đủ {} yêu cầu trong giờ qua. Vui lòng gửi lại sau {} phút hoặc hỏi cán bộ xã.",
+            "This kiosk has taken {} requests in the last hour. Please try again in {} minutes or ask an official.",
+        ),
+        S::SaveFailed => (
+            "Chưa gửi được. Vui lòng bấm gửi lại; nếu vẫn không được, hãy báo cán bộ xã.",
+            "Not sent. Please try again; if it still fails, tell a commune official.",
+        ),
+        S::SendAnotherWait => ("Gửi câu hỏi khác (chờ {} giây)", "Send another (wait {} s)"),
+        S::CodeHint => (
+            "Mã có dạng {} — không cần gõ chữ {} và dấu gạch.",
+            "Codes look like {} — the letters {} and the dashes are optional.",
+        ),
+        S::LookupWait => (
+            "Đã tra nhiều mã không có. Vui lòng chờ {} phút rồi tra lại.",
+            "Too many codes not found. Please wait {} minutes and try again.",
+        ),
+        S::HomeVisitPlace => (
+            "Cán bộ xã sẽ đến nhà bạn.",
+            "A commune official will come to your home.",
+        ),
+        S::SelectRequest => ("Chọn {}", "Select {}"),
+        S::MarkJunk => ("Đánh dấu là rác ({})", "Mark as junk ({})"),
+        S::SelectAllShown => ("Chọn tất cả đang hiện", "Select all shown"),
+        S::ClearSelection => ("Bỏ chọn", "Clear selection"),
+        S::TimeUnreadable => (
+            "{}: chưa đọc được, hãy ghi như 08:00 15/09/2026",
+            "{}: cannot read it, write it like 08:00 15/09/2026",
+        ),
+        S::TwoDigitYear => (
+            "{}: năm phải đủ 4 chữ số (2026, không phải 26)",
+            "{}: the year needs 4 digits (2026, not 26)",
+        ),
+        S::PastTime => ("{}: thời gian này đã qua", "{}: that time has passed"),
+        S::NeedsDate => (
+            "{}: thiếu ngày/tháng/năm",
+            "{}: the date (day/month/year) is missing",
+        ),
+        S::NeedsPlace => (
+            "Đã có giờ hẹn: hãy ghi cả nơi hẹn",
+            "There is a time: write the place too",
+        ),
+        S::NeedsTime => (
+            "Đã có nơi hẹn: hãy ghi cả giờ hẹn",
+            "There is a place: write the time too",
+        ),
+        S::Optional => ("không bắt buộc", "optional"),
+        S::ReadAloud => ("Đọc to", "Read aloud"),
+        S::StopReading => ("Dừng đọc", "Stop reading"),
+        S::StoreFailed => (
+            "Máy đang gặp lỗi dữ liệu. Hãy báo cán bộ xã.",
+            "This device has a data problem. Please tell a commune official.",
+        ),
+        S::MarkedJunk => (
+            "Đã đánh dấu {} yêu cầu là rác.",
+            "Marked {} requests as junk.",
+        ),
     }
 }
 

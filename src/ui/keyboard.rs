@@ -10,6 +10,13 @@
 //! * Bottom row: shift, page toggle, a wide space bar and backspace. Their
 //!   captions come from [`KeyboardLabels`] so they can be translated; the
 //!   backspace key shows text ("Xóa") because `⌫` is not in every font.
+//! * Beside Telex, the letters page carries the shaped vowels and `đ` at the
+//!   ends of its rows (`ơ ư`, `â ă đ`, `ê ô`) and the five tones on the bottom
+//!   row (`á à ả ã ạ`), for residents who have never typed Telex: a shape key
+//!   reshapes the word's vowel (`ca` + `â` → `câ`) or types the letter itself;
+//!   a tone key puts that tone on the word being typed (`Nit` + `á` → `Nít`),
+//!   where Telex would put it, and does nothing when there is no vowel for it.
+//! * The phone field gets a number pad instead: three big columns of digits.
 //! * Shift is one-shot: it capitalises the next letter, then turns off.
 //! * Every key is at least 48×48 logical points (56 high) for fingers, and
 //!   its accessible name is its caption, so tests can tap keys by label.
@@ -26,11 +33,14 @@ pub const MIN_KEY_WIDTH: f32 = 48.0;
 /// Space between keys, both ways.
 const KEY_GAP: f32 = 6.0;
 /// Number of keys that must fit side by side in the widest row.
-const KEYS_PER_ROW: f32 = 10.0;
+const KEYS_PER_ROW: f32 = 12.0;
 const LETTER_FONT_SIZE: f32 = 26.0;
 const CONTROL_FONT_SIZE: f32 = 20.0;
 
-const LETTER_ROWS: [&str; 3] = ["qwertyuiop", "asdfghjkl", "zxcvbnm"];
+const LETTER_ROWS: [&str; 3] = ["qwertyuiopơư", "asdfghjklâăđ", "zxcvbnmêô"];
+/// The tone keys: each shows its mark on an `a`, and types it as Telex would.
+const TONES: [(char, char); 5] = [('á', 's'), ('à', 'f'), ('ả', 'r'), ('ã', 'x'), ('ạ', 'j')];
+const PAD_ROWS: [&str; 3] = ["123", "456", "789"];
 const NUMBER_ROWS: [&str; 3] = ["1234567890", ".,?-/:@+", "()#!'\"&"];
 
 /// Captions of the keys that are not characters.
@@ -64,12 +74,16 @@ impl Default for KeyboardLabels {
 pub struct OnScreenKeyboard {
     shift: bool,
     numbers: bool,
+    /// The number pad (phone field): digits only, big.
+    pad: bool,
 }
 
 /// What a tap asks for.
 #[derive(Clone, Copy, Debug)]
 enum Tap {
     Char(char),
+    /// A tone key: the Telex key for that tone.
+    Tone(char),
     Space,
     Backspace,
     Shift,
@@ -80,6 +94,21 @@ impl OnScreenKeyboard {
     /// A keyboard on the letters page with shift off.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Shows the digits page (`true`) or the letters (`false`), shift off: the
+    /// phone field opens the keyboard on its digits.
+    pub fn set_numbers(&mut self, numbers: bool) {
+        self.numbers = numbers;
+        self.shift = false;
+        self.pad = false;
+    }
+
+    /// Shows the number pad (`true`) instead of the letters: for the phone field.
+    pub fn set_pad(&mut self, pad: bool) {
+        self.pad = pad;
+        self.numbers = false;
+        self.shift = false;
     }
 
     /// Height of the whole keyboard (four rows) with keys `key_height` high.
@@ -111,6 +140,12 @@ impl OnScreenKeyboard {
             ui.spacing_mut().item_spacing = vec2(KEY_GAP, KEY_GAP);
             // Keys are exactly `key_height` high: the caption must not push them.
             ui.spacing_mut().button_padding.y = 2.0;
+            // Captions are short: narrow padding lets "Chữ hoa" fit its key.
+            ui.spacing_mut().button_padding.x = 4.0;
+            if self.pad {
+                self.number_pad(ui, labels, full_width, key_height, &mut tap);
+                return;
+            }
             let rows = if self.numbers {
                 NUMBER_ROWS
             } else {
@@ -128,12 +163,17 @@ impl OnScreenKeyboard {
         };
         let before = text.clone();
         match tap {
-            Tap::Char(c) => {
+            Tap::Char(c) if c.is_ascii() => {
                 *text = telex::apply_key(text, c);
                 if c.is_alphabetic() {
                     self.shift = false;
                 }
             }
+            Tap::Char(c) => {
+                *text = shape(text, c);
+                self.shift = false;
+            }
+            Tap::Tone(key) => *text = tone(text, key),
             Tap::Space => *text = telex::apply_key(text, ' '),
             Tap::Backspace => *text = telex::backspace(text),
             Tap::Shift => self.shift = !self.shift,
@@ -161,7 +201,7 @@ impl OnScreenKeyboard {
             ui.add_space(((full_width - row_width) / 2.0).max(0.0));
             for key in keys.chars() {
                 let c = if self.shift {
-                    key.to_ascii_uppercase()
+                    key.to_uppercase().next().unwrap_or(key)
                 } else {
                     key
                 };
@@ -169,6 +209,42 @@ impl OnScreenKeyboard {
                 if key_button(ui, caption, key_width, key_height).clicked() {
                     *tap = Some(Tap::Char(c));
                 }
+            }
+        });
+    }
+
+    /// The number pad: three columns of digits, then `+ 0` and backspace.
+    fn number_pad(
+        &self,
+        ui: &mut Ui,
+        labels: &KeyboardLabels,
+        full_width: f32,
+        key_height: f32,
+        tap: &mut Option<Tap>,
+    ) {
+        let width = ((full_width - 2.0 * KEY_GAP) / 3.0)
+            .floor()
+            .max(MIN_KEY_WIDTH);
+        for row in PAD_ROWS {
+            ui.horizontal(|ui| {
+                for key in row.chars() {
+                    let caption = RichText::new(key.to_string()).size(LETTER_FONT_SIZE + 4.0);
+                    if key_button(ui, caption, width, key_height).clicked() {
+                        *tap = Some(Tap::Char(key));
+                    }
+                }
+            });
+        }
+        ui.horizontal(|ui| {
+            for key in ['+', '0'] {
+                let caption = RichText::new(key.to_string()).size(LETTER_FONT_SIZE + 4.0);
+                if key_button(ui, caption, width, key_height).clicked() {
+                    *tap = Some(Tap::Char(key));
+                }
+            }
+            let caption = RichText::new(&labels.backspace).size(CONTROL_FONT_SIZE);
+            if key_button(ui, caption, width, key_height).clicked() {
+                *tap = Some(Tap::Backspace);
             }
         });
     }
@@ -185,10 +261,20 @@ impl OnScreenKeyboard {
         let (key_width, key_height) = (key.x, key.y);
         let shift_width = 1.5 * key_width;
         let toggle_width = 1.5 * key_width;
-        let backspace_width = 2.0 * key_width;
-        let space_width =
-            (full_width - shift_width - toggle_width - backspace_width - 3.0 * KEY_GAP)
-                .max(3.0 * key_width);
+        let backspace_width = 1.5 * key_width;
+        // The tone keys sit on the letters page only.
+        let tones = if self.numbers {
+            0.0
+        } else {
+            TONES.len() as f32
+        };
+        let space_width = (full_width
+            - shift_width
+            - toggle_width
+            - backspace_width
+            - tones * (key_width + KEY_GAP)
+            - 3.0 * KEY_GAP)
+            .max(2.0 * key_width);
         let control = |label: &str| RichText::new(label).size(CONTROL_FONT_SIZE);
 
         ui.horizontal(|ui| {
@@ -207,6 +293,14 @@ impl OnScreenKeyboard {
             if key_button(ui, control(toggle), toggle_width, key_height).clicked() {
                 *tap = Some(Tap::TogglePage);
             }
+            if !self.numbers {
+                for (mark, key) in TONES {
+                    let caption = RichText::new(mark.to_string()).size(LETTER_FONT_SIZE);
+                    if key_button(ui, caption, key_width, key_height).clicked() {
+                        *tap = Some(Tap::Tone(key));
+                    }
+                }
+            }
             if key_button(ui, control(&labels.space), space_width, key_height).clicked() {
                 *tap = Some(Tap::Space);
             }
@@ -217,7 +311,51 @@ impl OnScreenKeyboard {
     }
 }
 
-/// Width of a character key: ten keys and their gaps fill `full_width`,
+/// The word at the end of `text` with `shaped` (â ă ê ô ơ ư đ, either case)
+/// applied: the Telex key that makes that shape, if the word has the vowel for
+/// it (`ca` + `â` → `câ`, `nguoi` + `ư`… → `người` as Telex would), else the
+/// letter itself typed at the end.
+fn shape(text: &str, shaped: char) -> String {
+    let lower = shaped.to_lowercase().next().unwrap_or(shaped);
+    let key = match lower {
+        'â' => 'a',
+        'ê' => 'e',
+        'ô' => 'o',
+        'ă' | 'ơ' | 'ư' => 'w',
+        'đ' => 'd',
+        _ => {
+            let mut t = text.to_string();
+            t.push(shaped);
+            return t;
+        }
+    };
+    let count = |s: &str| {
+        s.chars()
+            .filter(|c| c.to_lowercase().next() == Some(lower))
+            .count()
+    };
+    let candidate = telex::apply_key(text, key);
+    if candidate.chars().count() == text.chars().count() && count(&candidate) > count(text) {
+        return candidate;
+    }
+    let mut t = text.to_string();
+    t.push(shaped);
+    t
+}
+
+/// `text` with the tone of Telex key `key` (s f r x j) on its last word, or
+/// unchanged if that word cannot take it (no vowel yet, not Vietnamese, or the
+/// tone is already there: pressing a tone key twice must not type a letter).
+fn tone(text: &str, key: char) -> String {
+    let candidate = telex::apply_key(text, key);
+    if candidate.chars().count() == text.chars().count() {
+        candidate
+    } else {
+        text.to_string()
+    }
+}
+
+/// Width of a character key: twelve keys and their gaps fill `full_width`,
 /// but a key never gets narrower than [`MIN_KEY_WIDTH`].
 fn key_width(full_width: f32) -> f32 {
     let width = (full_width - (KEYS_PER_ROW - 1.0) * KEY_GAP) / KEYS_PER_ROW;
@@ -241,9 +379,7 @@ mod tests {
         changes: usize,
     }
 
-    /// egui's built-in font lacks most Vietnamese letters (`ữ`, `ấ`), and
-    /// the harness panics on a missing glyph, so these tests use captions
-    /// it can draw. The app installs a Vietnamese font for the defaults.
+    /// English captions, to tell them from the default Vietnamese ones.
     fn test_labels() -> KeyboardLabels {
         KeyboardLabels {
             space: "Space".to_owned(),
@@ -259,23 +395,23 @@ mod tests {
     }
 
     fn harness_with(width: f32, labels: KeyboardLabels) -> Harness<'static, State> {
-        let mut builder = Harness::builder().with_size(vec2(width, 500.0));
-        if labels != test_labels() {
-            builder = builder.allow_missing_glyphs();
-        }
-        builder.build_ui_state(
-            |ui, state: &mut State| {
-                if state.keyboard.show(ui, &mut state.text, &state.labels) {
-                    state.changes += 1;
-                }
-            },
-            State {
-                keyboard: OnScreenKeyboard::new(),
-                text: String::new(),
-                labels,
-                changes: 0,
-            },
-        )
+        // The app's fonts: the shape and tone keys are Vietnamese letters.
+        Harness::builder()
+            .with_size(vec2(width, 500.0))
+            .with_context_setup(crate::ui::setup_context)
+            .build_ui_state(
+                |ui, state: &mut State| {
+                    if state.keyboard.show(ui, &mut state.text, &state.labels) {
+                        state.changes += 1;
+                    }
+                },
+                State {
+                    keyboard: OnScreenKeyboard::new(),
+                    text: String::new(),
+                    labels,
+                    changes: 0,
+                },
+            )
     }
 
     fn tap(harness: &mut Harness<'_, State>, label: &str) {
@@ -380,8 +516,17 @@ mod tests {
     fn assert_keys_big_enough(h: &Harness<'_, State>) {
         let buttons: Vec<_> = h.get_all_by_role(egui::accesskit::Role::Button).collect();
         assert!(buttons.len() >= 25, "only {} keys", buttons.len());
+        let width = h.ctx.content_rect().width();
         for button in buttons {
             let rect = button.rect();
+            // Wide enough for twelve 48-point keys: nothing sticks out.
+            if width >= 700.0 {
+                assert!(
+                    rect.right() <= width + 0.5,
+                    "{button:?} ends at {}",
+                    rect.right()
+                );
+            }
             assert!(
                 rect.width() >= MIN_KEY_WIDTH && rect.height() >= MIN_KEY_WIDTH,
                 "{button:?} is {:?}",
@@ -392,7 +537,7 @@ mod tests {
 
     #[test]
     fn keys_are_touch_sized() {
-        for width in [300.0, 600.0, 1280.0] {
+        for width in [300.0, 600.0, 853.0, 1024.0, 1280.0] {
             let mut h = harness(width);
             assert_keys_big_enough(&h);
             tap(&mut h, "123");
@@ -401,11 +546,72 @@ mod tests {
     }
 
     #[test]
+    fn tone_and_shape_keys_type_vietnamese_without_telex() {
+        let mut h = harness(1000.0);
+        // "Đinh Thị Nít" with the shape and tone keys only: no Telex key twice,
+        // no s f r x j.
+        for key in [
+            "Shift", "Đ", "i", "n", "h", "Space", "Shift", "T", "h", "i", "ạ", "Space",
+        ] {
+            tap(&mut h, key);
+        }
+        for key in ["Shift", "N", "i", "t", "á"] {
+            tap(&mut h, key);
+        }
+        assert_eq!(h.state().text, "Đinh Thị Nít");
+        // Pressing a tone twice keeps it (no stray letter); a tone with no vowel
+        // does nothing.
+        tap(&mut h, "á");
+        assert_eq!(h.state().text, "Đinh Thị Nít");
+        tap(&mut h, "Space");
+        tap(&mut h, "á");
+        assert_eq!(h.state().text, "Đinh Thị Nít ");
+        // Shape keys reshape the word's vowel where Telex would, tones land on
+        // the right vowel: "người", "Trường", "cẩn".
+        h.state_mut().text.clear();
+        for key in ["n", "g", "u", "o", "i", "ư", "à"] {
+            tap(&mut h, key);
+        }
+        assert_eq!(h.state().text, "người");
+        h.state_mut().text.clear();
+        for key in ["c", "a", "n", "â", "ả"] {
+            tap(&mut h, key);
+        }
+        assert_eq!(h.state().text, "cẩn");
+        // A shape key with no vowel to reshape types the letter itself.
+        h.state_mut().text.clear();
+        for key in ["ơ", "n"] {
+            tap(&mut h, key);
+        }
+        assert_eq!(h.state().text, "ơn");
+        // Telex keeps working beside them.
+        h.state_mut().text.clear();
+        for key in ["v", "i", "e", "e", "j", "t"] {
+            tap(&mut h, key);
+        }
+        assert_eq!(h.state().text, "việt");
+    }
+
+    #[test]
+    fn the_number_pad_types_digits_only() {
+        let mut h = harness(800.0);
+        h.state_mut().keyboard.set_pad(true);
+        h.run();
+        assert!(h.query_by_label("q").is_none());
+        for key in ["0", "9", "1", "2", "+", "Xóa", "3"] {
+            tap(&mut h, key);
+        }
+        assert_eq!(h.state().text, "09123");
+        let one = h.get_by_label("1").rect();
+        assert!(one.width() > 200.0, "{one:?}");
+    }
+
+    #[test]
     fn ten_keys_fill_the_width() {
         let h = harness(1000.0);
         let q = h.get_by_label("q").rect();
         let p = h.get_by_label("p").rect();
-        assert!(q.width() > 80.0, "{:?}", q.size());
+        assert!(q.width() > 70.0, "{:?}", q.size());
         assert!(p.right() - q.left() <= 1000.0);
         assert_eq!(key_width(100.0), MIN_KEY_WIDTH);
     }

@@ -3,6 +3,15 @@
 //!
 //! Below the search, answered public questions are listed: the chat group's
 //! "public Q&A for transparency", and often the answer a neighbour was about to ask.
+//! Names there are always shortened, and a home visit's appointment shows its time,
+//! never the place (the resident's home).
+//!
+//! Codes are matched with or without the commune's letters and dashes ("LM-3-4821-…"
+//! or "3 4821 …"). Lookups that find nothing are throttled per kiosk: five in ten
+//! minutes, twenty in an hour. With twelve random digits per kiosk, someone
+//! guessing at that rate needs on average 10^12 / (codes the kiosk has issued)
+//! tries — for a kiosk that has issued 100,000 codes, 10^7 tries, about 57 years at
+//! 20 an hour.
 
 use egui::{RichText, Ui};
 
@@ -12,7 +21,7 @@ use super::widgets::{self, bold};
 use super::{Station, View};
 use crate::model::{Request, Status};
 
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct LookupState {
     pub code: String,
     /// The code last searched for, normalised.
@@ -21,6 +30,79 @@ pub struct LookupState {
     /// After a search the keyboard folds away so the answer has the screen;
     /// tapping the code field brings it back.
     pub keyboard_hidden: bool,
+    /// The code of the request the last search found.
+    pub found: Option<String>,
+    /// The last search was refused: minutes to wait.
+    pub throttled: Option<i64>,
+}
+
+impl Default for LookupState {
+    /// Codes are digits (the letters are optional): the keyboard opens on its
+    /// digits page.
+    fn default() -> Self {
+        let mut keyboard = OnScreenKeyboard::new();
+        keyboard.set_numbers(true);
+        LookupState {
+            code: String::new(),
+            searched: None,
+            keyboard,
+            keyboard_hidden: false,
+            found: None,
+            throttled: None,
+        }
+    }
+}
+
+impl LookupState {
+    /// Nothing typed, nothing shown.
+    pub fn is_default(&self) -> bool {
+        self.code.is_empty()
+            && self.searched.is_none()
+            && self.found.is_none()
+            && self.throttled.is_none()
+            && !self.keyboard_hidden
+    }
+}
+
+/// Misses allowed in any ten minutes, and in any hour, per kiosk.
+pub const MISSES_PER_10_MIN: usize = 5;
+pub const MISSES_PER_HOUR: usize = 20;
+
+/// Minutes until another lookup may miss, or `None` if one may now. `misses` are
+/// the times (ms) of lookups that found nothing.
+pub fn lookup_wait(misses: &[i64], now_ms: i64) -> Option<i64> {
+    let wait = |window: i64, allowed: usize| -> Option<i64> {
+        let mut recent: Vec<i64> = misses
+            .iter()
+            .copied()
+            .filter(|t| now_ms - t < window)
+            .collect();
+        if recent.len() < allowed {
+            return None;
+        }
+        recent.sort_unstable();
+        // The slot frees when the oldest miss that counts leaves the window.
+        let free_at = recent[recent.len() - allowed] + window;
+        Some(((free_at - now_ms) as f64 / 60_000.0).ceil().max(1.0) as i64)
+    };
+    match (
+        wait(600_000, MISSES_PER_10_MIN),
+        wait(3_600_000, MISSES_PER_HOUR),
+    ) {
+        (Some(a), Some(b)) => Some(a.max(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+/// What a code is compared by: its digits and letters after the commune's
+/// initials, so "LM-3-4821-0937-5521", "lm 3482109375521" and "3 4821 0937 5521"
+/// are the same code.
+pub fn code_key(code: &str) -> String {
+    let n = normalise(code);
+    n.trim_start_matches(|c: char| c.is_ascii_alphabetic())
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .collect()
 }
 
 /// Codes are upper case with no spaces; Telex may have turned "dd" into "đ".
@@ -60,6 +142,7 @@ pub fn keyboard_panel(root: &mut Ui, st: &mut Station, lang: Lang) {
                         .add(
                             egui::TextEdit::singleline(&mut st.lookup.code)
                                 .id_salt("lookup-code-big")
+                                .char_limit(40)
                                 .font(egui::FontId::proportional(26.0))
                                 .desired_width(360.0)
                                 .min_size(egui::vec2(0.0, 48.0))
@@ -85,15 +168,60 @@ pub fn keyboard_panel(root: &mut Ui, st: &mut Station, lang: Lang) {
         });
 }
 
+/// "Mã có dạng LM-3-1234-5678-9012 — không cần gõ chữ LM và dấu gạch."
+fn code_hint(view: Option<&View>, lang: Lang) -> Option<String> {
+    let v = view?;
+    let initials = if v.roster.initials.is_empty() {
+        "CL".to_string()
+    } else {
+        v.roster.initials.clone()
+    };
+    let number =
+        v.me.and_then(|me| v.roster.member(&me))
+            .map(|m| m.number)
+            .unwrap_or(1);
+    let example = format!("{initials}-{number}-1234-5678-9012");
+    Some(lang.fill(S::CodeHint, &[&example, &initials]))
+}
+
 fn search(st: &mut Station) {
-    st.lookup.searched = Some(normalise(&st.lookup.code));
+    let now = st.now_ms;
+    st.lookup_misses.retain(|t| now - t < 3_600_000);
     st.lookup.keyboard_hidden = true;
     st.pending_top = true;
+    let key = code_key(&st.lookup.code);
+    if key.is_empty() {
+        // Letters only: no code looks like that, and no guess is spent.
+        st.lookup.searched = Some(normalise(&st.lookup.code));
+        st.lookup.found = None;
+        return;
+    }
+    if let Some(minutes) = lookup_wait(&st.lookup_misses, now) {
+        st.lookup.throttled = Some(minutes);
+        st.lookup.searched = None;
+        st.lookup.found = None;
+        return;
+    }
+    st.lookup.throttled = None;
+    let found = st.view.as_ref().and_then(|v| {
+        v.requests
+            .iter()
+            .find(|r| code_key(&r.code) == key)
+            .map(|r| r.code.clone())
+    });
+    if found.is_none() {
+        st.lookup_misses.push(now);
+    }
+    st.lookup.searched = Some(normalise(&st.lookup.code));
+    st.lookup.found = found;
 }
 
 pub fn show(ui: &mut Ui, st: &mut Station, view: &View, lang: Lang) {
     widgets::scroll_area("lookup", st.scroll_top).show(ui, |ui| {
         ui.label(bold(lang.t(S::LookupTitle), 28.0));
+        if let Some(hint) = code_hint(Some(view), lang) {
+            ui.label(RichText::new(hint).size(16.0).color(widgets::GREY));
+        }
         if st.lookup.keyboard_hidden {
             // The keyboard folded away after a search: the code stays on
             // top, and tapping it brings the keyboard back.
@@ -116,9 +244,33 @@ pub fn show(ui: &mut Ui, st: &mut Station, view: &View, lang: Lang) {
             });
         }
         ui.add_space(8.0);
+        if let Some(minutes) = st.lookup.throttled {
+            ui.label(
+                RichText::new(lang.fill(S::LookupWait, &[&minutes.to_string()]))
+                    .size(22.0)
+                    .color(widgets::RED),
+            );
+        }
         if let Some(code) = st.lookup.searched.clone().filter(|c| !c.is_empty()) {
-            match view.requests.iter().find(|r| r.code == code) {
-                Some(r) => request_card(ui, r, lang),
+            let found = st.lookup.found.as_ref();
+            match view.requests.iter().find(|r| Some(&r.code) == found) {
+                Some(r) => {
+                    request_card(ui, r, lang);
+                    // The answer read aloud: status, appointment time, answers.
+                    let mut text = format!("{}: {}. ", lang.t(S::Status), lang.status(r.status));
+                    if let Some(ap) = &r.appointment {
+                        text.push_str(&format!(
+                            "{}: {}. ",
+                            lang.t(S::Appointment),
+                            widgets::fmt_time(ap.at)
+                        ));
+                    }
+                    for a in &r.answers {
+                        text.push_str(&a.text);
+                        text.push_str(". ");
+                    }
+                    widgets::read_aloud(ui, st, &r.code, &text, lang);
+                }
                 None => {
                     ui.label(
                         RichText::new(lang.fill(S::NotFound, &[&code]))
@@ -132,7 +284,7 @@ pub fn show(ui: &mut Ui, st: &mut Station, view: &View, lang: Lang) {
         let public: Vec<&Request> = view
             .requests
             .iter()
-            .filter(|r| r.public && !r.answers.is_empty())
+            .filter(|r| r.public && !r.answers.is_empty() && r.status != Status::Junk)
             .take(5)
             .collect();
         if !public.is_empty() {
@@ -166,6 +318,7 @@ pub fn status_color(s: Status) -> egui::Color32 {
     match s {
         Status::New => widgets::GREY,
         Status::Answered | Status::Resolved => widgets::GREEN,
+        Status::Junk => widgets::DARK_RED,
         Status::Scheduled => widgets::category_color(crate::model::Category::Schedule),
     }
 }
@@ -180,13 +333,16 @@ fn request_card(ui: &mut Ui, r: &Request, lang: Lang) {
                     .color(widgets::GREY),
             );
         });
-        ui.label(
-            bold(
-                &format!("{}: {}", lang.t(S::Status), lang.status(r.status)),
-                24.0,
-            )
-            .color(status_color(r.status)),
-        );
+        ui.horizontal(|ui| {
+            super::icons::status(ui, r.status, 44.0, lang);
+            ui.label(
+                bold(
+                    &format!("{}: {}", lang.t(S::Status), lang.status(r.status)),
+                    24.0,
+                )
+                .color(status_color(r.status)),
+            );
+        });
         ui.label(
             RichText::new(format!(
                 "{}: {} — {}",
@@ -200,10 +356,17 @@ fn request_card(ui: &mut Ui, r: &Request, lang: Lang) {
         if let Some(ap) = &r.appointment {
             ui.add_space(6.0);
             ui.label(bold(lang.t(S::Appointment), 22.0));
-            ui.label(bold(
-                &lang.fill(S::AtPlace, &[&widgets::fmt_time(ap.at), &ap.place]),
-                26.0,
-            ));
+            if r.kind == crate::model::RequestKind::HomeVisit {
+                // Anyone with the code reads this screen: the resident's home is
+                // not for them. The time is enough for the resident.
+                ui.label(bold(&widgets::fmt_time(ap.at), 26.0));
+                ui.label(RichText::new(lang.t(S::HomeVisitPlace)).size(20.0));
+            } else {
+                ui.label(bold(
+                    &lang.fill(S::AtPlace, &[&widgets::fmt_time(ap.at), &ap.place]),
+                    26.0,
+                ));
+            }
         }
         ui.add_space(6.0);
         ui.label(bold(lang.t(S::Answers), 22.0));

@@ -17,13 +17,17 @@
 
 pub mod ask;
 pub mod courier;
+pub mod dates;
 pub mod home;
 pub mod i18n;
+pub mod icons;
 pub mod keyboard;
 pub mod lookup;
 pub mod notice_detail;
 pub mod official;
 pub mod procedures;
+pub mod speech;
+pub mod suggest;
 pub mod telex;
 pub mod widgets;
 
@@ -234,6 +238,7 @@ pub enum Tag {
     Answer,
     Enrol,
     Revoke,
+    MarkJunk,
     Refresh,
 }
 
@@ -318,6 +323,29 @@ pub struct Station {
     pub pending_top: bool,
     /// This frame, scroll areas go back to the top (taken from `pending_top`).
     pub scroll_top: bool,
+    /// The app clock at the start of this frame (ms): screens time their pauses by it.
+    pub now_ms: i64,
+    /// When this kiosk filed its requests (app clock, ms), for the hourly cap.
+    /// Survives the idle reset: it is the kiosk's, not the resident's.
+    pub requests_sent: Vec<i64>,
+    /// When lookups found nothing (app clock, ms), for the lookup throttle.
+    pub lookup_misses: Vec<i64>,
+    /// Most requests in any hour (kiosk config).
+    pub requests_per_hour: u32,
+    /// The hamlet from the kiosk config; else the kiosk's roster place is used.
+    pub config_hamlet: Option<String>,
+    /// Requests this node filed before the app started have been counted.
+    seeded_sent: bool,
+    /// Reading aloud (espeak-ng), and the voice and rate from the kiosk config.
+    pub speaker: speech::Speaker,
+    /// What is being read aloud (a notice id, a procedure title, a code).
+    pub reading: Option<String>,
+    /// Read an urgent notice aloud once when it first appears (kiosk config).
+    pub auto_read_urgent: bool,
+    /// Urgent notices already read by themselves (this run).
+    pub urgent_read: BTreeSet<DocId>,
+    pub voice: String,
+    pub speech_rate: u32,
 }
 
 impl Station {
@@ -346,6 +374,18 @@ impl Station {
             last_activity_ms: 0,
             pending_top: true,
             scroll_top: false,
+            now_ms: 0,
+            requests_sent: Vec::new(),
+            lookup_misses: Vec::new(),
+            requests_per_hour: UiConfig::default().requests_per_hour,
+            config_hamlet: None,
+            seeded_sent: false,
+            speaker: Default::default(),
+            reading: None,
+            auto_read_urgent: false,
+            urgent_read: BTreeSet::new(),
+            voice: UiConfig::default().voice,
+            speech_rate: UiConfig::default().speech_rate,
         };
         s.refresh();
         s
@@ -420,12 +460,10 @@ impl Station {
                     if self.screen.is_none() {
                         self.screen = Some(Screen::start(v.role));
                     }
-                    if self.ask.hamlet.is_empty()
-                        && let Some(h) = v.me.and_then(|me| v.roster.member(&me).cloned())
-                        && h.role == Role::Kiosk
-                    {
-                        self.ask.default_hamlet = h.place.clone();
-                        self.ask.hamlet = h.place;
+                    self.default_hamlet(&v);
+                    if !self.seeded_sent {
+                        self.seeded_sent = true;
+                        self.seed_sent(&v);
                     }
                     self.view = Some(*v);
                     self.refreshing = false;
@@ -437,6 +475,7 @@ impl Station {
                 Msg::Done(Tag::Refresh, r) => {
                     self.refreshing = false;
                     if let Err(e) = r {
+                        tracing::warn!("cannot read the store for the screen: {e}");
                         self.toast = Some(Toast { ok: false, text: e });
                     }
                 }
@@ -451,6 +490,39 @@ impl Station {
             self.sync.connected = handle.connected_peers().into_iter().collect();
             let connected = &self.sync.connected;
             self.sync.syncing.retain(|p| connected.contains(p));
+        }
+    }
+
+    /// The hamlet the form starts with: the kiosk config's `ui.hamlet`, else the
+    /// place the office gave this kiosk in the roster.
+    fn default_hamlet(&mut self, v: &View) {
+        let roster_place =
+            v.me.and_then(|me| v.roster.member(&me))
+                .filter(|m| m.role == Role::Kiosk)
+                .map(|m| m.place.trim().to_string())
+                .filter(|p| !p.is_empty());
+        let Some(d) = self.config_hamlet.clone().or(roster_place) else {
+            return;
+        };
+        if self.ask.default_hamlet != d {
+            if self.ask.hamlet == self.ask.default_hamlet {
+                self.ask.hamlet = d.clone();
+            }
+            self.ask.default_hamlet = d;
+        }
+    }
+
+    /// Counts the requests this node filed in the hour before the app started,
+    /// so restarting the kiosk does not reset its hourly cap.
+    fn seed_sent(&mut self, v: &View) {
+        let now = self.now_ms / 1000;
+        for r in &v.requests {
+            if r.created_by.is_some()
+                && r.created_by == v.me
+                && (now - 3600..=now + 60).contains(&r.created_at)
+            {
+                self.requests_sent.push(r.created_at * 1000);
+            }
         }
     }
 
@@ -486,8 +558,18 @@ impl Station {
 
     fn on_done(&mut self, tag: Tag, r: Result<String, String>) {
         match tag {
-            Tag::Submit => self.ask.on_done(r),
-            Tag::PostNotice | Tag::EditNotice | Tag::Withdraw | Tag::Answer | Tag::Revoke => {
+            Tag::Submit => {
+                if r.is_ok() {
+                    self.requests_sent.push(self.now_ms);
+                }
+                self.ask.on_done(r, self.now_ms)
+            }
+            Tag::PostNotice
+            | Tag::EditNotice
+            | Tag::Withdraw
+            | Tag::Answer
+            | Tag::Revoke
+            | Tag::MarkJunk => {
                 if r.is_ok() {
                     self.official.on_saved(tag);
                 }
@@ -505,6 +587,7 @@ impl Station {
 
     /// Back to the start screen, typed input forgotten (idle kiosk).
     pub fn reset(&mut self) {
+        self.speaker.stop();
         self.screen = Some(Screen::start(self.role()));
         self.home = Default::default();
         self.ask.clear();
@@ -555,6 +638,9 @@ fn send_view(repo: &Repo, tx: &mpsc::Sender<Msg>) {
 }
 
 fn toast(r: Result<String, String>) -> Toast {
+    if let Err(e) = &r {
+        tracing::warn!("action failed: {e}");
+    }
     match r {
         Ok(_) => Toast {
             ok: true,
@@ -572,6 +658,8 @@ pub struct KioskApp {
     pub lang: Lang,
     pub clock: Clock,
     pub ui_config: UiConfig,
+    /// The zoom the window started with (the config's), restored by the idle reset.
+    home_zoom: Option<f32>,
 }
 
 impl KioskApp {
@@ -587,21 +675,111 @@ impl KioskApp {
             },
             clock,
             ui_config,
+            home_zoom: None,
         };
         for s in &mut app.stations {
             s.last_activity_ms = now;
+            s.now_ms = now;
+            s.requests_per_hour = app.ui_config.requests_per_hour;
+            s.config_hamlet = app.ui_config.hamlet.clone();
+            s.voice = app.ui_config.voice.clone();
+            s.speech_rate = app.ui_config.speech_rate;
+            s.auto_read_urgent = app.ui_config.read_urgent_aloud;
         }
         app
     }
 
+    /// The language the config asks for: where an idle kiosk returns.
+    pub fn home_lang(&self) -> Lang {
+        if self.ui_config.english {
+            Lang::En
+        } else {
+            Lang::Vi
+        }
+    }
+
     /// An app on a store in `repo_dir`, no network, no window: what tests drive.
     pub fn new_for_test(repo_dir: &Path, clock: Clock) -> Result<KioskApp> {
+        Self::new_for_test_with(repo_dir, clock, UiConfig::default())
+    }
+
+    /// [`Self::new_for_test`] with a kiosk config's `[ui]` section.
+    pub fn new_for_test_with(repo_dir: &Path, clock: Clock, ui: UiConfig) -> Result<KioskApp> {
         let repo = Repo::open(repo_dir)?;
         Ok(KioskApp::new(
             vec![Station::new(None, Backend::Local(Box::new(repo)), None)],
-            UiConfig::default(),
+            ui,
             clock,
         ))
+    }
+
+    /// Is the shown station a public kiosk? Then no shortcut, window action or
+    /// clipboard works: a keyboard plugged into a village-hall kiosk types into the
+    /// focused field and does nothing else. The console and the courier view keep
+    /// egui's shortcuts.
+    pub fn locked(&self) -> bool {
+        self.stations[self.active].role() == Some(Role::Kiosk)
+    }
+
+    /// Applies the kiosk lock for this frame: drops shortcut, clipboard and zoom
+    /// events before any widget sees them, turns off egui's own quit and zoom keys,
+    /// and refuses the window's close request (Alt+F4, the window manager's close
+    /// button) — except in the demo, which is a window on a desktop.
+    fn lock_down(&mut self, ctx: &egui::Context) {
+        let locked = self.locked();
+        ctx.options_mut(|o| {
+            if locked {
+                o.quit_shortcuts.clear();
+                o.zoom_with_keyboard = false;
+            } else {
+                let d = egui::Options::default();
+                o.quit_shortcuts = d.quit_shortcuts;
+                o.zoom_with_keyboard = d.zoom_with_keyboard;
+            }
+        });
+        if !locked {
+            return;
+        }
+        // Typed characters no font can draw (emoji, CJK…) never reach a field:
+        // they would show as empty boxes on every screen the text travels to.
+        let font = egui::FontId::proportional(20.0);
+        let mut dropped = false;
+        let events = ctx.input(|i| i.events.clone());
+        let events: Vec<egui::Event> = events
+            .into_iter()
+            .map(|e| match e {
+                egui::Event::Text(t) => {
+                    let kept: String = ctx.fonts_mut(|f| {
+                        crate::model::text::strip_bidi(&t)
+                            .chars()
+                            .filter(|c| c.is_whitespace() || f.has_glyph(&font, *c))
+                            .collect()
+                    });
+                    dropped |= kept != t;
+                    egui::Event::Text(kept)
+                }
+                e => e,
+            })
+            .collect();
+        if dropped {
+            self.stations[self.active].ask.unsupported_typed = true;
+        }
+        ctx.input_mut(|i| {
+            i.events = events;
+            i.events.retain(|e| match e {
+                // Copying one resident's phone number for the next to paste: no.
+                egui::Event::Copy | egui::Event::Cut | egui::Event::Paste(_) => false,
+                egui::Event::Zoom(_) => false,
+                egui::Event::Key { modifiers, .. } => {
+                    !(modifiers.ctrl || modifiers.command || modifiers.alt || modifiers.mac_cmd)
+                }
+                _ => true,
+            })
+        });
+        if self.stations.len() == 1 && ctx.input(|i| i.viewport().close_requested()) {
+            tracing::info!("kiosk: refused a request to close the window");
+            ctx.send_viewport_cmd(egui::ViewportCommand::CancelClose);
+        }
     }
 
     pub fn station(&mut self) -> &mut Station {
@@ -618,9 +796,14 @@ impl KioskApp {
         let ctx = ui.ctx().clone();
         let now_ms = self.clock.now_ms();
         let now = now_ms.div_euclid(1000);
+        if self.home_zoom.is_none() {
+            self.home_zoom = Some(ctx.zoom_factor());
+        }
         for s in &mut self.stations {
+            s.now_ms = now_ms;
             s.drain(now);
         }
+        self.lock_down(&ctx);
         self.idle(&ctx, now_ms);
         let lang = self.lang;
         let demo = self.stations.len() > 1;
@@ -635,7 +818,17 @@ impl KioskApp {
             ui.add_space(2.0);
         });
         let st = &mut self.stations[self.active];
-        egui::Panel::bottom("footer").show(ui, |ui| footer(ui, st, lang));
+        // While a resident types, the keyboard takes the bottom of the screen and
+        // every line above it goes to the form: no footer then.
+        let typing = st.role() == Some(Role::Kiosk)
+            && match st.screen {
+                Some(Screen::Ask) => st.ask.sent_code.is_none(),
+                Some(Screen::Lookup) => !st.lookup.keyboard_hidden,
+                _ => false,
+            };
+        if !typing {
+            egui::Panel::bottom("footer").show(ui, |ui| footer(ui, st, lang));
+        }
         // The on-screen keyboard is a panel of the window, declared before the
         // central panel: egui then gives it its full height first, and the screen
         // above gets what is left (and scrolls), so nothing is drawn over the keys.
@@ -662,7 +855,7 @@ impl KioskApp {
             match screen {
                 Screen::Home => home::show(ui, st, &view, lang, now),
                 Screen::Notice(id) => notice_detail::show(ui, st, &view, lang, &id),
-                Screen::Procedures => procedures::show(ui, &view, lang, st.scroll_top),
+                Screen::Procedures => procedures::show(ui, st, &view, lang),
                 Screen::Ask => ask::show(ui, st, &view, lang),
                 Screen::Lookup => lookup::show(ui, st, &view, lang),
                 Screen::ManageNotices | Screen::Inbox | Screen::Roster => {
@@ -710,7 +903,7 @@ impl KioskApp {
         let lang = self.lang;
         ui.horizontal(|ui| {
             ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
-                if widgets::big_button(ui, lang.t(S::SwitchLanguage)).clicked() {
+                if widgets::nav_button(ui, false, lang.t(S::SwitchLanguage)).clicked() {
                     self.lang = lang.other();
                 }
                 ui.with_layout(egui::Layout::left_to_right(egui::Align::Center), |ui| {
@@ -775,6 +968,7 @@ impl KioskApp {
                 })
         });
         let limit = (self.ui_config.idle_seconds as i64) * 1000;
+        let home_lang = self.home_lang();
         let st = &mut self.stations[self.active];
         if active {
             st.last_activity_ms = now_ms;
@@ -782,14 +976,29 @@ impl KioskApp {
         if st.role() != Some(Role::Kiosk) {
             return;
         }
-        let at_rest = st.screen == Some(Screen::Home) && st.ask.is_empty() && st.home.is_default();
+        let home_zoom = self.home_zoom.unwrap_or(1.0);
+        let at_rest = st.screen == Some(Screen::Home)
+            && st.ask.is_empty()
+            && st.home.is_default()
+            && st.lookup.is_default()
+            && self.lang == home_lang
+            && ctx.zoom_factor() == home_zoom;
         if at_rest {
             return;
         }
+        // A tracking code left on screen is read by the next person who walks
+        // up: it goes sooner than a half-typed form.
+        let limit = if st.ask.sent_code.is_some() {
+            limit.min(CODE_SCREEN_SECONDS * 1000)
+        } else {
+            limit
+        };
         let idle_for = now_ms - st.last_activity_ms;
         if idle_for >= limit {
             st.reset();
             st.last_activity_ms = now_ms;
+            self.lang = home_lang;
+            ctx.set_zoom_factor(home_zoom);
         } else {
             ctx.request_repaint_after(Duration::from_millis((limit - idle_for) as u64));
         }
@@ -801,6 +1010,9 @@ impl eframe::App for KioskApp {
         self.show(ui);
     }
 }
+
+/// Seconds a tracking code stays on screen once nobody touches the kiosk.
+pub const CODE_SCREEN_SECONDS: i64 = 60;
 
 /// One line: the sync state on the right; on the left the result of the last
 /// action if there is one, else the app, the commune and this device, cut short
@@ -830,8 +1042,12 @@ fn footer(ui: &mut egui::Ui, st: &Station, lang: Lang) {
             ui.separator();
             ui.with_layout(egui::Layout::left_to_right(egui::Align::Center), |ui| {
                 if let Some(t) = &st.toast {
+                    let kiosk = st.role() == Some(Role::Kiosk);
                     let (color, text) = if t.ok {
                         (widgets::GREEN, lang.t(S::Saved).to_string())
+                    } else if kiosk {
+                        // The reason is English and technical: it went to the log.
+                        (widgets::RED, lang.t(S::StoreFailed).to_string())
                     } else {
                         (widgets::RED, lang.fill(S::ErrorPrefix, &[&t.text]))
                     };
@@ -921,6 +1137,11 @@ pub fn setup_context(ctx: &egui::Context) {
         // A tap on a label must not start a text selection on a touch screen.
         style.interaction.selectable_labels = false;
         style.visuals.panel_fill = Color32::from_rgb(0xf7, 0xf5, 0xf0);
+        // Text boxes must show where they are before they are tapped, on a white
+        // card as on the panel: a tinted fill and a grey edge (buttons get the
+        // edge too, which helps them read as buttons).
+        style.visuals.text_edit_bg_color = Some(Color32::from_rgb(0xee, 0xf2, 0xf8));
+        style.visuals.widgets.inactive.bg_stroke = egui::Stroke::new(1.5, Color32::from_gray(150));
         // Scroll bars always there and wide enough to grab with a finger.
         style.spacing.scroll = egui::style::ScrollStyle {
             bar_width: 18.0,

@@ -11,14 +11,28 @@ use super::{Screen, Station, View};
 use crate::model::DocId;
 
 pub fn show(ui: &mut Ui, st: &mut Station, view: &View, lang: Lang, id: &DocId) {
-    if widgets::big_button(ui, lang.t(S::Back)).clicked() {
-        st.go(Screen::Home);
-    }
-    ui.add_space(6.0);
     let Some(n) = view.notices.iter().find(|n| &n.id == id) else {
+        if widgets::big_button(ui, lang.t(S::Back)).clicked() {
+            st.go(Screen::Home);
+        }
         ui.label(lang.t(S::NoNotices));
         return;
     };
+    ui.horizontal(|ui| {
+        if widgets::big_button(ui, lang.t(S::Back)).clicked() {
+            st.speaker.stop();
+            st.go(Screen::Home);
+        }
+        // Read aloud: title, when, where, then the text.
+        let mut text = format!("{}. ", n.title);
+        if let Some(line) = super::home::when_where(n, lang) {
+            text.push_str(&line);
+            text.push_str(". ");
+        }
+        text.push_str(&n.body);
+        widgets::read_aloud(ui, st, n.id.as_str(), &text, lang);
+    });
+    ui.add_space(6.0);
     let color = widgets::category_color(n.category);
     widgets::scroll_area("notice", st.scroll_top).show(ui, |ui| {
         widgets::card(ui, color, |ui| {

@@ -4,13 +4,17 @@
 //! (enrol with an invite, revoke).
 //!
 //! The office PC has a real keyboard, so fields are plain text fields. Times are
-//! typed the way the commune writes them ("08:00 15/09/2026").
+//! typed the way the commune writes them ("08:00 15/09/2026") and read strictly
+//! (`super::dates`): under each time box the console shows the weekday and the full
+//! date it understood, or why it cannot, before anything is saved. Junk requests
+//! are ticked and dismissed in bulk (status `junk`).
 
 use egui::{RichText, Ui};
 
+use super::dates::{WhenError, describe, parse_when};
 use super::i18n::{Lang, S};
 use super::lookup::status_color;
-use super::widgets::{self, bold, parse_vn_time};
+use super::widgets::{self, bold};
 use super::{Screen, Station, Tag, View};
 use crate::identity::NodeId;
 use crate::model::{Appointment, Category, DocId, Notice, NoticeDraft, Request, Role, Status};
@@ -27,34 +31,53 @@ pub struct Compose {
     pub place: String,
     pub valid_until: String,
     pub hamlets: String,
+    /// The times as they were when editing began: an old notice's past start
+    /// time may be kept, not typed anew.
+    pub orig_starts: String,
+    pub orig_valid_until: String,
 }
 
 impl Compose {
     fn from_notice(n: &Notice) -> Compose {
+        let starts = n.starts.map(widgets::fmt_time).unwrap_or_default();
+        let valid_until = n.valid_until.map(widgets::fmt_time).unwrap_or_default();
         Compose {
             editing: Some(n.id.clone()),
             title: n.title.clone(),
             body: n.body.clone(),
             category: Some(n.category),
             urgent: n.urgent,
-            starts: n.starts.map(widgets::fmt_time).unwrap_or_default(),
+            orig_starts: starts.clone(),
+            orig_valid_until: valid_until.clone(),
+            starts,
             place: n.place.clone().unwrap_or_default(),
-            valid_until: n.valid_until.map(widgets::fmt_time).unwrap_or_default(),
+            valid_until,
             hamlets: n.hamlets.join(", "),
         }
     }
 
-    fn draft(&self, lang: Lang) -> Result<NoticeDraft, String> {
-        let bad = |f: S| lang.fill(S::BadTime, &[lang.t(f)]);
+    fn starts(&self, now: i64) -> Result<Option<i64>, WhenError> {
+        let kept = self.editing.is_some() && self.starts.trim() == self.orig_starts;
+        parse_when(&self.starts, now, false, kept)
+    }
+
+    fn valid_until(&self, now: i64) -> Result<Option<i64>, WhenError> {
+        let kept = self.editing.is_some() && self.valid_until.trim() == self.orig_valid_until;
+        parse_when(&self.valid_until, now, true, kept)
+    }
+
+    fn draft(&self, lang: Lang, now: i64) -> Result<NoticeDraft, String> {
+        let bad = |e: WhenError, f: S| e.text(lang, lang.t(f));
         Ok(NoticeDraft {
             title: self.title.clone(),
             body: self.body.clone(),
             category: self.category,
             urgent: self.urgent,
-            starts: parse_vn_time(&self.starts, false).map_err(|_| bad(S::StartsField))?,
+            starts: self.starts(now).map_err(|e| bad(e, S::StartsField))?,
             place: Some(self.place.trim().to_string()).filter(|p| !p.is_empty()),
-            valid_until: parse_vn_time(&self.valid_until, true)
-                .map_err(|_| bad(S::ValidUntilField))?,
+            valid_until: self
+                .valid_until(now)
+                .map_err(|e| bad(e, S::ValidUntilField))?,
             hamlets: self
                 .hamlets
                 .split(',')
@@ -78,6 +101,10 @@ pub struct OfficialState {
     pub appt_at: String,
     pub appt_place: String,
     pub answer_error: Option<String>,
+    /// The answer form was just opened: scroll it into sight and focus it.
+    pub answer_opened: bool,
+    /// Requests ticked for a bulk action (tracking codes).
+    pub picked: std::collections::BTreeSet<String>,
     pub enrol_node: String,
     pub enrol_role: Option<Role>,
     pub enrol_name: String,
@@ -102,6 +129,7 @@ impl OfficialState {
                 self.answer_error = None;
             }
             Tag::Revoke => self.revoke_armed = None,
+            Tag::MarkJunk => self.picked.clear(),
             _ => {}
         }
     }
@@ -114,7 +142,7 @@ pub fn show(ui: &mut Ui, st: &mut Station, view: &View, lang: Lang, screen: &Scr
         _ => "official-notices",
     };
     widgets::scroll_area(id, st.scroll_top).show(ui, |ui| match screen {
-        Screen::Inbox => inbox(ui, st, view, lang),
+        Screen::Inbox => inbox(ui, st, view, lang, now),
         Screen::Roster => roster(ui, st, view, lang),
         _ => notices(ui, st, view, lang, now),
     });
@@ -129,7 +157,7 @@ fn notices(ui: &mut Ui, st: &mut Station, view: &View, lang: Lang, now: i64) {
             st.official.compose_error = None;
         }
     } else {
-        compose(ui, st, lang);
+        compose(ui, st, lang, now);
     }
     ui.add_space(10.0);
     if view.notices.is_empty() {
@@ -224,7 +252,28 @@ fn notices(ui: &mut Ui, st: &mut Station, view: &View, lang: Lang, now: i64) {
     }
 }
 
-fn compose(ui: &mut Ui, st: &mut Station, lang: Lang) {
+/// The line under a time box: what was understood, weekday first, or why not.
+fn time_preview(ui: &mut Ui, parsed: Result<Option<i64>, WhenError>, lang: Lang, field: S) {
+    match parsed {
+        Ok(None) => {}
+        Ok(Some(t)) => {
+            ui.label(
+                RichText::new(describe(t, lang))
+                    .size(17.0)
+                    .color(widgets::GREEN),
+            );
+        }
+        Err(e) => {
+            ui.label(
+                RichText::new(e.text(lang, lang.t(field)))
+                    .size(17.0)
+                    .color(widgets::RED),
+            );
+        }
+    }
+}
+
+fn compose(ui: &mut Ui, st: &mut Station, lang: Lang, now: i64) {
     let Some(c) = st.official.compose.as_mut() else {
         return;
     };
@@ -262,6 +311,7 @@ fn compose(ui: &mut Ui, st: &mut Station, lang: Lang) {
                 false,
                 false,
             );
+            time_preview(&mut cols[0], c.starts(now), lang, S::StartsField);
             widgets::text_field(
                 &mut cols[1],
                 lang.t(S::PlaceField),
@@ -278,6 +328,7 @@ fn compose(ui: &mut Ui, st: &mut Station, lang: Lang) {
                 false,
                 false,
             );
+            time_preview(&mut cols[0], c.valid_until(now), lang, S::ValidUntilField);
             widgets::text_field(
                 &mut cols[1],
                 lang.t(S::HamletsField),
@@ -310,7 +361,7 @@ fn compose(ui: &mut Ui, st: &mut Station, lang: Lang) {
     let Some(c) = st.official.compose.clone() else {
         return;
     };
-    match c.draft(lang) {
+    match c.draft(lang, now) {
         Err(e) => st.official.compose_error = Some(e),
         Ok(draft) => {
             st.official.compose_error = None;
@@ -328,7 +379,7 @@ fn compose(ui: &mut Ui, st: &mut Station, lang: Lang) {
 
 // ---- requests -----------------------------------------------------------------------
 
-fn inbox(ui: &mut Ui, st: &mut Station, view: &View, lang: Lang) {
+fn inbox(ui: &mut Ui, st: &mut Station, view: &View, lang: Lang, now: i64) {
     let o = &mut st.official;
     ui.label(lang.t(S::FilterStatus));
     ui.horizontal_wrapped(|ui| {
@@ -361,26 +412,74 @@ fn inbox(ui: &mut Ui, st: &mut Station, view: &View, lang: Lang) {
         }
     });
     ui.add_space(8.0);
+    // Junk stays out of sight unless asked for.
     let shown: Vec<&Request> = view
         .requests
         .iter()
-        .filter(|r| o.filter_status.is_none_or(|s| r.status == s))
+        .filter(|r| match o.filter_status {
+            None => r.status != Status::Junk,
+            Some(s) => r.status == s,
+        })
         .filter(|r| o.filter_hamlet.as_ref().is_none_or(|h| &r.hamlet == h))
         .collect();
     if shown.is_empty() {
         ui.label(lang.t(S::NoRequests));
     }
+    // Bulk: tick the junk, dismiss it in one go.
+    let mut mark = false;
+    ui.horizontal_wrapped(|ui| {
+        if widgets::big_button(ui, lang.t(S::SelectAllShown)).clicked() {
+            o.picked.extend(shown.iter().map(|r| r.code.clone()));
+        }
+        if !o.picked.is_empty() {
+            let text = lang.fill(S::MarkJunk, &[&o.picked.len().to_string()]);
+            mark = ui
+                .add(
+                    egui::Button::new(bold(&text, 20.0).color(egui::Color32::WHITE))
+                        .fill(widgets::DARK_RED)
+                        .min_size(egui::vec2(widgets::TOUCH, widgets::TOUCH)),
+                )
+                .clicked();
+            if widgets::big_button(ui, lang.t(S::ClearSelection)).clicked() {
+                o.picked.clear();
+            }
+        }
+    });
+    if mark {
+        let codes: Vec<String> = o.picked.iter().cloned().collect();
+        st.act(Tag::MarkJunk, move |repo| {
+            repo.mark_requests(&codes, Status::Junk)
+                .map(|n| n.to_string())
+        });
+    }
     for r in shown {
-        request_card(ui, st, view, lang, r);
+        request_card(ui, st, view, lang, r, now);
         ui.add_space(6.0);
     }
 }
 
-fn request_card(ui: &mut Ui, st: &mut Station, view: &View, lang: Lang, r: &Request) {
+fn request_card(ui: &mut Ui, st: &mut Station, view: &View, lang: Lang, r: &Request, now: i64) {
     widgets::card(ui, status_color(r.status), |ui| {
         ui.horizontal_wrapped(|ui| {
+            let o = &mut st.official;
+            let mut picked = o.picked.contains(&r.code);
+            let label = lang.fill(S::SelectRequest, &[&r.code]);
+            if ui
+                .add(egui::Checkbox::new(
+                    &mut picked,
+                    RichText::new(label).size(18.0),
+                ))
+                .changed()
+            {
+                if picked {
+                    o.picked.insert(r.code.clone());
+                } else {
+                    o.picked.remove(&r.code);
+                }
+            }
             ui.label(bold(&r.code, 22.0));
             ui.label(RichText::new(lang.request_kind(r.kind)).color(widgets::GREY));
+            super::icons::status(ui, r.status, 28.0, lang);
             ui.label(bold(lang.status(r.status), 18.0).color(status_color(r.status)));
         });
         let contact = match view.contacts.get(&r.code) {
@@ -419,10 +518,12 @@ fn request_card(ui: &mut Ui, st: &mut Station, view: &View, lang: Lang, r: &Requ
                 o.appt_at.clear();
                 o.appt_place.clear();
                 o.answer_error = None;
+                o.answer_opened = true;
             }
             return;
         }
-        widgets::text_field(ui, lang.t(S::AnswerField), &mut o.answer, true, false);
+        let top = ui.cursor().top();
+        let answer = widgets::text_field(ui, lang.t(S::AnswerField), &mut o.answer, true, false);
         ui.label(
             RichText::new(lang.t(S::TimeFormat))
                 .size(16.0)
@@ -435,6 +536,12 @@ fn request_card(ui: &mut Ui, st: &mut Station, view: &View, lang: Lang, r: &Requ
                 &mut o.appt_at,
                 false,
                 false,
+            );
+            time_preview(
+                &mut cols[0],
+                parse_when(&o.appt_at, now, false, false),
+                lang,
+                S::AppointmentAtField,
             );
             widgets::text_field(
                 &mut cols[1],
@@ -459,18 +566,32 @@ fn request_card(ui: &mut Ui, st: &mut Station, view: &View, lang: Lang, r: &Requ
                 o.selected = None;
             }
         });
+        if std::mem::take(&mut o.answer_opened) {
+            // The form opens where the official is looking: scrolled into sight,
+            // the cursor in the answer box.
+            let form =
+                egui::Rect::from_x_y_ranges(ui.max_rect().x_range(), top..=ui.cursor().top());
+            ui.scroll_to_rect(form, None);
+            answer.request_focus();
+        }
         let Some(status) = send else {
             return;
         };
-        let appointment = match parse_vn_time(&o.appt_at, false) {
-            Err(_) => {
-                o.answer_error = Some(lang.fill(S::BadTime, &[lang.t(S::AppointmentAtField)]));
+        let place = o.appt_place.trim().to_string();
+        let appointment = match parse_when(&o.appt_at, now, false, false) {
+            Err(e) => {
+                o.answer_error = Some(e.text(lang, lang.t(S::AppointmentAtField)));
                 return;
             }
-            Ok(at) => at.map(|at| Appointment {
-                at,
-                place: o.appt_place.trim().to_string(),
-            }),
+            Ok(Some(_)) if place.is_empty() => {
+                o.answer_error = Some(lang.t(S::NeedsPlace).to_string());
+                return;
+            }
+            Ok(None) if !place.is_empty() => {
+                o.answer_error = Some(lang.t(S::NeedsTime).to_string());
+                return;
+            }
+            Ok(at) => at.map(|at| Appointment { at, place }),
         };
         let mut text = o.answer.trim().to_string();
         if text.is_empty() && status == Some(Status::Resolved) {

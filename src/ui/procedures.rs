@@ -6,11 +6,12 @@
 
 use egui::{RichText, Ui};
 
-use super::View;
 use super::i18n::{Lang, S};
 use super::widgets::{self, bold};
+use super::{Station, View};
 
-pub fn show(ui: &mut Ui, view: &View, lang: Lang, top: bool) {
+pub fn show(ui: &mut Ui, st: &mut Station, view: &View, lang: Lang) {
+    let top = st.scroll_top;
     ui.label(bold(lang.t(S::ProceduresTitle), 28.0));
     ui.add_space(6.0);
     if view.procedures.is_empty() {
@@ -24,6 +25,16 @@ pub fn show(ui: &mut Ui, view: &View, lang: Lang, top: bool) {
                 widgets::category_color(crate::model::Category::Schedule),
                 |ui| {
                     ui.label(bold(&p.title, 26.0));
+                    let mut text = format!("{}. {}: ", p.title, lang.t(S::Papers));
+                    text.push_str(&p.papers.join(", "));
+                    if !p.fee.is_empty() {
+                        text.push_str(&format!(". {}: {}", lang.t(S::Fee), p.fee));
+                    }
+                    if let Some(d) = p.days {
+                        let days = lang.fill(S::DaysN, &[&d.to_string()]);
+                        text.push_str(&format!(". {}: {days}", lang.t(S::Days)));
+                    }
+                    widgets::read_aloud(ui, st, &p.title, &text, lang);
                     ui.add_space(4.0);
                     if !p.papers.is_empty() {
                         ui.label(bold(lang.t(S::Papers), 21.0));

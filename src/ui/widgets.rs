@@ -10,7 +10,7 @@ use egui::{
 };
 use time::{Date, Month, OffsetDateTime, PrimitiveDateTime, Time};
 
-use crate::model::text::{VN_OFFSET, format_time_vn, short_name};
+use crate::model::text::{VN_OFFSET, format_time_vn, short_name, strip_bidi};
 use crate::model::{Category, Request};
 
 /// Font family name of Noto Sans Bold (see `setup_context`).
@@ -58,7 +58,7 @@ pub fn nav_button(ui: &mut Ui, selected: bool, text: &str) -> Response {
     ui.add(
         Button::selectable(selected, RichText::new(text).size(21.0))
             .frame_when_inactive(true)
-            .min_size(vec2(96.0, 52.0)),
+            .min_size(vec2(96.0, 48.0)),
     )
 }
 
@@ -115,6 +115,9 @@ pub fn text_field(
         .min_size(vec2(0.0, 48.0))
         .margin(vec2(10.0, 10.0));
     let r = ui.add(edit).labelled_by(l.id);
+    if r.changed() {
+        keep_drawable(ui.ctx(), text);
+    }
     if active {
         ui.painter().rect_stroke(
             r.rect.expand(2.0),
@@ -124,6 +127,52 @@ pub fn text_field(
         );
     }
     r
+}
+
+/// Drops from `text` the bidirectional controls and the characters no installed
+/// font can draw (they would show as empty boxes on every screen it reaches).
+/// Returns true if anything was dropped.
+pub fn keep_drawable(ctx: &egui::Context, text: &mut String) -> bool {
+    let font = FontId::proportional(20.0);
+    let kept: String = ctx.fonts_mut(|f| {
+        strip_bidi(text)
+            .chars()
+            .filter(|c| c.is_whitespace() || f.has_glyph(&font, *c))
+            .collect()
+    });
+    if kept != *text {
+        *text = kept;
+        true
+    } else {
+        false
+    }
+}
+
+/// A "Đọc to" button that reads `text` aloud (the button of the item being
+/// read, named `key`, turns into "Dừng đọc"). Never waits for the speech.
+pub fn read_aloud(
+    ui: &mut Ui,
+    st: &mut super::Station,
+    key: &str,
+    text: &str,
+    lang: super::i18n::Lang,
+) {
+    let speaking = st.speaker.speaking() && st.reading.as_deref() == Some(key);
+    if super::icons::speaker_button(ui, speaking, lang).clicked() {
+        if speaking {
+            st.speaker.stop();
+            st.reading = None;
+        } else {
+            let (voice, rate) = (st.voice.clone(), st.speech_rate);
+            st.speaker.speak(text, &voice, rate);
+            st.reading = Some(key.to_string());
+        }
+    }
+    if speaking {
+        // Repaint to turn the button back when the reading ends.
+        ui.ctx()
+            .request_repaint_after(std::time::Duration::from_millis(300));
+    }
 }
 
 /// A white card with a coloured left edge.
@@ -243,14 +292,11 @@ pub fn parse_vn_time(s: &str, end_of_day: bool) -> Result<Option<i64>, BadTime> 
     Ok(Some(t.unix_timestamp()))
 }
 
-/// A resident's name as a public screen may show it: in full only if they chose
-/// to make the request public.
+/// A resident's name as a kiosk shows it: always shortened ("Hoàng Văn P."),
+/// public or not — the public checkbox says so — and without bidirectional
+/// controls, even if an older node let some into the document.
 pub fn display_name(r: &Request) -> String {
-    if r.public {
-        r.name.clone()
-    } else {
-        short_name(&r.name)
-    }
+    short_name(&strip_bidi(&r.name))
 }
 
 #[cfg(test)]
