@@ -218,27 +218,19 @@ impl Core {
                 let _ = c.closer.send(());
             }
         }
-        let cursor = self
-            .repo
-            .store()
-            .read()
-            .peer(&peer)
-            .ok()
-            .flatten()
-            .map(|p| p.cursor)
-            .unwrap_or(0);
         let commune = self
             .repo
             .commune_id()
             .ok()
             .flatten()
             .expect("authorized implies commune");
-        let mut session = Session::new(self.me, peer, commune, cursor);
+        // A fresh nonce per session keys every fingerprint the session sends.
+        let mut session = Session::new(self.me, peer, commune, rand::random());
         if !member {
             tracing::info!(peer = %peer.short(), "unknown peer: roster exchange only until it proves membership");
             session.restrict();
         }
-        if let Err(e) = session.start(&self.repo) {
+        if let Err(e) = session.start(&mut self.repo) {
             tracing::warn!("cannot start session: {e}");
             return;
         }
@@ -412,6 +404,9 @@ impl Core {
                     self.drop_conn(id);
                     self.emit(NodeEvent::Closed { peer, reason });
                 }
+            }
+            CoreMsg::Net(_, NetEvent::Outdated(peer, reason)) => {
+                self.emit(NodeEvent::Refused { peer, reason });
             }
             CoreMsg::Net(_, NetEvent::Discovered(peer, addrs)) => {
                 if peer != self.me && self.authorized(&peer).is_ok() {

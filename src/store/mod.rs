@@ -7,6 +7,7 @@
 //! "sent" must never lose the request to a power cut.
 
 mod migrations;
+mod recon;
 
 use std::path::Path;
 use std::time::Duration;
