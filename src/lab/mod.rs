@@ -333,6 +333,49 @@ pub fn sync_in_memory(a: &mut Repo, b: &mut Repo) -> Result<Measure> {
     Ok(m)
 }
 
+/// W7: a first contact between two stores that hold `n` common notices and `diff`
+/// more each that the other lacks (loaded separately, as from USB sticks). Returns the
+/// contact's measure and the bytes of the changes that differ (change bytes +
+/// signature + document id, both directions, receipts included): the data itself.
+pub fn w7(base: &Path, n: usize, diff: usize, seed: u64) -> Result<(Measure, u64)> {
+    let mut p = Pair::create(base)?;
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let common: Vec<SignedChange> = (0..n)
+        .map(|_| notice(p.office.identity(), &mut rng, 200, false))
+        .collect();
+    load(&mut p.office, common.clone(), None)?;
+    load(&mut p.kiosk, common, None)?;
+    let only_office: Vec<SignedChange> = (0..diff)
+        .map(|_| notice(p.office.identity(), &mut rng, 200, false))
+        .collect();
+    let only_kiosk: Vec<SignedChange> = (0..diff)
+        .map(|_| notice(p.office.identity(), &mut rng, 200, false))
+        .collect();
+    load(&mut p.office, only_office, None)?;
+    load(&mut p.kiosk, only_kiosk, None)?;
+    let by_hash = |r: &Repo| -> Result<std::collections::HashMap<[u8; 32], u64>> {
+        let mut m = std::collections::HashMap::new();
+        for c in r.all_changes()? {
+            let size = (c.bytes.len() + 64 + c.doc.as_str().len()) as u64;
+            let h = automerge::Change::from_bytes(c.bytes)
+                .map_err(|e| anyhow::anyhow!("{e}"))?
+                .hash()
+                .0;
+            m.insert(h, size);
+        }
+        Ok(m)
+    };
+    let (a, b) = (by_hash(&p.office)?, by_hash(&p.kiosk)?);
+    let differing: u64 = a
+        .iter()
+        .filter(|(h, _)| !b.contains_key(*h))
+        .chain(b.iter().filter(|(h, _)| !a.contains_key(*h)))
+        .map(|(_, s)| s)
+        .sum();
+    let m = sync_in_memory(&mut p.office, &mut p.kiosk)?;
+    Ok((m, differing))
+}
+
 /// Size of the data itself: every signed change (document id, change bytes,
 /// signature) deflated as one stream. The floor any protocol must pay.
 pub fn floor_bytes(changes: &[SignedChange]) -> u64 {

@@ -51,7 +51,7 @@ pub const WINDOW: usize = 4;
 /// A differing node with at most this many items is listed rather than split.
 pub const LIST_MAX: u64 = 24;
 /// Items of the `Hello` recent list (and of one `Have`).
-pub const RECENT: usize = 8;
+pub const RECENT: usize = 4;
 /// Reconciliation rounds started after the first without either set changing.
 const MAX_IDLE_ROUNDS: u32 = 3;
 
@@ -831,8 +831,9 @@ impl Session {
             let mut bytes = 0usize;
             let mut batch_class = u8::MAX;
             while let Some(k) = self.push.first().copied() {
-                // Nothing below the urgent classes until they are reconciled.
-                if k.class > URGENT && !self.unsettled.is_empty() {
+                // Nothing of a class until every more urgent class is reconciled (the
+                // roster first: every other verdict depends on it).
+                if self.unsettled.iter().any(|u| *u < k.class) {
                     break;
                 }
                 // Roster and urgent notices travel in a batch of their own, so on a
@@ -869,7 +870,10 @@ impl Session {
             let seen = self.work_received;
             // In sync and the peer already has our set's fingerprint: nothing to say.
             let known = self.synced && self.announced == Some(set);
-            if !known && self.idle_sent_for != Some((set, seen)) {
+            // Right after the hellos, a peer whose set differs always sends something
+            // (a descent, a want, a push): wait for it rather than spend a flight.
+            let early = self.work_received < 2 && self.announced == Some(set);
+            if !known && !early && self.idle_sent_for != Some((set, seen)) {
                 self.idle_sent_for = Some((set, seen));
                 self.announced = Some(set);
                 self.outbox.push_back(Msg::Idle {

@@ -121,7 +121,7 @@ fn kiosk_cannot_write_notices_answers_or_other_kiosks_requests() {
 }
 
 fn write_bundle(path: &std::path::Path, changes: Vec<SignedChange>) {
-    let mut bytes = b"CONGLANG-BUNDLE 1\n".to_vec();
+    let mut bytes = b"CONGLANG-BUNDLE 2\n".to_vec();
     bytes.extend(conglang::sync::wire::encode(
         &conglang::sync::Msg::Changes { changes },
     ));
