@@ -74,7 +74,9 @@ impl Db<'_> {
         }
         self.0.execute("DELETE FROM recon_queue", [])?;
         let dirty: Vec<(u8, u16)> = {
-            let mut st = self.0.prepare_cached("SELECT class, leaf FROM recon_dirty")?;
+            let mut st = self
+                .0
+                .prepare_cached("SELECT class, leaf FROM recon_dirty")?;
             let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
             rows.collect::<rusqlite::Result<_>>()?
         };

@@ -370,10 +370,7 @@ impl Session {
                 self.peer_hello = true;
                 self.peer_nonce = nonce;
                 self.peer_set = Some((set, total));
-                self.peer_classes = classes
-                    .iter()
-                    .map(|c| (c.class, (c.count, c.fp)))
-                    .collect();
+                self.peer_classes = classes.iter().map(|c| (c.class, (c.count, c.fp))).collect();
                 if !self.check_synced(store)? {
                     self.on_hello(store, recent)?;
                 }
@@ -468,7 +465,11 @@ impl Session {
         Ok(false)
     }
 
-    fn on_hello(&mut self, store: &mut impl Storage, recent: Vec<Located>) -> Result<(), SyncError> {
+    fn on_hello(
+        &mut self,
+        store: &mut impl Storage,
+        recent: Vec<Located>,
+    ) -> Result<(), SyncError> {
         // Recent items first: a peer one notice ahead costs one want, no descent.
         let wanted = self.on_have(store, recent)?;
         let mine: BTreeMap<u8, NodeSum> = store.recon_classes()?.into_iter().collect();
@@ -563,8 +564,7 @@ impl Session {
                 for k in kids {
                     theirs.insert(k.nibble, (k.count, k.fp));
                 }
-                let mine: HashMap<u8, NodeSum> =
-                    store.recon_children(node)?.into_iter().collect();
+                let mine: HashMap<u8, NodeSum> = store.recon_children(node)?.into_iter().collect();
                 for nib in 0..16u8 {
                     let (pc, pfp) = theirs.get(&nib).copied().unwrap_or((0, [0; 8]));
                     if pc == 0 && !mine.contains_key(&nib) {

@@ -86,7 +86,10 @@ impl Mem {
         self.seq += 1;
         self.items.insert(k.hash, (k, c, self.seq, via));
         let leaf = recon::leaf_of(&k.hash);
-        self.by_leaf.entry((k.class, leaf)).or_default().push(k.hash);
+        self.by_leaf
+            .entry((k.class, leaf))
+            .or_default()
+            .push(k.hash);
         // Only the item's path changes.
         let mut cache = self.cache.borrow_mut();
         for d in 0..=recon::DEPTH {
@@ -166,11 +169,7 @@ impl Storage for Mem {
         Ok(self.kids(node))
     }
     fn recon_items(&mut self, node: NodeRef) -> Result<Vec<ItemKey>> {
-        let mut v: Vec<ItemKey> = self
-            .hashes(node)
-            .iter()
-            .map(|h| self.items[h].0)
-            .collect();
+        let mut v: Vec<ItemKey> = self.hashes(node).iter().map(|h| self.items[h].0).collect();
         v.sort();
         Ok(v)
     }
@@ -347,7 +346,14 @@ fn equal_sets_end_after_one_hello_each() {
         ma.add(item(&notice(i), false, i as i64, b"x"), None);
     }
     let mut mb = ma.clone();
-    let r = contact((&a, &mut ma), (&b, &mut mb), c, &mut fresh_rng(1), None, None);
+    let r = contact(
+        (&a, &mut ma),
+        (&b, &mut mb),
+        c,
+        &mut fresh_rng(1),
+        None,
+        None,
+    );
     assert!(r.completed && r.synced);
     assert_eq!(r.round_trips, 1);
     assert!(r.bytes < 1024, "{} bytes", r.bytes);
@@ -384,18 +390,23 @@ fn planted_sets_that_collide_linear_digests_are_still_reconciled() {
             acc
         })
     };
-    let xor_planted = [x, y, z]
-        .iter()
-        .fold([0u8; 32], |mut acc, h| {
-            for i in 0..32 {
-                acc[i] ^= h[i];
-            }
-            acc
-        });
+    let xor_planted = [x, y, z].iter().fold([0u8; 32], |mut acc, h| {
+        for i in 0..32 {
+            acc[i] ^= h[i];
+        }
+        acc
+    });
     assert_eq!(xor_planted, [0; 32], "the planted triple XORs to zero");
     let _ = xor(&ma);
     assert_ne!(ma.set(), mb.set());
-    let r = contact((&a, &mut ma), (&b, &mut mb), c, &mut fresh_rng(2), None, None);
+    let r = contact(
+        (&a, &mut ma),
+        (&b, &mut mb),
+        c,
+        &mut fresh_rng(2),
+        None,
+        None,
+    );
     assert!(r.completed && r.synced);
     assert_eq!(ma.set(), mb.set());
     for h in [x, y, z, w, v] {
@@ -418,10 +429,21 @@ fn behind_node_uploads_only_what_is_missing() {
     }
     // The kiosk wrote one withdrawal the office lacks.
     kiosk.add(item(&notice(5), true, 9999, b"withdrawn"), None);
-    let r = contact((&a, &mut office), (&b, &mut kiosk), c, &mut fresh_rng(3), None, None);
+    let r = contact(
+        (&a, &mut office),
+        (&b, &mut kiosk),
+        c,
+        &mut fresh_rng(3),
+        None,
+        None,
+    );
     assert!(r.completed && r.synced);
     assert_eq!(r.sent_ba.len(), 1, "kiosk uploads exactly its one change");
-    assert_eq!(r.sent_ab.len(), 100, "office sends exactly the 100 the kiosk lacks");
+    assert_eq!(
+        r.sent_ab.len(),
+        100,
+        "office sends exactly the 100 the kiosk lacks"
+    );
     assert_eq!(office.set(), kiosk.set());
 }
 
@@ -445,7 +467,14 @@ fn short_contacts_make_progress_every_time() {
     loop {
         contacts += 1;
         let before = kiosk.count();
-        let r = contact((&a, &mut office), (&b, &mut kiosk), c, &mut rng, Some(12), None);
+        let r = contact(
+            (&a, &mut office),
+            (&b, &mut kiosk),
+            c,
+            &mut rng,
+            Some(12),
+            None,
+        );
         if r.completed {
             break;
         }
@@ -478,7 +507,14 @@ fn urgent_first_into_a_large_store() {
     for seed in 0..8 {
         let mut k = kiosk.clone();
         let mut o = office.clone();
-        let r = contact((&a, &mut o), (&b, &mut k), c, &mut fresh_rng(100 + seed), None, None);
+        let r = contact(
+            (&a, &mut o),
+            (&b, &mut k),
+            c,
+            &mut fresh_rng(100 + seed),
+            None,
+            None,
+        );
         assert!(r.completed && r.synced);
         assert_eq!(r.sent_ab[0], key_of(&warning), "seed {seed}");
         assert!(r.sent_ab[1..].iter().all(|k| k.class > URGENT));
@@ -550,7 +586,15 @@ fn simulate(seed: u64) {
             _ => notice(rng.random_range(0..next.max(1))),
         };
         let size = rng.random_range(10..3000);
-        m.add(item(&doc, urgent, rng.random_range(0..1000), &vec![next as u8; size]), None);
+        m.add(
+            item(
+                &doc,
+                urgent,
+                rng.random_range(0..1000),
+                &vec![next as u8; size],
+            ),
+            None,
+        );
     };
     for step in 0..60 {
         for _ in 0..rng.random_range(0..6) {
@@ -608,11 +652,21 @@ fn simulate(seed: u64) {
             .collect();
         let r = contact((&ix, x), (&iy, y), commune, &mut rng, cut, live);
         // Nothing committed is lost.
-        assert!(before_x.iter().all(|h| x.items.contains_key(h)), "seed {seed} step {step}");
-        assert!(before_y.iter().all(|h| y.items.contains_key(h)), "seed {seed} step {step}");
+        assert!(
+            before_x.iter().all(|h| x.items.contains_key(h)),
+            "seed {seed} step {step}"
+        );
+        assert!(
+            before_y.iter().all(|h| y.items.contains_key(h)),
+            "seed {seed} step {step}"
+        );
         if r.completed {
             assert!(r.synced, "seed {seed} step {step}: completed, not synced");
-            assert_eq!(x.set(), y.set(), "seed {seed} step {step}: completed, sets differ");
+            assert_eq!(
+                x.set(),
+                y.set(),
+                "seed {seed} step {step}: completed, sets differ"
+            );
         }
         // Progress: a delivered batch with anything new grew the receiver.
         let new_for_y = r.sent_ab.iter().any(|k| !before_y.contains(&k.hash));
@@ -644,7 +698,10 @@ fn simulate(seed: u64) {
         }
     }
     let s0 = stores[0].set();
-    assert!(stores.iter().all(|s| s.set() == s0), "seed {seed}: not converged");
+    assert!(
+        stores.iter().all(|s| s.set() == s0),
+        "seed {seed}: not converged"
+    );
 }
 
 #[test]

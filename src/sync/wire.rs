@@ -119,6 +119,12 @@ pub enum WireError {
     Limit(&'static str),
 }
 
+/// A message's postcard bytes, before framing and compression (tests build frames of
+/// other versions from these).
+pub fn raw(msg: &Msg) -> Vec<u8> {
+    postcard::to_stdvec(msg).expect("messages serialise")
+}
+
 /// Encodes one message as a frame: `u32 LE length | flags | body`.
 pub fn encode(msg: &Msg) -> Vec<u8> {
     let raw = postcard::to_stdvec(msg).expect("messages serialise");

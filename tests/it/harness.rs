@@ -180,8 +180,19 @@ pub fn exchange_limited(a: &mut Repo, b: &mut Repo, limit: usize) -> Option<(usi
             n_ab += 1;
             moved = true;
             let m = roundtrip(m);
-            let dbg = format!("{:?}", match &m { Msg::Changes { changes } => changes.iter().map(|c| c.doc.to_string()).collect::<Vec<_>>(), o => vec![format!("{o:?}").chars().take(300).collect()] });
-            if let Err(e) = sb.handle_message(m, b) { panic!("{e}: a->b {dbg}"); }
+            let dbg = format!(
+                "{:?}",
+                match &m {
+                    Msg::Changes { changes } => changes
+                        .iter()
+                        .map(|c| c.doc.to_string())
+                        .collect::<Vec<_>>(),
+                    o => vec![format!("{o:?}").chars().take(300).collect()],
+                }
+            );
+            if let Err(e) = sb.handle_message(m, b) {
+                panic!("{e}: a->b {dbg}");
+            }
         }
         while let Some(m) = sb.poll_transmit() {
             if delivered >= limit {
@@ -191,8 +202,19 @@ pub fn exchange_limited(a: &mut Repo, b: &mut Repo, limit: usize) -> Option<(usi
             n_ba += 1;
             moved = true;
             let m = roundtrip(m);
-            let dbg = format!("{:?}", match &m { Msg::Changes { changes } => changes.iter().map(|c| c.doc.to_string()).collect::<Vec<_>>(), o => vec![format!("{o:?}").chars().take(300).collect()] });
-            if let Err(e) = sa.handle_message(m, a) { panic!("{e}: b->a {dbg}"); }
+            let dbg = format!(
+                "{:?}",
+                match &m {
+                    Msg::Changes { changes } => changes
+                        .iter()
+                        .map(|c| c.doc.to_string())
+                        .collect::<Vec<_>>(),
+                    o => vec![format!("{o:?}").chars().take(300).collect()],
+                }
+            );
+            if let Err(e) = sa.handle_message(m, a) {
+                panic!("{e}: b->a {dbg}");
+            }
         }
         if !moved {
             break;
@@ -218,7 +240,10 @@ pub fn exchange_limited(a: &mut Repo, b: &mut Repo, limit: usize) -> Option<(usi
         b.digest().unwrap(),
         "documents differ after a complete exchange"
     );
-    assert!(ya && yb, "a complete exchange must end in sync on both sides");
+    assert!(
+        ya && yb,
+        "a complete exchange must end in sync on both sides"
+    );
     Some((n_ab, n_ba))
 }
 
