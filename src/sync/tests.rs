@@ -175,7 +175,7 @@ impl Storage for Mem {
     }
     fn recon_recent(&mut self, n: usize) -> Result<Vec<ItemKey>> {
         let mut v: Vec<(i64, ItemKey)> = self.items.values().map(|(k, _, s, _)| (*s, *k)).collect();
-        v.sort_by(|a, b| b.0.cmp(&a.0));
+        v.sort_by_key(|x| std::cmp::Reverse(x.0));
         Ok(v.into_iter().take(n).map(|(_, k)| k).collect())
     }
     fn recon_position(&mut self) -> Result<i64> {

@@ -216,10 +216,8 @@ fn check_limits(msg: &Msg) -> Result<(), WireError> {
     match msg {
         Msg::Hello {
             classes, recent, ..
-        } => {
-            if classes.len() > crate::sync::recon::CLASSES as usize || recent.len() > MAX_IDS {
-                return Err(WireError::Limit("hello too large"));
-            }
+        } if classes.len() > crate::sync::recon::CLASSES as usize || recent.len() > MAX_IDS => {
+            return Err(WireError::Limit("hello too large"));
         }
         Msg::Ranges { ranges } => {
             if ranges.len() > MAX_RANGES {
