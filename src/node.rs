@@ -305,6 +305,10 @@ impl Core {
                         duration_ms: conn.started.elapsed().as_millis() as u64,
                     };
                     tracing::info!(peer = %peer.short(), ?report, "in sync");
+                    // "Last synced" for the courier screen; protocol 2 keeps no cursor.
+                    if let Err(e) = self.repo.note_synced(&peer, 0) {
+                        tracing::warn!("cannot record the sync time: {e:#}");
+                    }
                     out.push(NodeEvent::Synced { peer, report });
                 }
                 Event::Received { docs } => {

@@ -907,6 +907,7 @@ impl Repo {
         Ok(out)
     }
 
+    /// Records when a sync with `peer` completed (`cursor` is protocol 1's; 0 now).
     pub fn note_synced(&mut self, peer: &NodeId, cursor: i64) -> Result<()> {
         let now = text::now();
         self.store.write(|db| db.note_synced(peer, cursor, now))
