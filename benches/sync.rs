@@ -180,6 +180,34 @@ fn main() -> anyhow::Result<()> {
         out.insert("w2_w3".into(), json!(rows));
     }
 
+    if want(&a, "w7") {
+        // W7: first contact between overlapping stores, `diff` differing on each side.
+        let sizes: Vec<usize> = if a.quick {
+            vec![1000]
+        } else {
+            vec![10_000, 100_000]
+        };
+        let mut rows = Vec::new();
+        for n in sizes {
+            let dir = tempfile::tempdir()?;
+            let diff = 100;
+            let t = Instant::now();
+            let (m, differing) = lab::w7(dir.path(), n, diff, n as u64)?;
+            let bound = 2 * differing + 16 * 1024;
+            eprintln!(
+                "W7 n={n:>6}, {diff} differ each side: {} B (differing changes {} B, bound {} B) in {} RT, {} changes [{:.1} s incl. setup]",
+                m.bytes(),
+                differing,
+                bound,
+                m.round_trips,
+                m.changes,
+                t.elapsed().as_secs_f64()
+            );
+            rows.push(json!({"docs": n, "differ_each_side": diff, "ours": m, "differing_bytes": differing, "bound": bound}));
+        }
+        out.insert("w7".into(), json!(rows));
+    }
+
     if want(&a, "w4") || want(&a, "w5") {
         // W4 (perfect link) and W5 (2G link): 5 MB of requests pending, then one urgent notice.
         let mb = if a.quick { 1 } else { 5 };

@@ -16,7 +16,10 @@ use crate::model::{DocId, Receipt, SignedChange};
 use crate::repo::Repo;
 use crate::sync::wire::{self, FrameReader, Msg};
 
-const MAGIC: &[u8] = b"CONGLANG-BUNDLE 1\n";
+/// Format 2: frames of sync protocol 2. Format 1 (protocol 1's frames) is still read.
+const MAGIC: &[u8] = b"CONGLANG-BUNDLE 2\n";
+const MAGIC_V1: &[u8] = b"CONGLANG-BUNDLE 1\n";
+const MAGIC_PREFIX: &[u8] = b"CONGLANG-BUNDLE ";
 
 #[derive(Debug, Default, Serialize)]
 pub struct ExportReport {
@@ -107,14 +110,33 @@ pub fn export(repo: &Repo, path: &Path, for_node: Option<&NodeId>) -> Result<Exp
 
 pub fn import(repo: &mut Repo, path: &Path) -> Result<BundleImportReport> {
     let data = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let Some(body) = data.strip_prefix(MAGIC) else {
+    let (body, v1) = if let Some(b) = data.strip_prefix(MAGIC) {
+        (b, false)
+    } else if let Some(b) = data.strip_prefix(MAGIC_V1) {
+        (b, true)
+    } else if data.starts_with(MAGIC_PREFIX) {
+        let line = data.split(|b| *b == b'\n').next().unwrap_or(&[]);
+        bail!(
+            "{} is a bundle of a newer format ({}) than this Cổng Làng reads (2): update this node",
+            path.display(),
+            String::from_utf8_lossy(line)
+        );
+    } else {
         bail!("{} is not a Cổng Làng bundle", path.display());
     };
     let mut reader = FrameReader::default();
     reader.push(body);
     let mut report = BundleImportReport::default();
     loop {
-        match reader.next_msg() {
+        let next = if v1 {
+            reader.next_frame().and_then(|f| {
+                f.map(|f| wire::decode_v1_changes(&f).map(|changes| Msg::Changes { changes }))
+                    .transpose()
+            })
+        } else {
+            reader.next_msg()
+        };
+        match next {
             Ok(Some(Msg::Changes { changes })) => {
                 report.batches += 1;
                 let r = repo.import(changes, None)?;

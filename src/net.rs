@@ -19,7 +19,7 @@ use iroh::{Endpoint, EndpointAddr, PublicKey, RelayMode, SecretKey};
 use tokio::sync::mpsc;
 
 use crate::identity::{Identity, NodeId};
-use crate::sync::wire::{self, ALPN, Msg};
+use crate::sync::wire::{self, ALPN, ALPN_V1, Msg};
 
 /// How long one dial (all of a peer's candidate addresses at once) may take. A LAN
 /// answers in milliseconds; a peer that has not answered in this long is not there.
@@ -73,6 +73,8 @@ pub enum NetEvent {
     /// Our LAN interfaces changed (a link came up, an address appeared or went away):
     /// the IPv4 addresses we now have. Peers worth trying again.
     NetworkChanged(Vec<Ipv4Addr>),
+    /// A peer speaks an older protocol version and must be updated (words for the UI).
+    Outdated(NodeId, String),
 }
 
 fn to_node(k: PublicKey) -> NodeId {
@@ -102,8 +104,46 @@ impl ProtocolHandler for Handler {
     }
 }
 
+/// Accepts connections of the previous protocol only to tell the peer, in words its
+/// version logs, that it must be updated; and to say so in our log and UI.
+#[derive(Debug, Clone)]
+struct OutdatedHandler {
+    events: mpsc::UnboundedSender<(u64, NetEvent)>,
+}
+
+impl ProtocolHandler for OutdatedHandler {
+    async fn accept(&self, conn: Connection) -> Result<(), AcceptError> {
+        let peer = to_node(conn.remote_id());
+        let reason = wire::v1_reason();
+        tracing::error!(
+            peer = %peer.short(),
+            "peer speaks {} (an older Cổng Làng), this node speaks {}: update the peer",
+            String::from_utf8_lossy(ALPN_V1),
+            String::from_utf8_lossy(ALPN)
+        );
+        let _ = self.events.send((
+            0,
+            NetEvent::Outdated(
+                peer,
+                format!(
+                    "peer uses an older sync protocol ({}): it needs updating",
+                    String::from_utf8_lossy(ALPN_V1)
+                ),
+            ),
+        ));
+        if let Ok((mut send, _recv)) = conn.accept_bi().await {
+            let _ = send.write_all(&wire::v1_bye(&reason)).await;
+            let _ = send.finish();
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(2), send.stopped()).await;
+        }
+        conn.close(2u32.into(), b"protocol version 1 is not supported");
+        Ok(())
+    }
+}
+
 impl Net {
-    /// Binds the endpoint and starts accepting `conglang/sync/1` connections.
+    /// Binds the endpoint and starts accepting `conglang/sync/2` connections (and
+    /// `conglang/sync/1` ones, only to tell such a peer to update).
     /// Events (tagged with a connection number) go to `events`.
     pub async fn bind(
         identity: &Identity,
@@ -123,7 +163,7 @@ impl Net {
             .clear_ip_transports()
             .bind_addr(cfg.listen)
             .map_err(|e| anyhow!("cannot listen on {}: {e}", cfg.listen))?
-            .alpns(vec![ALPN.to_vec()])
+            .alpns(vec![ALPN.to_vec(), ALPN_V1.to_vec()])
             .bind()
             .await
             .map_err(|e| anyhow!("cannot start the network endpoint on {}: {e}", cfg.listen))?;
@@ -145,7 +185,13 @@ impl Net {
             events: events.clone(),
             next_id: next_id.clone(),
         };
-        let router = Router::builder(endpoint).accept(ALPN, handler).spawn();
+        let outdated = OutdatedHandler {
+            events: events.clone(),
+        };
+        let router = Router::builder(endpoint)
+            .accept(ALPN, handler)
+            .accept(ALPN_V1, outdated)
+            .spawn();
         Ok(Net {
             router,
             events,
@@ -172,16 +218,51 @@ impl Net {
         }
         // iroh sends the first packets to every address at once, so one attempt
         // covers all candidates; the timeout bounds how long a dead set costs us.
-        let conn = tokio::time::timeout(DIAL_TIMEOUT, self.router.endpoint().connect(addr, ALPN))
-            .await
-            .map_err(|_| {
-                anyhow!(
-                    "cannot connect to {}: no answer in {} s",
-                    peer.short(),
-                    DIAL_TIMEOUT.as_secs()
+        let attempt = tokio::time::timeout(
+            DIAL_TIMEOUT,
+            self.router.endpoint().connect(addr.clone(), ALPN),
+        )
+        .await
+        .map_err(|_| {
+            anyhow!(
+                "cannot connect to {}: no answer in {} s",
+                peer.short(),
+                DIAL_TIMEOUT.as_secs()
+            )
+        })?;
+        let conn = match attempt {
+            Ok(c) => c,
+            Err(e) => {
+                // A peer still on protocol 1 refuses our ALPN: find out, and say so.
+                if let Ok(Ok(old)) = tokio::time::timeout(
+                    DIAL_TIMEOUT,
+                    self.router.endpoint().connect(addr, ALPN_V1),
                 )
-            })?
-            .map_err(|e| anyhow!("cannot connect to {}: {e}", peer.short()))?;
+                .await
+                {
+                    old.close(2u32.into(), b"protocol version 1 is not supported");
+                    let reason = format!(
+                        "peer {} speaks {} (an older Cổng Làng), this node speaks {}: the peer needs updating",
+                        peer.short(),
+                        String::from_utf8_lossy(ALPN_V1),
+                        String::from_utf8_lossy(ALPN)
+                    );
+                    tracing::error!("{reason}");
+                    let _ = self.events.send((
+                        0,
+                        NetEvent::Outdated(
+                            peer,
+                            format!(
+                                "peer uses an older sync protocol ({}): it needs updating",
+                                String::from_utf8_lossy(ALPN_V1)
+                            ),
+                        ),
+                    ));
+                    return Err(anyhow!(reason));
+                }
+                return Err(anyhow!("cannot connect to {}: {e}", peer.short()));
+            }
+        };
         let (send, recv) = conn
             .open_bi()
             .await

@@ -245,27 +245,19 @@ impl Core {
                 let _ = c.closer.send(());
             }
         }
-        let cursor = self
-            .repo
-            .store()
-            .read()
-            .peer(&peer)
-            .ok()
-            .flatten()
-            .map(|p| p.cursor)
-            .unwrap_or(0);
         let commune = self
             .repo
             .commune_id()
             .ok()
             .flatten()
             .expect("authorized implies commune");
-        let mut session = Session::new(self.me, peer, commune, cursor);
+        // A fresh nonce per session keys every fingerprint the session sends.
+        let mut session = Session::new(self.me, peer, commune, rand::random());
         if !member {
             tracing::info!(peer = %peer.short(), "unknown peer: roster exchange only until it proves membership");
             session.restrict();
         }
-        if let Err(e) = session.start(&self.repo) {
+        if let Err(e) = session.start(&mut self.repo) {
             tracing::warn!(peer = %peer.short(), "cannot start a session, closing: {e}");
             let _ = closer.send(());
             return;
@@ -345,6 +337,10 @@ impl Core {
                         duration_ms: conn.started.elapsed().as_millis() as u64,
                     };
                     tracing::debug!(peer = %peer.short(), ?report, "in sync");
+                    // "Last synced" for the courier screen; protocol 2 keeps no cursor.
+                    if let Err(e) = self.repo.note_synced(&peer, 0) {
+                        tracing::warn!("cannot record the sync time: {e:#}");
+                    }
                     out.push(NodeEvent::Synced { peer, report });
                 }
                 Event::Received { docs } => {
@@ -507,6 +503,9 @@ impl Core {
                     self.drop_conn(id, &reason);
                     self.emit(NodeEvent::Closed { peer, reason });
                 }
+            }
+            CoreMsg::Net(_, NetEvent::Outdated(peer, reason)) => {
+                self.emit(NodeEvent::Refused { peer, reason });
             }
             CoreMsg::Net(_, NetEvent::Discovered(peer, addrs)) => {
                 if peer != self.me && self.authorized(&peer).is_ok() {

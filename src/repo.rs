@@ -1239,6 +1239,7 @@ impl Repo {
         Ok(out)
     }
 
+    /// Records when a sync with `peer` completed (`cursor` is protocol 1's; 0 now).
     pub fn note_synced(&mut self, peer: &NodeId, cursor: i64) -> Result<()> {
         let now = text::now();
         self.store.write(|db| db.note_synced(peer, cursor, now))
@@ -2058,50 +2059,66 @@ fn refuse(
     Ok(())
 }
 
-impl crate::sync::Storage for Repo {
-    fn digest(&self) -> Result<([u8; 16], u64)> {
-        self.store.read().digest()
+impl Repo {
+    /// Brings the reconciliation index up to date with the change log (cheap when
+    /// nothing changed; see `store::recon`).
+    pub fn recon_refresh(&mut self) -> Result<()> {
+        if self.store.read().recon_stale()? {
+            self.store.write(|db| db.recon_refresh())?;
+        }
+        Ok(())
     }
-    fn log_position(&self) -> Result<i64> {
+
+    /// Count and hash of the set of valid changes this node holds: two nodes hold the
+    /// same set exactly when these are equal.
+    pub fn change_set(&mut self) -> Result<crate::sync::NodeSum> {
+        self.recon_refresh()?;
+        self.store.read().recon_set()
+    }
+}
+
+impl crate::sync::Storage for Repo {
+    fn recon_classes(&mut self) -> Result<Vec<(u8, crate::sync::NodeSum)>> {
+        self.recon_refresh()?;
+        self.store.read().recon_classes()
+    }
+    fn recon_node(&mut self, node: crate::sync::NodeRef) -> Result<crate::sync::NodeSum> {
+        self.recon_refresh()?;
+        self.store.read().recon_node(node)
+    }
+    fn recon_children(
+        &mut self,
+        node: crate::sync::NodeRef,
+    ) -> Result<Vec<(u8, crate::sync::NodeSum)>> {
+        self.recon_refresh()?;
+        self.store.read().recon_children(node)
+    }
+    fn recon_items(&mut self, node: crate::sync::NodeRef) -> Result<Vec<crate::sync::ItemKey>> {
+        self.recon_refresh()?;
+        self.store.read().recon_items(node)
+    }
+    fn recon_recent(&mut self, n: usize) -> Result<Vec<crate::sync::ItemKey>> {
+        self.recon_refresh()?;
+        self.store.read().recon_recent(n)
+    }
+    fn recon_position(&mut self) -> Result<i64> {
         self.store.read().max_seq()
     }
-    fn docs_changed_since(&self, since: i64, skip_via: Option<&NodeId>) -> Result<Vec<DocHeads>> {
-        if since == 0 && skip_via.is_none() {
-            return self.store.read().doc_heads(0);
-        }
-        self.store.read().docs_changed_since(since, skip_via)
+    fn recon_since(
+        &mut self,
+        after: i64,
+        skip_via: &NodeId,
+    ) -> Result<Vec<(crate::sync::ItemKey, bool)>> {
+        self.recon_refresh()?;
+        self.store.read().recon_since(after, skip_via)
     }
-    fn heads(&self, id: &DocId) -> Result<Option<Vec<[u8; 32]>>> {
-        Ok(self.store.read().doc_brief(id)?.map(|(_, heads)| heads))
-    }
-    fn priority(&self, id: &DocId) -> Result<u8> {
-        Ok(match self.store.read().doc_brief(id)? {
-            Some((p, _)) => p,
-            None => priority(id.kind(), false),
-        })
-    }
-    fn knows(&self, hash: &[u8; 32]) -> Result<bool> {
-        self.store.read().has_change(hash)
-    }
-    fn changes_missing(&self, id: &DocId, their_heads: &[[u8; 32]]) -> Result<Vec<SignedChange>> {
-        Repo::changes_missing(self, id, their_heads)
+    fn change(&mut self, hash: &[u8; 32]) -> Result<Option<SignedChange>> {
+        self.store.read().recon_change(hash)
     }
     fn import(&mut self, changes: Vec<SignedChange>, via: &NodeId) -> Result<ImportReport> {
         Repo::import(self, changes, Some(via))
     }
-    fn note_synced(&mut self, peer: &NodeId, cursor: i64) -> Result<()> {
-        Repo::note_synced(self, peer, cursor)
-    }
-    fn local_changes_since(&self, id: &DocId, since: i64) -> Result<Vec<SignedChange>> {
-        Ok(self
-            .store
-            .read()
-            .local_changes_since(id, since)?
-            .into_iter()
-            .map(|c| c.signed)
-            .collect())
-    }
-    fn is_member(&self, peer: &NodeId) -> Result<bool> {
+    fn is_member(&mut self, peer: &NodeId) -> Result<bool> {
         Ok(self.roster()?.active_role(peer).is_some())
     }
 }

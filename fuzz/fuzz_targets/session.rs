@@ -35,8 +35,8 @@ fuzz_target!(
     let mut repo = Repo::open(&env().path).unwrap();
     let commune = repo.commune_id().unwrap().unwrap();
     let peer = Identity::from_secret([7; 32]).node_id();
-    let mut s = Session::new(repo.node_id(), peer, commune, 0);
-    s.start(&repo).unwrap();
+    let mut s = Session::new(repo.node_id(), peer, commune, [7; 16]);
+    s.start(&mut repo).unwrap();
     let mut r = FrameReader::default();
     r.push(data);
     while let Ok(Some(m)) = r.next_msg() {

@@ -21,7 +21,7 @@ use crate::identity::{Identity, NodeId};
 use crate::model::signed::new_actor;
 use crate::model::{self, DocId, Kind, NoticeDraft, RequestDraft, Role, SignedChange, Status};
 use crate::repo::Repo;
-use crate::sync::{Event, Session, Storage, wire};
+use crate::sync::{Event, Session, wire};
 
 const WORDS: &[&str] = &[
     "thông báo",
@@ -308,17 +308,8 @@ pub fn sync_in_memory(a: &mut Repo, b: &mut Repo) -> Result<Measure> {
     let commune = a
         .commune_id()?
         .ok_or_else(|| anyhow::anyhow!("no commune"))?;
-    let cursor = |r: &Repo, p: &NodeId| {
-        r.store()
-            .read()
-            .peer(p)
-            .ok()
-            .flatten()
-            .map(|p| p.cursor)
-            .unwrap_or(0)
-    };
-    let mut sa = Session::new(a.node_id(), b.node_id(), commune, cursor(a, &b.node_id()));
-    let mut sb = Session::new(b.node_id(), a.node_id(), commune, cursor(b, &a.node_id()));
+    let mut sa = Session::new(a.node_id(), b.node_id(), commune, rand::random());
+    let mut sb = Session::new(b.node_id(), a.node_id(), commune, rand::random());
     sa.start(a)?;
     sb.start(b)?;
     let mut m = Measure::default();
@@ -346,10 +337,53 @@ pub fn sync_in_memory(a: &mut Repo, b: &mut Repo) -> Result<Measure> {
     while let Some(e) = sb.poll_event() {
         let _ = e == Event::Synced;
     }
-    anyhow::ensure!(Storage::digest(a)? == Storage::digest(b)?, "not converged");
+    anyhow::ensure!(a.change_set()? == b.change_set()?, "not converged");
     m.round_trips = sa.stats().round_trips.max(sb.stats().round_trips);
     m.changes = sa.stats().changes_sent + sb.stats().changes_sent;
     Ok(m)
+}
+
+/// W7: a first contact between two stores that hold `n` common notices and `diff`
+/// more each that the other lacks (loaded separately, as from USB sticks). Returns the
+/// contact's measure and the bytes of the changes that differ (change bytes +
+/// signature + document id, both directions, receipts included): the data itself.
+pub fn w7(base: &Path, n: usize, diff: usize, seed: u64) -> Result<(Measure, u64)> {
+    let mut p = Pair::create(base)?;
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let common: Vec<SignedChange> = (0..n)
+        .map(|_| notice(p.office.identity(), &mut rng, 200, false))
+        .collect();
+    load(&mut p.office, common.clone(), None)?;
+    load(&mut p.kiosk, common, None)?;
+    let only_office: Vec<SignedChange> = (0..diff)
+        .map(|_| notice(p.office.identity(), &mut rng, 200, false))
+        .collect();
+    let only_kiosk: Vec<SignedChange> = (0..diff)
+        .map(|_| notice(p.office.identity(), &mut rng, 200, false))
+        .collect();
+    load(&mut p.office, only_office, None)?;
+    load(&mut p.kiosk, only_kiosk, None)?;
+    let by_hash = |r: &Repo| -> Result<std::collections::HashMap<[u8; 32], u64>> {
+        let mut m = std::collections::HashMap::new();
+        for c in r.all_changes()? {
+            let size = (c.bytes.len() + 64 + c.doc.as_str().len()) as u64;
+            let h = automerge::Change::from_bytes(c.bytes)
+                .map_err(|e| anyhow::anyhow!("{e}"))?
+                .hash()
+                .0;
+            m.insert(h, size);
+        }
+        Ok(m)
+    };
+    let (a, b) = (by_hash(&p.office)?, by_hash(&p.kiosk)?);
+    let differing: u64 = a
+        .iter()
+        .filter(|(h, _)| !b.contains_key(*h))
+        .chain(b.iter().filter(|(h, _)| !a.contains_key(*h)))
+        .map(|(_, s)| s)
+        .sum();
+    let m = sync_in_memory(&mut p.office, &mut p.kiosk)?;
+    Ok((m, differing))
 }
 
 /// Size of the data itself: every signed change (document id, change bytes,

@@ -106,5 +106,46 @@ pub fn migrations() -> Migrations<'static> {
                  ON CONFLICT(key) DO UPDATE SET value = '1';
              INSERT OR IGNORE INTO meta(key, value) VALUES('store_id', lower(hex(randomblob(16))));",
         ),
+        // 5 (sync protocol 2, set reconciliation; see `store::recon`): each stored
+        // change's reconciliation key, the hashed trie over them, and the triggers that
+        // keep it in step with `changes`. Existing changes are queued and keyed by the
+        // first sync after the upgrade.
+        M::up(
+            "CREATE TABLE recon_items(
+                 hash BLOB PRIMARY KEY,
+                 class INTEGER NOT NULL,
+                 time INTEGER NOT NULL,
+                 leaf INTEGER NOT NULL
+             ) WITHOUT ROWID;
+             CREATE INDEX recon_items_leaf ON recon_items(class, leaf);
+             CREATE TABLE recon_nodes(
+                 class INTEGER NOT NULL,
+                 depth INTEGER NOT NULL,
+                 prefix INTEGER NOT NULL,
+                 count INTEGER NOT NULL,
+                 hash BLOB NOT NULL,
+                 PRIMARY KEY(class, depth, prefix)
+             ) WITHOUT ROWID;
+             CREATE TABLE recon_queue(hash BLOB PRIMARY KEY) WITHOUT ROWID;
+             CREATE TABLE recon_dirty(
+                 class INTEGER NOT NULL,
+                 leaf INTEGER NOT NULL,
+                 PRIMARY KEY(class, leaf)
+             ) WITHOUT ROWID;
+             CREATE TRIGGER recon_insert AFTER INSERT ON changes BEGIN
+                 INSERT OR IGNORE INTO recon_queue(hash) VALUES(new.hash);
+             END;
+             CREATE TRIGGER recon_delete AFTER DELETE ON changes BEGIN
+                 INSERT OR IGNORE INTO recon_dirty(class, leaf)
+                     SELECT class, leaf FROM recon_items WHERE hash = old.hash;
+                 DELETE FROM recon_items WHERE hash = old.hash;
+                 DELETE FROM recon_queue WHERE hash = old.hash;
+             END;
+             CREATE TRIGGER recon_update AFTER UPDATE ON changes BEGIN
+                 INSERT OR IGNORE INTO recon_dirty(class, leaf)
+                     SELECT class, leaf FROM recon_items WHERE hash IN (old.hash, new.hash);
+             END;
+             INSERT INTO recon_queue(hash) SELECT hash FROM changes;",
+        ),
     ])
 }

@@ -1,79 +1,91 @@
-//! The sync protocol as a sans-IO state machine: no sockets, no tokio, no clock, no
-//! SQL. The I/O shell (`node`/`net`) feeds it messages with `handle_message`, local
-//! news with `handle_local_change`, and sends what `poll_transmit` returns. Storage is
+//! The sync protocol (`conglang/sync/2`) as a sans-IO state machine: no sockets, no
+//! tokio, no clock, no SQL, no randomness. The I/O shell (`node`/`net`) feeds it
+//! messages with `handle_message`, local news with `handle_local_change`, and sends
+//! what `poll_transmit` returns; the session nonce comes from the shell. Storage is
 //! reached through the `Storage` trait, so a test can run many nodes in memory.
 //!
-//! One session per connection:
-//! 1. Both sides send `Hello` with a digest of all they hold. Equal digests: done,
-//!    one round trip, a few dozen bytes, however many documents.
-//! 2. Otherwise each side offers the documents that changed on its side since the
-//!    last completed sync with this peer (its cursor), minus what came from that
-//!    peer; documents first seen after the cursor are pushed at once, since the peer
-//!    cannot have them through us. A peer that holds nothing gets everything pushed.
-//!    At a first contact between two non-empty stores only the smaller one offers
-//!    everything; the larger one pushes whatever that offer does not name, most
-//!    urgent first, so a kiosk does not wait behind a long list of the office's heads.
-//! 3. Offers are answered with `Want` (my heads) for what the receiver lacks, and
-//!    answered directly with the changes the offerer lacks.
-//! 4. Changes travel in bounded batches, most urgent first (roster, urgent notices,
-//!    notices, procedures, requests, receipts), a few batches in flight; every batch
-//!    is verified and committed on arrival and acknowledged with the new digest.
-//! 5. Equal digests end the round; both idle with different digests triggers one full
-//!    offer of every document (the cursor is only an optimisation: a store restored
-//!    from a backup, or a lost ack, heals here).
+//! What is reconciled is the *set* of valid signed changes each side stores (each
+//! immutable, named by its hash), not documents' mutable state; see `recon` for the
+//! trie of priority classes and fingerprints. One session per connection:
+//! 1. Both sides send `Hello`: a fresh nonce, the keyed fingerprint of the whole set,
+//!    every class root's count and fingerprint, and the ids of the few items stored
+//!    most recently. Equal sets: done, one round trip, a few hundred bytes whatever
+//!    the size. A side that lacks some of the peer's recent items asks at once.
+//! 2. For each class that differs, one side descends (the one with fewer items in it,
+//!    which is the one likely to be behind): a differing node is answered with its
+//!    children's counts and fingerprints, or, when small (or urgent), with the list of
+//!    its items. A listing is answered with `Want` (exactly the listed items the
+//!    receiver lacks) and by pushing what the lister lacks. A side that holds nothing
+//!    in a node gets everything there pushed. Cost O(d · log n) for d differences,
+//!    O(log n) round trips; no cursor or "came from that peer" record decides anything.
+//! 3. Changes travel alone, in (class, time, hash) order, in bounded batches, a few in
+//!    flight; roster and urgent notices travel in batches of their own, and nothing of
+//!    a lower class is sent until both urgent classes are reconciled. Every batch is
+//!    verified and committed on arrival (`Storage::import`) and acknowledged, so a cut
+//!    contact keeps every whole batch and the next one starts from the data.
+//! 4. A side with nothing left to send says `Idle` with its whole-set fingerprint. The
+//!    session is `Synced` only when that equals the other side's own set; if both are
+//!    idle and the sets still differ, a new round of reconciliation starts (bounded,
+//!    so two nodes that cannot converge — one refuses what the other holds — go quiet).
 //!
-//! The session stays open afterwards: local changes are pushed as they happen.
+//! The session stays open afterwards: changes written here are pushed as they happen,
+//! changes that arrived from other peers are announced (`Have`) and fetched on demand.
 
+pub mod recon;
 pub mod wire;
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 
 use anyhow::Result;
 
 use crate::identity::NodeId;
-use crate::model::{DocId, SignedChange};
+use crate::model::SignedChange;
 use crate::repo::ImportReport;
-use crate::store::DocHeads;
-pub use wire::{DocState, Msg};
+pub use recon::{ItemKey, NodeRef, NodeSum, URGENT};
+pub use wire::{ClassSum, Kid, Located, Msg, Range};
 
 /// Raw bytes of changes per batch before compression.
 pub const BATCH_BYTES: usize = 32 * 1024;
 /// Batches sent but not yet acknowledged.
 pub const WINDOW: usize = 4;
-/// Documents per offer/want message.
-pub const DOCS_PER_MSG: usize = 512;
-/// Priorities up to this one (roster, urgent notices) get batches of their own.
-const URGENT: u8 = 1;
+/// A differing node with at most this many items is listed rather than split.
+pub const LIST_MAX: u64 = 24;
+/// Items of the `Hello` recent list (and of one `Have`).
+pub const RECENT: usize = 4;
+/// Reconciliation rounds started after the first without either set changing.
+const MAX_IDLE_ROUNDS: u32 = 3;
 
-/// What the protocol needs from storage.
+/// What the protocol needs from storage. Every method may first bring the store's
+/// reconciliation index up to date, hence `&mut self`.
 pub trait Storage {
-    fn digest(&self) -> Result<([u8; 16], u64)>;
-    fn log_position(&self) -> Result<i64>;
-    /// Documents changed after `since`, except changes that came from `skip_via`.
-    fn docs_changed_since(&self, since: i64, skip_via: Option<&NodeId>) -> Result<Vec<DocHeads>>;
-    fn heads(&self, id: &DocId) -> Result<Option<Vec<[u8; 32]>>>;
-    /// Sync priority of a document we hold (`model::priority`).
-    fn priority(&self, id: &DocId) -> Result<u8>;
-    fn knows(&self, hash: &[u8; 32]) -> Result<bool>;
-    /// Changes of `id` outside the history of `their_heads`, in causal order.
-    fn changes_missing(&self, id: &DocId, their_heads: &[[u8; 32]]) -> Result<Vec<SignedChange>>;
+    /// Every non-empty class root, by class.
+    fn recon_classes(&mut self) -> Result<Vec<(u8, NodeSum)>>;
+    fn recon_node(&mut self, node: NodeRef) -> Result<NodeSum>;
+    /// Non-empty children of an inner node: (nibble, sum).
+    fn recon_children(&mut self, node: NodeRef) -> Result<Vec<(u8, NodeSum)>>;
+    /// Every item under a node.
+    fn recon_items(&mut self, node: NodeRef) -> Result<Vec<ItemKey>>;
+    /// The `n` items stored here last, newest first.
+    fn recon_recent(&mut self, n: usize) -> Result<Vec<ItemKey>>;
+    /// A position that grows with every change stored here.
+    fn recon_position(&mut self) -> Result<i64>;
+    /// Items stored after position `after`, except those that came from `skip_via`,
+    /// with whether this node wrote them itself.
+    fn recon_since(&mut self, after: i64, skip_via: &NodeId) -> Result<Vec<(ItemKey, bool)>>;
+    /// The stored change with this hash, if it is (still) in the set.
+    fn change(&mut self, hash: &[u8; 32]) -> Result<Option<SignedChange>>;
     fn import(&mut self, changes: Vec<SignedChange>, via: &NodeId) -> Result<ImportReport>;
-    /// This node's own changes to `id` after log position `since`.
-    fn local_changes_since(&self, id: &DocId, since: i64) -> Result<Vec<SignedChange>>;
     /// Is `peer` an active member of the commune (by our current roster)?
-    fn is_member(&self, peer: &NodeId) -> Result<bool>;
-    /// A sync with `peer` completed with the peer holding our log up to `cursor`.
-    fn note_synced(&mut self, peer: &NodeId, cursor: i64) -> Result<()>;
+    fn is_member(&mut self, peer: &NodeId) -> Result<bool>;
 }
-
-/// A document to push: the heads the peer is known to have, or (for documents only
-/// we write) our log position after which everything is new to the peer.
-type PushItem = (DocId, Vec<[u8; 32]>, Option<i64>);
 
 /// Why a session ended badly. The peer is disconnected.
 #[derive(Debug, thiserror::Error)]
 pub enum SyncError {
-    #[error("peer speaks protocol version {0}, we speak {v}", v = wire::VERSION)]
+    #[error(
+        "peer speaks sync protocol version {0}, this node speaks version {v}: the older side needs updating",
+        v = wire::VERSION
+    )]
     Version(u16),
     #[error("peer belongs to another commune ({0})")]
     OtherCommune(String),
@@ -103,14 +115,16 @@ pub struct Stats {
     pub changes_sent: u64,
     pub changes_received: u64,
     pub changes_rejected: u64,
+    /// Reconciliation steps sent (fingerprints, listings, wants).
+    pub ranges_sent: u64,
 }
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum Event {
-    /// Both sides hold the same heads for every document.
+    /// Both sides hold the same set of changes (checked by the whole-set fingerprint).
     Synced,
     /// Changes were committed; these documents moved.
-    Received { docs: Vec<DocId> },
+    Received { docs: Vec<crate::model::DocId> },
 }
 
 #[derive(Debug)]
@@ -118,38 +132,39 @@ pub struct Session {
     me: NodeId,
     peer: NodeId,
     commune: NodeId,
-    /// Our log position the peer held after the last completed sync.
-    cursor: i64,
-    /// Our log position up to which we have offered or pushed to this peer.
-    sent_pos: i64,
-    hello_sent: bool,
+    nonce: [u8; 16],
+    peer_nonce: [u8; 16],
     peer_hello: bool,
-    peer_digest: Option<[u8; 16]>,
-    peer_docs: u64,
-    /// Our document count when the session started.
-    my_docs: u64,
-    /// At a first contact where the peer offers everything: the documents named so far.
-    await_full: Option<std::collections::HashSet<DocId>>,
-    /// Documents in `push`, to keep one entry per document.
-    queued: std::collections::HashSet<DocId>,
-    /// Documents to push, by (priority, order) → (doc, the heads the peer has).
-    push: BTreeMap<(u8, u64), PushItem>,
-    push_order: u64,
-    /// Changes of the document being pushed that did not fit the last batch.
-    carry: VecDeque<SignedChange>,
+    /// The peer's class summaries from its `Hello` (its nonce), for deferred checks.
+    peer_classes: BTreeMap<u8, (u64, recon::Fp)>,
+    /// Classes whose descent waits until the recent items we asked for have arrived.
+    deferred: BTreeSet<u8>,
+    /// Recent items asked for and not yet received (a count: ids are keyed).
+    awaiting: u64,
+    /// The peer's last whole-set announcement (its nonce).
+    peer_set: Option<(recon::SetFp, u64)>,
+    /// Urgent classes not yet reconciled: lower classes wait for them.
+    unsettled: BTreeSet<u8>,
+    /// Items to send, in (class, time, hash) order.
+    push: BTreeSet<ItemKey>,
+    /// Hashes queued or sent this round (so a listing and a want do not send twice).
+    pushed: HashSet<[u8; 32]>,
     in_flight: usize,
+    /// Our store position up to which new items were pushed or announced.
+    watermark: i64,
     outbox: VecDeque<Msg>,
+    ranges: Vec<Range>,
     events: VecDeque<Event>,
     synced: bool,
-    idle_sent_for: Option<([u8; 16], u64)>,
-    fallback_done: bool,
+    idle_sent_for: Option<(recon::SetFp, u64)>,
+    /// The last whole-set fingerprint we sent (in `Hello` or `Idle`).
+    announced: Option<recon::SetFp>,
+    idle_rounds: u32,
     last_was_receive: bool,
     /// Messages other than `Idle` sent and received: an `Idle` answers work, never
     /// another `Idle`, so two idle peers do not ping-pong.
     work_sent: u64,
     work_received: u64,
-    /// Synced but the cursor not yet recorded.
-    note_pending: bool,
     /// Peer not (yet) known as a member: only roster changes flow, both ways, so it
     /// can prove its membership with officials' signatures and nothing else leaks.
     restricted: bool,
@@ -157,33 +172,32 @@ pub struct Session {
 }
 
 impl Session {
-    /// `cursor`: our log position this peer held after the last completed sync (0
-    /// if never).
-    pub fn new(me: NodeId, peer: NodeId, commune: NodeId, cursor: i64) -> Session {
+    /// `nonce`: fresh random bytes for this session (the shell's RNG; a test's seed).
+    pub fn new(me: NodeId, peer: NodeId, commune: NodeId, nonce: [u8; 16]) -> Session {
         Session {
             me,
             peer,
             commune,
-            cursor,
-            sent_pos: 0,
-            hello_sent: false,
+            nonce,
+            peer_nonce: [0; 16],
             peer_hello: false,
-            peer_digest: None,
-            peer_docs: 0,
-            my_docs: 0,
-            await_full: None,
-            push: BTreeMap::new(),
-            queued: Default::default(),
-            push_order: 0,
-            carry: VecDeque::new(),
+            peer_classes: BTreeMap::new(),
+            deferred: BTreeSet::new(),
+            awaiting: 0,
+            peer_set: None,
+            unsettled: (0..=URGENT).collect(),
+            push: BTreeSet::new(),
+            pushed: HashSet::new(),
             in_flight: 0,
+            watermark: 0,
             outbox: VecDeque::new(),
+            ranges: Vec::new(),
             events: VecDeque::new(),
             synced: false,
             idle_sent_for: None,
-            fallback_done: false,
+            announced: None,
+            idle_rounds: 0,
             last_was_receive: true,
-            note_pending: false,
             work_sent: 0,
             work_received: 0,
             restricted: false,
@@ -198,14 +212,14 @@ impl Session {
     pub fn is_restricted(&self) -> bool {
         self.restricted
     }
-    /// The peer proved its membership: offer everything.
+    /// The peer proved its membership: reconcile everything.
     pub fn unrestrict(&mut self, store: &mut impl Storage) -> Result<(), SyncError> {
         if !self.restricted {
             return Ok(());
         }
         self.restricted = false;
         if self.peer_hello {
-            self.first_offer(store)?;
+            self.new_round(store)?;
             self.pump(store)?;
         }
         Ok(())
@@ -225,26 +239,59 @@ impl Session {
     }
     /// Nothing queued, nothing unacknowledged.
     pub fn is_idle(&self) -> bool {
-        self.push.is_empty() && self.carry.is_empty() && self.in_flight == 0
+        self.push.is_empty() && self.in_flight == 0
+    }
+
+    fn classes_allowed(&self, class: u8) -> bool {
+        !self.restricted || class == 0
     }
 
     /// Queues our `Hello`.
-    pub fn start(&mut self, store: &impl Storage) -> Result<(), SyncError> {
-        let (digest, docs) = store.digest()?;
-        self.my_docs = docs;
-        let roster = store.heads(&DocId::roster())?.unwrap_or_default();
+    pub fn start(&mut self, store: &mut impl Storage) -> Result<(), SyncError> {
+        let classes: Vec<(u8, NodeSum)> = store
+            .recon_classes()?
+            .into_iter()
+            .filter(|(c, _)| self.classes_allowed(*c))
+            .collect();
+        let set = recon::set_hash(&classes);
+        self.watermark = store.recon_position()?;
+        let recent = store
+            .recon_recent(RECENT)?
+            .into_iter()
+            .filter(|k| self.classes_allowed(k.class))
+            .map(|k| self.locate(&k))
+            .collect();
+        let set_fp = recon::set_fp(&self.nonce, &set);
+        self.announced = Some(set_fp);
         self.outbox.push_back(Msg::Hello {
             version: wire::VERSION,
             commune: self.commune,
-            digest,
-            docs,
-            roster,
+            nonce: self.nonce,
+            set: set_fp,
+            total: set.count,
+            classes: classes
+                .iter()
+                .map(|(c, s)| ClassSum {
+                    class: *c,
+                    count: s.count,
+                    fp: recon::fp(&self.nonce, NodeRef::root(*c), s),
+                })
+                .collect(),
+            recent,
         });
-        self.hello_sent = true;
         Ok(())
     }
 
+    fn locate(&self, k: &ItemKey) -> Located {
+        Located {
+            class: k.class,
+            leaf: recon::leaf_of(&k.hash),
+            id: recon::short_id(&self.nonce, &k.hash),
+        }
+    }
+
     pub fn poll_transmit(&mut self) -> Option<Msg> {
+        self.flush_ranges();
         let m = self.outbox.pop_front()?;
         self.stats.msgs_sent += 1;
         if !matches!(m, Msg::Idle { .. }) {
@@ -261,6 +308,40 @@ impl Session {
         self.events.pop_front()
     }
 
+    /// Moves accumulated reconciliation steps into the outbox, in bounded messages.
+    fn flush_ranges(&mut self) {
+        if self.ranges.is_empty() {
+            return;
+        }
+        let mut all = std::mem::take(&mut self.ranges);
+        // Urgent classes first on the wire too.
+        all.sort_by_key(range_class);
+        self.stats.ranges_sent += all.len() as u64;
+        let mut cur: Vec<Range> = Vec::new();
+        let mut ids = 0usize;
+        for r in all {
+            let n = range_ids(&r);
+            if !cur.is_empty() && (cur.len() >= wire::MAX_RANGES || ids + n > wire::MAX_IDS) {
+                self.outbox.push_back(Msg::Ranges {
+                    ranges: std::mem::take(&mut cur),
+                });
+                ids = 0;
+            }
+            ids += n;
+            cur.push(r);
+        }
+        if !cur.is_empty() {
+            // Reconciliation goes ahead of queued batches: it is small and it tells
+            // the peer what to send us.
+            let at = self
+                .outbox
+                .iter()
+                .position(|m| matches!(m, Msg::Changes { .. }))
+                .unwrap_or(self.outbox.len());
+            self.outbox.insert(at, Msg::Ranges { ranges: cur });
+        }
+    }
+
     pub fn handle_message(&mut self, msg: Msg, store: &mut impl Storage) -> Result<(), SyncError> {
         self.stats.msgs_received += 1;
         if !matches!(msg, Msg::Idle { .. }) {
@@ -271,9 +352,11 @@ impl Session {
             Msg::Hello {
                 version,
                 commune,
-                digest,
-                docs,
-                roster,
+                nonce,
+                set,
+                total,
+                classes,
+                recent,
             } => {
                 if version != wire::VERSION {
                     return Err(SyncError::Version(version));
@@ -285,137 +368,48 @@ impl Session {
                     return Err(SyncError::Protocol("second hello"));
                 }
                 self.peer_hello = true;
-                self.peer_docs = docs;
-                self.peer_digest = Some(digest);
+                self.peer_nonce = nonce;
+                self.peer_set = Some((set, total));
+                self.peer_classes = classes.iter().map(|c| (c.class, (c.count, c.fp))).collect();
                 if !self.check_synced(store)? {
-                    let mine = store.heads(&DocId::roster())?.unwrap_or_default();
-                    // A peer not known as a member gets nothing, not even the roster,
-                    // until its own roster changes prove its enrolment.
-                    if mine != roster && !self.restricted {
-                        self.queue_push(store, DocId::roster(), roster)?;
-                    }
-                    if !self.restricted {
-                        self.first_offer(store)?;
-                    }
+                    self.on_hello(store, recent)?;
                 }
             }
-            Msg::Offer { docs, last } => {
+            Msg::Ranges { ranges } => {
                 self.require_hello()?;
-                if let Some(named) = self.await_full.as_mut() {
-                    named.extend(docs.iter().map(|d| d.id.clone()));
-                }
-                if last && let Some(named) = self.await_full.take() {
-                    // The peer named everything it holds: the rest it lacks entirely.
-                    for d in store.docs_changed_since(0, None)? {
-                        if !named.contains(&d.id) {
-                            self.queue_push(store, d.id, Vec::new())?;
-                        }
-                    }
-                }
-                let mut want = Vec::new();
-                for d in docs {
-                    if self.restricted && d.id != DocId::roster() {
-                        continue;
-                    }
-                    let mine = store.heads(&d.id)?;
-                    let mut unknown = false;
-                    for h in &d.heads {
-                        if !store.knows(h)? {
-                            unknown = true;
-                            break;
-                        }
-                    }
-                    if unknown || mine.is_none() {
-                        want.push(DocState {
-                            id: d.id.clone(),
-                            heads: mine.clone().unwrap_or_default(),
-                        });
-                    }
-                    if let Some(m) = mine
-                        && m != d.heads
-                    {
-                        self.queue_push(store, d.id, d.heads)?;
-                    }
-                }
-                for chunk in want.chunks(DOCS_PER_MSG) {
-                    self.outbox.push_back(Msg::Want {
-                        docs: chunk.to_vec(),
-                    });
-                }
-            }
-            Msg::Want { docs } => {
-                self.require_hello()?;
-                for d in docs {
-                    if self.restricted && d.id != DocId::roster() {
-                        continue;
-                    }
-                    self.queue_push(store, d.id, d.heads)?;
+                for r in ranges {
+                    self.on_range(store, r)?;
                 }
             }
             Msg::Changes { changes } => {
                 self.require_hello()?;
-                let mut changes = changes;
-                if self.restricted {
-                    // The roster part may prove the peer's membership; import it first.
-                    let (roster, rest): (Vec<_>, Vec<_>) =
-                        changes.into_iter().partition(|c| c.doc == DocId::roster());
-                    if !roster.is_empty() {
-                        let r = store.import(roster, &self.peer)?;
-                        if let Some(bad) = r.rejected.first() {
-                            return Err(SyncError::Refused(r.rejected.len(), bad.reason.clone()));
-                        }
-                    }
-                    if store.is_member(&self.peer)? {
-                        self.restricted = false;
-                        self.first_offer(store)?;
-                    } else if !rest.is_empty() {
-                        return Err(SyncError::NotMember);
-                    }
-                    changes = rest;
-                }
-                let n = changes.len() as u64;
-                self.stats.changes_received += n;
-                let report = store.import(changes, &self.peer)?;
-                self.stats.docs_received += report.changed.len() as u64;
-                self.stats.changes_rejected += report.rejected.len() as u64;
-                if !report.changed.is_empty() {
-                    self.synced = false;
-                    self.events.push_back(Event::Received {
-                        docs: report.changed.iter().cloned().collect(),
-                    });
-                }
-                let (digest, _) = store.digest()?;
-                self.outbox.push_back(Msg::Ack { digest });
-                if report.overflow {
-                    return Err(SyncError::PendingOverflow);
-                }
-                // A change refused only because its author was revoked may come from
-                // an honest peer that has not heard of the revocation yet: we keep
-                // talking (it gets the revocation from us). Anything else is hostile.
-                let hostile: Vec<_> = report.rejected.iter().filter(|r| r.hostile).collect();
-                if let Some(first) = hostile.first() {
-                    return Err(SyncError::Refused(hostile.len(), first.reason.clone()));
-                }
-                // Our own edits made while importing (receipts) go straight back.
-                self.push_local(store)?;
-                self.check_synced(store)?;
+                self.on_changes(store, changes)?;
             }
-            Msg::Ack { digest } => {
+            Msg::Ack => {
                 if self.in_flight == 0 {
                     return Err(SyncError::Protocol("ack without a batch"));
                 }
                 self.in_flight -= 1;
-                self.peer_digest = Some(digest);
-                self.check_synced(store)?;
             }
-            Msg::Idle { digest, seen } => {
+            Msg::Idle { set, total, seen } => {
                 self.require_hello()?;
-                self.peer_digest = Some(digest);
-                // Both idle, the peer had seen all we sent, and still different: the
-                // cursors missed something (restored backup, lost ack). Compare all.
+                self.peer_set = Some((set, total));
+                // The peer has sent all it will: nothing we asked for is coming.
+                self.awaiting = 0;
+                self.unsettled.clear();
+                self.run_deferred(store)?;
                 let crossed = seen != self.work_sent || !self.outbox.is_empty();
-                if !self.check_synced(store)? && self.is_idle() && !crossed {
-                    self.fallback(store)?;
+                if !self.check_synced(store)?
+                    && self.is_idle()
+                    && !crossed
+                    && self.ranges.is_empty()
+                    && self.idle_rounds < MAX_IDLE_ROUNDS
+                {
+                    // Both idle, the peer had seen all we sent, and still different
+                    // (a change arrived mid-round elsewhere, a batch was refused):
+                    // reconcile again from the class roots.
+                    self.idle_rounds += 1;
+                    self.new_round(store)?;
                 }
             }
             Msg::Bye { reason } => return Err(SyncError::PeerBye(reason)),
@@ -425,13 +419,12 @@ impl Session {
     }
 
     /// Something changed in our store (a local edit, another process, another
-    /// peer's session): offer or push it.
+    /// peer's session): push what we wrote, announce what we received elsewhere.
     pub fn handle_local_change(&mut self, store: &mut impl Storage) -> Result<(), SyncError> {
-        if !self.peer_hello || self.restricted {
+        if !self.peer_hello {
             return Ok(());
         }
-        let from = self.sent_pos;
-        self.offer_since(store, from)?;
+        self.announce_new(store)?;
         self.pump(store)?;
         Ok(())
     }
@@ -444,218 +437,474 @@ impl Session {
         }
     }
 
-    fn check_synced(&mut self, store: &impl Storage) -> Result<bool, SyncError> {
-        let (digest, _) = store.digest()?;
-        if self.peer_digest == Some(digest) {
+    fn my_set(&self, store: &mut impl Storage) -> Result<NodeSum, SyncError> {
+        let classes: Vec<(u8, NodeSum)> = store
+            .recon_classes()?
+            .into_iter()
+            .filter(|(c, _)| self.classes_allowed(*c))
+            .collect();
+        Ok(recon::set_hash(&classes))
+    }
+
+    /// Compares our whole set with the peer's last announcement.
+    fn check_synced(&mut self, store: &mut impl Storage) -> Result<bool, SyncError> {
+        let Some((their, total)) = self.peer_set else {
+            return Ok(false);
+        };
+        let mine = self.my_set(store)?;
+        if mine.count == total && recon::set_fp(&self.peer_nonce, &mine) == their {
             if !self.synced {
                 self.synced = true;
-                // The peer now holds our whole log.
-                let pos = store.log_position()?;
-                self.sent_pos = self.sent_pos.max(pos);
-                self.note_pending = true;
+                self.idle_rounds = 0;
                 self.events.push_back(Event::Synced);
             }
-            // Whatever was queued is redundant now.
-            self.push.clear();
+            self.unsettled.clear();
             return Ok(true);
         }
         self.synced = false;
         Ok(false)
     }
 
-    /// What to offer once the peer's hello is in: changes since the cursor; at a
-    /// first contact between two non-empty stores, the smaller side offers all it
-    /// holds and the larger waits for that offer (both sides agree from the hellos).
-    fn first_offer(&mut self, store: &mut impl Storage) -> Result<(), SyncError> {
-        if self.cursor == 0 && self.peer_docs > 0 && self.my_docs > 0 {
-            if (self.my_docs, self.me) < (self.peer_docs, self.peer) {
-                return self.offer_all(store, true);
+    fn on_hello(
+        &mut self,
+        store: &mut impl Storage,
+        recent: Vec<Located>,
+    ) -> Result<(), SyncError> {
+        // Recent items first: a peer one notice ahead costs one want, no descent.
+        let wanted = self.on_have(store, recent)?;
+        let mine: BTreeMap<u8, NodeSum> = store.recon_classes()?.into_iter().collect();
+        for c in 0..recon::CLASSES {
+            if !self.classes_allowed(c) {
+                self.unsettled.remove(&c);
+                continue;
             }
-            self.await_full = Some(Default::default());
-            self.sent_pos = self.sent_pos.max(store.log_position()?);
-            return Ok(());
-        }
-        let cursor = self.cursor;
-        self.offer_since(store, cursor)
-    }
-
-    /// Offers every document (first contact, or fallback). `last` marks the end.
-    fn offer_all(&mut self, store: &mut impl Storage, mark_last: bool) -> Result<(), SyncError> {
-        self.sent_pos = self.sent_pos.max(store.log_position()?);
-        let offer: Vec<DocState> = store
-            .docs_changed_since(0, None)?
-            .into_iter()
-            .map(|d| DocState {
-                id: d.id,
-                heads: d.heads,
-            })
-            .collect();
-        let n = offer.len().div_ceil(DOCS_PER_MSG).max(1);
-        for (i, chunk) in offer.chunks(DOCS_PER_MSG).enumerate() {
-            self.outbox.push_back(Msg::Offer {
-                docs: chunk.to_vec(),
-                last: mark_last && i + 1 == n,
-            });
-        }
-        if offer.is_empty() && mark_last {
-            self.outbox.push_back(Msg::Offer {
-                docs: Vec::new(),
-                last: true,
-            });
+            let m = mine.get(&c).copied().unwrap_or_default();
+            let (pc, pfp) = self.peer_classes.get(&c).copied().unwrap_or((0, [0; 8]));
+            let node = NodeRef::root(c);
+            if m.count == pc && recon::fp(&self.peer_nonce, node, &m) == pfp {
+                self.unsettled.remove(&c);
+                continue;
+            }
+            if m.count == 0 {
+                // The peer pushes everything of this class; nothing to say.
+                self.unsettled.remove(&c);
+                continue;
+            }
+            if pc == 0 {
+                self.push_all(store, node)?;
+                self.unsettled.remove(&c);
+                continue;
+            }
+            if c <= URGENT {
+                // Urgent classes are small: both sides list at once, one round trip.
+                self.list(store, node)?;
+                continue;
+            }
+            // One side descends: the one with fewer items here (likely behind).
+            let driver = (m.count, self.me) < (pc, self.peer);
+            if !driver {
+                continue;
+            }
+            if wanted.contains(&c) {
+                self.deferred.insert(c);
+                continue;
+            }
+            self.on_fp(store, node, pc, pfp)?;
         }
         Ok(())
     }
 
-    /// Offers (or pushes) documents changed after log position `since`.
-    fn offer_since(&mut self, store: &mut impl Storage, since: i64) -> Result<(), SyncError> {
-        let pos = store.log_position()?;
-        let since = if since > pos { 0 } else { since };
-        let docs = store.docs_changed_since(since, Some(&self.peer))?;
-        self.sent_pos = self.sent_pos.max(pos);
-        let mut offer = Vec::new();
-        let my_receipt = DocId::receipt(&self.me);
-        for d in docs {
-            if since > 0 && d.id == my_receipt && d.first_seq <= since {
-                // Only we write our receipt: what changed since `since` is exactly
-                // what the peer lacks, so push it without an offer round.
-                self.push_since(d.id, since);
-                continue;
-            }
-            if self.peer_docs == 0 || (since > 0 && d.first_seq > since) {
-                // The peer cannot hold it (it holds nothing, or the document is newer
-                // than everything it got from us): push without asking.
-                self.queue_push(store, d.id, Vec::new())?;
-            } else {
-                offer.push(DocState {
-                    id: d.id,
-                    heads: d.heads,
+    /// Deferred descents, once the recent items asked for have arrived.
+    fn run_deferred(&mut self, store: &mut impl Storage) -> Result<(), SyncError> {
+        if self.awaiting > 0 || self.deferred.is_empty() {
+            return Ok(());
+        }
+        for c in std::mem::take(&mut self.deferred) {
+            let (pc, pfp) = self.peer_classes.get(&c).copied().unwrap_or((0, [0; 8]));
+            self.on_fp(store, NodeRef::root(c), pc, pfp)?;
+        }
+        Ok(())
+    }
+
+    /// Starts a round from the class roots (after `Idle`s with different sets, or
+    /// when a restricted peer proved its membership).
+    fn new_round(&mut self, store: &mut impl Storage) -> Result<(), SyncError> {
+        self.pushed.clear();
+        for (c, s) in store.recon_classes()? {
+            if self.classes_allowed(c) {
+                let node = NodeRef::root(c);
+                self.ranges.push(Range::Fp {
+                    node,
+                    count: s.count,
+                    fp: recon::fp(&self.nonce, node, &s),
                 });
             }
         }
-        for chunk in offer.chunks(DOCS_PER_MSG) {
-            self.outbox.push_back(Msg::Offer {
-                docs: chunk.to_vec(),
-                last: false,
+        // A class we lack entirely still needs a word, or the peer would not know.
+        let have: BTreeSet<u8> = store.recon_classes()?.iter().map(|(c, _)| *c).collect();
+        for c in 0..recon::CLASSES {
+            if !have.contains(&c) && self.classes_allowed(c) {
+                self.ranges.push(Range::Items {
+                    node: NodeRef::root(c),
+                    ids: Vec::new(),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    fn on_range(&mut self, store: &mut impl Storage, r: Range) -> Result<(), SyncError> {
+        if !self.classes_allowed(range_class(&r)) {
+            return Ok(());
+        }
+        match r {
+            Range::Fp { node, count, fp } => self.on_fp(store, node, count, fp),
+            Range::Children { node, kids } => {
+                let mut theirs: HashMap<u8, (u64, recon::Fp)> = HashMap::new();
+                for k in kids {
+                    theirs.insert(k.nibble, (k.count, k.fp));
+                }
+                let mine: HashMap<u8, NodeSum> = store.recon_children(node)?.into_iter().collect();
+                for nib in 0..16u8 {
+                    let (pc, pfp) = theirs.get(&nib).copied().unwrap_or((0, [0; 8]));
+                    if pc == 0 && !mine.contains_key(&nib) {
+                        continue;
+                    }
+                    self.on_fp(store, node.child(nib), pc, pfp)?;
+                }
+                Ok(())
+            }
+            Range::Items { node, ids } => {
+                let theirs: HashSet<recon::ShortId> = ids.iter().copied().collect();
+                let mut have: HashSet<recon::ShortId> = HashSet::new();
+                for k in store.recon_items(node)? {
+                    let id = recon::short_id(&self.peer_nonce, &k.hash);
+                    have.insert(id);
+                    if !theirs.contains(&id) {
+                        self.queue(k);
+                    }
+                }
+                let want: Vec<recon::ShortId> =
+                    ids.into_iter().filter(|i| !have.contains(i)).collect();
+                self.awaiting += want.len() as u64;
+                if !want.is_empty() || node.class <= URGENT {
+                    self.ranges.push(Range::Want { node, ids: want });
+                }
+                self.unsettled.remove(&node.class);
+                Ok(())
+            }
+            Range::Want { node, ids } => {
+                let wanted: HashSet<recon::ShortId> = ids.into_iter().collect();
+                if !wanted.is_empty() {
+                    for k in store.recon_items(node)? {
+                        if wanted.contains(&recon::short_id(&self.nonce, &k.hash)) {
+                            // Already queued or sent this round: once is enough.
+                            self.queue(k);
+                        }
+                    }
+                }
+                self.unsettled.remove(&node.class);
+                Ok(())
+            }
+            Range::Have { items } => {
+                self.on_have(store, items)?;
+                Ok(())
+            }
+        }
+    }
+
+    /// Asks for the announced items we lack; returns their classes.
+    fn on_have(
+        &mut self,
+        store: &mut impl Storage,
+        items: Vec<Located>,
+    ) -> Result<BTreeSet<u8>, SyncError> {
+        let mut by_leaf: BTreeMap<NodeRef, Vec<recon::ShortId>> = BTreeMap::new();
+        for it in items {
+            if it.class >= recon::CLASSES || !self.classes_allowed(it.class) {
+                continue;
+            }
+            let node = NodeRef {
+                class: it.class,
+                depth: recon::DEPTH,
+                prefix: it.leaf,
+            };
+            by_leaf.entry(node).or_default().push(it.id);
+        }
+        let mut classes = BTreeSet::new();
+        for (node, ids) in by_leaf {
+            let have: HashSet<recon::ShortId> = store
+                .recon_items(node)?
+                .iter()
+                .map(|k| recon::short_id(&self.peer_nonce, &k.hash))
+                .collect();
+            let want: Vec<recon::ShortId> = ids.into_iter().filter(|i| !have.contains(i)).collect();
+            if !want.is_empty() {
+                classes.insert(node.class);
+                self.awaiting += want.len() as u64;
+                self.ranges.push(Range::Want { node, ids: want });
+            }
+        }
+        Ok(classes)
+    }
+
+    /// The peer's node `node` holds `count` items with fingerprint `fp` (its nonce).
+    fn on_fp(
+        &mut self,
+        store: &mut impl Storage,
+        node: NodeRef,
+        count: u64,
+        fp: recon::Fp,
+    ) -> Result<(), SyncError> {
+        let mine = if node.depth == 0 {
+            store
+                .recon_classes()?
+                .into_iter()
+                .find(|(c, _)| *c == node.class)
+                .map(|(_, s)| s)
+                .unwrap_or_default()
+        } else {
+            store.recon_node(node)?
+        };
+        if mine.count == count && (count == 0 || recon::fp(&self.peer_nonce, node, &mine) == fp) {
+            if node.depth == 0 {
+                self.unsettled.remove(&node.class);
+            }
+            return Ok(());
+        }
+        if mine.count == 0 {
+            // Tell the peer we hold nothing here: it pushes all of it.
+            self.ranges.push(Range::Items {
+                node,
+                ids: Vec::new(),
+            });
+            return Ok(());
+        }
+        if count == 0 {
+            return self.push_all(store, node);
+        }
+        if node.depth == recon::DEPTH || mine.count <= LIST_MAX || node.class <= URGENT {
+            return self.list(store, node);
+        }
+        let kids = store
+            .recon_children(node)?
+            .into_iter()
+            .map(|(nibble, s)| Kid {
+                nibble,
+                count: s.count,
+                fp: recon::fp(&self.nonce, node.child(nibble), &s),
+            })
+            .collect();
+        self.ranges.push(Range::Children { node, kids });
+        Ok(())
+    }
+
+    fn list(&mut self, store: &mut impl Storage, node: NodeRef) -> Result<(), SyncError> {
+        let mut ids: Vec<recon::ShortId> = store
+            .recon_items(node)?
+            .iter()
+            .map(|k| recon::short_id(&self.nonce, &k.hash))
+            .collect();
+        // A listing larger than one message is split by children instead.
+        if ids.len() > wire::MAX_IDS && node.depth < recon::DEPTH {
+            for (nib, s) in store.recon_children(node)? {
+                let child = node.child(nib);
+                self.ranges.push(Range::Fp {
+                    node: child,
+                    count: s.count,
+                    fp: recon::fp(&self.nonce, child, &s),
+                });
+            }
+            return Ok(());
+        }
+        ids.truncate(wire::MAX_IDS);
+        self.ranges.push(Range::Items { node, ids });
+        Ok(())
+    }
+
+    fn push_all(&mut self, store: &mut impl Storage, node: NodeRef) -> Result<(), SyncError> {
+        for k in store.recon_items(node)? {
+            self.queue(k);
+        }
+        Ok(())
+    }
+
+    fn queue(&mut self, k: ItemKey) {
+        // A peer not known as a member receives nothing, not even the roster, until its
+        // own roster changes prove its enrolment (it may still send them to us).
+        if !self.restricted && self.classes_allowed(k.class) && self.pushed.insert(k.hash) {
+            self.push.insert(k);
+        }
+    }
+
+    fn on_changes(
+        &mut self,
+        store: &mut impl Storage,
+        mut changes: Vec<SignedChange>,
+    ) -> Result<(), SyncError> {
+        if self.restricted {
+            // The roster part may prove the peer's membership; import it first.
+            let (roster, rest): (Vec<_>, Vec<_>) = changes
+                .into_iter()
+                .partition(|c| c.doc == crate::model::DocId::roster());
+            if !roster.is_empty() {
+                let r = store.import(roster, &self.peer)?;
+                if let Some(bad) = r.rejected.first() {
+                    return Err(SyncError::Refused(r.rejected.len(), bad.reason.clone()));
+                }
+                self.note_import(&r);
+            }
+            if store.is_member(&self.peer)? {
+                self.restricted = false;
+                self.new_round(store)?;
+            } else if !rest.is_empty() {
+                return Err(SyncError::NotMember);
+            }
+            changes = rest;
+        }
+        let n = changes.len() as u64;
+        self.stats.changes_received += n;
+        self.awaiting = self.awaiting.saturating_sub(n);
+        let report = store.import(changes, &self.peer)?;
+        self.note_import(&report);
+        self.outbox.push_back(Msg::Ack);
+        if report.overflow {
+            return Err(SyncError::PendingOverflow);
+        }
+        // A change refused only because its author was revoked may come from an honest
+        // peer that has not heard of the revocation yet: we keep talking (it gets the
+        // revocation from us). Anything else is hostile.
+        let hostile: Vec<_> = report.rejected.iter().filter(|r| r.hostile).collect();
+        if let Some(first) = hostile.first() {
+            return Err(SyncError::Refused(hostile.len(), first.reason.clone()));
+        }
+        // What we wrote while importing (our receipt) goes straight back.
+        self.announce_new(store)?;
+        self.run_deferred(store)?;
+        self.check_synced(store)?;
+        Ok(())
+    }
+
+    fn note_import(&mut self, report: &ImportReport) {
+        self.stats.docs_received += report.changed.len() as u64;
+        self.stats.changes_rejected += report.rejected.len() as u64;
+        if !report.changed.is_empty() {
+            self.synced = false;
+            self.idle_rounds = 0;
+            self.events.push_back(Event::Received {
+                docs: report.changed.iter().cloned().collect(),
+            });
+        }
+    }
+
+    /// Items stored since the watermark: ours are pushed (the peer cannot have them
+    /// but through us), others announced so the peer asks for exactly what it lacks.
+    fn announce_new(&mut self, store: &mut impl Storage) -> Result<(), SyncError> {
+        let pos = store.recon_position()?;
+        if pos <= self.watermark {
+            return Ok(());
+        }
+        let new = store.recon_since(self.watermark, &self.peer)?;
+        self.watermark = pos;
+        let mut have = Vec::new();
+        for (k, local) in new {
+            if !self.classes_allowed(k.class) {
+                continue;
+            }
+            if local {
+                self.queue(k);
+            } else {
+                have.push(self.locate(&k));
+            }
+        }
+        for chunk in have.chunks(wire::MAX_IDS) {
+            self.ranges.push(Range::Have {
+                items: chunk.to_vec(),
             });
         }
         Ok(())
     }
 
-    /// Both sides idle, digests differ: offer everything, once per session.
-    fn fallback(&mut self, store: &mut impl Storage) -> Result<(), SyncError> {
-        if self.fallback_done || self.restricted {
-            return Ok(());
-        }
-        self.fallback_done = true;
-        self.offer_all(store, false)
-    }
-
-    /// After importing, push our own new changes (receipts) directly.
-    fn push_local(&mut self, store: &mut impl Storage) -> Result<(), SyncError> {
-        if self.restricted {
-            return Ok(());
-        }
-        let pos = store.log_position()?;
-        if pos <= self.sent_pos {
-            return Ok(());
-        }
-        let from = self.sent_pos;
-        self.offer_since(store, from)
-    }
-
-    fn push_since(&mut self, id: DocId, since: i64) {
-        self.push_order += 1;
-        self.push
-            .insert((5, self.push_order), (id, Vec::new(), Some(since)));
-    }
-
-    fn queue_push(
-        &mut self,
-        store: &impl Storage,
-        id: DocId,
-        their_heads: Vec<[u8; 32]>,
-    ) -> Result<(), SyncError> {
-        // One entry per document: a second request for it (other heads) is covered
-        // by the first, and the closing digest comparison catches any gap.
-        if !self.queued.insert(id.clone()) {
-            return Ok(());
-        }
-        let prio = store.priority(&id)?;
-        self.push_order += 1;
-        self.push
-            .insert((prio, self.push_order), (id, their_heads, None));
-        Ok(())
-    }
-
-    /// Sends batches while the window allows.
+    /// Sends batches while the window allows; says `Idle` when there is nothing left.
     fn pump(&mut self, store: &mut impl Storage) -> Result<(), SyncError> {
         while self.in_flight < WINDOW {
             let mut batch: Vec<SignedChange> = Vec::new();
+            let mut docs: BTreeSet<crate::model::DocId> = BTreeSet::new();
             let mut bytes = 0usize;
-            let mut docs = 0u64;
-            let mut batch_prio = u8::MAX;
-            loop {
-                if let Some(c) = self.carry.front() {
-                    if !batch.is_empty()
-                        && (bytes + c.bytes.len() > BATCH_BYTES
-                            || batch.len() >= wire::MAX_CHANGES_PER_BATCH)
-                    {
-                        break;
-                    }
-                    bytes += c.bytes.len();
-                    batch.push(self.carry.pop_front().expect("front exists"));
-                    continue;
-                }
-                if bytes >= BATCH_BYTES {
+            let mut batch_class = u8::MAX;
+            while let Some(k) = self.push.first().copied() {
+                // Nothing of a class until every more urgent class is reconciled (the
+                // roster first: every other verdict depends on it).
+                if self.unsettled.iter().any(|u| *u < k.class) {
                     break;
                 }
                 // Roster and urgent notices travel in a batch of their own, so on a
                 // slow link they are committed without waiting for 32 KiB of backlog.
-                let next_prio = self.push.first_key_value().map(|((p, _), _)| *p);
                 if !batch.is_empty()
-                    && batch_prio <= URGENT
-                    && next_prio.is_some_and(|p| p > URGENT)
+                    && (bytes >= BATCH_BYTES
+                        || batch.len() >= wire::MAX_CHANGES_PER_BATCH
+                        || (batch_class <= URGENT && k.class > URGENT))
                 {
                     break;
                 }
-                let Some(((prio, _), (id, heads, since))) = self.push.pop_first() else {
-                    break;
+                self.push.pop_first();
+                let Some(c) = store.change(&k.hash)? else {
+                    continue;
                 };
-                self.queued.remove(&id);
                 if batch.is_empty() {
-                    batch_prio = prio;
+                    batch_class = k.class;
                 }
-                let missing = match since {
-                    Some(s) => store.local_changes_since(&id, s)?,
-                    None => store.changes_missing(&id, &heads)?,
-                };
-                if !missing.is_empty() {
-                    docs += 1;
-                }
-                self.carry.extend(missing);
+                bytes += c.bytes.len();
+                docs.insert(c.doc.clone());
+                batch.push(c);
             }
             if batch.is_empty() {
                 break;
             }
             self.stats.changes_sent += batch.len() as u64;
-            self.stats.docs_sent += docs;
+            self.stats.docs_sent += docs.len() as u64;
             self.in_flight += 1;
             self.outbox.push_back(Msg::Changes { changes: batch });
         }
-        if self.is_idle() && self.peer_hello && !self.synced {
-            let (digest, _) = store.digest()?;
+        if self.is_idle() && self.peer_hello && self.ranges.is_empty() {
+            let mine = self.my_set(store)?;
+            let set = recon::set_fp(&self.nonce, &mine);
             let seen = self.work_received;
-            if self.idle_sent_for != Some((digest, seen)) {
-                self.idle_sent_for = Some((digest, seen));
-                self.outbox.push_back(Msg::Idle { digest, seen });
+            // In sync and the peer already has our set's fingerprint: nothing to say.
+            let known = self.synced && self.announced == Some(set);
+            // Right after the hellos, a peer whose set differs always sends something
+            // (a descent, a want, a push): wait for it rather than spend a flight.
+            let early = self.work_received < 2 && self.announced == Some(set);
+            if !known && !early && self.idle_sent_for != Some((set, seen)) {
+                self.idle_sent_for = Some((set, seen));
+                self.announced = Some(set);
+                self.outbox.push_back(Msg::Idle {
+                    set,
+                    total: mine.count,
+                    seen,
+                });
             }
         }
-        if self.synced && self.note_pending && self.is_idle() {
-            self.note_pending = false;
-            let pos = store.log_position()?;
-            store.note_synced(&self.peer, pos)?;
-        }
         Ok(())
+    }
+}
+
+fn range_class(r: &Range) -> u8 {
+    match r {
+        Range::Fp { node, .. }
+        | Range::Children { node, .. }
+        | Range::Items { node, .. }
+        | Range::Want { node, .. } => node.class,
+        Range::Have { items } => items.iter().map(|i| i.class).min().unwrap_or(0),
+    }
+}
+
+fn range_ids(r: &Range) -> usize {
+    match r {
+        Range::Items { ids, .. } | Range::Want { ids, .. } => ids.len(),
+        Range::Have { items } => items.len(),
+        Range::Children { kids, .. } => kids.len(),
+        Range::Fp { .. } => 1,
     }
 }
 

@@ -1,5 +1,6 @@
-//! Wire format of `conglang/sync/1`: length-prefixed frames holding one postcard-
-//! encoded message each, deflated when that saves bytes.
+//! Wire format of `conglang/sync/2`: length-prefixed frames holding one postcard-
+//! encoded message each, deflated when that saves bytes. Version 1 (document digests
+//! and cursors) is not spoken any more; `V1_BYE` lets a node tell a version-1 peer so.
 //!
 //! The length prefix is checked against `MAX_FRAME` before anything is allocated, and
 //! inflation stops at `MAX_MESSAGE`, so a hostile peer cannot make a node allocate
@@ -13,57 +14,95 @@ use flate2::write::DeflateEncoder;
 use serde::{Deserialize, Serialize};
 
 use crate::identity::NodeId;
-use crate::model::{DocId, SignedChange};
+use crate::model::SignedChange;
+use crate::sync::recon::{Fp, NodeRef, SetFp, ShortId};
 
 /// The ALPN: bump the number on any incompatible change.
-pub const ALPN: &[u8] = b"conglang/sync/1";
-pub const VERSION: u16 = 1;
+pub const ALPN: &[u8] = b"conglang/sync/2";
+/// The previous protocol's ALPN: accepted only to tell such a peer to update.
+pub const ALPN_V1: &[u8] = b"conglang/sync/1";
+pub const VERSION: u16 = 2;
 
 /// Largest frame body on the wire (compressed).
 pub const MAX_FRAME: usize = 2 * 1024 * 1024;
 /// Largest message after inflation.
 pub const MAX_MESSAGE: usize = 4 * 1024 * 1024;
-/// Most documents in one offer or want message.
-pub const MAX_DOCS_PER_MSG: usize = 4096;
+/// Most ranges in one `Ranges` message, and most ids in one listing.
+pub const MAX_RANGES: usize = 4096;
+pub const MAX_IDS: usize = 4096;
 /// Most changes in one batch.
 pub const MAX_CHANGES_PER_BATCH: usize = 2048;
-/// Most heads listed for one document (honest documents have a handful).
-pub const MAX_HEADS: usize = 64;
 
 const FLAG_DEFLATE: u8 = 1;
 /// Frames smaller than this are not worth deflating.
 const DEFLATE_MIN: usize = 200;
 
+/// A class root's summary in a `Hello`: count and fingerprint (sender's nonce).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct DocState {
-    pub id: DocId,
-    pub heads: Vec<[u8; 32]>,
+pub struct ClassSum {
+    pub class: u8,
+    pub count: u64,
+    pub fp: Fp,
+}
+
+/// A child of a node in `Range::Children`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Kid {
+    pub nibble: u8,
+    pub count: u64,
+    pub fp: Fp,
+}
+
+/// An item named with where to find it: its leaf and its id keyed with the sender's nonce.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Located {
+    pub class: u8,
+    pub leaf: u16,
+    pub id: ShortId,
+}
+
+/// One step of reconciliation about one trie node (see `sync` for the rules).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Range {
+    /// My node holds `count` items with this fingerprint (my nonce).
+    Fp { node: NodeRef, count: u64, fp: Fp },
+    /// My node differs from yours; here are its non-empty children (absent = empty).
+    Children { node: NodeRef, kids: Vec<Kid> },
+    /// My node holds exactly these items (ids keyed with my nonce).
+    Items { node: NodeRef, ids: Vec<ShortId> },
+    /// Of the items you named under this node (ids keyed with your nonce), I lack
+    /// these: send them. Empty: I lack nothing there.
+    Want { node: NodeRef, ids: Vec<ShortId> },
+    /// Items I stored recently (ids keyed with my nonce): ask for those you lack.
+    Have { items: Vec<Located> },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Msg {
-    /// First message each way: who we are and a digest of everything we hold.
+    /// First message each way. `version` stays the first field of the first variant
+    /// in every protocol version, so any version can read it.
     Hello {
         version: u16,
         commune: NodeId,
-        digest: [u8; 16],
-        docs: u64,
-        /// Heads of our roster: the peer pushes roster changes we lack before
-        /// anything else, since every other verdict depends on the roster.
-        roster: Vec<[u8; 32]>,
+        /// Fresh per session: keys every fingerprint and id this side sends.
+        nonce: [u8; 16],
+        /// Fingerprint of the whole set, and its size.
+        set: SetFp,
+        total: u64,
+        /// Every non-empty class root.
+        classes: Vec<ClassSum>,
+        /// The items stored most recently: a peer that lacks only these asks at once.
+        recent: Vec<Located>,
     },
-    /// "These documents changed on my side; here are my heads." `last` marks the end
-    /// of a first-contact offer of everything (see `Session`).
-    Offer { docs: Vec<DocState>, last: bool },
-    /// "I lack changes of these documents; here are my heads, send what I miss."
-    Want { docs: Vec<DocState> },
+    /// Reconciliation steps.
+    Ranges { ranges: Vec<Range> },
     /// Signed changes, most urgent first.
     Changes { changes: Vec<SignedChange> },
-    /// A batch was verified and committed; my digest after it.
-    Ack { digest: [u8; 16] },
-    /// I have nothing more to send you; my digest now, and how many of your
+    /// A batch was verified and committed.
+    Ack,
+    /// I have nothing more to send you; my whole set now, and how many of your
     /// messages I had handled (so you can tell whether it crossed one of yours).
-    Idle { digest: [u8; 16], seen: u64 },
+    Idle { set: SetFp, total: u64, seen: u64 },
     /// Closing with a reason (logged by the peer).
     Bye { reason: String },
 }
@@ -78,6 +117,12 @@ pub enum WireError {
     Malformed(String),
     #[error("message breaks a limit: {0}")]
     Limit(&'static str),
+}
+
+/// A message's postcard bytes, before framing and compression (tests build frames of
+/// other versions from these).
+pub fn raw(msg: &Msg) -> Vec<u8> {
+    postcard::to_stdvec(msg).expect("messages serialise")
 }
 
 /// Encodes one message as a frame: `u32 LE length | flags | body`.
@@ -111,13 +156,13 @@ pub fn frame_len(prefix: [u8; 4]) -> Result<usize, WireError> {
     Ok(n)
 }
 
-/// Decodes a frame body (flags + payload, without the length prefix).
-pub fn decode(frame: &[u8]) -> Result<Msg, WireError> {
+/// Inflates a frame body (flags + payload, without the length prefix), bounded.
+fn payload(frame: &[u8]) -> Result<std::borrow::Cow<'_, [u8]>, WireError> {
     let Some((&flags, body)) = frame.split_first() else {
         return Err(WireError::Malformed("empty frame".into()));
     };
-    let msg: Msg = match flags {
-        0 => postcard::from_bytes(body).map_err(|e| WireError::Malformed(e.to_string()))?,
+    match flags {
+        0 => Ok(std::borrow::Cow::Borrowed(body)),
         FLAG_DEFLATE => {
             let mut out = Vec::new();
             DeflateDecoder::new(body)
@@ -127,26 +172,75 @@ pub fn decode(frame: &[u8]) -> Result<Msg, WireError> {
             if out.len() > MAX_MESSAGE {
                 return Err(WireError::InflatesTooFar);
             }
-            postcard::from_bytes(&out).map_err(|e| WireError::Malformed(e.to_string()))?
+            Ok(std::borrow::Cow::Owned(out))
         }
-        f => return Err(WireError::Malformed(format!("unknown flags {f}"))),
-    };
+        f => Err(WireError::Malformed(format!("unknown flags {f}"))),
+    }
+}
+
+/// Decodes a frame body (flags + payload, without the length prefix).
+pub fn decode(frame: &[u8]) -> Result<Msg, WireError> {
+    let body = payload(frame)?;
+    let msg: Msg = postcard::from_bytes(&body).map_err(|e| WireError::Malformed(e.to_string()))?;
     check_limits(&msg)?;
     Ok(msg)
 }
 
-fn check_limits(msg: &Msg) -> Result<(), WireError> {
-    match msg {
-        Msg::Offer { docs, .. } | Msg::Want { docs } => {
-            if docs.len() > MAX_DOCS_PER_MSG {
-                return Err(WireError::Limit("too many documents in one message"));
-            }
-            if docs.iter().any(|d| d.heads.len() > MAX_HEADS) {
-                return Err(WireError::Limit("too many heads for one document"));
-            }
+/// Version 1's messages, as far as bundles need them: a version-1 bundle is a series
+/// of `Changes` frames (the fourth message), which this node still reads.
+#[derive(Deserialize)]
+enum V1Msg {
+    Hello(()),
+    Offer(()),
+    Want(()),
+    Changes { changes: Vec<SignedChange> },
+}
+
+/// Decodes a version-1 `Changes` frame body (bundles written by version 1).
+pub fn decode_v1_changes(frame: &[u8]) -> Result<Vec<SignedChange>, WireError> {
+    let body = payload(frame)?;
+    match postcard::from_bytes::<V1Msg>(&body) {
+        Ok(V1Msg::Changes { changes }) => {
+            check_limits(&Msg::Changes {
+                changes: changes.clone(),
+            })?;
+            Ok(changes)
         }
-        Msg::Hello { roster, .. } if roster.len() > MAX_HEADS => {
-            return Err(WireError::Limit("too many roster heads"));
+        Ok(_) => Err(WireError::Malformed("not a change batch".into())),
+        Err(e) => Err(WireError::Malformed(e.to_string())),
+    }
+}
+
+fn check_limits(msg: &Msg) -> Result<(), WireError> {
+    let bad_node = |n: &NodeRef| !n.is_valid();
+    match msg {
+        Msg::Hello {
+            classes, recent, ..
+        } if classes.len() > crate::sync::recon::CLASSES as usize || recent.len() > MAX_IDS => {
+            return Err(WireError::Limit("hello too large"));
+        }
+        Msg::Ranges { ranges } => {
+            if ranges.len() > MAX_RANGES {
+                return Err(WireError::Limit("too many ranges in one message"));
+            }
+            for r in ranges {
+                let ok = match r {
+                    Range::Fp { node, .. } => !bad_node(node),
+                    Range::Children { node, kids } => {
+                        !bad_node(node)
+                            && node.depth < crate::sync::recon::DEPTH
+                            && kids.len() <= 16
+                            && kids.iter().all(|k| k.nibble < 16)
+                    }
+                    Range::Items { node, ids } | Range::Want { node, ids } => {
+                        !bad_node(node) && ids.len() <= MAX_IDS
+                    }
+                    Range::Have { items } => items.len() <= MAX_IDS,
+                };
+                if !ok {
+                    return Err(WireError::Limit("malformed range"));
+                }
+            }
         }
         Msg::Changes { changes } => {
             if changes.len() > MAX_CHANGES_PER_BATCH {
@@ -165,6 +259,36 @@ fn check_limits(msg: &Msg) -> Result<(), WireError> {
         _ => {}
     }
     Ok(())
+}
+
+/// A complete version-1 frame saying `Bye { reason }` (version 1's seventh message),
+/// so a node that was not updated logs why the session ended instead of failing
+/// silently. Built by hand: version 1's message type no longer exists here.
+pub fn v1_bye(reason: &str) -> Vec<u8> {
+    let mut body = vec![0u8, 6];
+    let mut n = reason.len();
+    loop {
+        let b = (n & 0x7f) as u8;
+        n >>= 7;
+        if n == 0 {
+            body.push(b);
+            break;
+        }
+        body.push(b | 0x80);
+    }
+    body.extend_from_slice(reason.as_bytes());
+    let mut out = (body.len() as u32).to_le_bytes().to_vec();
+    out.extend_from_slice(&body);
+    out
+}
+
+/// What a node on this version tells a version-1 peer.
+pub fn v1_reason() -> String {
+    format!(
+        "this peer speaks {} and cannot sync with {}: update Cổng Làng on this node",
+        String::from_utf8_lossy(ALPN),
+        String::from_utf8_lossy(ALPN_V1)
+    )
 }
 
 /// Splits a byte stream into frames: feed bytes in, take messages out. Used by the
@@ -191,6 +315,20 @@ impl FrameReader {
         let msg = decode(&self.buf[4..4 + n]);
         self.buf.drain(..4 + n);
         msg.map(Some)
+    }
+
+    /// Next complete frame body (flags + payload), `Ok(None)` if more bytes are needed.
+    pub fn next_frame(&mut self) -> Result<Option<Vec<u8>>, WireError> {
+        if self.buf.len() < 4 {
+            return Ok(None);
+        }
+        let n = frame_len(self.buf[..4].try_into().expect("4 bytes"))?;
+        if self.buf.len() < 4 + n {
+            return Ok(None);
+        }
+        let f = self.buf[4..4 + n].to_vec();
+        self.buf.drain(..4 + n);
+        Ok(Some(f))
     }
 
     pub fn remaining(&self) -> usize {

@@ -68,3 +68,17 @@ fn w2_noop_is_one_round_trip_and_under_a_kib_w3_one_notice_is_cheap() {
         );
     }
 }
+
+/// W7 at a tenth of the benchmark's size: a first contact between overlapping stores
+/// costs about the differing changes, not the store (protocol 1 offered every document).
+#[test]
+fn w7_first_contact_between_overlapping_stores_costs_the_difference() {
+    let dir = tempfile::tempdir().unwrap();
+    let (m, differing) = lab::w7(dir.path(), 1000, 10, 7).unwrap();
+    assert!(
+        m.bytes() <= 2 * differing + 16 * 1024,
+        "W7: {} bytes for {differing} differing bytes",
+        m.bytes()
+    );
+    assert!(m.round_trips <= 8, "W7: {m:?}");
+}

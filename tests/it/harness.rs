@@ -4,10 +4,9 @@
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 
-use conglang::identity::NodeId;
 use conglang::model::Role;
 use conglang::repo::Repo;
-use conglang::sync::{Event, Msg, Session, Storage};
+use conglang::sync::{Event, Msg, Session};
 
 /// The binary under test. `CONGLANG_BIN` overrides the one cargo built: several
 /// worktrees sharing one target dir overwrite each other's `target/debug/conglang`.
@@ -173,16 +172,8 @@ pub fn exchange_limited(a: &mut Repo, b: &mut Repo, limit: usize) -> Option<(usi
         .unwrap()
         .or(b.commune_id().unwrap())
         .expect("commune");
-    let cursor = |r: &Repo, p: &NodeId| {
-        r.store()
-            .read()
-            .peer(p)
-            .unwrap()
-            .map(|p| p.cursor)
-            .unwrap_or(0)
-    };
-    let mut sa = Session::new(a.node_id(), b.node_id(), commune, cursor(a, &b.node_id()));
-    let mut sb = Session::new(b.node_id(), a.node_id(), commune, cursor(b, &a.node_id()));
+    let mut sa = Session::new(a.node_id(), b.node_id(), commune, rand::random());
+    let mut sb = Session::new(b.node_id(), a.node_id(), commune, rand::random());
     sa.start(a).unwrap();
     sb.start(b).unwrap();
     let (mut n_ab, mut n_ba) = (0, 0);
@@ -196,7 +187,20 @@ pub fn exchange_limited(a: &mut Repo, b: &mut Repo, limit: usize) -> Option<(usi
             delivered += 1;
             n_ab += 1;
             moved = true;
-            sb.handle_message(roundtrip(m), b).unwrap();
+            let m = roundtrip(m);
+            let dbg = format!(
+                "{:?}",
+                match &m {
+                    Msg::Changes { changes } => changes
+                        .iter()
+                        .map(|c| c.doc.to_string())
+                        .collect::<Vec<_>>(),
+                    o => vec![format!("{o:?}").chars().take(300).collect()],
+                }
+            );
+            if let Err(e) = sb.handle_message(m, b) {
+                panic!("{e}: a->b {dbg}");
+            }
         }
         while let Some(m) = sb.poll_transmit() {
             if delivered >= limit {
@@ -205,7 +209,20 @@ pub fn exchange_limited(a: &mut Repo, b: &mut Repo, limit: usize) -> Option<(usi
             delivered += 1;
             n_ba += 1;
             moved = true;
-            sa.handle_message(roundtrip(m), a).unwrap();
+            let m = roundtrip(m);
+            let dbg = format!(
+                "{:?}",
+                match &m {
+                    Msg::Changes { changes } => changes
+                        .iter()
+                        .map(|c| c.doc.to_string())
+                        .collect::<Vec<_>>(),
+                    o => vec![format!("{o:?}").chars().take(300).collect()],
+                }
+            );
+            if let Err(e) = sa.handle_message(m, a) {
+                panic!("{e}: b->a {dbg}");
+            }
         }
         if !moved {
             break;
@@ -220,11 +237,20 @@ pub fn exchange_limited(a: &mut Repo, b: &mut Repo, limit: usize) -> Option<(usi
         }
         ok
     };
-    let _ = (synced(&mut sa), synced(&mut sb));
+    let (ya, yb) = (synced(&mut sa), synced(&mut sb));
+    assert_eq!(
+        a.change_set().unwrap(),
+        b.change_set().unwrap(),
+        "change sets differ after a complete exchange"
+    );
     assert_eq!(
         a.digest().unwrap(),
         b.digest().unwrap(),
-        "stores differ after a complete exchange"
+        "documents differ after a complete exchange"
+    );
+    assert!(
+        ya && yb,
+        "a complete exchange must end in sync on both sides"
     );
     Some((n_ab, n_ba))
 }
@@ -236,13 +262,14 @@ pub fn roundtrip(m: Msg) -> Msg {
     conglang::sync::wire::decode(&frame[4..4 + n]).unwrap()
 }
 
+/// Digest of every document's heads: equal when two nodes show the same documents.
 pub fn digest_of(r: &Repo) -> [u8; 16] {
-    Storage::digest(r).unwrap().0
+    r.digest().unwrap().0
 }
 
 /// Writes changes as a USB bundle, without any check (for forged bundles).
 pub fn write_bundle(path: &std::path::Path, changes: Vec<conglang::model::SignedChange>) {
-    let mut bytes = b"CONGLANG-BUNDLE 1\n".to_vec();
+    let mut bytes = b"CONGLANG-BUNDLE 2\n".to_vec();
     bytes.extend(conglang::sync::wire::encode(
         &conglang::sync::Msg::Changes { changes },
     ));

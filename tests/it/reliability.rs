@@ -424,18 +424,41 @@ fn valid_frames() -> Vec<Vec<u8>> {
     vec![
         wire::encode(&wire::Msg::Changes { changes }),
         wire::encode(&wire::Msg::Hello {
-            version: 1,
+            version: wire::VERSION,
             commune: c.office.node_id(),
-            digest: [3; 16],
-            docs: 7,
-            roster: vec![[1; 32]],
-        }),
-        wire::encode(&wire::Msg::Offer {
-            docs: vec![wire::DocState {
-                id,
-                heads: vec![[9; 32]],
+            nonce: [3; 16],
+            set: [4; 16],
+            total: 7,
+            classes: vec![wire::ClassSum {
+                class: 2,
+                count: 7,
+                fp: [5; 8],
             }],
-            last: true,
+            recent: vec![wire::Located {
+                class: 2,
+                leaf: 0x1234,
+                id: [6; 8],
+            }],
+        }),
+        wire::encode(&wire::Msg::Ranges {
+            ranges: vec![
+                wire::Range::Children {
+                    node: conglang::sync::NodeRef::root(2),
+                    kids: vec![wire::Kid {
+                        nibble: 3,
+                        count: 2,
+                        fp: [7; 8],
+                    }],
+                },
+                wire::Range::Items {
+                    node: conglang::sync::NodeRef::root(4),
+                    ids: vec![[8; 8], [9; 8]],
+                },
+                wire::Range::Want {
+                    node: conglang::sync::NodeRef::root(0),
+                    ids: vec![[1; 8]],
+                },
+            ],
         }),
     ]
 }
@@ -483,8 +506,8 @@ proptest! {
         let mut c = Commune::new();
         let commune = c.office.commune_id().unwrap().unwrap();
         let peer = conglang::identity::Identity::generate().node_id();
-        let mut s = conglang::sync::Session::new(c.office.node_id(), peer, commune, 0);
-        s.start(&c.office).unwrap();
+        let mut s = conglang::sync::Session::new(c.office.node_id(), peer, commune, [7; 16]);
+        s.start(&mut c.office).unwrap();
         let before = c.office.status().unwrap().changes;
         let mut valid = valid_frames();
         valid.extend(frames);

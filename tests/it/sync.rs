@@ -2,7 +2,7 @@
 //! protocol's properties through the sans-IO core between real stores.
 
 use conglang::model::{Kind, NoticeDraft, RequestDraft, Role, Status};
-use conglang::sync::{Event, Session, Storage};
+use conglang::sync::{Event, Session};
 
 use crate::harness::{CliNode, Commune, enrol, exchange, exchange_limited, roundtrip};
 
@@ -283,10 +283,10 @@ fn urgent_notice_posted_last_arrives_first_through_a_large_backlog() {
         })
         .unwrap();
     let commune = c.office.commune_id().unwrap().unwrap();
-    let mut so = Session::new(c.office.node_id(), kiosk.node_id(), commune, 0);
-    let mut sk = Session::new(kiosk.node_id(), c.office.node_id(), commune, 0);
-    so.start(&c.office).unwrap();
-    sk.start(&kiosk).unwrap();
+    let mut so = Session::new(c.office.node_id(), kiosk.node_id(), commune, rand::random());
+    let mut sk = Session::new(kiosk.node_id(), c.office.node_id(), commune, rand::random());
+    so.start(&mut c.office).unwrap();
+    sk.start(&mut kiosk).unwrap();
     // The order in which document changes travel from the office, across batches.
     let mut stream: Vec<conglang::model::DocId> = Vec::new();
     let mut requests_when_urgent_committed = None;
@@ -338,10 +338,8 @@ fn urgent_notice_posted_last_arrives_first_through_a_large_backlog() {
         "{requests_when_urgent_committed:?}"
     );
     assert_eq!(kiosk.requests().unwrap().len(), 2000);
-    assert_eq!(
-        Storage::digest(&kiosk).unwrap(),
-        Storage::digest(&c.office).unwrap()
-    );
+    assert_eq!(kiosk.change_set().unwrap(), c.office.change_set().unwrap());
+    assert_eq!(kiosk.digest().unwrap(), c.office.digest().unwrap());
 }
 
 #[test]
@@ -369,4 +367,72 @@ fn cut_link_keeps_what_arrived_and_next_sync_completes() {
     }
     exchange(&mut c.office, &mut kiosk);
     assert_eq!(kiosk.notices().unwrap().len(), 300);
+}
+
+/// Upgrade in place: a bundle written by protocol 1 (`CONGLANG-BUNDLE 1`, its frames'
+/// `Changes` is the fourth message) is still imported; a bundle of an unknown newer
+/// format is refused with words saying so; a version-1 peer's hello is refused with an
+/// error naming both versions, and a version-1 peer is sent a `Bye` its version can read.
+#[test]
+fn older_bundles_are_read_and_older_peers_are_told_to_update() {
+    let mut c = Commune::new();
+    let mut kiosk = c.member("kiosk", Role::Kiosk);
+    let id = c
+        .office
+        .post_notice(&NoticeDraft {
+            title: "Thông báo từ bản cũ".into(),
+            ..Default::default()
+        })
+        .unwrap();
+    let changes = c.office.changes_missing(&id, &[]).unwrap();
+    // Version 1's frame: flags 0, message tag 3 (`Changes`), then the same fields.
+    let raw = conglang::sync::wire::raw(&conglang::sync::Msg::Changes { changes });
+    let mut body = vec![0u8, 3];
+    body.extend_from_slice(&raw[1..]);
+    let mut bytes = b"CONGLANG-BUNDLE 1\n".to_vec();
+    bytes.extend_from_slice(&(body.len() as u32).to_le_bytes());
+    bytes.extend_from_slice(&body);
+    let dir = tempfile::tempdir().unwrap();
+    let old = dir.path().join("old.bundle");
+    std::fs::write(&old, &bytes).unwrap();
+    let rep = conglang::bundle::import(&mut kiosk, &old).unwrap();
+    assert_eq!((rep.accepted, rep.rejected), (1, 0), "{rep:?}");
+    assert!(kiosk.notice(&id).unwrap().is_some());
+
+    let newer = dir.path().join("newer.bundle");
+    std::fs::write(&newer, b"CONGLANG-BUNDLE 9\nwhatever").unwrap();
+    let e = conglang::bundle::import(&mut kiosk, &newer)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("newer format") && e.contains("update"), "{e}");
+
+    // A version-1 hello: the first field of the first message is the version in
+    // every protocol version, so the error names it.
+    let commune = c.office.commune_id().unwrap().unwrap();
+    let mut s = Session::new(c.office.node_id(), kiosk.node_id(), commune, [1; 16]);
+    s.start(&mut c.office).unwrap();
+    let hello_v1 = conglang::sync::Msg::Hello {
+        version: 1,
+        commune,
+        nonce: [0; 16],
+        set: [0; 16],
+        total: 0,
+        classes: vec![],
+        recent: vec![],
+    };
+    let e = s
+        .handle_message(hello_v1, &mut c.office)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("version 1") && e.contains("version 2") && e.contains("updating"),
+        "{e}"
+    );
+
+    // What a version-1 peer is sent: one length-prefixed frame, flags 0, its `Bye` tag.
+    let bye = conglang::sync::wire::v1_bye(&conglang::sync::wire::v1_reason());
+    let n = u32::from_le_bytes(bye[..4].try_into().unwrap()) as usize;
+    assert_eq!(n + 4, bye.len());
+    assert_eq!(&bye[4..6], &[0, 6]);
+    assert!(String::from_utf8_lossy(&bye).contains("conglang/sync/2"));
 }
