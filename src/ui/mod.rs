@@ -1022,50 +1022,46 @@ fn footer(ui: &mut egui::Ui, st: &Station, lang: Lang) {
     ui.spacing_mut().interact_size.y = 26.0;
     ui.spacing_mut().item_spacing.y = 0.0;
     ui.add_space(3.0);
-    ui.horizontal(|ui| {
-        ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
-            let last = st
-                .sync
-                .last
-                .or(st.view.as_ref().and_then(|v| v.last_synced));
-            let text = match (last, &st.view) {
-                (Some((at, peer)), Some(v)) => {
-                    lang.fill(S::UpdatedAt, &[&widgets::hhmm(at), &v.member_name(&peer)])
-                }
-                _ => lang.t(S::NeverSynced).to_string(),
+    let last = st
+        .sync
+        .last
+        .or(st.view.as_ref().and_then(|v| v.last_synced));
+    let status = match (last, &st.view) {
+        (Some((at, peer)), Some(v)) => {
+            lang.fill(S::UpdatedAt, &[&widgets::hhmm(at), &v.member_name(&peer)])
+        }
+        _ => lang.t(S::NeverSynced).to_string(),
+    };
+    // Where the machine is and when it last heard from the commune: a resident reads
+    // both in full, so a long name wraps onto a second line instead of being cut.
+    ui.horizontal_wrapped(|ui| {
+        if let Some(t) = &st.toast {
+            let kiosk = st.role() == Some(Role::Kiosk);
+            let (color, text) = if t.ok {
+                (widgets::GREEN, lang.t(S::Saved).to_string())
+            } else if kiosk {
+                // The reason is English and technical: it went to the log.
+                (widgets::RED, lang.t(S::StoreFailed).to_string())
+            } else {
+                (widgets::RED, lang.fill(S::ErrorPrefix, &[&t.text]))
             };
-            ui.add(egui::Label::new(RichText::new(text).size(18.0)).truncate());
-            if !st.sync.syncing.is_empty() {
-                ui.label(lang.t(S::Syncing));
-                ui.spinner();
+            ui.label(RichText::new(text).color(color).size(18.0));
+        } else {
+            ui.label(widgets::bold(lang.t(S::AppName), 18.0));
+            if let Some(v) = &st.view {
+                let mut who = v.commune.clone();
+                if v.role.is_some() {
+                    who = format!("{who} — {}", v.my_name());
+                }
+                ui.label(RichText::new(who).size(18.0));
             }
-            ui.separator();
-            ui.with_layout(egui::Layout::left_to_right(egui::Align::Center), |ui| {
-                if let Some(t) = &st.toast {
-                    let kiosk = st.role() == Some(Role::Kiosk);
-                    let (color, text) = if t.ok {
-                        (widgets::GREEN, lang.t(S::Saved).to_string())
-                    } else if kiosk {
-                        // The reason is English and technical: it went to the log.
-                        (widgets::RED, lang.t(S::StoreFailed).to_string())
-                    } else {
-                        (widgets::RED, lang.fill(S::ErrorPrefix, &[&t.text]))
-                    };
-                    ui.add(
-                        egui::Label::new(RichText::new(text).color(color).size(18.0)).truncate(),
-                    );
-                    return;
-                }
-                ui.label(widgets::bold(lang.t(S::AppName), 18.0));
-                if let Some(v) = &st.view {
-                    let mut who = v.commune.clone();
-                    if v.role.is_some() {
-                        who = format!("{who} — {}", v.my_name());
-                    }
-                    ui.add(egui::Label::new(RichText::new(who).size(18.0)).truncate());
-                }
-            });
-        });
+        }
+        ui.separator();
+        if !st.sync.syncing.is_empty() {
+            ui.spinner();
+            ui.label(lang.t(S::Syncing));
+        }
+        ui.label(RichText::new(status).size(18.0));
     });
     ui.add_space(3.0);
 }

@@ -1226,3 +1226,35 @@ fn word_suggestions_bring_the_seed_question_under_60_touches() {
     eprintln!("touches, home to tracking code, tone keys and suggestions: {touches}");
     assert!(touches <= 60, "{touches} touches");
 }
+
+// ---- the footer names the kiosk in full ---------------------------------------
+
+#[test]
+fn the_footer_shows_a_long_kiosk_name_in_full_at_the_hall_zoom() {
+    let mut c = crate::harness::Commune::new();
+    let name = "Nhà văn hóa thôn Nà Khoang và các xóm lân cận";
+    let kiosk = c.member(name, Role::Kiosk);
+    let dir = kiosk.data_dir().to_path_buf();
+    drop(kiosk);
+    let h = app_sized(&dir, Clock::manual(T0), hall_size(), HALL_ZOOM);
+    let text = format!("Xã Long Môn — {name}");
+    let who = h.get_by_label(&text);
+    let r = who.rect();
+    let window = egui::Rect::from_min_size(egui::Pos2::ZERO, hall_size());
+    assert!(window.contains_rect(r), "footer outside the window: {r:?}");
+    // Drawn in full (wrapped if need be), not cut with an ellipsis: its box holds the
+    // whole text's width on one or more lines.
+    let natural = h.ctx.fonts_mut(|f| {
+        f.layout_no_wrap(
+            text.clone(),
+            egui::FontId::proportional(18.0),
+            egui::Color32::BLACK,
+        )
+        .size()
+    });
+    let lines = (r.height() / natural.y).round().max(1.0);
+    assert!(
+        r.width() * lines >= natural.x * 0.98,
+        "the kiosk's name is cut: box {r:?}, text needs {natural:?}"
+    );
+}

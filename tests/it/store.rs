@@ -171,7 +171,7 @@ fn migrations_run_on_empty_and_older_databases() {
 fn schema_3_store_with_data_migrates_and_reconciles() {
     let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
     let dir = tempfile::tempdir().unwrap();
-    let mut open = |name: &str| {
+    let open = |name: &str| {
         let to = dir.path().join(name);
         std::fs::create_dir_all(&to).unwrap();
         for f in ["node.key", conglang::store::DB_FILE] {
