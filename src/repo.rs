@@ -1428,12 +1428,30 @@ fn apply(
             others.push((id, changes));
         }
     }
+    // The cache row (views, snapshot) is pure CPU work too: built on the same core.
     let judged = par_map(fresh, 16, |(id, changes)| {
         let j = verdict::doc::evaluate(&id, &judge, changes);
-        (id, j)
+        let row = if j.valid.is_empty() {
+            None
+        } else {
+            build_row(&id, &j.doc).ok()
+        };
+        (id, j, row)
     });
-    for (id, j) in judged {
-        write_judged(db, &id, j, &BTreeSet::new(), None, me, via, report, now)?;
+    for (id, j, row) in judged {
+        let fresh = Written::Fresh(row);
+        write_judged(
+            db,
+            &id,
+            j,
+            &BTreeSet::new(),
+            None,
+            fresh,
+            me,
+            via,
+            report,
+            now,
+        )?;
     }
     for (id, changes) in others {
         import_doc(db, &judge, me, &id, changes, via, report, now)?;
@@ -1888,11 +1906,21 @@ fn reevaluate(
         judged,
         &valid_before,
         old_doc.as_ref(),
+        Written::Held,
         me,
         via,
         report,
         now,
     )
+}
+
+/// What the store held of a document before its verdicts are written.
+enum Written {
+    /// Nothing at all (`is_fresh`): no quarantine or pending rows to move; the cache
+    /// row built already, if any change is valid.
+    Fresh(Option<DocRow>),
+    /// Something: rows may move between the log, quarantine and pending.
+    Held,
 }
 
 /// Writes a document's verdicts: valid changes into the log (in causal order), void
@@ -1905,20 +1933,27 @@ fn write_judged(
     judged: verdict::doc::Judged,
     valid_before: &BTreeSet<[u8; 32]>,
     old_doc: Option<&Automerge>,
+    written: Written,
     me: &NodeId,
     via: Option<&NodeId>,
     report: &mut ImportReport,
     now: i64,
 ) -> Result<()> {
+    let (held, prebuilt) = match written {
+        Written::Fresh(row) => (false, row),
+        Written::Held => (true, None),
+    };
     let mut touched = false;
     for c in &judged.valid {
         if valid_before.contains(&c.hash.0) {
             continue;
         }
         touched = true;
-        let was_quarantined = db.in_quarantine(&c.hash.0)?;
-        db.unquarantine(&c.hash.0)?;
-        db.remove_pending(&c.hash.0)?;
+        let was_quarantined = held && db.in_quarantine(&c.hash.0)?;
+        if held {
+            db.unquarantine(&c.hash.0)?;
+            db.remove_pending(&c.hash.0)?;
+        }
         store_valid(db, c, via, now)?;
         if !was_quarantined {
             report.accepted += 1;
@@ -1990,7 +2025,10 @@ fn write_judged(
         if judged.valid.is_empty() {
             db.delete_doc(id)?;
         } else {
-            let mut row = build_row(id, &judged.doc)?;
+            let mut row = match prebuilt {
+                Some(r) => r,
+                None => build_row(id, &judged.doc)?,
+            };
             let (first, last) = db.seq_range(id)?;
             row.first_seq = first;
             row.last_seq = last;
