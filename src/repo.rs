@@ -1421,8 +1421,9 @@ fn apply(
     // core, then write them.
     let mut fresh = Vec::new();
     let mut others = Vec::new();
+    let nothing_aside = db.quarantine_count()? == 0 && db.pending_count()? == 0;
     for (id, changes) in groups {
-        if is_fresh(db, &id, &changes)? {
+        if is_fresh(db, &id, &changes, nothing_aside)? {
             fresh.push((id, changes));
         } else {
             others.push((id, changes));
@@ -1944,6 +1945,8 @@ fn write_judged(
         Written::Held => (true, None),
     };
     let mut touched = false;
+    // Log positions of a new document's changes, known as they are written.
+    let (mut first, mut last) = (0i64, 0i64);
     for c in &judged.valid {
         if valid_before.contains(&c.hash.0) {
             continue;
@@ -1954,7 +1957,10 @@ fn write_judged(
             db.unquarantine(&c.hash.0)?;
             db.remove_pending(&c.hash.0)?;
         }
-        store_valid(db, c, via, now)?;
+        last = store_valid(db, c, via, now)?;
+        if first == 0 {
+            first = last;
+        }
         if !was_quarantined {
             report.accepted += 1;
         } else {
@@ -2029,7 +2035,11 @@ fn write_judged(
                 Some(r) => r,
                 None => build_row(id, &judged.doc)?,
             };
-            let (first, last) = db.seq_range(id)?;
+            let (first, last) = if held {
+                db.seq_range(id)?
+            } else {
+                (first, last)
+            };
             row.first_seq = first;
             row.last_seq = last;
             db.put_doc(&row)?;
@@ -2048,15 +2058,22 @@ fn write_judged(
 
 /// Nothing of this document is stored, quarantined or pending, and none of these
 /// changes is known.
-fn is_fresh(db: Db<'_>, id: &DocId, changes: &[VerifiedChange]) -> Result<bool> {
+/// `nothing_aside`: the quarantine and the pending buffer are both empty (the common
+/// case, checked once per import), so only the log needs asking.
+fn is_fresh(
+    db: Db<'_>,
+    id: &DocId,
+    changes: &[VerifiedChange],
+    nothing_aside: bool,
+) -> Result<bool> {
     if db.doc_brief(id)?.is_some()
-        || !db.pending_for(id)?.is_empty()
-        || !db.quarantined_of(id)?.is_empty()
+        || (!nothing_aside
+            && (!db.pending_for(id)?.is_empty() || !db.quarantined_of(id)?.is_empty()))
     {
         return Ok(false);
     }
     for c in changes {
-        if db.has_change(&c.hash.0)? || db.in_quarantine(&c.hash.0)? {
+        if db.has_change(&c.hash.0)? || (!nothing_aside && db.in_quarantine(&c.hash.0)?) {
             return Ok(false);
         }
     }
