@@ -285,15 +285,6 @@ impl<'a> Db<'a> {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
-    /// Changes by `author`, across all documents (for revocation).
-    pub fn changes_by(&self, author: &NodeId) -> Result<Vec<StoredChange>> {
-        let mut st = self.0.prepare_cached(
-            "SELECT seq, hash, doc_id, bytes, sig FROM changes WHERE author = ?1 ORDER BY seq",
-        )?;
-        let rows = st.query_map([&author.0[..]], row_change)?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
-    }
-
     pub fn change_by_hash(&self, hash: &[u8; 32]) -> Result<Option<StoredChange>> {
         Ok(self
             .0

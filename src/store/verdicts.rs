@@ -3,7 +3,7 @@
 //! pending buffer, and the equivocators flagged to officials.
 
 use anyhow::Result;
-use rusqlite::{OptionalExtension, params};
+use rusqlite::params;
 
 use super::{Db, StoredChange, doc_id_col, hash32, row_change};
 use crate::identity::NodeId;
@@ -151,33 +151,6 @@ impl Db<'_> {
         Ok(self
             .0
             .query_row("SELECT COUNT(*) FROM links", [], |r| r.get(0))?)
-    }
-
-    /// A quarantined change by hash.
-    pub fn quarantined(&self, hash: &[u8; 32]) -> Result<Option<StoredChange>> {
-        Ok(self
-            .0
-            .prepare_cached(
-                "SELECT rowid, hash, doc_id, bytes, sig FROM quarantine WHERE hash = ?1",
-            )?
-            .query_row([&hash[..]], row_change)
-            .optional()?)
-    }
-
-    /// A key for the roster verdict cache: changes when any roster change is stored,
-    /// moved, or a chain link arrives.
-    pub fn roster_key(&self) -> Result<(i64, i64, i64, i64)> {
-        let (n, max): (i64, i64) = self.0.query_row(
-            "SELECT COUNT(*), COALESCE(MAX(seq), 0) FROM changes WHERE doc_id = 'roster'",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )?;
-        let q: i64 = self.0.query_row(
-            "SELECT COUNT(*) FROM quarantine WHERE doc_id = 'roster'",
-            [],
-            |r| r.get(0),
-        )?;
-        Ok((n, max, q, self.link_count()?))
     }
 
     // ---- pending, bounded per author ----

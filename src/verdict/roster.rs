@@ -95,10 +95,6 @@ impl RosterOutcome {
         }
         Ok(m.role)
     }
-
-    pub fn is_valid(&self, h: &Hash) -> bool {
-        self.order.contains(h)
-    }
 }
 
 /// Everything the evaluation needs to know about author chains: for a node, each of
