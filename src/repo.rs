@@ -1092,10 +1092,15 @@ impl Repo {
         // slices of at most `MAX_INFLATED_PER_SLICE` bytes once inflated.
         let mut slices: Vec<Vec<SignedChange>> = vec![Vec::new()];
         let mut size = 0u64;
-        for c in changes {
+        // Measuring means inflating (streamed, bounded): on every core, not in the
+        // sequential part of the import.
+        let sized = par_map(changes, 64, |c| {
             let n =
                 model::signed::inflated_size(&c.bytes, model::signed::MAX_INFLATED_CHANGE_BYTES)
                     .unwrap_or(0);
+            (c, n)
+        });
+        for (c, n) in sized {
             if size + n > MAX_INFLATED_PER_SLICE && !slices.last().is_some_and(|s| s.is_empty()) {
                 slices.push(Vec::new());
                 size = 0;
