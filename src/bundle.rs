@@ -13,6 +13,7 @@ use serde::Serialize;
 
 use crate::identity::NodeId;
 use crate::model::{DocId, Receipt, SignedChange};
+use crate::repo::HeldVersion;
 use crate::repo::Repo;
 use crate::sync::wire::{self, FrameReader, Msg};
 
@@ -40,8 +41,9 @@ pub struct BundleImportReport {
 }
 
 /// Writes every change this node holds, or only what `for_node` lacks according to
-/// its receipt... and, more precisely, according to the heads it last told us (we
-/// only know its receipts for notices, so everything else is sent whole).
+/// its receipt: a notice whose version there is ours (same heads) is left out; any
+/// other notice, and every other document, goes whole. Decided by content, never by
+/// comparing the two nodes' clocks.
 pub fn export(repo: &Repo, path: &Path, for_node: Option<&NodeId>) -> Result<ExportReport> {
     let mut changes: Vec<SignedChange> = Vec::new();
     let mut docs = 0;
@@ -54,12 +56,9 @@ pub fn export(repo: &Repo, path: &Path, for_node: Option<&NodeId>) -> Result<Exp
         None => None,
     };
     for d in repo.doc_heads(0)? {
-        // A notice the target's receipt says it holds is skipped, unless it changed
-        // since (withdrawn, edited): then the whole history goes, to be safe.
         if let Some(r) = &held
-            && let Some(at) = r.notices.get(d.id.as_str())
-            && let Some(n) = repo.notice(&d.id)?
-            && n.updated_at <= *at
+            && let Some(theirs) = r.versions.get(d.id.as_str())
+            && repo.notice_version(&d.id)?.compare(theirs) == HeldVersion::Latest
         {
             continue;
         }

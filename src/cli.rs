@@ -425,8 +425,14 @@ pub fn run(cli: Cli) -> Result<()> {
                 print_json(&r)?;
             } else {
                 for x in r {
+                    let version = match x.version {
+                        crate::repo::HeldVersion::Latest => "has the latest version",
+                        crate::repo::HeldVersion::Older => "has an OLDER version",
+                        crate::repo::HeldVersion::Newer => "has a newer version than this node",
+                        crate::repo::HeldVersion::Unknown => "version unknown (old receipt)",
+                    };
                     println!(
-                        "{}  {} ({})  since {}",
+                        "{}  {} ({})  since {}  {version}",
                         x.node.short(),
                         x.name,
                         x.place,

@@ -160,6 +160,23 @@ pub struct Reach {
     pub role: Option<Role>,
     pub place: String,
     pub since: i64,
+    /// Which version of the notice that node said it holds, compared with ours.
+    pub version: HeldVersion,
+}
+
+/// A node's version of a notice, as its receipt states it, against this node's.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HeldVersion {
+    /// The same heads as ours: it shows what we show (a withdrawal included).
+    Latest,
+    /// Heads we hold as older changes of the notice: it still shows an earlier
+    /// version (for a withdrawn notice: still shows it live).
+    Older,
+    /// Heads we do not know: it holds a change of the notice we have not received.
+    Newer,
+    /// A receipt written before receipts carried versions.
+    Unknown,
 }
 
 pub struct Repo {
@@ -905,18 +922,24 @@ impl Repo {
 
     pub fn reach(&self, notice: &DocId) -> Result<Vec<Reach>> {
         let roster = self.roster()?;
+        let ours = self.notice_version(notice)?;
         let mut out: Vec<Reach> = self
             .receipts()?
             .into_iter()
             .filter_map(|(node, r)| {
                 let since = *r.notices.get(notice.as_str())?;
                 let m = roster.member(&node);
+                let version = match r.versions.get(notice.as_str()) {
+                    None => HeldVersion::Unknown,
+                    Some(v) => ours.compare(v),
+                };
                 Some(Reach {
                     node,
                     name: m.map(|m| m.name.clone()).unwrap_or_default(),
                     role: m.map(|m| m.role),
                     place: m.map(|m| m.place.clone()).unwrap_or_default(),
                     since,
+                    version,
                 })
             })
             .collect();
@@ -924,35 +947,18 @@ impl Repo {
         Ok(out)
     }
 
-    /// Records in this node's receipt that it now holds these notices.
-    fn note_receipts(&mut self, notices: &[DocId]) -> Result<()> {
-        if notices.is_empty() || self.my_role()?.is_none() {
-            return Ok(());
-        }
-        let me = self.node_id();
-        let rid = DocId::receipt(&me);
-        let have: Receipt = self
-            .store
-            .read()
-            .doc(&rid)?
-            .and_then(|r| serde_json::from_str(&r.view).ok())
-            .unwrap_or_default();
-        let now = text::now();
-        let new: Vec<(DocId, i64)> = notices
+    /// This node's version of a notice: its heads, and every change it holds of it.
+    pub fn notice_version(&self, notice: &DocId) -> Result<NoticeVersion> {
+        let db = self.store.read();
+        let heads = db.doc_brief(notice)?.map(|(_, h)| h).unwrap_or_default();
+        let known = db
+            .doc_changes(notice)?
             .iter()
-            .filter(|n| !have.notices.contains_key(n.as_str()))
-            .map(|n| (n.clone(), now))
+            .map(|c| hex::encode(&c.hash[..model::schema::SHORT_HEAD_BYTES]))
             .collect();
-        if new.is_empty() {
-            return Ok(());
-        }
-        let fresh = have.notices.is_empty();
-        self.edit(&rid, |tx| {
-            if fresh {
-                put_header(tx, Kind::Receipt, &me, now)?;
-                write_receipt_header(tx)?;
-            }
-            write_receipt_entries(tx, &new)
+        Ok(NoticeVersion {
+            heads: model::schema::short_heads(&heads),
+            known,
         })
     }
 
@@ -984,63 +990,26 @@ impl Repo {
     // ---- the one door for changes -------------------------------------------
 
     /// Makes a local change to `id`: edits a scratch copy as this node, signs the
-    /// result and imports it like any other change (so the same rules apply).
+    /// result and imports it like any other change (so the same rules apply). A notice
+    /// edited here is noted in this node's receipt in the same transaction.
     fn edit(
         &mut self,
         id: &DocId,
         f: impl FnOnce(&mut automerge::transaction::Transaction<'_>) -> Result<(), AutomergeError>,
     ) -> Result<()> {
-        let identity = self.identity.clone();
-        let actor = self.actor.clone();
-        let commune = self.commune_id()?;
         let me = self.node_id();
+        let ctx = EditCtx {
+            identity: self.identity.clone(),
+            actor: self.actor.clone(),
+            commune: self.commune_id()?,
+            me,
+            member: self.my_role()?.is_some(),
+        };
         let report = self.store.write(|db| {
-            let (mut doc, _) = load_doc(db, id)?;
-            doc.set_actor(actor);
-            let before = doc.get_heads();
-            // The author chain: this change names the previous change this node made.
-            let prev = db.meta(META_CHAIN_HEAD)?.and_then(|h| {
-                let mut b = [0u8; 32];
-                hex::decode_to_slice(h, &mut b).ok().map(|()| b)
-            });
-            let message = ChainMeta { prev }.encode();
-            doc.transact_with::<_, _, AutomergeError, _>(
-                |_| {
-                    CommitOptions::default()
-                        .with_time(text::now())
-                        .with_message(message.clone())
-                },
-                |tx| f(tx),
-            )
-            .map_err(|e| anyhow!("cannot edit {id}: {}", e.error))?;
-            // One transaction makes at most one change; `get_changes(&before)` would
-            // walk the whole history of a large document (a kiosk's receipt) to find it.
-            let mut signed = Vec::new();
-            if doc.get_heads() != before
-                && let Some(mut c) = doc.get_last_local_change()
-            {
-                signed.push(SignedChange::sign(&identity, id, &mut c));
-            }
-            let verified = signed
-                .into_iter()
-                .map(|s| s.verify())
-                .collect::<Result<Vec<_>>>()?;
-            let hash = verified.first().map(|v| v.hash.0);
-            let mut report = ImportReport::default();
-            apply(db, commune.as_ref(), &me, verified, None, &mut report)?;
-            if let Some(r) = report.rejected.first() {
-                bail!("refused: {}", r.reason);
-            }
-            // A local edit that is not valid is not kept at all (the transaction
-            // rolls back): the user is told why.
-            if let Some(why) = report.void_reasons.first() {
-                bail!("refused: {why}");
-            }
-            if report.pending > 0 {
-                bail!("refused: this edit builds on changes this node does not hold");
-            }
-            if let Some(h) = hash {
-                db.set_meta(META_CHAIN_HEAD, &hex::encode(h))?;
+            let mut report = ctx.edit_in(db, id, f)?;
+            if id.kind() == Kind::Notice {
+                let r = ctx.note_receipts_in(db, std::slice::from_ref(id))?;
+                report.reissue.extend(r.reissue);
             }
             Ok(report)
         })?;
@@ -1133,7 +1102,14 @@ impl Repo {
         let (verified, bad) = verify_all(changes);
         let commune = self.commune_id()?;
         let me = self.node_id();
-        let new_notices = self.store.write(|db| {
+        let ctx = EditCtx {
+            identity: self.identity.clone(),
+            actor: self.actor.clone(),
+            commune,
+            me,
+            member: self.my_role()?.is_some(),
+        };
+        self.store.write(|db| {
             for (doc, reason) in &bad {
                 tracing::warn!(doc = %doc, via = ?via, "refused change: {reason}");
                 db.log_rejection(Some(doc), None, None, via, reason, now)?;
@@ -1144,19 +1120,19 @@ impl Repo {
                     hostile: true,
                 });
             }
-            let before: BTreeSet<DocId> = verified
-                .iter()
-                .map(|v| v.signed.doc.clone())
-                .filter(|d| d.kind() == Kind::Notice)
-                .filter(|d| db.doc_brief(d).ok().flatten().is_none())
-                .collect();
             apply(db, commune.as_ref(), &me, verified, via, &mut report)?;
-            Ok(before
-                .into_iter()
-                .filter(|d| report.changed.contains(d))
-                .collect::<Vec<_>>())
+            // The receipt says which version of each notice is held now, written in
+            // this same transaction: a crash cannot leave an import without it.
+            let notices: Vec<DocId> = report
+                .changed
+                .iter()
+                .filter(|d| d.kind() == Kind::Notice)
+                .cloned()
+                .collect();
+            let r = ctx.note_receipts_in(db, &notices)?;
+            report.reissue.extend(r.reissue);
+            Ok(())
         })?;
-        self.note_receipts(&new_notices)?;
         let reissue = std::mem::take(&mut report.reissue);
         self.reissue(reissue)?;
         Ok(report)
@@ -1266,6 +1242,135 @@ impl Repo {
 
 /// Maps `f` over `items` on every core (up to 4 threads), keeping their order; below
 /// `min` items, or on one core, on this thread.
+/// What a local edit needs of the node, so that it can run inside a write transaction
+/// that is already open (an import writes this node's receipt in its own transaction).
+struct EditCtx {
+    identity: Identity,
+    actor: ActorId,
+    commune: Option<NodeId>,
+    me: NodeId,
+    member: bool,
+}
+
+impl EditCtx {
+    fn edit_in(
+        &self,
+        db: Db<'_>,
+        id: &DocId,
+        f: impl FnOnce(&mut automerge::transaction::Transaction<'_>) -> Result<(), AutomergeError>,
+    ) -> Result<ImportReport> {
+        let identity = &self.identity;
+        let actor = self.actor.clone();
+        let commune = self.commune;
+        let me = self.me;
+        let (mut doc, _) = load_doc(db, id)?;
+        doc.set_actor(actor);
+        let before = doc.get_heads();
+        // The author chain: this change names the previous change this node made.
+        let prev = db.meta(META_CHAIN_HEAD)?.and_then(|h| {
+            let mut b = [0u8; 32];
+            hex::decode_to_slice(h, &mut b).ok().map(|()| b)
+        });
+        let message = ChainMeta { prev }.encode();
+        doc.transact_with::<_, _, AutomergeError, _>(
+            |_| {
+                CommitOptions::default()
+                    .with_time(text::now())
+                    .with_message(message.clone())
+            },
+            |tx| f(tx),
+        )
+        .map_err(|e| anyhow!("cannot edit {id}: {}", e.error))?;
+        // One transaction makes at most one change; `get_changes(&before)` would
+        // walk the whole history of a large document (a kiosk's receipt) to find it.
+        let mut signed = Vec::new();
+        if doc.get_heads() != before
+            && let Some(mut c) = doc.get_last_local_change()
+        {
+            signed.push(SignedChange::sign(identity, id, &mut c));
+        }
+        let verified = signed
+            .into_iter()
+            .map(|s| s.verify())
+            .collect::<Result<Vec<_>>>()?;
+        let hash = verified.first().map(|v| v.hash.0);
+        let mut report = ImportReport::default();
+        apply(db, commune.as_ref(), &me, verified, None, &mut report)?;
+        if let Some(r) = report.rejected.first() {
+            bail!("refused: {}", r.reason);
+        }
+        // A local edit that is not valid is not kept at all (the transaction
+        // rolls back): the user is told why.
+        if let Some(why) = report.void_reasons.first() {
+            bail!("refused: {why}");
+        }
+        if report.pending > 0 {
+            bail!("refused: this edit builds on changes this node does not hold");
+        }
+        if let Some(h) = hash {
+            db.set_meta(META_CHAIN_HEAD, &hex::encode(h))?;
+        }
+        Ok(report)
+    }
+
+    /// Records in this node's receipt which version of these notices it now holds.
+    fn note_receipts_in(&self, db: Db<'_>, notices: &[DocId]) -> Result<ImportReport> {
+        if notices.is_empty() || !self.member {
+            return Ok(ImportReport::default());
+        }
+        let rid = DocId::receipt(&self.me);
+        let have: Receipt = db
+            .doc(&rid)?
+            .and_then(|r| serde_json::from_str(&r.view).ok())
+            .unwrap_or_default();
+        let now = text::now();
+        let mut new: Vec<(DocId, i64, Vec<String>)> = Vec::new();
+        for n in notices {
+            let Some((_, heads)) = db.doc_brief(n)? else {
+                continue;
+            };
+            let version = model::schema::short_heads(&heads);
+            if have.versions.get(n.as_str()) == Some(&version) {
+                continue;
+            }
+            let at = have.notices.get(n.as_str()).copied().unwrap_or(now);
+            new.push((n.clone(), at, version));
+        }
+        if new.is_empty() {
+            return Ok(ImportReport::default());
+        }
+        let fresh = db.doc_brief(&rid)?.is_none();
+        let me = self.me;
+        self.edit_in(db, &rid, |tx| {
+            if fresh {
+                put_header(tx, Kind::Receipt, &me, now)?;
+                write_receipt_header(tx)?;
+            }
+            write_receipt_entries(tx, &new)
+        })
+    }
+}
+
+/// This node's version of one notice, to compare receipts with.
+pub struct NoticeVersion {
+    heads: Vec<String>,
+    /// Short ids of every change of the notice held here.
+    known: BTreeSet<String>,
+}
+
+impl NoticeVersion {
+    /// Where a receipt's version of the notice stands against ours.
+    pub fn compare(&self, theirs: &[String]) -> HeldVersion {
+        if theirs == self.heads.as_slice() {
+            HeldVersion::Latest
+        } else if theirs.iter().all(|h| self.known.contains(h)) {
+            HeldVersion::Older
+        } else {
+            HeldVersion::Newer
+        }
+    }
+}
+
 fn par_map<T: Send, R: Send>(items: Vec<T>, min: usize, f: impl Fn(T) -> R + Sync) -> Vec<R> {
     let threads = std::thread::available_parallelism()
         .map_or(1, |n| n.get())

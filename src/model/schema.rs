@@ -649,6 +649,31 @@ pub fn write_status(tx: &mut impl Transactable, status: Status, at: i64) -> TxRe
 pub struct Receipt {
     /// Notice id → when this node first held it (unix seconds).
     pub notices: BTreeMap<String, i64>,
+    /// Notice id → the version this node holds: the short ids (`short_heads`) of the
+    /// notice's heads when it wrote the entry. Missing for entries written before
+    /// receipts carried versions (nothing can be said of those).
+    #[serde(default)]
+    pub versions: BTreeMap<String, Vec<String>>,
+}
+
+/// Bytes of a head hash kept in a receipt: 8 are plenty to tell versions of one notice
+/// apart (a receipt is its author's own claim anyway; nothing trusts it for more).
+pub const SHORT_HEAD_BYTES: usize = 8;
+
+/// The short, sorted ids of a document's heads, as receipts record versions.
+pub fn short_heads(heads: &[[u8; 32]]) -> Vec<String> {
+    let mut v: Vec<String> = heads
+        .iter()
+        .map(|h| hex::encode(&h[..SHORT_HEAD_BYTES]))
+        .collect();
+    v.sort();
+    v
+}
+
+/// One receipt entry as stored: `"<unix seconds> <head>.<head>"`. Entries of earlier
+/// versions are a bare integer (the time only).
+fn receipt_entry(at: i64, version: &[String]) -> String {
+    format!("{at} {}", version.join("."))
 }
 
 pub fn read_receipt(doc: &impl ReadDoc) -> Receipt {
@@ -657,6 +682,17 @@ pub fn read_receipt(doc: &impl ReadDoc) -> Receipt {
         for k in doc.keys(&m) {
             if let Some(t) = get_i64(doc, &m, &k) {
                 r.notices.insert(k, t);
+            } else if let Some(s) = get_str(doc, &m, &k)
+                && let Some((at, v)) = s.split_once(' ')
+                && let Ok(at) = at.parse::<i64>()
+            {
+                let heads: Vec<String> = v
+                    .split('.')
+                    .filter(|h| !h.is_empty())
+                    .map(str::to_string)
+                    .collect();
+                r.notices.insert(k.clone(), at);
+                r.versions.insert(k, heads);
             }
         }
     }
@@ -668,13 +704,16 @@ pub fn write_receipt_header(tx: &mut impl Transactable) -> TxResult {
     Ok(())
 }
 
-pub fn write_receipt_entries(tx: &mut impl Transactable, entries: &[(DocId, i64)]) -> TxResult {
+pub fn write_receipt_entries(
+    tx: &mut impl Transactable,
+    entries: &[(DocId, i64, Vec<String>)],
+) -> TxResult {
     let m = match tx.get(ROOT, "notices")? {
         Some((Value::Object(ObjType::Map), id)) => id,
         _ => tx.put_object(ROOT, "notices", ObjType::Map)?,
     };
-    for (id, at) in entries {
-        tx.put(&m, id.as_str(), *at)?;
+    for (id, at, version) in entries {
+        tx.put(&m, id.as_str(), receipt_entry(*at, version))?;
     }
     Ok(())
 }

@@ -113,6 +113,10 @@ strings!(
     ReachCount,
     ReachTitle,
     ReachNone,
+    HasLatest,
+    HasOlder,
+    HasNewer,
+    HasUnknown,
     ShowReach,
     BadTime,
     Saved,
@@ -376,6 +380,16 @@ fn table(s: S) -> (&'static str, &'static str) {
         S::Expired => ("Hết hiệu lực", "Expired"),
         S::ReachCount => ("Đã đến {}/{} máy", "Reached {}/{} devices"),
         S::ReachTitle => ("Nơi đã nhận", "Received by"),
+        S::HasLatest => ("có bản mới nhất", "has the latest version"),
+        S::HasOlder => (
+            "còn bản cũ, chưa nhận bản sửa",
+            "still shows an older version",
+        ),
+        S::HasNewer => (
+            "có bản mới hơn máy này",
+            "has a newer version than this one",
+        ),
+        S::HasUnknown => ("chưa rõ bản nào", "version not known"),
         S::ReachNone => (
             "Chưa máy nào báo đã nhận.",
             "No device has reported it yet.",

@@ -18,6 +18,7 @@ use super::widgets::{self, bold};
 use super::{Screen, Station, Tag, View};
 use crate::identity::NodeId;
 use crate::model::{Appointment, Category, DocId, Notice, NoticeDraft, Request, Role, Status};
+use crate::repo::HeldVersion;
 
 /// A notice being written or edited.
 #[derive(Clone, Debug, Default)]
@@ -210,10 +211,13 @@ fn notices(ui: &mut Ui, st: &mut Station, view: &View, lang: Lang, now: i64) {
                 .color(widgets::GREY),
             );
             ui.horizontal_wrapped(|ui| {
-                let count = lang.fill(
-                    S::ReachCount,
-                    &[&reach.len().to_string(), &others.to_string()],
-                );
+                // Reached means it shows what we show: a node still on an older
+                // version (a withdrawn notice still live there) is not counted.
+                let current = reach
+                    .iter()
+                    .filter(|r| matches!(r.version, HeldVersion::Latest | HeldVersion::Newer))
+                    .count();
+                let count = lang.fill(S::ReachCount, &[&current.to_string(), &others.to_string()]);
                 ui.label(bold(&count, 18.0));
                 let open = st.official.reach_open.as_ref() == Some(&n.id);
                 if widgets::toggle_button(ui, open, lang.t(S::ShowReach)).clicked() {
@@ -238,13 +242,22 @@ fn notices(ui: &mut Ui, st: &mut Station, view: &View, lang: Lang, now: i64) {
                     ui.label(lang.t(S::ReachNone));
                 }
                 for r in &reach {
-                    ui.label(format!(
-                        "{} ({}) — {} {}",
-                        r.name,
-                        r.place,
-                        lang.t(S::Received),
-                        widgets::fmt_time(r.since)
-                    ));
+                    let (version, color) = match r.version {
+                        HeldVersion::Latest => (S::HasLatest, widgets::GREEN),
+                        HeldVersion::Older => (S::HasOlder, widgets::RED),
+                        HeldVersion::Newer => (S::HasNewer, widgets::GREEN),
+                        HeldVersion::Unknown => (S::HasUnknown, widgets::GREY),
+                    };
+                    ui.horizontal_wrapped(|ui| {
+                        ui.label(format!(
+                            "{} ({}) — {} {} —",
+                            r.name,
+                            r.place,
+                            lang.t(S::Received),
+                            widgets::fmt_time(r.since)
+                        ));
+                        ui.label(bold(lang.t(version), 16.0).color(color));
+                    });
                 }
             }
         });

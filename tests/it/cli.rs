@@ -249,7 +249,14 @@ fn bundle_export_for_a_node_and_import_on_a_usb_stick() {
     kiosk.json(&["bundle", "export", back.to_str().unwrap()]);
     office.json(&["bundle", "import", back.to_str().unwrap()]);
     let reach = office.json(&["reach", n.trim()]);
-    assert_eq!(reach[0]["name"], "Kiosk Bản Chang");
+    assert!(
+        reach
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["name"] == "Kiosk Bản Chang" && r["version"] == "latest"),
+        "{reach}"
+    );
     office.json(&["bundle", "export", f, "--for", &kid]);
     let docs = conglang::bundle::doc_ids(&file).unwrap();
     assert!(
@@ -261,6 +268,84 @@ fn bundle_export_for_a_node_and_import_on_a_usb_stick() {
     let o = kiosk.cmd(&["bundle", "import", f]);
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("not a Cổng Làng bundle"));
+}
+
+/// Receipts say which version a node holds. A withdrawal is a new version: until the
+/// kiosk has it, `reach` says the kiosk still shows the older one and `bundle export
+/// --for` carries the notice again; once its receipt comes back, both say so. Decided
+/// by content (heads), not by comparing the two nodes' clocks.
+#[test]
+fn reach_and_bundle_for_follow_the_version_a_kiosk_holds_withdrawals_included() {
+    let base = tempfile::tempdir().unwrap();
+    let office = CliNode::new(base.path(), "office");
+    let kiosk = CliNode::new(base.path(), "kiosk");
+    office.ok(&["init", "--commune", "Xã Long Môn", "--name", "UBND xã"]);
+    enrol(&office, &kiosk, "kiosk", "Kiosk Bản Chang");
+    let kid = kiosk.id();
+    let n = office.ok(&[
+        "notice",
+        "post",
+        "--title",
+        "Họp dân bản",
+        "--category",
+        "schedule",
+    ]);
+    let n = n.trim();
+    let file = base.path().join("usb.bundle");
+    let f = file.to_str().unwrap();
+    let back = base.path().join("back.bundle");
+    let b = back.to_str().unwrap();
+    let round_trip = || {
+        office.json(&["bundle", "export", f, "--for", &kid]);
+        kiosk.json(&["bundle", "import", f]);
+        kiosk.json(&["bundle", "export", b]);
+        office.json(&["bundle", "import", b]);
+    };
+    let kiosk_version = || {
+        let reach = office.json(&["reach", n]);
+        reach
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["name"] == "Kiosk Bản Chang")
+            .map(|r| r["version"].as_str().unwrap().to_string())
+    };
+    round_trip();
+    assert_eq!(kiosk_version().as_deref(), Some("latest"));
+    office.json(&["bundle", "export", f, "--for", &kid]);
+    assert!(
+        !conglang::bundle::doc_ids(&file)
+            .unwrap()
+            .iter()
+            .any(|d| d.as_str() == n),
+        "the kiosk holds this version: left out"
+    );
+    // Withdrawn at the office: the kiosk still shows it live until it gets the change.
+    office.ok(&["notice", "withdraw", n]);
+    assert_eq!(kiosk_version().as_deref(), Some("older"));
+    let text = String::from_utf8_lossy(&office.cmd(&["reach", n]).stdout).to_string();
+    assert!(text.contains("OLDER version"), "{text}");
+    office.json(&["bundle", "export", f, "--for", &kid]);
+    assert!(
+        conglang::bundle::doc_ids(&file)
+            .unwrap()
+            .iter()
+            .any(|d| d.as_str() == n),
+        "the withdrawal must go to the kiosk"
+    );
+    kiosk.json(&["bundle", "import", f]);
+    assert_eq!(kiosk.json(&["notice", "show", n])["withdrawn"], true);
+    kiosk.json(&["bundle", "export", b]);
+    office.json(&["bundle", "import", b]);
+    assert_eq!(kiosk_version().as_deref(), Some("latest"));
+    office.json(&["bundle", "export", f, "--for", &kid]);
+    assert!(
+        !conglang::bundle::doc_ids(&file)
+            .unwrap()
+            .iter()
+            .any(|d| d.as_str() == n),
+        "the kiosk holds the withdrawal now"
+    );
 }
 
 /// An installer reads `--help` instead of the source: every option that takes one of a
