@@ -418,3 +418,114 @@ fn a_member_on_the_old_protocol_is_shown_as_needing_an_update() {
     drop(node);
     rt.block_on(old.shutdown());
 }
+
+/// The courier walks into Bản Chang's hall, which missed the last notice and has a
+/// resident's question waiting. On the courier's exchange screen the village card
+/// goes from "missing 1 notice, not met on this trip" to "up to date", with what
+/// this trip brought and took back and the time; Nà Khoang's card is untouched.
+#[test]
+fn the_courier_sees_per_village_what_it_brought_took_back_and_what_is_missing() {
+    let f = crate::ui::full_commune();
+    let kiosk2 = f._tmp.path().join("kiosk2");
+    Repo::open(&kiosk2)
+        .unwrap()
+        .submit_request(&conglang::model::RequestDraft {
+            kind: Some(conglang::model::RequestKind::Question),
+            hamlet: crate::ui::BAN_CHANG.into(),
+            name: "Lò Thị Mai".into(),
+            text: "Bao giờ có lịch tiêm cho trẻ ở thôn Bản Chang ạ?".into(),
+            phone: None,
+            public: false,
+        })
+        .unwrap();
+    let lo: std::net::SocketAddr = "127.0.0.1:0".parse().unwrap();
+    let village = BackgroundNode::start(
+        kiosk2.clone(),
+        NodeOptions {
+            net: net(lo, false),
+            peers: vec![],
+            redial: true,
+        },
+    )
+    .unwrap();
+    let courier = BackgroundNode::start(
+        f.courier.clone(),
+        NodeOptions {
+            net: net(lo, false),
+            peers: vec![],
+            redial: true,
+        },
+    )
+    .unwrap();
+    let mut h = app_on(&courier);
+    // The courier starts on the exchange screen: before the hall.
+    assert!(wait_for(&mut h, Duration::from_secs(10), |s| {
+        s.iter().any(|l| l == "Thôn nào còn thiếu tin?")
+            && s.iter().any(|l| l == "Thiếu 1 thông báo")
+    }));
+    let s = shown(&h);
+    assert_eq!(
+        s.iter()
+            .filter(|l| *l == "Chuyến này chưa gặp máy này")
+            .count(),
+        2,
+        "{s:?}"
+    );
+    drop(h);
+    drop(courier);
+
+    // Walks in: the courier dials the hall's kiosk.
+    let courier = BackgroundNode::start(
+        f.courier.clone(),
+        NodeOptions {
+            net: net(lo, false),
+            peers: vec![PeerAddr {
+                node: village.handle.node_id,
+                addr: village.addrs[0],
+            }],
+            redial: true,
+        },
+    )
+    .unwrap();
+    let mut h = app_on(&courier);
+    let tally = |s: &[String]| -> Option<(u64, u64)> {
+        let l = s
+            .iter()
+            .find(|l| l.starts_with("Chuyến này: mang đến "))?;
+        let n: Vec<u64> = l
+            .split(|c: char| !c.is_ascii_digit())
+            .filter_map(|x| x.parse().ok())
+            .collect();
+        Some((n[0], n[1]))
+    };
+    let done = wait_for(&mut h, Duration::from_secs(60), |s| {
+        !s.iter().any(|l| l == "Thiếu 1 thông báo")
+            && s.iter().filter(|l| *l == "Đã đủ tin").count() == 2
+            && tally(s).is_some_and(|(b, t)| b >= 1 && t >= 1)
+            && s
+                .iter()
+                .any(|l| l.starts_with("Đã cập nhật với Kiosk Bản Chang lúc "))
+    });
+    let s = shown(&h);
+    assert!(done, "{s:?}");
+    // Nà Khoang was not met on this trip.
+    assert_eq!(
+        s.iter()
+            .filter(|l| *l == "Chuyến này chưa gặp máy này")
+            .count(),
+        1,
+        "{s:?}"
+    );
+    // What it took back is real: the question is on the courier now.
+    assert!(
+        Repo::open(&f.courier)
+            .unwrap()
+            .requests()
+            .unwrap()
+            .iter()
+            .any(|r| r.name.starts_with("Lò Thị"))
+    );
+    drop(h);
+    drop(courier);
+    drop(village);
+}
