@@ -290,12 +290,19 @@ fn moving_card(ui: &mut Ui, name: &str, p: Option<&Transfer>, lang: Lang) {
                 lang.fill(S::TimeLeft, &[&duration_text(lang, s)])
             );
         }
-        ui.add(
-            egui::ProgressBar::new(fraction)
-                .desired_height(34.0)
-                .fill(accent)
-                .text(RichText::new(bar).size(20.0).color(Color32::WHITE)),
-        );
+        // The words above the bar, not on it: white on a bar that has barely
+        // started cannot be read.
+        ui.label(bold(&bar, 20.0));
+        ui.scope(|ui| {
+            // The bar's empty part is drawn in `extreme_bg_color`, white in the
+            // light theme: on a white card the bar would seem full at any point.
+            ui.visuals_mut().extreme_bg_color = Color32::from_gray(215);
+            ui.add(
+                egui::ProgressBar::new(fraction)
+                    .desired_height(28.0)
+                    .fill(accent),
+            );
+        });
     });
 }
 

@@ -489,9 +489,7 @@ fn the_courier_sees_per_village_what_it_brought_took_back_and_what_is_missing() 
     .unwrap();
     let mut h = app_on(&courier);
     let tally = |s: &[String]| -> Option<(u64, u64)> {
-        let l = s
-            .iter()
-            .find(|l| l.starts_with("Chuyến này: mang đến "))?;
+        let l = s.iter().find(|l| l.starts_with("Chuyến này: mang đến "))?;
         let n: Vec<u64> = l
             .split(|c: char| !c.is_ascii_digit())
             .filter_map(|x| x.parse().ok())
@@ -502,8 +500,7 @@ fn the_courier_sees_per_village_what_it_brought_took_back_and_what_is_missing() 
         !s.iter().any(|l| l == "Thiếu 1 thông báo")
             && s.iter().filter(|l| *l == "Đã đủ tin").count() == 2
             && tally(s).is_some_and(|(b, t)| b >= 1 && t >= 1)
-            && s
-                .iter()
+            && s.iter()
                 .any(|l| l.starts_with("Đã cập nhật với Kiosk Bản Chang lúc "))
     });
     let s = shown(&h);
@@ -528,4 +525,27 @@ fn the_courier_sees_per_village_what_it_brought_took_back_and_what_is_missing() 
     drop(h);
     drop(courier);
     drop(village);
+}
+
+/// Not a test: prepares an office with a large backlog (plus one urgent warning) and
+/// a kiosk that holds only the roster, in `$CONGLANG_SHOT_DIR`, for looking at the
+/// exchange screen in a real window during a real transfer (README, "Exchange
+/// screen"). `CONGLANG_SHOT_NOTICES` sets the backlog (default 3,000).
+#[test]
+#[ignore]
+fn prepare_stores_for_the_exchange_screenshot() {
+    let Some(dir) = std::env::var_os("CONGLANG_SHOT_DIR") else {
+        eprintln!("set CONGLANG_SHOT_DIR");
+        return;
+    };
+    let n = std::env::var("CONGLANG_SHOT_NOTICES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3000);
+    let dir = std::path::PathBuf::from(dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let (office, kiosk) = office_with_backlog(&dir, n);
+    let o = Repo::open(&office).unwrap();
+    let k = Repo::open(&kiosk).unwrap();
+    println!("office {} kiosk {}", o.node_id(), k.node_id());
 }
