@@ -567,3 +567,41 @@ fn prepare_stores_for_the_exchange_screenshot() {
     let k = Repo::open(&kiosk).unwrap();
     println!("office {} kiosk {}", o.node_id(), k.node_id());
 }
+
+/// The kiosk's fifth tab fits beside the language button at the hall's size, in
+/// both languages (the English labels are longer).
+#[test]
+fn the_exchange_tab_fits_the_kiosk_header_in_both_languages() {
+    let c = crate::ui::commune();
+    let mut h = crate::ui::app_sized(
+        &c.kiosk,
+        Clock::manual(crate::ui::T0),
+        hall_size(),
+        HALL_ZOOM,
+    );
+    for (tab, lang) in [
+        ("Trao đổi dữ liệu", "English"),
+        ("Data exchange", "Tiếng Việt"),
+    ] {
+        let tab_rect = h
+            .get_by_role_and_label(egui::accesskit::Role::Button, tab)
+            .rect();
+        let lang_rect = h
+            .get_by_role_and_label(egui::accesskit::Role::Button, lang)
+            .rect();
+        assert!(
+            tab_rect.right() < lang_rect.left() && tab_rect.bottom() < 80.0,
+            "{tab} {tab_rect:?} vs {lang} {lang_rect:?}"
+        );
+        h.get_by_role_and_label(egui::accesskit::Role::Button, tab)
+            .click();
+        h.run();
+        assert!(
+            shown(&h)
+                .iter()
+                .any(|l| l == "Trao đổi dữ liệu với các máy khác"
+                    || l == "Exchanging data with other devices")
+        );
+        crate::ui::tap_button(&mut h, lang);
+    }
+}
