@@ -265,11 +265,8 @@ pub enum Screen {
     ManageNotices,
     Inbox,
     Roster,
-    /// The courier's start screen: since the exchange screen, the same screen as
-    /// [`Screen::Exchange`] (villages behind, what moved, who is nearby).
-    Courier,
     /// Who is nearby, what is moving, "up to date with X at 10:42"; for couriers
-    /// and officials also which villages are behind.
+    /// (their start screen) and officials also which villages are behind.
     Exchange,
 }
 
@@ -957,7 +954,7 @@ impl KioskApp {
                         official::show(ui, st, &view, lang, &screen, now)
                     }
                 }
-                Screen::Courier | Screen::Exchange => exchange::show(ui, st, &view, lang, now),
+                Screen::Exchange => exchange::show(ui, st, &view, lang, now),
             }
         });
         for s in &mut self.stations {
