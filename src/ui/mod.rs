@@ -32,7 +32,7 @@ pub mod suggest;
 pub mod telex;
 pub mod widgets;
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -46,7 +46,7 @@ use crate::config::{Config, PeerAddr, UiConfig};
 use crate::identity::NodeId;
 use crate::model::{DocId, Notice, Procedure, Receipt, Request, Role, Roster};
 use crate::net::NetConfig;
-use crate::node::{BackgroundNode, NodeEvent, NodeHandle, NodeOptions, SyncReport, Transfer};
+use crate::node::{BackgroundNode, NodeEvent, NodeHandle, NodeOptions, Transfer};
 use crate::repo::{Reach, Repo};
 use i18n::{Lang, S};
 
@@ -289,8 +289,6 @@ pub struct SyncState {
     pub syncing: BTreeSet<NodeId>,
     /// Last time data came in or a session reached sync, this run.
     pub last: Option<(i64, NodeId)>,
-    /// Newest first, a handful.
-    pub recent: VecDeque<(i64, NodeId, SyncReport)>,
     /// Nodes mDNS found on our networks (and not yet gone): member of the commune
     /// or not, and when first found (unix s).
     pub nearby: BTreeMap<NodeId, (bool, i64)>,
@@ -602,12 +600,10 @@ impl Station {
             NodeEvent::Received { peer, .. } => {
                 self.sync.last = Some((now, peer));
             }
-            NodeEvent::Synced { peer, report } => {
+            NodeEvent::Synced { peer, .. } => {
                 self.sync.syncing.remove(&peer);
                 self.sync.last = Some((now, peer));
                 self.sync.synced_at.insert(peer, now);
-                self.sync.recent.push_front((now, peer, report));
-                self.sync.recent.truncate(8);
             }
             NodeEvent::Closed { peer, .. } | NodeEvent::Refused { peer, .. } => {
                 self.sync.connected.remove(&peer);

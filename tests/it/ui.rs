@@ -595,7 +595,7 @@ fn header_and_footer_are_compact_at_1280x800() {
     let footer = kiosk.get_by_label("Cổng Làng").rect();
     let synced = kiosk
         .query_by_label_contains("Cập nhật lúc")
-        .or_else(|| kiosk.query_by_label("Chưa đồng bộ với máy nào"))
+        .or_else(|| kiosk.query_by_label("Chưa trao đổi dữ liệu với máy nào"))
         .unwrap()
         .rect();
     assert!(
