@@ -548,6 +548,9 @@ impl Station {
             self.sync.connected = handle.connected_peers().into_iter().collect();
             let connected = &self.sync.connected;
             self.sync.syncing.retain(|p| connected.contains(p));
+            // A session's end may be lost if the events lagged: a peer no longer
+            // connected is not "exchanging now" whatever its last progress said.
+            self.sync.moving.retain(|p, _| connected.contains(p));
         }
     }
 
