@@ -78,6 +78,12 @@ pub fn show(ui: &mut Ui, st: &mut Station, view: &View, lang: Lang, now: i64) {
             ui.add_space(6.0);
         }
 
+        // The courier rides to the village that lacks most: villages come first.
+        if matches!(role, Some(Role::Courier | Role::Official)) {
+            villages(ui, sync, view, lang, now);
+            ui.add_space(10.0);
+        }
+
         ui.label(bold(lang.t(S::NearbyTitle), 24.0));
         let nearby: Vec<(&NodeId, bool)> = sync
             .nearby
@@ -109,11 +115,6 @@ pub fn show(ui: &mut Ui, st: &mut Station, view: &View, lang: Lang, now: i64) {
             ui.label(RichText::new(format!("• {text}")).size(20.0).color(color));
         }
         ui.add_space(10.0);
-
-        if matches!(role, Some(Role::Courier | Role::Official)) {
-            villages(ui, sync, view, lang, now);
-            ui.add_space(10.0);
-        }
 
         ui.label(bold(lang.t(S::LastExchanges), 24.0));
         let mut last: Vec<(i64, NodeId)> = view
@@ -255,6 +256,24 @@ fn moving_card(ui: &mut Ui, name: &str, p: Option<&Transfer>, lang: Lang) {
             );
         }
         let (done, total) = p.done_and_total();
+        if done_now {
+            // Done: one line of what moved (if anything), no bar: the card's
+            // colour and title already say it, and the villages below matter more.
+            if done > 0 {
+                let counts = lang.fill(
+                    S::MovedCounts,
+                    &[
+                        &count(lang, p.changes_received),
+                        &count(lang, p.changes_sent),
+                    ],
+                );
+                let (bytes, _) = p.bytes_and_total();
+                ui.label(
+                    RichText::new(format!("{counts} ({})", bytes_text(lang, bytes))).size(20.0),
+                );
+            }
+            return;
+        }
         let mut counts = lang.fill(
             S::MovedCounts,
             &[
@@ -269,14 +288,14 @@ fn moving_card(ui: &mut Ui, name: &str, p: Option<&Transfer>, lang: Lang) {
             );
         }
         ui.label(RichText::new(counts).size(20.0));
-        let fraction = if done_now || total == 0 {
+        let fraction = if total == 0 {
             1.0
         } else {
             done as f32 / total as f32
         };
         let (bytes, bytes_total) = p.bytes_and_total();
-        let mut bar = if done_now || bytes_total <= bytes {
-            lang.fill(S::MovedBytes, &[&bytes_text(lang, bytes)])
+        let mut bar = if bytes_total <= bytes {
+            bytes_text(lang, bytes)
         } else {
             format!(
                 "{} / {}",
@@ -284,7 +303,7 @@ fn moving_card(ui: &mut Ui, name: &str, p: Option<&Transfer>, lang: Lang) {
                 bytes_text(lang, bytes_total)
             )
         };
-        if !done_now && let Some(s) = p.seconds_left() {
+        if let Some(s) = p.seconds_left() {
             bar = format!(
                 "{bar} — {}",
                 lang.fill(S::TimeLeft, &[&duration_text(lang, s)])

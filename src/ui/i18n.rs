@@ -159,7 +159,6 @@ strings!(
     ExchangeStarting,
     ExchangeDone,
     ConnectedNow,
-    MovedBytes,
     UrgentReceived,
     UrgentComing,
     UrgentGoing,
@@ -478,7 +477,6 @@ fn table(s: S) -> (&'static str, &'static str) {
             "{}: up to date, both devices hold the same data",
         ),
         S::ConnectedNow => ("Đang nối với", "Connected to"),
-        S::MovedBytes => ("Đã chuyển {}", "Moved {}"),
         S::UrgentReceived => ("Đã nhận tin khẩn: {}", "Urgent notice received: {}"),
         S::UrgentComing => (
             "{} tin khẩn đang đến (nhận trước tiên)",

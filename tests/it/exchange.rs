@@ -284,7 +284,6 @@ fn a_slow_transfer_shows_urgent_first_progress_then_up_to_date_with_the_office()
             &format!("lúc {}", hhmm(t)),
             &format!("lúc {}", hhmm(t - 60)),
             " mục",
-            "Đã chuyển ",
         ],
     );
     h.snapshot("exchange_kiosk_done");
