@@ -215,11 +215,22 @@ struct Conn {
     closer: mpsc::UnboundedSender<()>,
     session: Session,
     started: Instant,
-    /// Titles of urgent notices that arrived in this contact, for its log line.
-    urgent_in: Vec<String>,
     /// When the last progress event went out, and whether there is news since.
     progress_at: Option<Instant>,
     progress_dirty: bool,
+    /// Titles of urgent notices that arrived in this contact, for its log line.
+    urgent_in: Vec<String>,
+}
+
+struct Core {
+    repo: Repo,
+    me: NodeId,
+    conns: HashMap<u64, Conn>,
+    by_peer: HashMap<NodeId, u64>,
+    events: broadcast::Sender<NodeEvent>,
+    connected: Arc<Mutex<HashSet<NodeId>>>,
+    dialer: mpsc::UnboundedSender<DialerMsg>,
+    data_version: i64,
 }
 
 impl Conn {
@@ -270,17 +281,6 @@ impl Conn {
             synced,
         }
     }
-}
-
-struct Core {
-    repo: Repo,
-    me: NodeId,
-    conns: HashMap<u64, Conn>,
-    by_peer: HashMap<NodeId, u64>,
-    events: broadcast::Sender<NodeEvent>,
-    connected: Arc<Mutex<HashSet<NodeId>>>,
-    dialer: mpsc::UnboundedSender<DialerMsg>,
-    data_version: i64,
 }
 
 impl Core {
@@ -407,9 +407,9 @@ impl Core {
                 closer,
                 session,
                 started: Instant::now(),
-                urgent_in: Vec::new(),
                 progress_at: None,
                 progress_dirty: true,
+                urgent_in: Vec::new(),
             },
         );
         self.flush(id);
@@ -597,8 +597,8 @@ impl Core {
         }
     }
 
-    fn tick(&mut self) {
-        // Progress that the throttle held back, now that the session went quiet.
+    /// Progress that the throttle held back, now that the session went quiet.
+    fn late_progress(&mut self) {
         let mut late = Vec::new();
         for c in self.conns.values_mut() {
             if c.progress_dirty && c.progress_at.is_none_or(|t| t.elapsed() >= PROGRESS_EVERY) {
@@ -613,6 +613,9 @@ impl Core {
         for e in late {
             self.emit(e);
         }
+    }
+
+    fn tick(&mut self) {
         // Peers that could not prove membership in time are refused.
         let expired: Vec<(u64, NodeId)> = self
             .conns
@@ -642,6 +645,7 @@ impl Core {
             self.enforce_roster();
             self.news(None);
         }
+        self.late_progress();
     }
 
     fn handle(&mut self, msg: CoreMsg) -> bool {
