@@ -227,6 +227,8 @@ struct Core {
     me: NodeId,
     conns: HashMap<u64, Conn>,
     by_peer: HashMap<NodeId, u64>,
+    /// Nodes mDNS reports on our networks now (for `Nearby` / `Gone`).
+    nearby: HashSet<NodeId>,
     events: broadcast::Sender<NodeEvent>,
     connected: Arc<Mutex<HashSet<NodeId>>>,
     dialer: mpsc::UnboundedSender<DialerMsg>,
@@ -669,6 +671,7 @@ impl Core {
             }
             CoreMsg::Net(_, NetEvent::Discovered(peer, addrs)) => {
                 if peer != self.me {
+                    self.nearby.insert(peer);
                     let member = self.authorized(&peer).is_ok();
                     self.emit(NodeEvent::Nearby { peer, member });
                     if member {
@@ -678,7 +681,9 @@ impl Core {
                 }
             }
             CoreMsg::Net(_, NetEvent::Gone(peer)) => {
-                self.emit(NodeEvent::Gone { peer });
+                if self.nearby.remove(&peer) {
+                    self.emit(NodeEvent::Gone { peer });
+                }
             }
             CoreMsg::Net(_, NetEvent::Reached(peer, id, addr)) => {
                 // Only admitted peers: their address is remembered for the next dial.
@@ -689,6 +694,11 @@ impl Core {
             }
             CoreMsg::Net(_, NetEvent::NetworkChanged(addrs)) => {
                 tracing::info!(?addrs, "our network changed: trying peers again");
+                // mDNS starts over on the new set of networks and reports afresh
+                // whoever is still there: the courier has left the last hall.
+                for peer in std::mem::take(&mut self.nearby) {
+                    self.emit(NodeEvent::Gone { peer });
+                }
                 let _ = self.dialer.send(DialerMsg::NetworkChanged);
             }
             CoreMsg::Run(job) => {
@@ -732,6 +742,7 @@ impl Node {
             me,
             conns: HashMap::new(),
             by_peer: HashMap::new(),
+            nearby: HashSet::new(),
             events: events.clone(),
             connected: connected.clone(),
             dialer: dial_tx,

@@ -317,7 +317,8 @@ fn a_slow_transfer_shows_urgent_first_progress_then_up_to_date_with_the_office()
 }
 
 /// A node of another commune on the same cable is found by mDNS and shown as a
-/// device nearby that this kiosk does not exchange with; nothing moves.
+/// device nearby that this kiosk does not exchange with; nothing moves; with the
+/// cable out it is no longer shown.
 #[test]
 fn a_stranger_on_the_lan_is_shown_nearby_not_exchanging() {
     let mut lan = match Lan::create("exnb", 2) {
@@ -376,6 +377,12 @@ fn a_stranger_on_the_lan_is_shown_nearby_not_exchanging() {
         !s.contains(&"Chưa thấy máy nào ở gần.".to_string()),
         "{s:?}"
     );
+    // Cable out: the stranger is no longer nearby.
+    lan.down(cable).unwrap();
+    let gone = wait_for(&mut h, Duration::from_secs(15), |s| {
+        s.iter().any(|l| l == "Chưa thấy máy nào ở gần.")
+    });
+    assert!(gone, "still shown after the cable went: {:?}", shown(&h));
     drop(h);
     drop(kiosk);
     drop(stranger);
