@@ -80,7 +80,7 @@ pub fn show(ui: &mut Ui, st: &mut Station, view: &View, lang: Lang, now: i64) {
 
         // The courier rides to the village that lacks most: villages come first.
         if matches!(role, Some(Role::Courier | Role::Official)) {
-            villages(ui, sync, view, lang, now);
+            villages(ui, sync, view, lang, now, role == Some(Role::Courier));
             ui.add_space(10.0);
         }
 
@@ -158,8 +158,15 @@ pub fn show(ui: &mut Ui, st: &mut Station, view: &View, lang: Lang, now: i64) {
 }
 
 /// One card per village kiosk: whether it lacks notices (from its last receipt),
-/// what this trip brought it and took back, when it was last up to date.
-fn villages(ui: &mut Ui, sync: &super::SyncState, view: &View, lang: Lang, now: i64) {
+/// for a courier what this trip brought it and took back, when it was last up to date.
+fn villages(
+    ui: &mut Ui,
+    sync: &super::SyncState,
+    view: &View,
+    lang: Lang,
+    now: i64,
+    courier: bool,
+) {
     ui.label(bold(lang.t(S::BehindTitle), 24.0));
     for b in courier::behind(view, now) {
         let (color, status) = match &b.missing {
@@ -190,12 +197,15 @@ fn villages(ui: &mut Ui, sync: &super::SyncState, view: &View, lang: Lang, now: 
                 tally.map(|t| t.took).unwrap_or(0)
                     + moving.map(|m| m.changes_received).unwrap_or(0),
             );
-            let text = if tally.is_some() || moving.is_some() {
-                lang.fill(S::TripTally, &[&brought.to_string(), &took.to_string()])
-            } else {
-                lang.t(S::TripNotMet).to_string()
-            };
-            ui.label(RichText::new(text).size(20.0));
+            // "This trip" is the courier's word; the office does not travel.
+            if courier {
+                let text = if tally.is_some() || moving.is_some() {
+                    lang.fill(S::TripTally, &[&brought.to_string(), &took.to_string()])
+                } else {
+                    lang.t(S::TripNotMet).to_string()
+                };
+                ui.label(RichText::new(text).size(20.0));
+            }
             let at = [sync.synced_at.get(&b.node), view.synced_with.get(&b.node)]
                 .into_iter()
                 .flatten()
