@@ -75,6 +75,8 @@ pub enum NetEvent {
     NetworkChanged(Vec<Ipv4Addr>),
     /// A peer speaks an older protocol version and must be updated (words for the UI).
     Outdated(NodeId, String),
+    /// A node found by mDNS stopped answering (its record expired).
+    Gone(NodeId),
 }
 
 fn to_node(k: PublicKey) -> NodeId {
@@ -279,6 +281,48 @@ impl Net {
     }
 }
 
+/// A node that speaks only protocol 1, as a kiosk that was not updated does: it
+/// accepts `conglang/sync/1` connections and holds them until the other side
+/// closes. For tests and the lab: what our node must do with such a peer (say in
+/// its log and on the exchange screen that the peer needs updating) depends only
+/// on the protocol it offers, and the old program is not at hand.
+pub struct OldPeer {
+    router: Router,
+}
+
+#[derive(Debug, Clone)]
+struct HoldV1;
+
+impl ProtocolHandler for HoldV1 {
+    async fn accept(&self, conn: Connection) -> Result<(), AcceptError> {
+        conn.closed().await;
+        Ok(())
+    }
+}
+
+impl OldPeer {
+    pub async fn start(identity: &Identity, listen: SocketAddr) -> Result<OldPeer> {
+        let endpoint = Endpoint::builder(presets::Minimal)
+            .secret_key(SecretKey::from_bytes(&identity.secret_bytes()))
+            .relay_mode(RelayMode::Disabled)
+            .clear_ip_transports()
+            .bind_addr(listen)
+            .map_err(|e| anyhow!("cannot listen on {listen}: {e}"))?
+            .alpns(vec![ALPN_V1.to_vec()])
+            .bind()
+            .await
+            .map_err(|e| anyhow!("cannot start the endpoint on {listen}: {e}"))?;
+        let router = Router::builder(endpoint).accept(ALPN_V1, HoldV1).spawn();
+        Ok(OldPeer { router })
+    }
+    pub fn local_addrs(&self) -> Vec<SocketAddr> {
+        self.router.endpoint().bound_sockets()
+    }
+    pub async fn shutdown(&self) {
+        let _ = self.router.shutdown().await;
+    }
+}
+
 /// Pumps one connection: frames out of `tx`, frames in to `events`.
 async fn run_link(
     conn: Connection,
@@ -472,7 +516,9 @@ fn start_mdns(
             return;
         }
         if peer.is_expiry() {
-            seen.remove(&key);
+            if seen.remove(&key).is_some() {
+                let _ = events.send((0, NetEvent::Gone(to_node(key))));
+            }
             return;
         }
         let mut addrs: Vec<SocketAddr> = peer

@@ -52,6 +52,84 @@ pub enum NodeEvent {
     },
     /// The store changed (any cause): views should refresh.
     Changed,
+    /// mDNS found a Cổng Làng node on one of our networks: a member of our commune
+    /// (it will be called) or a stranger (it will not). Sent again when its
+    /// addresses change.
+    Nearby {
+        peer: NodeId,
+        member: bool,
+    },
+    /// A node found by mDNS stopped answering (its record expired).
+    Gone {
+        peer: NodeId,
+    },
+    /// How a session is going, at most [`PROGRESS_EVERY`] apart per session (and
+    /// once more when it reaches sync), so a screen can follow it without
+    /// slowing it.
+    Progress {
+        peer: NodeId,
+        progress: Transfer,
+    },
+    /// A session ended (any cause), with what it moved.
+    Ended {
+        peer: NodeId,
+        report: SyncReport,
+        reason: String,
+    },
+    /// The peer runs an older Cổng Làng (protocol 1) and must be updated; nothing
+    /// can be exchanged with it until then.
+    Outdated {
+        peer: NodeId,
+        reason: String,
+    },
+}
+
+/// A session's progress so far and what is left, as far as this side knows (see
+/// `sync::Progress`; the totals are estimates from the peer's `Hello`).
+#[derive(Clone, Debug, Default, Serialize, PartialEq)]
+pub struct Transfer {
+    pub bytes_sent: u64,
+    pub bytes_received: u64,
+    pub changes_sent: u64,
+    pub changes_received: u64,
+    /// Changes still to send / to receive (estimates; 0 once in sync).
+    pub to_send: u64,
+    pub to_receive: u64,
+    /// Urgent notices among them.
+    pub urgent_to_send: u64,
+    pub urgent_to_receive: u64,
+    /// Titles of the urgent notices received in this session.
+    pub urgent_received: Vec<String>,
+    pub elapsed_ms: u64,
+    /// Both sides hold the same set (a live session may move more later).
+    pub synced: bool,
+}
+
+impl Transfer {
+    /// Changes moved so far and the estimated total, both ways.
+    pub fn done_and_total(&self) -> (u64, u64) {
+        let done = self.changes_sent + self.changes_received;
+        (done, done + self.to_send + self.to_receive)
+    }
+    /// Seconds left at the rate so far (changes per second since the session
+    /// started), when something is left and something has moved.
+    pub fn seconds_left(&self) -> Option<u64> {
+        let (done, total) = self.done_and_total();
+        if total == done || done == 0 || self.elapsed_ms == 0 {
+            return None;
+        }
+        let per_s = done as f64 * 1000.0 / self.elapsed_ms as f64;
+        Some(((total - done) as f64 / per_s).ceil() as u64)
+    }
+    /// Bytes both ways so far, and the estimated total at the bytes per change so far.
+    pub fn bytes_and_total(&self) -> (u64, u64) {
+        let bytes = self.bytes_sent + self.bytes_received;
+        let (done, total) = self.done_and_total();
+        if done == 0 {
+            return (bytes, bytes);
+        }
+        (bytes, bytes + (total - done) * bytes / done)
+    }
 }
 
 /// Report of one sync session, as `conglang sync` prints it.
@@ -79,6 +157,8 @@ const FIRST_BACKOFF: Duration = Duration::from_secs(1);
 const PARALLEL_DIALS: usize = 8;
 /// Addresses kept per peer (where it was last reached first).
 const ADDRS_PER_PEER: usize = 6;
+/// Least time between two progress events of one session.
+pub const PROGRESS_EVERY: Duration = Duration::from_millis(250);
 /// How long a peer unknown to our roster has to prove membership.
 const PROBATION: Duration = Duration::from_secs(30);
 
@@ -135,6 +215,9 @@ struct Conn {
     closer: mpsc::UnboundedSender<()>,
     session: Session,
     started: Instant,
+    /// When the last progress event went out, and whether there is news since.
+    progress_at: Option<Instant>,
+    progress_dirty: bool,
     /// Titles of urgent notices that arrived in this contact, for its log line.
     urgent_in: Vec<String>,
 }
@@ -144,10 +227,62 @@ struct Core {
     me: NodeId,
     conns: HashMap<u64, Conn>,
     by_peer: HashMap<NodeId, u64>,
+    /// Nodes mDNS reports on our networks now (for `Nearby` / `Gone`).
+    nearby: HashSet<NodeId>,
     events: broadcast::Sender<NodeEvent>,
     connected: Arc<Mutex<HashSet<NodeId>>>,
     dialer: mpsc::UnboundedSender<DialerMsg>,
     data_version: i64,
+}
+
+impl Conn {
+    fn report(&self) -> SyncReport {
+        use std::sync::atomic::Ordering::Relaxed;
+        let s: &Stats = self.session.stats();
+        SyncReport {
+            bytes_sent: self.link.counters.sent.load(Relaxed),
+            bytes_received: self.link.counters.received.load(Relaxed),
+            round_trips: s.round_trips,
+            docs_sent: s.docs_sent,
+            docs_received: s.docs_received,
+            changes_sent: s.changes_sent,
+            changes_received: s.changes_received,
+            changes_rejected: s.changes_rejected,
+            duration_ms: self.started.elapsed().as_millis() as u64,
+        }
+    }
+
+    fn transfer(&self) -> Transfer {
+        let r = self.report();
+        let p = self.session.progress();
+        let synced = self.session.is_synced() && self.session.is_idle();
+        let urgent_in = self.urgent_in.len() as u64;
+        Transfer {
+            bytes_sent: r.bytes_sent,
+            bytes_received: r.bytes_received,
+            changes_sent: r.changes_sent,
+            changes_received: r.changes_received,
+            to_send: if synced {
+                0
+            } else {
+                p.queued.max(p.ahead.saturating_sub(r.changes_sent))
+            },
+            to_receive: if synced {
+                0
+            } else {
+                p.behind.saturating_sub(r.changes_received)
+            },
+            urgent_to_send: if synced { 0 } else { p.urgent_queued },
+            urgent_to_receive: if synced {
+                0
+            } else {
+                p.urgent_behind.saturating_sub(urgent_in)
+            },
+            urgent_received: self.urgent_in.clone(),
+            elapsed_ms: r.duration_ms,
+            synced,
+        }
+    }
 }
 
 impl Core {
@@ -274,6 +409,8 @@ impl Core {
                 closer,
                 session,
                 started: Instant::now(),
+                progress_at: None,
+                progress_dirty: true,
                 urgent_in: Vec::new(),
             },
         );
@@ -313,29 +450,13 @@ impl Core {
         }
         let peer = conn.link.peer;
         let mut out = Vec::new();
+        conn.progress_dirty = true;
+        let mut synced_now = false;
         while let Some(ev) = conn.session.poll_event() {
             match ev {
                 Event::Synced => {
-                    let s: &Stats = conn.session.stats();
-                    let report = SyncReport {
-                        bytes_sent: conn
-                            .link
-                            .counters
-                            .sent
-                            .load(std::sync::atomic::Ordering::Relaxed),
-                        bytes_received: conn
-                            .link
-                            .counters
-                            .received
-                            .load(std::sync::atomic::Ordering::Relaxed),
-                        round_trips: s.round_trips,
-                        docs_sent: s.docs_sent,
-                        docs_received: s.docs_received,
-                        changes_sent: s.changes_sent,
-                        changes_received: s.changes_received,
-                        changes_rejected: s.changes_rejected,
-                        duration_ms: conn.started.elapsed().as_millis() as u64,
-                    };
+                    synced_now = true;
+                    let report = conn.report();
                     tracing::debug!(peer = %peer.short(), ?report, "in sync");
                     // "Last synced" for the courier screen; protocol 2 keeps no cursor.
                     if let Err(e) = self.repo.note_synced(&peer, 0) {
@@ -361,6 +482,19 @@ impl Core {
                     out.push(NodeEvent::Changed);
                 }
             }
+        }
+        // Progress for screens: throttled, except the last word of a sync.
+        if synced_now
+            || conn
+                .progress_at
+                .is_none_or(|t| t.elapsed() >= PROGRESS_EVERY)
+        {
+            out.push(NodeEvent::Progress {
+                peer,
+                progress: conn.transfer(),
+            });
+            conn.progress_at = Some(Instant::now());
+            conn.progress_dirty = false;
         }
         for e in out {
             self.emit(e);
@@ -450,6 +584,11 @@ impl Core {
     fn drop_conn(&mut self, id: u64, reason: &str) {
         if let Some(c) = self.conns.remove(&id) {
             self.log_contact(&c, reason);
+            self.emit(NodeEvent::Ended {
+                peer: c.link.peer,
+                report: c.report(),
+                reason: reason.to_string(),
+            });
             let _ = c.closer.send(());
             if self.by_peer.get(&c.link.peer) == Some(&id) {
                 self.by_peer.remove(&c.link.peer);
@@ -457,6 +596,24 @@ impl Core {
                     s.remove(&c.link.peer);
                 }
             }
+        }
+    }
+
+    /// Progress that the throttle held back, now that the session went quiet.
+    fn late_progress(&mut self) {
+        let mut late = Vec::new();
+        for c in self.conns.values_mut() {
+            if c.progress_dirty && c.progress_at.is_none_or(|t| t.elapsed() >= PROGRESS_EVERY) {
+                c.progress_dirty = false;
+                c.progress_at = Some(Instant::now());
+                late.push(NodeEvent::Progress {
+                    peer: c.link.peer,
+                    progress: c.transfer(),
+                });
+            }
+        }
+        for e in late {
+            self.emit(e);
         }
     }
 
@@ -490,6 +647,7 @@ impl Core {
             self.enforce_roster();
             self.news(None);
         }
+        self.late_progress();
     }
 
     fn handle(&mut self, msg: CoreMsg) -> bool {
@@ -505,12 +663,26 @@ impl Core {
                 }
             }
             CoreMsg::Net(_, NetEvent::Outdated(peer, reason)) => {
+                self.emit(NodeEvent::Outdated {
+                    peer,
+                    reason: reason.clone(),
+                });
                 self.emit(NodeEvent::Refused { peer, reason });
             }
             CoreMsg::Net(_, NetEvent::Discovered(peer, addrs)) => {
-                if peer != self.me && self.authorized(&peer).is_ok() {
-                    tracing::info!(peer = %peer.short(), ?addrs, "member found on the LAN");
-                    let _ = self.dialer.send(DialerMsg::Discovered(peer, addrs));
+                if peer != self.me {
+                    self.nearby.insert(peer);
+                    let member = self.authorized(&peer).is_ok();
+                    self.emit(NodeEvent::Nearby { peer, member });
+                    if member {
+                        tracing::info!(peer = %peer.short(), ?addrs, "member found on the LAN");
+                        let _ = self.dialer.send(DialerMsg::Discovered(peer, addrs));
+                    }
+                }
+            }
+            CoreMsg::Net(_, NetEvent::Gone(peer)) => {
+                if self.nearby.remove(&peer) {
+                    self.emit(NodeEvent::Gone { peer });
                 }
             }
             CoreMsg::Net(_, NetEvent::Reached(peer, id, addr)) => {
@@ -522,6 +694,11 @@ impl Core {
             }
             CoreMsg::Net(_, NetEvent::NetworkChanged(addrs)) => {
                 tracing::info!(?addrs, "our network changed: trying peers again");
+                // mDNS starts over on the new set of networks and reports afresh
+                // whoever is still there: the courier has left the last hall.
+                for peer in std::mem::take(&mut self.nearby) {
+                    self.emit(NodeEvent::Gone { peer });
+                }
                 let _ = self.dialer.send(DialerMsg::NetworkChanged);
             }
             CoreMsg::Run(job) => {
@@ -565,6 +742,7 @@ impl Node {
             me,
             conns: HashMap::new(),
             by_peer: HashMap::new(),
+            nearby: HashSet::new(),
             events: events.clone(),
             connected: connected.clone(),
             dialer: dial_tx,

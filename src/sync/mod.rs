@@ -127,6 +127,22 @@ pub enum Event {
     Received { docs: Vec<crate::model::DocId> },
 }
 
+/// What is left to move in a session, as far as this side knows: for progress
+/// screens, never for decisions. From the `Hello` counts: per class, how many more
+/// items the peer holds than we did (`behind`) and the reverse (`ahead`) — exact when
+/// one set contains the other (a kiosk behind the office), a lower bound otherwise;
+/// `queued`: items this side has found it must send and not sent yet. "Urgent" is
+/// the urgent-notice class (what a resident calls urgent), not the roster.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Progress {
+    pub behind: u64,
+    pub urgent_behind: u64,
+    pub ahead: u64,
+    pub urgent_ahead: u64,
+    pub queued: u64,
+    pub urgent_queued: u64,
+}
+
 #[derive(Debug)]
 pub struct Session {
     me: NodeId,
@@ -137,6 +153,8 @@ pub struct Session {
     peer_hello: bool,
     /// The peer's class summaries from its `Hello` (its nonce), for deferred checks.
     peer_classes: BTreeMap<u8, (u64, recon::Fp)>,
+    /// Our own class counts when the session started (for [`Session::progress`]).
+    own_counts: BTreeMap<u8, u64>,
     /// Classes whose descent waits until the recent items we asked for have arrived.
     deferred: BTreeSet<u8>,
     /// Recent items asked for and not yet received (a count: ids are keyed).
@@ -182,6 +200,7 @@ impl Session {
             peer_nonce: [0; 16],
             peer_hello: false,
             peer_classes: BTreeMap::new(),
+            own_counts: BTreeMap::new(),
             deferred: BTreeSet::new(),
             awaiting: 0,
             peer_set: None,
@@ -234,6 +253,41 @@ impl Session {
     pub fn stats(&self) -> &Stats {
         &self.stats
     }
+    /// See [`Progress`]. Cheap: a walk over at most 6 classes and the urgent head
+    /// of the send queue.
+    pub fn progress(&self) -> Progress {
+        let mut p = Progress {
+            queued: self.push.len() as u64,
+            urgent_queued: self
+                .push
+                .iter()
+                .take_while(|k| k.class <= URGENT)
+                .filter(|k| k.class == URGENT)
+                .count() as u64,
+            ..Progress::default()
+        };
+        if !self.peer_hello {
+            return p;
+        }
+        let classes: BTreeSet<u8> = self
+            .peer_classes
+            .keys()
+            .chain(self.own_counts.keys())
+            .copied()
+            .collect();
+        for c in classes {
+            let theirs = self.peer_classes.get(&c).map(|x| x.0).unwrap_or(0);
+            let ours = self.own_counts.get(&c).copied().unwrap_or(0);
+            let (b, a) = (theirs.saturating_sub(ours), ours.saturating_sub(theirs));
+            p.behind += b;
+            p.ahead += a;
+            if c == URGENT {
+                p.urgent_behind += b;
+                p.urgent_ahead += a;
+            }
+        }
+        p
+    }
     pub fn is_synced(&self) -> bool {
         self.synced
     }
@@ -254,6 +308,7 @@ impl Session {
             .filter(|(c, _)| self.classes_allowed(*c))
             .collect();
         let set = recon::set_hash(&classes);
+        self.own_counts = classes.iter().map(|(c, s)| (*c, s.count)).collect();
         self.watermark = store.recon_position()?;
         let recent = store
             .recon_recent(RECENT)?

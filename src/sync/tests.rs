@@ -522,6 +522,35 @@ fn urgent_first_into_a_large_store() {
     }
 }
 
+/// What the exchange screen shows as "left to move" comes from the `Hello` counts:
+/// nothing is known before the peer's `Hello`; after it, each side knows how many
+/// items (and urgent notices) the other holds beyond its own.
+#[test]
+fn progress_estimates_come_from_the_hello_counts() {
+    let (a, b, c) = ids();
+    let mut office = Mem::default();
+    for i in 0..300 {
+        office.add(item(&notice(i), false, i as i64, &[5; 50]), None);
+    }
+    for i in 0..2 {
+        office.add(item(&notice(900 + i), true, 1, b"storm"), None);
+    }
+    let mut kiosk = Mem::default();
+    kiosk.add(item(&request(1), false, 1, b"question"), None);
+    let mut so = Session::new(a, b, c, [1; 16]);
+    let mut sk = Session::new(b, a, c, [2; 16]);
+    so.start(&mut office).unwrap();
+    sk.start(&mut kiosk).unwrap();
+    assert_eq!(sk.progress(), Progress::default());
+    let hello_o = so.poll_transmit().unwrap();
+    let hello_k = sk.poll_transmit().unwrap();
+    sk.handle_message(hello_o, &mut kiosk).unwrap();
+    so.handle_message(hello_k, &mut office).unwrap();
+    let (pk, po) = (sk.progress(), so.progress());
+    assert_eq!((pk.behind, pk.urgent_behind, pk.ahead), (302, 2, 1));
+    assert_eq!((po.behind, po.ahead, po.urgent_ahead), (1, 302, 2));
+}
+
 #[test]
 fn idle_peers_that_cannot_converge_go_quiet() {
     // One side refuses an item the other holds (it knows of a revocation the other

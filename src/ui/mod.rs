@@ -18,6 +18,7 @@
 pub mod ask;
 pub mod courier;
 pub mod dates;
+pub mod exchange;
 pub mod home;
 pub mod i18n;
 pub mod icons;
@@ -31,7 +32,7 @@ pub mod suggest;
 pub mod telex;
 pub mod widgets;
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -45,7 +46,7 @@ use crate::config::{Config, PeerAddr, UiConfig};
 use crate::identity::NodeId;
 use crate::model::{DocId, Notice, Procedure, Receipt, Request, Role, Roster};
 use crate::net::NetConfig;
-use crate::node::{BackgroundNode, NodeEvent, NodeHandle, NodeOptions, SyncReport};
+use crate::node::{BackgroundNode, NodeEvent, NodeHandle, NodeOptions, Transfer};
 use crate::repo::{Reach, Repo};
 use i18n::{Lang, S};
 
@@ -122,6 +123,8 @@ pub struct View {
     pub reach: BTreeMap<DocId, Vec<Reach>>,
     /// Last successful sync with any peer, from the store (survives restarts).
     pub last_synced: Option<(i64, NodeId)>,
+    /// Last successful sync with each peer, from the store (survives restarts).
+    pub synced_with: BTreeMap<NodeId, i64>,
     /// Keys caught equivocating (flagged to officials on the devices screen).
     pub equivocators: Vec<NodeId>,
     /// Changes set aside in quarantine (shown to officials on the devices screen).
@@ -196,11 +199,12 @@ pub fn build_view(repo: &Repo) -> Result<View> {
             reach.insert(n.id.clone(), repo.reach(&n.id)?);
         }
     }
-    let last_synced = repo
+    let synced_with: BTreeMap<NodeId, i64> = repo
         .peers()?
         .into_iter()
-        .filter_map(|p| Some((p.last_synced?, p.node)))
-        .max();
+        .filter_map(|p| Some((p.node, p.last_synced?)))
+        .collect();
+    let last_synced = synced_with.iter().map(|(n, t)| (*t, *n)).max();
     Ok(View {
         me: Some(me),
         role,
@@ -213,6 +217,7 @@ pub fn build_view(repo: &Repo) -> Result<View> {
         roster,
         reach,
         last_synced,
+        synced_with,
         equivocators: repo.equivocators()?,
         quarantined: repo.store().read().quarantine_count()?,
     })
@@ -260,7 +265,9 @@ pub enum Screen {
     ManageNotices,
     Inbox,
     Roster,
-    Courier,
+    /// Who is nearby, what is moving, "up to date with X at 10:42"; for couriers
+    /// (their start screen) and officials also which villages are behind.
+    Exchange,
 }
 
 impl Screen {
@@ -268,7 +275,7 @@ impl Screen {
     pub fn start(role: Option<Role>) -> Screen {
         match role {
             Some(Role::Official) => Screen::ManageNotices,
-            Some(Role::Courier) => Screen::Courier,
+            Some(Role::Courier) => Screen::Exchange,
             _ => Screen::Home,
         }
     }
@@ -282,8 +289,28 @@ pub struct SyncState {
     pub syncing: BTreeSet<NodeId>,
     /// Last time data came in or a session reached sync, this run.
     pub last: Option<(i64, NodeId)>,
-    /// Newest first, a handful.
-    pub recent: VecDeque<(i64, NodeId, SyncReport)>,
+    /// Nodes mDNS found on our networks (and not yet gone): member of the commune
+    /// or not, and when first found (unix s).
+    pub nearby: BTreeMap<NodeId, (bool, i64)>,
+    /// Sessions going on now and how far each has got.
+    pub moving: BTreeMap<NodeId, Transfer>,
+    /// What moved with each peer since the app started (the courier's trip).
+    pub tally: BTreeMap<NodeId, Tally>,
+    /// Peers found to run an older version, and when (unix s).
+    pub outdated: BTreeMap<NodeId, i64>,
+    /// When each peer last reached sync this run (unix s); older ones are in the view.
+    pub synced_at: BTreeMap<NodeId, i64>,
+}
+
+/// What moved with one peer since the app started.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Tally {
+    /// Changes sent to it (what the courier brought) and received from it (took back).
+    pub brought: u64,
+    pub took: u64,
+    pub contacts: u32,
+    /// Titles of urgent notices received from it.
+    pub urgent_in: Vec<String>,
 }
 
 /// A message for the footer after an action.
@@ -391,6 +418,37 @@ impl Station {
         s
     }
 
+    /// A station on a running node, its events forwarded to the screens (and the UI
+    /// woken by each) by a thread of its own: the app and tests that watch a real
+    /// sync use this.
+    pub fn for_node(
+        label: Option<String>,
+        handle: NodeHandle,
+        ctx: Option<egui::Context>,
+    ) -> Station {
+        // Subscribe before the first job, so its `Changed` is seen and discounted.
+        let mut events = handle.subscribe();
+        let station = Station::new(label, Backend::Node(handle), ctx.clone());
+        let tx = station.tx.clone();
+        std::thread::spawn(move || {
+            use tokio::sync::broadcast::error::RecvError;
+            loop {
+                let m = match events.blocking_recv() {
+                    Ok(e) => Msg::Event(e),
+                    Err(RecvError::Lagged(_)) => Msg::Lagged,
+                    Err(RecvError::Closed) => break,
+                };
+                if tx.send(m).is_err() {
+                    break;
+                }
+                if let Some(c) = &ctx {
+                    c.request_repaint();
+                }
+            }
+        });
+        station
+    }
+
     /// The store, when the app owns it (tests).
     pub fn local_repo(&mut self) -> Option<&mut Repo> {
         match &mut self.backend {
@@ -490,6 +548,9 @@ impl Station {
             self.sync.connected = handle.connected_peers().into_iter().collect();
             let connected = &self.sync.connected;
             self.sync.syncing.retain(|p| connected.contains(p));
+            // A session's end may be lost if the events lagged: a peer no longer
+            // connected is not "exchanging now" whatever its last progress said.
+            self.sync.moving.retain(|p, _| connected.contains(p));
         }
     }
 
@@ -542,17 +603,46 @@ impl Station {
             NodeEvent::Received { peer, .. } => {
                 self.sync.last = Some((now, peer));
             }
-            NodeEvent::Synced { peer, report } => {
+            NodeEvent::Synced { peer, .. } => {
                 self.sync.syncing.remove(&peer);
                 self.sync.last = Some((now, peer));
-                self.sync.recent.push_front((now, peer, report));
-                self.sync.recent.truncate(8);
+                self.sync.synced_at.insert(peer, now);
             }
             NodeEvent::Closed { peer, .. } | NodeEvent::Refused { peer, .. } => {
                 self.sync.connected.remove(&peer);
                 self.sync.syncing.remove(&peer);
             }
             NodeEvent::Started { .. } => {}
+            NodeEvent::Nearby { peer, member } => {
+                self.sync.nearby.entry(peer).or_insert((member, now)).0 = member;
+            }
+            NodeEvent::Gone { peer } => {
+                self.sync.nearby.remove(&peer);
+            }
+            NodeEvent::Progress { peer, progress } => {
+                // A peer we exchange with runs our version, whatever it ran before.
+                self.sync.outdated.remove(&peer);
+                if progress.synced {
+                    self.sync.synced_at.insert(peer, now);
+                }
+                self.sync.moving.insert(peer, progress);
+            }
+            NodeEvent::Ended { peer, report, .. } => {
+                let t = self.sync.tally.entry(peer).or_default();
+                t.brought += report.changes_sent;
+                t.took += report.changes_received;
+                t.contacts += 1;
+                if let Some(p) = self.sync.moving.remove(&peer) {
+                    for u in p.urgent_received {
+                        if !t.urgent_in.contains(&u) {
+                            t.urgent_in.push(u);
+                        }
+                    }
+                }
+            }
+            NodeEvent::Outdated { peer, .. } => {
+                self.sync.outdated.insert(peer, now);
+            }
         }
     }
 
@@ -863,7 +953,7 @@ impl KioskApp {
                         official::show(ui, st, &view, lang, &screen, now)
                     }
                 }
-                Screen::Courier => courier::show(ui, st, &view, lang, now),
+                Screen::Exchange => exchange::show(ui, st, &view, lang, now),
             }
         });
         for s in &mut self.stations {
@@ -925,14 +1015,16 @@ impl KioskApp {
                 (S::NavProcedures, Screen::Procedures),
                 (S::NavAsk, Screen::Ask),
                 (S::NavLookup, Screen::Lookup),
+                (S::NavExchange, Screen::Exchange),
             ],
             Role::Official => &[
                 (S::NavManageNotices, Screen::ManageNotices),
                 (S::NavInbox, Screen::Inbox),
                 (S::NavRoster, Screen::Roster),
+                (S::NavExchange, Screen::Exchange),
             ],
             Role::Courier => &[
-                (S::NavCourier, Screen::Courier),
+                (S::NavExchange, Screen::Exchange),
                 (S::NavNotices, Screen::Home),
                 (S::NavProcedures, Screen::Procedures),
             ],
@@ -1208,33 +1300,13 @@ pub fn run(opts: AppOptions) -> Result<()> {
     ctx.set_zoom_factor(config.ui.zoom);
     let mut stations = Vec::new();
     for (label, node) in &nodes {
-        let handle = node.handle.clone();
-        // Subscribe before the first job, so its `Changed` is seen and discounted.
-        let mut events = handle.subscribe();
-        let mut station = Station::new(label.clone(), Backend::Node(handle), Some(ctx.clone()));
+        let mut station = Station::for_node(label.clone(), node.handle.clone(), Some(ctx.clone()));
         station.addrs = node
             .addrs
             .iter()
             .filter(|a| !a.ip().is_unspecified())
             .map(|a| a.to_string())
             .collect();
-        let tx = station.tx.clone();
-        let c = ctx.clone();
-        // Forwards node events to the station and wakes the UI.
-        std::thread::spawn(move || {
-            use tokio::sync::broadcast::error::RecvError;
-            loop {
-                let m = match events.blocking_recv() {
-                    Ok(e) => Msg::Event(e),
-                    Err(RecvError::Lagged(_)) => Msg::Lagged,
-                    Err(RecvError::Closed) => break,
-                };
-                if tx.send(m).is_err() {
-                    break;
-                }
-                c.request_repaint();
-            }
-        });
         stations.push(station);
     }
     let app = KioskApp::new(stations, config.ui.clone(), Clock::system());

@@ -464,7 +464,7 @@ fn no_english_reaches_a_vietnamese_kiosk_screen_even_on_errors() {
     // Content typed by people is theirs to write; the kiosk's own words are not.
     let allowed: &[&str] = &[];
     assert_no_english(&kiosk, &mut seen, allowed);
-    for tab in ["Thủ tục", "Tra cứu", "Thông báo"] {
+    for tab in ["Thủ tục", "Tra cứu", "Trao đổi dữ liệu", "Thông báo"] {
         tap_button(&mut kiosk, tab);
         assert_no_english(&kiosk, &mut seen, allowed);
     }

@@ -3,6 +3,7 @@
 
 mod bench;
 mod cli;
+mod exchange;
 mod hall;
 mod harness;
 mod invariants;

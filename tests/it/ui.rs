@@ -595,7 +595,7 @@ fn header_and_footer_are_compact_at_1280x800() {
     let footer = kiosk.get_by_label("Cổng Làng").rect();
     let synced = kiosk
         .query_by_label_contains("Cập nhật lúc")
-        .or_else(|| kiosk.query_by_label("Chưa đồng bộ với máy nào"))
+        .or_else(|| kiosk.query_by_label("Chưa trao đổi dữ liệu với máy nào"))
         .unwrap()
         .rect();
     assert!(
@@ -825,6 +825,17 @@ fn snapshots_of_every_screen() {
     tap_button(&mut office, "Yêu cầu của dân");
     mask(&mut office, &dynamic);
     office.snapshot("official_inbox");
+    // The office sees the villages too, on the exchange screen.
+    tap_button(&mut office, "Trao đổi dữ liệu");
+    office.get_by_label("Đã đủ tin");
+    office.get_by_label("Chưa có biên nhận từ máy này");
+    assert!(
+        office
+            .query_by_label("Chuyến này chưa gặp máy này")
+            .is_none()
+    );
+    office.get_by_label("Chưa trao đổi với máy nào.");
+    office.snapshot("official_exchange");
     results.extend_harness(&mut office);
 
     let mut courier = app(&f.courier, clock);

@@ -1,0 +1,613 @@
+//! The exchange screen ("Trao đổi dữ liệu") on real nodes: the app's station runs on
+//! a `BackgroundNode` (real store, real iroh endpoint) and the screen is read through
+//! its accessibility tree (egui_kittest) while a real sync runs. The slow transfer
+//! goes through the link emulator between two network namespaces, so the screen can
+//! be seen mid-transfer (on loopback iroh would leave the emulated link); the nearby
+//! stranger is found by real mDNS on a veth cable. Namespace tests need root and are
+//! skipped (with a message) without it.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use conglang::config::{PeerAddr, UiConfig};
+use conglang::lab::link::{LinkSpec, Relay};
+use conglang::lab::netns::{Lan, Pair as NsPair};
+use conglang::model::text::now;
+use conglang::model::{Category, NoticeDraft, Role};
+use conglang::net::NetConfig;
+use conglang::node::{BackgroundNode, NodeOptions};
+use conglang::repo::Repo;
+use conglang::ui::widgets::hhmm;
+use conglang::ui::{Clock, KioskApp, Station, setup_context};
+use egui_kittest::kittest::{NodeT, Queryable};
+use egui_kittest::{Harness, SnapshotOptions};
+
+use crate::ui::{HALL_ZOOM, hall_size};
+
+const OFFICE: &str = "UBND xã Long Môn";
+const STORM: &str = "Cảnh báo bão số 5: mưa lớn, nguy cơ lũ quét";
+
+/// The app on one running node, in a village hall's 1280×800 window.
+fn app_on(node: &BackgroundNode) -> Harness<'static, KioskApp> {
+    let station = Station::for_node(None, node.handle.clone(), None);
+    let app = KioskApp::new(vec![station], UiConfig::default(), Clock::system());
+    Harness::builder()
+        .with_size(hall_size())
+        .with_pixels_per_point(HALL_ZOOM)
+        .with_theme(egui::Theme::Light)
+        .with_options(SnapshotOptions::new().output_path("tests/snapshots"))
+        .with_context_setup(setup_context)
+        .build_ui_state(|ui, app: &mut KioskApp| app.show(ui), app)
+}
+
+/// Opens the exchange screen from the navigation row. (Frames are stepped, not
+/// run to rest: a spinner asks for frames while a sync goes on.)
+fn open_exchange(h: &mut Harness<'_, KioskApp>) {
+    // The first view comes from the node's core thread.
+    assert!(
+        wait_for(h, Duration::from_secs(10), |s| s
+            .iter()
+            .any(|l| l == "Trao đổi dữ liệu")),
+        "no navigation row"
+    );
+    h.get_by_role_and_label(egui::accesskit::Role::Button, "Trao đổi dữ liệu")
+        .click();
+    h.run_steps(3);
+}
+
+/// Covers every row (labels, the progress bar…) showing one of `needles`.
+fn mask_any(h: &mut Harness<'_, KioskApp>, needles: &[&str]) {
+    let rects: Vec<egui::Rect> = h
+        .root()
+        .query_all_by(|n| {
+            [n.label(), n.value()]
+                .into_iter()
+                .flatten()
+                .any(|t| needles.iter().any(|x| t.contains(x)))
+        })
+        .map(|n| n.rect())
+        .collect();
+    for r in rects {
+        h.mask(egui::Rect::from_x_y_ranges(0.0..=2000.0, r.y_range()).expand(2.0));
+    }
+}
+
+/// Every label (and progress-bar text) on screen.
+fn shown(h: &Harness<'_, KioskApp>) -> Vec<String> {
+    h.root()
+        .query_all_by(|_| true)
+        .flat_map(|n| {
+            let a = n.accesskit_node();
+            [a.label(), a.value()]
+        })
+        .flatten()
+        .collect()
+}
+
+/// Draws frames until `f` holds on what is shown, or `limit` passes.
+fn wait_for(
+    h: &mut Harness<'_, KioskApp>,
+    limit: Duration,
+    mut f: impl FnMut(&[String]) -> bool,
+) -> bool {
+    let t0 = Instant::now();
+    while t0.elapsed() < limit {
+        // Not `run`: a spinner keeps asking for frames while a sync goes on.
+        h.run_steps(2);
+        if f(&shown(h)) {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(40));
+    }
+    false
+}
+
+fn net(listen: std::net::SocketAddr, mdns: bool) -> NetConfig {
+    NetConfig {
+        listen,
+        mdns,
+        relay_url: None,
+    }
+}
+
+/// Starts a node on `dir` inside namespace `path` (a thread that entered it: the
+/// node's runtime threads stay there).
+fn start_in(path: String, dir: &Path, opts: NodeOptions) -> BackgroundNode {
+    let dir = dir.to_path_buf();
+    std::thread::spawn(move || {
+        use std::os::fd::AsRawFd;
+        let f = std::fs::File::open(&path).expect("namespace handle");
+        // SAFETY: a valid namespace fd; affects only this thread and its children.
+        assert_eq!(unsafe { libc::setns(f.as_raw_fd(), libc::CLONE_NEWNET) }, 0);
+        BackgroundNode::start(dir, opts).expect("node starts")
+    })
+    .join()
+    .expect("node thread")
+}
+
+/// An office holding a backlog of `n` notices and one urgent storm warning, and a
+/// kiosk in Nà Khoang that holds only the roster.
+fn office_with_backlog(base: &Path, n: usize) -> (std::path::PathBuf, std::path::PathBuf) {
+    let pair = conglang::lab::Pair::create(base).unwrap();
+    let conglang::lab::Pair {
+        mut office, kiosk, ..
+    } = pair;
+    let id = office.identity().clone();
+    let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(12);
+    let backlog: Vec<_> = (0..n)
+        .map(|_| conglang::lab::notice(&id, &mut rng, 700, false))
+        .collect();
+    conglang::lab::load(&mut office, backlog, None).unwrap();
+    office
+        .post_notice(&NoticeDraft {
+            title: STORM.into(),
+            body: "Không qua suối, ngầm tràn khi nước lên.".into(),
+            category: Some(Category::Storm),
+            urgent: true,
+            ..Default::default()
+        })
+        .unwrap();
+    drop((office, kiosk));
+    (base.join("office"), base.join("kiosk"))
+}
+
+/// The issue's test: a kiosk meets the office over a slow link. The screen says who
+/// it is exchanging with, the urgent notice arrives first and says so while the rest
+/// is still moving, the bar shows bytes and time left, and once done the kiosk says
+/// "Đã cập nhật với UBND xã Long Môn lúc HH:MM" — also after a restart (stored).
+#[test]
+fn a_slow_transfer_shows_urgent_first_progress_then_up_to_date_with_the_office() {
+    let ns = match NsPair::create("exch") {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("SKIPPED: cannot create network namespaces here (needs root): {e:#}");
+            return;
+        }
+    };
+    let base = tempfile::tempdir().unwrap();
+    let (office_dir, kiosk_dir) = office_with_backlog(base.path(), 600);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let path = |i: usize| format!("/var/run/netns/{}", ns.names[i]);
+    let office = start_in(
+        path(0),
+        &office_dir,
+        NodeOptions {
+            net: net(std::net::SocketAddr::new(ns.inner[0], 0), false),
+            peers: vec![],
+            redial: true,
+        },
+    );
+    // 400 kbit/s each way, 100 ms: a few seconds for the backlog.
+    let spec = LinkSpec {
+        rtt: Duration::from_millis(100),
+        rate_bps: 400_000,
+        ..LinkSpec::perfect()
+    };
+    let relay = rt
+        .block_on(Relay::start_on(
+            ns.outer[1],
+            ns.outer[0],
+            office.addrs[0],
+            spec,
+        ))
+        .unwrap();
+    let kiosk = start_in(
+        path(1),
+        &kiosk_dir,
+        NodeOptions {
+            net: net(std::net::SocketAddr::new(ns.inner[1], 0), false),
+            peers: vec![PeerAddr {
+                node: office.handle.node_id,
+                addr: relay.addr,
+            }],
+            redial: true,
+        },
+    );
+    let mut events = kiosk.handle.subscribe();
+    let mut h = app_on(&kiosk);
+    open_exchange(&mut h);
+
+    // Mid-transfer: who, the bar with bytes and time left; the storm warning is
+    // announced while the bar still has time left (urgent first).
+    let exchanging = format!("Đang trao đổi với {OFFICE}");
+    let mut bar = None;
+    let mut urgent_while_moving = false;
+    let seen = wait_for(&mut h, Duration::from_secs(60), |s| {
+        let moving = s
+            .iter()
+            .find(|l| l.contains(" / ") && l.contains("còn khoảng"));
+        if moving.is_some() && s.iter().any(|l| *l == format!("Đã nhận tin khẩn: {STORM}")) {
+            urgent_while_moving = true;
+        }
+        if let Some(m) = moving
+            && s.contains(&exchanging)
+            && s.iter()
+                .any(|l| l.starts_with("Đã nhận ") && l.contains("còn khoảng"))
+        {
+            bar = Some(m.clone());
+        }
+        bar.is_some() && urgent_while_moving
+    });
+    assert!(
+        seen,
+        "no progress with the urgent notice first: {:?} (bar {bar:?})",
+        shown(&h)
+    );
+    let bar = bar.unwrap();
+    // "412 KB / 1,1 MB — còn khoảng 6 giây"
+    assert!(
+        (bar.contains("KB") || bar.contains("MB"))
+            && (bar.contains("giây") || bar.contains("phút")),
+        "{bar}"
+    );
+
+    // Done: up to date with the office, by name, at the time of the sync.
+    let done = wait_for(&mut h, Duration::from_secs(120), |s| {
+        s.iter()
+            .any(|l| *l == format!("{OFFICE}: đã cập nhật xong, hai máy có cùng dữ liệu"))
+            && s.iter()
+                .any(|l| l.starts_with(&format!("Đã cập nhật với {OFFICE} lúc ")))
+    });
+    assert!(done, "never up to date: {:?}", shown(&h));
+    let t = now();
+    let line = shown(&h)
+        .into_iter()
+        .find(|l| l.starts_with(&format!("Đã cập nhật với {OFFICE} lúc ")))
+        .unwrap();
+    assert!(
+        line.ends_with(&hhmm(t)) || line.ends_with(&hhmm(t - 60)),
+        "{line} at {}",
+        hhmm(t)
+    );
+    assert!(Repo::open(&kiosk_dir).unwrap().notices().unwrap().len() > 600);
+    // The node reported progress often enough to follow, and never faster than every
+    // 250 ms (plus the last word at sync): watching does not slow the sync.
+    let mut seen: Vec<(u64, bool)> = Vec::new();
+    while let Ok(e) = events.try_recv() {
+        if let conglang::node::NodeEvent::Progress { peer, progress } = e
+            && peer == office.handle.node_id
+        {
+            seen.push((progress.elapsed_ms, progress.synced));
+        }
+    }
+    assert!(seen.len() >= 3, "{seen:?}");
+    for w in seen.windows(2) {
+        let ((a, _), (b, synced)) = (w[0], w[1]);
+        // (A new session starts its clock again.)
+        assert!(b < a || b - a >= 240 || synced, "{seen:?}");
+    }
+
+    // Times and byte counts differ from run to run.
+    mask_any(
+        &mut h,
+        &[
+            &format!("lúc {}", hhmm(t)),
+            &format!("lúc {}", hhmm(t - 60)),
+            " mục",
+        ],
+    );
+    h.snapshot("exchange_kiosk_done");
+    drop(h);
+    drop(kiosk);
+
+    // After a restart, with the office gone: still "up to date … at HH:MM" (stored).
+    drop(office);
+    let again = start_in(
+        path(1),
+        &kiosk_dir,
+        NodeOptions {
+            net: net(std::net::SocketAddr::new(ns.inner[1], 0), false),
+            peers: vec![],
+            redial: true,
+        },
+    );
+    let mut h = app_on(&again);
+    open_exchange(&mut h);
+    h.run_steps(3);
+    assert!(
+        shown(&h).contains(&line),
+        "{line} not kept: {:?}",
+        shown(&h)
+    );
+    assert!(shown(&h).contains(&"Chưa thấy máy nào ở gần.".to_string()));
+    drop(h);
+    drop(again);
+    drop(relay);
+    drop(rt);
+}
+
+/// A node of another commune on the same cable is found by mDNS and shown as a
+/// device nearby that this kiosk does not exchange with; nothing moves; with the
+/// cable out it is no longer shown.
+#[test]
+fn a_stranger_on_the_lan_is_shown_nearby_not_exchanging() {
+    let mut lan = match Lan::create("exnb", 2) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("SKIPPED: cannot create network namespaces here (needs root): {e:#}");
+            return;
+        }
+    };
+    let cable = lan
+        .add_link(0, 1, "10.217.0.1/24", "10.217.0.2/24")
+        .unwrap();
+    lan.up(cable).unwrap();
+    let base = tempfile::tempdir().unwrap();
+    let pair = conglang::lab::Pair::create(base.path()).unwrap();
+    drop(pair);
+    let mut other = Repo::open(&base.path().join("other")).unwrap();
+    other
+        .init_commune("Xã Bên Cạnh", "UBND xã Bên Cạnh")
+        .unwrap();
+    drop(other);
+    let any: std::net::SocketAddr = "0.0.0.0:0".parse().unwrap();
+    let kiosk = start_in(
+        lan.ns_path(0),
+        &base.path().join("kiosk"),
+        NodeOptions {
+            net: net(any, true),
+            peers: vec![],
+            redial: true,
+        },
+    );
+    let stranger = start_in(
+        lan.ns_path(1),
+        &base.path().join("other"),
+        NodeOptions {
+            net: net(any, true),
+            peers: vec![],
+            redial: true,
+        },
+    );
+    let mut h = app_on(&kiosk);
+    open_exchange(&mut h);
+    assert!(
+        shown(&h).contains(&"Chưa thấy máy nào ở gần.".to_string()),
+        "{:?}",
+        shown(&h)
+    );
+    let found = wait_for(&mut h, Duration::from_secs(30), |s| {
+        s.iter()
+            .any(|l| l == "• Một máy không thuộc xã: không trao đổi")
+    });
+    assert!(found, "the stranger was not shown: {:?}", shown(&h));
+    let s = shown(&h);
+    assert!(!s.iter().any(|l| l.starts_with("Đang trao đổi")), "{s:?}");
+    assert!(
+        !s.contains(&"Chưa thấy máy nào ở gần.".to_string()),
+        "{s:?}"
+    );
+    // Cable out: the stranger is no longer nearby.
+    lan.down(cable).unwrap();
+    let gone = wait_for(&mut h, Duration::from_secs(15), |s| {
+        s.iter().any(|l| l == "Chưa thấy máy nào ở gần.")
+    });
+    assert!(gone, "still shown after the cable went: {:?}", shown(&h));
+    drop(h);
+    drop(kiosk);
+    drop(stranger);
+}
+
+/// A kiosk of the commune still on the old protocol: the screen names it and says,
+/// in words, that it must be updated.
+#[test]
+fn a_member_on_the_old_protocol_is_shown_as_needing_an_update() {
+    let base = tempfile::tempdir().unwrap();
+    let pair = conglang::lab::Pair::create(base.path()).unwrap();
+    let conglang::lab::Pair {
+        office,
+        mut kiosk,
+        filer,
+    } = pair;
+    // The kiosk learns of Bản Chang's kiosk (enrolled after the kiosk joined).
+    kiosk
+        .import(office.all_changes().unwrap(), Some(&office.node_id()))
+        .unwrap();
+    assert_eq!(
+        kiosk
+            .roster()
+            .unwrap()
+            .member(&filer.node_id())
+            .map(|m| m.role),
+        Some(Role::Kiosk)
+    );
+    drop((office, kiosk));
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let lo: std::net::SocketAddr = "127.0.0.1:0".parse().unwrap();
+    let old = rt
+        .block_on(conglang::net::OldPeer::start(&filer, lo))
+        .unwrap();
+    let old_addr = old.local_addrs()[0];
+    let node = BackgroundNode::start(
+        base.path().join("kiosk"),
+        NodeOptions {
+            net: net(lo, false),
+            peers: vec![PeerAddr {
+                node: filer.node_id(),
+                addr: old_addr,
+            }],
+            redial: true,
+        },
+    )
+    .unwrap();
+    let mut h = app_on(&node);
+    open_exchange(&mut h);
+    let want = "Kiosk Bản Chang dùng phiên bản Cổng Làng cũ: cần cập nhật phần mềm máy đó thì mới trao đổi được.";
+    let found = wait_for(&mut h, Duration::from_secs(30), |s| {
+        s.iter().any(|l| l == want)
+    });
+    assert!(found, "{:?}", shown(&h));
+    h.snapshot("exchange_old_version");
+    drop(h);
+    drop(node);
+    rt.block_on(old.shutdown());
+}
+
+/// The courier walks into Bản Chang's hall, which missed the last notice and has a
+/// resident's question waiting. On the courier's exchange screen the village card
+/// goes from "missing 1 notice, not met on this trip" to "up to date", with what
+/// this trip brought and took back and the time; Nà Khoang's card is untouched.
+#[test]
+fn the_courier_sees_per_village_what_it_brought_took_back_and_what_is_missing() {
+    let f = crate::ui::full_commune();
+    let kiosk2 = f._tmp.path().join("kiosk2");
+    Repo::open(&kiosk2)
+        .unwrap()
+        .submit_request(&conglang::model::RequestDraft {
+            kind: Some(conglang::model::RequestKind::Question),
+            hamlet: crate::ui::BAN_CHANG.into(),
+            name: "Lò Thị Mai".into(),
+            text: "Bao giờ có lịch tiêm cho trẻ ở thôn Bản Chang ạ?".into(),
+            phone: None,
+            public: false,
+        })
+        .unwrap();
+    let lo: std::net::SocketAddr = "127.0.0.1:0".parse().unwrap();
+    let village = BackgroundNode::start(
+        kiosk2.clone(),
+        NodeOptions {
+            net: net(lo, false),
+            peers: vec![],
+            redial: true,
+        },
+    )
+    .unwrap();
+    let courier = BackgroundNode::start(
+        f.courier.clone(),
+        NodeOptions {
+            net: net(lo, false),
+            peers: vec![],
+            redial: true,
+        },
+    )
+    .unwrap();
+    let mut h = app_on(&courier);
+    // The courier starts on the exchange screen: before the hall.
+    assert!(wait_for(&mut h, Duration::from_secs(10), |s| {
+        s.iter().any(|l| l == "Thôn nào còn thiếu tin?")
+            && s.iter().any(|l| l == "Thiếu 1 thông báo")
+    }));
+    let s = shown(&h);
+    assert_eq!(
+        s.iter()
+            .filter(|l| *l == "Chuyến này chưa gặp máy này")
+            .count(),
+        2,
+        "{s:?}"
+    );
+    drop(h);
+    drop(courier);
+
+    // Walks in: the courier dials the hall's kiosk.
+    let courier = BackgroundNode::start(
+        f.courier.clone(),
+        NodeOptions {
+            net: net(lo, false),
+            peers: vec![PeerAddr {
+                node: village.handle.node_id,
+                addr: village.addrs[0],
+            }],
+            redial: true,
+        },
+    )
+    .unwrap();
+    let mut h = app_on(&courier);
+    let tally = |s: &[String]| -> Option<(u64, u64)> {
+        let l = s.iter().find(|l| l.starts_with("Chuyến này: mang đến "))?;
+        let n: Vec<u64> = l
+            .split(|c: char| !c.is_ascii_digit())
+            .filter_map(|x| x.parse().ok())
+            .collect();
+        Some((n[0], n[1]))
+    };
+    let done = wait_for(&mut h, Duration::from_secs(60), |s| {
+        !s.iter().any(|l| l == "Thiếu 1 thông báo")
+            && s.iter().filter(|l| *l == "Đã đủ tin").count() == 2
+            && tally(s).is_some_and(|(b, t)| b >= 1 && t >= 1)
+            && s.iter()
+                .any(|l| l.starts_with("Đã cập nhật với Kiosk Bản Chang lúc "))
+    });
+    let s = shown(&h);
+    assert!(done, "{s:?}");
+    // Nà Khoang was not met on this trip.
+    assert_eq!(
+        s.iter()
+            .filter(|l| *l == "Chuyến này chưa gặp máy này")
+            .count(),
+        1,
+        "{s:?}"
+    );
+    // What it took back is real: the question is on the courier now.
+    assert!(
+        Repo::open(&f.courier)
+            .unwrap()
+            .requests()
+            .unwrap()
+            .iter()
+            .any(|r| r.name.starts_with("Lò Thị"))
+    );
+    drop(h);
+    drop(courier);
+    drop(village);
+}
+
+/// Not a test: prepares an office with a large backlog (plus one urgent warning) and
+/// a kiosk that holds only the roster, in `$CONGLANG_SHOT_DIR`, for looking at the
+/// exchange screen in a real window during a real transfer (README, "Exchange
+/// screen"). `CONGLANG_SHOT_NOTICES` sets the backlog (default 3,000).
+#[test]
+#[ignore]
+fn prepare_stores_for_the_exchange_screenshot() {
+    let Some(dir) = std::env::var_os("CONGLANG_SHOT_DIR") else {
+        eprintln!("set CONGLANG_SHOT_DIR");
+        return;
+    };
+    let n = std::env::var("CONGLANG_SHOT_NOTICES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3000);
+    let dir = std::path::PathBuf::from(dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let (office, kiosk) = office_with_backlog(&dir, n);
+    let o = Repo::open(&office).unwrap();
+    let k = Repo::open(&kiosk).unwrap();
+    println!("office {} kiosk {}", o.node_id(), k.node_id());
+}
+
+/// The kiosk's fifth tab fits beside the language button at the hall's size, in
+/// both languages (the English labels are longer).
+#[test]
+fn the_exchange_tab_fits_the_kiosk_header_in_both_languages() {
+    let c = crate::ui::commune();
+    let mut h = crate::ui::app_sized(
+        &c.kiosk,
+        Clock::manual(crate::ui::T0),
+        hall_size(),
+        HALL_ZOOM,
+    );
+    for (tab, lang) in [
+        ("Trao đổi dữ liệu", "English"),
+        ("Data exchange", "Tiếng Việt"),
+    ] {
+        let tab_rect = h
+            .get_by_role_and_label(egui::accesskit::Role::Button, tab)
+            .rect();
+        let lang_rect = h
+            .get_by_role_and_label(egui::accesskit::Role::Button, lang)
+            .rect();
+        assert!(
+            tab_rect.right() < lang_rect.left() && tab_rect.bottom() < 80.0,
+            "{tab} {tab_rect:?} vs {lang} {lang_rect:?}"
+        );
+        h.get_by_role_and_label(egui::accesskit::Role::Button, tab)
+            .click();
+        h.run();
+        assert!(
+            shown(&h)
+                .iter()
+                .any(|l| l == "Trao đổi dữ liệu với các máy khác"
+                    || l == "Exchanging data with other devices")
+        );
+        crate::ui::tap_button(&mut h, lang);
+    }
+}
