@@ -28,6 +28,8 @@
 //! (`pair::run`), which owns the connection and the store.
 
 #[cfg(feature = "full")]
+pub mod cli;
+#[cfg(feature = "full")]
 pub mod run;
 
 use std::collections::VecDeque;
@@ -285,6 +287,10 @@ macro_rules! common_api {
         }
         pub fn deadline_ms(&self) -> u64 {
             self.c.deadline_ms
+        }
+        /// Moves the deadline (a shorter wait for tests and scripts).
+        pub fn set_deadline(&mut self, ms: u64) {
+            self.c.deadline_ms = ms;
         }
         pub fn poll_transmit(&mut self) -> Option<Msg> {
             self.c.out.pop_front()

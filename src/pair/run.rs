@@ -121,6 +121,8 @@ struct Shared {
     cmd: mpsc::UnboundedSender<Cmd>,
     /// The session in progress takes the people's answers here; `Some` = busy.
     act: Mutex<Option<mpsc::UnboundedSender<Act>>>,
+    /// How long a session may take (ms): `pair::TIMEOUT_MS` unless set.
+    timeout_ms: std::sync::atomic::AtomicU64,
 }
 
 impl Shared {
@@ -198,6 +200,12 @@ impl PairHandle {
     pub fn reject(&self) {
         self.act(Act::Reject);
     }
+    /// How long sessions started from now may take (default two minutes).
+    pub fn set_timeout(&self, d: Duration) {
+        self.shared
+            .timeout_ms
+            .store(d.as_millis() as u64, std::sync::atomic::Ordering::Relaxed);
+    }
     /// Forgets a finished session's outcome (the screen was dismissed).
     pub fn clear(&self) {
         self.shared.update(|v| {
@@ -246,6 +254,7 @@ pub fn spawn(
         wakers: Mutex::new(Vec::new()),
         cmd,
         act: Mutex::new(None),
+        timeout_ms: super::TIMEOUT_MS.into(),
     });
     let ctx = Ctx {
         shared: shared.clone(),
@@ -266,6 +275,11 @@ struct Ctx {
 }
 
 impl Ctx {
+    fn timeout_ms(&self) -> u64 {
+        self.shared
+            .timeout_ms
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
     /// Runs `f` on the core thread and waits for its answer.
     async fn ask<T: Send + 'static>(
         &self,
@@ -527,6 +541,7 @@ async fn office_session(ctx: Ctx, machine: NodeId, addrs: Vec<SocketAddr>) {
     };
     let t0 = Instant::now();
     let mut s = Office::new(ctx.me, machine, rand::random(), 0);
+    s.set_deadline(ctx.timeout_ms());
     let mut conn = match ctx.net.dial_pair(machine, &addrs).await {
         Ok(c) => c,
         Err(e) => {
@@ -654,6 +669,7 @@ async fn machine_session(
     let me = ctx.me;
     let t0 = Instant::now();
     let mut s = Machine::new(me, office, rand::random(), label, 0);
+    s.set_deadline(ctx.timeout_ms());
     s.handle(Msg::Start { commit });
     let mut unused = None;
     while let Some(ev) = step(&mut s, conn, &mut acts, ctx, t0, &mut unused).await {
