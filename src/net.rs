@@ -8,8 +8,8 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::sync::{Arc, Mutex};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow};
@@ -193,7 +193,9 @@ impl PairConn {
                         return Err(format!("pairing frame of {n} bytes is over the limit"));
                     }
                     let mut body = vec![0u8; n];
-                    recv.read_exact(&mut body).await.map_err(|e| e.to_string())?;
+                    recv.read_exact(&mut body)
+                        .await
+                        .map_err(|e| e.to_string())?;
                     if inc.send(Ok(body)).is_err() {
                         return Ok(());
                     }
@@ -444,7 +446,13 @@ impl Net {
             self.router.endpoint().connect(addr, crate::pair::ALPN),
         )
         .await
-        .map_err(|_| anyhow!("no answer from {} in {} s", peer.short(), DIAL_TIMEOUT.as_secs()))?
+        .map_err(|_| {
+            anyhow!(
+                "no answer from {} in {} s",
+                peer.short(),
+                DIAL_TIMEOUT.as_secs()
+            )
+        })?
         .map_err(|e| anyhow!("cannot connect to {}: {e}", peer.short()))?;
         let (send, recv) = conn
             .open_bi()

@@ -100,11 +100,7 @@ async fn until<T>(pair: &PairHandle, mut f: impl FnMut(&PairView) -> Option<T>) 
 }
 
 /// Shows the code, takes the typed one, confirms or rejects; returns the outcome.
-async fn compare(
-    pair: &PairHandle,
-    side: Side,
-    enrolment: Option<Enrolment>,
-) -> Result<PairView> {
+async fn compare(pair: &PairHandle, side: Side, enrolment: Option<Enrolment>) -> Result<PairView> {
     let mut typed = stdin_lines();
     let mut shown = false;
     loop {
@@ -207,7 +203,10 @@ pub fn office(data: &Path, config: &Config, o: PairOpts, e: OfficeOpts) -> Resul
         for p in &e.probe {
             pair.probe(p.node, vec![p.addr]);
         }
-        eprintln!("Looking for new machines on the LAN (up to {} s)…", e.scan.as_secs());
+        eprintln!(
+            "Looking for new machines on the LAN (up to {} s)…",
+            e.scan.as_secs()
+        );
         let deadline = Instant::now() + e.scan;
         let wanted = |id: &NodeId, label: &str| match &e.machine {
             None => true,

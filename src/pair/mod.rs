@@ -31,6 +31,7 @@
 pub mod cli;
 #[cfg(feature = "full")]
 pub mod run;
+pub mod usb;
 
 use std::collections::VecDeque;
 
@@ -112,7 +113,10 @@ impl std::fmt::Display for Reason {
                 "nobody confirmed within {} s: nothing was enrolled",
                 TIMEOUT_MS / 1000
             ),
-            Reason::AlreadyEnrolled { role, revoked: false } => write!(
+            Reason::AlreadyEnrolled {
+                role,
+                revoked: false,
+            } => write!(
                 f,
                 "this machine is already enrolled as {role}; to give it another role, revoke it and enrol a new key"
             ),
@@ -121,9 +125,9 @@ impl std::fmt::Display for Reason {
             }
             Reason::Busy => f.write_str("the machine is pairing with someone else"),
             Reason::NotWaiting => f.write_str("the machine is not waiting to join"),
-            Reason::BadCommit => {
-                f.write_str("the office's nonce does not match its commitment (not a faithful office)")
-            }
+            Reason::BadCommit => f.write_str(
+                "the office's nonce does not match its commitment (not a faithful office)",
+            ),
             Reason::Protocol(s) => write!(f, "protocol error: {s}"),
             Reason::Failed(s) => f.write_str(s),
             Reason::Lost(s) => write!(f, "connection lost: {s}"),
@@ -170,7 +174,10 @@ pub fn format_code(c: u32) -> String {
 
 /// Reads a code typed by a person: digits only, spaces and dashes ignored.
 pub fn parse_code(s: &str) -> Option<u32> {
-    let d: String = s.chars().filter(|c| !c.is_whitespace() && *c != '-').collect();
+    let d: String = s
+        .chars()
+        .filter(|c| !c.is_whitespace() && *c != '-')
+        .collect();
     if d.len() != 6 || !d.chars().all(|c| c.is_ascii_digit()) {
         return None;
     }
@@ -245,9 +252,7 @@ impl Common {
     /// The deadline covers everything up to the handover; once the office has
     /// enrolled, the invite is on its way and a timeout would only lose it.
     fn tick(&mut self, now_ms: u64) {
-        if now_ms >= self.deadline_ms
-            && matches!(self.phase, Phase::Exchanging | Phase::Compare)
-        {
+        if now_ms >= self.deadline_ms && matches!(self.phase, Phase::Exchanging | Phase::Compare) {
             self.fail(Reason::Timeout, true);
         }
     }
@@ -349,7 +354,12 @@ impl Office {
             (Phase::Exchanging, Msg::Nonce { nonce, label }) => {
                 self.label = clean_label(&label);
                 self.c.n_machine = Some(nonce);
-                self.c.code = Some(code(&self.c.office, &self.c.machine, &self.c.n_office, &nonce));
+                self.c.code = Some(code(
+                    &self.c.office,
+                    &self.c.machine,
+                    &self.c.n_office,
+                    &nonce,
+                ));
                 self.c.out.push_back(Msg::Reveal {
                     nonce: self.c.n_office,
                 });

@@ -131,11 +131,7 @@ impl Shared {
             f(&mut v);
             v.version += 1;
         }
-        let wakers: Vec<Waker> = self
-            .wakers
-            .lock()
-            .map(|w| w.clone())
-            .unwrap_or_default();
+        let wakers: Vec<Waker> = self.wakers.lock().map(|w| w.clone()).unwrap_or_default();
         for w in wakers {
             w();
         }
@@ -295,7 +291,8 @@ impl Ctx {
 
 async fn driver(ctx: Ctx, mut cmds: mpsc::UnboundedReceiver<Cmd>) {
     let (in_tx, mut incoming) = mpsc::unbounded_channel::<PairConn>();
-    let (probe_tx, mut probes) = mpsc::unbounded_channel::<(NodeId, Vec<SocketAddr>, Option<String>)>();
+    let (probe_tx, mut probes) =
+        mpsc::unbounded_channel::<(NodeId, Vec<SocketAddr>, Option<String>)>();
     let mut probed: HashMap<NodeId, Instant> = HashMap::new();
     let mut scan = tokio::time::interval(SCAN_EVERY);
     let scanning = |ctx: &Ctx| ctx.shared.view.lock().map(|v| v.scanning).unwrap_or(false);
@@ -440,9 +437,12 @@ macro_rules! driven {
         }
     };
 }
-driven!(Office, |o: &Office, v: &mut SessionView| if !o.label.is_empty() {
-    v.label = o.label.clone()
-});
+driven!(
+    Office,
+    |o: &Office, v: &mut SessionView| if !o.label.is_empty() {
+        v.label = o.label.clone()
+    }
+);
 driven!(Machine, |_: &Machine, _: &mut SessionView| {});
 
 /// Runs a session until it needs the driver (an [`Event`]) or ends. `enrolment`
@@ -565,7 +565,7 @@ async fn office_session(ctx: Ctx, machine: NodeId, addrs: Vec<SocketAddr>) {
             continue;
         };
         let name = e.name.clone();
-        let r = ctx.ask(move |repo| enrol(repo, machine, e)).await;
+        let r = ctx.ask(move |repo| enrol_checked(repo, machine, e)).await;
         match r {
             Some(Ok(invite)) => {
                 tracing::info!(peer = %machine.short(), "pairing: enrolled, handing over the invite");
@@ -587,9 +587,10 @@ async fn office_session(ctx: Ctx, machine: NodeId, addrs: Vec<SocketAddr>) {
     release(&ctx);
 }
 
-/// The office's part once both confirmed: refuse another role for a known key (the
-/// roster never changes a member's role), else enrol and return the invite text.
-fn enrol(repo: &mut Repo, machine: NodeId, e: Enrolment) -> Result<String, Reason> {
+/// The office's part once both confirmed (and the USB way's): refuse another role for
+/// a known key (the roster never changes a member's role), else enrol and return the
+/// invite text.
+pub fn enrol_checked(repo: &mut Repo, machine: NodeId, e: Enrolment) -> Result<String, Reason> {
     let roster = repo
         .roster()
         .map_err(|err| Reason::Failed(format!("{err:#}")))?;

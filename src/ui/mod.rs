@@ -25,6 +25,7 @@ pub mod keyboard;
 pub mod lookup;
 pub mod notice_detail;
 pub mod official;
+pub mod pairing;
 pub mod procedures;
 pub mod speech;
 pub mod suggest;
@@ -240,6 +241,8 @@ pub enum Tag {
     Revoke,
     MarkJunk,
     Refresh,
+    /// Pairing's USB jobs (the network part reports through `PairHandle`).
+    Pairing(pairing::Job),
 }
 
 enum Msg {
@@ -317,6 +320,9 @@ pub struct Station {
     pub ask: ask::AskState,
     pub lookup: lookup::LookupState,
     pub official: official::OfficialState,
+    /// Pairing new machines (a node's handle; `None` without a node, in tests).
+    pub pair: Option<crate::pair::run::PairHandle>,
+    pub pairing: pairing::PairState,
     pub toast: Option<Toast>,
     last_activity_ms: i64,
     /// A screen was just opened: its scroll area starts at the top next frame.
@@ -370,6 +376,8 @@ impl Station {
             ask: Default::default(),
             lookup: Default::default(),
             official: Default::default(),
+            pair: None,
+            pairing: Default::default(),
             toast: None,
             last_activity_ms: 0,
             pending_top: true,
@@ -457,8 +465,13 @@ impl Station {
         while let Ok(m) = self.rx.try_recv() {
             match m {
                 Msg::View(v) => {
-                    if self.screen.is_none() {
+                    // A machine that just joined (paired, USB invite) leaves the
+                    // waiting screen for its role's first screen.
+                    let joined = v.role.is_some()
+                        && self.view.as_ref().is_some_and(|old| old.role.is_none());
+                    if self.screen.is_none() || joined {
                         self.screen = Some(Screen::start(v.role));
+                        self.pending_top = true;
                     }
                     self.default_hamlet(&v);
                     if !self.seeded_sent {
@@ -581,6 +594,7 @@ impl Station {
                 }
                 self.toast = Some(toast(r.map(|_| String::new())));
             }
+            Tag::Pairing(job) => self.pairing.on_done(job, r),
             Tag::Refresh => {}
         }
     }
@@ -847,7 +861,7 @@ impl KioskApp {
                 return;
             };
             if view.role.is_none() {
-                not_member(ui, &view, lang);
+                pairing::waiting(ui, st, &view, lang);
                 return;
             }
             let screen = st.screen.clone().unwrap_or(Screen::Home);
@@ -866,6 +880,13 @@ impl KioskApp {
                 Screen::Courier => courier::show(ui, st, &view, lang, now),
             }
         });
+        // The office looks for new machines only while its devices screen is up.
+        if let Some(p) = &st.pair
+            && st.role() == Some(Role::Official)
+            && st.screen != Some(Screen::Roster)
+        {
+            p.set_scanning(false);
+        }
         for s in &mut self.stations {
             if std::mem::take(&mut s.local_ran) {
                 ctx.request_repaint();
@@ -1066,18 +1087,6 @@ fn footer(ui: &mut egui::Ui, st: &Station, lang: Lang) {
     ui.add_space(3.0);
 }
 
-fn not_member(ui: &mut egui::Ui, view: &View, lang: Lang) {
-    ui.add_space(20.0);
-    ui.label(widgets::bold(lang.t(S::NotMemberTitle), 28.0));
-    ui.add_space(8.0);
-    ui.label(RichText::new(lang.t(S::NotMemberBody)).size(20.0));
-    ui.add_space(8.0);
-    ui.label(lang.t(S::ThisNodeId));
-    if let Some(me) = view.me {
-        ui.label(RichText::new(me.to_string()).monospace().size(16.0));
-    }
-}
-
 // ---- fonts and style ------------------------------------------------------------
 
 /// Installs the Vietnamese fonts and the kiosk style. egui's own fonts cannot draw
@@ -1211,7 +1220,14 @@ pub fn run(opts: AppOptions) -> Result<()> {
         let handle = node.handle.clone();
         // Subscribe before the first job, so its `Changed` is seen and discounted.
         let mut events = handle.subscribe();
-        let mut station = Station::new(label.clone(), Backend::Node(handle), Some(ctx.clone()));
+        let mut station = Station::new(
+            label.clone(),
+            Backend::Node(handle.clone()),
+            Some(ctx.clone()),
+        );
+        let c = ctx.clone();
+        handle.pair.on_change(move || c.request_repaint());
+        station.pair = Some(handle.pair.clone());
         station.addrs = node
             .addrs
             .iter()

@@ -612,6 +612,8 @@ fn request_card(ui: &mut Ui, st: &mut Station, view: &View, lang: Lang, r: &Requ
 // ---- roster ---------------------------------------------------------------------------
 
 fn roster(ui: &mut Ui, st: &mut Station, view: &View, lang: Lang) {
+    super::pairing::new_machines(ui, st, view, lang);
+    ui.add_space(10.0);
     ui.label(bold(lang.t(S::RosterTitle), 24.0));
     if view.quarantined > 0 {
         ui.label(
@@ -734,6 +736,7 @@ fn roster(ui: &mut Ui, st: &mut Station, view: &View, lang: Lang) {
                     .desired_width(f32::INFINITY),
             )
             .labelled_by(l.id);
+            super::pairing::invite_to_usb(ui, st, &invite, lang);
         }
     });
 }

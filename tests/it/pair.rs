@@ -42,7 +42,10 @@ impl Proc {
             .arg("--data")
             .arg(&node.dir)
             .args(args)
-            .env("CONGLANG_LOG", "info,iroh=warn,noq=warn,swarm_discovery=error")
+            .env(
+                "CONGLANG_LOG",
+                "info,iroh=warn,noq=warn,swarm_discovery=error",
+            )
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(std::fs::File::create(&err).unwrap())
@@ -143,7 +146,12 @@ fn setup(tag: &str) -> Option<(Lan, tempfile::TempDir, CliNode, CliNode)> {
 }
 
 fn members(node: &CliNode) -> usize {
-    Repo::open(&node.dir).unwrap().roster().unwrap().members.len()
+    Repo::open(&node.dir)
+        .unwrap()
+        .roster()
+        .unwrap()
+        .members
+        .len()
 }
 
 fn is_member(node: &CliNode) -> bool {
@@ -163,7 +171,16 @@ fn two_machines_pair_by_the_short_code_with_no_typed_id() {
     let mut o = Proc::start(
         Some(lan.ns(0)),
         &office,
-        &["roster", "pair", "--role", "kiosk", "--name", "Kiosk Nà Khoang", "--place", "Thôn Nà Khoang"],
+        &[
+            "roster",
+            "pair",
+            "--role",
+            "kiosk",
+            "--name",
+            "Kiosk Nà Khoang",
+            "--place",
+            "Thôn Nà Khoang",
+        ],
     );
     let found = o
         .line("machine ", LIMIT)
@@ -178,7 +195,11 @@ fn two_machines_pair_by_the_short_code_with_no_typed_id() {
     assert!(o.wait(LIMIT), "office failed\n{}", o.log());
     assert!(m.wait(LIMIT), "machine failed\n{}", m.log());
     assert!(o.line("enrolled ", LIMIT).is_some());
-    assert!(m.line("joined Xã Long Môn as kiosk", LIMIT).is_some(), "{}", m.log());
+    assert!(
+        m.line("joined Xã Long Môn as kiosk", LIMIT).is_some(),
+        "{}",
+        m.log()
+    );
     // The machine is a member at once (the invite is a proof), with its place.
     let repo = Repo::open(&machine.dir).unwrap();
     let me = repo.node_id();
@@ -213,10 +234,20 @@ fn a_wrong_code_enrols_nothing() {
     o.type_line(&wrong);
     assert!(!o.wait(LIMIT), "office said it enrolled\n{}", o.log());
     assert!(!m.wait(LIMIT), "machine said it joined\n{}", m.log());
-    assert!(m.log().contains("the office said the codes differ"), "{}", m.log());
+    assert!(
+        m.log().contains("the office said the codes differ"),
+        "{}",
+        m.log()
+    );
     assert_eq!(members(&office), 1, "the roster changed");
     assert!(!is_member(&machine));
-    assert!(Repo::open(&machine.dir).unwrap().commune_id().unwrap().is_none());
+    assert!(
+        Repo::open(&machine.dir)
+            .unwrap()
+            .commune_id()
+            .unwrap()
+            .is_none()
+    );
 }
 
 #[test]
@@ -229,7 +260,16 @@ fn a_timeout_enrols_nothing() {
     let mut o = Proc::start(
         Some(lan.ns(0)),
         &office,
-        &["roster", "pair", "--role", "kiosk", "--name", "Kiosk", "--timeout", "3"],
+        &[
+            "roster",
+            "pair",
+            "--role",
+            "kiosk",
+            "--name",
+            "Kiosk",
+            "--timeout",
+            "3",
+        ],
     );
     let (co, _) = (o.code(), m.code());
     // The machine's person confirms; nobody answers at the office.
@@ -254,16 +294,30 @@ fn an_enrolled_machine_is_not_enrolled_again_under_another_role() {
     let machine = CliNode::new(base.path(), "machine");
     office.ok(&["init", "--commune", "Xã Long Môn", "--name", "UBND xã"]);
     // Enrolled at the office (say by an invite that never reached it).
-    office.ok(&["roster", "add", &machine.id(), "--role", "kiosk", "--name", "Kiosk"]);
+    office.ok(&[
+        "roster",
+        "add",
+        &machine.id(),
+        "--role",
+        "kiosk",
+        "--name",
+        "Kiosk",
+    ]);
     let loopback = ["--listen", "127.0.0.1:0", "--no-mdns"];
     for (role, ok) in [("courier", false), ("kiosk", true)] {
         let mut args = vec!["pair"];
         args.extend(loopback);
         let mut m = Proc::start(None, &machine, &args);
         let w = m.line("waiting ", LIMIT).expect("machine waits");
-        let addr = w.split("listening on ").nth(1).unwrap().trim_end_matches(')');
+        let addr = w
+            .split("listening on ")
+            .nth(1)
+            .unwrap()
+            .trim_end_matches(')');
         let probe = format!("{}@{addr}", machine.id());
-        let mut a = vec!["roster", "pair", "--role", role, "--probe", &probe, "--scan", "20"];
+        let mut a = vec![
+            "roster", "pair", "--role", role, "--probe", &probe, "--scan", "20",
+        ];
         a.extend(loopback);
         let mut o = Proc::start(None, &office, &a);
         let (co, cm) = (o.code(), m.code());
