@@ -157,8 +157,6 @@ strings!(
     LastContact,
     RecentSyncs,
     SyncLine,
-    NotMemberTitle,
-    NotMemberBody,
     ThisNodeId,
     KbSpace,
     KbBackspace,
@@ -488,14 +486,6 @@ fn table(s: S) -> (&'static str, &'static str) {
         S::SyncLine => (
             "{} với {}: gửi {}, nhận {} thay đổi ({} KB)",
             "{} with {}: sent {}, received {} changes ({} KB)",
-        ),
-        S::NotMemberTitle => (
-            "Máy này chưa thuộc xã nào",
-            "This device is not enrolled yet",
-        ),
-        S::NotMemberBody => (
-            "Nhờ cán bộ xã thêm máy này (mục Thiết bị), rồi chạy: conglang join <mã mời>",
-            "Ask a commune official to enrol it (Devices), then run: conglang join <invite>",
         ),
         S::ThisNodeId => ("Mã máy này", "This device's id"),
         S::KbSpace => ("Dấu cách", "Space"),

@@ -1069,7 +1069,9 @@ fn footer(ui: &mut egui::Ui, st: &Station, lang: Lang) {
             ui.label(RichText::new(text).color(color).size(18.0));
         } else {
             ui.label(widgets::bold(lang.t(S::AppName), 18.0));
-            if let Some(v) = &st.view {
+            // A machine waiting to join has no commune to name (an empty label here
+            // drew the status over the app's name).
+            if let Some(v) = st.view.as_ref().filter(|v| !v.commune.is_empty()) {
                 let mut who = v.commune.clone();
                 if v.role.is_some() {
                     who = format!("{who} — {}", v.my_name());

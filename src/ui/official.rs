@@ -676,6 +676,10 @@ fn roster(ui: &mut Ui, st: &mut Station, view: &View, lang: Lang) {
             repo.roster_revoke(node).map(|n| n.to_string())
         });
     }
+    // While a new machine is being paired, its form is the only one on screen.
+    if super::pairing::busy(st) {
+        return;
+    }
     ui.add_space(10.0);
     widgets::card(ui, widgets::GREEN, |ui| {
         let o = &mut st.official;

@@ -161,10 +161,8 @@ pub fn waiting(ui: &mut Ui, st: &mut Station, view: &View, lang: Lang) {
             }),
             Some(s) => widgets::card(ui, widgets::GREEN, |ui| match s.code {
                 None => {
-                    ui.horizontal(|ui| {
-                        ui.spinner();
-                        ui.label(RichText::new(lang.t(S::PairConnecting)).size(22.0));
-                    });
+                    // No spinner: the kiosk's screen stays still (and testable).
+                    ui.label(RichText::new(lang.t(S::PairConnecting)).size(22.0));
                 }
                 Some(code) => {
                     ui.label(RichText::new(lang.t(S::PairCodeMachine)).size(22.0));
@@ -318,6 +316,14 @@ pub fn new_machines(ui: &mut Ui, st: &mut Station, view: &View, lang: Lang) {
     });
 }
 
+/// The office is pairing a machine (LAN or USB): its form is up.
+pub fn busy(st: &Station) -> bool {
+    st.pairing.usb_pick.is_some()
+        || pair_view(st)
+            .session
+            .is_some_and(|s| s.side == Side::Office && !s.finished())
+}
+
 /// Role, name and place for the machine being enrolled.
 fn form(ui: &mut Ui, st: &mut Station, lang: Lang) {
     let f = &mut st.pairing;
@@ -354,10 +360,7 @@ fn session_panel(ui: &mut Ui, st: &mut Station, s: &SessionView, lang: Lang) {
         return;
     }
     let Some(code) = s.code else {
-        ui.horizontal(|ui| {
-            ui.spinner();
-            ui.label(lang.t(S::PairConnecting));
-        });
+        ui.label(lang.t(S::PairConnecting));
         return;
     };
     ui.label(RichText::new(lang.t(S::PairCodeOffice)).size(20.0));

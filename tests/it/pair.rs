@@ -338,3 +338,263 @@ fn an_enrolled_machine_is_not_enrolled_again_under_another_role() {
     }
     assert!(is_member(&machine));
 }
+
+// ---- the app: the waiting screen and the office's list, driven by egui_kittest ----
+
+mod app {
+    use std::time::{Duration, Instant};
+
+    use conglang::identity::NodeId;
+    use conglang::model::Role;
+    use conglang::net::NetConfig;
+    use conglang::node::{BackgroundNode, NodeOptions};
+    use conglang::pair::format_code;
+    use conglang::repo::Repo;
+    use conglang::ui::{Clock, KioskApp};
+    use egui::accesskit::Role as A11y;
+    use egui_kittest::Harness;
+    use egui_kittest::kittest::Queryable;
+
+    use crate::ui::{T0, app, mask, tap_button, type_into};
+
+    fn node(dir: &std::path::Path) -> BackgroundNode {
+        BackgroundNode::start(
+            dir.to_path_buf(),
+            NodeOptions {
+                net: NetConfig {
+                    listen: "127.0.0.1:0".parse().unwrap(),
+                    mdns: false,
+                    relay_url: None,
+                },
+                peers: Vec::new(),
+                redial: false,
+            },
+        )
+        .unwrap()
+    }
+
+    /// Steps the apps (no `run`: network news arrives between frames) until `f` holds.
+    fn until(
+        hs: &mut [&mut Harness<'static, KioskApp>],
+        what: &str,
+        mut f: impl FnMut(&mut [&mut Harness<'static, KioskApp>]) -> bool,
+    ) {
+        let t0 = Instant::now();
+        while t0.elapsed() < Duration::from_secs(30) {
+            for h in hs.iter_mut() {
+                h.step();
+            }
+            if f(hs) {
+                for h in hs.iter_mut() {
+                    h.run();
+                }
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("timed out waiting for: {what}");
+    }
+
+    struct Setup {
+        _tmp: tempfile::TempDir,
+        office_dir: std::path::PathBuf,
+        machine_dir: std::path::PathBuf,
+        office_node: BackgroundNode,
+        machine_node: BackgroundNode,
+        office: Harness<'static, KioskApp>,
+        machine: Harness<'static, KioskApp>,
+        machine_id: NodeId,
+        label: String,
+    }
+
+    /// An office app and a fresh machine's app, each on a real node on loopback; the
+    /// office asked about the machine directly (mDNS is what the namespace tests use).
+    fn setup() -> Setup {
+        let tmp = tempfile::tempdir().unwrap();
+        let office_dir = tmp.path().join("office");
+        let machine_dir = tmp.path().join("machine");
+        Repo::open(&office_dir)
+            .unwrap()
+            .init_commune("Xã Long Môn", "UBND xã Long Môn")
+            .unwrap();
+        let machine_id = Repo::open(&machine_dir).unwrap().node_id();
+        let office_node = node(&office_dir);
+        let machine_node = node(&machine_dir);
+        let clock = Clock::manual(T0);
+        let mut office = app(&office_dir, clock.clone());
+        let mut machine = app(&machine_dir, clock);
+        office.state_mut().stations[0].pair = Some(office_node.handle.pair.clone());
+        machine.state_mut().stations[0].pair = Some(machine_node.handle.pair.clone());
+        machine.run();
+        office.run();
+        let label = machine_node.handle.pair.view().label;
+        Setup {
+            _tmp: tmp,
+            office_dir,
+            machine_dir,
+            office_node,
+            machine_node,
+            office,
+            machine,
+            machine_id,
+            label,
+        }
+    }
+
+    /// The machine's waiting screen, the office's list, the code on both screens.
+    /// `listed_as`: what the office's list must say about a key it already holds.
+    fn to_code(s: &mut Setup, listed_as: Option<&str>) -> String {
+        s.machine.get_by_label("Đang chờ gia nhập xã");
+        s.machine
+            .get_by_label_contains(&format!("chọn máy này: «{}»", s.label));
+        s.machine
+            .get_by_role_and_label(A11y::Button, "Đọc tệp mời từ USB");
+        let pair = s.machine_node.handle.pair.clone();
+        until(&mut [&mut s.machine], "the machine to wait", |_| {
+            pair.view().waiting
+        });
+        tap_button(&mut s.office, "Thiết bị");
+        s.office.get_by_label("Máy mới đang chờ gia nhập");
+        let addrs: Vec<_> = s.machine_node.addrs.clone();
+        s.office_node.handle.pair.probe(s.machine_id, addrs);
+        let button = format!("Ghép nối {}", s.label);
+        until(
+            &mut [&mut s.office],
+            "the machine on the office's list",
+            |h| {
+                h[0].query_by_role_and_label(A11y::Button, &button)
+                    .is_some()
+            },
+        );
+        if let Some(l) = listed_as {
+            s.office.get_by_label(l);
+        }
+        tap_button(&mut s.office, &button);
+        let op = s.office_node.handle.pair.clone();
+        let code = {
+            let mut c = None;
+            until(
+                &mut [&mut s.office, &mut s.machine],
+                "the code on both screens",
+                |_| {
+                    c = op.view().session.and_then(|x| x.code);
+                    c.is_some() && pair.view().session.and_then(|x| x.code) == c
+                },
+            );
+            format_code(c.unwrap())
+        };
+        // The same code, big, on both screens.
+        s.office.get_by_label(&code);
+        s.machine.get_by_label(&code);
+        code
+    }
+
+    #[test]
+    fn a_new_machine_waits_shows_the_office_code_and_opens_the_kiosk_home() {
+        let mut s = setup();
+        let code = to_code(&mut s, None);
+        let mut results = egui_kittest::SnapshotResults::default();
+        let id = s.machine_id.to_string();
+        mask(
+            &mut s.office,
+            &[code.clone(), s.label.clone(), s.machine_id.short()],
+        );
+        s.office.snapshot("pair_office_code");
+        mask(&mut s.machine, &[code.clone(), s.label.clone(), id]);
+        s.machine.snapshot("pair_machine_code");
+        results.extend_harness(&mut s.office);
+        results.extend_harness(&mut s.machine);
+        // The person at the machine confirms, then the official fills in and confirms.
+        tap_button(&mut s.machine, "Mã khớp");
+        s.machine
+            .get_by_label_contains("Đang chờ cán bộ xã xác nhận");
+        let op = s.office_node.handle.pair.clone();
+        until(&mut [&mut s.office], "the machine's confirmation", |_| {
+            op.view().session.is_some_and(|x| x.confirmed_there)
+        });
+        s.office.get_by_label("Máy mới đã bấm «Mã khớp».");
+        type_into(&mut s.office, "Nơi đặt máy", "Thôn Nà Khoang");
+        tap_button(&mut s.office, "Mã khớp — thêm máy");
+        until(
+            &mut [&mut s.office, &mut s.machine],
+            "the kiosk home",
+            |h| {
+                h[1].query_by_role_and_label(A11y::Button, "Gửi câu hỏi")
+                    .is_some()
+            },
+        );
+        // The office says so; the machine is a kiosk of the commune, its place set.
+        until(&mut [&mut s.office], "the office's outcome", |h| {
+            h[0].query_by_label_contains("vào xã").is_some()
+        });
+        let r = Repo::open(&s.machine_dir).unwrap();
+        assert_eq!(r.my_role().unwrap(), Some(Role::Kiosk));
+        let roster = Repo::open(&s.office_dir).unwrap().roster().unwrap();
+        assert_eq!(
+            roster.member(&s.machine_id).unwrap().place,
+            "Thôn Nà Khoang"
+        );
+        results.unwrap();
+    }
+
+    #[test]
+    fn differing_codes_on_the_office_screen_enrol_nothing_and_say_so_in_vietnamese() {
+        let mut s = setup();
+        to_code(&mut s, None);
+        tap_button(&mut s.machine, "Mã khớp");
+        tap_button(&mut s.office, "Không khớp");
+        until(&mut [&mut s.office, &mut s.machine], "both outcomes", |h| {
+            h[1].query_by_label("Cán bộ xã báo mã không khớp.")
+                .is_some()
+        });
+        s.machine.get_by_label("Chưa ghép nối được");
+        s.office.get_by_label("Chưa ghép nối được");
+        assert_eq!(
+            Repo::open(&s.office_dir)
+                .unwrap()
+                .roster()
+                .unwrap()
+                .members
+                .len(),
+            1
+        );
+        assert!(
+            Repo::open(&s.machine_dir)
+                .unwrap()
+                .commune_id()
+                .unwrap()
+                .is_none()
+        );
+        // Dismissed, the machine waits again.
+        tap_button(&mut s.machine, "Đóng");
+        s.machine.get_by_label_contains("chọn máy này");
+    }
+
+    #[test]
+    fn another_role_for_an_enrolled_key_is_refused_in_vietnamese() {
+        let mut s = setup();
+        Repo::open(&s.office_dir)
+            .unwrap()
+            .roster_add(s.machine_id, Role::Kiosk, "Kiosk", "", vec![])
+            .unwrap();
+        to_code(&mut s, Some("đã có trong danh sách: Kiosk thôn"));
+        tap_button(&mut s.machine, "Mã khớp");
+        tap_button(&mut s.office, "Máy mang đi");
+        tap_button(&mut s.office, "Mã khớp — thêm máy");
+        let refusal = "Máy này đã được thêm với vai trò «Kiosk thôn». Muốn đổi vai trò phải thu hồi máy này rồi cài lại với khóa mới.";
+        until(
+            &mut [&mut s.office, &mut s.machine],
+            "the refusal on both",
+            |h| h[0].query_by_label(refusal).is_some() && h[1].query_by_label(refusal).is_some(),
+        );
+        let roster = Repo::open(&s.office_dir).unwrap().roster().unwrap();
+        assert_eq!(roster.member(&s.machine_id).unwrap().role, Role::Kiosk);
+        assert!(
+            Repo::open(&s.machine_dir)
+                .unwrap()
+                .commune_id()
+                .unwrap()
+                .is_none()
+        );
+    }
+}
