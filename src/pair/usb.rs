@@ -22,8 +22,21 @@ pub const ID_EXT: &str = "conglang-id";
 /// Files larger than this are not invites (or ids): not read.
 const MAX_FILE: u64 = 8 * 1024 * 1024;
 
+static ROOTS: std::sync::Mutex<Option<Vec<PathBuf>>> = std::sync::Mutex::new(None);
+
+/// Looks for sticks under `roots` instead (tests: a temp dir plays the stick;
+/// setting an environment variable from a multi-threaded test would race).
+pub fn set_roots(roots: Option<Vec<PathBuf>>) {
+    if let Ok(mut r) = ROOTS.lock() {
+        *r = roots;
+    }
+}
+
 /// Where sticks are mounted.
 fn roots() -> Vec<PathBuf> {
+    if let Some(r) = ROOTS.lock().ok().and_then(|r| r.clone()) {
+        return r;
+    }
     match std::env::var_os("CONGLANG_USB_ROOTS") {
         Some(v) => std::env::split_paths(&v).collect(),
         None => ["/media", "/run/media", "/mnt"]
@@ -103,9 +116,12 @@ fn write_file(dir: &Path, name: &str, contents: &str) -> Result<PathBuf> {
     Ok(path)
 }
 
-/// The first mounted directory we can write to.
+/// The deepest mounted directory we can write to: `/media/<user>/<stick>` before
+/// `/media/<stick>` before `/mnt` itself (a root writable by us is not a stick).
 fn writable_dir() -> Result<PathBuf> {
-    for d in mounted_dirs() {
+    let mut dirs = mounted_dirs();
+    dirs.sort_by_key(|d| std::cmp::Reverse(d.components().count()));
+    for d in dirs {
         let probe = d.join(".conglang-write-test");
         if std::fs::write(&probe, b"").is_ok() {
             let _ = std::fs::remove_file(&probe);

@@ -150,6 +150,11 @@ pub fn waiting(ui: &mut Ui, st: &mut Station, view: &View, lang: Lang) {
         p.set_waiting(true);
     }
     let pv = pair_view(st);
+    let label = if pv.label.is_empty() {
+        crate::pair::run::host_label()
+    } else {
+        pv.label.clone()
+    };
     widgets::scroll_area("waiting", st.scroll_top).show(ui, |ui| {
         ui.add_space(12.0);
         ui.label(bold(lang.t(S::WaitingTitle), 32.0));
@@ -186,11 +191,6 @@ pub fn waiting(ui: &mut Ui, st: &mut Station, view: &View, lang: Lang) {
                 }
             }),
             None => widgets::card(ui, widgets::GREEN, |ui| {
-                let label = if pv.label.is_empty() {
-                    crate::pair::run::host_label()
-                } else {
-                    pv.label.clone()
-                };
                 ui.label(RichText::new(lang.fill(S::WaitingBody, &[&label])).size(22.0));
             }),
         };
@@ -200,7 +200,7 @@ pub fn waiting(ui: &mut Ui, st: &mut Station, view: &View, lang: Lang) {
             ui.label(RichText::new(lang.t(S::UsbBody)).size(20.0));
             ui.horizontal_wrapped(|ui| {
                 if widgets::big_button(ui, lang.t(S::UsbWriteId)).clicked() {
-                    let label = pv.label.clone();
+                    let label = label.clone();
                     st.act(Tag::Pairing(Job::WriteId), move |repo| {
                         usb::write_id(&repo.node_id(), &label)
                             .map(|p| lang.fill(S::UsbIdWritten, &[&p.display().to_string()]))

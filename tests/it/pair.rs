@@ -598,3 +598,59 @@ mod app {
         );
     }
 }
+
+/// No network to the office: the new machine writes its id to the stick, the office
+/// reads it, enrols the machine and writes the invite beside it, and the machine joins
+/// from the stick — each a touch, nothing typed. A stick holding no invite for this
+/// machine joins nothing and says so.
+#[test]
+fn a_usb_stick_carries_the_id_and_the_invite_both_ways() {
+    use conglang::ui::Clock;
+    use egui::accesskit::Role as A11y;
+    use egui_kittest::kittest::Queryable;
+
+    use crate::ui::{T0, app, tap_button};
+
+    let tmp = tempfile::tempdir().unwrap();
+    let stick = tmp.path().join("media").join("kythuat").join("USB");
+    std::fs::create_dir_all(&stick).unwrap();
+    conglang::pair::usb::set_roots(Some(vec![tmp.path().join("media")]));
+    let office_dir = tmp.path().join("office");
+    let machine_dir = tmp.path().join("machine");
+    Repo::open(&office_dir)
+        .unwrap()
+        .init_commune("Xã Long Môn", "UBND xã Long Môn")
+        .unwrap();
+    let me = Repo::open(&machine_dir).unwrap().node_id();
+    let clock = Clock::manual(T0);
+    let mut machine = app(&machine_dir, clock.clone());
+    let mut office = app(&office_dir, clock);
+
+    tap_button(&mut machine, "Đọc tệp mời từ USB");
+    machine.get_by_label("Không thấy tệp mời cho máy này trên USB.");
+    tap_button(&mut machine, "Ghi mã máy ra USB");
+    machine.get_by_label_contains("— mang USB lên văn phòng xã.");
+    let ids: Vec<_> = std::fs::read_dir(&stick).unwrap().flatten().collect();
+    assert_eq!(ids.len(), 1, "{ids:?}");
+
+    tap_button(&mut office, "Thiết bị");
+    tap_button(&mut office, "Tìm mã máy trên USB");
+    let label = conglang::pair::run::host_label();
+    tap_button(&mut office, &format!("Ghép nối {label}"));
+    tap_button(&mut office, "Máy mang đi");
+    tap_button(&mut office, "Thêm và ghi tệp mời ra USB");
+    office.get_by_label_contains("mang USB về máy mới");
+    let r = Repo::open(&office_dir).unwrap().roster().unwrap();
+    assert_eq!(r.member(&me).unwrap().role, conglang::model::Role::Courier);
+
+    tap_button(&mut machine, "Đọc tệp mời từ USB");
+    machine.run();
+    // A courier's first screen.
+    assert_eq!(
+        Repo::open(&machine_dir).unwrap().my_role().unwrap(),
+        Some(conglang::model::Role::Courier)
+    );
+    assert!(machine.query_by_label("Đang chờ gia nhập xã").is_none());
+    machine.get_by_role_and_label(A11y::Button, "Tình trạng các thôn");
+    conglang::pair::usb::set_roots(None);
+}
