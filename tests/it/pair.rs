@@ -495,9 +495,14 @@ mod app {
         let code = to_code(&mut s, None);
         let mut results = egui_kittest::SnapshotResults::default();
         let id = s.machine_id.to_string();
+        // The code and both keys are new on every run.
         mask(
             &mut s.office,
-            &[code.clone(), s.label.clone(), s.machine_id.short()],
+            &[
+                code.clone(),
+                s.label.clone(),
+                s.office_node.handle.node_id.short(),
+            ],
         );
         s.office.snapshot("pair_office_code");
         mask(&mut s.machine, &[code.clone(), s.label.clone(), id]);
@@ -506,8 +511,14 @@ mod app {
         results.extend_harness(&mut s.machine);
         // The person at the machine confirms, then the official fills in and confirms.
         tap_button(&mut s.machine, "Mã khớp");
-        s.machine
-            .get_by_label_contains("Đang chờ cán bộ xã xác nhận");
+        until(
+            &mut [&mut s.machine],
+            "the machine's wait for the office",
+            |h| {
+                h[0].query_by_label_contains("Đang chờ cán bộ xã xác nhận")
+                    .is_some()
+            },
+        );
         let op = s.office_node.handle.pair.clone();
         until(&mut [&mut s.office], "the machine's confirmation", |_| {
             op.view().session.is_some_and(|x| x.confirmed_there)
