@@ -732,7 +732,11 @@ impl KioskApp {
     /// focused field and does nothing else. The console and the courier view keep
     /// egui's shortcuts.
     pub fn locked(&self) -> bool {
-        self.stations[self.active].role() == Some(Role::Kiosk)
+        let st = &self.stations[self.active];
+        // A machine waiting to join is usually a kiosk already standing in its hall.
+        let waiting =
+            self.stations.len() == 1 && st.view.as_ref().is_some_and(|v| v.role.is_none());
+        st.role() == Some(Role::Kiosk) || waiting
     }
 
     /// Applies the kiosk lock for this frame: drops shortcut, clipboard and zoom
@@ -886,6 +890,12 @@ impl KioskApp {
             && st.screen != Some(Screen::Roster)
         {
             p.set_scanning(false);
+        }
+        // A member (joined by pairing, a USB invite or `conglang join`) waits no more.
+        if let Some(p) = &st.pair
+            && st.role().is_some()
+        {
+            p.set_waiting(false);
         }
         for s in &mut self.stations {
             if std::mem::take(&mut s.local_ran) {
