@@ -231,12 +231,18 @@ impl PairConn {
         }
     }
 
-    /// Sends what is queued, waits (bounded) for the peer to read it, closes.
+    /// Sends what is queued and closes once the peer has finished too (bounded): data
+    /// acknowledged by the peer's stack but not yet read by it would be lost to an
+    /// early close (a refusal shown as "connection lost").
     pub async fn finish(mut self) {
         self.tx = None;
         if let Some(w) = self.written.take() {
             let _ = tokio::time::timeout(Duration::from_secs(3), w).await;
         }
+        let _ = tokio::time::timeout(Duration::from_secs(2), async {
+            while let Some(Ok(_)) = self.rx.recv().await {}
+        })
+        .await;
         self.conn.close(0u32.into(), b"bye");
     }
 }

@@ -34,6 +34,9 @@ pub type Runner = Arc<dyn Fn(Box<dyn FnOnce(&mut Repo) + Send>) + Send + Sync>;
 /// stays good.
 const SCAN_EVERY: Duration = Duration::from_secs(2);
 const PROBE_FRESH: Duration = Duration::from_secs(10);
+/// Most machines listed, and most probes started per scan: a LAN full of forged mDNS
+/// names costs the office a bounded amount of work.
+const MAX_LISTED: usize = 32;
 /// How long a probe or a session's first message may take.
 const FIRST_MSG: Duration = Duration::from_secs(5);
 
@@ -333,11 +336,16 @@ async fn driver(ctx: Ctx, mut cmds: mpsc::UnboundedReceiver<Cmd>) {
             _ = scan.tick(), if scanning(&ctx) => {
                 let now = Instant::now();
                 let lan = ctx.net.lan_peers();
+                let mut started = 0;
                 for (node, addrs) in &lan {
+                    if started >= MAX_LISTED {
+                        break;
+                    }
                     if probed.get(node).is_some_and(|t| now.duration_since(*t) < PROBE_FRESH) {
                         continue;
                     }
                     probed.insert(*node, now);
+                    started += 1;
                     tokio::spawn(probe(ctx.clone(), *node, addrs.clone(), probe_tx.clone()));
                 }
                 // Gone from the LAN: gone from the list (a machine probed by hand stays).
@@ -348,7 +356,7 @@ async fn driver(ctx: Ctx, mut cmds: mpsc::UnboundedReceiver<Cmd>) {
             Some((node, addrs, label)) = probes.recv() => {
                 ctx.shared.update(|v| {
                     v.candidates.retain(|c| c.node != node);
-                    if let Some(label) = label {
+                    if let Some(label) = label.filter(|_| v.candidates.len() < MAX_LISTED) {
                         v.candidates.push(Candidate { node, label, addrs });
                         v.candidates.sort_by(|a, b| a.label.cmp(&b.label).then(a.node.cmp(&b.node)));
                     }

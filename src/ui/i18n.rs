@@ -231,6 +231,8 @@ strings!(
     UsbInviteWritten,
     UsbNoIds,
     InviteToUsb,
+    UsbBadInvite,
+    PairError,
     StoreFailed,
     ReadAloud,
     StopReading,
@@ -684,6 +686,14 @@ fn table(s: S) -> (&'static str, &'static str) {
         S::UsbNoIds => (
             "Không thấy tệp mã máy (.conglang-id) trên USB.",
             "No machine id files (.conglang-id) on the USB stick.",
+        ),
+        S::UsbBadInvite => (
+            "Tệp mời trên USB không dùng được cho máy này (lý do đã ghi vào nhật ký). Hãy nhờ văn phòng xã ghi tệp mới.",
+            "The invite on the USB stick cannot be used on this machine (the reason is in the log). Ask the office for a new one.",
+        ),
+        S::PairError => (
+            "Có lỗi khi ghép nối (lý do đã ghi vào nhật ký).",
+            "Pairing failed (the reason is in the log).",
         ),
         S::InviteToUsb => ("Ghi tệp mời ra USB", "Write the invite to USB"),
     }

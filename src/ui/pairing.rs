@@ -77,8 +77,9 @@ impl PairState {
     }
 }
 
-/// Why a session failed, in the screen's language.
-pub fn reason_text(lang: Lang, r: &Reason) -> String {
+/// Why a session failed, in the screen's language. `kiosk`: a public screen, where
+/// technical English never shows (it goes to the log).
+pub fn reason_text(lang: Lang, r: &Reason, kiosk: bool) -> String {
     match r {
         Reason::OfficeSaidNo => lang.t(S::ReasonOfficeNo).into(),
         Reason::MachineSaidNo => lang.t(S::ReasonMachineNo).into(),
@@ -89,10 +90,13 @@ pub fn reason_text(lang: Lang, r: &Reason) -> String {
         Reason::NotWaiting => lang.t(S::ReasonNotWaiting).into(),
         Reason::BadCommit => lang.t(S::ReasonBadCommit).into(),
         Reason::Lost(_) => lang.t(S::ReasonLost).into(),
-        // Technical and in English: the words go to the log, the screen says "error".
+        // Technical and in English: officials see it; a kiosk says "error", the log why.
         Reason::Protocol(e) | Reason::Failed(e) => {
-            tracing::warn!("pairing failed: {e}");
-            lang.fill(S::ErrorPrefix, &[e])
+            if kiosk {
+                lang.t(S::PairError).into()
+            } else {
+                lang.fill(S::ErrorPrefix, &[e])
+            }
         }
     }
 }
@@ -130,7 +134,8 @@ fn outcome(ui: &mut Ui, st: &Station, s: &SessionView, lang: Lang) {
         }
         Phase::Failed(r) => {
             ui.label(bold(lang.t(S::PairFailedTitle), 24.0).color(widgets::RED));
-            ui.label(RichText::new(reason_text(lang, r)).size(20.0));
+            let kiosk = s.side == Side::Machine;
+            ui.label(RichText::new(reason_text(lang, r, kiosk)).size(20.0));
             ui.label(RichText::new(lang.t(S::PairRetry)).size(20.0));
         }
         _ => {}
@@ -212,7 +217,10 @@ pub fn waiting(ui: &mut Ui, st: &mut Station, view: &View, lang: Lang) {
                         let Some((_, invite)) = usb::find_invite(&repo.node_id()) else {
                             anyhow::bail!(lang.t(S::UsbNoInvite));
                         };
-                        repo.join(&invite)?;
+                        repo.join(&invite).map_err(|e| {
+                            tracing::warn!("the invite on the USB stick was refused: {e:#}");
+                            anyhow::anyhow!(lang.t(S::UsbBadInvite))
+                        })?;
                         Ok(lang.fill(S::PairJoined, &[&invite.commune_name]))
                     });
                 }
@@ -399,7 +407,7 @@ fn usb_panel(ui: &mut Ui, st: &mut Station, pick: &IdFile, lang: Lang) {
             st.act(Tag::Pairing(Job::UsbEnrol), move |repo| {
                 let name = e.name.clone();
                 let invite = crate::pair::run::enrol_checked(repo, f.node, e)
-                    .map_err(|r| anyhow::anyhow!(reason_text(lang, &r)))?;
+                    .map_err(|r| anyhow::anyhow!(reason_text(lang, &r, false)))?;
                 let invite = crate::repo::Invite::decode(&invite)?;
                 let path = usb::write_invite(Some(&f.path), &name, &invite)
                     .map_err(|_| anyhow::anyhow!(lang.t(S::UsbNoStick)))?;

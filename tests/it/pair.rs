@@ -445,6 +445,7 @@ mod app {
     /// `listed_as`: what the office's list must say about a key it already holds.
     fn to_code(s: &mut Setup, listed_as: Option<&str>) -> String {
         s.machine.get_by_label("Đang chờ gia nhập xã");
+        crate::hall::assert_no_english(&s.machine, &mut 0, &[]);
         s.machine
             .get_by_label_contains(&format!("chọn máy này: «{}»", s.label));
         s.machine
@@ -554,10 +555,23 @@ mod app {
         to_code(&mut s, None);
         tap_button(&mut s.machine, "Mã khớp");
         tap_button(&mut s.office, "Không khớp");
-        until(&mut [&mut s.office, &mut s.machine], "both outcomes", |h| {
-            h[1].query_by_label("Cán bộ xã báo mã không khớp.")
-                .is_some()
-        });
+        let (op, mp) = (
+            s.office_node.handle.pair.clone(),
+            s.machine_node.handle.pair.clone(),
+        );
+        let ended =
+            |p: &conglang::pair::run::PairHandle| p.view().session.is_some_and(|x| x.finished());
+        until(
+            &mut [&mut s.office, &mut s.machine],
+            "both sessions to end",
+            |_| ended(&op) && ended(&mp),
+        );
+        let phase = mp.view().session.unwrap().phase;
+        assert_eq!(
+            phase,
+            conglang::pair::Phase::Failed(conglang::pair::Reason::OfficeSaidNo)
+        );
+        s.machine.get_by_label("Cán bộ xã báo mã không khớp.");
         s.machine.get_by_label("Chưa ghép nối được");
         s.office.get_by_label("Chưa ghép nối được");
         assert_eq!(
@@ -598,6 +612,8 @@ mod app {
             "the refusal on both",
             |h| h[0].query_by_label(refusal).is_some() && h[1].query_by_label(refusal).is_some(),
         );
+        // The new machine's screen is a kiosk's: Vietnamese only, errors included.
+        crate::hall::assert_no_english(&s.machine, &mut 0, &[]);
         let roster = Repo::open(&s.office_dir).unwrap().roster().unwrap();
         assert_eq!(roster.member(&s.machine_id).unwrap().role, Role::Kiosk);
         assert!(
