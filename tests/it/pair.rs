@@ -339,6 +339,46 @@ fn an_enrolled_machine_is_not_enrolled_again_under_another_role() {
     assert!(is_member(&machine));
 }
 
+/// A member never answers pairing: the office asking a running member directly finds no
+/// machine waiting, and nothing is enrolled or changed; nor does a machine whose
+/// `serve` runs with nobody at a screen (it is not waiting).
+#[test]
+fn members_and_unattended_machines_do_not_pair() {
+    let base = tempfile::tempdir().unwrap();
+    let office = CliNode::new(base.path(), "office");
+    let kiosk = CliNode::new(base.path(), "kiosk");
+    let fresh = CliNode::new(base.path(), "fresh");
+    office.ok(&["init", "--commune", "Xã Long Môn", "--name", "UBND xã"]);
+    crate::harness::enrol(&office, &kiosk, "kiosk", "Kiosk");
+    for node in [&kiosk, &fresh] {
+        let served = node.serve(&[]);
+        let o = office.cmd(&[
+            "roster",
+            "pair",
+            "--role",
+            "courier",
+            "--probe",
+            &served.peer,
+            "--scan",
+            "4",
+            "--listen",
+            "127.0.0.1:0",
+            "--no-mdns",
+        ]);
+        assert!(!o.status.success());
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(
+            err.contains("no machine waiting to join was found"),
+            "{err}"
+        );
+        served.stop();
+    }
+    assert_eq!(members(&office), 2);
+    let r = Repo::open(&kiosk.dir).unwrap();
+    assert_eq!(r.my_role().unwrap(), Some(conglang::model::Role::Kiosk));
+    assert!(!is_member(&fresh));
+}
+
 // ---- the app: the waiting screen and the office's list, driven by egui_kittest ----
 
 mod app {
