@@ -297,6 +297,8 @@ async fn driver(ctx: Ctx, mut cmds: mpsc::UnboundedReceiver<Cmd>) {
     let (probe_tx, mut probes) =
         mpsc::unbounded_channel::<(NodeId, Vec<SocketAddr>, Option<String>)>();
     let mut probed: HashMap<NodeId, Instant> = HashMap::new();
+    // Nodes named by hand (`--probe`, tests): asked like the LAN's, while scanning.
+    let mut named: HashMap<NodeId, Vec<SocketAddr>> = HashMap::new();
     let mut scan = tokio::time::interval(SCAN_EVERY);
     let scanning = |ctx: &Ctx| ctx.shared.view.lock().map(|v| v.scanning).unwrap_or(false);
     loop {
@@ -309,6 +311,9 @@ async fn driver(ctx: Ctx, mut cmds: mpsc::UnboundedReceiver<Cmd>) {
                 }
                 Some(Cmd::Scan(on)) => {
                     probed.clear();
+                    if !on {
+                        named.clear();
+                    }
                     ctx.shared.update(|v| {
                         v.scanning = on;
                         if !on {
@@ -317,6 +322,7 @@ async fn driver(ctx: Ctx, mut cmds: mpsc::UnboundedReceiver<Cmd>) {
                     });
                 }
                 Some(Cmd::Probe(node, addrs)) => {
+                    named.insert(node, addrs.clone());
                     probed.insert(node, Instant::now());
                     tokio::spawn(probe(ctx.clone(), node, addrs, probe_tx.clone()));
                 }
@@ -335,7 +341,8 @@ async fn driver(ctx: Ctx, mut cmds: mpsc::UnboundedReceiver<Cmd>) {
             }
             _ = scan.tick(), if scanning(&ctx) => {
                 let now = Instant::now();
-                let lan = ctx.net.lan_peers();
+                let mut lan = ctx.net.lan_peers();
+                lan.extend(named.iter().filter(|(n, _)| !lan.iter().any(|(m, _)| m == *n)).map(|(n, a)| (*n, a.clone())).collect::<Vec<_>>());
                 let mut started = 0;
                 for (node, addrs) in &lan {
                     if started >= MAX_LISTED {
@@ -348,15 +355,14 @@ async fn driver(ctx: Ctx, mut cmds: mpsc::UnboundedReceiver<Cmd>) {
                     started += 1;
                     tokio::spawn(probe(ctx.clone(), *node, addrs.clone(), probe_tx.clone()));
                 }
-                // Gone from the LAN: gone from the list (a machine probed by hand stays).
-                ctx.shared.update(|v| v.candidates.retain(|c| {
-                    lan.iter().any(|(n, _)| *n == c.node) || !probed.contains_key(&c.node) || probed.get(&c.node).is_some_and(|t| now.duration_since(*t) < PROBE_FRESH * 3)
-                }));
+                // Gone from the LAN: gone from the list.
+                ctx.shared.update(|v| v.candidates.retain(|c| lan.iter().any(|(n, _)| *n == c.node)));
             }
             Some((node, addrs, label)) = probes.recv() => {
                 ctx.shared.update(|v| {
                     v.candidates.retain(|c| c.node != node);
-                    if let Some(label) = label.filter(|_| v.candidates.len() < MAX_LISTED) {
+                    // Answers that arrive after the scan stopped are not listed.
+                    if let Some(label) = label.filter(|_| v.scanning && v.candidates.len() < MAX_LISTED) {
                         v.candidates.push(Candidate { node, label, addrs });
                         v.candidates.sort_by(|a, b| a.label.cmp(&b.label).then(a.node.cmp(&b.node)));
                     }
