@@ -614,7 +614,7 @@ fn table(s: S) -> (&'static str, &'static str) {
             "The new machine said the codes differ.",
         ),
         S::ReasonTimeout => (
-            "Hết 2 phút mà chưa xác nhận xong.",
+            "Hết thời gian (2 phút) mà chưa xác nhận xong.",
             "Nobody confirmed within 2 minutes.",
         ),
         S::ReasonAlready => (
