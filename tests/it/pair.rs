@@ -168,6 +168,7 @@ fn two_machines_pair_by_the_short_code_with_no_typed_id() {
     let mut m = Proc::start(Some(lan.ns(1)), &machine, &["pair"]);
     m.line("waiting ", LIMIT).expect("machine waits");
     // The office is told nothing about the machine: it finds it on the LAN.
+    let t0 = Instant::now();
     let mut o = Proc::start(
         Some(lan.ns(0)),
         &office,
@@ -186,7 +187,9 @@ fn two_machines_pair_by_the_short_code_with_no_typed_id() {
         .line("machine ", LIMIT)
         .unwrap_or_else(|| panic!("office found no machine\n{}\n{}", o.log(), m.log()));
     assert!(found.contains(&machine.id()), "{found}");
+    let t_found = t0.elapsed();
     let (co, cm) = (o.code(), m.code());
+    let t_code = t0.elapsed();
     assert_eq!(co, cm, "both screens show one code");
     assert_eq!(co.len(), 6);
     // Each person types the code the other screen shows.
@@ -194,6 +197,12 @@ fn two_machines_pair_by_the_short_code_with_no_typed_id() {
     o.type_line(&cm);
     assert!(o.wait(LIMIT), "office failed\n{}", o.log());
     assert!(m.wait(LIMIT), "machine failed\n{}", m.log());
+    // The figure in the report: office started → machine listed → code shown →
+    // both confirmed → member (the codes are typed back at once here).
+    eprintln!(
+        "pairing in namespaces: listed after {t_found:?}, code after {t_code:?}, joined after {:?}",
+        t0.elapsed()
+    );
     assert!(o.line("enrolled ", LIMIT).is_some());
     assert!(
         m.line("joined Xã Long Môn as kiosk", LIMIT).is_some(),
@@ -707,6 +716,25 @@ fn a_usb_stick_carries_the_id_and_the_invite_both_ways() {
         .unwrap();
     let me = Repo::open(&machine_dir).unwrap().node_id();
     let clock = Clock::manual(T0);
+    // The waiting screen as a village hall's 1280×800 kiosk shows it at its zoom.
+    let mut hall = crate::ui::app_sized(
+        &machine_dir,
+        clock.clone(),
+        crate::ui::hall_size(),
+        crate::ui::HALL_ZOOM,
+    );
+    hall.get_by_label("Đang chờ gia nhập xã");
+    let label = conglang::pair::run::host_label();
+    hall.get_by_label_contains(&format!("chọn máy này: «{label}»"));
+    // Both USB buttons on the first screen, no scrolling.
+    for b in ["Ghi mã máy ra USB", "Đọc tệp mời từ USB"] {
+        let r = hall.get_by_role_and_label(A11y::Button, b).rect();
+        assert!(
+            r.max.y <= crate::ui::hall_size().y,
+            "{b} is below the screen: {r:?}"
+        );
+    }
+    drop(hall);
     let mut machine = app(&machine_dir, clock.clone());
     let mut office = app(&office_dir, clock);
 
@@ -719,7 +747,6 @@ fn a_usb_stick_carries_the_id_and_the_invite_both_ways() {
 
     tap_button(&mut office, "Thiết bị");
     tap_button(&mut office, "Tìm mã máy trên USB");
-    let label = conglang::pair::run::host_label();
     tap_button(&mut office, &format!("Ghép nối {label}"));
     tap_button(&mut office, "Máy mang đi");
     tap_button(&mut office, "Thêm và ghi tệp mời ra USB");
