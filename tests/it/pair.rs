@@ -717,7 +717,7 @@ fn a_usb_stick_carries_the_id_and_the_invite_both_ways() {
     let me = Repo::open(&machine_dir).unwrap().node_id();
     let clock = Clock::manual(T0);
     // The waiting screen as a village hall's 1280×800 kiosk shows it at its zoom.
-    let mut hall = crate::ui::app_sized(
+    let hall = crate::ui::app_sized(
         &machine_dir,
         clock.clone(),
         crate::ui::hall_size(),
