@@ -52,7 +52,17 @@ pub enum Command {
     /// Print this node's id (creates the key if missing).
     Id,
     /// Join the commune named in an invite (from `roster add` on an official's node).
-    Join { invite: String },
+    Join {
+        /// The invite text (`conglang2:…`).
+        #[arg(required_unless_present = "file", conflicts_with = "file")]
+        invite: Option<String>,
+        /// Read the invite from a file (e.g. `<name>.conglang-invite` on a USB stick).
+        #[arg(long, value_name = "PATH")]
+        file: Option<PathBuf>,
+    },
+    /// Wait to join a commune without typing: the office lists this machine, both
+    /// screens show one 6-digit code, and once it is typed here the office enrols it.
+    Pair(PairArgs),
     #[command(subcommand)]
     Roster(RosterCmd),
     #[command(subcommand)]
@@ -101,6 +111,20 @@ pub struct NetArgs {
     pub no_mdns: bool,
 }
 
+/// Options of both pairing commands.
+#[derive(Args, Debug)]
+pub struct PairArgs {
+    /// Address to listen on (default: any interface, a free port).
+    #[arg(long, default_value = "0.0.0.0:0")]
+    pub listen: std::net::SocketAddr,
+    /// Turn off local-network discovery (then the office needs --probe).
+    #[arg(long)]
+    pub no_mdns: bool,
+    /// Seconds the code comparison may take before the session is cancelled.
+    #[arg(long, default_value_t = 120)]
+    pub timeout: u64,
+}
+
 #[derive(Subcommand, Debug)]
 pub enum RosterCmd {
     /// Enrol a device (officials only); prints the invite for it.
@@ -112,6 +136,28 @@ pub enum RosterCmd {
         name: String,
         #[arg(long, default_value = "")]
         place: String,
+    },
+    /// Enrol a new machine found on the LAN (officials only): it must be waiting
+    /// (`conglang pair` or the app's first screen); both show a code to compare.
+    Pair {
+        #[arg(long)]
+        role: Role,
+        /// Name in the roster (default: the machine's label, its host name).
+        #[arg(long)]
+        name: Option<String>,
+        #[arg(long, default_value = "")]
+        place: String,
+        /// The machine's label or id prefix, when several are waiting.
+        #[arg(long)]
+        machine: Option<String>,
+        /// Seconds to look for a waiting machine.
+        #[arg(long, default_value_t = 60)]
+        scan: u64,
+        /// Also ask this node directly, NODE_ID@IP:PORT (where mDNS cannot reach).
+        #[arg(long)]
+        probe: Vec<PeerAddr>,
+        #[command(flatten)]
+        net: PairArgs,
     },
     /// Revoke a device (officials only).
     Revoke {
@@ -363,8 +409,14 @@ pub fn run(cli: Cli) -> Result<()> {
             let c = repo.init_commune(&commune, &name)?;
             print_json(&serde_json::json!({ "node_id": repo.node_id(), "commune_id": c }))?;
         }
-        Command::Join { invite } => {
-            let invite = Invite::decode(&invite)?;
+        Command::Join { invite, file } => {
+            let text = match (invite, file) {
+                (Some(i), _) => i,
+                (None, Some(f)) => std::fs::read_to_string(&f)
+                    .with_context(|| format!("cannot read the invite file {}", f.display()))?,
+                (None, None) => bail!("give the invite text or --file PATH"),
+            };
+            let invite = Invite::decode(&text)?;
             let mut repo = Repo::open(&data)?;
             repo.join(&invite)?;
             if json {
@@ -376,6 +428,40 @@ pub fn run(cli: Cli) -> Result<()> {
                 );
             }
         }
+        Command::Pair(a) => crate::pair::cli::machine(
+            &data,
+            &config,
+            crate::pair::cli::PairOpts {
+                listen: a.listen,
+                no_mdns: a.no_mdns,
+                timeout: Duration::from_secs(a.timeout),
+            },
+        )?,
+        Command::Roster(RosterCmd::Pair {
+            role,
+            name,
+            place,
+            machine,
+            scan,
+            probe,
+            net,
+        }) => crate::pair::cli::office(
+            &data,
+            &config,
+            crate::pair::cli::PairOpts {
+                listen: net.listen,
+                no_mdns: net.no_mdns,
+                timeout: Duration::from_secs(net.timeout),
+            },
+            crate::pair::cli::OfficeOpts {
+                role,
+                name,
+                place,
+                machine,
+                scan: Duration::from_secs(scan),
+                probe,
+            },
+        )?,
         Command::Roster(cmd) => roster(cmd, &data, &config, json)?,
         Command::Notice(cmd) => notice(cmd, &data, json)?,
         Command::Procedure(cmd) => procedure(cmd, &data, json)?,
@@ -506,6 +592,7 @@ fn roster(cmd: RosterCmd, data: &std::path::Path, config: &Config, json: bool) -
                 println!("{}", invite.encode());
             }
         }
+        RosterCmd::Pair { .. } => unreachable!("handled in run"),
         RosterCmd::Revoke { node } => {
             let kept = repo.roster_revoke(node)?;
             if json {

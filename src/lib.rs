@@ -9,6 +9,7 @@
 //! - [`sync`]: the sans-IO sync protocol (no I/O, no clock).
 //! - [`net`]: iroh endpoint and ALPN handler, the only module that knows iroh.
 //! - [`node`]: the runtime that drives sync over the network and the store.
+//! - [`pair`]: pairing a new machine with the office by a short code (sans-IO core + driver).
 //! - [`bundle`]: the signed change stream as a file, for USB sticks.
 //! - [`ui`]: the egui app; never blocks, talks to the node by channel.
 //! - [`cli`]: headless commands; [`config`]: kiosk-config files.
@@ -27,6 +28,7 @@ pub mod model;
 pub mod net;
 #[cfg(feature = "full")]
 pub mod node;
+pub mod pair;
 pub mod repo;
 pub mod store;
 pub mod sync;

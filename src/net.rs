@@ -8,8 +8,8 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow};
@@ -87,6 +87,11 @@ pub struct Net {
     router: Router,
     events: mpsc::UnboundedSender<(u64, NetEvent)>,
     next_id: Arc<AtomicU64>,
+    /// Every node mDNS currently sees on the LAN, members or not (pairing lists the
+    /// machines waiting to join from it).
+    lan: LanPeers,
+    /// Where accepted pairing connections go; `None`: refused at once.
+    pairing: PairSlot,
     /// The task following interfaces and running mDNS (see [`watch_network`]).
     watcher: tokio::task::JoinHandle<()>,
 }
@@ -143,6 +148,131 @@ impl ProtocolHandler for OutdatedHandler {
     }
 }
 
+/// Nodes seen on the LAN by mDNS, with their addresses.
+pub type LanPeers = Arc<Mutex<HashMap<NodeId, Vec<SocketAddr>>>>;
+type PairSlot = Arc<Mutex<Option<mpsc::UnboundedSender<PairConn>>>>;
+
+/// One pairing connection (`pair::ALPN`): length-prefixed frames both ways, pumped by
+/// two tasks so that `recv` can be raced against a timer without losing a half-read
+/// frame. What is said on it is `pair`'s business; this only moves bytes.
+pub struct PairConn {
+    pub peer: NodeId,
+    tx: Option<mpsc::UnboundedSender<Vec<u8>>>,
+    rx: mpsc::UnboundedReceiver<Result<Vec<u8>, String>>,
+    written: Option<tokio::sync::oneshot::Receiver<()>>,
+    conn: Connection,
+}
+
+impl PairConn {
+    fn pump(conn: Connection, mut send: SendStream, mut recv: RecvStream) -> PairConn {
+        let peer = to_node(conn.remote_id());
+        let (tx, mut out) = mpsc::unbounded_channel::<Vec<u8>>();
+        let (inc, rx) = mpsc::unbounded_channel();
+        let (done, written) = tokio::sync::oneshot::channel();
+        tokio::spawn(async move {
+            while let Some(p) = out.recv().await {
+                let mut frame = (p.len() as u32).to_be_bytes().to_vec();
+                frame.extend_from_slice(&p);
+                if send.write_all(&frame).await.is_err() {
+                    break;
+                }
+            }
+            // Everything queued is written: end the stream and wait (bounded) until
+            // the peer has read it, so closing the connection does not cut it off.
+            let _ = send.finish();
+            let _ = tokio::time::timeout(Duration::from_secs(2), send.stopped()).await;
+            let _ = done.send(());
+        });
+        tokio::spawn(async move {
+            let r: Result<(), String> = async {
+                loop {
+                    let mut prefix = [0u8; 4];
+                    recv.read_exact(&mut prefix)
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    let n = u32::from_be_bytes(prefix) as usize;
+                    if n > crate::pair::MAX_FRAME {
+                        return Err(format!("pairing frame of {n} bytes is over the limit"));
+                    }
+                    let mut body = vec![0u8; n];
+                    recv.read_exact(&mut body)
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    if inc.send(Ok(body)).is_err() {
+                        return Ok(());
+                    }
+                }
+            }
+            .await;
+            if let Err(e) = r {
+                let _ = inc.send(Err(e));
+            }
+        });
+        PairConn {
+            peer,
+            tx: Some(tx),
+            rx,
+            written: Some(written),
+            conn,
+        }
+    }
+
+    /// Queues a frame.
+    pub fn send(&self, payload: Vec<u8>) {
+        if let Some(tx) = &self.tx {
+            let _ = tx.send(payload);
+        }
+    }
+
+    /// The next frame (cancel-safe).
+    pub async fn recv(&mut self) -> Result<Vec<u8>> {
+        match self.rx.recv().await {
+            Some(Ok(b)) => Ok(b),
+            Some(Err(e)) => Err(anyhow!("{e}")),
+            None => Err(anyhow!("connection closed")),
+        }
+    }
+
+    /// Sends what is queued and closes once the peer has finished too (bounded): data
+    /// acknowledged by the peer's stack but not yet read by it would be lost to an
+    /// early close (a refusal shown as "connection lost").
+    pub async fn finish(mut self) {
+        self.tx = None;
+        if let Some(w) = self.written.take() {
+            let _ = tokio::time::timeout(Duration::from_secs(3), w).await;
+        }
+        let _ = tokio::time::timeout(Duration::from_secs(2), async {
+            while let Some(Ok(_)) = self.rx.recv().await {}
+        })
+        .await;
+        self.conn.close(0u32.into(), b"bye");
+    }
+}
+
+#[derive(Debug, Clone)]
+struct PairHandler {
+    slot: PairSlot,
+}
+
+impl std::fmt::Debug for PairConn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "PairConn({})", self.peer.short())
+    }
+}
+
+impl ProtocolHandler for PairHandler {
+    async fn accept(&self, conn: Connection) -> Result<(), AcceptError> {
+        let tx = self.slot.lock().ok().and_then(|s| s.clone());
+        let Some(tx) = tx else {
+            conn.close(3u32.into(), b"not pairing");
+            return Ok(());
+        };
+        let (send, recv) = conn.accept_bi().await?;
+        let _ = tx.send(PairConn::pump(conn, send, recv));
+        Ok(())
+    }
+}
+
 impl Net {
     /// Binds the endpoint and starts accepting `conglang/sync/2` connections (and
     /// `conglang/sync/1` ones, only to tell such a peer to update).
@@ -165,7 +295,11 @@ impl Net {
             .clear_ip_transports()
             .bind_addr(cfg.listen)
             .map_err(|e| anyhow!("cannot listen on {}: {e}", cfg.listen))?
-            .alpns(vec![ALPN.to_vec(), ALPN_V1.to_vec()])
+            .alpns(vec![
+                ALPN.to_vec(),
+                ALPN_V1.to_vec(),
+                crate::pair::ALPN.to_vec(),
+            ])
             .bind()
             .await
             .map_err(|e| anyhow!("cannot start the network endpoint on {}: {e}", cfg.listen))?;
@@ -176,13 +310,15 @@ impl Net {
         if let Ok(lookup) = endpoint.address_lookup() {
             lookup.add(found.clone());
         }
+        let lan: LanPeers = Arc::default();
         let watcher = tokio::spawn(watch_network(
             endpoint.clone(),
             cfg.listen,
             cfg.mdns,
-            found,
+            (found, lan.clone()),
             events.clone(),
         ));
+        let pairing: PairSlot = Arc::default();
         let handler = Handler {
             events: events.clone(),
             next_id: next_id.clone(),
@@ -193,11 +329,19 @@ impl Net {
         let router = Router::builder(endpoint)
             .accept(ALPN, handler)
             .accept(ALPN_V1, outdated)
+            .accept(
+                crate::pair::ALPN,
+                PairHandler {
+                    slot: pairing.clone(),
+                },
+            )
             .spawn();
         Ok(Net {
             router,
             events,
             next_id,
+            lan,
+            pairing,
             watcher,
         })
     }
@@ -273,6 +417,56 @@ impl Net {
         let events = self.events.clone();
         tokio::spawn(run_link(conn, send, recv, true, id, events));
         Ok(())
+    }
+
+    /// Nodes mDNS sees on the LAN now (not this one).
+    pub fn lan_peers(&self) -> Vec<(NodeId, Vec<SocketAddr>)> {
+        self.lan
+            .lock()
+            .map(|l| l.iter().map(|(k, v)| (*k, v.clone())).collect())
+            .unwrap_or_default()
+    }
+
+    /// Reports every node on the LAN to the node again (`NetEvent::Discovered`): a
+    /// machine that just joined the commune dials the members it saw before joining.
+    pub fn rediscover(&self) {
+        for (peer, addrs) in self.lan_peers() {
+            let _ = self.events.send((0, NetEvent::Discovered(peer, addrs)));
+        }
+    }
+
+    /// Pairing connections go to `tx` from now on (`None`: refused at once).
+    pub fn accept_pairing(&self, tx: Option<mpsc::UnboundedSender<PairConn>>) {
+        if let Ok(mut s) = self.pairing.lock() {
+            *s = tx;
+        }
+    }
+
+    /// Opens a pairing connection to `peer` (see `pair`).
+    pub async fn dial_pair(&self, peer: NodeId, addrs: &[SocketAddr]) -> Result<PairConn> {
+        let key = PublicKey::from_bytes(peer.as_bytes()).context("bad peer key")?;
+        let mut addr = EndpointAddr::new(key);
+        for a in addrs {
+            addr = addr.with_ip_addr(*a);
+        }
+        let conn = tokio::time::timeout(
+            DIAL_TIMEOUT,
+            self.router.endpoint().connect(addr, crate::pair::ALPN),
+        )
+        .await
+        .map_err(|_| {
+            anyhow!(
+                "no answer from {} in {} s",
+                peer.short(),
+                DIAL_TIMEOUT.as_secs()
+            )
+        })?
+        .map_err(|e| anyhow!("cannot connect to {}: {e}", peer.short()))?;
+        let (send, recv) = conn
+            .open_bi()
+            .await
+            .map_err(|e| anyhow!("cannot open a stream to {}: {e}", peer.short()))?;
+        Ok(PairConn::pump(conn, send, recv))
     }
 
     pub async fn shutdown(&self) {
@@ -447,7 +641,7 @@ async fn watch_network(
     endpoint: Endpoint,
     listen: SocketAddr,
     mdns: bool,
-    found: iroh::address_lookup::MemoryLookup,
+    (found, lan): (iroh::address_lookup::MemoryLookup, LanPeers),
     events: mpsc::UnboundedSender<(u64, NetEvent)>,
 ) {
     use iroh::Watcher as _;
@@ -476,7 +670,12 @@ async fn watch_network(
                 // The old responder goes first: its sockets close before new ones bind.
                 discoverer = None;
                 if !now.is_empty() {
-                    discoverer = start_mdns(me, port, &now, found.clone(), events.clone());
+                    // A new responder reports every peer afresh.
+                    if let Ok(mut l) = lan.lock() {
+                        l.clear();
+                    }
+                    discoverer =
+                        start_mdns(me, port, &now, (found.clone(), lan.clone()), events.clone());
                 }
             }
             if !first {
@@ -499,7 +698,7 @@ fn start_mdns(
     me: PublicKey,
     port: u16,
     ifaces: &BTreeSet<Ipv4Addr>,
-    found: iroh::address_lookup::MemoryLookup,
+    (found, lan): (iroh::address_lookup::MemoryLookup, LanPeers),
     events: mpsc::UnboundedSender<(u64, NetEvent)>,
 ) -> Option<swarm_discovery::DropGuard> {
     let my_name = data_encoding::BASE32_NOPAD
@@ -519,6 +718,9 @@ fn start_mdns(
             if seen.remove(&key).is_some() {
                 let _ = events.send((0, NetEvent::Gone(to_node(key))));
             }
+            if let Ok(mut l) = lan.lock() {
+                l.remove(&to_node(key));
+            }
             return;
         }
         let mut addrs: Vec<SocketAddr> = peer
@@ -532,6 +734,9 @@ fn start_mdns(
         }
         tracing::debug!(peer = %to_node(key).short(), ?addrs, "found on the LAN");
         seen.insert(key, addrs.clone());
+        if let Ok(mut l) = lan.lock() {
+            l.insert(to_node(key), addrs.clone());
+        }
         let mut info = EndpointAddr::new(key);
         for a in &addrs {
             info = info.with_ip_addr(*a);

@@ -177,6 +177,8 @@ pub struct NodeHandle {
     events: broadcast::Sender<NodeEvent>,
     pub node_id: NodeId,
     connected: Arc<Mutex<HashSet<NodeId>>>,
+    /// Pairing new machines without typing (see `pair`).
+    pub pair: crate::pair::run::PairHandle,
 }
 
 impl NodeHandle {
@@ -769,13 +771,25 @@ impl Node {
                 }
             })
             .context("cannot start the core thread")?;
+        let mut tasks = Vec::new();
+        // Pairing runs its store work as jobs on the core thread, like the UI.
+        let pair_core = core_tx.clone();
+        let (pair, pair_task) = crate::pair::run::spawn(
+            net.clone(),
+            me,
+            Arc::new(move |job| {
+                let _ = pair_core.send(CoreMsg::Run(job));
+            }),
+            crate::pair::run::host_label(),
+        );
+        tasks.push(pair_task);
         let handle = NodeHandle {
             core: core_tx.clone(),
             events: events.clone(),
             node_id: me,
             connected: connected.clone(),
+            pair,
         };
-        let mut tasks = Vec::new();
         // Network events → core.
         let c2 = core_tx.clone();
         tasks.push(tokio::spawn(async move {

@@ -26,6 +26,7 @@ pub mod keyboard;
 pub mod lookup;
 pub mod notice_detail;
 pub mod official;
+pub mod pairing;
 pub mod procedures;
 pub mod speech;
 pub mod suggest;
@@ -245,6 +246,8 @@ pub enum Tag {
     Revoke,
     MarkJunk,
     Refresh,
+    /// Pairing's USB jobs (the network part reports through `PairHandle`).
+    Pairing(pairing::Job),
 }
 
 enum Msg {
@@ -344,6 +347,9 @@ pub struct Station {
     pub ask: ask::AskState,
     pub lookup: lookup::LookupState,
     pub official: official::OfficialState,
+    /// Pairing new machines (a node's handle; `None` without a node, in tests).
+    pub pair: Option<crate::pair::run::PairHandle>,
+    pub pairing: pairing::PairState,
     pub toast: Option<Toast>,
     last_activity_ms: i64,
     /// A screen was just opened: its scroll area starts at the top next frame.
@@ -397,6 +403,8 @@ impl Station {
             ask: Default::default(),
             lookup: Default::default(),
             official: Default::default(),
+            pair: None,
+            pairing: Default::default(),
             toast: None,
             last_activity_ms: 0,
             pending_top: true,
@@ -515,8 +523,13 @@ impl Station {
         while let Ok(m) = self.rx.try_recv() {
             match m {
                 Msg::View(v) => {
-                    if self.screen.is_none() {
+                    // A machine that just joined (paired, USB invite) leaves the
+                    // waiting screen for its role's first screen.
+                    let joined = v.role.is_some()
+                        && self.view.as_ref().is_some_and(|old| old.role.is_none());
+                    if self.screen.is_none() || joined {
                         self.screen = Some(Screen::start(v.role));
+                        self.pending_top = true;
                     }
                     self.default_hamlet(&v);
                     if !self.seeded_sent {
@@ -671,6 +684,7 @@ impl Station {
                 }
                 self.toast = Some(toast(r.map(|_| String::new())));
             }
+            Tag::Pairing(job) => self.pairing.on_done(job, r),
             Tag::Refresh => {}
         }
     }
@@ -808,7 +822,11 @@ impl KioskApp {
     /// focused field and does nothing else. The console and the courier view keep
     /// egui's shortcuts.
     pub fn locked(&self) -> bool {
-        self.stations[self.active].role() == Some(Role::Kiosk)
+        let st = &self.stations[self.active];
+        // A machine waiting to join is usually a kiosk already standing in its hall.
+        let waiting =
+            self.stations.len() == 1 && st.view.as_ref().is_some_and(|v| v.role.is_none());
+        st.role() == Some(Role::Kiosk) || waiting
     }
 
     /// Applies the kiosk lock for this frame: drops shortcut, clipboard and zoom
@@ -937,7 +955,7 @@ impl KioskApp {
                 return;
             };
             if view.role.is_none() {
-                not_member(ui, &view, lang);
+                pairing::waiting(ui, st, &view, lang);
                 return;
             }
             let screen = st.screen.clone().unwrap_or(Screen::Home);
@@ -956,6 +974,19 @@ impl KioskApp {
                 Screen::Exchange => exchange::show(ui, st, &view, lang, now),
             }
         });
+        // The office looks for new machines only while its devices screen is up.
+        if let Some(p) = &st.pair
+            && st.role() == Some(Role::Official)
+            && st.screen != Some(Screen::Roster)
+        {
+            p.set_scanning(false);
+        }
+        // A member (joined by pairing, a USB invite or `conglang join`) waits no more.
+        if let Some(p) = &st.pair
+            && st.role().is_some()
+        {
+            p.set_waiting(false);
+        }
         for s in &mut self.stations {
             if std::mem::take(&mut s.local_ran) {
                 ctx.request_repaint();
@@ -1140,7 +1171,9 @@ fn footer(ui: &mut egui::Ui, st: &Station, lang: Lang) {
             ui.label(RichText::new(text).color(color).size(18.0));
         } else {
             ui.label(widgets::bold(lang.t(S::AppName), 18.0));
-            if let Some(v) = &st.view {
+            // A machine waiting to join has no commune to name (an empty label here
+            // drew the status over the app's name).
+            if let Some(v) = st.view.as_ref().filter(|v| !v.commune.is_empty()) {
                 let mut who = v.commune.clone();
                 if v.role.is_some() {
                     who = format!("{who} — {}", v.my_name());
@@ -1156,18 +1189,6 @@ fn footer(ui: &mut egui::Ui, st: &Station, lang: Lang) {
         ui.label(RichText::new(status).size(18.0));
     });
     ui.add_space(3.0);
-}
-
-fn not_member(ui: &mut egui::Ui, view: &View, lang: Lang) {
-    ui.add_space(20.0);
-    ui.label(widgets::bold(lang.t(S::NotMemberTitle), 28.0));
-    ui.add_space(8.0);
-    ui.label(RichText::new(lang.t(S::NotMemberBody)).size(20.0));
-    ui.add_space(8.0);
-    ui.label(lang.t(S::ThisNodeId));
-    if let Some(me) = view.me {
-        ui.label(RichText::new(me.to_string()).monospace().size(16.0));
-    }
 }
 
 // ---- fonts and style ------------------------------------------------------------
@@ -1301,6 +1322,9 @@ pub fn run(opts: AppOptions) -> Result<()> {
     let mut stations = Vec::new();
     for (label, node) in &nodes {
         let mut station = Station::for_node(label.clone(), node.handle.clone(), Some(ctx.clone()));
+        let c = ctx.clone();
+        node.handle.pair.on_change(move || c.request_repaint());
+        station.pair = Some(node.handle.pair.clone());
         station.addrs = node
             .addrs
             .iter()

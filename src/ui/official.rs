@@ -625,6 +625,8 @@ fn request_card(ui: &mut Ui, st: &mut Station, view: &View, lang: Lang, r: &Requ
 // ---- roster ---------------------------------------------------------------------------
 
 fn roster(ui: &mut Ui, st: &mut Station, view: &View, lang: Lang) {
+    super::pairing::new_machines(ui, st, view, lang);
+    ui.add_space(10.0);
     ui.label(bold(lang.t(S::RosterTitle), 24.0));
     if view.quarantined > 0 {
         ui.label(
@@ -687,6 +689,10 @@ fn roster(ui: &mut Ui, st: &mut Station, view: &View, lang: Lang) {
             repo.roster_revoke(node).map(|n| n.to_string())
         });
     }
+    // While a new machine is being paired, its form is the only one on screen.
+    if super::pairing::busy(st) {
+        return;
+    }
     ui.add_space(10.0);
     widgets::card(ui, widgets::GREEN, |ui| {
         let o = &mut st.official;
@@ -747,6 +753,7 @@ fn roster(ui: &mut Ui, st: &mut Station, view: &View, lang: Lang) {
                     .desired_width(f32::INFINITY),
             )
             .labelled_by(l.id);
+            super::pairing::invite_to_usb(ui, st, &invite, lang);
         }
     });
 }

@@ -428,7 +428,7 @@ fn english_pieces() -> Vec<String> {
     out
 }
 
-fn assert_no_english(h: &Harness<'_, KioskApp>, seen: &mut usize, allowed: &[&str]) {
+pub(crate) fn assert_no_english(h: &Harness<'_, KioskApp>, seen: &mut usize, allowed: &[&str]) {
     let english = english_pieces();
     for text in shown_text(h) {
         *seen += 1;

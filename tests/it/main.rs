@@ -8,6 +8,7 @@ mod hall;
 mod harness;
 mod invariants;
 mod mdns;
+mod pair;
 mod reliability;
 mod sim;
 mod soak;
