@@ -269,6 +269,11 @@ pub fn main() -> ExitCode {
         cli.command,
         Some(Command::Serve(_)) | Some(Command::Sync { .. })
     ));
+    // A fake wall-clock offset for tests and for reproducing a kiosk's wrong clock.
+    if let Err(e) = crate::clock::offset_from_env() {
+        eprintln!("error: {e:#}");
+        return ExitCode::FAILURE;
+    }
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

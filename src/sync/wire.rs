@@ -93,6 +93,13 @@ pub enum Msg {
         classes: Vec<ClassSum>,
         /// The items stored most recently: a peer that lacks only these asks at once.
         recent: Vec<Located>,
+        /// The sender's wall clock (unix ms) as it sent this, for the peers' clock
+        /// check (`crate::clock`). Added to protocol 2 as the last field of the last
+        /// thing in the frame: an older node stops reading before it (postcard
+        /// ignores trailing bytes), and an older node's `Hello`, which ends before
+        /// it, reads as `None`.
+        #[serde(default, deserialize_with = "trailing_opt")]
+        wall_ms: Option<i64>,
     },
     /// Reconciliation steps.
     Ranges { ranges: Vec<Range> },
@@ -105,6 +112,12 @@ pub enum Msg {
     Idle { set: SetFp, total: u64, seen: u64 },
     /// Closing with a reason (logged by the peer).
     Bye { reason: String },
+}
+
+/// An optional field at the very end of a message: absent (the bytes ended) or
+/// unreadable reads as `None`, so messages from nodes that predate it still decode.
+fn trailing_opt<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+    Ok(Option::<i64>::deserialize(d).unwrap_or(None))
 }
 
 #[derive(Debug, thiserror::Error)]

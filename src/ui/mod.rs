@@ -78,7 +78,7 @@ impl Clock {
     pub fn now_ms(&self) -> i64 {
         match &self.manual {
             Some(t) => t.load(Ordering::Relaxed),
-            None => crate::model::text::now() * 1000 + i64::from(now_subsec_ms()),
+            None => crate::clock::now_ms(),
         }
     }
     /// Unix seconds.
@@ -91,13 +91,6 @@ impl Clock {
             t.fetch_add(d.as_millis() as i64, Ordering::Relaxed);
         }
     }
-}
-
-fn now_subsec_ms() -> u32 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_millis())
-        .unwrap_or(0)
 }
 
 // ---- the view-model -----------------------------------------------------------

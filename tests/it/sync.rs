@@ -419,6 +419,7 @@ fn older_bundles_are_read_and_older_peers_are_told_to_update() {
         total: 0,
         classes: vec![],
         recent: vec![],
+        wall_ms: None,
     };
     let e = s
         .handle_message(hello_v1, &mut c.office)

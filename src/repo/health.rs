@@ -1,0 +1,224 @@
+//! Fleet health and clock offsets, on the store: what this node has observed of its
+//! peers' clocks, its own health report (`model::health`), and when to publish it.
+//!
+//! Peer clock observations are local knowledge (they say something about *this*
+//! machine), so they live in the store's `meta` table, not in a synced document; the
+//! summary of them — the median offset and whether the clock is wrong — goes into
+//! the health document that every node receives.
+//!
+//! When to publish is chosen for the sync cost: the document is one per node and
+//! updated in place, and a new version is written only when something an official
+//! would act on changed (version, disk low, clock wrong, a peer met for the first
+//! time: at most once a minute), when contact times moved (at most every 30 minutes)
+//! or otherwise every 6 hours (uptime, free space). A commune of 10 nodes adds a few
+//! dozen small changes a day to the set.
+
+use super::*;
+use crate::clock::{self, Estimate};
+use crate::model::health::{Health, write_health};
+
+/// `meta` key of the peer clock observations (JSON: node id → [`PeerClock`]).
+const META_PEER_CLOCKS: &str = "peer_clocks";
+/// Observations older than this (by our clock) say little about our clock now; a
+/// clock set right again by a technician also drops its old observations this way.
+const CLOCK_OBS_MAX_AGE_S: i64 = 30 * 86_400;
+/// Most observations kept (one per peer; a commune has a few dozen machines).
+const MAX_CLOCK_OBS: usize = 256;
+/// Free space below this is flagged on the office's screen.
+pub const DISK_LOW_MB: i64 = 500;
+/// Least time between two reports when a flag changed or a peer was met first.
+const MIN_INTERVAL_S: i64 = 60;
+/// Least time between two reports when only contact times moved.
+const CONTACTS_INTERVAL_S: i64 = 30 * 60;
+/// A report is refreshed at least this often (uptime, free space).
+pub const REFRESH_S: i64 = 6 * 3600;
+
+/// One peer's clock as seen at our last contact with it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PeerClock {
+    /// Peer clock − our clock, ms (error: at most half the time between sending our
+    /// `Hello` and receiving theirs).
+    pub offset_ms: i64,
+    /// When, by our clock (unix seconds).
+    pub at: i64,
+}
+
+impl Repo {
+    /// Records `peer`'s clock offset seen at a contact.
+    pub fn note_peer_clock(&mut self, peer: &NodeId, offset_ms: i64) -> Result<()> {
+        let mut all = self.peer_clocks()?;
+        all.insert(
+            *peer,
+            PeerClock {
+                offset_ms,
+                at: text::now(),
+            },
+        );
+        while all.len() > MAX_CLOCK_OBS {
+            let oldest = all.iter().min_by_key(|(_, c)| c.at).map(|(n, _)| *n);
+            match oldest {
+                Some(n) => all.remove(&n),
+                None => break,
+            };
+        }
+        let json: BTreeMap<String, PeerClock> =
+            all.into_iter().map(|(n, c)| (n.to_string(), c)).collect();
+        let json = serde_json::to_string(&json)?;
+        self.store.write(|db| db.set_meta(META_PEER_CLOCKS, &json))
+    }
+
+    /// Every recorded peer clock observation.
+    pub fn peer_clocks(&self) -> Result<BTreeMap<NodeId, PeerClock>> {
+        let Some(s) = self.store.read().meta(META_PEER_CLOCKS)? else {
+            return Ok(BTreeMap::new());
+        };
+        let raw: BTreeMap<String, PeerClock> = serde_json::from_str(&s).unwrap_or_default();
+        Ok(raw
+            .into_iter()
+            .filter_map(|(n, c)| Some((n.parse().ok()?, c)))
+            .collect())
+    }
+
+    /// How far this node's clock is from its peers': the median of the recent
+    /// observations of members that are not revoked.
+    pub fn clock_estimate(&self) -> Result<Estimate> {
+        let now = text::now();
+        let roster = self.roster()?;
+        let offsets = self
+            .peer_clocks()?
+            .into_iter()
+            .filter(|(n, _)| roster.member(n).is_some_and(|m| m.revoked.is_none()))
+            .filter(|(_, c)| c.at <= now + 86_400 && now - c.at <= CLOCK_OBS_MAX_AGE_S)
+            .map(|(_, c)| c.offset_ms)
+            .collect();
+        Ok(Estimate::from_offsets(offsets))
+    }
+
+    /// Every node's health report this node holds.
+    pub fn healths(&self) -> Result<Vec<Health>> {
+        Ok(parse_view(self.store.read().views(Kind::Health)?))
+    }
+
+    /// This node's report as it would be written now.
+    pub fn health_report(&self, uptime_s: i64) -> Result<Health> {
+        let est = self.clock_estimate()?;
+        let mb = |b: u64| (b / (1024 * 1024)) as i64;
+        let db = self.data_dir.join(crate::store::DB_FILE);
+        let size = |p: std::path::PathBuf| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
+        let db_bytes = size(db.clone()) + size(db.with_extension("sqlite3-wal"));
+        let contacts = self
+            .peers()?
+            .into_iter()
+            .filter_map(|p| Some((p.node, p.last_synced?)))
+            .collect();
+        Ok(Health {
+            node: Some(self.node_id()),
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            disk_free_mb: crate::store::free_bytes(&self.data_dir).map(mb),
+            db_mb: Some(mb(db_bytes)),
+            uptime_s: Some(uptime_s),
+            published_at: Some(text::now()),
+            clock_offset_ms: est.offset_ms,
+            clock_peers: est.peers as i64,
+            clock_wrong: est.wrong(),
+            contacts,
+        })
+    }
+
+    /// Writes this node's health report if it is due (see the module header).
+    /// Returns whether a change was written. Nodes that are not active members
+    /// write nothing.
+    pub fn publish_health(&mut self, uptime_s: i64) -> Result<bool> {
+        if self.my_role()?.is_none() {
+            return Ok(false);
+        }
+        let me = self.node_id();
+        let id = DocId::health(&me);
+        let old: Option<Health> = self
+            .store
+            .read()
+            .doc(&id)?
+            .and_then(|r| serde_json::from_str(&r.view).ok());
+        let new = self.health_report(uptime_s)?;
+        if let Some(old) = &old
+            && !due(old, &new)
+        {
+            return Ok(false);
+        }
+        let now = text::now();
+        self.edit(&id, |tx| {
+            if old.is_none() {
+                put_header(tx, Kind::Health, &me, now)?;
+            }
+            write_health(tx, old.as_ref(), &new)
+        })?;
+        Ok(true)
+    }
+}
+
+/// Is a new report worth a change in everyone's store?
+fn due(old: &Health, new: &Health) -> bool {
+    let (Some(then), Some(now)) = (old.published_at, new.published_at) else {
+        return true;
+    };
+    let age = now - then;
+    if age < 0 {
+        // Our clock went backwards (set right, or a dead battery): report at once.
+        return true;
+    }
+    let low = |h: &Health| h.disk_free_mb.is_some_and(|m| m < DISK_LOW_MB);
+    let flags = old.version != new.version
+        || old.clock_wrong != new.clock_wrong
+        || low(old) != low(new)
+        || new.contacts.keys().any(|k| !old.contacts.contains_key(k))
+        // The estimate moved by more than the margin of "wrong": worth telling.
+        || match (old.clock_offset_ms, new.clock_offset_ms) {
+            (Some(a), Some(b)) => (a - b).abs() > clock::WRONG_AFTER_MS / 2,
+            (a, b) => a.is_some() != b.is_some(),
+        };
+    if flags {
+        return age >= MIN_INTERVAL_S;
+    }
+    if old.contacts != new.contacts {
+        return age >= CONTACTS_INTERVAL_S;
+    }
+    age >= REFRESH_S
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report(at: i64) -> Health {
+        Health {
+            version: "0.1.0".into(),
+            disk_free_mb: Some(10_000),
+            published_at: Some(at),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn reports_are_rate_limited_by_what_changed() {
+        let old = report(1_000);
+        // Nothing but uptime: only after the refresh period.
+        let mut new = report(1_000 + 3600);
+        new.uptime_s = Some(3600);
+        assert!(!due(&old, &new));
+        new.published_at = Some(1_000 + REFRESH_S);
+        assert!(due(&old, &new));
+        // The clock turned wrong: after a minute, not before.
+        let mut new = report(1_030);
+        new.clock_wrong = true;
+        new.clock_offset_ms = Some(3 * 365 * 86_400_000);
+        assert!(!due(&old, &new));
+        new.published_at = Some(1_000 + MIN_INTERVAL_S);
+        assert!(due(&old, &new));
+        // Low disk is a flag too.
+        let mut new = report(1_000 + MIN_INTERVAL_S);
+        new.disk_free_mb = Some(DISK_LOW_MB - 1);
+        assert!(due(&old, &new));
+        // A clock that went backwards reports at once.
+        assert!(due(&old, &report(10)));
+    }
+}
