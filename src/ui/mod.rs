@@ -18,6 +18,7 @@
 pub mod ask;
 pub mod courier;
 pub mod dates;
+pub mod fleet;
 pub mod home;
 pub mod i18n;
 pub mod icons;
@@ -119,6 +120,8 @@ pub struct View {
     pub equivocators: Vec<NodeId>,
     /// Changes set aside in quarantine (shown to officials on the devices screen).
     pub quarantined: i64,
+    /// Health reports, this node's clock estimate and contacts (`fleet`).
+    pub fleet: fleet::FleetData,
 }
 
 impl View {
@@ -208,6 +211,7 @@ pub fn build_view(repo: &Repo) -> Result<View> {
         last_synced,
         equivocators: repo.equivocators()?,
         quarantined: repo.store().read().quarantine_count()?,
+        fleet: fleet::read(repo)?,
     })
 }
 
@@ -844,7 +848,9 @@ impl KioskApp {
                 return;
             }
             let screen = st.screen.clone().unwrap_or(Screen::Home);
-            let now = clock.now();
+            // A clock its peers say is wrong is corrected by them: notice expiry and
+            // every "when" on screen follow the commune's time, not a dead battery's.
+            let now = clock.now() + view.fleet.clock.correction();
             match screen {
                 Screen::Home => home::show(ui, st, &view, lang, now),
                 Screen::Notice(id) => notice_detail::show(ui, st, &view, lang, &id),
@@ -1020,6 +1026,15 @@ fn footer(ui: &mut egui::Ui, st: &Station, lang: Lang) {
         .last
         .or(st.view.as_ref().and_then(|v| v.last_synced));
     let status = match (last, &st.view) {
+        // A wrong clock's time of day means nothing: say how long ago instead
+        // (both times are this machine's, so the difference is right).
+        (Some((at, peer)), Some(v)) if v.fleet.clock.wrong() => lang.fill(
+            S::UpdatedAgo,
+            &[
+                &fleet::ago(lang, st.now_ms.div_euclid(1000) - at),
+                &v.member_name(&peer),
+            ],
+        ),
         (Some((at, peer)), Some(v)) => {
             lang.fill(S::UpdatedAt, &[&widgets::hhmm(at), &v.member_name(&peer)])
         }
@@ -1056,6 +1071,9 @@ fn footer(ui: &mut egui::Ui, st: &Station, lang: Lang) {
         }
         ui.label(RichText::new(status).size(18.0));
     });
+    if let Some(v) = &st.view {
+        fleet::clock_warning(ui, v, lang, st.now_ms.div_euclid(1000));
+    }
     ui.add_space(3.0);
 }
 
