@@ -10,10 +10,11 @@
 //! How wrong the clock is, is learnt from peers: each side of a sync session puts its
 //! wall clock in its `Hello` (`sync::wire`), and the node records, per peer, the
 //! offset `peer clock − our clock` at that contact (`repo::health`). The median of
-//! the latest offset of each peer is this node's best estimate of its own error;
-//! beyond [`WRONG_AFTER_MS`] the clock is called wrong, said so on screen and in the
-//! fleet health document, and shown times are corrected by it. No verdict reads the
-//! clock (ARCHITECTURE.md, "Clocks").
+//! the latest offset of each reference peer (officials' machines when any were met,
+//! else every peer) is this node's best estimate of its own error; beyond
+//! [`WRONG_AFTER_MS`] the clock is called wrong, said so on screen and in the fleet
+//! health document, and shown times are corrected by it. No verdict reads the clock
+//! (ARCHITECTURE.md, "Clocks").
 
 use std::sync::atomic::{AtomicI64, Ordering};
 
@@ -70,6 +71,9 @@ pub struct Estimate {
     pub offset_ms: Option<i64>,
     /// How many peers the median is over.
     pub peers: usize,
+    /// Enough evidence to call this clock wrong (see `Repo::clock_estimate`: an
+    /// office is not told it is wrong by one kiosk).
+    pub decisive: bool,
 }
 
 impl Estimate {
@@ -85,11 +89,12 @@ impl Estimate {
         Estimate {
             offset_ms,
             peers: n,
+            decisive: n > 0,
         }
     }
     /// Is this node's clock far from its peers'?
     pub fn wrong(&self) -> bool {
-        self.offset_ms.is_some_and(|o| o.abs() > WRONG_AFTER_MS)
+        self.decisive && self.offset_ms.is_some_and(|o| o.abs() > WRONG_AFTER_MS)
     }
     /// What to add to a time read from this node's clock to get its peers' time:
     /// the offset when the clock is wrong, else nothing (small drifts are not

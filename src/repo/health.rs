@@ -8,9 +8,10 @@
 //!
 //! When to publish is chosen for the sync cost: the document is one per node and
 //! updated in place, and a new version is written only when something an official
-//! would act on changed (version, disk low, clock wrong, a peer met for the first
-//! time: at most once a minute), when contact times moved (at most every 30 minutes)
-//! or otherwise every 6 hours (uptime, free space). A commune of 10 nodes adds a few
+//! would act on changed (a new version or the clock turning wrong or right: at once,
+//! as these change only at an upgrade or a contact; disk low or a peer met for the
+//! first time: at most once a minute), when contact times moved (at most every 30
+//! minutes) or otherwise every 6 hours (uptime, free space). A commune of 10 nodes adds a few
 //! dozen small changes a day to the set.
 
 use super::*;
@@ -19,11 +20,15 @@ use crate::model::health::{Health, write_health};
 
 /// `meta` key of the peer clock observations (JSON: node id → [`PeerClock`]).
 const META_PEER_CLOCKS: &str = "peer_clocks";
-/// Observations older than this (by our clock) say little about our clock now; a
-/// clock set right again by a technician also drops its old observations this way.
+/// Observations older than this before the newest one say little about our clock
+/// now; a clock set right again by a technician drops its old observations this
+/// way at its next contact.
 const CLOCK_OBS_MAX_AGE_S: i64 = 30 * 86_400;
 /// Most observations kept (one per peer; a commune has a few dozen machines).
 const MAX_CLOCK_OBS: usize = 256;
+/// Machines (none of them officials') that must agree before an official's
+/// clock is called wrong.
+pub const OFFICE_QUORUM: usize = 3;
 /// Free space below this is flagged on the office's screen.
 pub const DISK_LOW_MB: i64 = 500;
 /// Least time between two reports when a flag changed or a peer was met first.
@@ -80,18 +85,46 @@ impl Repo {
     }
 
     /// How far this node's clock is from its peers': the median of the recent
-    /// observations of members that are not revoked.
+    /// observations of members that are not revoked. "Recent" is measured from the
+    /// newest observation, not from now: reading the clock here would make the
+    /// answer depend on the very clock being judged (and on who reads the store).
+    ///
+    /// Two machines that disagree cannot tell which one is wrong, so the commune
+    /// office is the reference: a node that met officials' machines judges itself
+    /// against those only; an official that met no other official is called wrong
+    /// only by at least [`OFFICE_QUORUM`] machines (a kiosk with a dead battery does
+    /// not make the office doubt its clock; when the office's own battery dies, its
+    /// fleet view shows every device "ahead" by the same amount, and its kiosks say
+    /// they are wrong — both point at the office).
     pub fn clock_estimate(&self) -> Result<Estimate> {
-        let now = text::now();
         let roster = self.roster()?;
-        let offsets = self
+        let obs: Vec<(Role, PeerClock)> = self
             .peer_clocks()?
             .into_iter()
-            .filter(|(n, _)| roster.member(n).is_some_and(|m| m.revoked.is_none()))
-            .filter(|(_, c)| c.at <= now + 86_400 && now - c.at <= CLOCK_OBS_MAX_AGE_S)
-            .map(|(_, c)| c.offset_ms)
+            .filter_map(|(n, c)| {
+                let m = roster.member(&n).filter(|m| m.revoked.is_none())?;
+                Some((m.role, c))
+            })
             .collect();
-        Ok(Estimate::from_offsets(offsets))
+        let newest = obs.iter().map(|(_, c)| c.at).max().unwrap_or(0);
+        let recent: Vec<(Role, i64)> = obs
+            .iter()
+            .filter(|(_, c)| newest - c.at <= CLOCK_OBS_MAX_AGE_S)
+            .map(|(r, c)| (*r, c.offset_ms))
+            .collect();
+        let officials: Vec<i64> = recent
+            .iter()
+            .filter(|(r, _)| *r == Role::Official)
+            .map(|(_, o)| *o)
+            .collect();
+        if !officials.is_empty() {
+            return Ok(Estimate::from_offsets(officials));
+        }
+        let mut est = Estimate::from_offsets(recent.iter().map(|(_, o)| *o).collect());
+        if self.my_role()? == Some(Role::Official) && est.peers < OFFICE_QUORUM {
+            est.decisive = false;
+        }
+        Ok(est)
     }
 
     /// Every node's health report this node holds.
@@ -145,14 +178,33 @@ impl Repo {
         {
             return Ok(false);
         }
+        self.write_health_report(old.as_ref(), &new)?;
+        Ok(true)
+    }
+
+    /// Writes `report` as this node's health document now, whatever is due (the
+    /// fields that differ from what it holds). For `publish_health` and for tests
+    /// that need a report with given values.
+    pub fn publish_health_report(&mut self, report: &Health) -> Result<()> {
+        let id = DocId::health(&self.node_id());
+        let old: Option<Health> = self
+            .store
+            .read()
+            .doc(&id)?
+            .and_then(|r| serde_json::from_str(&r.view).ok());
+        self.write_health_report(old.as_ref(), report)
+    }
+
+    fn write_health_report(&mut self, old: Option<&Health>, new: &Health) -> Result<()> {
+        let me = self.node_id();
+        let id = DocId::health(&me);
         let now = text::now();
         self.edit(&id, |tx| {
             if old.is_none() {
                 put_header(tx, Kind::Health, &me, now)?;
             }
-            write_health(tx, old.as_ref(), &new)
-        })?;
-        Ok(true)
+            write_health(tx, old, new)
+        })
     }
 }
 
@@ -166,10 +218,13 @@ fn due(old: &Health, new: &Health) -> bool {
         // Our clock went backwards (set right, or a dead battery): report at once.
         return true;
     }
+    // What changes only at a contact or an upgrade goes out at once: the office
+    // should learn of a wrong clock from the very contact that found it.
+    if old.version != new.version || old.clock_wrong != new.clock_wrong {
+        return true;
+    }
     let low = |h: &Health| h.disk_free_mb.is_some_and(|m| m < DISK_LOW_MB);
-    let flags = old.version != new.version
-        || old.clock_wrong != new.clock_wrong
-        || low(old) != low(new)
+    let flags = low(old) != low(new)
         || new.contacts.keys().any(|k| !old.contacts.contains_key(k))
         // The estimate moved by more than the margin of "wrong": worth telling.
         || match (old.clock_offset_ms, new.clock_offset_ms) {
@@ -207,16 +262,25 @@ mod tests {
         assert!(!due(&old, &new));
         new.published_at = Some(1_000 + REFRESH_S);
         assert!(due(&old, &new));
-        // The clock turned wrong: after a minute, not before.
+        // The clock turned wrong: at once.
         let mut new = report(1_030);
         new.clock_wrong = true;
         new.clock_offset_ms = Some(3 * 365 * 86_400_000);
+        assert!(due(&old, &new));
+        // Low disk, or a peer met for the first time: after a minute, not before.
+        let mut new = report(1_030);
+        new.disk_free_mb = Some(DISK_LOW_MB - 1);
         assert!(!due(&old, &new));
         new.published_at = Some(1_000 + MIN_INTERVAL_S);
         assert!(due(&old, &new));
-        // Low disk is a flag too.
-        let mut new = report(1_000 + MIN_INTERVAL_S);
-        new.disk_free_mb = Some(DISK_LOW_MB - 1);
+        // Contact times alone: after half an hour.
+        let mut old = report(1_000);
+        old.contacts.insert(NodeId([7; 32]), 900);
+        let mut new = old.clone();
+        new.published_at = Some(1_000 + 600);
+        new.contacts.insert(NodeId([7; 32]), 1_500);
+        assert!(!due(&old, &new));
+        new.published_at = Some(1_000 + CONTACTS_INTERVAL_S);
         assert!(due(&old, &new));
         // A clock that went backwards reports at once.
         assert!(due(&old, &report(10)));

@@ -217,16 +217,17 @@ pub fn ago(lang: Lang, secs: i64) -> String {
     }
 }
 
-/// A length of time in its largest whole unit: "3 năm", "2 giờ".
+/// A length of time in its largest unit, rounded: "3 năm", "2 giờ" (an offset
+/// measured a few milliseconds short of three years is "3 năm").
 pub fn span(lang: Lang, ms: i64) -> String {
     let s = ms.unsigned_abs() / 1000;
-    let (k, n) = match s {
-        0..3_600 => (S::SpanMinutes, s / 60),
-        3_600..86_400 => (S::SpanHours, s / 3_600),
-        86_400..31_536_000 => (S::SpanDays, s / 86_400),
-        _ => (S::SpanYears, s / 31_536_000),
+    let (k, unit) = match s {
+        0..3_570 => (S::SpanMinutes, 60),
+        3_570..86_100 => (S::SpanHours, 3_600),
+        86_100..31_500_000 => (S::SpanDays, 86_400),
+        _ => (S::SpanYears, 31_536_000),
     };
-    lang.fill(k, &[&n.to_string()])
+    lang.fill(k, &[&((s + unit / 2) / unit).to_string()])
 }
 
 /// "Chậm 3 năm" (the clock is behind the others) or "Nhanh 2 giờ".
@@ -238,6 +239,12 @@ pub fn offset_words(lang: Lang, others_minus_it_ms: i64) -> String {
         lang.fill(S::ClockAhead, &[&s])
     }
 }
+
+/// Width of a cell's text: the whole table fits a 1024-point console; longer
+/// texts ("Sắp đầy: còn 180 MB") wrap onto a second line.
+const CELL_WIDTH: f32 = 124.0;
+/// Width of the device column (names like "Kiosk Bản Chang" on one line).
+const NAME_WIDTH: f32 = 150.0;
 
 const AMBER: Color32 = Color32::from_rgb(0xa8, 0x5d, 0x00);
 
@@ -259,8 +266,8 @@ fn cell(ui: &mut Ui, level: Level, text: &str) {
         .corner_radius(CornerRadius::same(4))
         .inner_margin(egui::Margin::symmetric(8, 6))
         .show(ui, |ui| {
-            ui.set_min_width(120.0);
-            ui.label(RichText::new(text).color(fg).size(17.0));
+            ui.set_width(CELL_WIDTH);
+            ui.add(egui::Label::new(RichText::new(text).color(fg).size(16.0)).wrap());
         });
 }
 
@@ -340,13 +347,10 @@ pub fn show(ui: &mut Ui, st: &Station, view: &View, lang: Lang, now: i64) {
                         ui.end_row();
                         for r in &rows {
                             ui.vertical(|ui| {
+                                ui.set_width(NAME_WIDTH);
                                 ui.spacing_mut().item_spacing.y = 0.0;
                                 ui.label(bold(&r.name, 18.0));
-                                ui.label(
-                                    RichText::new(format!("{} — {}", lang.role(r.role), r.place))
-                                        .size(15.0)
-                                        .color(widgets::GREY),
-                                );
+                                ui.label(RichText::new(&r.place).size(15.0).color(widgets::GREY));
                             });
                             for (level, text) in cells(r, lang, now) {
                                 cell(ui, level, &text);
@@ -375,4 +379,26 @@ pub fn clock_warning(ui: &mut Ui, view: &View, lang: Lang, local_now: i64) {
         ],
     );
     ui.label(bold(&text, 18.0).color(widgets::RED));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spans_round_to_the_nearest_unit() {
+        let year = 31_536_000_000i64;
+        assert_eq!(span(Lang::Vi, 3 * year - 5), "3 năm");
+        assert_eq!(span(Lang::Vi, -(2 * 3_600_000 + 1_000)), "2 giờ");
+        assert_eq!(span(Lang::En, 11 * 60_000 + 20_000), "11 min");
+        assert_eq!(offset_words(Lang::Vi, 3 * year), "Chậm 3 năm");
+        assert_eq!(offset_words(Lang::Vi, -3 * 86_400_000), "Nhanh 3 ngày");
+    }
+
+    #[test]
+    fn ago_never_reads_as_the_future() {
+        assert_eq!(ago(Lang::Vi, -5_000), "vừa xong");
+        assert_eq!(ago(Lang::Vi, 150), "2 phút trước");
+        assert_eq!(ago(Lang::En, 2 * 86_400 + 5), "2 days ago");
+    }
 }

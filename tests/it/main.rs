@@ -3,6 +3,7 @@
 
 mod bench;
 mod cli;
+mod fleet;
 mod hall;
 mod harness;
 mod invariants;

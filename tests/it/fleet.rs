@@ -1,0 +1,380 @@
+//! Fleet health and clocks that lie (issue 13, points 3 and 4): real nodes (the
+//! binary, on loopback) publish their health reports and learn each other's clock
+//! at contact; the office's devices screen and a kiosk's own screen are then driven
+//! through kittest on the very stores those nodes wrote. A kiosk whose clock is set
+//! years off is started with the fake time source (`CONGLANG_CLOCK_OFFSET`).
+
+use std::path::Path;
+use std::process::Stdio;
+
+use conglang::clock::OFFSET_ENV;
+use conglang::identity::NodeId;
+use conglang::model::health::Health;
+use conglang::model::text::format_time_vn;
+use conglang::model::{NoticeDraft, Role};
+use conglang::repo::Repo;
+use conglang::ui::Clock;
+use egui_kittest::kittest::Queryable;
+
+use crate::harness::{CliNode, Served, bin, enrol};
+use crate::ui::{T0, app, app_sized, exchange, mask, tap_button};
+
+/// About three years, in seconds: a kiosk whose clock was set wrong long ago.
+const YEARS_OFF: i64 = 3 * 365 * 86_400;
+
+/// `serve` on loopback with extra environment (the fake clock).
+fn serve_env(node: &CliNode, env: &[(&str, String)]) -> Served {
+    std::fs::create_dir_all(&node.dir).unwrap();
+    let mut cmd = bin();
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd
+        .arg("--data")
+        .arg(&node.dir)
+        .args(["serve", "--listen", "127.0.0.1:0", "--no-mdns"])
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(node.dir.with_extension("serve.log")).unwrap())
+        .spawn()
+        .unwrap();
+    use std::io::BufRead;
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_str(&line)
+        .unwrap_or_else(|e| panic!("serve did not print its address ({e}): {line:?}"));
+    Served {
+        child,
+        peer: format!(
+            "{}@{}",
+            v["node_id"].as_str().unwrap(),
+            v["listen"][0].as_str().unwrap()
+        ),
+    }
+}
+
+fn health_of(dir: &Path, node: &NodeId) -> Option<Health> {
+    Repo::open(dir)
+        .unwrap()
+        .healths()
+        .unwrap()
+        .into_iter()
+        .find(|h| h.node.as_ref() == Some(node))
+}
+
+/// An office and a kiosk made with the CLI.
+fn office_and_kiosk(base: &Path) -> (CliNode, CliNode) {
+    let office = CliNode::new(base, "office");
+    let kiosk = CliNode::new(base, "kiosk");
+    office.ok(&["init", "--commune", "Xã Long Môn", "--name", "UBND xã"]);
+    enrol(&office, &kiosk, "kiosk", "Kiosk Nà Khoang");
+    (office, kiosk)
+}
+
+fn member_id(dir: &Path) -> NodeId {
+    Repo::open(dir).unwrap().node_id()
+}
+
+#[test]
+fn a_node_publishes_its_health_and_the_office_sees_it_after_a_real_sync() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (office, kiosk) = office_and_kiosk(tmp.path());
+    let served = kiosk.serve(&[]);
+    office.sync_with(&served);
+    served.stop();
+
+    let kiosk_id = member_id(&kiosk.dir);
+    let office_id = member_id(&office.dir);
+    let h = health_of(&office.dir, &kiosk_id).expect("the kiosk's report reached the office");
+    assert_eq!(h.version, env!("CARGO_PKG_VERSION"));
+    assert!(h.disk_free_mb.is_some_and(|mb| mb > 0), "{h:?}");
+    assert!(h.db_mb.is_some() && h.uptime_s.is_some() && h.published_at.is_some());
+    assert!(!h.clock_wrong);
+    // The office's one-shot sync node published its own report too, and the
+    // kiosk holds it.
+    assert!(health_of(&kiosk.dir, &office_id).is_some());
+    // Both learnt the other's clock at the contact: the same machine, so ~0.
+    let seen = Repo::open(&office.dir).unwrap().peer_clocks().unwrap();
+    let o = seen
+        .get(&kiosk_id)
+        .expect("office saw the kiosk's clock")
+        .offset_ms;
+    assert!(
+        o.abs() < 60_000,
+        "offset {o} ms between two processes of one machine"
+    );
+
+    // The office's devices screen: the kiosk's row with its version and a right clock.
+    let mut h = app(&office.dir, Clock::system());
+    tap_button(&mut h, "Thiết bị");
+    h.get_by_label("Tình trạng các máy");
+    assert!(h.query_all_by_label("Kiosk Nà Khoang").count() >= 1);
+    assert!(
+        h.query_all_by_label(env!("CARGO_PKG_VERSION")).count() >= 2,
+        "the kiosk's and the office's version are shown"
+    );
+    assert!(h.query_all_by_label("Đúng").count() >= 1, "a right clock");
+    assert!(h.query_by_label("Chưa liên lạc").is_none());
+}
+
+#[test]
+fn a_clock_years_off_is_flagged_everywhere_and_its_times_stay_sensible() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (office, kiosk) = office_and_kiosk(tmp.path());
+    // One notice still valid, one that expired yesterday (commune time).
+    {
+        let mut o = Repo::open(&office.dir).unwrap();
+        let now = conglang::model::text::now();
+        for (title, until) in [
+            ("Lịch tiêm chủng tháng này", now + 2 * 86_400),
+            ("Họp thôn tuần trước", now - 86_400),
+        ] {
+            o.post_notice(&NoticeDraft {
+                title: title.into(),
+                body: "Nội dung".into(),
+                valid_until: Some(until),
+                ..Default::default()
+            })
+            .unwrap();
+        }
+    }
+    // The kiosk's clock is three years behind (a dead CMOS battery, set by hand).
+    let served = serve_env(&kiosk, &[(OFFSET_ENV, (-YEARS_OFF).to_string())]);
+    // First contact: each side learns the other's clock. Second: the kiosk's
+    // report, now saying its clock is wrong, is in what it offers.
+    office.sync_with(&served);
+    office.sync_with(&served);
+    served.stop();
+
+    let kiosk_id = member_id(&kiosk.dir);
+    let near = |got: i64, want_s: i64| (got / 1000 - want_s).abs() < 300;
+    // The kiosk knows its clock is wrong, by how much…
+    let k = Repo::open(&kiosk.dir).unwrap();
+    let est = k.clock_estimate().unwrap();
+    assert!(est.wrong(), "{est:?}");
+    assert!(near(est.offset_ms.unwrap(), YEARS_OFF), "{est:?}");
+    // …and told the office in its health report.
+    let h = health_of(&office.dir, &kiosk_id).expect("kiosk report at the office");
+    assert!(h.clock_wrong, "{h:?}");
+    assert!(near(h.clock_offset_ms.unwrap(), YEARS_OFF), "{h:?}");
+    // The office's own observation agrees (the kiosk is behind it).
+    let o = Repo::open(&office.dir).unwrap();
+    let seen = o.peer_clocks().unwrap()[&kiosk_id].offset_ms;
+    assert!(near(seen, -YEARS_OFF), "{seen}");
+    assert!(!o.clock_estimate().unwrap().wrong());
+
+    // The kiosk's own screen, its app clock as wrong as the machine's: five
+    // minutes after the last sync by that clock.
+    let synced_at = k
+        .peers()
+        .unwrap()
+        .into_iter()
+        .find_map(|p| p.last_synced)
+        .expect("the kiosk recorded the sync");
+    drop(k);
+    let local_now = synced_at + 300;
+    let ks = app(&kiosk.dir, Clock::manual(local_now));
+    ks.get_by_label("Cập nhật 5 phút trước từ UBND xã");
+    let right = format_time_vn(local_now + est.correction());
+    let warning = format!(
+        "Đồng hồ máy này sai (chậm 3 năm so với các máy khác). Giờ đúng khoảng {right}. Hãy báo cán bộ xã chỉnh lại."
+    );
+    ks.get_by_label(&warning);
+    // Notice expiry follows the commune's time: by the kiosk's own clock the old
+    // notice would still be valid for three years.
+    let expired = Repo::open(&office.dir)
+        .unwrap()
+        .notices()
+        .unwrap()
+        .into_iter()
+        .find(|n| n.title == "Họp thôn tuần trước")
+        .unwrap();
+    assert!(expired.is_live(local_now), "the raw clock would show it");
+    assert!(ks.query_all_by_label("Lịch tiêm chủng tháng này").count() >= 1);
+    assert!(
+        ks.query_all_by_label("Họp thôn tuần trước")
+            .next()
+            .is_none()
+    );
+    drop(ks);
+
+    // The office's devices screen: the kiosk's clock cell says how wrong, and its
+    // last contact reads in minutes, not years.
+    let contact = Repo::open(&office.dir)
+        .unwrap()
+        .peers()
+        .unwrap()
+        .into_iter()
+        .find(|p| p.node == kiosk_id)
+        .and_then(|p| p.last_synced)
+        .unwrap();
+    let mut os = app(&office.dir, Clock::manual(contact + 150));
+    tap_button(&mut os, "Thiết bị");
+    os.get_by_label("Chậm 3 năm");
+    os.get_by_label("2 phút trước");
+    // The office's own clock is right: no warning on its screen.
+    assert!(
+        os.query_by_label_contains("Đồng hồ máy này sai").is_none(),
+        "the office is not told its clock is wrong"
+    );
+}
+
+/// A commune whose devices show every state of the fleet view, with fixed values
+/// (reports written with given numbers, times around `T0`), for the snapshot.
+#[test]
+fn snapshot_of_the_fleet_view() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = |n: &str| tmp.path().join(n);
+    let mut o = Repo::open(&dir("office")).unwrap();
+    o.init_commune("Xã Long Môn", "UBND xã Long Môn").unwrap();
+    let members = [
+        (
+            "na-khoang",
+            Role::Kiosk,
+            "Kiosk Nà Khoang",
+            "Thôn Nà Khoang",
+        ),
+        (
+            "ban-chang",
+            Role::Kiosk,
+            "Kiosk Bản Chang",
+            "Thôn Bản Chang",
+        ),
+        ("khuoi-my", Role::Kiosk, "Kiosk Khuổi My", "Thôn Khuổi My"),
+        ("pac-ngoi", Role::Kiosk, "Kiosk Pác Ngòi", "Thôn Pác Ngòi"),
+        ("courier", Role::Courier, "Laptop liên lạc", "Xã Long Môn"),
+    ];
+    let mut ids = Vec::new();
+    for (d, role, name, place) in members {
+        let mut r = Repo::open(&dir(d)).unwrap();
+        let invite = o
+            .roster_add(r.node_id(), role, name, place, vec![])
+            .unwrap();
+        r.join(&invite).unwrap();
+        ids.push(r.node_id());
+    }
+    let notice = |t: &str| NoticeDraft {
+        title: t.into(),
+        body: "Nội dung".into(),
+        ..Default::default()
+    };
+    o.post_notice(&notice("Lịch cấp Căn cước lưu động"))
+        .unwrap();
+    drop(o);
+    for d in ["na-khoang", "ban-chang", "khuoi-my", "courier"] {
+        exchange(&dir("office"), &dir(d));
+    }
+    // A second notice reaches Nà Khoang and Khuổi My only.
+    Repo::open(&dir("office"))
+        .unwrap()
+        .post_notice(&notice("Tiêm vắc xin sởi"))
+        .unwrap();
+    for d in ["na-khoang", "khuoi-my", "courier"] {
+        exchange(&dir("office"), &dir(d));
+    }
+    let report = |version: &str, disk: i64, at: i64| Health {
+        version: version.into(),
+        disk_free_mb: Some(disk),
+        db_mb: Some(12),
+        uptime_s: Some(3 * 3600),
+        published_at: Some(at),
+        clock_offset_ms: Some(1_500),
+        clock_peers: 2,
+        ..Default::default()
+    };
+    let (na, ban, courier) = (ids[0], ids[1], ids[4]);
+    // Nà Khoang: all fine, reported 20 minutes ago.
+    let mut h = report("0.2.0", 40_000, T0 - 1200);
+    h.contacts.insert(courier, T0 - 1300);
+    Repo::open(&dir("na-khoang"))
+        .unwrap()
+        .publish_health_report(&h)
+        .unwrap();
+    // Bản Chang: an old version, a nearly full disk, last heard of two days ago.
+    Repo::open(&dir("ban-chang"))
+        .unwrap()
+        .publish_health_report(&report("0.1.0", 180, T0 - 2 * 86_400 - 600))
+        .unwrap();
+    // Khuổi My: its clock reset to 2000 (26 years behind its peers); its times,
+    // corrected by that, say it was seen 3 hours ago.
+    let off = 26 * 365 * 86_400i64;
+    let mut h = report("0.2.0", 9_000, T0 - 3 * 3600 - off);
+    h.clock_offset_ms = Some(off * 1000);
+    h.clock_wrong = true;
+    Repo::open(&dir("khuoi-my"))
+        .unwrap()
+        .publish_health_report(&h)
+        .unwrap();
+    // Pác Ngòi never reported. The courier met Nà Khoang and Bản Chang.
+    let mut h = report("0.2.0", 2_000, T0 - 3600);
+    h.contacts.insert(na, T0 - 1300);
+    h.contacts.insert(ban, T0 - 2 * 86_400);
+    Repo::open(&dir("courier"))
+        .unwrap()
+        .publish_health_report(&h)
+        .unwrap();
+    Repo::open(&dir("office"))
+        .unwrap()
+        .publish_health_report(&report("0.2.0", 120_000, T0 - 60))
+        .unwrap();
+    for d in ["na-khoang", "ban-chang", "khuoi-my", "courier"] {
+        exchange(&dir(d), &dir("office"));
+    }
+
+    // The console's width, tall enough for the whole table.
+    let mut h = app_sized(
+        &dir("office"),
+        Clock::manual(T0),
+        egui::vec2(1024.0, 700.0),
+        1.0,
+    );
+    tap_button(&mut h, "Thiết bị");
+    // What the cells say, row by row.
+    for label in [
+        "Chậm 26 năm",
+        "3 giờ trước",
+        "0.1.0 (cũ)",
+        "Sắp đầy: còn 180 MB",
+        "2 ngày trước",
+        "20 phút trước",
+        "Chưa liên lạc",
+        "Thiếu 1 thông báo",
+        "Còn 39 GB",
+    ] {
+        assert!(
+            h.query_all_by_label(label).count() >= 1,
+            "the fleet view shows {label:?}"
+        );
+    }
+    // The node ids under the table are random: masked.
+    let shorts: Vec<String> = Repo::open(&dir("office"))
+        .unwrap()
+        .roster()
+        .unwrap()
+        .members
+        .keys()
+        .map(|n| n.short())
+        .collect();
+    mask(&mut h, &shorts);
+    h.snapshot("fleet");
+}
+
+/// A kiosk that has learnt its clock is 26 years behind (a dead CMOS battery):
+/// every screen's footer says so, with the right time by its peers.
+#[test]
+fn snapshot_of_a_kiosk_that_knows_its_clock_is_wrong() {
+    let c = crate::ui::commune();
+    let off = 26 * 365 * 86_400i64;
+    let office_id = member_id(&c.office);
+    Repo::open(&c.kiosk)
+        .unwrap()
+        .note_peer_clock(&office_id, off * 1000)
+        .unwrap();
+    let mut h = app(&c.kiosk, Clock::manual(T0 - off));
+    let right = format_time_vn(T0);
+    h.get_by_label(&format!(
+        "Đồng hồ máy này sai (chậm 26 năm so với các máy khác). Giờ đúng khoảng {right}. Hãy báo cán bộ xã chỉnh lại."
+    ));
+    h.snapshot("clock_wrong_kiosk");
+}
