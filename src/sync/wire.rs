@@ -348,3 +348,58 @@ impl FrameReader {
         self.buf.len()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hello(wall_ms: Option<i64>) -> Msg {
+        Msg::Hello {
+            version: VERSION,
+            commune: NodeId([1; 32]),
+            nonce: [2; 16],
+            set: [3; 16],
+            total: 4,
+            classes: vec![],
+            recent: vec![],
+            wall_ms,
+        }
+    }
+
+    /// `Hello` as version 2 shipped it, before the wall clock.
+    #[derive(Serialize, Deserialize, Debug, PartialEq)]
+    enum OldMsg {
+        Hello {
+            version: u16,
+            commune: NodeId,
+            nonce: [u8; 16],
+            set: SetFp,
+            total: u64,
+            classes: Vec<ClassSum>,
+            recent: Vec<Located>,
+        },
+    }
+
+    #[test]
+    fn the_wall_clock_in_hello_is_compatible_both_ways() {
+        // From an older node: no clock, read as absent.
+        let old = OldMsg::Hello {
+            version: VERSION,
+            commune: NodeId([1; 32]),
+            nonce: [2; 16],
+            set: [3; 16],
+            total: 4,
+            classes: vec![],
+            recent: vec![],
+        };
+        let mut frame = vec![0u8];
+        frame.extend(postcard::to_stdvec(&old).unwrap());
+        assert_eq!(decode(&frame).unwrap(), hello(None));
+        // To an older node: it reads its fields and ignores the clock.
+        let new = raw(&hello(Some(1_789_002_000_123)));
+        assert_eq!(postcard::from_bytes::<OldMsg>(&new).unwrap(), old);
+        // Between new nodes: the clock arrives.
+        let f = encode(&hello(Some(-946_684_800_000)));
+        assert_eq!(decode(&f[4..]).unwrap(), hello(Some(-946_684_800_000)));
+    }
+}

@@ -378,3 +378,76 @@ fn snapshot_of_a_kiosk_that_knows_its_clock_is_wrong() {
     ));
     h.snapshot("clock_wrong_kiosk");
 }
+
+/// Only a node writes its own health report, with the report's fields only, small.
+#[test]
+fn health_reports_are_written_by_their_node_only_with_known_fields() {
+    use automerge::{ROOT, transaction::Transactable};
+    use conglang::model::DocId;
+
+    let mut c = crate::harness::Commune::new();
+    let mut k1 = c.member("kiosk-1", Role::Kiosk);
+    let k2 = c.member("kiosk-2", Role::Kiosk);
+    k1.publish_health_report(&Health {
+        version: "0.1.0".into(),
+        published_at: Some(T0),
+        ..Default::default()
+    })
+    .unwrap();
+    crate::harness::exchange(&mut k1, &mut c.office);
+    let mine = DocId::health(&k1.node_id());
+    let forged = [
+        // Another kiosk writing k1's report (to hide its clock or fake a contact).
+        crate::harness::forge(&k2, &c.office, &mine, |tx| {
+            tx.put(ROOT, "clock_wrong", false).unwrap();
+        }),
+        // The office, even, may not.
+        crate::harness::forge(&c.office, &c.office, &mine, |tx| {
+            tx.put(ROOT, "version", "9.9.9").unwrap();
+        }),
+        // k1 itself, smuggling a field the report does not have.
+        crate::harness::forge(&k1, &c.office, &mine, |tx| {
+            tx.put(ROOT, "title", "Tin giả").unwrap();
+        }),
+        // k1 itself, a report of 3,000 contacts in one change.
+        crate::harness::forge(&k1, &c.office, &mine, |tx| {
+            let m = tx
+                .put_object(ROOT, "contacts", automerge::ObjType::Map)
+                .unwrap();
+            for i in 0..3_000 {
+                tx.put(&m, format!("{i:064}"), i as i64).unwrap();
+            }
+        }),
+    ];
+    let why = [
+        "written by its own node",
+        "written by its own node",
+        "unknown field \"title\"",
+        "size limit",
+    ];
+    for (i, (f, why)) in forged.into_iter().zip(why).enumerate() {
+        let rep = c.office.import(vec![f], None).unwrap();
+        assert_eq!(rep.accepted, 0, "forgery {i} accepted: {rep:?}");
+        assert_eq!(rep.rejected.len(), 1, "forgery {i}: {rep:?}");
+        assert!(rep.rejected[0].reason.contains(why), "forgery {i}: {rep:?}");
+    }
+    let h = health_of_repo(&c.office, &k1.node_id());
+    assert_eq!(h.version, "0.1.0");
+    // Its own update with known fields goes through.
+    k1.publish_health_report(&Health {
+        version: "0.2.0".into(),
+        published_at: Some(T0 + 60),
+        ..Default::default()
+    })
+    .unwrap();
+    crate::harness::exchange(&mut k1, &mut c.office);
+    assert_eq!(health_of_repo(&c.office, &k1.node_id()).version, "0.2.0");
+}
+
+fn health_of_repo(r: &Repo, node: &NodeId) -> Health {
+    r.healths()
+        .unwrap()
+        .into_iter()
+        .find(|h| h.node.as_ref() == Some(node))
+        .expect("a report")
+}
