@@ -29,6 +29,8 @@ const MAX_CLOCK_OBS: usize = 256;
 /// Machines (none of them officials') that must agree before an official's
 /// clock is called wrong.
 pub const OFFICE_QUORUM: usize = 3;
+/// Changes by others looked at for the signed-time bound (the newest ones).
+const SIGNED_TIME_SAMPLE: usize = 64;
 /// Free space below this is flagged on the office's screen.
 pub const DISK_LOW_MB: i64 = 500;
 /// Least time between two reports when a flag changed or a peer was met first.
@@ -124,7 +126,46 @@ impl Repo {
         if self.my_role()? == Some(Role::Official) && est.peers < OFFICE_QUORUM {
             est.decisive = false;
         }
+        if est.offset_ms.is_none()
+            && let Some(behind) = self.signed_time_bound(&roster)?
+        {
+            // Never met a peer live (USB bundles only): the officials' own signed
+            // times say this clock is behind by at least this much.
+            return Ok(Estimate {
+                offset_ms: Some(behind),
+                peers: 0,
+                decisive: true,
+            });
+        }
         Ok(est)
+    }
+
+    /// How far this clock is *behind* officials' signed change times, when it is
+    /// by more than [`clock::WRONG_AFTER_MS`]: an official wrote a change at a
+    /// time this clock has not reached yet. A lower bound (the change was written
+    /// some time ago), used only when no peer was met live; officials only, as for
+    /// the live estimate. `None`: no such evidence.
+    fn signed_time_bound(&self, roster: &Roster) -> Result<Option<i64>> {
+        let me = self.node_id();
+        if roster.is_official(&me) {
+            return Ok(None);
+        }
+        let newest = self
+            .store
+            .read()
+            .recent_changes_not_by(&me, SIGNED_TIME_SAMPLE)?
+            .into_iter()
+            .filter(|(a, _)| roster.is_official(a))
+            .filter_map(|(_, b)| {
+                crate::model::signed::guard(|| automerge::Change::from_bytes(b).ok())
+                    .ok()
+                    .flatten()
+            })
+            .map(|c| c.timestamp().saturating_mul(1000))
+            .max();
+        Ok(newest
+            .map(|t| t - clock::now_ms())
+            .filter(|b| *b > clock::WRONG_AFTER_MS))
     }
 
     /// Every node's health report this node holds.

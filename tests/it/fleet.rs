@@ -451,3 +451,38 @@ fn health_of_repo(r: &Repo, node: &NodeId) -> Health {
         .find(|h| h.node.as_ref() == Some(node))
         .expect("a report")
 }
+
+/// A kiosk that only ever gets USB bundles meets no peer live: the officials'
+/// signed change times tell it its clock is behind.
+#[test]
+fn a_kiosk_fed_only_by_bundles_learns_its_clock_from_signed_times() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (office, kiosk) = office_and_kiosk(tmp.path());
+    // The kiosk's clock is right and the office's three years ahead — the same
+    // thing, seen from the kiosk, as a kiosk three years behind.
+    let run_office = |args: &[&str]| {
+        let o = bin()
+            .env(OFFSET_ENV, YEARS_OFF.to_string())
+            .arg("--data")
+            .arg(&office.dir)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    };
+    let stick = tmp.path().join("usb.bundle");
+    let k = Repo::open(&kiosk.dir).unwrap();
+    assert!(!k.clock_estimate().unwrap().wrong(), "no evidence yet");
+    drop(k);
+    run_office(&["notice", "post", "--title", "Lịch họp thôn"]);
+    run_office(&["bundle", "export", stick.to_str().unwrap()]);
+    kiosk.ok(&["bundle", "import", stick.to_str().unwrap()]);
+    let est = Repo::open(&kiosk.dir).unwrap().clock_estimate().unwrap();
+    assert!(est.wrong(), "{est:?}");
+    assert_eq!(est.peers, 0, "no live peer: the signed times decided");
+    let behind = est.offset_ms.unwrap() / 1000;
+    assert!(
+        (YEARS_OFF - 600..=YEARS_OFF).contains(&behind),
+        "at least, and about, three years behind: {behind} s"
+    );
+}
