@@ -26,7 +26,7 @@ use crate::clock::{Estimate, WRONG_AFTER_MS};
 use crate::identity::NodeId;
 use crate::model::Role;
 use crate::model::health::Health;
-use crate::repo::{DISK_LOW_MB, PeerClock, Repo};
+use crate::repo::{DISK_LOW_MB, PeerClock, Reach, Repo};
 
 /// What the fleet view and the clock warning need, read on the core thread.
 #[derive(Clone, Debug, Default)]
@@ -53,6 +53,20 @@ pub fn read(repo: &Repo) -> Result<FleetData> {
             .filter_map(|p| Some((p.node, p.last_synced?)))
             .collect(),
     })
+}
+
+/// Receipt times are the receiving node's clock: a kiosk that says its clock is
+/// wrong has its "received at" moved by its own offset, so "who has it, since when"
+/// reads in the commune's time.
+pub fn correct_reach(reach: &mut BTreeMap<crate::model::DocId, Vec<Reach>>, f: &FleetData) {
+    for list in reach.values_mut() {
+        for r in list.iter_mut() {
+            if let Some(h) = f.healths.iter().find(|h| h.node == Some(r.node)) {
+                r.since += h.correction();
+            }
+        }
+        list.sort_by_key(|r| r.since);
+    }
 }
 
 /// How a cell reads.

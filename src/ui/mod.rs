@@ -192,6 +192,8 @@ pub fn build_view(repo: &Repo) -> Result<View> {
             reach.insert(n.id.clone(), repo.reach(&n.id)?);
         }
     }
+    let fleet = fleet::read(repo)?;
+    fleet::correct_reach(&mut reach, &fleet);
     let last_synced = repo
         .peers()?
         .into_iter()
@@ -211,7 +213,7 @@ pub fn build_view(repo: &Repo) -> Result<View> {
         last_synced,
         equivocators: repo.equivocators()?,
         quarantined: repo.store().read().quarantine_count()?,
-        fleet: fleet::read(repo)?,
+        fleet,
     })
 }
 

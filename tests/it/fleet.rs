@@ -14,7 +14,7 @@ use conglang::model::text::format_time_vn;
 use conglang::model::{NoticeDraft, Role};
 use conglang::repo::Repo;
 use conglang::ui::Clock;
-use egui_kittest::kittest::Queryable;
+use egui_kittest::kittest::{NodeT, Queryable};
 
 use crate::harness::{CliNode, Served, bin, enrol};
 use crate::ui::{T0, app, app_sized, exchange, mask, tap_button};
@@ -210,6 +210,22 @@ fn a_clock_years_off_is_flagged_everywhere_and_its_times_stay_sensible() {
         .and_then(|p| p.last_synced)
         .unwrap();
     let mut os = app(&office.dir, Clock::manual(contact + 150));
+    // "Who has it, since when": the kiosk's receipt time, stamped by its wrong
+    // clock, reads in the commune's year.
+    os.query_all_by_label("Xem nơi đã nhận")
+        .next()
+        .expect("a notice with its reach button")
+        .click();
+    os.run();
+    let line = os.get_by_label_contains("Nhận lúc");
+    let a = line.accesskit_node();
+    let text = a.value().or(a.label()).unwrap_or_default();
+    let year = |t: i64| format_time_vn(t).rsplit('/').next().unwrap().to_string();
+    assert!(
+        text.ends_with(&format!("/{}", year(contact))),
+        "received in the commune's year: {text}"
+    );
+    drop(line);
     tap_button(&mut os, "Thiết bị");
     os.get_by_label("Chậm 3 năm");
     os.get_by_label("2 phút trước");
