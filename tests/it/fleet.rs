@@ -225,7 +225,6 @@ fn a_clock_years_off_is_flagged_everywhere_and_its_times_stay_sensible() {
         text.ends_with(&format!("/{}", year(contact))),
         "received in the commune's year: {text}"
     );
-    drop(line);
     tap_button(&mut os, "Thiết bị");
     os.get_by_label("Chậm 3 năm");
     os.get_by_label("2 phút trước");
