@@ -501,3 +501,48 @@ fn a_kiosk_fed_only_by_bundles_learns_its_clock_from_signed_times() {
         "at least, and about, three years behind: {behind} s"
     );
 }
+
+/// What a health report costs the reconciled set: the first report with a contact
+/// for each of 30 peers, then an update of one contact time. Printed with
+/// `--nocapture` (BENCHMARKS.md, "Fleet health").
+#[test]
+fn health_reports_stay_small() {
+    let mut c = crate::harness::Commune::new();
+    let mut k = c.member("kiosk", Role::Kiosk);
+    let mut h = Health {
+        version: env!("CARGO_PKG_VERSION").into(),
+        disk_free_mb: Some(41_234),
+        db_mb: Some(57),
+        uptime_s: Some(86_400),
+        published_at: Some(T0),
+        clock_offset_ms: Some(1_234),
+        clock_peers: 30,
+        ..Default::default()
+    };
+    for i in 0..30u8 {
+        h.contacts.insert(NodeId([i; 32]), T0 - i64::from(i) * 600);
+    }
+    let id = conglang::model::DocId::health(&k.node_id());
+    let size = |r: &Repo| -> Vec<usize> {
+        r.changes_missing(&id, &[])
+            .unwrap()
+            .iter()
+            .map(|s| s.bytes.len())
+            .collect()
+    };
+    k.publish_health_report(&h).unwrap();
+    let first = size(&k)[0];
+    h.contacts.insert(NodeId([3; 32]), T0 + 60);
+    h.published_at = Some(T0 + 1800);
+    h.uptime_s = Some(88_200);
+    k.publish_health_report(&h).unwrap();
+    let sizes = size(&k);
+    assert_eq!(sizes.len(), 2, "one document, one change per update");
+    let update = sizes[1];
+    println!("health report: first {first} B (30 contacts), update of one contact {update} B");
+    assert!(first < 3_000, "first report {first} B");
+    assert!(
+        update < 400,
+        "an update writes only what changed: {update} B"
+    );
+}
