@@ -104,7 +104,6 @@ pub struct Row {
     /// Live notices meant for a kiosk that its receipt does not list; `None`: not a
     /// kiosk, or no receipt yet.
     pub missing: Option<usize>,
-    pub has_receipt: bool,
 }
 
 fn version_key(v: &str) -> Vec<u64> {
@@ -204,7 +203,6 @@ pub fn rows(view: &View, online: &dyn Fn(&NodeId) -> bool, now: i64) -> Vec<Row>
                 disk_free_mb: h.and_then(|h| h.disk_free_mb),
                 clock,
                 missing,
-                has_receipt: receipt.is_some(),
             }
         })
         .collect();
