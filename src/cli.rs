@@ -388,8 +388,13 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Status => {
             let repo = Repo::open(&data)?;
             let s = repo.status()?;
+            // How far this machine's clock is from its peers' (fleet health).
+            let clock = repo.clock_estimate()?;
             if json {
-                print_json(&s)?;
+                let mut v = serde_json::to_value(&s)?;
+                v["clock"] = serde_json::to_value(clock)?;
+                v["clock"]["wrong"] = clock.wrong().into();
+                print_json(&v)?;
             } else {
                 println!("node:    {}", s.node_id);
                 println!(
@@ -403,6 +408,7 @@ pub fn run(cli: Cli) -> Result<()> {
                         .map(|r| r.to_string())
                         .unwrap_or("not a member yet".into())
                 );
+                println!("clock:   {}", clock.describe());
                 for (k, n) in &s.docs {
                     println!("{k:>10}: {n}");
                 }

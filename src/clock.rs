@@ -106,6 +106,30 @@ impl Estimate {
             0
         }
     }
+    /// One line for `conglang status` and logs (English).
+    pub fn describe(&self) -> String {
+        let Some(o) = self.offset_ms else {
+            return "not checked yet (no peer met live, no officials' changes ahead of it)".into();
+        };
+        let secs = o.unsigned_abs() / 1000;
+        let amount = match secs {
+            0..120 => format!("{secs} s"),
+            120..7_200 => format!("{} min", secs / 60),
+            7_200..172_800 => format!("{} h", secs / 3_600),
+            _ => format!("{} days", secs / 86_400),
+        };
+        let way = if o >= 0 { "behind" } else { "ahead of" };
+        let basis = if self.peers == 0 {
+            "officials' signed times".to_string()
+        } else {
+            format!("{} peer(s)", self.peers)
+        };
+        if self.wrong() {
+            format!("WRONG: {amount} {way} its peers (by {basis}); set it right")
+        } else {
+            format!("right ({amount} {way} its peers, by {basis})")
+        }
+    }
     /// [`Self::correction_ms`] in whole seconds.
     pub fn correction(&self) -> i64 {
         self.correction_ms().div_euclid(1000)
@@ -131,6 +155,10 @@ mod tests {
         assert!(e.wrong());
         assert_eq!(e.correction_ms(), years + 2_500);
         assert_eq!(Estimate::from_offsets(vec![]).offset_ms, None);
+        assert_eq!(
+            e.describe(),
+            "WRONG: 1095 days behind its peers (by 2 peer(s)); set it right"
+        );
         assert!(!Estimate::from_offsets(vec![]).wrong());
     }
 }

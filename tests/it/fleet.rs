@@ -149,6 +149,14 @@ fn a_clock_years_off_is_flagged_everywhere_and_its_times_stay_sensible() {
 
     let kiosk_id = member_id(&kiosk.dir);
     let near = |got: i64, want_s: i64| (got / 1000 - want_s).abs() < 300;
+    // `status` tells a technician at the kiosk, and not at the office.
+    assert_eq!(kiosk.json(&["status"])["clock"]["wrong"], true);
+    let text = kiosk.ok(&["status"]);
+    assert!(
+        text.contains("clock:   WRONG: 109") && text.contains(" days behind its peers"),
+        "{text}"
+    );
+    assert_eq!(office.json(&["status"])["clock"]["wrong"], false);
     // The kiosk knows its clock is wrong, by how much…
     let k = Repo::open(&kiosk.dir).unwrap();
     let est = k.clock_estimate().unwrap();
