@@ -315,6 +315,11 @@ pub fn main() -> ExitCode {
         cli.command,
         Some(Command::Serve(_)) | Some(Command::Sync { .. })
     ));
+    // A fake wall-clock offset for tests and for reproducing a kiosk's wrong clock.
+    if let Err(e) = crate::clock::offset_from_env() {
+        eprintln!("error: {e:#}");
+        return ExitCode::FAILURE;
+    }
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -469,8 +474,13 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Status => {
             let repo = Repo::open(&data)?;
             let s = repo.status()?;
+            // How far this machine's clock is from its peers' (fleet health).
+            let clock = repo.clock_estimate()?;
             if json {
-                print_json(&s)?;
+                let mut v = serde_json::to_value(&s)?;
+                v["clock"] = serde_json::to_value(clock)?;
+                v["clock"]["wrong"] = clock.wrong().into();
+                print_json(&v)?;
             } else {
                 println!("node:    {}", s.node_id);
                 println!(
@@ -484,6 +494,7 @@ pub fn run(cli: Cli) -> Result<()> {
                         .map(|r| r.to_string())
                         .unwrap_or("not a member yet".into())
                 );
+                println!("clock:   {}", clock.describe());
                 for (k, n) in &s.docs {
                     println!("{k:>10}: {n}");
                 }

@@ -78,7 +78,10 @@ pub fn create(base: &Path) -> Result<Demo> {
 
 /// A time in the commune, `days` from today at `h:m`.
 fn at(days: i64, h: u8, m: u8) -> i64 {
-    let today = OffsetDateTime::now_utc().to_offset(VN_OFFSET).date();
+    let today = OffsetDateTime::from_unix_timestamp(now())
+        .unwrap_or(OffsetDateTime::UNIX_EPOCH)
+        .to_offset(VN_OFFSET)
+        .date();
     let time = Time::from_hms(h, m, 0).unwrap_or(Time::MIDNIGHT);
     PrimitiveDateTime::new(today + Duration::days(days), time)
         .assume_offset(VN_OFFSET)

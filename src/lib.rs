@@ -1,6 +1,7 @@
 //! Cổng Làng: an offline-first mesh sync node for commune kiosks.
 //!
 //! Layout (see ARCHITECTURE.md for the map and the invariants):
+//! - [`clock`]: the wall clock (shiftable for tests) and its error estimated from peers.
 //! - [`identity`]: the node's ed25519 key.
 //! - [`model`]: document kinds, signed changes, permission rules, sealing (no I/O).
 //! - [`store`]: SQLite, the only module that knows SQL.
@@ -17,6 +18,7 @@
 pub mod bundle;
 #[cfg(feature = "full")]
 pub mod cli;
+pub mod clock;
 pub mod config;
 #[cfg(feature = "full")]
 pub mod demo;

@@ -161,6 +161,8 @@ const ADDRS_PER_PEER: usize = 6;
 pub const PROGRESS_EVERY: Duration = Duration::from_millis(250);
 /// How long a peer unknown to our roster has to prove membership.
 const PROBATION: Duration = Duration::from_secs(30);
+/// How often the core looks whether a health report is due.
+const HEALTH_CHECK: Duration = Duration::from_secs(60);
 
 type Job = Box<dyn FnOnce(&mut Repo) + Send>;
 
@@ -222,6 +224,9 @@ struct Conn {
     progress_dirty: bool,
     /// Titles of urgent notices that arrived in this contact, for its log line.
     urgent_in: Vec<String>,
+    /// Our wall clock when our `Hello` went out (ms), for the peer's clock offset;
+    /// `None` once the offset was recorded.
+    hello_at_ms: Option<i64>,
 }
 
 struct Core {
@@ -235,6 +240,10 @@ struct Core {
     connected: Arc<Mutex<HashSet<NodeId>>>,
     dialer: mpsc::UnboundedSender<DialerMsg>,
     data_version: i64,
+    /// When this node started (uptime, for the health report).
+    started: Instant,
+    /// When the health report was last considered (see `Core::health`).
+    health_checked: Option<Instant>,
 }
 
 impl Conn {
@@ -390,6 +399,11 @@ impl Core {
             .expect("authorized implies commune");
         // A fresh nonce per session keys every fingerprint the session sends.
         let mut session = Session::new(self.me, peer, commune, rand::random());
+        // A fresh health report goes out with the contact (if one is due), and our
+        // wall clock goes in the `Hello` so each side learns the other's offset.
+        self.health();
+        let hello_at_ms = crate::clock::now_ms();
+        session.set_wall_clock(hello_at_ms);
         if !member {
             tracing::info!(peer = %peer.short(), "unknown peer: roster exchange only until it proves membership");
             session.restrict();
@@ -414,6 +428,7 @@ impl Core {
                 progress_at: None,
                 progress_dirty: true,
                 urgent_in: Vec::new(),
+                hello_at_ms: Some(hello_at_ms),
             },
         );
         self.flush(id);
@@ -438,7 +453,68 @@ impl Core {
             self.drop_conn(id, &reason);
             return;
         }
+        self.note_clock(id);
         self.flush(id);
+    }
+
+    /// Records the peer's clock offset once its `Hello` has arrived: peer clock −
+    /// ours, ours taken halfway between our `Hello` going out and theirs coming in
+    /// (both sides send theirs at once, so the error is at most half that time).
+    fn note_clock(&mut self, id: u64) {
+        let Some(conn) = self.conns.get_mut(&id) else {
+            return;
+        };
+        let (Some(sent), Some(theirs)) = (conn.hello_at_ms, conn.session.peer_wall_clock()) else {
+            return;
+        };
+        conn.hello_at_ms = None;
+        let peer = conn.link.peer;
+        let now = crate::clock::now_ms();
+        let offset = theirs - (sent + (now - sent) / 2);
+        tracing::debug!(peer = %peer.short(), offset_ms = offset, "peer clock");
+        let before = self
+            .repo
+            .clock_estimate()
+            .map(|e| e.wrong())
+            .unwrap_or(false);
+        if let Err(e) = self.repo.note_peer_clock(&peer, offset) {
+            tracing::warn!("cannot record a peer's clock: {e:#}");
+            return;
+        }
+        let after = self.repo.clock_estimate().ok();
+        if let Some(est) = after
+            && est.wrong() != before
+        {
+            if est.wrong() {
+                tracing::warn!(
+                    offset_s = est.offset_ms.unwrap_or(0) / 1000,
+                    peers = est.peers,
+                    "this machine's clock is far from its peers' clocks: set it right"
+                );
+            }
+            // The screens say so, and the health report tells the office.
+            self.emit(NodeEvent::Changed);
+            self.health_checked = None;
+        }
+    }
+
+    /// Publishes this node's health report if one is due (`Repo::publish_health`
+    /// decides; the core looks once a minute, at every new contact and when the
+    /// clock verdict changes) and pushes it to connected peers.
+    fn health(&mut self) {
+        self.health_checked = Some(Instant::now());
+        match self
+            .repo
+            .publish_health(self.started.elapsed().as_secs() as i64)
+        {
+            Ok(true) => {
+                tracing::debug!("health report published");
+                self.emit(NodeEvent::Changed);
+                self.news(None);
+            }
+            Ok(false) => {}
+            Err(e) => tracing::warn!("cannot publish the health report: {e:#}"),
+        }
     }
 
     /// Sends what the session queued and handles its events.
@@ -620,6 +696,12 @@ impl Core {
     }
 
     fn tick(&mut self) {
+        if self
+            .health_checked
+            .is_none_or(|t| t.elapsed() >= HEALTH_CHECK)
+        {
+            self.health();
+        }
         // Peers that could not prove membership in time are refused.
         let expired: Vec<(u64, NodeId)> = self
             .conns
@@ -748,6 +830,8 @@ impl Node {
             events: events.clone(),
             connected: connected.clone(),
             dialer: dial_tx,
+            started: Instant::now(),
+            health_checked: None,
         };
         let core_thread = std::thread::Builder::new()
             .name("conglang-core".into())

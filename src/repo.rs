@@ -24,6 +24,10 @@ use crate::model::{self, *};
 use crate::store::{Db, DocHeads, DocRow, Store};
 use crate::verdict::{self, roster::RosterOutcome};
 
+// Fleet health reports and peer clock offsets (issue 13).
+mod health;
+pub use health::{DISK_LOW_MB, PeerClock, REFRESH_S};
+
 /// An invitation to join a commune, printed by `roster add` and read by `join`.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct Invite {
@@ -279,6 +283,11 @@ fn build_row(id: &DocId, doc: &Automerge) -> Result<DocRow> {
         }
         Kind::Roster => (serde_json::to_string(&read_roster(doc))?, None, 0, false),
         Kind::Receipt => (serde_json::to_string(&read_receipt(doc))?, None, 0, false),
+        Kind::Health => {
+            let h = model::health::read_health(doc);
+            let at = h.published_at.unwrap_or(0);
+            (serde_json::to_string(&h)?, None, at, false)
+        }
     };
     Ok(DocRow {
         id: id.clone(),

@@ -6,6 +6,7 @@
 //! on the same data, so every honest node reaches the same verdict without asking
 //! anyone.
 
+pub mod health;
 pub mod schema;
 pub mod seal;
 pub mod signed;
@@ -32,6 +33,8 @@ pub enum Kind {
     Procedure,
     Request,
     Receipt,
+    /// A node's fleet-health report (`hl-<node>`, one per node, written only by it).
+    Health,
 }
 
 impl Kind {
@@ -42,6 +45,7 @@ impl Kind {
             Kind::Procedure => "procedure",
             Kind::Request => "request",
             Kind::Receipt => "receipt",
+            Kind::Health => "health",
         }
     }
     pub fn parse(s: &str) -> Option<Kind> {
@@ -51,20 +55,23 @@ impl Kind {
             "procedure" => Kind::Procedure,
             "request" => Kind::Request,
             "receipt" => Kind::Receipt,
+            "health" => Kind::Health,
             _ => return None,
         })
     }
-    pub const ALL: [Kind; 5] = [
+    pub const ALL: [Kind; 6] = [
         Kind::Roster,
         Kind::Notice,
         Kind::Procedure,
         Kind::Request,
         Kind::Receipt,
+        Kind::Health,
     ];
 }
 
 /// Sync priority, lower first: roster (and revocations), urgent notices, notices,
-/// procedures, requests, receipts.
+/// procedures, requests, receipts and health reports (last: they are for the
+/// office's overview, and share the receipts' class so the protocol is unchanged).
 pub fn priority(kind: Kind, urgent: bool) -> u8 {
     match (kind, urgent) {
         (Kind::Roster, _) => 0,
@@ -73,6 +80,7 @@ pub fn priority(kind: Kind, urgent: bool) -> u8 {
         (Kind::Procedure, _) => 3,
         (Kind::Request, _) => 4,
         (Kind::Receipt, _) => 5,
+        (Kind::Health, _) => 5,
     }
 }
 
@@ -80,7 +88,7 @@ pub fn priority(kind: Kind, urgent: bool) -> u8 {
 pub const MAX_DOC_ID_LEN: usize = 80;
 
 /// A document id: `roster`, `n-<16 hex>`, `p-<16 hex>`, `r-<32 hex>` (creator key
-/// prefix + random; `r-<16 hex>` before chains) or `rc-<node id>`.
+/// prefix + random; `r-<16 hex>` before chains), `rc-<node id>` or `hl-<node id>`.
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct DocId(String);
@@ -97,7 +105,9 @@ impl DocId {
             Kind::Procedure => "p",
             Kind::Request => "r",
             Kind::Roster => return DocId::roster(),
-            Kind::Receipt => panic!("receipt ids are derived from the node id"),
+            Kind::Receipt | Kind::Health => {
+                panic!("receipt and health ids are derived from the node id")
+            }
         };
         let mut b = [0u8; 8];
         rand::fill(&mut b);
@@ -118,6 +128,10 @@ impl DocId {
     pub fn receipt(node: &NodeId) -> DocId {
         DocId(format!("rc-{node}"))
     }
+    /// The fleet-health document of `node` (only `node` writes it).
+    pub fn health(node: &NodeId) -> DocId {
+        DocId(format!("hl-{node}"))
+    }
     pub fn kind(&self) -> Kind {
         // Validated on construction, so the prefix is one of these.
         match self.0.split_once('-').map(|(p, _)| p) {
@@ -125,12 +139,17 @@ impl DocId {
             Some("p") => Kind::Procedure,
             Some("r") => Kind::Request,
             Some("rc") => Kind::Receipt,
+            Some("hl") => Kind::Health,
             _ => Kind::Roster,
         }
     }
     /// For a receipt, the node whose receipt this is.
     pub fn receipt_owner(&self) -> Option<NodeId> {
         self.0.strip_prefix("rc-")?.parse().ok()
+    }
+    /// For a health document, the node whose report this is.
+    pub fn health_owner(&self) -> Option<NodeId> {
+        self.0.strip_prefix("hl-")?.parse().ok()
     }
     pub fn as_str(&self) -> &str {
         &self.0
@@ -148,7 +167,9 @@ impl FromStr for DocId {
                         .bytes()
                         .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
             }
-            Some(("rc", rest)) => rest.parse::<NodeId>().is_ok() && rest == rest.to_lowercase(),
+            Some(("rc" | "hl", rest)) => {
+                rest.parse::<NodeId>().is_ok() && rest == rest.to_lowercase()
+            }
             _ => false,
         };
         if !ok || s.len() > MAX_DOC_ID_LEN {

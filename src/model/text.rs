@@ -128,8 +128,9 @@ pub fn format_time_vn(unix: i64) -> String {
     )
 }
 
+/// Unix seconds by this node's wall clock (`crate::clock`, which tests can shift).
 pub fn now() -> i64 {
-    OffsetDateTime::now_utc().unix_timestamp()
+    crate::clock::now_ms().div_euclid(1000)
 }
 
 #[cfg(test)]

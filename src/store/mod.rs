@@ -590,6 +590,30 @@ impl<'a> Db<'a> {
         Ok(())
     }
 
+    /// The last `limit` stored changes written by someone other than `me`, newest
+    /// first: (author, change bytes). For the clock check against peers' signed
+    /// times (fleet health); reads by the primary key, newest rows only.
+    pub fn recent_changes_not_by(
+        &self,
+        me: &NodeId,
+        limit: usize,
+    ) -> Result<Vec<(NodeId, Vec<u8>)>> {
+        let mut st = self.0.prepare_cached(
+            "SELECT author, bytes FROM changes WHERE author != ?1 ORDER BY seq DESC LIMIT ?2",
+        )?;
+        let rows = st.query_map(params![&me.0[..], limit as i64], |r| {
+            Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, Vec<u8>>(1)?))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (a, b) = row?;
+            if let Some(n) = NodeId::from_slice(&a) {
+                out.push((n, b));
+            }
+        }
+        Ok(out)
+    }
+
     /// Records a completed sync: `cursor` is our log position the peer now holds.
     pub fn note_synced(&self, node: &NodeId, cursor: i64, at: i64) -> Result<()> {
         self.0.execute(

@@ -187,6 +187,10 @@ pub struct Session {
     /// can prove its membership with officials' signatures and nothing else leaks.
     restricted: bool,
     stats: Stats,
+    /// Our wall clock for the `Hello` (set by the shell: the core reads no clock).
+    wall_ms: Option<i64>,
+    /// The peer's wall clock from its `Hello`.
+    peer_wall_ms: Option<i64>,
 }
 
 impl Session {
@@ -221,7 +225,18 @@ impl Session {
             work_received: 0,
             restricted: false,
             stats: Stats::default(),
+            wall_ms: None,
+            peer_wall_ms: None,
         }
+    }
+
+    /// Puts our wall clock (unix ms) in the `Hello`; call before [`Session::start`].
+    pub fn set_wall_clock(&mut self, ms: i64) {
+        self.wall_ms = Some(ms);
+    }
+    /// The wall clock the peer put in its `Hello` (unix ms), once it has arrived.
+    pub fn peer_wall_clock(&self) -> Option<i64> {
+        self.peer_wall_ms
     }
 
     /// Starts the session restricted to roster changes (see `Session::restricted`).
@@ -333,6 +348,7 @@ impl Session {
                 })
                 .collect(),
             recent,
+            wall_ms: self.wall_ms,
         });
         Ok(())
     }
@@ -412,6 +428,7 @@ impl Session {
                 total,
                 classes,
                 recent,
+                wall_ms,
             } => {
                 if version != wire::VERSION {
                     return Err(SyncError::Version(version));
@@ -423,6 +440,7 @@ impl Session {
                     return Err(SyncError::Protocol("second hello"));
                 }
                 self.peer_hello = true;
+                self.peer_wall_ms = wall_ms;
                 self.peer_nonce = nonce;
                 self.peer_set = Some((set, total));
                 self.peer_classes = classes.iter().map(|c| (c.class, (c.count, c.fp))).collect();

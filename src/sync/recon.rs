@@ -99,7 +99,7 @@ pub struct NodeSum {
 /// The class of a change, from the change alone (both sides must agree without
 /// looking at their documents, which may differ): roster (incl. revocations) 0;
 /// a notice change that makes it urgent or withdraws it 1; other notice changes 2;
-/// procedures 3; requests 4; receipts 5.
+/// procedures 3; requests 4; receipts and health reports 5.
 pub fn class_of(doc: &DocId, change: &automerge::Change) -> u8 {
     match doc.kind() {
         Kind::Roster => 0,
@@ -112,7 +112,8 @@ pub fn class_of(doc: &DocId, change: &automerge::Change) -> u8 {
         }
         Kind::Procedure => 3,
         Kind::Request => 4,
-        Kind::Receipt => 5,
+        // Health reports share the last class with receipts (no protocol change).
+        Kind::Receipt | Kind::Health => 5,
     }
 }
 

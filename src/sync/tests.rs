@@ -61,7 +61,7 @@ fn key_of(c: &SignedChange) -> ItemKey {
         crate::model::Kind::Notice => 2,
         crate::model::Kind::Procedure => 3,
         crate::model::Kind::Request => 4,
-        crate::model::Kind::Receipt => 5,
+        crate::model::Kind::Receipt | crate::model::Kind::Health => 5,
     };
     ItemKey { class, time, hash }
 }
@@ -581,6 +581,7 @@ fn wrong_version_commune_and_messages_before_hello_are_refused() {
         total: 0,
         classes: vec![],
         recent: vec![],
+        wall_ms: None,
     };
     let mut s = Session::new(a, b, c, [0; 16]);
     let e = s.handle_message(hello(1, c), &mut m).unwrap_err();

@@ -93,6 +93,13 @@ pub enum Msg {
         classes: Vec<ClassSum>,
         /// The items stored most recently: a peer that lacks only these asks at once.
         recent: Vec<Located>,
+        /// The sender's wall clock (unix ms) as it sent this, for the peers' clock
+        /// check (`crate::clock`). Added to protocol 2 as the last field of the last
+        /// thing in the frame: an older node stops reading before it (postcard
+        /// ignores trailing bytes), and an older node's `Hello`, which ends before
+        /// it, reads as `None`.
+        #[serde(default, deserialize_with = "trailing_opt")]
+        wall_ms: Option<i64>,
     },
     /// Reconciliation steps.
     Ranges { ranges: Vec<Range> },
@@ -105,6 +112,12 @@ pub enum Msg {
     Idle { set: SetFp, total: u64, seen: u64 },
     /// Closing with a reason (logged by the peer).
     Bye { reason: String },
+}
+
+/// An optional field at the very end of a message: absent (the bytes ended) or
+/// unreadable reads as `None`, so messages from nodes that predate it still decode.
+fn trailing_opt<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+    Ok(Option::<i64>::deserialize(d).unwrap_or(None))
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -333,5 +346,60 @@ impl FrameReader {
 
     pub fn remaining(&self) -> usize {
         self.buf.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hello(wall_ms: Option<i64>) -> Msg {
+        Msg::Hello {
+            version: VERSION,
+            commune: NodeId([1; 32]),
+            nonce: [2; 16],
+            set: [3; 16],
+            total: 4,
+            classes: vec![],
+            recent: vec![],
+            wall_ms,
+        }
+    }
+
+    /// `Hello` as version 2 shipped it, before the wall clock.
+    #[derive(Serialize, Deserialize, Debug, PartialEq)]
+    enum OldMsg {
+        Hello {
+            version: u16,
+            commune: NodeId,
+            nonce: [u8; 16],
+            set: SetFp,
+            total: u64,
+            classes: Vec<ClassSum>,
+            recent: Vec<Located>,
+        },
+    }
+
+    #[test]
+    fn the_wall_clock_in_hello_is_compatible_both_ways() {
+        // From an older node: no clock, read as absent.
+        let old = OldMsg::Hello {
+            version: VERSION,
+            commune: NodeId([1; 32]),
+            nonce: [2; 16],
+            set: [3; 16],
+            total: 4,
+            classes: vec![],
+            recent: vec![],
+        };
+        let mut frame = vec![0u8];
+        frame.extend(postcard::to_stdvec(&old).unwrap());
+        assert_eq!(decode(&frame).unwrap(), hello(None));
+        // To an older node: it reads its fields and ignores the clock.
+        let new = raw(&hello(Some(1_789_002_000_123)));
+        assert_eq!(postcard::from_bytes::<OldMsg>(&new).unwrap(), old);
+        // Between new nodes: the clock arrives.
+        let f = encode(&hello(Some(-946_684_800_000)));
+        assert_eq!(decode(&f[4..]).unwrap(), hello(Some(-946_684_800_000)));
     }
 }

@@ -19,6 +19,7 @@ pub mod ask;
 pub mod courier;
 pub mod dates;
 pub mod exchange;
+pub mod fleet;
 pub mod home;
 pub mod i18n;
 pub mod icons;
@@ -80,7 +81,7 @@ impl Clock {
     pub fn now_ms(&self) -> i64 {
         match &self.manual {
             Some(t) => t.load(Ordering::Relaxed),
-            None => crate::model::text::now() * 1000 + i64::from(now_subsec_ms()),
+            None => crate::clock::now_ms(),
         }
     }
     /// Unix seconds.
@@ -93,13 +94,6 @@ impl Clock {
             t.fetch_add(d.as_millis() as i64, Ordering::Relaxed);
         }
     }
-}
-
-fn now_subsec_ms() -> u32 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_millis())
-        .unwrap_or(0)
 }
 
 // ---- the view-model -----------------------------------------------------------
@@ -130,6 +124,8 @@ pub struct View {
     pub equivocators: Vec<NodeId>,
     /// Changes set aside in quarantine (shown to officials on the devices screen).
     pub quarantined: i64,
+    /// Health reports, this node's clock estimate and contacts (`fleet`).
+    pub fleet: fleet::FleetData,
 }
 
 impl View {
@@ -200,6 +196,8 @@ pub fn build_view(repo: &Repo) -> Result<View> {
             reach.insert(n.id.clone(), repo.reach(&n.id)?);
         }
     }
+    let fleet = fleet::read(repo)?;
+    fleet::correct_reach(&mut reach, &fleet);
     let synced_with: BTreeMap<NodeId, i64> = repo
         .peers()?
         .into_iter()
@@ -221,6 +219,7 @@ pub fn build_view(repo: &Repo) -> Result<View> {
         synced_with,
         equivocators: repo.equivocators()?,
         quarantined: repo.store().read().quarantine_count()?,
+        fleet,
     })
 }
 
@@ -959,7 +958,9 @@ impl KioskApp {
                 return;
             }
             let screen = st.screen.clone().unwrap_or(Screen::Home);
-            let now = clock.now();
+            // A clock its peers say is wrong is corrected by them: notice expiry and
+            // every "when" on screen follow the commune's time, not a dead battery's.
+            let now = clock.now() + view.fleet.clock.correction();
             match screen {
                 Screen::Home => home::show(ui, st, &view, lang, now),
                 Screen::Notice(id) => notice_detail::show(ui, st, &view, lang, &id),
@@ -1150,6 +1151,15 @@ fn footer(ui: &mut egui::Ui, st: &Station, lang: Lang) {
         .last
         .or(st.view.as_ref().and_then(|v| v.last_synced));
     let status = match (last, &st.view) {
+        // A wrong clock's time of day means nothing: say how long ago instead
+        // (both times are this machine's, so the difference is right).
+        (Some((at, peer)), Some(v)) if v.fleet.clock.wrong() => lang.fill(
+            S::UpdatedAgo,
+            &[
+                &fleet::ago(lang, st.now_ms.div_euclid(1000) - at),
+                &v.member_name(&peer),
+            ],
+        ),
         (Some((at, peer)), Some(v)) => {
             lang.fill(S::UpdatedAt, &[&widgets::hhmm(at), &v.member_name(&peer)])
         }
@@ -1188,6 +1198,9 @@ fn footer(ui: &mut egui::Ui, st: &Station, lang: Lang) {
         }
         ui.label(RichText::new(status).size(18.0));
     });
+    if let Some(v) = &st.view {
+        fleet::clock_warning(ui, v, lang, st.now_ms.div_euclid(1000));
+    }
     ui.add_space(3.0);
 }
 

@@ -144,7 +144,10 @@ pub fn show(ui: &mut Ui, st: &mut Station, view: &View, lang: Lang, screen: &Scr
     };
     widgets::scroll_area(id, st.scroll_top).show(ui, |ui| match screen {
         Screen::Inbox => inbox(ui, st, view, lang, now),
-        Screen::Roster => roster(ui, st, view, lang),
+        Screen::Roster => {
+            super::fleet::show(ui, st, view, lang, now);
+            roster(ui, st, view, lang)
+        }
         _ => notices(ui, st, view, lang, now),
     });
 }

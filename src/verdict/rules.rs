@@ -14,6 +14,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use automerge::{Automerge, ReadDoc, ScalarValue, legacy};
 
 use crate::identity::NodeId;
+use crate::model::health::{HEALTH_FIELDS, MAX_HEALTH_OPS};
 use crate::model::schema::{OFFICIAL_FIELDS, RESIDENT_FIELDS, RawRevocation, Roster, get_str};
 use crate::model::signed::VerifiedChange;
 use crate::model::text::MAX_TEXT_CHARS;
@@ -36,6 +37,8 @@ pub enum Rejection {
     NotCreator(String),
     #[error("a receipt may only be written by its own node")]
     ForeignReceipt,
+    #[error("a health report may only be written by its own node")]
+    ForeignHealth,
     #[error("the document's kind tag does not match its id")]
     KindMismatch,
     #[error("only the commune's founder may start the roster")]
@@ -335,7 +338,8 @@ pub fn request_creator_prefix(id: &DocId) -> Option<[u8; 8]> {
     Some(b)
 }
 
-/// Full check of one change to a notice, procedure, request or receipt, by an author
+/// Full check of one change to a notice, procedure, request, receipt or health
+/// report, by an author
 /// of role `role` (already checked: a member, not revoked past its cut), against
 /// `before`, the document at the change's own dependencies. Nothing is applied here.
 pub fn check_change(
@@ -372,6 +376,25 @@ pub fn check_change(
         Kind::Receipt => {
             if doc_id.receipt_owner() != Some(change.author) {
                 return Err(Rejection::ForeignReceipt);
+            }
+            Ok(())
+        }
+        Kind::Health => {
+            // A node's own report, with known fields only, kept small: it travels
+            // to every node and lives in every store.
+            if doc_id.health_owner() != Some(change.author) {
+                return Err(Rejection::ForeignHealth);
+            }
+            if change.change.len() > MAX_HEALTH_OPS {
+                return Err(Rejection::TooLarge(format!(
+                    "{} operations in a health report",
+                    change.change.len()
+                )));
+            }
+            for f in fields {
+                if !HEALTH_FIELDS.contains(&f.as_str()) {
+                    return Err(Rejection::UnknownField(f.clone(), kind.as_str()));
+                }
             }
             Ok(())
         }

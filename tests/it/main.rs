@@ -4,6 +4,7 @@
 mod bench;
 mod cli;
 mod exchange;
+mod fleet;
 mod hall;
 mod harness;
 mod invariants;

@@ -439,6 +439,7 @@ fn valid_frames() -> Vec<Vec<u8>> {
                 leaf: 0x1234,
                 id: [6; 8],
             }],
+            wall_ms: Some(1_789_002_000_000),
         }),
         wire::encode(&wire::Msg::Ranges {
             ranges: vec![

@@ -1,0 +1,158 @@
+//! The fleet-health document: one per node (`hl-<node>`), written only by that node,
+//! read by the office's devices screen ("Thiết bị").
+//!
+//! Each node reports what a technician would otherwise have to ride out to see: the
+//! program's version, free disk, database size, uptime, when it last met each peer,
+//! and how far its clock is from its peers'. Times in it are the *reporting node's*
+//! clock (unix seconds); the reader corrects them by the node's own `clock_offset_ms`
+//! when that node says its clock is wrong.
+//!
+//! It is one small document per node, updated in place (only the fields that
+//! changed are written), so the set that sync reconciles grows by one small change
+//! per update, and updates are rare (`repo::health` decides when).
+
+use std::collections::BTreeMap;
+
+use automerge::{
+    AutomergeError, ObjType, ROOT, ReadDoc, ScalarValue, Value, transaction::Transactable,
+};
+use serde::{Deserialize, Serialize};
+
+use super::schema::get_str;
+use crate::identity::NodeId;
+
+/// Every top-level field a health document may have (`verdict::rules`).
+pub const HEALTH_FIELDS: &[&str] = &[
+    "kind",
+    "created_by",
+    "created_at",
+    "version",
+    "disk_free_mb",
+    "db_mb",
+    "uptime_s",
+    "published_at",
+    "clock_offset_ms",
+    "clock_peers",
+    "clock_wrong",
+    "contacts",
+];
+/// Most operations in one change to a health document: a full report with a
+/// contact entry for every member of a large commune fits many times over.
+pub const MAX_HEALTH_OPS: usize = 2_000;
+/// Longest version string.
+pub const MAX_VERSION_CHARS: usize = 40;
+
+/// A node's health report, as read (total: missing fields are `None`/empty).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Health {
+    pub node: Option<NodeId>,
+    pub version: String,
+    pub disk_free_mb: Option<i64>,
+    pub db_mb: Option<i64>,
+    pub uptime_s: Option<i64>,
+    /// When this report was written, by the reporting node's clock.
+    pub published_at: Option<i64>,
+    /// Median over its peers of (peer clock − its clock), ms.
+    pub clock_offset_ms: Option<i64>,
+    pub clock_peers: i64,
+    /// The node says its clock is far from its peers'.
+    pub clock_wrong: bool,
+    /// Peer → when this node last completed a sync with it (its clock).
+    pub contacts: BTreeMap<NodeId, i64>,
+}
+
+impl Health {
+    /// What to add to a time in this report to get the peers' time: its offset when
+    /// the node says its clock is wrong.
+    pub fn correction(&self) -> i64 {
+        if self.clock_wrong {
+            self.clock_offset_ms.unwrap_or(0).div_euclid(1000)
+        } else {
+            0
+        }
+    }
+}
+
+fn int(doc: &impl ReadDoc, obj: &automerge::ObjId, key: &str) -> Option<i64> {
+    match doc.get(obj, key).ok()?? {
+        (Value::Scalar(s), _) => match s.as_ref() {
+            ScalarValue::Int(i) => Some(*i),
+            ScalarValue::Uint(u) => i64::try_from(*u).ok(),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+pub fn read_health(doc: &impl ReadDoc) -> Health {
+    let mut h = Health {
+        node: get_str(doc, &ROOT, "created_by").and_then(|s| s.parse().ok()),
+        version: get_str(doc, &ROOT, "version").unwrap_or_default(),
+        disk_free_mb: int(doc, &ROOT, "disk_free_mb"),
+        db_mb: int(doc, &ROOT, "db_mb"),
+        uptime_s: int(doc, &ROOT, "uptime_s"),
+        published_at: int(doc, &ROOT, "published_at"),
+        clock_offset_ms: int(doc, &ROOT, "clock_offset_ms"),
+        clock_peers: int(doc, &ROOT, "clock_peers").unwrap_or(0),
+        clock_wrong: matches!(
+            doc.get(&ROOT, "clock_wrong").ok().flatten(),
+            Some((Value::Scalar(s), _)) if matches!(s.as_ref(), ScalarValue::Boolean(true))
+        ),
+        contacts: BTreeMap::new(),
+    };
+    h.version = h.version.chars().take(MAX_VERSION_CHARS).collect();
+    if let Ok(Some((Value::Object(ObjType::Map), m))) = doc.get(&ROOT, "contacts") {
+        for k in doc.keys(&m) {
+            if let (Ok(node), Some(t)) = (k.parse::<NodeId>(), int(doc, &m, &k)) {
+                h.contacts.insert(node, t);
+            }
+        }
+    }
+    h
+}
+
+/// Writes `new` over `old` (the document as it stands), touching only the fields
+/// that differ, so an update costs a few operations. `old == None`: the document is
+/// new and the caller has written its header.
+pub fn write_health(
+    tx: &mut impl Transactable,
+    old: Option<&Health>,
+    new: &Health,
+) -> Result<(), AutomergeError> {
+    let d = Health::default();
+    let old = old.unwrap_or(&d);
+    if old.version != new.version || old.node.is_none() {
+        let v: String = new.version.chars().take(MAX_VERSION_CHARS).collect();
+        tx.put(ROOT, "version", v)?;
+    }
+    let ints: [(&str, Option<i64>, Option<i64>); 5] = [
+        ("disk_free_mb", old.disk_free_mb, new.disk_free_mb),
+        ("db_mb", old.db_mb, new.db_mb),
+        ("uptime_s", old.uptime_s, new.uptime_s),
+        ("published_at", old.published_at, new.published_at),
+        ("clock_offset_ms", old.clock_offset_ms, new.clock_offset_ms),
+    ];
+    for (k, o, n) in ints {
+        match n {
+            Some(v) if o != n => tx.put(ROOT, k, v)?,
+            None if o.is_some() => tx.delete(ROOT, k)?,
+            _ => {}
+        }
+    }
+    if old.clock_peers != new.clock_peers || old.node.is_none() {
+        tx.put(ROOT, "clock_peers", new.clock_peers)?;
+    }
+    if old.clock_wrong != new.clock_wrong || old.node.is_none() {
+        tx.put(ROOT, "clock_wrong", new.clock_wrong)?;
+    }
+    let m = match tx.get(ROOT, "contacts")? {
+        Some((Value::Object(ObjType::Map), id)) => id,
+        _ => tx.put_object(ROOT, "contacts", ObjType::Map)?,
+    };
+    for (node, at) in &new.contacts {
+        if old.contacts.get(node) != Some(at) {
+            tx.put(&m, node.to_string(), *at)?;
+        }
+    }
+    Ok(())
+}
