@@ -932,9 +932,12 @@ impl Repo {
     pub fn reach(&self, notice: &DocId) -> Result<Vec<Reach>> {
         let roster = self.roster()?;
         let ours = self.notice_version(notice)?;
+        let me = self.node_id();
         let mut out: Vec<Reach> = self
             .receipts()?
             .into_iter()
+            // Other devices: this node knows what it holds.
+            .filter(|(node, _)| *node != me)
             .filter_map(|(node, r)| {
                 let since = *r.notices.get(notice.as_str())?;
                 let m = roster.member(&node);

@@ -145,6 +145,8 @@ pub fn show(ui: &mut Ui, st: &mut Station, view: &View, lang: Lang, screen: &Scr
     widgets::scroll_area(id, st.scroll_top).show(ui, |ui| match screen {
         Screen::Inbox => inbox(ui, st, view, lang, now),
         Screen::Roster => {
+            // A machine waiting to be paired comes first: someone stands at it.
+            super::pairing::new_machines(ui, st, view, lang);
             super::fleet::show(ui, st, view, lang, now);
             roster(ui, st, view, lang)
         }
@@ -253,7 +255,7 @@ fn notices(ui: &mut Ui, st: &mut Station, view: &View, lang: Lang, now: i64) {
                     };
                     ui.horizontal_wrapped(|ui| {
                         ui.label(format!(
-                            "{} ({}) — {} {} —",
+                            "{} ({}) — {} {}",
                             r.name,
                             r.place,
                             lang.t(S::Received),
@@ -628,7 +630,6 @@ fn request_card(ui: &mut Ui, st: &mut Station, view: &View, lang: Lang, r: &Requ
 // ---- roster ---------------------------------------------------------------------------
 
 fn roster(ui: &mut Ui, st: &mut Station, view: &View, lang: Lang) {
-    super::pairing::new_machines(ui, st, view, lang);
     ui.add_space(10.0);
     ui.label(bold(lang.t(S::RosterTitle), 24.0));
     if view.quarantined > 0 {
