@@ -1002,8 +1002,7 @@ impl Repo {
     // ---- the one door for changes -------------------------------------------
 
     /// Makes a local change to `id`: edits a scratch copy as this node, signs the
-    /// result and imports it like any other change (so the same rules apply). A notice
-    /// edited here is noted in this node's receipt in the same transaction.
+    /// result and imports it like any other change (so the same rules apply).
     fn edit(
         &mut self,
         id: &DocId,
@@ -1017,14 +1016,10 @@ impl Repo {
             me,
             member: self.my_role()?.is_some(),
         };
-        let report = self.store.write(|db| {
-            let mut report = ctx.edit_in(db, id, f)?;
-            if id.kind() == Kind::Notice {
-                let r = ctx.note_receipts_in(db, std::slice::from_ref(id))?;
-                report.reissue.extend(r.reissue);
-            }
-            Ok(report)
-        })?;
+        // A notice written here is not noted in this node's receipt: the receipt says
+        // what reached a node from others, and the author's own version is by
+        // definition the one it shows (one change less per edit on every link).
+        let report = self.store.write(|db| ctx.edit_in(db, id, f))?;
         self.reissue(report.reissue)
     }
 
