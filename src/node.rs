@@ -446,6 +446,18 @@ impl Core {
             let _ = conn.link.tx.send(Msg::Bye {
                 reason: reason.clone(),
             });
+            // An older release on the same ALPN: say so where people look.
+            if let crate::sync::SyncError::Version(v) = e
+                && v < crate::sync::wire::VERSION
+            {
+                tracing::error!(peer = %peer.short(), "peer runs an older Cổng Làng (sync version {v}): the peer needs updating");
+                self.emit(NodeEvent::Outdated {
+                    peer,
+                    reason: format!(
+                        "peer uses an older sync protocol (version {v}): it needs updating"
+                    ),
+                });
+            }
             self.emit(NodeEvent::Refused {
                 peer,
                 reason: reason.clone(),

@@ -21,7 +21,10 @@ use crate::sync::recon::{Fp, NodeRef, SetFp, ShortId};
 pub const ALPN: &[u8] = b"conglang/sync/2";
 /// The previous protocol's ALPN: accepted only to tell such a peer to update.
 pub const ALPN_V1: &[u8] = b"conglang/sync/1";
-pub const VERSION: u16 = 2;
+/// Message version, in `Hello`. 3: version 2's messages, and the set may now hold
+/// fleet health reports (`hl-` documents), which a version-2 node cannot decode: it is
+/// told at `Hello`, before any change is sent, that it needs updating.
+pub const VERSION: u16 = 3;
 
 /// Largest frame body on the wire (compressed).
 pub const MAX_FRAME: usize = 2 * 1024 * 1024;

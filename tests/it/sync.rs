@@ -438,7 +438,29 @@ fn older_bundles_are_read_and_older_peers_are_told_to_update() {
         .unwrap_err()
         .to_string();
     assert!(
-        e.contains("version 1") && e.contains("version 2") && e.contains("updating"),
+        e.contains("version 1") && e.contains("version 3") && e.contains("updating"),
+        "{e}"
+    );
+    // The previous release speaks version 2 on the same ALPN; its `Hello` is refused
+    // before any change goes (it could not read fleet health reports).
+    let mut s2 = Session::new(c.office.node_id(), kiosk.node_id(), commune, [2; 16]);
+    s2.start(&mut c.office).unwrap();
+    let hello_v2 = conglang::sync::Msg::Hello {
+        version: 2,
+        commune,
+        nonce: [0; 16],
+        set: [0; 16],
+        total: 0,
+        classes: vec![],
+        recent: vec![],
+        wall_ms: None,
+    };
+    let e = s2
+        .handle_message(hello_v2, &mut c.office)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("version 2") && e.contains("version 3") && e.contains("updating"),
         "{e}"
     );
 
