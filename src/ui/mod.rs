@@ -1061,7 +1061,9 @@ impl KioskApp {
                 (S::NavProcedures, Screen::Procedures),
             ],
         };
-        ui.horizontal(|ui| {
+        // Wrapped: a portrait-mounted hall screen is too narrow for one row of tabs,
+        // and a tab pushed off the screen cannot be touched.
+        ui.horizontal_wrapped(|ui| {
             ui.spacing_mut().item_spacing.x = 6.0;
             for (s, screen) in tabs {
                 let current = st.screen.as_ref();

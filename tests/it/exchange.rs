@@ -611,3 +611,37 @@ fn the_exchange_tab_fits_the_kiosk_header_in_both_languages() {
         crate::ui::tap_button(&mut h, lang);
     }
 }
+
+/// A portrait-mounted hall screen (800×1280 at the kiosk's zoom): every tab and the
+/// language button stay on screen, none on top of another.
+#[test]
+fn the_kiosk_header_fits_a_portrait_screen() {
+    let c = crate::ui::commune();
+    let size = egui::vec2(800.0, 1280.0) / HALL_ZOOM;
+    let mut h = crate::ui::app_sized(&c.kiosk, Clock::manual(crate::ui::T0), size, HALL_ZOOM);
+    h.run();
+    h.snapshot("kiosk_portrait");
+    let mut rects = Vec::new();
+    for label in [
+        "Thông báo",
+        "Thủ tục",
+        "Gửi câu hỏi",
+        "Tra cứu",
+        "Trao đổi dữ liệu",
+        "English",
+    ] {
+        let r = h
+            .get_by_role_and_label(egui::accesskit::Role::Button, label)
+            .rect();
+        assert!(
+            r.left() >= 0.0 && r.right() <= size.x,
+            "{label} {r:?} off a {size:?} screen"
+        );
+        rects.push((label, r));
+    }
+    for (i, (a, ra)) in rects.iter().enumerate() {
+        for (b, rb) in &rects[i + 1..] {
+            assert!(!ra.intersects(*rb), "{a} {ra:?} overlaps {b} {rb:?}");
+        }
+    }
+}
