@@ -707,6 +707,7 @@ fn a_usb_stick_carries_the_id_and_the_invite_both_ways() {
 
     use crate::ui::{T0, app, tap_button};
 
+    let _one = USB_ROOTS.lock().unwrap_or_else(|e| e.into_inner());
     let tmp = tempfile::tempdir().unwrap();
     let stick = tmp.path().join("media").join("kythuat").join("USB");
     std::fs::create_dir_all(&stick).unwrap();
@@ -767,4 +768,77 @@ fn a_usb_stick_carries_the_id_and_the_invite_both_ways() {
     assert!(machine.query_by_label("Đang chờ gia nhập xã").is_none());
     machine.get_by_label_contains("Máy mang đi giữa các thôn");
     conglang::pair::usb::set_roots(None);
+}
+
+/// The USB tests point `pair::usb` at their own temp "media" dir: one at a time.
+static USB_ROOTS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// A crafted stick (review point 5): beside a stranger's id file it holds, under the
+/// temp name the office writes the invite through, a symlink to a file of the
+/// office's own (its key, its database). Enrolling from the stick must write the
+/// invite onto the stick, not through the link; and an id file that is itself a
+/// link to a file elsewhere is not read.
+#[test]
+fn a_symlink_on_the_stick_cannot_redirect_the_invite() {
+    use crate::ui::{T0, app, tap_button};
+    use conglang::ui::Clock;
+    use egui_kittest::kittest::Queryable;
+
+    let _one = USB_ROOTS.lock().unwrap_or_else(|e| e.into_inner());
+    let tmp = tempfile::tempdir().unwrap();
+    let stick = tmp.path().join("media").join("kythuat").join("USB");
+    std::fs::create_dir_all(&stick).unwrap();
+    conglang::pair::usb::set_roots(Some(vec![tmp.path().join("media")]));
+    let office_dir = tmp.path().join("office");
+    Repo::open(&office_dir)
+        .unwrap()
+        .init_commune("Xã Long Môn", "UBND xã Long Môn")
+        .unwrap();
+    // Stands for /var/lib/conglang/node.key: outside the stick, owned by the office.
+    let precious = tmp.path().join("node.key");
+    std::fs::write(&precious, b"the office's key").unwrap();
+    let stranger = Repo::open(&tmp.path().join("stranger")).unwrap().node_id();
+    let stem = format!("x-{}", &stranger.short()[..6]);
+    std::fs::write(
+        stick.join(format!("{stem}.conglang-id")),
+        format!("{stranger}\nx\n"),
+    )
+    .unwrap();
+    std::os::unix::fs::symlink(
+        &precious,
+        stick.join(format!(".{stem}.conglang-invite.tmp")),
+    )
+    .unwrap();
+    // An id file that is a link to a file elsewhere (which happens to hold an id).
+    let elsewhere = tmp.path().join("other.txt");
+    let other = Repo::open(&tmp.path().join("other")).unwrap().node_id();
+    std::fs::write(&elsewhere, format!("{other}\nlinked\n")).unwrap();
+    std::os::unix::fs::symlink(&elsewhere, stick.join("linked.conglang-id")).unwrap();
+
+    let mut office = app(&office_dir, Clock::manual(T0));
+    tap_button(&mut office, "Thiết bị");
+    tap_button(&mut office, "Tìm mã máy trên USB");
+    assert!(
+        office.query_by_label("Ghép nối linked").is_none(),
+        "an id file reached through a link was read"
+    );
+    tap_button(&mut office, "Ghép nối x");
+    tap_button(&mut office, "Máy mang đi");
+    tap_button(&mut office, "Thêm và ghi tệp mời ra USB");
+    office.get_by_label_contains("mang USB về máy mới");
+    conglang::pair::usb::set_roots(None);
+
+    assert_eq!(
+        std::fs::read(&precious).unwrap(),
+        b"the office's key",
+        "the invite was written through the link"
+    );
+    let invite = stick.join(format!("{stem}.conglang-invite"));
+    let meta = std::fs::symlink_metadata(&invite).expect("the invite is on the stick");
+    assert!(meta.is_file(), "{meta:?}");
+    let text = std::fs::read_to_string(&invite).unwrap();
+    assert_eq!(
+        conglang::repo::Invite::decode(&text).unwrap().node,
+        stranger
+    );
 }
