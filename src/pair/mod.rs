@@ -51,6 +51,8 @@ pub const TIMEOUT_MS: u64 = 120_000;
 pub const MAX_FRAME: usize = 4 * 1024 * 1024;
 /// Longest label a waiting machine may announce (characters).
 pub const MAX_LABEL: usize = 64;
+/// Longest text a peer's refusal may carry into our screen and log (characters).
+pub const MAX_REASON: usize = 200;
 
 /// One pairing message. Frames are 4-byte big-endian length + JSON (pairing is rare
 /// and small; JSON keeps it readable in a packet dump).
@@ -127,6 +129,28 @@ impl std::fmt::Display for Reason {
             Reason::Protocol(s) => write!(f, "protocol error: {s}"),
             Reason::Failed(s) => f.write_str(s),
             Reason::Lost(s) => write!(f, "connection lost: {s}"),
+        }
+    }
+}
+
+impl Reason {
+    /// A reason as a peer gave it, safe to show and log: the free text of
+    /// `Protocol`, `Failed` and `Lost` without control characters or direction
+    /// marks, at most [`MAX_REASON`] characters.
+    pub fn from_peer(&self) -> Reason {
+        let clean = |s: &str| -> String {
+            let t: String = crate::model::text::strip_bidi(s)
+                .chars()
+                .filter(|c| !c.is_control())
+                .take(MAX_REASON)
+                .collect();
+            t.trim().to_string()
+        };
+        match self {
+            Reason::Protocol(s) => Reason::Protocol(clean(s)),
+            Reason::Failed(s) => Reason::Failed(clean(s)),
+            Reason::Lost(s) => Reason::Lost(clean(s)),
+            r => r.clone(),
         }
     }
 }
@@ -254,9 +278,9 @@ impl Common {
     }
     fn unexpected(&mut self, m: &Msg) {
         if let Msg::Reject { reason } = m {
-            // The other side's reason, as it gave it.
-            let r = reason.clone();
-            self.phase = Phase::Failed(r);
+            // The other side's reason, its free text cleaned and cut: it goes to our
+            // screen and our log.
+            self.phase = Phase::Failed(reason.from_peer());
             return;
         }
         self.fail(
@@ -606,6 +630,45 @@ mod tests {
         m.handle(Msg::Reveal { nonce: [3; 32] });
         assert_eq!(m.phase(), &Phase::Failed(Reason::BadCommit));
         assert_eq!(m.code(), None);
+    }
+
+    /// Review point 7b: a peer's refusal carries text it chose. Shown on the office's
+    /// screen and logged, it must not be megabytes (a frozen screen) nor carry line
+    /// breaks or direction marks (planted "instructions" that look like ours).
+    #[test]
+    fn a_peers_reject_text_is_bounded() {
+        let huge = format!("use code 123 456\n\u{202e}{}", "A".repeat(4 * 1024 * 1024));
+        for r in [
+            Reason::Protocol(huge.clone()),
+            Reason::Failed(huge.clone()),
+            Reason::Lost(huge.clone()),
+        ] {
+            let (ok, mk) = keys();
+            let mut o = Office::new(ok, mk, rand::random(), 0);
+            let mut m = Machine::new(mk, ok, rand::random(), "x", 0);
+            pump(&mut o, &mut m);
+            o.handle(Msg::Reject { reason: r });
+            let Phase::Failed(got) = o.phase().clone() else {
+                panic!("{:?}", o.phase());
+            };
+            let text = match &got {
+                Reason::Protocol(t) | Reason::Failed(t) | Reason::Lost(t) => t.clone(),
+                other => other.to_string(),
+            };
+            assert!(text.chars().count() <= MAX_REASON, "{} chars", text.len());
+            assert!(
+                !text.chars().any(|c| c.is_control() || c == '\u{202e}'),
+                "{text:?}"
+            );
+            assert!(got.to_string().len() < 400);
+            // The machine side keeps the same rule.
+            m.handle(Msg::Reject { reason: got });
+            if let Phase::Failed(Reason::Failed(t) | Reason::Protocol(t) | Reason::Lost(t)) =
+                m.phase()
+            {
+                assert!(t.chars().count() <= MAX_REASON);
+            }
+        }
     }
 
     #[test]
