@@ -49,8 +49,13 @@ pub const TIMEOUT_MS: u64 = 120_000;
 /// Largest pairing frame (an invite carries the roster; `Invite::decode` allows 4 MiB
 /// inflated, its deflated text is far smaller).
 pub const MAX_FRAME: usize = 4 * 1024 * 1024;
+/// Largest frame a pairing peer may send us except the invite: every other message
+/// (a nonce and a 64-character label, a refusal cut to [`MAX_REASON`]) fits.
+pub const MAX_SMALL_FRAME: usize = 1024;
 /// Longest label a waiting machine may announce (characters).
 pub const MAX_LABEL: usize = 64;
+/// How long the office waits for "joined" once the invite is sent.
+pub const HANDOVER_MS: u64 = 30_000;
 /// Longest text a peer's refusal may carry into our screen and log (characters).
 pub const MAX_REASON: usize = 200;
 
@@ -262,7 +267,10 @@ impl Common {
             return;
         }
         if tell {
-            self.out.push_back(Msg::Reject { reason: r.clone() });
+            // Cut as the peer would cut it, so it fits the peer's small frames.
+            self.out.push_back(Msg::Reject {
+                reason: r.from_peer(),
+            });
         }
         self.phase = Phase::Failed(r);
     }
@@ -270,10 +278,20 @@ impl Common {
         matches!(self.phase, Phase::Done | Phase::Failed(_))
     }
     /// The deadline covers everything up to the handover; once the office has
-    /// enrolled, the invite is on its way and a timeout would only lose it.
+    /// enrolled, the invite is on its way and the handover has a deadline of its own
+    /// (set by `Office::enrolled`): a machine that never says "joined" ends the
+    /// session then, rather than keep the slot (and the driver awake) for ever.
     fn tick(&mut self, now_ms: u64) {
-        if now_ms >= self.deadline_ms && matches!(self.phase, Phase::Exchanging | Phase::Compare) {
-            self.fail(Reason::Timeout, true);
+        if now_ms < self.deadline_ms {
+            return;
+        }
+        match self.phase {
+            Phase::Exchanging | Phase::Compare => self.fail(Reason::Timeout, true),
+            Phase::Handover => self.fail(
+                Reason::Lost("no word from the machine after its invite was sent".into()),
+                false,
+            ),
+            _ => {}
         }
     }
     fn unexpected(&mut self, m: &Msg) {
@@ -416,12 +434,19 @@ impl Office {
         }
     }
 
-    /// The machine is enrolled: hand over its invite.
-    pub fn enrolled(&mut self, invite: String) {
+    /// The machine is enrolled: hand over its invite, and wait for its "joined" up
+    /// to [`HANDOVER_MS`] from `now_ms`.
+    pub fn enrolled(&mut self, invite: String, now_ms: u64) {
         if self.c.phase == Phase::Enrolling {
             self.c.out.push_back(Msg::Invite { invite });
             self.c.phase = Phase::Handover;
+            self.c.deadline_ms = now_ms + HANDOVER_MS;
         }
+    }
+
+    /// The largest frame the machine may send now: all its messages are small.
+    pub fn max_frame(&self) -> usize {
+        MAX_SMALL_FRAME
     }
 
     /// Enrolling failed (already enrolled under another role…): nothing was written.
@@ -490,6 +515,16 @@ impl Machine {
                 self.c.events.push_back(Event::Join(invite));
             }
             (_, m) => self.c.unexpected(&m),
+        }
+    }
+
+    /// The largest frame the office may send now: an invite (up to [`MAX_FRAME`])
+    /// only once the person here confirmed, everything else is small.
+    pub fn max_frame(&self) -> usize {
+        if self.c.phase == Phase::Compare && self.c.here_ok {
+            MAX_FRAME
+        } else {
+            MAX_SMALL_FRAME
         }
     }
 
@@ -565,7 +600,7 @@ mod tests {
         m.confirm();
         pump(&mut o, &mut m);
         assert_eq!(o.poll_event(), Some(Event::Enrol));
-        o.enrolled("conglang2:xyz".into());
+        o.enrolled("conglang2:xyz".into(), 0);
         pump(&mut o, &mut m);
         assert_eq!(m.poll_event(), Some(Event::Join("conglang2:xyz".into())));
         m.joined();
@@ -630,6 +665,42 @@ mod tests {
         m.handle(Msg::Reveal { nonce: [3; 32] });
         assert_eq!(m.phase(), &Phase::Failed(Reason::BadCommit));
         assert_eq!(m.code(), None);
+    }
+
+    /// Review point 7c: a machine that takes its invite and never says "joined" ends
+    /// the office's session after the handover's own timeout, even when the
+    /// session's deadline has long passed (no timer firing every millisecond).
+    #[test]
+    fn a_silent_machine_after_the_invite_ends_the_handover() {
+        let (ok, mk) = keys();
+        let mut o = Office::new(ok, mk, rand::random(), 0);
+        let mut m = Machine::new(mk, ok, rand::random(), "x", 0);
+        pump(&mut o, &mut m);
+        o.confirm();
+        m.confirm();
+        pump(&mut o, &mut m);
+        assert_eq!(o.poll_event(), Some(Event::Enrol));
+        let late = TIMEOUT_MS + 5_000;
+        o.enrolled("conglang2:xyz".into(), late);
+        assert_eq!(o.phase(), &Phase::Handover);
+        assert!(
+            o.deadline_ms() > late,
+            "the driver would wake every millisecond"
+        );
+        o.tick(late + HANDOVER_MS - 1);
+        assert_eq!(o.phase(), &Phase::Handover);
+        o.tick(late + HANDOVER_MS);
+        assert!(
+            matches!(o.phase(), Phase::Failed(Reason::Lost(_))),
+            "{:?}",
+            o.phase()
+        );
+        assert_eq!(
+            m.max_frame(),
+            MAX_FRAME,
+            "the machine confirmed: an invite may come"
+        );
+        assert_eq!(o.max_frame(), MAX_SMALL_FRAME);
     }
 
     /// Review point 7b: a peer's refusal carries text it chose. Shown on the office's

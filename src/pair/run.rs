@@ -405,6 +405,7 @@ trait Driven {
     fn lost(&mut self, why: &str);
     fn is_finished(&self) -> bool;
     fn deadline_ms(&self) -> u64;
+    fn max_frame(&self) -> usize;
     fn confirm(&mut self);
     fn reject(&mut self);
     fn fill(&self, v: &mut SessionView);
@@ -433,6 +434,9 @@ macro_rules! driven {
             }
             fn deadline_ms(&self) -> u64 {
                 <$t>::deadline_ms(self)
+            }
+            fn max_frame(&self) -> usize {
+                <$t>::max_frame(self)
             }
             fn confirm(&mut self) {
                 <$t>::confirm(self)
@@ -470,6 +474,8 @@ async fn step<S: Driven>(
     enrolment: &mut Option<Enrolment>,
 ) -> Option<Event> {
     loop {
+        // Before what we send: the answer to it may be the one larger frame.
+        conn.set_max_frame(s.max_frame());
         while let Some(m) = s.poll_transmit() {
             conn.send(encode(&m));
         }
@@ -588,7 +594,7 @@ async fn office_session(ctx: Ctx, machine: NodeId, addrs: Vec<SocketAddr>) {
                         sv.enrolled = Some(name);
                     }
                 });
-                s.enrolled(invite)
+                s.enrolled(invite, t0.elapsed().as_millis() as u64)
             }
             Some(Err(r)) => s.enrol_failed(r),
             None => s.enrol_failed(Reason::Failed("the node stopped".into())),

@@ -842,3 +842,90 @@ fn a_symlink_on_the_stick_cannot_redirect_the_invite() {
         stranger
     );
 }
+
+/// The peak resident memory of a process, in KiB (`VmHWM`).
+fn peak_rss_kib(pid: u32) -> u64 {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    s.lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmHWM")
+}
+
+/// Review point 7a: a stranger on the LAN opens many pairing connections to a machine
+/// waiting at its screen (`conglang pair`) and pours 4 MiB frames into each, as fast
+/// as loopback carries them. The machine's peak memory must stay bounded (it reads
+/// a frame only when it wants one, small ones only, a few connections at a time),
+/// and it keeps waiting for the real office.
+#[test]
+fn a_flooding_prober_costs_a_waiting_machine_bounded_memory() {
+    use conglang::net::{Net, NetConfig};
+    use conglang::pair::{Msg, encode};
+
+    let base = tempfile::tempdir().unwrap();
+    let machine = CliNode::new(base.path(), "machine");
+    let mut m = Proc::start(
+        None,
+        &machine,
+        &["pair", "--listen", "127.0.0.1:0", "--no-mdns"],
+    );
+    let w = m.line("waiting ", LIMIT).expect("machine waits");
+    let addr: std::net::SocketAddr = w
+        .split("listening on ")
+        .nth(1)
+        .unwrap()
+        .trim_end_matches(')')
+        .parse()
+        .unwrap();
+    let node: conglang::identity::NodeId = machine.id().parse().unwrap();
+    let pid = m.child.id();
+    std::thread::sleep(Duration::from_millis(500));
+    let before = peak_rss_kib(pid);
+
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
+        let cfg = NetConfig {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            mdns: false,
+            relay_url: None,
+        };
+        let me = conglang::identity::Identity::generate();
+        let net = std::sync::Arc::new(Net::bind(&me, &cfg, tx).await.unwrap());
+        let big = vec![b'A'; conglang::pair::MAX_FRAME];
+        let mut tasks = Vec::new();
+        for _ in 0..16 {
+            let net = net.clone();
+            let big = big.clone();
+            tasks.push(tokio::spawn(async move {
+                let Ok(conn) = net.dial_pair(node, &[addr]).await else {
+                    return;
+                };
+                conn.send(encode(&Msg::Probe));
+                for _ in 0..24 {
+                    conn.send(big.clone());
+                }
+                // Let them go out; the machine reads (or refuses) at its pace.
+                tokio::time::sleep(Duration::from_secs(6)).await;
+                drop(conn);
+            }));
+        }
+        for t in tasks {
+            let _ = t.await;
+        }
+    });
+    let after = peak_rss_kib(pid);
+    let grew = after.saturating_sub(before);
+    eprintln!("flooded machine: peak RSS {before} → {after} KiB");
+    assert!(
+        grew < 64 * 1024,
+        "peak memory grew by {} MiB ({before} → {after} KiB)\n{}",
+        grew / 1024,
+        m.log()
+    );
+    assert!(
+        m.child.try_wait().unwrap().is_none(),
+        "the machine stopped waiting\n{}",
+        m.log()
+    );
+}
