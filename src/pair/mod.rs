@@ -160,6 +160,19 @@ impl Reason {
     }
 }
 
+/// Whether an invite from commune `got` may be joined by a machine whose config
+/// names commune `expected` (`None`: any). English, for the log and the CLI.
+pub fn check_commune(expected: Option<&NodeId>, got: &NodeId) -> Result<(), String> {
+    match expected {
+        Some(e) if e != got => Err(format!(
+            "the invite is from commune {}, not the commune this machine is set up for ({}): refused",
+            got.short(),
+            e.short()
+        )),
+        _ => Ok(()),
+    }
+}
+
 pub fn encode(m: &Msg) -> Vec<u8> {
     serde_json::to_vec(m).expect("pairing messages serialise")
 }

@@ -126,6 +126,8 @@ struct Shared {
     act: Mutex<Option<mpsc::UnboundedSender<Act>>>,
     /// How long a session may take (ms): `pair::TIMEOUT_MS` unless set.
     timeout_ms: std::sync::atomic::AtomicU64,
+    /// The commune the config names: invites from another are refused.
+    commune: Mutex<Option<NodeId>>,
 }
 
 impl Shared {
@@ -199,6 +201,17 @@ impl PairHandle {
     pub fn reject(&self) {
         self.act(Act::Reject);
     }
+    /// The commune this machine is installed for (`[node] commune`): from now on
+    /// an invite from another commune is refused, however the code was confirmed.
+    pub fn set_commune(&self, c: Option<NodeId>) {
+        if let Ok(mut x) = self.shared.commune.lock() {
+            *x = c;
+        }
+    }
+    /// The commune set by [`PairHandle::set_commune`].
+    pub fn commune(&self) -> Option<NodeId> {
+        self.shared.commune.lock().ok().and_then(|c| *c)
+    }
     /// How long sessions started from now may take (default two minutes).
     pub fn set_timeout(&self, d: Duration) {
         self.shared
@@ -254,6 +267,7 @@ pub fn spawn(
         cmd,
         act: Mutex::new(None),
         timeout_ms: super::TIMEOUT_MS.into(),
+        commune: Mutex::new(None),
     });
     let ctx = Ctx {
         shared: shared.clone(),
@@ -696,6 +710,7 @@ async fn machine_session(
     while let Some(ev) = step(&mut s, conn, &mut acts, ctx, t0, &mut unused).await {
         let Event::Join(text) = ev else { continue };
         let lan = ctx.net.lan_peers();
+        let expected = ctx.shared.commune.lock().ok().and_then(|c| *c);
         let r = ctx
             .ask(move |repo| -> Result<(String, Role), String> {
                 let invite = Invite::decode(&text).map_err(|e| format!("{e:#}"))?;
@@ -704,6 +719,7 @@ async fn machine_session(
                 if invite.node != me || invite.via != office {
                     return Err("the invite is not for this machine or not from this office".into());
                 }
+                super::check_commune(expected.as_ref(), &invite.commune_id)?;
                 repo.join(&invite).map_err(|e| format!("{e:#}"))?;
                 // Where the office was heard on the LAN: the first dial goes there.
                 if let Some((_, a)) = lan.iter().find(|(n, _)| *n == office) {

@@ -240,14 +240,18 @@ pub fn write_invite(near: Option<&Path>, label: &str, invite: &Invite) -> Result
 }
 
 /// New machine: the invite made for `me` on a stick, if there is one. Invites for
-/// other machines are left alone; damaged ones are reported in the log.
-pub fn find_invite(me: &NodeId) -> Option<(PathBuf, Invite)> {
+/// other machines, and (when the config names one) from another commune than
+/// `commune`, are left alone; damaged ones are reported in the log.
+pub fn find_invite(me: &NodeId, commune: Option<&NodeId>) -> Option<(PathBuf, Invite)> {
     for p in files_with(INVITE_EXT) {
         let Ok(text) = read_small(&p) else {
             continue;
         };
         match Invite::decode(&text) {
-            Ok(i) if i.node == *me => return Some((p, i)),
+            Ok(i) if i.node == *me => match super::check_commune(commune, &i.commune_id) {
+                Ok(()) => return Some((p, i)),
+                Err(e) => tracing::warn!("{}: {e}", p.display()),
+            },
             Ok(_) => {}
             Err(e) => tracing::warn!("{}: {e:#}", p.display()),
         }

@@ -1339,6 +1339,7 @@ pub fn run(opts: AppOptions) -> Result<()> {
         let mut station = Station::for_node(label.clone(), node.handle.clone(), Some(ctx.clone()));
         let c = ctx.clone();
         node.handle.pair.on_change(move || c.request_repaint());
+        node.handle.pair.set_commune(config.commune);
         station.pair = Some(node.handle.pair.clone());
         station.addrs = node
             .addrs

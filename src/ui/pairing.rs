@@ -213,8 +213,10 @@ pub fn waiting(ui: &mut Ui, st: &mut Station, view: &View, lang: Lang) {
                     });
                 }
                 if widgets::big_button(ui, lang.t(S::UsbReadInvite)).clicked() {
+                    let commune = st.pair.as_ref().and_then(|p| p.commune());
                     st.act(Tag::Pairing(Job::ReadInvite), move |repo| {
-                        let Some((_, invite)) = usb::find_invite(&repo.node_id()) else {
+                        let Some((_, invite)) = usb::find_invite(&repo.node_id(), commune.as_ref())
+                        else {
                             anyhow::bail!(lang.t(S::UsbNoInvite));
                         };
                         repo.join(&invite).map_err(|e| {

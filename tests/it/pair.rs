@@ -929,3 +929,83 @@ fn a_flooding_prober_costs_a_waiting_machine_bounded_memory() {
         m.log()
     );
 }
+
+/// Review point 10: a kiosk whose config names its commune (`[node] commune`, filled
+/// in by the installer) joins no other. A rogue laptop pairs with it and the person
+/// at the kiosk confirms the code: the kiosk refuses the foreign invite and stays
+/// unjoined; with its own commune named, the same pairing joins. Nor does it take a
+/// foreign commune's invite from a USB stick.
+#[test]
+fn a_configured_commune_refuses_a_foreign_invite() {
+    let base = tempfile::tempdir().unwrap();
+    let rogue = CliNode::new(base.path(), "rogue");
+    let office = CliNode::new(base.path(), "office");
+    let machine = CliNode::new(base.path(), "machine");
+    rogue.ok(&["init", "--commune", "Xã Giả", "--name", "Kẻ lạ"]);
+    office.ok(&["init", "--commune", "Xã Long Môn", "--name", "UBND xã"]);
+    let ours = Repo::open(&office.dir)
+        .unwrap()
+        .commune_id()
+        .unwrap()
+        .unwrap();
+    let config = base.path().join("conglang.toml");
+    std::fs::write(&config, format!("[node]\ncommune = \"{ours}\"\n")).unwrap();
+    let cfg = config.to_str().unwrap();
+    let loopback = ["--listen", "127.0.0.1:0", "--no-mdns"];
+    for (from, ok) in [(&rogue, false), (&office, true)] {
+        let mut args = vec!["--config", cfg, "pair"];
+        args.extend(loopback);
+        let mut m = Proc::start(None, &machine, &args);
+        let w = m.line("waiting ", LIMIT).expect("machine waits");
+        let addr = w
+            .split("listening on ")
+            .nth(1)
+            .unwrap()
+            .trim_end_matches(')');
+        let probe = format!("{}@{addr}", machine.id());
+        let mut a = vec![
+            "roster", "pair", "--role", "kiosk", "--probe", &probe, "--scan", "20",
+        ];
+        a.extend(loopback);
+        let mut o = Proc::start(None, from, &a);
+        let (co, cm) = (o.code(), m.code());
+        assert_eq!(co, cm);
+        m.type_line(&co);
+        o.type_line(&cm);
+        assert_eq!(m.wait(LIMIT), ok, "{}", m.log());
+        o.wait(LIMIT);
+        assert_eq!(is_member(&machine), ok, "{}", m.log());
+        if !ok {
+            assert!(m.log().contains("not the commune"), "{}", m.log());
+            let joined = Repo::open(&machine.dir).unwrap().commune_id().unwrap();
+            assert_eq!(joined, None);
+        }
+    }
+}
+
+/// The USB half of review point 10: a foreign commune's invite for this machine's
+/// key, on a stick, is not taken when the config names another commune.
+#[test]
+fn a_configured_commune_ignores_a_foreign_invite_on_a_stick() {
+    let _one = USB_ROOTS.lock().unwrap_or_else(|e| e.into_inner());
+    let tmp = tempfile::tempdir().unwrap();
+    let stick = tmp.path().join("media").join("USB");
+    std::fs::create_dir_all(&stick).unwrap();
+    let mut rogue = Repo::open(&tmp.path().join("rogue")).unwrap();
+    rogue.init_commune("Xã Giả", "Kẻ lạ").unwrap();
+    let me = Repo::open(&tmp.path().join("machine")).unwrap().node_id();
+    let invite = rogue
+        .roster_add(me, conglang::model::Role::Kiosk, "Kiosk", "", Vec::new())
+        .unwrap();
+    std::fs::write(stick.join("k.conglang-invite"), invite.encode()).unwrap();
+    let ours = conglang::identity::Identity::generate().node_id();
+    conglang::pair::usb::set_roots(Some(vec![tmp.path().join("media")]));
+    let foreign = conglang::pair::usb::find_invite(&me, Some(&ours));
+    let open = conglang::pair::usb::find_invite(&me, None);
+    conglang::pair::usb::set_roots(None);
+    assert!(foreign.is_none(), "a foreign commune's invite was taken");
+    assert!(
+        open.is_some(),
+        "with no commune configured the invite is found"
+    );
+}
