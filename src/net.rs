@@ -148,6 +148,10 @@ impl ProtocolHandler for OutdatedHandler {
     }
 }
 
+/// Most nodes kept from mDNS: a commune's LAN has tens; forged names beyond this
+/// displace random entries instead of growing the table.
+pub const MAX_LAN_PEERS: usize = 256;
+
 /// Nodes seen on the LAN by mDNS, with their addresses.
 pub type LanPeers = Arc<Mutex<HashMap<NodeId, Vec<SocketAddr>>>>;
 type PairSlot = Arc<Mutex<Option<mpsc::UnboundedSender<PairConn>>>>;
@@ -787,6 +791,18 @@ fn start_mdns(
             return;
         }
         tracing::debug!(peer = %to_node(key).short(), ?addrs, "found on the LAN");
+        // Anyone can announce names: the table stays bounded. A full one gives a
+        // random entry's place to the newcomer, so a flood of forged names cannot
+        // keep a real machine out for good.
+        if !seen.contains_key(&key)
+            && seen.len() >= MAX_LAN_PEERS
+            && let Some(out) = seen.keys().nth(rand::random_range(0..seen.len())).copied()
+        {
+            seen.remove(&out);
+            if let Ok(mut l) = lan.lock() {
+                l.remove(&to_node(out));
+            }
+        }
         seen.insert(key, addrs.clone());
         if let Ok(mut l) = lan.lock() {
             l.insert(to_node(key), addrs.clone());

@@ -46,6 +46,8 @@ pub struct Candidate {
     pub node: NodeId,
     pub label: String,
     pub addrs: Vec<SocketAddr>,
+    /// When it last answered a probe (a full list drops the oldest answer).
+    pub answered: Instant,
 }
 
 /// Which side of a session this node is.
@@ -357,6 +359,9 @@ async fn driver(ctx: Ctx, mut cmds: mpsc::UnboundedReceiver<Cmd>) {
                 let now = Instant::now();
                 let mut lan = ctx.net.lan_peers();
                 lan.extend(named.iter().filter(|(n, _)| !lan.iter().any(|(m, _)| m == *n)).map(|(n, a)| (*n, a.clone())).collect::<Vec<_>>());
+                // Least recently probed first (never probed before all): forged
+                // names answering "waiting" cannot keep a real machine from its turn.
+                lan.sort_by_key(|(n, _)| probed.get(n).copied());
                 let mut started = 0;
                 for (node, addrs) in &lan {
                     if started >= MAX_LISTED {
@@ -375,9 +380,16 @@ async fn driver(ctx: Ctx, mut cmds: mpsc::UnboundedReceiver<Cmd>) {
             Some((node, addrs, label)) = probes.recv() => {
                 ctx.shared.update(|v| {
                     v.candidates.retain(|c| c.node != node);
-                    // Answers that arrive after the scan stopped are not listed.
-                    if let Some(label) = label.filter(|_| v.scanning && v.candidates.len() < MAX_LISTED) {
-                        v.candidates.push(Candidate { node, label, addrs });
+                    // Answers that arrive after the scan stopped are not listed. A full
+                    // list gives way: the answer heard longest ago goes (candidates are
+                    // kept in answer order before sorting below, by `answered`).
+                    if let Some(label) = label.filter(|_| v.scanning) {
+                        if v.candidates.len() >= MAX_LISTED
+                            && let Some(old) = v.candidates.iter().enumerate().min_by_key(|(_, c)| c.answered).map(|(i, _)| i)
+                        {
+                            v.candidates.remove(old);
+                        }
+                        v.candidates.push(Candidate { node, label, addrs, answered: Instant::now() });
                         v.candidates.sort_by(|a, b| a.label.cmp(&b.label).then(a.node.cmp(&b.node)));
                     }
                 });

@@ -197,6 +197,15 @@ pub fn waiting(ui: &mut Ui, st: &mut Station, view: &View, lang: Lang) {
             }),
             None => widgets::card(ui, widgets::GREEN, |ui| {
                 ui.label(RichText::new(lang.fill(S::WaitingBody, &[&label])).size(22.0));
+                // The office lists machines by label and this short id: forged names
+                // on the LAN can copy a label, not a key.
+                if let Some(me) = view.me {
+                    ui.label(
+                        RichText::new(lang.fill(S::WaitingShortId, &[&me.short()]))
+                            .size(20.0)
+                            .monospace(),
+                    );
+                }
             }),
         };
         ui.add_space(12.0);

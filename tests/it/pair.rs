@@ -730,6 +730,9 @@ fn a_usb_stick_carries_the_id_and_the_invite_both_ways() {
     hall.get_by_label("Đang chờ gia nhập xã");
     let label = conglang::pair::run::host_label();
     hall.get_by_label_contains(&format!("chọn máy này: «{label}»"));
+    // The short id the office lists beside the label (review point 11): a forged
+    // name can copy the label, not the key.
+    hall.get_by_label(&format!("Mã máy: {}", me.short()));
     // Both USB buttons on the first screen, no scrolling.
     for b in ["Ghi mã máy ra USB", "Đọc tệp mời từ USB"] {
         let r = hall.get_by_role_and_label(A11y::Button, b).rect();
