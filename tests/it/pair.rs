@@ -931,6 +931,34 @@ fn a_flooding_prober_costs_a_waiting_machine_bounded_memory() {
         "the machine stopped waiting\n{}",
         m.log()
     );
+    // And the real office still pairs with it.
+    let office = CliNode::new(base.path(), "office");
+    office.ok(&["init", "--commune", "Xã Long Môn", "--name", "UBND xã"]);
+    let probe = format!("{}@{addr}", machine.id());
+    let mut o = Proc::start(
+        None,
+        &office,
+        &[
+            "roster",
+            "pair",
+            "--role",
+            "kiosk",
+            "--probe",
+            &probe,
+            "--scan",
+            "20",
+            "--listen",
+            "127.0.0.1:0",
+            "--no-mdns",
+        ],
+    );
+    let (co, cm) = (o.code(), m.code());
+    assert_eq!(co, cm);
+    m.type_line(&co);
+    o.type_line(&cm);
+    assert!(o.wait(LIMIT), "{}", o.log());
+    assert!(m.wait(LIMIT), "{}", m.log());
+    assert!(is_member(&machine));
 }
 
 /// Review point 10: a kiosk whose config names its commune (`[node] commune`, filled
