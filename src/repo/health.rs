@@ -311,7 +311,7 @@ fn due(old: &Health, new: &Health) -> bool {
         || new.contacts.keys().any(|k| !old.contacts.contains_key(k))
         // The estimate moved by more than the margin of "wrong": worth telling.
         || match (old.clock_offset_ms, new.clock_offset_ms) {
-            (Some(a), Some(b)) => (a - b).abs() > clock::WRONG_AFTER_MS / 2,
+            (Some(a), Some(b)) => a.saturating_sub(b).saturating_abs() > clock::WRONG_AFTER_MS / 2,
             (a, b) => a.is_some() != b.is_some(),
         };
     if flags {
