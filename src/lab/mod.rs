@@ -701,6 +701,10 @@ pub async fn contact_over_link(
         relay_url: None,
     };
     let lo: std::net::IpAddr = std::net::Ipv4Addr::LOCALHOST.into();
+    // Both nodes were running before the link came up: their sync index is current
+    // (a node keys what it imported at start, or lazily on its first session).
+    Repo::open(sender)?.change_set()?;
+    Repo::open(receiver)?.change_set()?;
     let ns = netns::Pair::create("contact").ok();
     let (office_ip, kiosk_ip, front_ip, up_ip) = match &ns {
         Some(p) => (p.inner[0], p.inner[1], p.outer[1], p.outer[0]),

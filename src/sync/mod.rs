@@ -13,8 +13,9 @@
 //!    the size. A side that lacks some of the peer's recent items asks at once.
 //! 2. For each class that differs, one side descends (the one with fewer items in it,
 //!    which is the one likely to be behind): a differing node is answered with its
-//!    children's counts and fingerprints, or, when small (or urgent), with the list of
-//!    its items. A listing is answered with `Want` (exactly the listed items the
+//!    children's counts and fingerprints (a large one with its grandchildren's, two
+//!    levels in one round trip), or, when small (or urgent), with the list of its
+//!    items. A listing is answered with `Want` (exactly the listed items the
 //!    receiver lacks) and by pushing what the lister lacks. A side that holds nothing
 //!    in a node gets everything there pushed. Cost O(d · log n) for d differences,
 //!    O(log n) round trips; no cursor or "came from that peer" record decides anything.

@@ -881,7 +881,8 @@ fn settle(sa: &mut Session, ma: &mut Mem, sb: &mut Session, mb: &mut Mem) -> (u6
                 ab += changes.len() as u64;
             }
             let f = wire::encode(&m);
-            sb.handle_message(wire::decode(&f[4..]).unwrap(), mb).unwrap();
+            sb.handle_message(wire::decode(&f[4..]).unwrap(), mb)
+                .unwrap();
         }
         while let Some(m) = sb.poll_transmit() {
             moved = true;
@@ -889,7 +890,8 @@ fn settle(sa: &mut Session, ma: &mut Mem, sb: &mut Session, mb: &mut Mem) -> (u6
                 ba += changes.len() as u64;
             }
             let f = wire::encode(&m);
-            sa.handle_message(wire::decode(&f[4..]).unwrap(), ma).unwrap();
+            sa.handle_message(wire::decode(&f[4..]).unwrap(), ma)
+                .unwrap();
         }
         if !moved {
             return (ab, ba);
@@ -981,7 +983,11 @@ fn changes_received_from_a_peer_go_back_to_it_when_it_lacks_them() {
         None,
     );
     assert!(r.completed && r.synced);
-    assert_eq!(r.sent_ba.len(), 60, "the courier gives back exactly what it lacks");
+    assert_eq!(
+        r.sent_ba.len(),
+        60,
+        "the courier gives back exactly what it lacks"
+    );
     assert_eq!(office.set(), courier.set());
 }
 
