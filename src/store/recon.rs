@@ -171,7 +171,11 @@ impl Db<'_> {
     /// Every non-empty class root.
     pub fn recon_classes(&self) -> Result<Vec<(u8, NodeSum)>> {
         let mut st = self.0.prepare_cached(
-            "SELECT class, count, hash FROM recon_nodes WHERE depth = 0 ORDER BY class",
+            // Six point lookups on the primary key (class, depth, prefix): `WHERE
+            // depth = 0` alone scanned every node of the trie (~70,000 rows per class
+            // at 100,000 changes), which made a no-op session cost milliseconds.
+            "SELECT class, count, hash FROM recon_nodes
+             WHERE class IN (0, 1, 2, 3, 4, 5) AND depth = 0 AND prefix = 0 ORDER BY class",
         )?;
         let rows = st.query_map([], |r| {
             Ok((

@@ -51,8 +51,10 @@ pub use wire::{ClassSum, Kid, Located, Msg, Range};
 /// (62 % or 70 % of the line rate, depending on where the cut fell). 16 KiB halves
 /// that loss; on a LAN the extra commits cost little.
 pub const BATCH_BYTES: usize = 16 * 1024;
-/// Batches sent but not yet acknowledged.
-pub const WINDOW: usize = 4;
+/// Batches sent but not yet acknowledged: 8 × 16 KiB, the same 128 KiB in flight as
+/// 4 × 32 KiB before (the bound on what a peer can make us queue, and what a change
+/// that becomes urgent mid-session may wait behind).
+pub const WINDOW: usize = 8;
 /// A differing node with at most this many items is listed rather than split. A
 /// listing costs 8 B per item, a split 16 × ~11 B and a round trip: at 48, a node
 /// two levels below a 10,000-item class root (~39 items) and one three levels below
