@@ -524,6 +524,19 @@ pub fn time<T>(f: impl FnOnce() -> T) -> (T, Duration) {
     (r, t.elapsed())
 }
 
+/// The sender's address the relay must forward to: the one on the IP it was told to
+/// listen on. Its first address is not always that one (iroh also lists others, e.g.
+/// IPv6 or loopback inside its namespace), and a relay forwarding there reached
+/// nothing: whole contacts passed with 24 unanswered handshake packets.
+fn reachable(addrs: &[std::net::SocketAddr], ip: std::net::IpAddr) -> Result<std::net::SocketAddr> {
+    addrs
+        .iter()
+        .find(|a| a.ip() == ip)
+        .or(addrs.first())
+        .copied()
+        .ok_or_else(|| anyhow::anyhow!("the sending node has no address"))
+}
+
 /// One sync between two data dirs over real iroh endpoints, through the emulated link.
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct LinkMeasure {
@@ -591,7 +604,7 @@ pub async fn sync_over_link_cut(
             redial: false,
         },
     )?;
-    let target = office.addrs[0];
+    let target = reachable(&office.addrs, office_ip)?;
     let relay = link::Relay::start_on(front_ip, up_ip, target, spec).await?;
     relay
         .state
@@ -725,7 +738,8 @@ pub async fn contact_over_link(
             redial: false,
         },
     )?;
-    let relay = link::Relay::start_on(front_ip, up_ip, office.addrs[0], spec).await?;
+    let target = reachable(&office.addrs, office_ip)?;
+    let relay = link::Relay::start_on(front_ip, up_ip, target, spec).await?;
     let peer = crate::config::PeerAddr {
         node: office.handle.node_id,
         addr: relay.addr,
