@@ -82,6 +82,44 @@ fn cli_list(dir: &std::path::Path) -> anyhow::Result<(f64, u64)> {
     Ok((ms, rss))
 }
 
+/// W4/W5/W8's backlog: requests of ~1,000 characters until `mb` MiB of changes.
+/// Returns (requests, change bytes).
+fn load_backlog(p: &mut Pair, mb: usize) -> anyhow::Result<(usize, usize)> {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(4);
+    let mut changes = Vec::new();
+    let mut bytes = 0usize;
+    let mut i = 0;
+    while bytes < mb * 1024 * 1024 {
+        let r = lab::request(&p.filer, None, &mut rng, i, 1000);
+        bytes += r.iter().map(|c| c.bytes.len()).sum::<usize>();
+        changes.extend(r);
+        i += 1;
+    }
+    lab::load(&mut p.office, changes, None)?;
+    Ok((i, bytes))
+}
+
+/// Bytes of the signed changes a store holds (change bytes only, as the backlog is
+/// counted).
+fn held_bytes(dir: &std::path::Path) -> anyhow::Result<u64> {
+    Ok(Repo::open(dir)?
+        .all_changes()?
+        .iter()
+        .map(|c| c.bytes.len() as u64)
+        .sum())
+}
+
+/// Copies a data directory (no node has it open).
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) -> anyhow::Result<()> {
+    let st = std::process::Command::new("cp")
+        .arg("-a")
+        .arg(from)
+        .arg(to)
+        .status()?;
+    anyhow::ensure!(st.success(), "cp -a failed");
+    Ok(())
+}
+
 fn main() -> anyhow::Result<()> {
     let a = args();
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -134,10 +172,10 @@ fn main() -> anyhow::Result<()> {
     }
 
     if want(&a, "w2") || want(&a, "w3") {
-        let sizes: Vec<usize> = if a.quick {
-            vec![100, 1000]
-        } else {
-            vec![100, 1000, 10_000, 100_000]
+        let sizes: Vec<usize> = match std::env::var("CONGLANG_W2_SIZES") {
+            Ok(v) => v.split(',').filter_map(|x| x.trim().parse().ok()).collect(),
+            Err(_) if a.quick => vec![100, 1000],
+            Err(_) => vec![100, 1000, 10_000, 100_000],
         };
         let mut rows = Vec::new();
         for n in sizes {
@@ -165,17 +203,29 @@ fn main() -> anyhow::Result<()> {
                 .map(|c| c.bytes.len() as u64 + 64)
                 .sum();
             let one = lab::sync_in_memory(&mut p.office, &mut p.kiosk)?;
+            // CPU of a no-op session, each side (median of 5 repeats).
+            let mut cpu_a = Vec::new();
+            let mut cpu_b = Vec::new();
+            for _ in 0..5 {
+                let m = lab::sync_in_memory(&mut p.office, &mut p.kiosk)?;
+                cpu_a.push(m.cpu_a_us as f64);
+                cpu_b.push(m.cpu_b_us as f64);
+            }
+            let (cpu_a, cpu_b) = (lab::median(&mut cpu_a), lab::median(&mut cpu_b));
             eprintln!(
-                "W2 n={n:>6}: no-op {} B in {} RT (repeat {} B, {} RT) | W3 one notice: {} B (change {} B) in {} RT",
+                "W2 n={n:>6}: first contact after separate loads {} B in {} RT | no-op {} B in {} RT, CPU {} µs / {} µs per side (median of 5: {cpu_a:.0} µs / {cpu_b:.0} µs) | W3 one notice: {} B (change {} B) in {} RT",
                 noop.bytes(),
                 noop.round_trips,
                 again.bytes(),
                 again.round_trips,
+                again.cpu_a_us,
+                again.cpu_b_us,
                 one.bytes(),
                 change,
                 one.round_trips
             );
-            rows.push(json!({"docs": n, "w2_noop": noop, "w2_repeat": again, "w3_one_new": one, "w3_change_bytes": change}));
+            rows.push(json!({"docs": n, "w2_noop": noop, "w2_repeat": again, "w3_one_new": one, "w3_change_bytes": change,
+                "noop_cpu_us_median_of_5": [cpu_a, cpu_b]}));
         }
         out.insert("w2_w3".into(), json!(rows));
     }
@@ -217,17 +267,7 @@ fn main() -> anyhow::Result<()> {
         ] {
             let dir = tempfile::tempdir()?;
             let mut p = Pair::create(dir.path())?;
-            let mut rng = rand::rngs::StdRng::seed_from_u64(4);
-            let mut changes = Vec::new();
-            let mut bytes = 0usize;
-            let mut i = 0;
-            while bytes < mb * 1024 * 1024 {
-                let r = lab::request(&p.filer, None, &mut rng, i, 1000);
-                bytes += r.iter().map(|c| c.bytes.len()).sum::<usize>();
-                changes.extend(r);
-                i += 1;
-            }
-            lab::load(&mut p.office, changes, None)?;
+            let (i, _) = load_backlog(&mut p, mb)?;
             let urgent = p.office.post_notice(&NoticeDraft {
                 title: "KHẨN: lũ quét".into(),
                 body: "Sơ tán ngay".into(),
@@ -272,6 +312,155 @@ fn main() -> anyhow::Result<()> {
             );
             out.insert(name.into(), json!({"requests": i, "change_bytes": total, "measure": m, "catch_up_bound_ms": bound_ms}));
         }
+    }
+
+    if want(&a, "w8") {
+        // W8: the W5 backlog over the 2G link in contacts of 30 s separated by cuts;
+        // before each contact the office posts a new urgent notice, which must be the
+        // first thing that contact commits.
+        let mb = if a.quick { 1 } else { 5 };
+        let window = Duration::from_secs(
+            std::env::var("CONGLANG_W8_WINDOW_S")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(30),
+        );
+        let dir = tempfile::tempdir()?;
+        let mut p = Pair::create(dir.path())?;
+        let (requests, backlog) = load_backlog(&mut p, mb)?;
+        let (office_dir, kiosk_dir) = (
+            p.office.data_dir().to_path_buf(),
+            p.kiosk.data_dir().to_path_buf(),
+        );
+        drop(p);
+        let spec = LinkSpec::two_g(8);
+        let line = spec.rate_bps as f64 / 8.0 * window.as_secs_f64();
+        let allowed = (backlog as f64 / (0.7 * line)).ceil() as usize + 1;
+        let start_held = held_bytes(&kiosk_dir)?;
+        let mut rows = Vec::new();
+        let mut done = false;
+        for k in 1..=allowed + 5 {
+            let urgent = Repo::open(&office_dir)?.post_notice(&NoticeDraft {
+                title: format!("KHẨN: mưa lớn, đợt {k}"),
+                body: "Bà con không đi qua ngầm tràn".into(),
+                urgent: true,
+                ..Default::default()
+            })?;
+            let before = held_bytes(&kiosk_dir)?;
+            let mut s = spec.clone();
+            s.seed = 800 + k as u64;
+            let m = rt.block_on(lab::contact_over_link(
+                &office_dir,
+                &kiosk_dir,
+                s,
+                Some(urgent),
+                window,
+            ))?;
+            let after = held_bytes(&kiosk_dir)?;
+            let delivered = after.saturating_sub(before);
+            // A contact that ends early (the backlog is done) is judged on its length.
+            let cap = spec.rate_bps as f64 / 8.0 * (m.window_ms as f64 / 1000.0);
+            eprintln!(
+                "W8 contact {k:>2}: {} ms, connected at {:?} ms, first commit at {:?} ms, urgent {:?} ms after connect; committed {} B of changes ({:.0} % of the line rate × contact), UDP {} B ({:.0} % of line capacity), {} dropped{}",
+                m.window_ms,
+                m.connect_ms,
+                m.first_commit_ms,
+                m.urgent_after_connect_ms,
+                delivered,
+                100.0 * delivered as f64 / cap,
+                m.udp_bytes,
+                100.0 * m.udp_bytes as f64 / (2.0 * cap),
+                m.dropped_packets,
+                if m.synced_ms.is_some() {
+                    ", synced"
+                } else {
+                    ""
+                }
+            );
+            rows.push(json!({"contact": k, "measure": m, "delivered_change_bytes": delivered, "delivered_fraction_of_line": delivered as f64 / cap}));
+            if m.synced_ms.is_some() {
+                done = true;
+                break;
+            }
+        }
+        let got = held_bytes(&kiosk_dir)? - start_held;
+        eprintln!(
+            "W8: backlog {backlog} B ({requests} requests); {} contacts of {} s (allowed {allowed}); completed: {done}; {got} B committed",
+            rows.len(),
+            window.as_secs()
+        );
+        out.insert(
+            "w8".into(),
+            json!({"backlog_bytes": backlog, "requests": requests, "window_s": window.as_secs(),
+                "allowed_contacts": allowed, "contacts": rows, "completed": done}),
+        );
+    }
+
+    if want(&a, "w4b") {
+        // W4b: urgent first into a large store. The kiosk holds 10,000 notices, the
+        // office those, 10,000 newer ones and one urgent warning; 2G link.
+        let n = s(10_000);
+        let dir = tempfile::tempdir()?;
+        let mut p = Pair::create(dir.path())?;
+        let mut rng = rand::rngs::StdRng::seed_from_u64(44);
+        let common: Vec<_> = (0..n)
+            .map(|_| lab::notice(p.office.identity(), &mut rng, 300, false))
+            .collect();
+        lab::load(&mut p.office, common.clone(), None)?;
+        lab::load(&mut p.kiosk, common, None)?;
+        let newer: Vec<_> = (0..n)
+            .map(|_| lab::notice(p.office.identity(), &mut rng, 300, false))
+            .collect();
+        lab::load(&mut p.office, newer, None)?;
+        let urgent = p.office.post_notice(&NoticeDraft {
+            title: "KHẨN: bão số 3 đổ bộ".into(),
+            body: "Sơ tán ngay khỏi vùng trũng".into(),
+            urgent: true,
+            ..Default::default()
+        })?;
+        let (office_dir, kiosk_dir) = (
+            p.office.data_dir().to_path_buf(),
+            p.kiosk.data_dir().to_path_buf(),
+        );
+        drop(p);
+        // Keying the changes of a freshly loaded store for the sync index (done at
+        // node start, or lazily by the first session).
+        let refresh = {
+            let runs = tempfile::tempdir()?;
+            let k = runs.path().join("kiosk");
+            copy_dir(&office_dir, &k)?;
+            let mut r = Repo::open(&k)?;
+            let t = Instant::now();
+            r.change_set()?;
+            t.elapsed().as_millis() as u64
+        };
+        eprintln!(
+            "W4b: keying the office's {} changes for the sync index: {refresh} ms",
+            2 * n + 1
+        );
+        let mut rows = Vec::new();
+        for run in 0..5u64 {
+            let runs = tempfile::tempdir()?;
+            let (o, k) = (runs.path().join("office"), runs.path().join("kiosk"));
+            copy_dir(&office_dir, &o)?;
+            copy_dir(&kiosk_dir, &k)?;
+            let m = rt.block_on(lab::contact_over_link(
+                &o,
+                &k,
+                LinkSpec::two_g(440 + run),
+                Some(urgent.clone()),
+                Duration::from_secs(20),
+            ))?;
+            eprintln!(
+                "W4b run {run}: connected at {:?} ms; urgent committed {:?} ms after connection up; first commit at {:?} ms",
+                m.connect_ms, m.urgent_after_connect_ms, m.first_commit_ms
+            );
+            rows.push(json!(m));
+        }
+        out.insert(
+            "w4b".into(),
+            json!({"kiosk_docs": n, "office_docs": 2 * n, "runs": rows}),
+        );
     }
 
     if want(&a, "w5w1") {

@@ -295,6 +295,25 @@ pub struct Measure {
     /// Flights: times a side had to wait for the other (max of both sides).
     pub round_trips: u64,
     pub changes: u64,
+    /// CPU time each side's session spent (this thread's CPU clock around its
+    /// `start`, `handle_message`, `poll_transmit` and the frame encoding and
+    /// decoding), in microseconds.
+    pub cpu_a_us: u64,
+    pub cpu_b_us: u64,
+}
+
+/// This thread's CPU time (user + system), in nanoseconds.
+pub fn thread_cpu_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec; the clock id is a constant.
+    let r = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    if r != 0 {
+        return 0;
+    }
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
 }
 
 impl Measure {
@@ -310,29 +329,53 @@ pub fn sync_in_memory(a: &mut Repo, b: &mut Repo) -> Result<Measure> {
         .ok_or_else(|| anyhow::anyhow!("no commune"))?;
     let mut sa = Session::new(a.node_id(), b.node_id(), commune, rand::random());
     let mut sb = Session::new(b.node_id(), a.node_id(), commune, rand::random());
+    let (mut cpu_a, mut cpu_b) = (0u64, 0u64);
+    let t = thread_cpu_ns();
     sa.start(a)?;
+    let u = thread_cpu_ns();
     sb.start(b)?;
+    cpu_a += u - t;
+    cpu_b += thread_cpu_ns() - u;
     let mut m = Measure::default();
     loop {
         let mut moved = false;
-        while let Some(msg) = sa.poll_transmit() {
+        loop {
+            // a's side: take a message and encode it; b's side: decode and handle it.
+            let t = thread_cpu_ns();
+            let Some(msg) = sa.poll_transmit() else {
+                cpu_a += thread_cpu_ns() - t;
+                break;
+            };
             moved = true;
             let f = wire::encode(&msg);
+            let u = thread_cpu_ns();
+            cpu_a += u - t;
             m.bytes_a_to_b += f.len() as u64;
             m.msgs += 1;
             sb.handle_message(wire::decode(&f[4..])?, b)?;
+            cpu_b += thread_cpu_ns() - u;
         }
-        while let Some(msg) = sb.poll_transmit() {
+        loop {
+            let t = thread_cpu_ns();
+            let Some(msg) = sb.poll_transmit() else {
+                cpu_b += thread_cpu_ns() - t;
+                break;
+            };
             moved = true;
             let f = wire::encode(&msg);
+            let u = thread_cpu_ns();
+            cpu_b += u - t;
             m.bytes_b_to_a += f.len() as u64;
             m.msgs += 1;
             sa.handle_message(wire::decode(&f[4..])?, a)?;
+            cpu_a += thread_cpu_ns() - u;
         }
         if !moved {
             break;
         }
     }
+    m.cpu_a_us = cpu_a / 1000;
+    m.cpu_b_us = cpu_b / 1000;
     while sa.poll_event().is_some() {}
     while let Some(e) = sb.poll_event() {
         let _ = e == Event::Synced;
@@ -481,6 +524,19 @@ pub fn time<T>(f: impl FnOnce() -> T) -> (T, Duration) {
     (r, t.elapsed())
 }
 
+/// The sender's address the relay must forward to: the one on the IP it was told to
+/// listen on. Its first address is not always that one (iroh also lists others, e.g.
+/// IPv6 or loopback inside its namespace), and a relay forwarding there reached
+/// nothing: whole contacts passed with 24 unanswered handshake packets.
+fn reachable(addrs: &[std::net::SocketAddr], ip: std::net::IpAddr) -> Result<std::net::SocketAddr> {
+    addrs
+        .iter()
+        .find(|a| a.ip() == ip)
+        .or(addrs.first())
+        .copied()
+        .ok_or_else(|| anyhow::anyhow!("the sending node has no address"))
+}
+
 /// One sync between two data dirs over real iroh endpoints, through the emulated link.
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct LinkMeasure {
@@ -548,7 +604,7 @@ pub async fn sync_over_link_cut(
             redial: false,
         },
     )?;
-    let target = office.addrs[0];
+    let target = reachable(&office.addrs, office_ip)?;
     let relay = link::Relay::start_on(front_ip, up_ip, target, spec).await?;
     relay
         .state
@@ -618,4 +674,135 @@ pub async fn sync_over_link_cut(
         Ok(r) => r.map(|_| m),
         Err(_) => anyhow::bail!("sync over the emulated link did not finish in {timeout:?}"),
     }
+}
+
+/// One contact of a fixed length over the emulated link (W8, W4b).
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct ContactMeasure {
+    /// Length of the contact: from the receiver starting to dial (the link is up) to
+    /// the cut.
+    pub window_ms: u64,
+    /// From link up to the QUIC connection being up.
+    pub connect_ms: Option<u64>,
+    /// From link up to the first batch committed on the receiver.
+    pub first_commit_ms: Option<u64>,
+    /// From the connection being up to the urgent notice committed on the receiver.
+    pub urgent_after_connect_ms: Option<u64>,
+    /// From link up to the session reporting `Synced` (the backlog is done).
+    pub synced_ms: Option<u64>,
+    /// UDP payload bytes through the link, both ways, during the contact.
+    pub udp_bytes: u64,
+    pub dropped_packets: u64,
+    pub isolated: bool,
+}
+
+/// A contact between two data dirs over real iroh endpoints (each in its own network
+/// namespace when root), through the emulated link: the receiver dials, the link
+/// carries packets for `window` from that moment, then it is cut and both nodes stop,
+/// keeping whatever was committed. Ends early once the two are in sync.
+pub async fn contact_over_link(
+    sender: &Path,
+    receiver: &Path,
+    spec: link::LinkSpec,
+    urgent: Option<DocId>,
+    window: Duration,
+) -> Result<ContactMeasure> {
+    use crate::node::{BackgroundNode, NodeEvent, NodeOptions};
+    let net = |listen: std::net::SocketAddr| crate::net::NetConfig {
+        listen,
+        mdns: false,
+        relay_url: None,
+    };
+    let lo: std::net::IpAddr = std::net::Ipv4Addr::LOCALHOST.into();
+    // Both nodes were running before the link came up: their sync index is current
+    // (a node keys what it imported at start, or lazily on its first session).
+    Repo::open(sender)?.change_set()?;
+    Repo::open(receiver)?.change_set()?;
+    let ns = netns::Pair::create("contact").ok();
+    let (office_ip, kiosk_ip, front_ip, up_ip) = match &ns {
+        Some(p) => (p.inner[0], p.inner[1], p.outer[1], p.outer[0]),
+        None => (lo, lo, lo, lo),
+    };
+    let start = |i: usize, dir: std::path::PathBuf, opts: NodeOptions| -> Result<BackgroundNode> {
+        match &ns {
+            Some(p) => p.run_in(i, move || BackgroundNode::start(dir, opts))?,
+            None => BackgroundNode::start(dir, opts),
+        }
+    };
+    let office = start(
+        0,
+        sender.to_path_buf(),
+        NodeOptions {
+            net: net(std::net::SocketAddr::new(office_ip, 0)),
+            peers: vec![],
+            redial: false,
+        },
+    )?;
+    let target = reachable(&office.addrs, office_ip)?;
+    let relay = link::Relay::start_on(front_ip, up_ip, target, spec).await?;
+    let peer = crate::config::PeerAddr {
+        node: office.handle.node_id,
+        addr: relay.addr,
+    };
+    let reader = Repo::open(receiver)?;
+    let t0 = Instant::now();
+    let kiosk = start(
+        1,
+        receiver.to_path_buf(),
+        NodeOptions {
+            net: net(std::net::SocketAddr::new(kiosk_ip, 0)),
+            peers: vec![peer],
+            redial: false,
+        },
+    )?;
+    let mut events = kiosk.handle.subscribe();
+    let mut m = ContactMeasure {
+        isolated: ns.is_some(),
+        ..Default::default()
+    };
+    let ms = |t: Instant| t.elapsed().as_millis() as u64;
+    let mut up: Option<Instant> = None;
+    while t0.elapsed() < window {
+        let left = window.saturating_sub(t0.elapsed());
+        let ev = tokio::time::timeout(left.min(Duration::from_millis(10)), events.recv()).await;
+        if let (Some(u), Some(doc), None) = (up, &urgent, m.urgent_after_connect_ms)
+            && reader.notice(doc)?.is_some()
+        {
+            m.urgent_after_connect_ms = Some(ms(u));
+        }
+        match ev {
+            Ok(Ok(NodeEvent::Connected { .. })) if up.is_none() => {
+                up = Some(Instant::now());
+                m.connect_ms = Some(ms(t0));
+            }
+            Ok(Ok(NodeEvent::Received { .. })) if m.first_commit_ms.is_none() => {
+                m.first_commit_ms = Some(ms(t0));
+            }
+            Ok(Ok(NodeEvent::Synced { .. })) => {
+                m.synced_ms = Some(ms(t0));
+                break;
+            }
+            Ok(Ok(NodeEvent::Refused { reason, .. })) => anyhow::bail!("refused: {reason}"),
+            _ => {}
+        }
+    }
+    // The cut: nothing more crosses, then both nodes stop.
+    relay
+        .state
+        .cut
+        .store(true, std::sync::atomic::Ordering::Relaxed);
+    m.window_ms = ms(t0);
+    m.udp_bytes = relay.state.total();
+    m.dropped_packets = relay
+        .state
+        .dropped
+        .load(std::sync::atomic::Ordering::Relaxed);
+    tokio::task::spawn_blocking(move || {
+        drop(kiosk);
+        drop(office);
+    })
+    .await?;
+    drop(relay);
+    drop(ns);
+    Ok(m)
 }

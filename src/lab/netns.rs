@@ -46,7 +46,20 @@ impl Pair {
         let k = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let id = (std::process::id() % 1000) * 10 + k % 10;
         let names = [format!("cl-{tag}-a-{id}"), format!("cl-{tag}-b-{id}")];
-        let subnet = |i: usize| 200 + ((id + k) % 25) as u8 * 2 + i as u8;
+        // A subnet pair no interface of this namespace already routes: a run that was
+        // killed leaves its namespaces behind, and two veths on one subnet send the
+        // relay's packets into the old one (whole contacts passed unanswered).
+        let routes = Command::new("ip")
+            .args(["-4", "route", "show"])
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default();
+        let taken = |s: u8| routes.contains(&format!("10.{s}.0.0/24"));
+        let base = (0..25u32)
+            .map(|j| 200 + ((id + k + j) % 25) as u8 * 2)
+            .find(|b| !taken(*b) && !taken(b + 1))
+            .unwrap_or(200 + ((id + k) % 25) as u8 * 2);
+        let subnet = |i: usize| base + i as u8;
         let mut p = Pair {
             names: names.clone(),
             inner: [Ipv4Addr::UNSPECIFIED.into(); 2],
