@@ -298,7 +298,8 @@ pub struct SyncState {
     pub moving: BTreeMap<NodeId, Transfer>,
     /// What moved with each peer since the app started (the courier's trip).
     pub tally: BTreeMap<NodeId, Tally>,
-    /// Peers found to run an older version, and when (unix s).
+    /// Members found to run an older version, and when (unix s); at most
+    /// [`MAX_OUTDATED_CARDS`].
     pub outdated: BTreeMap<NodeId, i64>,
     /// When each peer last reached sync this run (unix s); older ones are in the view.
     pub synced_at: BTreeMap<NodeId, i64>,
@@ -654,6 +655,18 @@ impl Station {
             }
             NodeEvent::Outdated { peer, .. } => {
                 self.sync.outdated.insert(peer, now);
+                // Bounded: the oldest card goes when a new one would pass the cap.
+                while self.sync.outdated.len() > MAX_OUTDATED_CARDS {
+                    let oldest = self
+                        .sync
+                        .outdated
+                        .iter()
+                        .min_by_key(|(_, t)| **t)
+                        .map(|(p, _)| *p);
+                    if let Some(p) = oldest {
+                        self.sync.outdated.remove(&p);
+                    }
+                }
             }
         }
     }
@@ -1139,6 +1152,8 @@ impl eframe::App for KioskApp {
 
 /// Seconds a tracking code stays on screen once nobody touches the kiosk.
 pub const CODE_SCREEN_SECONDS: i64 = 60;
+/// Most "needs update" cards the exchange screen keeps (a commune has few machines).
+pub const MAX_OUTDATED_CARDS: usize = 16;
 
 /// One line: the sync state on the right; on the left the result of the last
 /// action if there is one, else the app, the commune and this device, cut short
