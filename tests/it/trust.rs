@@ -373,6 +373,9 @@ mod hostile_peers {
         (top, ended)
     }
 
+    /// Builds one flooding message.
+    type Attack = fn() -> Msg;
+
     fn root0() -> NodeRef {
         NodeRef {
             class: 0,
@@ -433,7 +436,7 @@ mod hostile_peers {
         let member = Identity::load_or_create(&rogue.dir).unwrap();
         let commune: conglang::identity::NodeId = office.id().parse().unwrap();
         let served = office.serve(&[]);
-        let cases: [(&str, &Identity, fn() -> Msg); 6] = [
+        let cases: [(&str, &Identity, Attack); 6] = [
             (
                 "stranger, repeated ids",
                 &Identity::generate(),
