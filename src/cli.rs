@@ -422,6 +422,8 @@ pub fn run(cli: Cli) -> Result<()> {
                 (None, None) => bail!("give the invite text or --file PATH"),
             };
             let invite = Invite::decode(&text)?;
+            crate::pair::check_commune(config.commune.as_ref(), &invite.commune_id)
+                .map_err(|e| anyhow::anyhow!(e))?;
             let mut repo = Repo::open(&data)?;
             repo.join(&invite)?;
             if json {

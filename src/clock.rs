@@ -8,10 +8,13 @@
 //! the CLI at start) or from [`set_offset_ms`] — the "fake time source".
 //!
 //! How wrong the clock is, is learnt from peers: each side of a sync session puts its
-//! wall clock in its `Hello` (`sync::wire`), and the node records, per peer, the
+//! wall clock in its `Hello` (`sync::wire`; the corrected one when it knows its own
+//! is wrong), and the node records, per member peer, the
 //! offset `peer clock − our clock` at that contact (`repo::health`). The median of
 //! the latest offset of each reference peer (officials' machines when any were met,
-//! else every peer) is this node's best estimate of its own error; beyond
+//! else every member peer — at least two, or one the officials' signed times agree
+//! with, so one stolen courier cannot set a kiosk's clock) is this node's best
+//! estimate of its own error; beyond
 //! [`WRONG_AFTER_MS`] the clock is called wrong, said so on screen and in the fleet
 //! health document, and shown times are corrected by it. No verdict reads the clock
 //! (ARCHITECTURE.md, "Clocks").

@@ -56,6 +56,7 @@ struct RawConfig {
 struct RawNode {
     data_dir: Option<PathBuf>,
     role: Option<String>,
+    commune: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -88,6 +89,11 @@ pub struct Config {
     pub data_dir: Option<PathBuf>,
     /// The role this machine is set up for; checked against the roster once known.
     pub role: Option<Role>,
+    /// The commune this machine is installed for (its id, as `conglang roster`
+    /// prints it): pairing and USB invites from any other commune are refused.
+    /// `None`: any commune whose code the people confirm (see ARCHITECTURE.md,
+    /// "Threat model").
+    pub commune: Option<NodeId>,
     pub listen: SocketAddr,
     pub peers: Vec<PeerAddr>,
     pub mdns: bool,
@@ -139,6 +145,7 @@ impl Default for Config {
         Config {
             data_dir: None,
             role: None,
+            commune: None,
             listen: SocketAddr::from(([0, 0, 0, 0], DEFAULT_PORT)),
             peers: Vec::new(),
             mdns: true,
@@ -165,6 +172,13 @@ impl Config {
                 Some(b) if d.is_relative() => b.join(d),
                 _ => d,
             });
+        }
+        if let Some(id) = raw.node.commune.filter(|s| !s.trim().is_empty()) {
+            c.commune = Some(
+                id.trim()
+                    .parse()
+                    .with_context(|| format!("node.commune {id:?} is not a commune id"))?,
+            );
         }
         if let Some(r) = raw.node.role {
             c.role = Some(r.parse().context("node.role")?);
@@ -259,6 +273,10 @@ mod tests {
         assert!(format!("{e:#}").contains("zom"), "{e:#}");
         let e = Config::parse("[ui]\nrequests_per_hour = 0\n", None).unwrap_err();
         assert!(format!("{e:#}").contains("requests_per_hour"), "{e:#}");
+        let e = Config::parse("[node]\ncommune = \"xa-long-mon\"\n", None).unwrap_err();
+        assert!(format!("{e:#}").contains("node.commune"), "{e:#}");
+        let c = Config::parse("[node]\ncommune = \"\"\n", None).unwrap();
+        assert_eq!(c.commune, None, "an empty commune is none set");
         let e = Config::parse("[node]\nrole = \"mayor\"\n", None).unwrap_err();
         assert!(format!("{e:#}").contains("official"), "{e:#}");
     }

@@ -178,6 +178,10 @@ impl ProtocolHandler for OutdatedHandler {
     }
 }
 
+/// Most nodes kept from mDNS: a commune's LAN has tens; forged names beyond this
+/// displace random entries instead of growing the table.
+pub const MAX_LAN_PEERS: usize = 256;
+
 /// Nodes seen on the LAN by mDNS, with their addresses.
 pub type LanPeers = Arc<Mutex<HashMap<NodeId, Vec<SocketAddr>>>>;
 type PairSlot = Arc<Mutex<Option<mpsc::UnboundedSender<PairConn>>>>;
@@ -185,20 +189,36 @@ type PairSlot = Arc<Mutex<Option<mpsc::UnboundedSender<PairConn>>>>;
 /// One pairing connection (`pair::ALPN`): length-prefixed frames both ways, pumped by
 /// two tasks so that `recv` can be raced against a timer without losing a half-read
 /// frame. What is said on it is `pair`'s business; this only moves bytes.
+///
+/// The peer may be anyone on the LAN, so what it can make us hold is bounded: the
+/// reader hands over one frame at a time (a queue of one; until the consumer takes
+/// it, QUIC flow control holds the peer back), and refuses a frame over the size the
+/// consumer expects next ([`PairConn::set_max_frame`], small by default).
 pub struct PairConn {
     pub peer: NodeId,
     tx: Option<mpsc::UnboundedSender<Vec<u8>>>,
-    rx: mpsc::UnboundedReceiver<Result<Vec<u8>, String>>,
+    rx: mpsc::Receiver<Result<Vec<u8>, String>>,
     written: Option<tokio::sync::oneshot::Receiver<()>>,
     conn: Connection,
+    max_frame: Arc<std::sync::atomic::AtomicUsize>,
+    /// An accepted connection holds one of the few pairing places while it lives.
+    _place: Option<tokio::sync::OwnedSemaphorePermit>,
 }
 
 impl PairConn {
-    fn pump(conn: Connection, mut send: SendStream, mut recv: RecvStream) -> PairConn {
+    fn pump(
+        conn: Connection,
+        mut send: SendStream,
+        mut recv: RecvStream,
+        place: Option<tokio::sync::OwnedSemaphorePermit>,
+    ) -> PairConn {
         let peer = to_node(conn.remote_id());
         let (tx, mut out) = mpsc::unbounded_channel::<Vec<u8>>();
-        let (inc, rx) = mpsc::unbounded_channel();
+        let (inc, rx) = mpsc::channel(1);
         let (done, written) = tokio::sync::oneshot::channel();
+        let max_frame = Arc::new(std::sync::atomic::AtomicUsize::new(
+            crate::pair::MAX_SMALL_FRAME,
+        ));
         tokio::spawn(async move {
             while let Some(p) = out.recv().await {
                 let mut frame = (p.len() as u32).to_be_bytes().to_vec();
@@ -213,6 +233,7 @@ impl PairConn {
             let _ = tokio::time::timeout(Duration::from_secs(2), send.stopped()).await;
             let _ = done.send(());
         });
+        let limit = max_frame.clone();
         tokio::spawn(async move {
             let r: Result<(), String> = async {
                 loop {
@@ -221,21 +242,25 @@ impl PairConn {
                         .await
                         .map_err(|e| e.to_string())?;
                     let n = u32::from_be_bytes(prefix) as usize;
-                    if n > crate::pair::MAX_FRAME {
-                        return Err(format!("pairing frame of {n} bytes is over the limit"));
+                    let max = limit.load(Ordering::Relaxed);
+                    if n > max {
+                        let _ = recv.stop(4u32.into());
+                        return Err(format!(
+                            "pairing frame of {n} bytes is over the limit here ({max})"
+                        ));
                     }
                     let mut body = vec![0u8; n];
                     recv.read_exact(&mut body)
                         .await
                         .map_err(|e| e.to_string())?;
-                    if inc.send(Ok(body)).is_err() {
+                    if inc.send(Ok(body)).await.is_err() {
                         return Ok(());
                     }
                 }
             }
             .await;
             if let Err(e) = r {
-                let _ = inc.send(Err(e));
+                let _ = inc.send(Err(e)).await;
             }
         });
         PairConn {
@@ -244,7 +269,17 @@ impl PairConn {
             rx,
             written: Some(written),
             conn,
+            max_frame,
+            _place: place,
         }
+    }
+
+    /// The largest frame accepted from now on (`pair::MAX_SMALL_FRAME` until the
+    /// session expects an invite). Set it before sending what the larger answer
+    /// answers: the reader checks each frame's length as its prefix arrives.
+    pub fn set_max_frame(&self, n: usize) {
+        self.max_frame
+            .store(n.min(crate::pair::MAX_FRAME), Ordering::Relaxed);
     }
 
     /// Queues a frame.
@@ -279,9 +314,21 @@ impl PairConn {
     }
 }
 
+impl Drop for PairConn {
+    /// A connection given up on is closed at once: its tasks end, its place is free.
+    fn drop(&mut self) {
+        self.conn.close(0u32.into(), b"bye");
+    }
+}
+
+/// Most pairing connections accepted at once: one session, a probe or two, and a
+/// stranger's few. Beyond that a connection is refused at once.
+pub const MAX_PAIR_CONNS: usize = 4;
+
 #[derive(Debug, Clone)]
 struct PairHandler {
     slot: PairSlot,
+    places: Arc<tokio::sync::Semaphore>,
 }
 
 impl std::fmt::Debug for PairConn {
@@ -297,8 +344,18 @@ impl ProtocolHandler for PairHandler {
             conn.close(3u32.into(), b"not pairing");
             return Ok(());
         };
-        let (send, recv) = conn.accept_bi().await?;
-        let _ = tx.send(PairConn::pump(conn, send, recv));
+        let Ok(place) = self.places.clone().try_acquire_owned() else {
+            conn.close(5u32.into(), b"busy");
+            return Ok(());
+        };
+        // A peer that connects and opens no stream does not keep its place.
+        let Ok(streams) = tokio::time::timeout(Duration::from_secs(5), conn.accept_bi()).await
+        else {
+            conn.close(6u32.into(), b"no stream");
+            return Ok(());
+        };
+        let (send, recv) = streams?;
+        let _ = tx.send(PairConn::pump(conn, send, recv, Some(place)));
         Ok(())
     }
 }
@@ -363,6 +420,7 @@ impl Net {
                 crate::pair::ALPN,
                 PairHandler {
                     slot: pairing.clone(),
+                    places: Arc::new(tokio::sync::Semaphore::new(MAX_PAIR_CONNS)),
                 },
             )
             .spawn();
@@ -496,7 +554,7 @@ impl Net {
             .open_bi()
             .await
             .map_err(|e| anyhow!("cannot open a stream to {}: {e}", peer.short()))?;
-        Ok(PairConn::pump(conn, send, recv))
+        Ok(PairConn::pump(conn, send, recv, None))
     }
 
     pub async fn shutdown(&self) {
@@ -773,6 +831,18 @@ fn start_mdns(
             return;
         }
         tracing::debug!(peer = %to_node(key).short(), ?addrs, "found on the LAN");
+        // Anyone can announce names: the table stays bounded. A full one gives a
+        // random entry's place to the newcomer, so a flood of forged names cannot
+        // keep a real machine out for good.
+        if !seen.contains_key(&key)
+            && seen.len() >= MAX_LAN_PEERS
+            && let Some(out) = seen.keys().nth(rand::random_range(0..seen.len())).copied()
+        {
+            seen.remove(&out);
+            if let Ok(mut l) = lan.lock() {
+                l.remove(&to_node(out));
+            }
+        }
         seen.insert(key, addrs.clone());
         if let Ok(mut l) = lan.lock() {
             l.insert(to_node(key), addrs.clone());

@@ -403,7 +403,10 @@ impl Core {
         // wall clock goes in the `Hello` so each side learns the other's offset.
         self.health();
         let hello_at_ms = crate::clock::now_ms();
-        session.set_wall_clock(hello_at_ms);
+        // The corrected clock goes out, not the raw one: a courier whose battery
+        // died but who met the office since tells kiosks the commune's time.
+        let correction = self.repo.clock_estimate().map_or(0, |e| e.correction_ms());
+        session.set_wall_clock(hello_at_ms.saturating_add(correction));
         if !member {
             tracing::info!(peer = %peer.short(), "unknown peer: roster exchange only until it proves membership");
             session.restrict();

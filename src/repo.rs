@@ -284,7 +284,7 @@ fn build_row(id: &DocId, doc: &Automerge) -> Result<DocRow> {
         Kind::Roster => (serde_json::to_string(&read_roster(doc))?, None, 0, false),
         Kind::Receipt => (serde_json::to_string(&read_receipt(doc))?, None, 0, false),
         Kind::Health => {
-            let h = model::health::read_health(doc);
+            let h = model::health::read_health(id, doc);
             let at = h.published_at.unwrap_or(0);
             (serde_json::to_string(&h)?, None, at, false)
         }

@@ -84,16 +84,34 @@ fn int(doc: &impl ReadDoc, obj: &automerge::ObjId, key: &str) -> Option<i64> {
     }
 }
 
-pub fn read_health(doc: &impl ReadDoc) -> Health {
+/// Largest time read from a report (unix seconds, the year 5000 or so) and
+/// largest clock offset (ms, about 300 years): a report is written by another
+/// node, and the office's arithmetic on it must not overflow.
+const MAX_TIME_S: i64 = 100_000_000_000;
+const MAX_OFFSET_MS: i64 = 10_000_000_000_000;
+/// Largest size or duration read from a report (MiB, seconds).
+const MAX_AMOUNT: i64 = 1_000_000_000_000;
+
+/// Reads the report in `doc`, the document `id`. The device it speaks for is the
+/// one the id names (only that device may write it), never the `created_by` it
+/// claims; every number is clamped so that reading it cannot overflow; a contact
+/// dated after the report itself is dropped (a node cannot have met a peer after
+/// it wrote down when it did).
+pub fn read_health(id: &super::DocId, doc: &impl ReadDoc) -> Health {
+    let amount = |k: &str| int(doc, &ROOT, k).map(|v| v.clamp(0, MAX_AMOUNT));
+    let published_at = int(doc, &ROOT, "published_at").map(|v| v.clamp(0, MAX_TIME_S));
     let mut h = Health {
-        node: get_str(doc, &ROOT, "created_by").and_then(|s| s.parse().ok()),
+        node: id.health_owner(),
         version: get_str(doc, &ROOT, "version").unwrap_or_default(),
-        disk_free_mb: int(doc, &ROOT, "disk_free_mb"),
-        db_mb: int(doc, &ROOT, "db_mb"),
-        uptime_s: int(doc, &ROOT, "uptime_s"),
-        published_at: int(doc, &ROOT, "published_at"),
-        clock_offset_ms: int(doc, &ROOT, "clock_offset_ms"),
-        clock_peers: int(doc, &ROOT, "clock_peers").unwrap_or(0),
+        disk_free_mb: amount("disk_free_mb"),
+        db_mb: amount("db_mb"),
+        uptime_s: amount("uptime_s"),
+        published_at,
+        clock_offset_ms: int(doc, &ROOT, "clock_offset_ms")
+            .map(|v| v.clamp(-MAX_OFFSET_MS, MAX_OFFSET_MS)),
+        clock_peers: int(doc, &ROOT, "clock_peers")
+            .unwrap_or(0)
+            .clamp(0, MAX_AMOUNT),
         clock_wrong: matches!(
             doc.get(&ROOT, "clock_wrong").ok().flatten(),
             Some((Value::Scalar(s), _)) if matches!(s.as_ref(), ScalarValue::Boolean(true))
@@ -103,7 +121,9 @@ pub fn read_health(doc: &impl ReadDoc) -> Health {
     h.version = h.version.chars().take(MAX_VERSION_CHARS).collect();
     if let Ok(Some((Value::Object(ObjType::Map), m))) = doc.get(&ROOT, "contacts") {
         for k in doc.keys(&m) {
-            if let (Ok(node), Some(t)) = (k.parse::<NodeId>(), int(doc, &m, &k)) {
+            if let (Ok(node), Some(t)) = (k.parse::<NodeId>(), int(doc, &m, &k))
+                && (0..=published_at.unwrap_or(0)).contains(&t)
+            {
                 h.contacts.insert(node, t);
             }
         }

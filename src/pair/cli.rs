@@ -66,6 +66,7 @@ async fn start(data: &Path, config: &Config, o: &PairOpts) -> Result<Node> {
     )
     .await?;
     node.handle.pair.set_timeout(o.timeout);
+    node.handle.pair.set_commune(config.commune);
     Ok(node)
 }
 

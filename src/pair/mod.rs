@@ -49,8 +49,15 @@ pub const TIMEOUT_MS: u64 = 120_000;
 /// Largest pairing frame (an invite carries the roster; `Invite::decode` allows 4 MiB
 /// inflated, its deflated text is far smaller).
 pub const MAX_FRAME: usize = 4 * 1024 * 1024;
+/// Largest frame a pairing peer may send us except the invite: every other message
+/// (a nonce and a 64-character label, a refusal cut to [`MAX_REASON`]) fits.
+pub const MAX_SMALL_FRAME: usize = 1024;
 /// Longest label a waiting machine may announce (characters).
 pub const MAX_LABEL: usize = 64;
+/// How long the office waits for "joined" once the invite is sent.
+pub const HANDOVER_MS: u64 = 30_000;
+/// Longest text a peer's refusal may carry into our screen and log (characters).
+pub const MAX_REASON: usize = 200;
 
 /// One pairing message. Frames are 4-byte big-endian length + JSON (pairing is rare
 /// and small; JSON keeps it readable in a packet dump).
@@ -128,6 +135,41 @@ impl std::fmt::Display for Reason {
             Reason::Failed(s) => f.write_str(s),
             Reason::Lost(s) => write!(f, "connection lost: {s}"),
         }
+    }
+}
+
+impl Reason {
+    /// A reason as a peer gave it, safe to show and log: the free text of
+    /// `Protocol`, `Failed` and `Lost` without control characters or direction
+    /// marks, at most [`MAX_REASON`] characters.
+    pub fn from_peer(&self) -> Reason {
+        let clean = |s: &str| -> String {
+            let t: String = crate::model::text::strip_bidi(s)
+                .chars()
+                .filter(|c| !c.is_control())
+                .take(MAX_REASON)
+                .collect();
+            t.trim().to_string()
+        };
+        match self {
+            Reason::Protocol(s) => Reason::Protocol(clean(s)),
+            Reason::Failed(s) => Reason::Failed(clean(s)),
+            Reason::Lost(s) => Reason::Lost(clean(s)),
+            r => r.clone(),
+        }
+    }
+}
+
+/// Whether an invite from commune `got` may be joined by a machine whose config
+/// names commune `expected` (`None`: any). English, for the log and the CLI.
+pub fn check_commune(expected: Option<&NodeId>, got: &NodeId) -> Result<(), String> {
+    match expected {
+        Some(e) if e != got => Err(format!(
+            "the invite is from commune {}, not the commune this machine is set up for ({}): refused",
+            got.short(),
+            e.short()
+        )),
+        _ => Ok(()),
     }
 }
 
@@ -238,7 +280,10 @@ impl Common {
             return;
         }
         if tell {
-            self.out.push_back(Msg::Reject { reason: r.clone() });
+            // Cut as the peer would cut it, so it fits the peer's small frames.
+            self.out.push_back(Msg::Reject {
+                reason: r.from_peer(),
+            });
         }
         self.phase = Phase::Failed(r);
     }
@@ -246,17 +291,27 @@ impl Common {
         matches!(self.phase, Phase::Done | Phase::Failed(_))
     }
     /// The deadline covers everything up to the handover; once the office has
-    /// enrolled, the invite is on its way and a timeout would only lose it.
+    /// enrolled, the invite is on its way and the handover has a deadline of its own
+    /// (set by `Office::enrolled`): a machine that never says "joined" ends the
+    /// session then, rather than keep the slot (and the driver awake) for ever.
     fn tick(&mut self, now_ms: u64) {
-        if now_ms >= self.deadline_ms && matches!(self.phase, Phase::Exchanging | Phase::Compare) {
-            self.fail(Reason::Timeout, true);
+        if now_ms < self.deadline_ms {
+            return;
+        }
+        match self.phase {
+            Phase::Exchanging | Phase::Compare => self.fail(Reason::Timeout, true),
+            Phase::Handover => self.fail(
+                Reason::Lost("no word from the machine after its invite was sent".into()),
+                false,
+            ),
+            _ => {}
         }
     }
     fn unexpected(&mut self, m: &Msg) {
         if let Msg::Reject { reason } = m {
-            // The other side's reason, as it gave it.
-            let r = reason.clone();
-            self.phase = Phase::Failed(r);
+            // The other side's reason, its free text cleaned and cut: it goes to our
+            // screen and our log.
+            self.phase = Phase::Failed(reason.from_peer());
             return;
         }
         self.fail(
@@ -392,12 +447,19 @@ impl Office {
         }
     }
 
-    /// The machine is enrolled: hand over its invite.
-    pub fn enrolled(&mut self, invite: String) {
+    /// The machine is enrolled: hand over its invite, and wait for its "joined" up
+    /// to [`HANDOVER_MS`] from `now_ms`.
+    pub fn enrolled(&mut self, invite: String, now_ms: u64) {
         if self.c.phase == Phase::Enrolling {
             self.c.out.push_back(Msg::Invite { invite });
             self.c.phase = Phase::Handover;
+            self.c.deadline_ms = now_ms + HANDOVER_MS;
         }
+    }
+
+    /// The largest frame the machine may send now: all its messages are small.
+    pub fn max_frame(&self) -> usize {
+        MAX_SMALL_FRAME
     }
 
     /// Enrolling failed (already enrolled under another role…): nothing was written.
@@ -466,6 +528,16 @@ impl Machine {
                 self.c.events.push_back(Event::Join(invite));
             }
             (_, m) => self.c.unexpected(&m),
+        }
+    }
+
+    /// The largest frame the office may send now: an invite (up to [`MAX_FRAME`])
+    /// only once the person here confirmed, everything else is small.
+    pub fn max_frame(&self) -> usize {
+        if self.c.phase == Phase::Compare && self.c.here_ok {
+            MAX_FRAME
+        } else {
+            MAX_SMALL_FRAME
         }
     }
 
@@ -541,7 +613,7 @@ mod tests {
         m.confirm();
         pump(&mut o, &mut m);
         assert_eq!(o.poll_event(), Some(Event::Enrol));
-        o.enrolled("conglang2:xyz".into());
+        o.enrolled("conglang2:xyz".into(), 0);
         pump(&mut o, &mut m);
         assert_eq!(m.poll_event(), Some(Event::Join("conglang2:xyz".into())));
         m.joined();
@@ -606,6 +678,81 @@ mod tests {
         m.handle(Msg::Reveal { nonce: [3; 32] });
         assert_eq!(m.phase(), &Phase::Failed(Reason::BadCommit));
         assert_eq!(m.code(), None);
+    }
+
+    /// Review point 7c: a machine that takes its invite and never says "joined" ends
+    /// the office's session after the handover's own timeout, even when the
+    /// session's deadline has long passed (no timer firing every millisecond).
+    #[test]
+    fn a_silent_machine_after_the_invite_ends_the_handover() {
+        let (ok, mk) = keys();
+        let mut o = Office::new(ok, mk, rand::random(), 0);
+        let mut m = Machine::new(mk, ok, rand::random(), "x", 0);
+        pump(&mut o, &mut m);
+        o.confirm();
+        m.confirm();
+        pump(&mut o, &mut m);
+        assert_eq!(o.poll_event(), Some(Event::Enrol));
+        let late = TIMEOUT_MS + 5_000;
+        o.enrolled("conglang2:xyz".into(), late);
+        assert_eq!(o.phase(), &Phase::Handover);
+        assert!(
+            o.deadline_ms() > late,
+            "the driver would wake every millisecond"
+        );
+        o.tick(late + HANDOVER_MS - 1);
+        assert_eq!(o.phase(), &Phase::Handover);
+        o.tick(late + HANDOVER_MS);
+        assert!(
+            matches!(o.phase(), Phase::Failed(Reason::Lost(_))),
+            "{:?}",
+            o.phase()
+        );
+        assert_eq!(
+            m.max_frame(),
+            MAX_FRAME,
+            "the machine confirmed: an invite may come"
+        );
+        assert_eq!(o.max_frame(), MAX_SMALL_FRAME);
+    }
+
+    /// Review point 7b: a peer's refusal carries text it chose. Shown on the office's
+    /// screen and logged, it must not be megabytes (a frozen screen) nor carry line
+    /// breaks or direction marks (planted "instructions" that look like ours).
+    #[test]
+    fn a_peers_reject_text_is_bounded() {
+        let huge = format!("use code 123 456\n\u{202e}{}", "A".repeat(4 * 1024 * 1024));
+        for r in [
+            Reason::Protocol(huge.clone()),
+            Reason::Failed(huge.clone()),
+            Reason::Lost(huge.clone()),
+        ] {
+            let (ok, mk) = keys();
+            let mut o = Office::new(ok, mk, rand::random(), 0);
+            let mut m = Machine::new(mk, ok, rand::random(), "x", 0);
+            pump(&mut o, &mut m);
+            o.handle(Msg::Reject { reason: r });
+            let Phase::Failed(got) = o.phase().clone() else {
+                panic!("{:?}", o.phase());
+            };
+            let text = match &got {
+                Reason::Protocol(t) | Reason::Failed(t) | Reason::Lost(t) => t.clone(),
+                other => other.to_string(),
+            };
+            assert!(text.chars().count() <= MAX_REASON, "{} chars", text.len());
+            assert!(
+                !text.chars().any(|c| c.is_control() || c == '\u{202e}'),
+                "{text:?}"
+            );
+            assert!(got.to_string().len() < 400);
+            // The machine side keeps the same rule.
+            m.handle(Msg::Reject { reason: got });
+            if let Phase::Failed(Reason::Failed(t) | Reason::Protocol(t) | Reason::Lost(t)) =
+                m.phase()
+            {
+                assert!(t.chars().count() <= MAX_REASON);
+            }
+        }
     }
 
     #[test]

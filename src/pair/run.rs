@@ -46,6 +46,8 @@ pub struct Candidate {
     pub node: NodeId,
     pub label: String,
     pub addrs: Vec<SocketAddr>,
+    /// When it last answered a probe (a full list drops the oldest answer).
+    pub answered: Instant,
 }
 
 /// Which side of a session this node is.
@@ -126,6 +128,8 @@ struct Shared {
     act: Mutex<Option<mpsc::UnboundedSender<Act>>>,
     /// How long a session may take (ms): `pair::TIMEOUT_MS` unless set.
     timeout_ms: std::sync::atomic::AtomicU64,
+    /// The commune the config names: invites from another are refused.
+    commune: Mutex<Option<NodeId>>,
 }
 
 impl Shared {
@@ -199,6 +203,17 @@ impl PairHandle {
     pub fn reject(&self) {
         self.act(Act::Reject);
     }
+    /// The commune this machine is installed for (`[node] commune`): from now on
+    /// an invite from another commune is refused, however the code was confirmed.
+    pub fn set_commune(&self, c: Option<NodeId>) {
+        if let Ok(mut x) = self.shared.commune.lock() {
+            *x = c;
+        }
+    }
+    /// The commune set by [`PairHandle::set_commune`].
+    pub fn commune(&self) -> Option<NodeId> {
+        self.shared.commune.lock().ok().and_then(|c| *c)
+    }
     /// How long sessions started from now may take (default two minutes).
     pub fn set_timeout(&self, d: Duration) {
         self.shared
@@ -254,6 +269,7 @@ pub fn spawn(
         cmd,
         act: Mutex::new(None),
         timeout_ms: super::TIMEOUT_MS.into(),
+        commune: Mutex::new(None),
     });
     let ctx = Ctx {
         shared: shared.clone(),
@@ -343,6 +359,9 @@ async fn driver(ctx: Ctx, mut cmds: mpsc::UnboundedReceiver<Cmd>) {
                 let now = Instant::now();
                 let mut lan = ctx.net.lan_peers();
                 lan.extend(named.iter().filter(|(n, _)| !lan.iter().any(|(m, _)| m == *n)).map(|(n, a)| (*n, a.clone())).collect::<Vec<_>>());
+                // Least recently probed first (never probed before all): forged
+                // names answering "waiting" cannot keep a real machine from its turn.
+                lan.sort_by_key(|(n, _)| probed.get(n).copied());
                 let mut started = 0;
                 for (node, addrs) in &lan {
                     if started >= MAX_LISTED {
@@ -361,9 +380,16 @@ async fn driver(ctx: Ctx, mut cmds: mpsc::UnboundedReceiver<Cmd>) {
             Some((node, addrs, label)) = probes.recv() => {
                 ctx.shared.update(|v| {
                     v.candidates.retain(|c| c.node != node);
-                    // Answers that arrive after the scan stopped are not listed.
-                    if let Some(label) = label.filter(|_| v.scanning && v.candidates.len() < MAX_LISTED) {
-                        v.candidates.push(Candidate { node, label, addrs });
+                    // Answers that arrive after the scan stopped are not listed. A full
+                    // list gives way: the answer heard longest ago goes (candidates are
+                    // kept in answer order before sorting below, by `answered`).
+                    if let Some(label) = label.filter(|_| v.scanning) {
+                        if v.candidates.len() >= MAX_LISTED
+                            && let Some(old) = v.candidates.iter().enumerate().min_by_key(|(_, c)| c.answered).map(|(i, _)| i)
+                        {
+                            v.candidates.remove(old);
+                        }
+                        v.candidates.push(Candidate { node, label, addrs, answered: Instant::now() });
                         v.candidates.sort_by(|a, b| a.label.cmp(&b.label).then(a.node.cmp(&b.node)));
                     }
                 });
@@ -405,6 +431,7 @@ trait Driven {
     fn lost(&mut self, why: &str);
     fn is_finished(&self) -> bool;
     fn deadline_ms(&self) -> u64;
+    fn max_frame(&self) -> usize;
     fn confirm(&mut self);
     fn reject(&mut self);
     fn fill(&self, v: &mut SessionView);
@@ -433,6 +460,9 @@ macro_rules! driven {
             }
             fn deadline_ms(&self) -> u64 {
                 <$t>::deadline_ms(self)
+            }
+            fn max_frame(&self) -> usize {
+                <$t>::max_frame(self)
             }
             fn confirm(&mut self) {
                 <$t>::confirm(self)
@@ -470,6 +500,8 @@ async fn step<S: Driven>(
     enrolment: &mut Option<Enrolment>,
 ) -> Option<Event> {
     loop {
+        // Before what we send: the answer to it may be the one larger frame.
+        conn.set_max_frame(s.max_frame());
         while let Some(m) = s.poll_transmit() {
             conn.send(encode(&m));
         }
@@ -588,7 +620,7 @@ async fn office_session(ctx: Ctx, machine: NodeId, addrs: Vec<SocketAddr>) {
                         sv.enrolled = Some(name);
                     }
                 });
-                s.enrolled(invite)
+                s.enrolled(invite, t0.elapsed().as_millis() as u64)
             }
             Some(Err(r)) => s.enrol_failed(r),
             None => s.enrol_failed(Reason::Failed("the node stopped".into())),
@@ -690,6 +722,7 @@ async fn machine_session(
     while let Some(ev) = step(&mut s, conn, &mut acts, ctx, t0, &mut unused).await {
         let Event::Join(text) = ev else { continue };
         let lan = ctx.net.lan_peers();
+        let expected = ctx.shared.commune.lock().ok().and_then(|c| *c);
         let r = ctx
             .ask(move |repo| -> Result<(String, Role), String> {
                 let invite = Invite::decode(&text).map_err(|e| format!("{e:#}"))?;
@@ -698,6 +731,7 @@ async fn machine_session(
                 if invite.node != me || invite.via != office {
                     return Err("the invite is not for this machine or not from this office".into());
                 }
+                super::check_commune(expected.as_ref(), &invite.commune_id)?;
                 repo.join(&invite).map_err(|e| format!("{e:#}"))?;
                 // Where the office was heard on the LAN: the first dial goes there.
                 if let Some((_, a)) = lan.iter().find(|(n, _)| *n == office) {

@@ -6,6 +6,12 @@
 //! There is no code to compare here: whoever carries the stick is trusted with it,
 //! as with a bundle. The machine only joins an invite made for its own key.
 //!
+//! A stick is a stranger's filesystem: it may hold symlinks (ext4) that point at the
+//! office's own files. Nothing here follows one: directories and files are listed by
+//! their own type (a link is neither), files are opened with `O_NOFOLLOW` and read
+//! up to a bound, and a file is written by removing whatever sits at its temp name
+//! (a link is removed, not its target) and creating it anew (`O_EXCL`).
+//!
 //! Sticks are looked for where Debian mounts them (`/media/<user>/<label>`,
 //! `/run/media/<user>/<label>`, `/media/<label>`, `/mnt`), or under the roots in
 //! `CONGLANG_USB_ROOTS` (colon-separated; tests, unusual mounts).
@@ -54,8 +60,9 @@ pub fn mounted_dirs() -> Vec<PathBuf> {
             .into_iter()
             .flatten()
             .flatten()
+            // The entry's own type: a link to a directory elsewhere is not a stick.
+            .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
             .map(|e| e.path())
-            .filter(|p| p.is_dir())
             .collect();
         v.sort();
         v
@@ -78,6 +85,7 @@ fn files_with(ext: &str) -> Vec<PathBuf> {
     for d in mounted_dirs() {
         for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
             let p = e.path();
+            // `DirEntry::metadata` does not follow a link: a link is not a file here.
             let small = e.metadata().map(|m| m.is_file() && m.len() <= MAX_FILE);
             if p.extension().is_some_and(|x| x == ext) && small.unwrap_or(false) {
                 out.push(p);
@@ -85,6 +93,26 @@ fn files_with(ext: &str) -> Vec<PathBuf> {
         }
     }
     out
+}
+
+/// Reads a small regular file on a stick without following a link to it.
+fn read_small(p: &Path) -> Result<String> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(p)
+        .with_context(|| format!("cannot open {}", p.display()))?;
+    if !f.metadata()?.is_file() {
+        return Err(anyhow!("{} is not a file", p.display()));
+    }
+    let mut text = String::new();
+    f.take(MAX_FILE + 1).read_to_string(&mut text)?;
+    if text.len() as u64 > MAX_FILE {
+        return Err(anyhow!("{} is too large", p.display()));
+    }
+    Ok(text)
 }
 
 /// A name for a file: the label's letters and digits, the rest as dashes.
@@ -105,7 +133,18 @@ fn write_file(dir: &Path, name: &str, contents: &str) -> Result<PathBuf> {
     use std::io::Write;
     let path = dir.join(name);
     let tmp = dir.join(format!(".{name}.tmp"));
-    let mut f = std::fs::File::create(&tmp)
+    // Whatever the stick holds at the temp name (a link to the office's key, left
+    // there on purpose) is removed, not followed; `create_new` then fails rather than
+    // open anything that reappeared there.
+    match std::fs::remove_file(&tmp) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e).with_context(|| format!("cannot write to {}", dir.display())),
+    }
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&tmp)
         .with_context(|| format!("cannot write to {}", dir.display()))?;
     f.write_all(contents.as_bytes())?;
     f.sync_all()?;
@@ -123,7 +162,12 @@ fn writable_dir() -> Result<PathBuf> {
     dirs.sort_by_key(|d| std::cmp::Reverse(d.components().count()));
     for d in dirs {
         let probe = d.join(".conglang-write-test");
-        if std::fs::write(&probe, b"").is_ok() {
+        let _ = std::fs::remove_file(&probe);
+        let made = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&probe);
+        if made.is_ok() {
             let _ = std::fs::remove_file(&probe);
             return Ok(d);
         }
@@ -160,7 +204,7 @@ pub struct IdFile {
 pub fn find_ids() -> Vec<IdFile> {
     let mut out: Vec<IdFile> = Vec::new();
     for p in files_with(ID_EXT) {
-        let Ok(text) = std::fs::read_to_string(&p) else {
+        let Ok(text) = read_small(&p) else {
             continue;
         };
         let mut lines = text.lines();
@@ -196,14 +240,18 @@ pub fn write_invite(near: Option<&Path>, label: &str, invite: &Invite) -> Result
 }
 
 /// New machine: the invite made for `me` on a stick, if there is one. Invites for
-/// other machines are left alone; damaged ones are reported in the log.
-pub fn find_invite(me: &NodeId) -> Option<(PathBuf, Invite)> {
+/// other machines, and (when the config names one) from another commune than
+/// `commune`, are left alone; damaged ones are reported in the log.
+pub fn find_invite(me: &NodeId, commune: Option<&NodeId>) -> Option<(PathBuf, Invite)> {
     for p in files_with(INVITE_EXT) {
-        let Ok(text) = std::fs::read_to_string(&p) else {
+        let Ok(text) = read_small(&p) else {
             continue;
         };
         match Invite::decode(&text) {
-            Ok(i) if i.node == *me => return Some((p, i)),
+            Ok(i) if i.node == *me => match super::check_commune(commune, &i.commune_id) {
+                Ok(()) => return Some((p, i)),
+                Err(e) => tracing::warn!("{}: {e}", p.display()),
+            },
             Ok(_) => {}
             Err(e) => tracing::warn!("{}: {e:#}", p.display()),
         }

@@ -29,6 +29,12 @@ const MAX_CLOCK_OBS: usize = 256;
 /// Machines (none of them officials') that must agree before an official's
 /// clock is called wrong.
 pub const OFFICE_QUORUM: usize = 3;
+/// Members (not officials) whose readings must agree before one sets this
+/// clock: one lying or battery-dead courier cannot move it alone.
+pub const MIN_MEMBER_PEERS: usize = 2;
+/// A single member's reading agrees with the officials' signed times when it is
+/// within this much above their lower bound (bundles carried for a few days).
+const SIGNED_AGREEMENT_MS: i64 = 7 * 86_400_000;
 /// Changes by others looked at for the signed-time bound (the newest ones).
 const SIGNED_TIME_SAMPLE: usize = 64;
 /// Free space below this is flagged on the office's screen.
@@ -52,8 +58,18 @@ pub struct PeerClock {
 
 impl Repo {
     /// Records `peer`'s clock offset seen at a contact.
+    /// Only active members' clocks are recorded: a stranger's reading says nothing
+    /// we trust, and strangers (fresh keys cost nothing) must not push members'
+    /// readings out of the capped set.
     pub fn note_peer_clock(&mut self, peer: &NodeId, offset_ms: i64) -> Result<()> {
+        let roster = self.roster()?;
+        let member = |n: &NodeId| roster.member(n).is_some_and(|m| m.revoked.is_none());
+        if !member(peer) {
+            return Ok(());
+        }
         let mut all = self.peer_clocks()?;
+        // Readings of nodes revoked since are dropped first.
+        all.retain(|n, _| member(n));
         all.insert(
             *peer,
             PeerClock {
@@ -126,31 +142,56 @@ impl Repo {
         if self.my_role()? == Some(Role::Official) && est.peers < OFFICE_QUORUM {
             est.decisive = false;
         }
-        if est.offset_ms.is_none()
-            && let Some(behind) = self.signed_time_bound(&roster)?
-        {
-            // Never met a peer live (USB bundles only): the officials' own signed
-            // times say this clock is behind by at least this much.
-            return Ok(Estimate {
-                offset_ms: Some(behind),
-                peers: 0,
-                decisive: true,
+        let signed = self.newest_official_time(&roster)?;
+        let now = clock::now_ms();
+        // Never met a peer live (USB bundles only), or the peers' word is not
+        // enough: the officials' own signed times say this clock is behind by at
+        // least this much.
+        let bound = signed
+            .map(|t| t.saturating_sub(now))
+            .filter(|b| *b > clock::WRONG_AFTER_MS);
+        let from_signed = bound.map(|b| Estimate {
+            offset_ms: Some(b),
+            peers: 0,
+            decisive: true,
+        });
+        let Some(offset) = est.offset_ms else {
+            return Ok(from_signed.unwrap_or(est));
+        };
+        // One machine that is not the office's (a stolen courier laptop, or an
+        // honest one with a dead battery) does not set this clock alone: it takes
+        // two machines, or one that agrees with the officials' signed times.
+        if est.peers < MIN_MEMBER_PEERS {
+            let agrees = bound.is_some_and(|b| {
+                offset >= b - clock::WRONG_AFTER_MS && offset <= b + SIGNED_AGREEMENT_MS
             });
+            if !agrees {
+                est.decisive = false;
+            }
+        }
+        // However many say so, a correction that puts "now" before a change an
+        // official has signed is refused (changes are not written in the future).
+        if signed.is_some_and(|t| t > now.saturating_add(offset) + clock::WRONG_AFTER_MS) {
+            est.decisive = false;
+        }
+        if !est.decisive
+            && let Some(s) = from_signed
+        {
+            return Ok(s);
         }
         Ok(est)
     }
 
-    /// How far this clock is *behind* officials' signed change times, when it is
-    /// by more than [`clock::WRONG_AFTER_MS`]: an official wrote a change at a
-    /// time this clock has not reached yet. A lower bound (the change was written
-    /// some time ago), used only when no peer was met live; officials only, as for
-    /// the live estimate. `None`: no such evidence.
-    fn signed_time_bound(&self, roster: &Roster) -> Result<Option<i64>> {
+    /// The newest of the last officials' changes this node holds by others, as
+    /// stamped by their authors (ms): this clock is behind by at least `t − now`
+    /// when that is positive (a lower bound: the change was written some time ago).
+    /// `None` for an official (the office is the reference) or when there is none.
+    fn newest_official_time(&self, roster: &Roster) -> Result<Option<i64>> {
         let me = self.node_id();
         if roster.is_official(&me) {
             return Ok(None);
         }
-        let newest = self
+        Ok(self
             .store
             .read()
             .recent_changes_not_by(&me, SIGNED_TIME_SAMPLE)?
@@ -162,10 +203,7 @@ impl Repo {
                     .flatten()
             })
             .map(|c| c.timestamp().saturating_mul(1000))
-            .max();
-        Ok(newest
-            .map(|t| t - clock::now_ms())
-            .filter(|b| *b > clock::WRONG_AFTER_MS))
+            .max())
     }
 
     /// Every node's health report this node holds.
@@ -273,7 +311,7 @@ fn due(old: &Health, new: &Health) -> bool {
         || new.contacts.keys().any(|k| !old.contacts.contains_key(k))
         // The estimate moved by more than the margin of "wrong": worth telling.
         || match (old.clock_offset_ms, new.clock_offset_ms) {
-            (Some(a), Some(b)) => (a - b).abs() > clock::WRONG_AFTER_MS / 2,
+            (Some(a), Some(b)) => a.saturating_sub(b).saturating_abs() > clock::WRONG_AFTER_MS / 2,
             (a, b) => a.is_some() != b.is_some(),
         };
     if flags {

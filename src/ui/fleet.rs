@@ -62,7 +62,7 @@ pub fn correct_reach(reach: &mut BTreeMap<crate::model::DocId, Vec<Reach>>, f: &
     for list in reach.values_mut() {
         for r in list.iter_mut() {
             if let Some(h) = f.healths.iter().find(|h| h.node == Some(r.node)) {
-                r.since += h.correction();
+                r.since = r.since.saturating_add(h.correction());
             }
         }
         list.sort_by_key(|r| r.since);
@@ -118,10 +118,14 @@ pub fn rows(view: &View, online: &dyn Fn(&NodeId) -> bool, now: i64) -> Vec<Row>
     let f = &view.fleet;
     let my_corr = f.clock.correction();
     let health_of = |n: &NodeId| f.healths.iter().find(|h| h.node.as_ref() == Some(n));
+    // "Newer elsewhere" by our own version and officials' reports only: any
+    // member could claim version "999" and flag every other device outdated.
     let newest = f
         .healths
         .iter()
+        .filter(|h| h.node.is_some_and(|n| view.roster.is_official(&n)))
         .map(|h| version_key(&h.version))
+        .chain([version_key(env!("CARGO_PKG_VERSION"))])
         .max()
         .unwrap_or_default();
     let mut out: Vec<Row> = view
@@ -135,17 +139,21 @@ pub fn rows(view: &View, online: &dyn Fn(&NodeId) -> bool, now: i64) -> Vec<Row>
             let h = health_of(&n);
             // Seen: our own last sync with it, any other node's report of a sync
             // with it, or its own report — each in the peers' time.
-            let mut seen = f.contacts.get(&n).map(|t| t + my_corr);
+            // Never later than now: a report dated in the future (a lie, or a
+            // clock not corrected yet) cannot make a dead device look seen later.
+            let mut seen = f.contacts.get(&n).map(|t| t.saturating_add(my_corr));
             for o in &f.healths {
                 if o.node == Some(n) {
-                    seen = seen.max(o.published_at.map(|t| t + o.correction()));
+                    seen = seen.max(o.published_at.map(|t| t.saturating_add(o.correction())));
                 } else if let Some(t) = o.contacts.get(&n) {
-                    seen = seen.max(Some(t + o.correction()));
+                    seen = seen.max(Some(t.saturating_add(o.correction())));
                 }
             }
-            if me {
-                seen = Some(now);
-            }
+            let seen = if me {
+                Some(now)
+            } else {
+                seen.map(|t| t.min(now))
+            };
             let clock = if me {
                 if f.clock.wrong() {
                     ClockCell::Off(f.clock.offset_ms.unwrap_or(0))
@@ -166,13 +174,17 @@ pub fn rows(view: &View, online: &dyn Fn(&NodeId) -> bool, now: i64) -> Vec<Row>
                     })
                 });
                 let observed = f.peer_clocks.get(&n).map(|pc| {
-                    let d = f.clock.correction_ms() - pc.offset_ms;
+                    let d = f.clock.correction_ms().saturating_sub(pc.offset_ms);
                     if d.abs() > WRONG_AFTER_MS {
                         ClockCell::Off(d)
                     } else {
                         ClockCell::Right
                     }
                 });
+                // Its own report first: since nodes send their corrected clock in
+                // `Hello`, our observation of a node that knows it is wrong reads
+                // "right"; and one courier cannot make a node report itself wrong
+                // (`Repo::clock_estimate`).
                 match (reported, observed) {
                     (Some(ClockCell::Off(o)), _) => ClockCell::Off(o),
                     (_, Some(ClockCell::Off(o))) => ClockCell::Off(o),

@@ -242,6 +242,7 @@ strings!(
     // Pairing (issue 13, point 2).
     WaitingTitle,
     WaitingBody,
+    WaitingShortId,
     PairConnecting,
     PairCodeMachine,
     PairCodeOffice,
@@ -721,6 +722,7 @@ fn table(s: S) -> (&'static str, &'static str) {
             "Nhờ cán bộ xã mở mục «Thiết bị» trên máy văn phòng và chọn máy này: «{}». Hai màn hình sẽ hiện cùng một mã 6 số để so.",
             "Ask a commune official to open Devices on the office computer and pick this machine: “{}”. Both screens will then show the same 6-digit code to compare.",
         ),
+        S::WaitingShortId => ("Mã máy: {}", "Machine id: {}"),
         S::PairConnecting => ("Đang kết nối…", "Connecting…"),
         S::PairCodeMachine => (
             "So mã này với mã trên máy văn phòng xã:",

@@ -139,9 +139,15 @@ impl View {
     pub fn my_name(&self) -> String {
         self.me.map(|m| self.member_name(&m)).unwrap_or_default()
     }
-    /// Notices a resident should see at `now`, newest first.
+    /// Notices a resident should see at `now` (the corrected time), newest first.
+    /// An urgent notice still valid by this machine's own clock stays up whatever
+    /// the correction says: a clock estimate can be fooled, a storm warning hidden
+    /// by it costs more than an expired one shown a little longer.
     pub fn live_notices(&self, now: i64) -> impl Iterator<Item = &Notice> {
-        self.notices.iter().filter(move |n| n.is_live(now))
+        let raw = now.saturating_sub(self.fleet.clock.correction());
+        self.notices
+            .iter()
+            .filter(move |n| n.is_live(now) || (n.urgent && n.is_live(raw)))
     }
     /// Hamlets known to the commune: kiosk places first, then those named on notices.
     pub fn hamlets(&self) -> Vec<String> {
@@ -1354,6 +1360,7 @@ pub fn run(opts: AppOptions) -> Result<()> {
         let mut station = Station::for_node(label.clone(), node.handle.clone(), Some(ctx.clone()));
         let c = ctx.clone();
         node.handle.pair.on_change(move || c.request_repaint());
+        node.handle.pair.set_commune(config.commune);
         station.pair = Some(node.handle.pair.clone());
         station.addrs = node
             .addrs

@@ -197,6 +197,15 @@ pub fn waiting(ui: &mut Ui, st: &mut Station, view: &View, lang: Lang) {
             }),
             None => widgets::card(ui, widgets::GREEN, |ui| {
                 ui.label(RichText::new(lang.fill(S::WaitingBody, &[&label])).size(22.0));
+                // The office lists machines by label and this short id: forged names
+                // on the LAN can copy a label, not a key.
+                if let Some(me) = view.me {
+                    ui.label(
+                        RichText::new(lang.fill(S::WaitingShortId, &[&me.short()]))
+                            .size(20.0)
+                            .monospace(),
+                    );
+                }
             }),
         };
         ui.add_space(12.0);
@@ -213,8 +222,10 @@ pub fn waiting(ui: &mut Ui, st: &mut Station, view: &View, lang: Lang) {
                     });
                 }
                 if widgets::big_button(ui, lang.t(S::UsbReadInvite)).clicked() {
+                    let commune = st.pair.as_ref().and_then(|p| p.commune());
                     st.act(Tag::Pairing(Job::ReadInvite), move |repo| {
-                        let Some((_, invite)) = usb::find_invite(&repo.node_id()) else {
+                        let Some((_, invite)) = usb::find_invite(&repo.node_id(), commune.as_ref())
+                        else {
                             anyhow::bail!(lang.t(S::UsbNoInvite));
                         };
                         repo.join(&invite).map_err(|e| {

@@ -49,15 +49,22 @@ pub enum Rejection {
     UnknownField(String, &'static str),
     #[error("a {0} may not write this {1} at all")]
     NoAccess(Role, &'static str),
-    #[error("a request is created once, by its creator, with resident fields only: {0}")]
+    #[error("bad creating change: {0}")]
     BadCreation(&'static str),
     #[error("field {0:?} is fixed once the document is created")]
     Immutable(String),
     #[error("change exceeds a size limit: {0}")]
     TooLarge(String),
+    #[error("a {0} must keep its shape: {1}")]
+    BadShape(&'static str, &'static str),
     #[error("roster rule: {0}")]
     Roster(String),
 }
+
+/// Every top-level field a receipt may have.
+const RECEIPT_FIELDS: &[&str] = &["kind", "created_by", "created_at", "notices"];
+/// Most heads one receipt entry lists (a notice edited concurrently by many).
+const MAX_RECEIPT_HEADS: usize = 32;
 
 /// Most operations one change may carry (a 20,000-character text plus its fields).
 pub const MAX_OPS: usize = MAX_TEXT_CHARS + 5_000;
@@ -364,6 +371,12 @@ pub fn check_change(
                 return Err(Rejection::Immutable(f.to_string()));
             }
         }
+    } else if let Some(v) = facts.root_puts.get("created_by")
+        && v.as_str().and_then(|s| s.parse::<NodeId>().ok()) != Some(change.author)
+    {
+        // Every kind: the header a creating change writes names its author (a
+        // kiosk cannot make a document that says another device made it).
+        return Err(Rejection::BadCreation("created_by must name the author"));
     }
     match kind {
         Kind::Roster => Err(Rejection::KindMismatch),
@@ -376,6 +389,14 @@ pub fn check_change(
         Kind::Receipt => {
             if doc_id.receipt_owner() != Some(change.author) {
                 return Err(Rejection::ForeignReceipt);
+            }
+            for f in fields {
+                if !RECEIPT_FIELDS.contains(&f.as_str()) {
+                    return Err(Rejection::UnknownField(f.clone(), kind.as_str()));
+                }
+            }
+            if facts.nested.contains("notices") || facts.root_puts.contains_key("notices") {
+                check_receipt_entries(before, change)?;
             }
             Ok(())
         }
@@ -477,4 +498,94 @@ pub fn check_change(
             }
         }
     }
+}
+
+/// A receipt's `notices` map holds only notice ids, each with an entry in the
+/// shape `model::schema::receipt_entry` writes: a time (old format: an integer),
+/// or `"<seconds> <head>.<head>…"` with 16-hex-digit short heads. Anything else
+/// in it (nested objects, other keys, long strings) is refused: receipts travel to
+/// every official and courier.
+fn check_receipt_entries(before: &Automerge, change: &VerifiedChange) -> Result<(), Rejection> {
+    let bad = |what: &'static str| Err(Rejection::BadShape("receipt", what));
+    let expanded = crate::model::signed::guard(|| change.change.decode())
+        .map_err(|()| Rejection::Untraceable)?;
+    let actor = expanded.actor_id.to_string();
+    let start = expanded.start_op.get();
+    // The notices map(s): made by this change at the root, or already there.
+    let existing: Vec<automerge::ObjId> = before
+        .get_all(automerge::ROOT, "notices")
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|(v, id)| matches!(v, automerge::Value::Object(_)).then_some(id))
+        .collect();
+    let mut made: Vec<String> = Vec::new();
+    for (i, op) in expanded.operations.iter().enumerate() {
+        if op.obj == legacy::ObjectId::Root {
+            if let legacy::Key::Map(k) = &op.key
+                && k.as_str() == "notices"
+            {
+                match op.action {
+                    legacy::OpType::Make(automerge::ObjType::Map) => {
+                        made.push(format!("{}@{}", start + i as u64, actor))
+                    }
+                    legacy::OpType::Delete => {}
+                    _ => return bad("notices must be a map"),
+                }
+            }
+            continue;
+        }
+        let legacy::ObjectId::Id(id) = &op.obj else {
+            continue;
+        };
+        let id = id.to_string();
+        let in_notices = made.contains(&id)
+            || before
+                .import(&id)
+                .is_ok_and(|(ex, _)| existing.contains(&ex));
+        if !in_notices {
+            return bad("only entries directly in notices");
+        }
+        let legacy::Key::Map(key) = &op.key else {
+            return bad("notices must be a map");
+        };
+        if !key.parse::<DocId>().is_ok_and(|d| d.kind() == Kind::Notice) {
+            return bad("an entry's key must be a notice id");
+        }
+        let ok = match &op.action {
+            legacy::OpType::Delete => true,
+            legacy::OpType::Put(ScalarValue::Int(_) | ScalarValue::Uint(_)) => true,
+            legacy::OpType::Put(ScalarValue::Str(v)) => receipt_entry_ok(v),
+            _ => false,
+        };
+        if !ok {
+            return bad("an entry must be a time, or a time and the notice's heads");
+        }
+    }
+    Ok(())
+}
+
+/// `^-?\d{1,19}( ([0-9a-f]{16}(\.[0-9a-f]{16}){0,31})?)?$`, by hand (an empty
+/// head list is what a notice with no heads would write).
+fn receipt_entry_ok(v: &str) -> bool {
+    let (at, heads) = match v.split_once(' ') {
+        Some((a, h)) => (a, Some(h)),
+        None => (v, None),
+    };
+    let digits = at.strip_prefix('-').unwrap_or(at);
+    if digits.is_empty() || digits.len() > 19 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return false;
+    }
+    let Some(heads) = heads else {
+        return true;
+    };
+    if heads.is_empty() {
+        return true;
+    }
+    let parts: Vec<&str> = heads.split('.').collect();
+    parts.len() <= MAX_RECEIPT_HEADS
+        && parts.iter().all(|h| {
+            h.len() == 2 * crate::model::schema::SHORT_HEAD_BYTES
+                && h.bytes()
+                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        })
 }

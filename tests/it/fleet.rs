@@ -166,10 +166,11 @@ fn a_clock_years_off_is_flagged_everywhere_and_its_times_stay_sensible() {
     let h = health_of(&office.dir, &kiosk_id).expect("kiosk report at the office");
     assert!(h.clock_wrong, "{h:?}");
     assert!(near(h.clock_offset_ms.unwrap(), YEARS_OFF), "{h:?}");
-    // The office's own observation agrees (the kiosk is behind it).
+    // At the second contact the kiosk, knowing its clock is wrong, sent the
+    // commune's time in its `Hello` (its corrected clock), not its raw one.
     let o = Repo::open(&office.dir).unwrap();
     let seen = o.peer_clocks().unwrap()[&kiosk_id].offset_ms;
-    assert!(near(seen, -YEARS_OFF), "{seen}");
+    assert!(seen.abs() < 300_000, "{seen}");
     assert!(!o.clock_estimate().unwrap().wrong());
 
     // The kiosk's own screen, its app clock as wrong as the machine's: five
@@ -553,4 +554,221 @@ fn health_reports_stay_small() {
         update < 400,
         "an update writes only what changed: {update} B"
     );
+}
+
+/// Two years, in seconds: how far a stolen courier laptop sets its clock.
+const TWO_YEARS: i64 = 63_072_000;
+
+/// A stolen courier laptop (not yet revoked) tells a remote kiosk it is two years
+/// behind, to make every notice with a validity expire there (issue: one courier
+/// sets a kiosk's clock). One machine that is not the office's does not set a
+/// clock alone; a correction that contradicts officials' signed times is refused;
+/// an urgent notice is never hidden by a correction.
+#[test]
+fn one_lying_courier_cannot_expire_a_kiosks_notices() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (office, kiosk) = office_and_kiosk(tmp.path());
+    let courier = CliNode::new(tmp.path(), "courier");
+    enrol(&office, &courier, "courier", "Laptop giao liên");
+    let courier2 = CliNode::new(tmp.path(), "courier2");
+    enrol(&office, &courier2, "courier", "Laptop giao liên 2");
+    let now = conglang::model::text::now();
+    {
+        let mut o = Repo::open(&office.dir).unwrap();
+        for (title, urgent) in [("Cảnh báo bão số 3", true), ("Lịch tiêm chủng", false)]
+        {
+            o.post_notice(&NoticeDraft {
+                title: title.into(),
+                body: "Nội dung".into(),
+                urgent,
+                valid_until: Some(now + 2 * 86_400),
+                ..Default::default()
+            })
+            .unwrap();
+        }
+    }
+    // The data reaches the courier and the kiosk by USB (no live contact with the
+    // office: the kiosk is remote, the courier never met the office live either).
+    exchange(&office.dir, &courier.dir);
+    exchange(&office.dir, &kiosk.dir);
+
+    // The courier's clock says two years ahead; the kiosk meets it live.
+    let served = serve_env(&courier, &[(OFFSET_ENV, TWO_YEARS.to_string())]);
+    kiosk.sync_with(&served);
+    served.stop();
+
+    let courier_id = member_id(&courier.dir);
+    let kiosk_id = member_id(&kiosk.dir);
+    let k = Repo::open(&kiosk.dir).unwrap();
+    // The lie did arrive: the kiosk saw the courier's clock two years ahead.
+    let seen = k.peer_clocks().unwrap()[&courier_id].offset_ms;
+    assert!((seen / 1000 - TWO_YEARS).abs() < 300, "{seen}");
+    // One courier alone does not make the kiosk's clock wrong.
+    let est = k.clock_estimate().unwrap();
+    assert!(!est.wrong(), "{est:?}");
+    assert_eq!(est.correction(), 0);
+    assert!(!k.health_report(0).unwrap().clock_wrong);
+    if let Some(h) = health_of(&kiosk.dir, &kiosk_id) {
+        assert!(!h.clock_wrong, "the kiosk reported itself wrong: {h:?}");
+    }
+    assert_eq!(kiosk.json(&["status"])["clock"]["wrong"], false);
+    drop(k);
+    // Its screen still shows both notices, and no clock warning.
+    let ks = app(&kiosk.dir, Clock::system());
+    assert!(ks.query_all_by_label_contains("Cảnh báo bão số 3").count() >= 1);
+    assert!(ks.query_all_by_label("Lịch tiêm chủng").count() >= 1);
+    assert!(ks.query_by_label_contains("Đồng hồ máy này sai").is_none());
+    drop(ks);
+
+    // Two couriers saying "two years back" (to revive expired notices) contradict
+    // the officials' signed times (written "now"): refused, however many agree.
+    let courier2_id = member_id(&courier2.dir);
+    let mut k = Repo::open(&kiosk.dir).unwrap();
+    for c in [&courier_id, &courier2_id] {
+        k.note_peer_clock(c, -TWO_YEARS * 1000).unwrap();
+    }
+    let est = k.clock_estimate().unwrap();
+    assert!(!est.wrong(), "{est:?}");
+    // Two couriers saying "two years ahead" are believed (nothing signed says
+    // otherwise): the ordinary notice expires by the corrected time, but the
+    // urgent one stays up while the kiosk's own clock says it is valid.
+    for c in [&courier_id, &courier2_id] {
+        k.note_peer_clock(c, TWO_YEARS * 1000).unwrap();
+    }
+    assert!(k.clock_estimate().unwrap().wrong());
+    drop(k);
+    let ks = app(&kiosk.dir, Clock::system());
+    ks.get_by_label_contains("Đồng hồ máy này sai");
+    assert!(ks.query_all_by_label_contains("Cảnh báo bão số 3").count() >= 1);
+    assert!(ks.query_all_by_label("Lịch tiêm chủng").next().is_none());
+}
+
+/// An honest courier whose battery died, but who met the office since, tells the
+/// kiosks the commune's time (its corrected clock), not its own.
+#[test]
+fn a_courier_that_met_the_office_sends_the_corrected_clock() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (office, kiosk) = office_and_kiosk(tmp.path());
+    let courier = CliNode::new(tmp.path(), "courier");
+    enrol(&office, &courier, "courier", "Laptop giao liên");
+    exchange(&office.dir, &kiosk.dir);
+    let served = serve_env(&courier, &[(OFFSET_ENV, (-YEARS_OFF).to_string())]);
+    // The courier meets the office: it learns its clock is three years behind…
+    office.sync_with(&served);
+    // …and the kiosk it meets next sees the commune's time in its Hello.
+    kiosk.sync_with(&served);
+    served.stop();
+    let courier_id = member_id(&courier.dir);
+    let c = Repo::open(&courier.dir).unwrap();
+    assert!(c.clock_estimate().unwrap().wrong());
+    let k = Repo::open(&kiosk.dir).unwrap();
+    let seen = k.peer_clocks().unwrap()[&courier_id].offset_ms;
+    assert!(seen.abs() < 300_000, "the kiosk saw {seen} ms");
+    assert!(!k.clock_estimate().unwrap().wrong());
+}
+
+/// A kiosk cannot make the office's devices screen say things about another
+/// device: not by creating a report that names it, nor by reporting a contact
+/// with it in the future, nor by claiming a version that makes everyone else look
+/// outdated, nor with numbers that overflow the office's arithmetic.
+#[test]
+fn a_kiosk_cannot_speak_for_another_device_in_fleet_health() {
+    use automerge::{ROOT, transaction::Transactable};
+    use conglang::model::DocId;
+
+    const TEN_YEARS: i64 = 10 * 365 * 86_400;
+    let mut c = crate::harness::Commune::new();
+    let mut k1 = c.member("kiosk-1", Role::Kiosk);
+    let k2 = c.member("kiosk-2", Role::Kiosk);
+    let k2_id = k2.node_id();
+    // K1 creates its own report naming K2 as its maker, with alarming values.
+    let forged = crate::harness::forge(&k1, &c.office, &DocId::health(&k1.node_id()), |tx| {
+        tx.put(ROOT, "kind", "health").unwrap();
+        tx.put(ROOT, "created_by", k2_id.to_string()).unwrap();
+        tx.put(ROOT, "created_at", T0).unwrap();
+        tx.put(ROOT, "published_at", T0 + TEN_YEARS).unwrap();
+        tx.put(ROOT, "disk_free_mb", 1i64).unwrap();
+        tx.put(ROOT, "clock_wrong", true).unwrap();
+        tx.put(ROOT, "clock_offset_ms", 100_000_000_000i64).unwrap();
+        tx.put(ROOT, "version", "0.0.1").unwrap();
+    });
+    let rep = c.office.import(vec![forged], None).unwrap();
+    assert_eq!(rep.accepted, 0, "{rep:?}");
+    assert!(
+        rep.rejected
+            .first()
+            .is_some_and(|r| r.reason.contains("created_by must name the author")),
+        "{rep:?}"
+    );
+    // The same trick on a notice by an official, and on a receipt, is refused too.
+    let official2 = c.member("official-2", Role::Official);
+    let n = DocId::new_random(conglang::model::Kind::Notice);
+    let forged = crate::harness::forge(&official2, &c.office, &n, |tx| {
+        tx.put(ROOT, "kind", "notice").unwrap();
+        tx.put(ROOT, "created_by", c.office.node_id().to_string())
+            .unwrap();
+        tx.put(ROOT, "title", "Thông báo giả").unwrap();
+    });
+    let rep = c.office.import(vec![forged], None).unwrap();
+    assert_eq!(rep.accepted, 0, "{rep:?}");
+
+    // K1's own report, with a contact with K2 ten years after it was written,
+    // version "999", and numbers at the edge of i64.
+    k1.publish_health_report(&Health {
+        version: "999".into(),
+        published_at: Some(T0),
+        disk_free_mb: Some(i64::MAX),
+        db_mb: Some(i64::MIN),
+        clock_offset_ms: Some(i64::MAX),
+        clock_wrong: true,
+        contacts: [(k2_id, T0 + TEN_YEARS)].into_iter().collect(),
+        ..Default::default()
+    })
+    .unwrap();
+    crate::harness::exchange(&mut k1, &mut c.office);
+    let h = health_of_repo(&c.office, &k1.node_id());
+    assert_eq!(h.version, "999");
+    assert!(h.contacts.is_empty(), "a contact after the report: {h:?}");
+
+    let view = conglang::ui::build_view(&c.office).unwrap();
+    let rows = conglang::ui::fleet::rows(&view, &|_| false, T0 + 60);
+    let row = rows.iter().find(|r| r.node == k2_id).expect("K2's row");
+    assert_eq!(row.seen, None, "K2 never met anyone: {row:?}");
+    assert!(row.version.is_none(), "{row:?}");
+    for r in &rows {
+        assert!(
+            !r.version.as_ref().is_some_and(|(_, old)| *old),
+            "one kiosk's \"999\" flags {} outdated",
+            r.name
+        );
+        assert!(r.seen.is_none_or(|t| t <= T0 + 60), "{r:?}");
+    }
+    // The office's screen draws all of it without overflowing (a panic in debug).
+    let mut os = app(&c.base.path().join("office"), Clock::manual(T0 + 60));
+    tap_button(&mut os, "Thiết bị");
+    os.get_by_label("Tình trạng các máy");
+    assert!(os.query_all_by_label("Chưa liên lạc").count() >= 1);
+}
+
+/// Fresh keys cost nothing: strangers completing a `Hello` must not push the
+/// members' clock readings out of the store (they are not recorded at all).
+#[test]
+fn strangers_do_not_erase_clock_observations() {
+    let mut c = crate::harness::Commune::new();
+    let mut k = c.member("kiosk-1", Role::Kiosk);
+    let office_id = c.office.node_id();
+    let year_ms = 365 * 86_400_000i64;
+    k.note_peer_clock(&office_id, year_ms).unwrap();
+    assert!(k.clock_estimate().unwrap().wrong());
+    for i in 0..300u32 {
+        let mut b = [0u8; 32];
+        b[..4].copy_from_slice(&i.to_be_bytes());
+        b[31] = 0xee;
+        k.note_peer_clock(&NodeId(b), -year_ms).unwrap();
+    }
+    let seen = k.peer_clocks().unwrap();
+    assert_eq!(seen.len(), 1, "strangers recorded");
+    assert_eq!(seen[&office_id].offset_ms, year_ms);
+    let est = k.clock_estimate().unwrap();
+    assert!(est.wrong() && est.offset_ms == Some(year_ms), "{est:?}");
 }

@@ -707,6 +707,7 @@ fn a_usb_stick_carries_the_id_and_the_invite_both_ways() {
 
     use crate::ui::{T0, app, tap_button};
 
+    let _one = USB_ROOTS.lock().unwrap_or_else(|e| e.into_inner());
     let tmp = tempfile::tempdir().unwrap();
     let stick = tmp.path().join("media").join("kythuat").join("USB");
     std::fs::create_dir_all(&stick).unwrap();
@@ -729,6 +730,9 @@ fn a_usb_stick_carries_the_id_and_the_invite_both_ways() {
     hall.get_by_label("Đang chờ gia nhập xã");
     let label = conglang::pair::run::host_label();
     hall.get_by_label_contains(&format!("chọn máy này: «{label}»"));
+    // The short id the office lists beside the label (review point 11): a forged
+    // name can copy the label, not the key.
+    hall.get_by_label(&format!("Mã máy: {}", me.short()));
     // Both USB buttons on the first screen, no scrolling.
     for b in ["Ghi mã máy ra USB", "Đọc tệp mời từ USB"] {
         let r = hall.get_by_role_and_label(A11y::Button, b).rect();
@@ -767,4 +771,272 @@ fn a_usb_stick_carries_the_id_and_the_invite_both_ways() {
     assert!(machine.query_by_label("Đang chờ gia nhập xã").is_none());
     machine.get_by_label_contains("Máy mang đi giữa các thôn");
     conglang::pair::usb::set_roots(None);
+}
+
+/// The USB tests point `pair::usb` at their own temp "media" dir: one at a time.
+static USB_ROOTS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// A crafted stick (review point 5): beside a stranger's id file it holds, under the
+/// temp name the office writes the invite through, a symlink to a file of the
+/// office's own (its key, its database). Enrolling from the stick must write the
+/// invite onto the stick, not through the link; and an id file that is itself a
+/// link to a file elsewhere is not read.
+#[test]
+fn a_symlink_on_the_stick_cannot_redirect_the_invite() {
+    use crate::ui::{T0, app, tap_button};
+    use conglang::ui::Clock;
+    use egui_kittest::kittest::Queryable;
+
+    let _one = USB_ROOTS.lock().unwrap_or_else(|e| e.into_inner());
+    let tmp = tempfile::tempdir().unwrap();
+    let stick = tmp.path().join("media").join("kythuat").join("USB");
+    std::fs::create_dir_all(&stick).unwrap();
+    conglang::pair::usb::set_roots(Some(vec![tmp.path().join("media")]));
+    let office_dir = tmp.path().join("office");
+    Repo::open(&office_dir)
+        .unwrap()
+        .init_commune("Xã Long Môn", "UBND xã Long Môn")
+        .unwrap();
+    // Stands for /var/lib/conglang/node.key: outside the stick, owned by the office.
+    let precious = tmp.path().join("node.key");
+    std::fs::write(&precious, b"the office's key").unwrap();
+    let stranger = Repo::open(&tmp.path().join("stranger")).unwrap().node_id();
+    let stem = format!("x-{}", &stranger.short()[..6]);
+    std::fs::write(
+        stick.join(format!("{stem}.conglang-id")),
+        format!("{stranger}\nx\n"),
+    )
+    .unwrap();
+    std::os::unix::fs::symlink(
+        &precious,
+        stick.join(format!(".{stem}.conglang-invite.tmp")),
+    )
+    .unwrap();
+    // An id file that is a link to a file elsewhere (which happens to hold an id).
+    let elsewhere = tmp.path().join("other.txt");
+    let other = Repo::open(&tmp.path().join("other")).unwrap().node_id();
+    std::fs::write(&elsewhere, format!("{other}\nlinked\n")).unwrap();
+    std::os::unix::fs::symlink(&elsewhere, stick.join("linked.conglang-id")).unwrap();
+
+    let mut office = app(&office_dir, Clock::manual(T0));
+    tap_button(&mut office, "Thiết bị");
+    tap_button(&mut office, "Tìm mã máy trên USB");
+    assert!(
+        office.query_by_label("Ghép nối linked").is_none(),
+        "an id file reached through a link was read"
+    );
+    tap_button(&mut office, "Ghép nối x");
+    tap_button(&mut office, "Máy mang đi");
+    tap_button(&mut office, "Thêm và ghi tệp mời ra USB");
+    office.get_by_label_contains("mang USB về máy mới");
+    conglang::pair::usb::set_roots(None);
+
+    assert_eq!(
+        std::fs::read(&precious).unwrap(),
+        b"the office's key",
+        "the invite was written through the link"
+    );
+    let invite = stick.join(format!("{stem}.conglang-invite"));
+    let meta = std::fs::symlink_metadata(&invite).expect("the invite is on the stick");
+    assert!(meta.is_file(), "{meta:?}");
+    let text = std::fs::read_to_string(&invite).unwrap();
+    assert_eq!(
+        conglang::repo::Invite::decode(&text).unwrap().node,
+        stranger
+    );
+}
+
+/// The peak resident memory of a process, in KiB (`VmHWM`).
+fn peak_rss_kib(pid: u32) -> u64 {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    s.lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmHWM")
+}
+
+/// Review point 7a: a stranger on the LAN opens many pairing connections to a machine
+/// waiting at its screen (`conglang pair`) and pours 4 MiB frames into each, as fast
+/// as loopback carries them. The machine's peak memory must stay bounded (it reads
+/// a frame only when it wants one, small ones only, a few connections at a time),
+/// and it keeps waiting for the real office.
+#[test]
+fn a_flooding_prober_costs_a_waiting_machine_bounded_memory() {
+    use conglang::net::{Net, NetConfig};
+    use conglang::pair::{Msg, encode};
+
+    let base = tempfile::tempdir().unwrap();
+    let machine = CliNode::new(base.path(), "machine");
+    let mut m = Proc::start(
+        None,
+        &machine,
+        &["pair", "--listen", "127.0.0.1:0", "--no-mdns"],
+    );
+    let w = m.line("waiting ", LIMIT).expect("machine waits");
+    let addr: std::net::SocketAddr = w
+        .split("listening on ")
+        .nth(1)
+        .unwrap()
+        .trim_end_matches(')')
+        .parse()
+        .unwrap();
+    let node: conglang::identity::NodeId = machine.id().parse().unwrap();
+    let pid = m.child.id();
+    std::thread::sleep(Duration::from_millis(500));
+    let before = peak_rss_kib(pid);
+
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
+        let cfg = NetConfig {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            mdns: false,
+            relay_url: None,
+        };
+        let me = conglang::identity::Identity::generate();
+        let net = std::sync::Arc::new(Net::bind(&me, &cfg, tx).await.unwrap());
+        let big = vec![b'A'; conglang::pair::MAX_FRAME];
+        let mut tasks = Vec::new();
+        for _ in 0..16 {
+            let net = net.clone();
+            let big = big.clone();
+            tasks.push(tokio::spawn(async move {
+                let Ok(conn) = net.dial_pair(node, &[addr]).await else {
+                    return;
+                };
+                conn.send(encode(&Msg::Probe));
+                for _ in 0..24 {
+                    conn.send(big.clone());
+                }
+                // Let them go out; the machine reads (or refuses) at its pace.
+                tokio::time::sleep(Duration::from_secs(6)).await;
+                drop(conn);
+            }));
+        }
+        for t in tasks {
+            let _ = t.await;
+        }
+    });
+    let after = peak_rss_kib(pid);
+    let grew = after.saturating_sub(before);
+    eprintln!("flooded machine: peak RSS {before} → {after} KiB");
+    assert!(
+        grew < 64 * 1024,
+        "peak memory grew by {} MiB ({before} → {after} KiB)\n{}",
+        grew / 1024,
+        m.log()
+    );
+    assert!(
+        m.child.try_wait().unwrap().is_none(),
+        "the machine stopped waiting\n{}",
+        m.log()
+    );
+    // And the real office still pairs with it.
+    let office = CliNode::new(base.path(), "office");
+    office.ok(&["init", "--commune", "Xã Long Môn", "--name", "UBND xã"]);
+    let probe = format!("{}@{addr}", machine.id());
+    let mut o = Proc::start(
+        None,
+        &office,
+        &[
+            "roster",
+            "pair",
+            "--role",
+            "kiosk",
+            "--probe",
+            &probe,
+            "--scan",
+            "20",
+            "--listen",
+            "127.0.0.1:0",
+            "--no-mdns",
+        ],
+    );
+    let (co, cm) = (o.code(), m.code());
+    assert_eq!(co, cm);
+    m.type_line(&co);
+    o.type_line(&cm);
+    assert!(o.wait(LIMIT), "{}", o.log());
+    assert!(m.wait(LIMIT), "{}", m.log());
+    assert!(is_member(&machine));
+}
+
+/// Review point 10: a kiosk whose config names its commune (`[node] commune`, filled
+/// in by the installer) joins no other. A rogue laptop pairs with it and the person
+/// at the kiosk confirms the code: the kiosk refuses the foreign invite and stays
+/// unjoined; with its own commune named, the same pairing joins. Nor does it take a
+/// foreign commune's invite from a USB stick.
+#[test]
+fn a_configured_commune_refuses_a_foreign_invite() {
+    let base = tempfile::tempdir().unwrap();
+    let rogue = CliNode::new(base.path(), "rogue");
+    let office = CliNode::new(base.path(), "office");
+    let machine = CliNode::new(base.path(), "machine");
+    rogue.ok(&["init", "--commune", "Xã Giả", "--name", "Kẻ lạ"]);
+    office.ok(&["init", "--commune", "Xã Long Môn", "--name", "UBND xã"]);
+    let ours = Repo::open(&office.dir)
+        .unwrap()
+        .commune_id()
+        .unwrap()
+        .unwrap();
+    let config = base.path().join("conglang.toml");
+    std::fs::write(&config, format!("[node]\ncommune = \"{ours}\"\n")).unwrap();
+    let cfg = config.to_str().unwrap();
+    let loopback = ["--listen", "127.0.0.1:0", "--no-mdns"];
+    for (from, ok) in [(&rogue, false), (&office, true)] {
+        let mut args = vec!["--config", cfg, "pair"];
+        args.extend(loopback);
+        let mut m = Proc::start(None, &machine, &args);
+        let w = m.line("waiting ", LIMIT).expect("machine waits");
+        let addr = w
+            .split("listening on ")
+            .nth(1)
+            .unwrap()
+            .trim_end_matches(')');
+        let probe = format!("{}@{addr}", machine.id());
+        let mut a = vec![
+            "roster", "pair", "--role", "kiosk", "--probe", &probe, "--scan", "20",
+        ];
+        a.extend(loopback);
+        let mut o = Proc::start(None, from, &a);
+        let (co, cm) = (o.code(), m.code());
+        assert_eq!(co, cm);
+        m.type_line(&co);
+        o.type_line(&cm);
+        assert_eq!(m.wait(LIMIT), ok, "{}", m.log());
+        o.wait(LIMIT);
+        assert_eq!(is_member(&machine), ok, "{}", m.log());
+        if !ok {
+            assert!(m.log().contains("not the commune"), "{}", m.log());
+            let joined = Repo::open(&machine.dir).unwrap().commune_id().unwrap();
+            assert_eq!(joined, None);
+        }
+    }
+}
+
+/// The USB half of review point 10: a foreign commune's invite for this machine's
+/// key, on a stick, is not taken when the config names another commune.
+#[test]
+fn a_configured_commune_ignores_a_foreign_invite_on_a_stick() {
+    let _one = USB_ROOTS.lock().unwrap_or_else(|e| e.into_inner());
+    let tmp = tempfile::tempdir().unwrap();
+    let stick = tmp.path().join("media").join("USB");
+    std::fs::create_dir_all(&stick).unwrap();
+    let mut rogue = Repo::open(&tmp.path().join("rogue")).unwrap();
+    rogue.init_commune("Xã Giả", "Kẻ lạ").unwrap();
+    let me = Repo::open(&tmp.path().join("machine")).unwrap().node_id();
+    let invite = rogue
+        .roster_add(me, conglang::model::Role::Kiosk, "Kiosk", "", Vec::new())
+        .unwrap();
+    std::fs::write(stick.join("k.conglang-invite"), invite.encode()).unwrap();
+    let ours = conglang::identity::Identity::generate().node_id();
+    conglang::pair::usb::set_roots(Some(vec![tmp.path().join("media")]));
+    let foreign = conglang::pair::usb::find_invite(&me, Some(&ours));
+    let open = conglang::pair::usb::find_invite(&me, None);
+    conglang::pair::usb::set_roots(None);
+    assert!(foreign.is_none(), "a foreign commune's invite was taken");
+    assert!(
+        open.is_some(),
+        "with no commune configured the invite is found"
+    );
 }

@@ -1293,3 +1293,112 @@ fn random_byzantine_histories_give_the_same_verdicts_everywhere() {
         )
         .unwrap();
 }
+
+/// A receipt (`rc-<node>`) is written by its node only, and only in its own shape:
+/// notice ids mapped to a time, or a time and the notice's short heads. A kiosk
+/// cannot smuggle other fields, nested objects or long texts into a document that
+/// travels to every official and courier.
+#[test]
+fn a_receipt_accepts_only_notice_entries_in_its_own_shape() {
+    let mut c = Commune::new();
+    let mut k = c.member("kiosk-1", Role::Kiosk);
+    let n = c
+        .office
+        .post_notice(&conglang::model::NoticeDraft {
+            title: "Họp thôn".into(),
+            body: "Tối nay".into(),
+            ..Default::default()
+        })
+        .unwrap();
+    exchange(&mut c.office, &mut k);
+    exchange(&mut c.office, &mut k);
+    let rc = DocId::receipt(&k.node_id());
+    assert!(
+        c.office
+            .receipts()
+            .unwrap()
+            .iter()
+            .any(|(r, _)| *r == k.node_id()),
+        "the kiosk's receipt reached the office"
+    );
+    let in_notices =
+        |tx: &mut automerge::transaction::Transaction<'_>| match tx.get(ROOT, "notices").unwrap() {
+            Some((automerge::Value::Object(automerge::ObjType::Map), m)) => m,
+            _ => panic!("a receipt has its notices map"),
+        };
+    let other = DocId::new_random(Kind::Notice);
+    let bad: Vec<(&str, SignedChange)> = vec![
+        (
+            "unknown field \"title\"",
+            forge(&k, &k, &rc, |tx| {
+                tx.put(ROOT, "title", "Tin giả").unwrap();
+            }),
+        ),
+        (
+            "notice id",
+            forge(&k, &k, &rc, |tx| {
+                let m = in_notices(tx);
+                tx.put(&m, "x-not-a-notice", 1i64).unwrap();
+            }),
+        ),
+        (
+            "a time",
+            forge(&k, &k, &rc, |tx| {
+                let m = in_notices(tx);
+                tx.put(&m, other.as_str(), "1700000000 not-a-head").unwrap();
+            }),
+        ),
+        (
+            "a time",
+            forge(&k, &k, &rc, |tx| {
+                let m = in_notices(tx);
+                tx.put(&m, other.as_str(), "x".repeat(10_000)).unwrap();
+            }),
+        ),
+        (
+            "a time",
+            forge(&k, &k, &rc, |tx| {
+                let m = in_notices(tx);
+                tx.put_object(&m, other.as_str(), automerge::ObjType::Map)
+                    .unwrap();
+            }),
+        ),
+        (
+            "keep its shape",
+            forge(&k, &k, &rc, |tx| {
+                let m = in_notices(tx);
+                let inner = tx
+                    .put_object(&m, other.as_str(), automerge::ObjType::List)
+                    .unwrap();
+                tx.insert(&inner, 0, "x").unwrap();
+            }),
+        ),
+        (
+            "notices must be a map",
+            forge(&k, &k, &rc, |tx| {
+                tx.put(ROOT, "notices", "everything").unwrap();
+            }),
+        ),
+    ];
+    for (i, (why, f)) in bad.into_iter().enumerate() {
+        let rep = c.office.import(vec![f], None).unwrap();
+        assert_eq!(rep.accepted, 0, "forgery {i} accepted: {rep:?}");
+        assert!(
+            rep.rejected.first().is_some_and(|r| r.reason.contains(why)),
+            "forgery {i}, expected {why:?}: {rep:?}"
+        );
+    }
+    // Both shapes the program writes (old: a bare time; now: time and heads) pass.
+    let good = forge(&k, &k, &rc, |tx| {
+        let m = in_notices(tx);
+        tx.put(&m, other.as_str(), 1_700_000_000i64).unwrap();
+        tx.put(
+            &m,
+            n.as_str(),
+            "1700000000 0123456789abcdef.fedcba9876543210",
+        )
+        .unwrap();
+    });
+    let rep = c.office.import(vec![good], None).unwrap();
+    assert_eq!(rep.accepted, 1, "{rep:?}");
+}
