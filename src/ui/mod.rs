@@ -311,6 +311,25 @@ pub struct SyncState {
     pub synced_at: BTreeMap<NodeId, i64>,
 }
 
+impl SyncState {
+    /// A member runs an older version (seen at `now`). Bounded: the oldest card goes
+    /// when a new one would pass [`MAX_OUTDATED_CARDS`].
+    pub fn note_outdated(&mut self, peer: NodeId, now: i64) {
+        self.outdated.insert(peer, now);
+        while self.outdated.len() > MAX_OUTDATED_CARDS {
+            let oldest = self
+                .outdated
+                .iter()
+                .min_by_key(|(_, t)| **t)
+                .map(|(p, _)| *p);
+            match oldest {
+                Some(p) => self.outdated.remove(&p),
+                None => break,
+            };
+        }
+    }
+}
+
 /// What moved with one peer since the app started.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Tally {
@@ -659,21 +678,7 @@ impl Station {
                     }
                 }
             }
-            NodeEvent::Outdated { peer, .. } => {
-                self.sync.outdated.insert(peer, now);
-                // Bounded: the oldest card goes when a new one would pass the cap.
-                while self.sync.outdated.len() > MAX_OUTDATED_CARDS {
-                    let oldest = self
-                        .sync
-                        .outdated
-                        .iter()
-                        .min_by_key(|(_, t)| **t)
-                        .map(|(p, _)| *p);
-                    if let Some(p) = oldest {
-                        self.sync.outdated.remove(&p);
-                    }
-                }
-            }
+            NodeEvent::Outdated { peer, .. } => self.sync.note_outdated(peer, now),
         }
     }
 
@@ -1389,4 +1394,22 @@ pub fn run(opts: AppOptions) -> Result<()> {
     // Dropping the nodes says goodbye to peers and stops their threads.
     drop(nodes);
     result.map_err(|e| anyhow!("the window failed: {e}"))
+}
+
+#[cfg(test)]
+mod outdated_cards {
+    use super::*;
+
+    /// However many peers are reported outdated, the screen keeps the newest few.
+    #[test]
+    fn update_cards_are_capped_and_keep_the_newest() {
+        let mut st = SyncState::default();
+        let peers: Vec<NodeId> = (0..100u8).map(|i| NodeId([i; 32])).collect();
+        for (t, p) in peers.iter().enumerate() {
+            st.note_outdated(*p, t as i64);
+        }
+        assert_eq!(st.outdated.len(), MAX_OUTDATED_CARDS);
+        assert!(st.outdated.contains_key(&peers[99]));
+        assert!(!st.outdated.contains_key(&peers[0]));
+    }
 }
