@@ -44,7 +44,22 @@ pub struct NetConfig {
 pub struct Counters {
     pub sent: AtomicU64,
     pub received: AtomicU64,
+    /// Bytes (estimated, `wire::approx_len`) handed to the writer and not yet written.
+    pub queued: AtomicU64,
 }
+
+/// Most bytes queued for one peer that has not read them: past this the peer is not
+/// reading (QUIC flow control holds our writer) and the session ends, so a peer that
+/// stops reading cannot make the node buffer without end. Several full batches
+/// (32 KiB each, four in flight) and reconciliation fit many times over.
+pub const MAX_QUEUED_BYTES: u64 = 8 * 1024 * 1024;
+/// Messages read from one connection and not yet handled by the core: the reader
+/// waits beyond this, so QUIC pushes back on a peer that sends faster than we import.
+pub const MAX_UNHANDLED: usize = 4;
+
+/// Held with each received message until the core has handled it (see
+/// [`MAX_UNHANDLED`]).
+pub type Permit = tokio::sync::OwnedSemaphorePermit;
 
 /// A live connection, as `node` sees it.
 pub struct Link {
@@ -52,11 +67,25 @@ pub struct Link {
     /// Whether we dialed (the dialer of the smaller node id wins duplicates).
     pub dialed: bool,
     pub counters: Arc<Counters>,
-    pub tx: mpsc::UnboundedSender<Msg>,
+    tx: mpsc::UnboundedSender<Msg>,
     conn: Connection,
 }
 
 impl Link {
+    /// Queues `msg` for the peer. `false` (and nothing queued) when the bytes already
+    /// waiting for this peer passed [`MAX_QUEUED_BYTES`]: the caller ends the session.
+    pub fn send(&self, msg: Msg) -> bool {
+        let n = wire::approx_len(&msg) as u64;
+        let q = self.counters.queued.fetch_add(n, Ordering::Relaxed) + n;
+        if q > MAX_QUEUED_BYTES && !matches!(msg, Msg::Bye { .. }) {
+            self.counters.queued.fetch_sub(n, Ordering::Relaxed);
+            return false;
+        }
+        if self.tx.send(msg).is_err() {
+            self.counters.queued.fetch_sub(n, Ordering::Relaxed);
+        }
+        true
+    }
     pub fn close(&self, reason: &str) {
         self.conn.close(1u32.into(), reason.as_bytes());
     }
@@ -65,7 +94,8 @@ impl Link {
 /// What the network tells the node.
 pub enum NetEvent {
     Connected(Link, mpsc::UnboundedSender<()>),
-    Message(NodeId, u64, Msg),
+    /// A message from the peer of connection `u64`; drop the permit once handled.
+    Message(NodeId, u64, Msg, Permit),
     Closed(NodeId, u64, String),
     Discovered(NodeId, Vec<SocketAddr>),
     /// The peer of connection `u64` is reached at this address (the path in use).
@@ -629,8 +659,10 @@ async fn run_link(
     let writer = async move {
         while let Some(msg) = rx.recv().await {
             let frame = wire::encode(&msg);
+            let n = wire::approx_len(&msg) as u64;
             c2.sent.fetch_add(frame.len() as u64, Ordering::Relaxed);
             send.write_all(&frame).await.map_err(|e| e.to_string())?;
+            c2.queued.fetch_sub(n, Ordering::Relaxed);
             if matches!(msg, Msg::Bye { .. }) {
                 let _ = send.finish();
                 break;
@@ -639,8 +671,13 @@ async fn run_link(
         Ok::<(), String>(())
     };
     let ev = events.clone();
+    let unhandled = Arc::new(tokio::sync::Semaphore::new(MAX_UNHANDLED));
     let reader = async move {
         loop {
+            // Read no further while the core has MAX_UNHANDLED of ours to handle.
+            let Ok(permit) = unhandled.clone().acquire_owned().await else {
+                return Ok(());
+            };
             let mut prefix = [0u8; 4];
             recv.read_exact(&mut prefix)
                 .await
@@ -652,7 +689,10 @@ async fn run_link(
                 .map_err(|e| e.to_string())?;
             counters.received.fetch_add(4 + n as u64, Ordering::Relaxed);
             let msg = wire::decode(&body).map_err(|e| e.to_string())?;
-            if ev.send((id, NetEvent::Message(peer, id, msg))).is_err() {
+            if ev
+                .send((id, NetEvent::Message(peer, id, msg, permit)))
+                .is_err()
+            {
                 return Ok(());
             }
         }

@@ -365,7 +365,7 @@ impl Core {
             Ok(m) => m,
             Err(reason) => {
                 tracing::warn!(peer = %peer, "refused connection: {reason}");
-                let _ = link.tx.send(Msg::Bye {
+                let _ = link.send(Msg::Bye {
                     reason: reason.clone(),
                 });
                 let _ = closer.send(());
@@ -446,12 +446,14 @@ impl Core {
         if let Err(e) = conn.session.handle_message(msg, &mut self.repo) {
             let reason = e.to_string();
             tracing::warn!(peer = %peer.short(), "sync with peer ended: {reason}");
-            let _ = conn.link.tx.send(Msg::Bye {
+            let _ = conn.link.send(Msg::Bye {
                 reason: reason.clone(),
             });
-            // An older release on the same ALPN: say so where people look.
+            // An older release on the same ALPN: say so where people look — for
+            // members only, or any stranger could fill the screen with update cards.
             if let crate::sync::SyncError::Version(v) = e
                 && v < crate::sync::wire::VERSION
+                && !conn.session.is_restricted()
             {
                 tracing::error!(peer = %peer.short(), "peer runs an older Cổng Làng (sync version {v}): the peer needs updating");
                 self.emit(NodeEvent::Outdated {
@@ -483,9 +485,14 @@ impl Core {
             return;
         };
         conn.hello_at_ms = None;
+        // A stranger's clock is not evidence about ours (and must not fill the table).
+        if conn.session.is_restricted() {
+            return;
+        }
         let peer = conn.link.peer;
         let now = crate::clock::now_ms();
-        let offset = theirs - (sent + (now - sent) / 2);
+        // `theirs` is bounded by the session (0..2^45); saturate all the same.
+        let offset = theirs.saturating_sub(sent.saturating_add(now.saturating_sub(sent) / 2));
         tracing::debug!(peer = %peer.short(), offset_ms = offset, "peer clock");
         let before = self
             .repo
@@ -539,7 +546,18 @@ impl Core {
             return;
         };
         while let Some(m) = conn.session.poll_transmit() {
-            let _ = conn.link.tx.send(m);
+            if !conn.link.send(m) {
+                // The peer does not read what we send: do not queue without end.
+                let reason = "peer not reading".to_string();
+                tracing::warn!(peer = %conn.link.peer.short(), "sync with peer ended: {reason}");
+                let peer = conn.link.peer;
+                self.emit(NodeEvent::Refused {
+                    peer,
+                    reason: reason.clone(),
+                });
+                self.drop_conn(id, &reason);
+                return;
+            }
         }
         let peer = conn.link.peer;
         let mut out = Vec::new();
@@ -616,7 +634,7 @@ impl Core {
         for (id, peer, reason) in gone {
             tracing::warn!(peer = %peer.short(), "disconnecting: {reason}");
             if let Some(c) = self.conns.get(&id) {
-                let _ = c.link.tx.send(Msg::Bye {
+                let _ = c.link.send(Msg::Bye {
                     reason: reason.clone(),
                 });
             }
@@ -727,7 +745,7 @@ impl Core {
         for (id, peer) in expired {
             tracing::warn!(peer = %peer, "refused: {NOT_MEMBER}");
             if let Some(c) = self.conns.get(&id) {
-                let _ = c.link.tx.send(Msg::Bye {
+                let _ = c.link.send(Msg::Bye {
                     reason: NOT_MEMBER.into(),
                 });
             }
@@ -754,7 +772,7 @@ impl Core {
             CoreMsg::Net(id, NetEvent::Connected(link, closer)) => {
                 self.on_connected(id, link, closer)
             }
-            CoreMsg::Net(_, NetEvent::Message(_, id, m)) => self.on_message(id, m),
+            CoreMsg::Net(_, NetEvent::Message(_, id, m, _permit)) => self.on_message(id, m),
             CoreMsg::Net(_, NetEvent::Closed(peer, id, reason)) => {
                 if self.conns.contains_key(&id) {
                     self.drop_conn(id, &reason);
@@ -762,6 +780,12 @@ impl Core {
                 }
             }
             CoreMsg::Net(_, NetEvent::Outdated(peer, reason)) => {
+                // Only a member's old version is news: a stranger may speak any
+                // protocol it likes, and gets no card on the exchange screen.
+                if self.authorized(&peer).is_err() {
+                    tracing::info!(peer = %peer.short(), "a peer not in the roster speaks an older protocol: ignored");
+                    return true;
+                }
                 self.emit(NodeEvent::Outdated {
                     peer,
                     reason: reason.clone(),
@@ -810,7 +834,7 @@ impl Core {
                 let ids: Vec<u64> = self.conns.keys().copied().collect();
                 for id in ids {
                     if let Some(c) = self.conns.get(&id) {
-                        let _ = c.link.tx.send(Msg::Bye {
+                        let _ = c.link.send(Msg::Bye {
                             reason: "shutting down".into(),
                         });
                     }

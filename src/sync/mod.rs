@@ -210,7 +210,14 @@ pub struct Session {
     wall_ms: Option<i64>,
     /// The peer's wall clock from its `Hello`.
     peer_wall_ms: Option<i64>,
+    /// Messages received while restricted (see [`RESTRICTED_BUDGET`]).
+    restricted_msgs: u32,
 }
+
+/// Messages a peer not known as a member may send before it proves membership.
+pub const RESTRICTED_BUDGET: u32 = 64;
+/// A peer's wall clock beyond this (unix ms, year 3084) is not a reading.
+const MAX_WALL_MS: i64 = 1 << 45;
 
 impl Session {
     /// `nonce`: fresh random bytes for this session (the shell's RNG; a test's seed).
@@ -249,6 +256,7 @@ impl Session {
             stats: Stats::default(),
             wall_ms: None,
             peer_wall_ms: None,
+            restricted_msgs: 0,
         }
     }
 
@@ -303,7 +311,8 @@ impl Session {
                 .count() as u64,
             ..Progress::default()
         };
-        if !self.peer_hello {
+        // A stranger's claimed counts say nothing until it proves membership.
+        if !self.peer_hello || self.restricted {
             return p;
         }
         let classes: BTreeSet<u8> = self
@@ -316,11 +325,11 @@ impl Session {
             let theirs = self.peer_classes.get(&c).map(|x| x.0).unwrap_or(0);
             let ours = self.own_counts.get(&c).copied().unwrap_or(0);
             let (b, a) = (theirs.saturating_sub(ours), ours.saturating_sub(theirs));
-            p.behind += b;
-            p.ahead += a;
+            p.behind = p.behind.saturating_add(b);
+            p.ahead = p.ahead.saturating_add(a);
             if c == URGENT {
-                p.urgent_behind += b;
-                p.urgent_ahead += a;
+                p.urgent_behind = p.urgent_behind.saturating_add(b);
+                p.urgent_ahead = p.urgent_ahead.saturating_add(a);
             }
         }
         p
@@ -446,6 +455,17 @@ impl Session {
 
     pub fn handle_message(&mut self, msg: Msg, store: &mut impl Storage) -> Result<(), SyncError> {
         self.stats.msgs_received += 1;
+        if self.restricted {
+            // A peer not (yet) known as a member gets a small budget: enough to say
+            // hello, reconcile the roster and push the roster changes that prove its
+            // enrolment, not enough to keep the node busy.
+            self.restricted_msgs += 1;
+            if self.restricted_msgs > RESTRICTED_BUDGET {
+                return Err(SyncError::Protocol(
+                    "peer not known as a member sent too many messages",
+                ));
+            }
+        }
         if !matches!(msg, Msg::Idle { .. }) {
             self.work_received += 1;
         }
@@ -471,7 +491,8 @@ impl Session {
                     return Err(SyncError::Protocol("second hello"));
                 }
                 self.peer_hello = true;
-                self.peer_wall_ms = wall_ms;
+                // A clock outside 1970..3084 is no reading (and would overflow sums).
+                self.peer_wall_ms = wall_ms.filter(|w| (0..MAX_WALL_MS).contains(w));
                 self.peer_nonce = nonce;
                 self.peer_set = Some((set, total));
                 self.peer_classes = classes.iter().map(|c| (c.class, (c.count, c.fp))).collect();

@@ -35,6 +35,9 @@ pub const MAX_RANGES: usize = 4096;
 pub const MAX_IDS: usize = 4096;
 /// Most changes in one batch.
 pub const MAX_CHANGES_PER_BATCH: usize = 2048;
+/// Largest item count a peer may claim in its `Hello` (2^40: far beyond any commune,
+/// far below overflow when counts are added up).
+pub const MAX_COUNT: u64 = 1 << 40;
 
 const FLAG_DEFLATE: u8 = 1;
 /// Frames smaller than this are not worth deflating.
@@ -227,17 +230,93 @@ pub fn decode_v1_changes(frame: &[u8]) -> Result<Vec<SignedChange>, WireError> {
     }
 }
 
+/// A cheap upper-side estimate of `msg`'s size on the wire before compression (for
+/// the per-connection queue bound in `net`; exactness does not matter, growth does).
+pub fn approx_len(msg: &Msg) -> usize {
+    64 + match msg {
+        Msg::Hello {
+            classes, recent, ..
+        } => classes.len() * 24 + recent.len() * 12,
+        Msg::Ranges { ranges } => ranges
+            .iter()
+            .map(|r| {
+                16 + 12 * range_ids(r) + 20 * matches!(r, Range::Children { .. }) as usize * 16
+            })
+            .sum(),
+        Msg::Changes { changes } => changes.iter().map(|c| 80 + c.bytes.len()).sum(),
+        Msg::Bye { reason } => reason.len(),
+        _ => 0,
+    }
+}
+
+fn range_ids(r: &Range) -> usize {
+    match r {
+        Range::Items { ids, .. } | Range::Want { ids, .. } => ids.len(),
+        Range::Have { items } => items.len(),
+        _ => 0,
+    }
+}
+
+fn has_duplicates<T: Ord>(ids: impl Iterator<Item = T>) -> bool {
+    let mut v: Vec<T> = ids.collect();
+    let n = v.len();
+    v.sort_unstable();
+    v.dedup();
+    v.len() != n
+}
+
 fn check_limits(msg: &Msg) -> Result<(), WireError> {
     let bad_node = |n: &NodeRef| !n.is_valid();
     match msg {
         Msg::Hello {
-            classes, recent, ..
-        } if classes.len() > crate::sync::recon::CLASSES as usize || recent.len() > MAX_IDS => {
-            return Err(WireError::Limit("hello too large"));
+            classes,
+            recent,
+            total,
+            ..
+        } => {
+            if classes.len() > crate::sync::recon::CLASSES as usize || recent.len() > MAX_IDS {
+                return Err(WireError::Limit("hello too large"));
+            }
+            // Counts are added up (progress, the exchange screen): a peer's numbers
+            // stay far from overflow, and each class appears once.
+            let mut seen = 0u32;
+            for c in classes {
+                if c.class >= crate::sync::recon::CLASSES || seen & (1 << c.class) != 0 {
+                    return Err(WireError::Limit("hello lists an unknown or repeated class"));
+                }
+                seen |= 1 << c.class;
+                if c.count > MAX_COUNT {
+                    return Err(WireError::Limit("hello claims an impossible item count"));
+                }
+            }
+            if *total > MAX_COUNT {
+                return Err(WireError::Limit("hello claims an impossible item count"));
+            }
+            if has_duplicates(recent.iter().map(|l| l.id)) {
+                return Err(WireError::Limit("hello repeats an item id"));
+            }
         }
         Msg::Ranges { ranges } => {
             if ranges.len() > MAX_RANGES {
                 return Err(WireError::Limit("too many ranges in one message"));
+            }
+            // Each listed id may cost an answer: at most MAX_IDS of them per message
+            // (what `Session::flush_ranges` sends), and never the same id twice in a
+            // range (an honest list holds distinct items; repeats only amplify).
+            if ranges.iter().map(range_ids).sum::<usize>() > MAX_IDS {
+                return Err(WireError::Limit("too many ids in one message"));
+            }
+            for r in ranges {
+                let dup = match r {
+                    Range::Items { ids, .. } | Range::Want { ids, .. } => {
+                        has_duplicates(ids.iter().copied())
+                    }
+                    Range::Have { items } => has_duplicates(items.iter().map(|l| l.id)),
+                    _ => false,
+                };
+                if dup {
+                    return Err(WireError::Limit("a range repeats an item id"));
+                }
             }
             for r in ranges {
                 let ok = match r {

@@ -304,10 +304,30 @@ pub struct SyncState {
     pub moving: BTreeMap<NodeId, Transfer>,
     /// What moved with each peer since the app started (the courier's trip).
     pub tally: BTreeMap<NodeId, Tally>,
-    /// Peers found to run an older version, and when (unix s).
+    /// Members found to run an older version, and when (unix s); at most
+    /// [`MAX_OUTDATED_CARDS`].
     pub outdated: BTreeMap<NodeId, i64>,
     /// When each peer last reached sync this run (unix s); older ones are in the view.
     pub synced_at: BTreeMap<NodeId, i64>,
+}
+
+impl SyncState {
+    /// A member runs an older version (seen at `now`). Bounded: the oldest card goes
+    /// when a new one would pass [`MAX_OUTDATED_CARDS`].
+    pub fn note_outdated(&mut self, peer: NodeId, now: i64) {
+        self.outdated.insert(peer, now);
+        while self.outdated.len() > MAX_OUTDATED_CARDS {
+            let oldest = self
+                .outdated
+                .iter()
+                .min_by_key(|(_, t)| **t)
+                .map(|(p, _)| *p);
+            match oldest {
+                Some(p) => self.outdated.remove(&p),
+                None => break,
+            };
+        }
+    }
 }
 
 /// What moved with one peer since the app started.
@@ -658,9 +678,7 @@ impl Station {
                     }
                 }
             }
-            NodeEvent::Outdated { peer, .. } => {
-                self.sync.outdated.insert(peer, now);
-            }
+            NodeEvent::Outdated { peer, .. } => self.sync.note_outdated(peer, now),
         }
     }
 
@@ -1145,6 +1163,8 @@ impl eframe::App for KioskApp {
 
 /// Seconds a tracking code stays on screen once nobody touches the kiosk.
 pub const CODE_SCREEN_SECONDS: i64 = 60;
+/// Most "needs update" cards the exchange screen keeps (a commune has few machines).
+pub const MAX_OUTDATED_CARDS: usize = 16;
 
 /// One line: the sync state on the right; on the left the result of the last
 /// action if there is one, else the app, the commune and this device, cut short
@@ -1374,4 +1394,22 @@ pub fn run(opts: AppOptions) -> Result<()> {
     // Dropping the nodes says goodbye to peers and stops their threads.
     drop(nodes);
     result.map_err(|e| anyhow!("the window failed: {e}"))
+}
+
+#[cfg(test)]
+mod outdated_cards {
+    use super::*;
+
+    /// However many peers are reported outdated, the screen keeps the newest few.
+    #[test]
+    fn update_cards_are_capped_and_keep_the_newest() {
+        let mut st = SyncState::default();
+        let peers: Vec<NodeId> = (0..100u8).map(|i| NodeId([i; 32])).collect();
+        for (t, p) in peers.iter().enumerate() {
+            st.note_outdated(*p, t as i64);
+        }
+        assert_eq!(st.outdated.len(), MAX_OUTDATED_CARDS);
+        assert!(st.outdated.contains_key(&peers[99]));
+        assert!(!st.outdated.contains_key(&peers[0]));
+    }
 }

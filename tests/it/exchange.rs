@@ -443,6 +443,66 @@ fn a_member_on_the_old_protocol_is_shown_as_needing_an_update() {
     rt.block_on(old.shutdown());
 }
 
+/// Machines that are not in the commune's roster and speak the old protocol (any
+/// device on the village Wi-Fi can): no "needs update" card for them; the member on
+/// the old protocol, dialed at the same time, still gets its card.
+#[test]
+fn a_stranger_on_an_old_protocol_shows_no_update_card() {
+    let base = tempfile::tempdir().unwrap();
+    let conglang::lab::Pair {
+        office,
+        mut kiosk,
+        filer,
+    } = conglang::lab::Pair::create(base.path()).unwrap();
+    kiosk
+        .import(office.all_changes().unwrap(), Some(&office.node_id()))
+        .unwrap();
+    drop((office, kiosk));
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let lo: std::net::SocketAddr = "127.0.0.1:0".parse().unwrap();
+    let mut peers = Vec::new();
+    let mut olds = Vec::new();
+    let strangers: Vec<conglang::identity::Identity> = (0..3)
+        .map(|_| conglang::identity::Identity::generate())
+        .collect();
+    for id in strangers.iter().chain([&filer]) {
+        let old = rt.block_on(conglang::net::OldPeer::start(id, lo)).unwrap();
+        peers.push(PeerAddr {
+            node: id.node_id(),
+            addr: old.local_addrs()[0],
+        });
+        olds.push(old);
+    }
+    let node = BackgroundNode::start(
+        base.path().join("kiosk"),
+        NodeOptions {
+            net: net(lo, false),
+            peers,
+            redial: true,
+        },
+    )
+    .unwrap();
+    let mut h = app_on(&node);
+    open_exchange(&mut h);
+    let member_card = "Kiosk Bản Chang dùng phiên bản Cổng Làng cũ: cần cập nhật phần mềm máy đó thì mới trao đổi được.";
+    let found = wait_for(&mut h, Duration::from_secs(30), |s| {
+        s.iter().any(|l| l == member_card)
+    });
+    assert!(found, "{:?}", shown(&h));
+    // The strangers were dialed in the same round; give them a while longer.
+    wait_for(&mut h, Duration::from_secs(3), |_| false);
+    let cards: Vec<String> = shown(&h)
+        .into_iter()
+        .filter(|l| l.contains("cần cập nhật"))
+        .collect();
+    assert_eq!(cards, vec![member_card.to_string()]);
+    drop(h);
+    drop(node);
+    for old in olds {
+        rt.block_on(old.shutdown());
+    }
+}
+
 /// The courier walks into Bản Chang's hall, which missed the last notice and has a
 /// resident's question waiting. On the courier's exchange screen the village card
 /// goes from "missing 1 notice, not met on this trip" to "up to date", with what

@@ -314,3 +314,102 @@ pub fn forge(
     };
     conglang::model::SignedChange::sign(author.identity(), doc, &mut c)
 }
+
+/// A hand-driven peer on a raw iroh endpoint (loopback): it speaks the sync framing
+/// (`wire::encode`) but says whatever a test wants, whenever it wants, and reads
+/// only when asked — a hostile or broken peer, as the node sees it on the network.
+pub struct RawPeer {
+    rt: tokio::runtime::Runtime,
+    _ep: iroh::Endpoint,
+    conn: iroh::endpoint::Connection,
+    send: iroh::endpoint::SendStream,
+    recv: iroh::endpoint::RecvStream,
+}
+
+impl RawPeer {
+    /// Dials `peer` ("<node id>@<addr>", as `Served::peer`) on `alpn` with `key`.
+    pub fn dial(key: &conglang::identity::Identity, peer: &str, alpn: &[u8]) -> RawPeer {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let (id, addr) = peer.split_once('@').expect("id@addr");
+        let id: conglang::identity::NodeId = id.parse().expect("node id");
+        let addr: std::net::SocketAddr = addr.parse().expect("address");
+        let (ep, conn, send, recv) = rt.block_on(async {
+            let ep = iroh::Endpoint::builder(iroh::endpoint::presets::Minimal)
+                .secret_key(iroh::SecretKey::from_bytes(&key.secret_bytes()))
+                .relay_mode(iroh::RelayMode::Disabled)
+                .clear_ip_transports()
+                .bind_addr("127.0.0.1:0".parse::<std::net::SocketAddr>().unwrap())
+                .expect("bind addr")
+                .bind()
+                .await
+                .expect("endpoint");
+            let to =
+                iroh::EndpointAddr::new(iroh::PublicKey::from_bytes(id.as_bytes()).expect("key"))
+                    .with_ip_addr(addr);
+            let conn = ep.connect(to, alpn).await.expect("connect");
+            let (send, recv) = conn.open_bi().await.expect("stream");
+            (ep, conn, send, recv)
+        });
+        RawPeer {
+            rt,
+            _ep: ep,
+            conn,
+            send,
+            recv,
+        }
+    }
+
+    /// Sends one message; `false` once the node has closed the stream or connection.
+    pub fn send(&mut self, m: &Msg) -> bool {
+        self.send_frame(&conglang::sync::wire::encode(m))
+    }
+
+    pub fn send_frame(&mut self, frame: &[u8]) -> bool {
+        let send = &mut self.send;
+        self.rt.block_on(async {
+            tokio::time::timeout(std::time::Duration::from_secs(20), send.write_all(frame))
+                .await
+                .map(|r| r.is_ok())
+                .unwrap_or(false)
+        })
+    }
+
+    /// The next message from the node, or `None` (closed, garbage, nothing in `wait`).
+    pub fn recv(&mut self, wait: std::time::Duration) -> Option<Msg> {
+        let recv = &mut self.recv;
+        self.rt.block_on(async {
+            tokio::time::timeout(wait, async {
+                let mut prefix = [0u8; 4];
+                recv.read_exact(&mut prefix).await.ok()?;
+                let n = conglang::sync::wire::frame_len(prefix).ok()?;
+                let mut body = vec![0u8; n];
+                recv.read_exact(&mut body).await.ok()?;
+                conglang::sync::wire::decode(&body).ok()
+            })
+            .await
+            .ok()
+            .flatten()
+        })
+    }
+
+    /// Whether the node closed the connection within `wait`.
+    pub fn closed_within(&self, wait: std::time::Duration) -> bool {
+        let conn = self.conn.clone();
+        self.rt
+            .block_on(async { tokio::time::timeout(wait, conn.closed()).await.is_ok() })
+    }
+}
+
+/// Resident memory of process `pid` in KiB (`VmRSS` in /proc/<pid>/status).
+pub fn rss_kib(pid: u32) -> u64 {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    s.lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}

@@ -294,3 +294,248 @@ fn equivocation_ends_the_same_on_every_node_whatever_the_order() {
     // The refusal and the drop are on record.
     assert!(n1.status().unwrap().rejected >= 1 && n2.status().unwrap().rejected >= 1);
 }
+
+mod hostile_peers {
+    //! Peers that break the protocol on purpose, on a real `conglang serve` over
+    //! loopback: each is a raw iroh endpoint (`RawPeer`) with a stranger's or a
+    //! member's key.
+
+    use std::time::Duration;
+
+    use conglang::identity::Identity;
+    use conglang::sync::wire::{ALPN, VERSION};
+    use conglang::sync::{ClassSum, Msg, NodeRef, Range};
+
+    use crate::harness::{CliNode, RawPeer, Served, enrol, rss_kib};
+
+    /// Memory a `serve` process may reach under attack (debug build; it idles near 40 MiB).
+    const RSS_LIMIT_KIB: u64 = 150 * 1024;
+
+    fn hello(commune: conglang::identity::NodeId) -> Msg {
+        hello_with(commune, vec![], 0, Some(conglang::clock::now_ms()))
+    }
+
+    fn hello_with(
+        commune: conglang::identity::NodeId,
+        classes: Vec<ClassSum>,
+        total: u64,
+        wall_ms: Option<i64>,
+    ) -> Msg {
+        Msg::Hello {
+            version: VERSION,
+            commune,
+            nonce: rand::random(),
+            set: [0; 16],
+            total,
+            classes,
+            recent: vec![],
+            wall_ms,
+        }
+    }
+
+    /// Dials with `key`, says a plain `Hello` for `commune` (public: the founder's
+    /// key, and every node's `Hello` tells it), reads the node's, then sends `frames`
+    /// frames of `flood` and never reads again. Returns the highest RSS seen and
+    /// whether the node ended the session.
+    fn flood(
+        key: &Identity,
+        served: &Served,
+        commune: conglang::identity::NodeId,
+        frames: usize,
+        flood: impl Fn() -> Msg,
+    ) -> (u64, bool) {
+        let pid = served.child.id();
+        let mut p = RawPeer::dial(key, &served.peer, ALPN);
+        assert!(p.send(&hello(commune)), "the node took our Hello");
+        assert!(
+            matches!(p.recv(Duration::from_secs(10)), Some(Msg::Hello { .. })),
+            "the node says Hello"
+        );
+        let frame = conglang::sync::wire::encode(&flood());
+        let mut top = rss_kib(pid);
+        let mut ended = false;
+        for i in 0..frames {
+            if !p.send_frame(&frame) {
+                ended = true;
+                break;
+            }
+            if i % 8 == 0 {
+                top = top.max(rss_kib(pid));
+                assert!(
+                    top < RSS_LIMIT_KIB,
+                    "serve grew to {} MiB after {i} frames",
+                    top / 1024
+                );
+            }
+        }
+        ended = ended || p.closed_within(Duration::from_secs(20));
+        top = top.max(rss_kib(pid));
+        (top, ended)
+    }
+
+    /// Builds one flooding message.
+    type Attack = fn() -> Msg;
+
+    fn root0() -> NodeRef {
+        NodeRef {
+            class: 0,
+            depth: 0,
+            prefix: 0,
+        }
+    }
+
+    /// 120 listings of the roster root, each naming one id 4096 times: 3.75 MiB
+    /// inflated, a few KiB on the wire, and (unchecked) 4 MiB of `Want` per frame.
+    fn repeated_ids() -> Msg {
+        Msg::Ranges {
+            ranges: (0..120)
+                .map(|_| Range::Items {
+                    node: root0(),
+                    ids: vec![[7u8; 8]; 4096],
+                })
+                .collect(),
+        }
+    }
+
+    /// One listing naming one id 4096 times (within the per-message id count).
+    fn one_id_repeated() -> Msg {
+        Msg::Ranges {
+            ranges: vec![Range::Items {
+                node: root0(),
+                ids: vec![[7u8; 8]; 4096],
+            }],
+        }
+    }
+
+    /// One listing of 4096 distinct random ids: legal, and each costs a 32 KiB `Want`.
+    fn distinct_ids() -> Msg {
+        Msg::Ranges {
+            ranges: vec![Range::Items {
+                node: root0(),
+                ids: (0..4096).map(|_| rand::random()).collect(),
+            }],
+        }
+    }
+
+    fn commune(base: &std::path::Path) -> (CliNode, CliNode) {
+        let office = CliNode::new(base, "office");
+        let rogue = CliNode::new(base, "rogue");
+        office.ok(&["init", "--commune", "Xã Long Môn", "--name", "UBND xã"]);
+        enrol(&office, &rogue, "kiosk", "Kiosk bị chiếm");
+        (office, rogue)
+    }
+
+    fn log_of(node: &CliNode) -> String {
+        std::fs::read_to_string(node.dir.with_extension("serve.log")).unwrap_or_default()
+    }
+
+    #[test]
+    fn a_stranger_that_never_reads_cannot_grow_a_nodes_memory() {
+        let base = tempfile::tempdir().unwrap();
+        let (office, rogue) = commune(base.path());
+        let member = Identity::load_or_create(&rogue.dir).unwrap();
+        let commune: conglang::identity::NodeId = office.id().parse().unwrap();
+        let served = office.serve(&[]);
+        let cases: [(&str, &Identity, Attack); 6] = [
+            (
+                "stranger, repeated ids",
+                &Identity::generate(),
+                repeated_ids,
+            ),
+            ("member, repeated ids", &member, repeated_ids),
+            (
+                "stranger, one id repeated",
+                &Identity::generate(),
+                one_id_repeated,
+            ),
+            ("member, one id repeated", &member, one_id_repeated),
+            (
+                "stranger, distinct ids",
+                &Identity::generate(),
+                distinct_ids,
+            ),
+            ("member, distinct ids", &member, distinct_ids),
+        ];
+        for (what, key, msg) in cases {
+            let (top, ended) = flood(key, &served, commune, 2000, msg);
+            eprintln!("{what}: serve peaked at {} MiB", top / 1024);
+            assert!(top < RSS_LIMIT_KIB, "{what}: {} MiB", top / 1024);
+            assert!(
+                ended,
+                "{what}: the node kept the session open\n{}",
+                log_of(&office)
+            );
+        }
+        let log = log_of(&office);
+        assert!(log.contains("peer not reading"), "{log}");
+        assert!(log.contains("repeats an item id"), "{log}");
+        assert!(log.contains("too many ids in one message"), "{log}");
+        assert!(log.contains("sent too many messages"), "{log}");
+        // And the node still syncs with an honest member.
+        let kiosk = CliNode::new(base.path(), "kiosk");
+        enrol(&office, &kiosk, "kiosk", "Nhà văn hóa thôn Nà Khoang");
+        let report = kiosk.sync_with(&served);
+        assert_eq!(report["changes_rejected"], 0, "{report}");
+    }
+
+    #[test]
+    fn hostile_hello_numbers_do_not_stop_the_core() {
+        let base = tempfile::tempdir().unwrap();
+        let (office, rogue) = commune(base.path());
+        let kiosk = CliNode::new(base.path(), "kiosk");
+        enrol(&office, &kiosk, "kiosk", "Nhà văn hóa thôn Nà Khoang");
+        let member = Identity::load_or_create(&rogue.dir).unwrap();
+        let commune: conglang::identity::NodeId = office.id().parse().unwrap();
+        let served = office.serve(&[]);
+        let huge = |class| ClassSum {
+            class,
+            count: u64::MAX,
+            fp: [0; 8],
+        };
+        let hostile: Vec<Msg> = vec![
+            hello_with(commune, vec![], 0, Some(i64::MIN)),
+            hello_with(commune, vec![], 0, Some(i64::MAX)),
+            hello_with(commune, vec![huge(0), huge(1)], u64::MAX, None),
+            hello_with(commune, vec![huge(0), huge(0)], 0, None),
+        ];
+        let mut strangers = Vec::new();
+        for (i, h) in hostile.into_iter().enumerate() {
+            let stranger = Identity::generate();
+            for key in [&stranger, &member] {
+                let mut p = RawPeer::dial(key, &served.peer, ALPN);
+                p.send(&h);
+                // Whatever the node answers, give its core time to handle our Hello.
+                while p.recv(Duration::from_millis(500)).is_some() {}
+                drop(p);
+            }
+            eprintln!("hostile hello {i} sent");
+            strangers.push(stranger.node_id());
+        }
+        // A stranger with a plausible clock a day off is not a clock reading either.
+        let stranger = Identity::generate();
+        let mut p = RawPeer::dial(&stranger, &served.peer, ALPN);
+        p.send(&hello_with(
+            commune,
+            vec![],
+            0,
+            Some(conglang::clock::now_ms() + 86_400_000),
+        ));
+        while p.recv(Duration::from_millis(500)).is_some() {}
+        drop(p);
+        strangers.push(stranger.node_id());
+
+        let report = kiosk.sync_with(&served);
+        assert_eq!(report["changes_rejected"], 0, "{report}");
+        served.stop();
+        let repo = conglang::repo::Repo::open(&office.dir).unwrap();
+        let clocks = repo.peer_clocks().unwrap();
+        let kiosk_id: conglang::identity::NodeId = kiosk.id().parse().unwrap();
+        assert!(clocks.contains_key(&kiosk_id), "the member's clock is read");
+        for s in &strangers {
+            assert!(!clocks.contains_key(s), "a stranger's clock was recorded");
+        }
+        let log = log_of(&office);
+        assert!(log.contains("impossible item count"), "{log}");
+        assert!(!log.contains("panicked"), "{log}");
+    }
+}
