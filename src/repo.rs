@@ -959,6 +959,17 @@ impl Repo {
         Ok(out)
     }
 
+    /// What a local edit (or the receipt an import writes) needs of this node.
+    fn edit_ctx(&self) -> Result<EditCtx> {
+        Ok(EditCtx {
+            identity: self.identity.clone(),
+            actor: self.actor.clone(),
+            commune: self.commune_id()?,
+            me: self.node_id(),
+            member: self.my_role()?.is_some(),
+        })
+    }
+
     /// This node's version of a notice: its heads, and every change it holds of it.
     pub fn notice_version(&self, notice: &DocId) -> Result<NoticeVersion> {
         let db = self.store.read();
@@ -966,7 +977,7 @@ impl Repo {
         let known = db
             .doc_changes(notice)?
             .iter()
-            .map(|c| hex::encode(&c.hash[..model::schema::SHORT_HEAD_BYTES]))
+            .map(|c| model::schema::short_head(&c.hash))
             .collect();
         Ok(NoticeVersion {
             heads: model::schema::short_heads(&heads),
@@ -1008,14 +1019,7 @@ impl Repo {
         id: &DocId,
         f: impl FnOnce(&mut automerge::transaction::Transaction<'_>) -> Result<(), AutomergeError>,
     ) -> Result<()> {
-        let me = self.node_id();
-        let ctx = EditCtx {
-            identity: self.identity.clone(),
-            actor: self.actor.clone(),
-            commune: self.commune_id()?,
-            me,
-            member: self.my_role()?.is_some(),
-        };
+        let ctx = self.edit_ctx()?;
         // A notice written here is not noted in this node's receipt: the receipt says
         // what reached a node from others, and the author's own version is by
         // definition the one it shows (one change less per edit on every link).
@@ -1107,15 +1111,8 @@ impl Repo {
         let mut report = ImportReport::default();
         let now = text::now();
         let (verified, bad) = verify_all(changes);
-        let commune = self.commune_id()?;
-        let me = self.node_id();
-        let ctx = EditCtx {
-            identity: self.identity.clone(),
-            actor: self.actor.clone(),
-            commune,
-            me,
-            member: self.my_role()?.is_some(),
-        };
+        let ctx = self.edit_ctx()?;
+        let (commune, me) = (ctx.commune, ctx.me);
         self.store.write(|db| {
             for (doc, reason) in &bad {
                 tracing::warn!(doc = %doc, via = ?via, "refused change: {reason}");
@@ -1326,8 +1323,9 @@ impl EditCtx {
             return Ok(ImportReport::default());
         }
         let rid = DocId::receipt(&self.me);
-        let have: Receipt = db
-            .doc(&rid)?
+        let row = db.doc(&rid)?;
+        let fresh = row.is_none();
+        let have: Receipt = row
             .and_then(|r| serde_json::from_str(&r.view).ok())
             .unwrap_or_default();
         let now = text::now();
@@ -1346,7 +1344,6 @@ impl EditCtx {
         if new.is_empty() {
             return Ok(ImportReport::default());
         }
-        let fresh = db.doc_brief(&rid)?.is_none();
         let me = self.me;
         self.edit_in(db, &rid, |tx| {
             if fresh {

@@ -660,12 +660,14 @@ pub struct Receipt {
 /// apart (a receipt is its author's own claim anyway; nothing trusts it for more).
 pub const SHORT_HEAD_BYTES: usize = 8;
 
+/// A change hash as receipts name it.
+pub fn short_head(hash: &[u8; 32]) -> String {
+    hex::encode(&hash[..SHORT_HEAD_BYTES])
+}
+
 /// The short, sorted ids of a document's heads, as receipts record versions.
 pub fn short_heads(heads: &[[u8; 32]]) -> Vec<String> {
-    let mut v: Vec<String> = heads
-        .iter()
-        .map(|h| hex::encode(&h[..SHORT_HEAD_BYTES]))
-        .collect();
+    let mut v: Vec<String> = heads.iter().map(short_head).collect();
     v.sort();
     v
 }

@@ -214,13 +214,19 @@ fn config_files_load_and_bad_ones_are_explained() {
     );
 }
 
+/// A commune's office and one enrolled village kiosk, both CLI nodes under `base`.
+fn office_and_kiosk(base: &std::path::Path) -> (CliNode, CliNode) {
+    let office = CliNode::new(base, "office");
+    let kiosk = CliNode::new(base, "kiosk");
+    office.ok(&["init", "--commune", "Xã Long Môn", "--name", "UBND xã"]);
+    enrol(&office, &kiosk, "kiosk", "Kiosk Bản Chang");
+    (office, kiosk)
+}
+
 #[test]
 fn bundle_export_for_a_node_and_import_on_a_usb_stick() {
     let base = tempfile::tempdir().unwrap();
-    let office = CliNode::new(base.path(), "office");
-    let kiosk = CliNode::new(base.path(), "kiosk");
-    office.ok(&["init", "--commune", "Xã Long Môn", "--name", "UBND xã"]);
-    enrol(&office, &kiosk, "kiosk", "Kiosk Bản Chang");
+    let (office, kiosk) = office_and_kiosk(base.path());
     let kid = kiosk.id();
     let n = office.ok(&[
         "notice",
@@ -277,10 +283,7 @@ fn bundle_export_for_a_node_and_import_on_a_usb_stick() {
 #[test]
 fn reach_and_bundle_for_follow_the_version_a_kiosk_holds_withdrawals_included() {
     let base = tempfile::tempdir().unwrap();
-    let office = CliNode::new(base.path(), "office");
-    let kiosk = CliNode::new(base.path(), "kiosk");
-    office.ok(&["init", "--commune", "Xã Long Môn", "--name", "UBND xã"]);
-    enrol(&office, &kiosk, "kiosk", "Kiosk Bản Chang");
+    let (office, kiosk) = office_and_kiosk(base.path());
     let kid = kiosk.id();
     let n = office.ok(&[
         "notice",
