@@ -1070,17 +1070,17 @@ impl Repo {
         let mut report = ImportReport::default();
         // Bound what one import holds inflated in memory: changes are processed in
         // slices of at most `MAX_INFLATED_PER_SLICE` bytes once inflated.
-        let mut slices: Vec<Vec<SignedChange>> = vec![Vec::new()];
+        let mut slices: Vec<Vec<SizedChange>> = vec![Vec::new()];
         let mut size = 0u64;
         // Measuring means inflating (streamed, bounded): on every core, not in the
-        // sequential part of the import.
+        // sequential part of the import. A change that fails here is refused later,
+        // with the reason, and costs the slice nothing.
         let sized = par_map(changes, 64, |c| {
-            let n =
-                model::signed::inflated_size(&c.bytes, model::signed::MAX_INFLATED_CHANGE_BYTES)
-                    .unwrap_or(0);
-            (c, n)
+            let doc = c.doc.clone();
+            c.measure().map_err(|e| (doc, e.to_string()))
         });
-        for (c, n) in sized {
+        for c in sized {
+            let n = c.as_ref().map_or(0, |m| m.inflated);
             if size + n > MAX_INFLATED_PER_SLICE && !slices.last().is_some_and(|s| s.is_empty()) {
                 slices.push(Vec::new());
                 size = 0;
@@ -1105,37 +1105,54 @@ impl Repo {
 
     fn import_slice(
         &mut self,
-        changes: Vec<SignedChange>,
+        changes: Vec<SizedChange>,
         via: Option<&NodeId>,
     ) -> Result<ImportReport> {
         let mut report = ImportReport::default();
         let now = text::now();
-        let (verified, bad) = verify_all(changes);
         let ctx = self.edit_ctx()?;
         let (commune, me) = (ctx.commune, ctx.me);
-        self.store.write(|db| {
-            for (doc, reason) in &bad {
-                tracing::warn!(doc = %doc, via = ?via, "refused change: {reason}");
-                db.log_rejection(Some(doc), None, None, via, reason, now)?;
-                report.rejected.push(RejectedChange {
-                    doc: doc.to_string(),
-                    author: None,
-                    reason: reason.clone(),
-                    hostile: true,
-                });
-            }
-            apply(db, commune.as_ref(), &me, verified, via, &mut report)?;
-            // The receipt says which version of each notice is held now, written in
-            // this same transaction: a crash cannot leave an import without it.
-            let notices: Vec<DocId> = report
-                .changed
-                .iter()
-                .filter(|d| d.kind() == Kind::Notice)
-                .cloned()
-                .collect();
-            let r = ctx.note_receipts_in(db, &notices)?;
-            report.reissue.extend(r.reissue);
-            Ok(())
+        let parts = pipeline_parts(changes);
+        let store = &mut self.store;
+        // Checking envelopes needs no database: part k+1 is checked on other cores
+        // while part k is judged and written. One transaction still holds them all,
+        // and applying parts one after another is importing them one after another,
+        // which gives the same verdicts as importing them at once (issue 10).
+        std::thread::scope(|s| {
+            let (tx, rx) = std::sync::mpsc::sync_channel(1);
+            s.spawn(move || {
+                for part in parts {
+                    if tx.send(verify_all(part)).is_err() {
+                        break;
+                    }
+                }
+            });
+            store.write(|db| {
+                for (verified, bad) in rx {
+                    for (doc, reason) in &bad {
+                        tracing::warn!(doc = %doc, via = ?via, "refused change: {reason}");
+                        db.log_rejection(Some(doc), None, None, via, reason, now)?;
+                        report.rejected.push(RejectedChange {
+                            doc: doc.to_string(),
+                            author: None,
+                            reason: reason.clone(),
+                            hostile: true,
+                        });
+                    }
+                    apply(db, commune.as_ref(), &me, verified, via, &mut report)?;
+                }
+                // The receipt says which version of each notice is held now, written in
+                // this same transaction: a crash cannot leave an import without it.
+                let notices: Vec<DocId> = report
+                    .changed
+                    .iter()
+                    .filter(|d| d.kind() == Kind::Notice)
+                    .cloned()
+                    .collect();
+                let r = ctx.note_receipts_in(db, &notices)?;
+                report.reissue.extend(r.reissue);
+                Ok(())
+            })
         })?;
         let reissue = std::mem::take(&mut report.reissue);
         self.reissue(reissue)?;
@@ -1405,11 +1422,43 @@ fn par_map<T: Send, R: Send>(items: Vec<T>, min: usize, f: impl Fn(T) -> R + Syn
     })
 }
 
+/// Changes per part of an import's pipeline (`Repo::import_slice`): small enough that
+/// the first part, checked before anything else can start, is a small share of a
+/// large import; large enough that per-part work (the roster verdict, the quota
+/// ranking) stays negligible.
+const PIPELINE_PART: usize = 256;
+
+/// Splits a slice into the parts the import pipeline checks and applies one after
+/// another. Roster changes go first, in the first part: every other change's verdict
+/// depends on the roster, and a change whose author the roster names only later in
+/// the same import must not be refused as a stranger's.
+fn pipeline_parts(changes: Vec<SizedChange>) -> Vec<Vec<SizedChange>> {
+    let (mut parts, mut rest): (Vec<SizedChange>, Vec<SizedChange>) =
+        changes.into_iter().partition(|c| match c {
+            Ok(m) => m.doc().kind() == Kind::Roster,
+            Err((doc, _)) => doc.kind() == Kind::Roster,
+        });
+    let first = PIPELINE_PART.saturating_sub(parts.len());
+    let tail = rest.split_off(first.min(rest.len()));
+    parts.extend(rest);
+    let mut out = vec![parts];
+    let mut tail = tail.into_iter().peekable();
+    while tail.peek().is_some() {
+        out.push(tail.by_ref().take(PIPELINE_PART).collect());
+    }
+    out
+}
+
+/// A change from a peer or bundle after `SignedChange::measure`: within the size limits,
+/// or refused with the reason.
+type SizedChange = std::result::Result<model::signed::Measured, (DocId, String)>;
+
 /// Checks envelopes (signature, decoding) on every core: it is pure CPU work and a
 /// large share of an import.
-fn verify_all(changes: Vec<SignedChange>) -> (Vec<VerifiedChange>, Vec<(DocId, String)>) {
+fn verify_all(changes: Vec<SizedChange>) -> (Vec<VerifiedChange>, Vec<(DocId, String)>) {
     let results = par_map(changes, 64, |c| {
-        let doc = c.doc.clone();
+        let c = c?;
+        let doc = c.doc().clone();
         c.verify()
             .map(|mut v| {
                 verdict::rules::pre_analyse(&mut v);
@@ -1545,12 +1594,17 @@ fn apply(
     }
     // The cache row (views, snapshot) is pure CPU work too: built on the same core.
     let judged = par_map(fresh, 16, |(id, changes)| {
-        let j = verdict::doc::evaluate(&id, &judge, changes);
+        let mut j = verdict::doc::evaluate(&id, &judge, changes);
         let row = if j.valid.is_empty() {
             None
         } else {
             build_row(&id, &j.doc).ok()
         };
+        if row.is_some() {
+            // The writer needs the row, not the document: free it here, on this
+            // core, rather than in the one write transaction.
+            j.doc = Automerge::new();
+        }
         (id, j, row)
     });
     for (id, j, row) in judged {
