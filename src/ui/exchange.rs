@@ -214,18 +214,29 @@ const MAX_OTHER_SHOWN: usize = 3;
 /// back (kept across restarts); when it was last up to date.
 fn villages(ui: &mut Ui, st: &mut Station, view: &View, lang: Lang, now: i64, courier: bool) {
     ui.label(bold(lang.t(S::BehindTitle), 24.0));
-    if courier {
-        trip_header(ui, st, view, lang, now);
-    }
     let sync = &st.sync;
-    for b in courier::behind(view, now) {
-        let urgent: Vec<&str> = b
-            .missing
-            .iter()
-            .flatten()
-            .filter(|n| n.urgent)
-            .map(|n| n.title.as_str())
-            .collect();
+    // Where the courier should go first comes first: the village lacking most urgent
+    // notices, then most notices; the rest in place order.
+    let mut list: Vec<(courier::Behind<'_>, Vec<&str>)> = courier::behind(view, now)
+        .into_iter()
+        .map(|b| {
+            let urgent: Vec<&str> = b
+                .missing
+                .iter()
+                .flatten()
+                .filter(|n| n.urgent)
+                .map(|n| n.title.as_str())
+                .collect();
+            (b, urgent)
+        })
+        .collect();
+    list.sort_by_key(|(b, urgent)| {
+        (
+            std::cmp::Reverse(urgent.len()),
+            std::cmp::Reverse(b.missing.as_ref().map_or(0, |m| m.len())),
+        )
+    });
+    for (b, urgent) in list {
         let (color, status) = match &b.missing {
             None => (widgets::GREY, lang.t(S::NoReceipt).to_string()),
             Some(m) if m.is_empty() => (widgets::GREEN, lang.t(S::UpToDate).to_string()),
@@ -329,6 +340,12 @@ fn villages(ui: &mut Ui, st: &mut Station, view: &View, lang: Lang, now: i64, co
             }
         });
         ui.add_space(4.0);
+    }
+    // Below the cards: a new trip is started once a day or so, the cards are read
+    // at every hall.
+    if courier {
+        ui.add_space(4.0);
+        trip_header(ui, st, view, lang, now);
     }
 }
 

@@ -735,6 +735,71 @@ fn prepare_stores_for_the_exchange_screenshot() {
     println!("office {} kiosk {}", o.node_id(), k.node_id());
 }
 
+/// Not a test: prepares the stores for the courier's exchange screen in a real window
+/// (`docs/screenshots/exchange-courier-run.sh`): the commune of the UI tests, an
+/// urgent flood warning that reached the courier and neither village, then a real
+/// sync (two nodes on loopback) between the courier and Bản Chang's kiosk, so the
+/// trip has real figures and Nà Khoang still lacks the warning. Prints the directory.
+#[test]
+#[ignore]
+fn prepare_stores_for_the_courier_screenshot() {
+    let f = crate::ui::full_commune();
+    crate::ui::next_second();
+    Repo::open(&f.office)
+        .unwrap()
+        .post_notice(&NoticeDraft {
+            title: "Lũ quét ở suối Nậm Chang: sơ tán ngay các hộ ven suối".into(),
+            body: "Di chuyển lên nhà văn hóa thôn.".into(),
+            category: Some(Category::Storm),
+            urgent: true,
+            ..Default::default()
+        })
+        .unwrap();
+    crate::ui::exchange(&f.office, &f.courier);
+    let kiosk2 = f._tmp.path().join("kiosk2");
+    let lo: std::net::SocketAddr = "127.0.0.1:0".parse().unwrap();
+    let village = BackgroundNode::start(
+        kiosk2.clone(),
+        NodeOptions {
+            net: net(lo, false),
+            peers: vec![],
+            redial: true,
+        },
+    )
+    .unwrap();
+    let courier = BackgroundNode::start(
+        f.courier.clone(),
+        NodeOptions {
+            net: net(lo, false),
+            peers: vec![PeerAddr {
+                node: village.handle.node_id,
+                addr: village.addrs[0],
+            }],
+            redial: true,
+        },
+    )
+    .unwrap();
+    // Synced when the courier holds the village's new receipt (the flood noted).
+    let t0 = Instant::now();
+    while t0.elapsed() < Duration::from_secs(30) {
+        std::thread::sleep(Duration::from_millis(300));
+        let mut h = app_on(&courier);
+        let synced = wait_for(&mut h, Duration::from_secs(1), |s| {
+            s.iter().any(|l| l.starts_with("Chuyến này: mang đến "))
+                && s.iter().filter(|l| l.contains("có 1 tin khẩn")).count() == 1
+        });
+        if synced {
+            break;
+        }
+    }
+    drop(courier);
+    drop(village);
+    let trip = Repo::open(&f.courier).unwrap().trip().unwrap();
+    assert_eq!(trip.peers.len(), 1, "{trip:?}");
+    let crate::ui::Full { _tmp, .. } = f;
+    println!("stores in {}", _tmp.keep().display());
+}
+
 /// The kiosk's fifth tab fits beside the language button at the hall's size, in
 /// both languages (the English labels are longer).
 #[test]
