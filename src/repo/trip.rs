@@ -127,3 +127,48 @@ impl Repo {
         self.store.write(|db| db.set_meta(META_TRIP, &json))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_trip_adds_up_across_reopening_and_a_new_trip_starts_empty() {
+        let dir = tempfile::tempdir().unwrap();
+        let village = Identity::generate().node_id();
+        let flood = vec!["Lũ quét".to_string()];
+        {
+            let mut r = Repo::open(dir.path()).unwrap();
+            assert_eq!(r.trip().unwrap(), Trip::default());
+            r.note_trip_contact(&village, 10, 2, &flood, 1_000).unwrap();
+        }
+        let mut r = Repo::open(dir.path()).unwrap();
+        r.note_trip_contact(&village, 1, 3, &flood, 2_000).unwrap();
+        let t = r.trip().unwrap();
+        assert_eq!(t.since, 1_000);
+        let p = &t.peers[&village];
+        assert_eq!((p.brought, p.took, p.contacts, p.last), (11, 5, 2, 2_000));
+        assert_eq!(p.urgent_in, flood, "a title received twice is listed once");
+        r.new_trip(3_000).unwrap();
+        let t = r.trip().unwrap();
+        assert_eq!((t.since, t.peers.len()), (3_000, 0));
+    }
+
+    #[test]
+    fn the_trip_stays_bounded_and_an_unreadable_one_starts_over() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut r = Repo::open(dir.path()).unwrap();
+        let many: Vec<String> = (0..50).map(|i| format!("tin {i}")).collect();
+        for i in 0..(MAX_TRIP_PEERS as u32 + 5) {
+            let id = Identity::generate().node_id();
+            r.note_trip_contact(&id, 1, 1, &many, i as i64 + 1).unwrap();
+        }
+        let t = r.trip().unwrap();
+        assert_eq!(t.peers.len(), MAX_TRIP_PEERS);
+        // The ones met longest ago went.
+        assert!(t.peers.values().all(|p| p.last > 5));
+        assert!(t.peers.values().all(|p| p.urgent_in.len() == MAX_URGENT_TITLES));
+        r.store.write(|db| db.set_meta(META_TRIP, "{not json")).unwrap();
+        assert_eq!(r.trip().unwrap(), Trip::default());
+    }
+}
