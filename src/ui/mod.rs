@@ -309,7 +309,9 @@ pub struct SyncState {
     pub moving: BTreeMap<NodeId, Transfer>,
     /// Sessions that ended since the last view: the node has already added them to
     /// the stored trip (`View::trip`), but the screen has not seen that view yet.
-    /// Cleared by each new view, which is built after the node recorded them.
+    /// Cleared by each new view; each `Ended` asks for one, so a view that overtook
+    /// its event (views and events come by different threads) counts a session
+    /// twice only until that next view.
     pub tally: BTreeMap<NodeId, Tally>,
     /// Members found to run an older version, and when (unix s); at most
     /// [`MAX_OUTDATED_CARDS`].
