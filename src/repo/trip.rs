@@ -167,8 +167,14 @@ mod tests {
         assert_eq!(t.peers.len(), MAX_TRIP_PEERS);
         // The ones met longest ago went.
         assert!(t.peers.values().all(|p| p.last > 5));
-        assert!(t.peers.values().all(|p| p.urgent_in.len() == MAX_URGENT_TITLES));
-        r.store.write(|db| db.set_meta(META_TRIP, "{not json")).unwrap();
+        assert!(
+            t.peers
+                .values()
+                .all(|p| p.urgent_in.len() == MAX_URGENT_TITLES)
+        );
+        r.store
+            .write(|db| db.set_meta(META_TRIP, "{not json"))
+            .unwrap();
         assert_eq!(r.trip().unwrap(), Trip::default());
     }
 }
