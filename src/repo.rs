@@ -27,6 +27,9 @@ use crate::verdict::{self, roster::RosterOutcome};
 // Fleet health reports and peer clock offsets (issue 13).
 mod health;
 pub use health::{DISK_LOW_MB, PeerClock, REFRESH_S};
+// The courier's trip tally, kept across restarts (issue 12).
+mod trip;
+pub use trip::{Trip, TripPeer};
 
 /// An invitation to join a commune, printed by `roster add` and read by `join`.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
