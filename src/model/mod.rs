@@ -88,7 +88,8 @@ pub fn priority(kind: Kind, urgent: bool) -> u8 {
 pub const MAX_DOC_ID_LEN: usize = 80;
 
 /// A document id: `roster`, `n-<16 hex>`, `p-<16 hex>`, `r-<32 hex>` (creator key
-/// prefix + random; `r-<16 hex>` before chains), `rc-<node id>` or `hl-<node id>`.
+/// prefix + random; `r-<16 hex>` before chains), `rc-<node id>-<period>` (a node's
+/// receipt for one period; `rc-<node id>` before periods) or `hl-<node id>`.
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct DocId(String);
@@ -125,8 +126,16 @@ impl DocId {
             hex::encode(b)
         ))
     }
+    /// A node's receipt as written before receipts had periods (still read, never
+    /// written any more, never dropped: see `receipt_in`).
     pub fn receipt(node: &NodeId) -> DocId {
         DocId(format!("rc-{node}"))
+    }
+    /// A node's receipt for one period (`RECEIPT_PERIOD_SECS` of its clock): what
+    /// it writes now. Only the newest `RECEIPT_PERIODS_KEPT` periods of each node
+    /// are kept (`receipt_superseded`).
+    pub fn receipt_in(node: &NodeId, period: u32) -> DocId {
+        DocId(format!("rc-{node}-{period}"))
     }
     /// The fleet-health document of `node` (only `node` writes it).
     pub fn health(node: &NodeId) -> DocId {
@@ -143,9 +152,16 @@ impl DocId {
             _ => Kind::Roster,
         }
     }
-    /// For a receipt, the node whose receipt this is.
+    /// For a receipt, the node whose receipt this is (either form).
     pub fn receipt_owner(&self) -> Option<NodeId> {
-        self.0.strip_prefix("rc-")?.parse().ok()
+        let rest = self.0.strip_prefix("rc-")?;
+        rest.split_once('-').map_or(rest, |(n, _)| n).parse().ok()
+    }
+    /// For a receipt, its period; `None` for a receipt from before periods (and for
+    /// any other document).
+    pub fn receipt_period(&self) -> Option<u32> {
+        let (_, p) = self.0.strip_prefix("rc-")?.split_once('-')?;
+        p.parse().ok()
     }
     /// For a health document, the node whose report this is.
     pub fn health_owner(&self) -> Option<NodeId> {
@@ -167,6 +183,9 @@ impl FromStr for DocId {
                         .bytes()
                         .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
             }
+            Some(("rc", rest)) if rest.contains('-') => rest
+                .split_once('-')
+                .is_some_and(|(node, period)| node_part_ok(node) && period_part_ok(period)),
             Some(("rc" | "hl", rest)) => {
                 rest.parse::<NodeId>().is_ok() && rest == rest.to_lowercase()
             }
@@ -177,6 +196,53 @@ impl FromStr for DocId {
         }
         Ok(DocId(s.to_string()))
     }
+}
+
+/// A node id inside a document id: exactly its 64 lowercase hex digits (one spelling
+/// per node, so a receipt or report has one id).
+fn node_part_ok(s: &str) -> bool {
+    s.len() == 64
+        && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        && s.parse::<NodeId>().is_ok()
+}
+
+/// A receipt period inside a document id: decimal, no leading zero (one spelling per
+/// period), at most `MAX_RECEIPT_PERIOD`.
+fn period_part_ok(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 7
+        && s.bytes().all(|b| b.is_ascii_digit())
+        && (s == "0" || !s.starts_with('0'))
+        && s.parse::<u32>().is_ok_and(|p| p <= MAX_RECEIPT_PERIOD)
+}
+
+/// Length of a receipt period: 30 days of the writer's clock. Fixed-length epochs,
+/// not calendar months: the period of a time is one division (no calendar or time
+/// zone to agree on: a month boundary is a different instant in UTC and UTC+7).
+pub const RECEIPT_PERIOD_SECS: i64 = 30 * 24 * 3600;
+
+/// Receipt periods kept per node: the newest period a node holds for that owner and
+/// the one before it (`receipt_superseded`).
+pub const RECEIPT_PERIODS_KEPT: u32 = 2;
+
+/// Highest receipt period in an id (30-day periods: about the year 9999 is 97,700).
+pub const MAX_RECEIPT_PERIOD: u32 = 999_999;
+
+/// The receipt period of a unix time (seconds): clocks before 1970 give period 0.
+pub fn receipt_period_of(unix_s: i64) -> u32 {
+    (unix_s.max(0) / RECEIPT_PERIOD_SECS).min(MAX_RECEIPT_PERIOD as i64) as u32
+}
+
+/// The deterministic rule that drops old receipts: of one owner's periodic receipts,
+/// a node keeps only those of the newest `RECEIPT_PERIODS_KEPT` periods counted back
+/// from the newest period it holds (by number, not by how many are present). It is
+/// decided by the ids held, never by the local clock, so every honest node applies it
+/// alike, and it commutes with reconciliation: what a node keeps is a function of the
+/// periods it has ever held, `keep(S ∪ T) = keep(keep(S) ∪ T)`, so two nodes that
+/// exchange their receipts end with the same ones whatever each dropped before.
+/// Receipts from before periods (`rc-<node>`) are never superseded.
+pub fn receipt_superseded(period: u32, newest_held: u32) -> bool {
+    period.saturating_add(RECEIPT_PERIODS_KEPT) <= newest_held
 }
 
 impl TryFrom<String> for DocId {

@@ -13,6 +13,7 @@ pub use verdicts::{
     VerdictSets,
 };
 mod recon;
+mod receipts;
 
 use std::path::Path;
 use std::time::Duration;
