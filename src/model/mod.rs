@@ -309,3 +309,92 @@ string_enum!(
     /// the public Q&A. Older nodes read an unknown status as `New`.
     Status { New = "new", Answered = "answered", Scheduled = "scheduled", Resolved = "resolved", Junk = "junk" }
 );
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn node() -> NodeId {
+        crate::identity::Identity::generate().node_id()
+    }
+
+    #[test]
+    fn receipt_ids_of_both_forms_parse_to_their_owner_and_period() {
+        let n = node();
+        let old = DocId::receipt(&n);
+        let new = DocId::receipt_in(&n, 692);
+        for id in [&old, &new] {
+            let back: DocId = id.as_str().parse().unwrap();
+            assert_eq!(&back, id);
+            assert_eq!(back.kind(), Kind::Receipt);
+            assert_eq!(back.receipt_owner(), Some(n));
+        }
+        assert_eq!(old.receipt_period(), None);
+        assert_eq!(new.receipt_period(), Some(692));
+        assert!(new.as_str().len() <= MAX_DOC_ID_LEN);
+        // One spelling per period and node: no leading zero, no sign, no upper case,
+        // nothing past the bound; other kinds have no period.
+        for bad in [
+            format!("rc-{n}-0692"),
+            format!("rc-{n}-+692"),
+            format!("rc-{n}-"),
+            format!("rc-{n}-6x"),
+            format!("rc-{n}-{}", MAX_RECEIPT_PERIOD + 1),
+            format!("rc-{n}-1-2"),
+            format!("rc-{}-692", n.to_string().to_uppercase()),
+            format!("rc- {n}-692"),
+            format!("hl-{n}-692"),
+        ] {
+            assert!(bad.parse::<DocId>().is_err(), "{bad} parsed");
+        }
+        assert_eq!(
+            format!("rc-{n}-0").parse::<DocId>().unwrap().receipt_period(),
+            Some(0)
+        );
+        assert_eq!(DocId::health(&n).receipt_period(), None);
+    }
+
+    #[test]
+    fn receipt_periods_are_thirty_day_epochs_of_the_clock() {
+        assert_eq!(receipt_period_of(0), 0);
+        assert_eq!(receipt_period_of(-5), 0);
+        assert_eq!(receipt_period_of(RECEIPT_PERIOD_SECS - 1), 0);
+        assert_eq!(receipt_period_of(RECEIPT_PERIOD_SECS), 1);
+        // 2026-11-29.
+        assert_eq!(receipt_period_of(1_796_000_000), 692);
+        assert_eq!(receipt_period_of(i64::MAX), MAX_RECEIPT_PERIOD);
+    }
+
+    /// What a node keeps of one owner's periods: a function of the periods it ever
+    /// held, so reconciling two nodes' kept sets gives the same result on both.
+    fn keep(held: &std::collections::BTreeSet<u32>) -> std::collections::BTreeSet<u32> {
+        let Some(newest) = held.iter().max().copied() else {
+            return held.clone();
+        };
+        held.iter()
+            .copied()
+            .filter(|p| !receipt_superseded(*p, newest))
+            .collect()
+    }
+
+    #[test]
+    fn the_drop_rule_commutes_with_reconciliation() {
+        use std::collections::BTreeSet;
+        assert!(!receipt_superseded(9, 10));
+        assert!(receipt_superseded(8, 10));
+        assert!(!receipt_superseded(10, 10));
+        assert!(!receipt_superseded(MAX_RECEIPT_PERIOD, MAX_RECEIPT_PERIOD));
+        // Every pair of subsets of 0..7: keep(S ∪ T) = keep(keep(S) ∪ T), so two
+        // nodes that pruned differently and then exchange what they kept agree.
+        for s in 0u32..128 {
+            for t in 0u32..128 {
+                let set = |m: u32| (0..7).filter(|i| m >> i & 1 == 1).collect::<BTreeSet<u32>>();
+                let (s, t) = (set(s), set(t));
+                let both: BTreeSet<u32> = s.union(&t).copied().collect();
+                let a: BTreeSet<u32> = keep(&s).union(&keep(&t)).copied().collect();
+                assert_eq!(keep(&a), keep(&both), "{s:?} {t:?}");
+                assert!(keep(&both).len() <= RECEIPT_PERIODS_KEPT as usize);
+            }
+        }
+    }
+}
