@@ -5,10 +5,12 @@
 //! 30-day epoch of its clock (`model::receipt_period_of`), never older than the newest
 //! period it already wrote (a clock set back must not write into a receipt the rule
 //! below drops at once; a clock that ran ahead only names its periods higher). The
-//! first entry of a new period carries over, with their first-held times and the
-//! version held now, the notices its older receipts list that are still live (not
-//! withdrawn, not past `valid_until` by this node's clock), so `reach` stays true
-//! for a notice pinned all year. Everything happens in the import's own transaction.
+//! first change of a new period carries over, with their first-held times and the
+//! version held now, the notices still live (not withdrawn, not past `valid_until` by
+//! this node's clock) whose newest entry is in a receipt the new period supersedes, so
+//! `reach` stays true for a notice pinned all year (an entry in the previous period
+//! stays readable, and is carried at the next new period: each live entry is rewritten
+//! once every two periods). Everything happens in the import's own transaction.
 //!
 //! Old periods are dropped by `model::receipt_superseded`, decided by the receipt ids
 //! held, never by a clock: a receipt two or more periods older than the owner's
@@ -188,6 +190,19 @@ impl EditCtx {
             .find(|(d, _)| *d == rid)
             .and_then(|(_, v)| serde_json::from_str(v).ok())
             .unwrap_or_default();
+        // Which period each notice's newest entry is in (`None`: the receipt from
+        // before periods).
+        let mut newest_in: BTreeMap<String, Option<u32>> = BTreeMap::new();
+        let mut by_period: Vec<(Option<u32>, Receipt)> = views
+            .iter()
+            .filter_map(|(d, v)| Some((d.receipt_period(), serde_json::from_str(v).ok()?)))
+            .collect();
+        by_period.sort_by_key(|(p, _)| *p);
+        for (p, r) in &by_period {
+            for k in r.notices.keys() {
+                newest_in.insert(k.clone(), *p);
+            }
+        }
         let have: Receipt = merge(views).pop().map(|(_, r)| r).unwrap_or_default();
         let mut new: Vec<(DocId, i64, Vec<String>)> = Vec::new();
         for n in notices {
@@ -202,14 +217,23 @@ impl EditCtx {
             new.push((n.clone(), at, version));
         }
         if fresh {
-            // A new period: carry over what is still live, so the newest receipt alone
-            // says everything this node shows.
+            // A new period: carry over the live notices whose newest entry is in a
+            // receipt this new period supersedes (dropped below, here and on every
+            // node), and those of the receipt from before periods (once: it gives
+            // them versions). An entry in the previous period stays readable until
+            // the next new period, which carries it then: each live entry is
+            // rewritten once every two periods, not every period.
             let noted: BTreeSet<String> = new.iter().map(|(d, _, _)| d.to_string()).collect();
             for (k, at) in &have.notices {
                 let Ok(id) = k.parse::<DocId>() else {
                     continue;
                 };
-                if noted.contains(k) {
+                let doomed = newest_in
+                    .get(k)
+                    .copied()
+                    .flatten()
+                    .is_none_or(|p| model::receipt_superseded(p, period));
+                if noted.contains(k) || !doomed {
                     continue;
                 }
                 let Some(row) = db.doc(&id)? else {
