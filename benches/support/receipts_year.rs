@@ -249,13 +249,10 @@ pub fn run(quick: bool) -> Result<serde_json::Value> {
         let (held, _, _) = receipts_held(&p.kiosk, &kid)?;
         held_max = held_max.max(held);
         if day % 30 == 29 {
-            let live = p
-                .kiosk
-                .notices()?
-                .iter()
-                .filter(|n| n.is_live(now))
-                .count();
-            monthly.push(json!({"day": day + 1, "live": live, "held": held, "legacy_held": legacy.held}));
+            let live = p.kiosk.notices()?.iter().filter(|n| n.is_live(now)).count();
+            monthly.push(
+                json!({"day": day + 1, "live": live, "held": held, "legacy_held": legacy.held}),
+            );
             eprintln!(
                 "receipts: day {:>3}: {live} live notices, kiosk receipts {held} B held (single receipt: {} B)",
                 day + 1,
@@ -272,12 +269,7 @@ pub fn run(quick: bool) -> Result<serde_json::Value> {
         (office_held, office_docs) == (held, docs),
         "the office holds other receipts of the kiosk than the kiosk"
     );
-    let live = p
-        .kiosk
-        .notices()?
-        .iter()
-        .filter(|n| n.is_live(now))
-        .count();
+    let live = p.kiosk.notices()?.iter().filter(|n| n.is_live(now)).count();
     let mean = |v: &[u64]| v.iter().sum::<u64>() as f64 / v.len() as f64;
     let max = |v: &[u64]| v.iter().copied().max().unwrap_or(0);
     let out = json!({

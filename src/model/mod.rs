@@ -202,7 +202,8 @@ impl FromStr for DocId {
 /// per node, so a receipt or report has one id).
 fn node_part_ok(s: &str) -> bool {
     s.len() == 64
-        && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        && s.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
         && s.parse::<NodeId>().is_ok()
 }
 
@@ -348,7 +349,10 @@ mod tests {
             assert!(bad.parse::<DocId>().is_err(), "{bad} parsed");
         }
         assert_eq!(
-            format!("rc-{n}-0").parse::<DocId>().unwrap().receipt_period(),
+            format!("rc-{n}-0")
+                .parse::<DocId>()
+                .unwrap()
+                .receipt_period(),
             Some(0)
         );
         assert_eq!(DocId::health(&n).receipt_period(), None);
@@ -388,7 +392,11 @@ mod tests {
         // nodes that pruned differently and then exchange what they kept agree.
         for s in 0u32..128 {
             for t in 0u32..128 {
-                let set = |m: u32| (0..7).filter(|i| m >> i & 1 == 1).collect::<BTreeSet<u32>>();
+                let set = |m: u32| {
+                    (0..7)
+                        .filter(|i| m >> i & 1 == 1)
+                        .collect::<BTreeSet<u32>>()
+                };
                 let (s, t) = (set(s), set(t));
                 let both: BTreeSet<u32> = s.union(&t).copied().collect();
                 let a: BTreeSet<u32> = keep(&s).union(&keep(&t)).copied().collect();

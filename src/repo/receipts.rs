@@ -46,7 +46,7 @@ pub(super) fn merge(views: Vec<(DocId, String)>) -> Vec<(NodeId, Receipt)> {
             Some((owner, id.receipt_period(), r))
         })
         .collect();
-    docs.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
+    docs.sort_by_key(|d| (d.0, d.1));
     let mut out: BTreeMap<NodeId, Receipt> = BTreeMap::new();
     for (owner, _, r) in docs {
         let m = out.entry(owner).or_default();
@@ -85,7 +85,8 @@ pub(super) fn arriving(
 ) -> Result<Vec<VerifiedChange>> {
     let mut newest: BTreeMap<NodeId, Option<u32>> = BTreeMap::new();
     for v in &verified {
-        if let (Some(owner), Some(p)) = (v.signed.doc.receipt_owner(), v.signed.doc.receipt_period())
+        if let (Some(owner), Some(p)) =
+            (v.signed.doc.receipt_owner(), v.signed.doc.receipt_period())
         {
             let held = match newest.get(&owner) {
                 Some(n) => *n,

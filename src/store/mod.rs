@@ -12,8 +12,8 @@ pub use verdicts::{
     Link, MAX_PENDING_PER_AUTHOR, MAX_QUARANTINE_PER_AUTHOR, MAX_REASON_CHARS, PENDING_TTL_SECS,
     VerdictSets,
 };
-mod recon;
 mod receipts;
+mod recon;
 
 use std::path::Path;
 use std::time::Duration;

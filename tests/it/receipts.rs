@@ -98,7 +98,11 @@ fn reach_stays_true_across_period_changes_for_a_long_lived_notice() {
     let up = base.path().join("up.bundle");
 
     // Period p0: a notice pinned all year and one valid for ten days.
-    let pinned = at(&office, p0, &["notice", "post", "--title", "Lịch tiếp dân cả năm"]);
+    let pinned = at(
+        &office,
+        p0,
+        &["notice", "post", "--title", "Lịch tiếp dân cả năm"],
+    );
     let pinned = pinned.trim();
     let until = conglang::model::text::format_time(
         conglang::model::text::now() + offset_into(p0) + 10 * 86_400,
@@ -106,7 +110,14 @@ fn reach_stays_true_across_period_changes_for_a_long_lived_notice() {
     let short = at(
         &office,
         p0,
-        &["notice", "post", "--title", "Họp thôn", "--valid-until", &until],
+        &[
+            "notice",
+            "post",
+            "--title",
+            "Họp thôn",
+            "--valid-until",
+            &until,
+        ],
     );
     let short = short.trim();
     carry(&office, &kiosk, p0, &down);
@@ -119,7 +130,11 @@ fn reach_stays_true_across_period_changes_for_a_long_lived_notice() {
     // Two periods later, each with a new notice: the kiosk writes a receipt per period
     // and drops p0's once p0 + 2 exists; the office does the same when it gets it.
     for p in [p0 + 1, p0 + 2] {
-        at(&office, p, &["notice", "post", "--title", &format!("Tin kỳ {p}")]);
+        at(
+            &office,
+            p,
+            &["notice", "post", "--title", &format!("Tin kỳ {p}")],
+        );
         carry(&office, &kiosk, p, &down);
         carry(&kiosk, &office, p, &up);
     }
@@ -144,7 +159,10 @@ fn reach_stays_true_across_period_changes_for_a_long_lived_notice() {
     let reach = office.json(&["reach", pinned]);
     assert_eq!(version_of(&reach, "Kiosk Bản Chang").unwrap().0, "older");
     office.json(&["bundle", "export", f, "--for", &kid.to_string()]);
-    assert!(bundle_has(&down, pinned), "the withdrawal must go to the kiosk");
+    assert!(
+        bundle_has(&down, pinned),
+        "the withdrawal must go to the kiosk"
+    );
     at(&kiosk, p0 + 2, &["bundle", "import", f]);
     carry(&kiosk, &office, p0 + 2, &up);
     let reach = office.json(&["reach", pinned]);
@@ -177,7 +195,13 @@ fn old_receipt_periods_are_dropped_everywhere_and_sets_still_reconcile() {
         &kiosk,
         p0,
         &[
-            "request", "submit", "--hamlet", "Bản Chang", "--name", "Lò Văn A", "--text",
+            "request",
+            "submit",
+            "--hamlet",
+            "Bản Chang",
+            "--name",
+            "Lò Văn A",
+            "--text",
             "Hỏi về hộ nghèo",
         ],
     );
@@ -187,7 +211,11 @@ fn old_receipt_periods_are_dropped_everywhere_and_sets_still_reconcile() {
     // The first courier gets the office's state now: it holds p0's receipt only.
     carry(&office, &courier, p0, &file);
     for p in [p0 + 1, p0 + 2] {
-        at(&office, p, &["notice", "post", "--title", &format!("Tin kỳ {p}")]);
+        at(
+            &office,
+            p,
+            &["notice", "post", "--title", &format!("Tin kỳ {p}")],
+        );
         carry(&office, &kiosk, p, &file);
         carry(&kiosk, &office, p, &file);
         if p == p0 + 1 {
@@ -200,7 +228,13 @@ fn old_receipt_periods_are_dropped_everywhere_and_sets_still_reconcile() {
         &kiosk,
         p0 + 2,
         &[
-            "request", "submit", "--hamlet", "Bản Chang", "--name", "Lò Văn B", "--text",
+            "request",
+            "submit",
+            "--hamlet",
+            "Bản Chang",
+            "--name",
+            "Lò Văn B",
+            "--text",
             "Hỏi về đất",
         ],
     );
@@ -219,10 +253,16 @@ fn old_receipt_periods_are_dropped_everywhere_and_sets_still_reconcile() {
     // The office (pruned) meets it: p0 is offered and ignored, p0 + 2 arrives and the
     // courier drops p0. `exchange` asserts equal change sets and a completed sync.
     exchange(&mut o, &mut c);
-    assert_eq!(periods(&courier.dir, &kid), vec![Some(p0 + 1), Some(p0 + 2)]);
+    assert_eq!(
+        periods(&courier.dir, &kid),
+        vec![Some(p0 + 1), Some(p0 + 2)]
+    );
     // The other way round: the courier now pruned, the second one lagging.
     exchange(&mut c, &mut c2);
-    assert_eq!(periods(&courier2.dir, &kid), vec![Some(p0 + 1), Some(p0 + 2)]);
+    assert_eq!(
+        periods(&courier2.dir, &kid),
+        vec![Some(p0 + 1), Some(p0 + 2)]
+    );
     // What `reach` says on a node that never saw p0 + 2 from the office directly.
     let r = c2.reach(&first.trim().parse::<DocId>().unwrap()).unwrap();
     assert!(
@@ -256,10 +296,14 @@ fn a_receipt_under_another_nodes_period_id_is_refused() {
     let k1 = c.member("kiosk-1", conglang::model::Role::Kiosk);
     let k2 = c.member("kiosk-2", conglang::model::Role::Kiosk);
     let p = period_now();
-    for target in [DocId::receipt_in(&k2.node_id(), p), DocId::receipt(&k2.node_id())] {
+    for target in [
+        DocId::receipt_in(&k2.node_id(), p),
+        DocId::receipt(&k2.node_id()),
+    ] {
         let f = crate::harness::forge(&k1, &k1, &target, |tx| {
             tx.put(ROOT, "kind", "receipt").unwrap();
-            tx.put(ROOT, "created_by", k1.node_id().to_string()).unwrap();
+            tx.put(ROOT, "created_by", k1.node_id().to_string())
+                .unwrap();
         });
         let rep = c.office.import(vec![f], None).unwrap();
         assert_eq!(rep.accepted, 0, "{target}: {rep:?}");
@@ -270,7 +314,8 @@ fn a_receipt_under_another_nodes_period_id_is_refused() {
     }
     let own = crate::harness::forge(&k1, &k1, &DocId::receipt_in(&k1.node_id(), p), |tx| {
         tx.put(ROOT, "kind", "receipt").unwrap();
-        tx.put(ROOT, "created_by", k1.node_id().to_string()).unwrap();
+        tx.put(ROOT, "created_by", k1.node_id().to_string())
+            .unwrap();
     });
     let rep = c.office.import(vec![own], None).unwrap();
     assert_eq!(rep.accepted, 1, "{rep:?}");
