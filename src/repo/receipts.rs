@@ -263,3 +263,66 @@ impl EditCtx {
         Ok(report)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn view(entries: &[(&str, &str)]) -> String {
+        let mut r = Receipt::default();
+        for (k, v) in entries {
+            let (at, heads) = v.split_once(' ').unwrap_or((v, ""));
+            r.notices.insert(k.to_string(), at.parse().unwrap());
+            if v.contains(' ') {
+                r.versions.insert(
+                    k.to_string(),
+                    heads.split('.').map(str::to_string).collect(),
+                );
+            }
+        }
+        serde_json::to_string(&r).unwrap()
+    }
+
+    /// Readers see one receipt per node: the newest period's entry for a notice wins
+    /// over an older period's and over the receipt from before periods, whatever
+    /// order the store lists them in; other nodes' receipts stay apart.
+    #[test]
+    fn merged_receipts_take_each_notice_from_the_newest_period() {
+        let a = crate::identity::Identity::generate().node_id();
+        let b = crate::identity::Identity::generate().node_id();
+        let (n1, n2, n3) = (
+            "n-0000000000000001",
+            "n-0000000000000002",
+            "n-0000000000000003",
+        );
+        let views = vec![
+            (
+                DocId::receipt_in(&a, 700),
+                view(&[(n1, "300 cccccccccccccccc")]),
+            ),
+            (
+                DocId::receipt(&a),
+                view(&[(n1, "100"), (n2, "100 aaaaaaaaaaaaaaaa"), (n3, "100")]),
+            ),
+            (
+                DocId::receipt_in(&a, 699),
+                view(&[(n1, "100 bbbbbbbbbbbbbbbb"), (n3, "200 dddddddddddddddd")]),
+            ),
+            (
+                DocId::receipt_in(&b, 5),
+                view(&[(n2, "50 eeeeeeeeeeeeeeee")]),
+            ),
+        ];
+        let merged: BTreeMap<NodeId, Receipt> = merge(views).into_iter().collect();
+        assert_eq!(merged.len(), 2);
+        let ra = &merged[&a];
+        assert_eq!(ra.notices[n1], 300);
+        assert_eq!(ra.versions[n1], vec!["cccccccccccccccc".to_string()]);
+        // Only in the receipt from before periods: read from it.
+        assert_eq!(ra.versions[n2], vec!["aaaaaaaaaaaaaaaa".to_string()]);
+        // An old-format entry (time only) is replaced with the version a newer period has.
+        assert_eq!(ra.notices[n3], 200);
+        assert_eq!(ra.versions[n3], vec!["dddddddddddddddd".to_string()]);
+        assert_eq!(merged[&b].notices.len(), 1);
+    }
+}
