@@ -246,6 +246,26 @@ fn old_receipt_periods_are_dropped_everywhere_and_sets_still_reconcile() {
     let mut o = Repo::open(&office.dir).unwrap();
     let mut c = Repo::open(&courier.dir).unwrap();
     let mut c2 = Repo::open(&courier2.dir).unwrap();
+    // Offered directly, the receipt the office dropped is ignored: not stored, not
+    // refused (its sender is honest, only behind), counted as already had.
+    let old = c
+        .changes_missing(&DocId::receipt_in(&kid, p0), &[])
+        .unwrap();
+    assert!(!old.is_empty());
+    let before = o.change_set().unwrap();
+    let rep = o.import(old.clone(), Some(&c.node_id())).unwrap();
+    assert_eq!(
+        (
+            rep.accepted,
+            rep.duplicates,
+            rep.rejected.len(),
+            rep.pending
+        ),
+        (0, old.len(), 0, 0),
+        "{rep:?}"
+    );
+    assert_eq!(o.change_set().unwrap(), before);
+    assert_eq!(periods(&office.dir, &kid), vec![Some(p0 + 1), Some(p0 + 2)]);
     // The lagging courier (p0 only) meets the courier that has p0 and p0 + 1: both
     // keep both (the rule counts back from the newest period held, p0 + 1).
     exchange(&mut c2, &mut c);
