@@ -175,17 +175,11 @@ impl EditCtx {
             return Ok(ImportReport::default());
         }
         let now = text::now();
-        let mine = db.receipt_docs_of(&self.me)?;
-        let newest = mine.iter().filter_map(|d| d.receipt_period()).max();
+        let views = db.receipt_views_of(&self.me)?;
+        let newest = views.iter().filter_map(|(d, _)| d.receipt_period()).max();
         let period = model::receipt_period_of(now).max(newest.unwrap_or(0));
         let rid = DocId::receipt_in(&self.me, period);
-        let fresh = !mine.contains(&rid);
-        let mut views = Vec::new();
-        for d in &mine {
-            if let Some(row) = db.doc(d)? {
-                views.push((d.clone(), row.view));
-            }
-        }
+        let fresh = !views.iter().any(|(d, _)| *d == rid);
         let current: Receipt = views
             .iter()
             .find(|(d, _)| *d == rid)

@@ -27,6 +27,23 @@ impl Db<'_> {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
+    /// The receipt documents of `owner` held (both forms), with their listing views
+    /// (no snapshot: an import reads these for every batch).
+    pub fn receipt_views_of(&self, owner: &NodeId) -> Result<Vec<(DocId, String)>> {
+        let mut st = self
+            .0
+            .prepare_cached("SELECT doc_id, view FROM docs WHERE kind = ?1 AND doc_id LIKE ?2")?;
+        let rows = st.query_map(
+            rusqlite::params![Kind::Receipt.as_str(), format!("rc-{owner}%")],
+            |r| Ok((doc_id_col(r.get(0)?)?, r.get::<_, String>(1)?)),
+        )?;
+        let out: Vec<(DocId, String)> = rows.collect::<rusqlite::Result<_>>()?;
+        Ok(out
+            .into_iter()
+            .filter(|(d, _)| d.receipt_owner().as_ref() == Some(owner))
+            .collect())
+    }
+
     /// The receipt documents of `owner` held (both forms).
     pub fn receipt_docs_of(&self, owner: &NodeId) -> Result<Vec<DocId>> {
         // Ids are `rc-<64 lowercase hex>` or that plus `-<period>`: the prefix selects
