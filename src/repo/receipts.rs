@@ -92,7 +92,11 @@ pub(super) fn arriving(
                 Some(n) => *n,
                 None => newest_period(db, &owner)?,
             };
-            newest.insert(owner, held.max(Some(p)));
+            // Only the owner's own signature may name a newer period (nothing is
+            // judged yet here): a forgery of `rc-<X>-999999` in a batch must not make
+            // X's real receipts in it look superseded.
+            let p = (v.author == owner).then_some(p);
+            newest.insert(owner, held.max(p));
         }
     }
     if newest.is_empty() {

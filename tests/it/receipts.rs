@@ -339,4 +339,37 @@ fn a_receipt_under_another_nodes_period_id_is_refused() {
     });
     let rep = c.office.import(vec![own], None).unwrap();
     assert_eq!(rep.accepted, 1, "{rep:?}");
+
+    // A forgery naming a far newer period of kiosk-2, in one batch with kiosk-2's real
+    // receipt: the forgery is refused and does not make the real one look superseded.
+    let mut courier = c.member("courier", conglang::model::Role::Courier);
+    let mut k2 = k2;
+    c.office
+        .post_notice(&conglang::model::NoticeDraft {
+            title: "Họp thôn".into(),
+            ..Default::default()
+        })
+        .unwrap();
+    exchange(&mut c.office, &mut k2);
+    let real = k2
+        .receipt_docs(&k2.node_id())
+        .unwrap()
+        .pop()
+        .expect("kiosk-2 noted the notice");
+    let mut batch = vec![crate::harness::forge(
+        &k1,
+        &k1,
+        &DocId::receipt_in(&k2.node_id(), model::MAX_RECEIPT_PERIOD),
+        |tx| {
+            tx.put(ROOT, "kind", "receipt").unwrap();
+            tx.put(ROOT, "created_by", k1.node_id().to_string())
+                .unwrap();
+        },
+    )];
+    let genuine = k2.changes_missing(&real, &[]).unwrap();
+    batch.extend(genuine.clone());
+    let rep = courier.import(batch, Some(&k1.node_id())).unwrap();
+    assert_eq!(rep.rejected.len(), 1, "{rep:?}");
+    assert_eq!(rep.accepted, genuine.len(), "{rep:?}");
+    assert_eq!(courier.receipt_docs(&k2.node_id()).unwrap(), vec![real]);
 }
