@@ -373,3 +373,75 @@ fn a_receipt_under_another_nodes_period_id_is_refused() {
     assert_eq!(rep.accepted, genuine.len(), "{rep:?}");
     assert_eq!(courier.receipt_docs(&k2.node_id()).unwrap(), vec![real]);
 }
+
+/// Upgrade in place: a store written before receipts had periods (the previous
+/// release's fixtures: an office and a kiosk, receipts `rc-<node>` with times only)
+/// still reads them, and the kiosk's first receipt of a period carries the notices it
+/// still shows over, now with their versions and first-held times: `reach` goes from
+/// "version unknown" to "latest". The old receipt stays, never dropped.
+#[test]
+fn receipts_from_before_periods_are_read_and_carried_into_the_first_period() {
+    let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let dir = tempfile::tempdir().unwrap();
+    let open = |name: &str| {
+        let to = dir.path().join(name);
+        std::fs::create_dir_all(&to).unwrap();
+        for f in ["node.key", conglang::store::DB_FILE] {
+            std::fs::copy(fixtures.join(name).join(f), to.join(f)).unwrap();
+        }
+        Repo::open(&to).unwrap()
+    };
+    let mut office = open("v1-office");
+    let mut kiosk = open("v1-kiosk");
+    let kid = kiosk.node_id();
+    assert_eq!(
+        office.receipt_docs(&kid).unwrap(),
+        vec![DocId::receipt(&kid)]
+    );
+    let old: Vec<DocId> = kiosk.notices().unwrap().into_iter().map(|n| n.id).collect();
+    assert_eq!(old.len(), 2);
+    let before: Vec<_> = old
+        .iter()
+        .map(|n| {
+            office
+                .reach(n)
+                .unwrap()
+                .into_iter()
+                .find(|r| r.node == kid)
+                .expect("the old receipt is read")
+        })
+        .collect();
+    assert!(before.iter().all(|r| r.version == HeldVersion::Unknown));
+
+    // A new notice reaches the kiosk: it writes its first periodic receipt.
+    let new = office
+        .post_notice(&conglang::model::NoticeDraft {
+            title: "Thông báo sau khi nâng cấp".into(),
+            ..Default::default()
+        })
+        .unwrap();
+    exchange(&mut office, &mut kiosk);
+    let docs = office.receipt_docs(&kid).unwrap();
+    assert_eq!(
+        docs,
+        vec![DocId::receipt(&kid), DocId::receipt_in(&kid, period_now())]
+    );
+    for (n, was) in old.iter().zip(&before) {
+        let now = office
+            .reach(n)
+            .unwrap()
+            .into_iter()
+            .find(|r| r.node == kid)
+            .unwrap();
+        assert_eq!(
+            (now.version, now.since),
+            (HeldVersion::Latest, was.since),
+            "{n}"
+        );
+    }
+    let r = office.reach(&new).unwrap();
+    assert!(
+        r.iter()
+            .any(|x| x.node == kid && x.version == HeldVersion::Latest)
+    );
+}
