@@ -184,11 +184,6 @@ impl EditCtx {
         let period = model::receipt_period_of(now).max(newest.unwrap_or(0));
         let rid = DocId::receipt_in(&self.me, period);
         let fresh = !views.iter().any(|(d, _)| *d == rid);
-        let current: Receipt = views
-            .iter()
-            .find(|(d, _)| *d == rid)
-            .and_then(|(_, v)| serde_json::from_str(v).ok())
-            .unwrap_or_default();
         // Which period each notice's newest entry is in (`None`: the receipt from
         // before periods).
         let mut newest_in: BTreeMap<String, Option<u32>> = BTreeMap::new();
@@ -209,7 +204,9 @@ impl EditCtx {
                 continue;
             };
             let version = model::schema::short_heads(&heads);
-            if current.versions.get(n.as_str()) == Some(&version) {
+            // Already said (in this period or a kept one): nothing to write; a kept
+            // entry a new period supersedes is carried below.
+            if have.versions.get(n.as_str()) == Some(&version) {
                 continue;
             }
             let at = have.notices.get(n.as_str()).copied().unwrap_or(now);
