@@ -30,6 +30,8 @@ pub use health::{DISK_LOW_MB, PeerClock, REFRESH_S};
 // The courier's trip tally, kept across restarts (issue 12).
 mod trip;
 pub use trip::{Trip, TripPeer};
+// Receipts per period, old periods dropped (issue 11, point 6).
+mod receipts;
 
 /// An invitation to join a commune, printed by `roster add` and read by `join`.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -918,18 +920,18 @@ impl Repo {
 
     // ---- receipts and reach --------------------------------------------------
 
+    /// Each node's receipt, merged over the receipts of it held (one per period, and
+    /// the one from before periods): the newest period's entry for a notice wins.
     pub fn receipts(&self) -> Result<Vec<(NodeId, Receipt)>> {
-        let db = self.store.read();
-        let mut out = Vec::new();
-        for row in db.doc_heads(0)? {
-            if let Some(owner) = row.id.receipt_owner()
-                && let Some(d) = db.doc(&row.id)?
-                && let Ok(r) = serde_json::from_str(&d.view)
-            {
-                out.push((owner, r));
-            }
-        }
-        Ok(out)
+        Ok(receipts::merge(self.store.read().receipt_views()?))
+    }
+
+    /// The receipt documents of `owner` this node holds, oldest period first (the
+    /// receipt from before periods, if any, first of all).
+    pub fn receipt_docs(&self, owner: &NodeId) -> Result<Vec<DocId>> {
+        let mut v = self.store.read().receipt_docs_of(owner)?;
+        v.sort_by_key(|d| d.receipt_period());
+        Ok(v)
     }
 
     pub fn reach(&self, notice: &DocId) -> Result<Vec<Reach>> {
@@ -1142,8 +1144,10 @@ impl Repo {
                             hostile: true,
                         });
                     }
+                    let verified = receipts::arriving(db, verified, &mut report)?;
                     apply(db, commune.as_ref(), &me, verified, via, &mut report)?;
                 }
+                receipts::prune_after_import(db, &mut report)?;
                 // The receipt says which version of each notice is held now, written in
                 // this same transaction: a crash cannot leave an import without it.
                 let notices: Vec<DocId> = report
@@ -1290,11 +1294,17 @@ impl EditCtx {
         let (mut doc, _) = load_doc(db, id)?;
         doc.set_actor(actor);
         let before = doc.get_heads();
-        // The author chain: this change names the previous change this node made.
-        let prev = db.meta(META_CHAIN_HEAD)?.and_then(|h| {
-            let mut b = [0u8; 32];
-            hex::decode_to_slice(h, &mut b).ok().map(|()| b)
-        });
+        // The author chain: this change names the previous change this node made —
+        // except in a periodic receipt, whose changes form a chain of their own so
+        // that dropping the receipt leaves no gap in this one (`repo::receipts`).
+        let receipt_link = receipts::receipt_link(db, id)?;
+        let prev = match receipt_link {
+            Some(prev) => prev,
+            None => db.meta(META_CHAIN_HEAD)?.and_then(|h| {
+                let mut b = [0u8; 32];
+                hex::decode_to_slice(h, &mut b).ok().map(|()| b)
+            }),
+        };
         let message = ChainMeta { prev }.encode();
         doc.transact_with::<_, _, AutomergeError, _>(
             |_| {
@@ -1331,47 +1341,12 @@ impl EditCtx {
         if report.pending > 0 {
             bail!("refused: this edit builds on changes this node does not hold");
         }
-        if let Some(h) = hash {
+        if let Some(h) = hash
+            && receipt_link.is_none()
+        {
             db.set_meta(META_CHAIN_HEAD, &hex::encode(h))?;
         }
         Ok(report)
-    }
-
-    /// Records in this node's receipt which version of these notices it now holds.
-    fn note_receipts_in(&self, db: Db<'_>, notices: &[DocId]) -> Result<ImportReport> {
-        if notices.is_empty() || !self.member {
-            return Ok(ImportReport::default());
-        }
-        let rid = DocId::receipt(&self.me);
-        let row = db.doc(&rid)?;
-        let fresh = row.is_none();
-        let have: Receipt = row
-            .and_then(|r| serde_json::from_str(&r.view).ok())
-            .unwrap_or_default();
-        let now = text::now();
-        let mut new: Vec<(DocId, i64, Vec<String>)> = Vec::new();
-        for n in notices {
-            let Some((_, heads)) = db.doc_brief(n)? else {
-                continue;
-            };
-            let version = model::schema::short_heads(&heads);
-            if have.versions.get(n.as_str()) == Some(&version) {
-                continue;
-            }
-            let at = have.notices.get(n.as_str()).copied().unwrap_or(now);
-            new.push((n.clone(), at, version));
-        }
-        if new.is_empty() {
-            return Ok(ImportReport::default());
-        }
-        let me = self.me;
-        self.edit_in(db, &rid, |tx| {
-            if fresh {
-                put_header(tx, Kind::Receipt, &me, now)?;
-                write_receipt_header(tx)?;
-            }
-            write_receipt_entries(tx, &new)
-        })
     }
 }
 

@@ -12,6 +12,7 @@ pub use verdicts::{
     Link, MAX_PENDING_PER_AUTHOR, MAX_QUARANTINE_PER_AUTHOR, MAX_REASON_CHARS, PENDING_TTL_SECS,
     VerdictSets,
 };
+mod receipts;
 mod recon;
 
 use std::path::Path;

@@ -23,8 +23,9 @@ pub const ALPN: &[u8] = b"conglang/sync/2";
 pub const ALPN_V1: &[u8] = b"conglang/sync/1";
 /// Message version, in `Hello`. 3: version 2's messages, and the set may now hold
 /// fleet health reports (`hl-` documents), which a version-2 node cannot decode: it is
-/// told at `Hello`, before any change is sent, that it needs updating.
-pub const VERSION: u16 = 3;
+/// told at `Hello`, before any change is sent, that it needs updating. 4: receipts
+/// per period (`rc-<node>-<period>` documents), which a version-3 node cannot decode.
+pub const VERSION: u16 = 4;
 
 /// Largest frame body on the wire (compressed).
 pub const MAX_FRAME: usize = 2 * 1024 * 1024;
