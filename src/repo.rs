@@ -1400,6 +1400,58 @@ fn par_map<T: Send, R: Send>(items: Vec<T>, min: usize, f: impl Fn(T) -> R + Syn
     })
 }
 
+/// Maps `f` over `items` on every core (up to 4 threads) in chunks of `chunk`, and hands
+/// the results to `sink` on this thread, in the order of `items`, as they are ready:
+/// the sink (the write transaction) runs while the other cores compute. Below two
+/// chunks, or on one core, everything runs here. An error from `sink` stops it; chunks
+/// already started are finished and dropped.
+fn par_stream<T: Send, R: Send>(
+    items: Vec<T>,
+    chunk: usize,
+    f: impl Fn(T) -> R + Sync,
+    mut sink: impl FnMut(R) -> Result<()>,
+) -> Result<()> {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(4);
+    if threads < 2 || items.len() < 2 * chunk {
+        return items.into_iter().try_for_each(|x| sink(f(x)));
+    }
+    let mut chunks: Vec<Vec<T>> = Vec::new();
+    let mut it = items.into_iter().peekable();
+    while it.peek().is_some() {
+        chunks.push(it.by_ref().take(chunk).collect());
+    }
+    let queue = std::sync::Mutex::new(chunks.into_iter().enumerate());
+    let (f, queue) = (&f, &queue);
+    std::thread::scope(|s| {
+        let (tx, rx) = std::sync::mpsc::channel::<(usize, Vec<R>)>();
+        for _ in 0..threads {
+            let tx = tx.clone();
+            s.spawn(move || {
+                loop {
+                    let next = queue.lock().map(|mut q| q.next()).unwrap_or(None);
+                    let Some((i, c)) = next else { break };
+                    if tx.send((i, c.into_iter().map(f).collect())).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+        drop(tx);
+        let mut want = 0;
+        let mut ready: BTreeMap<usize, Vec<R>> = BTreeMap::new();
+        for (i, rs) in rx {
+            ready.insert(i, rs);
+            while let Some(rs) = ready.remove(&want) {
+                rs.into_iter().try_for_each(&mut sink)?;
+                want += 1;
+            }
+        }
+        Ok(())
+    })
+}
+
 /// Changes per part of an import's pipeline (`Repo::import_slice`): small enough that
 /// the first part, checked before anything else can start, is a small share of a
 /// large import; large enough that per-part work (the roster verdict, the quota
@@ -1571,35 +1623,40 @@ fn apply(
         }
     }
     // The cache row (views, snapshot) is pure CPU work too: built on the same core.
-    let judged = par_map(fresh, 16, |(id, changes)| {
-        let mut j = verdict::doc::evaluate(&id, &judge, changes);
-        let row = if j.valid.is_empty() {
-            None
-        } else {
-            build_row(&id, &j.doc).ok()
-        };
-        if row.is_some() {
-            // The writer needs the row, not the document: free it here, on this
-            // core, rather than in the one write transaction.
-            j.doc = Automerge::new();
-        }
-        (id, j, row)
-    });
-    for (id, j, row) in judged {
-        let fresh = Written::Fresh(row);
-        write_judged(
-            db,
-            &id,
-            j,
-            &BTreeSet::new(),
-            None,
-            fresh,
-            me,
-            via,
-            report,
-            now,
-        )?;
-    }
+    // Judged documents stream back in order and are written as they come, so this
+    // thread writes while the other cores judge the next ones.
+    par_stream(
+        fresh,
+        16,
+        |(id, changes)| {
+            let mut j = verdict::doc::evaluate(&id, &judge, changes);
+            let row = if j.valid.is_empty() {
+                None
+            } else {
+                build_row(&id, &j.doc).ok()
+            };
+            if row.is_some() {
+                // The writer needs the row, not the document: free it here, on this
+                // core, rather than in the one write transaction.
+                j.doc = Automerge::new();
+            }
+            (id, j, row)
+        },
+        |(id, j, row)| {
+            write_judged(
+                db,
+                &id,
+                j,
+                &BTreeSet::new(),
+                None,
+                Written::Fresh(row),
+                me,
+                via,
+                report,
+                now,
+            )
+        },
+    )?;
     for (id, changes) in others {
         import_doc(db, &judge, me, &id, changes, via, report, now)?;
     }
