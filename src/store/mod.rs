@@ -120,6 +120,10 @@ fn configure(conn: &Connection) -> Result<()> {
     // import then copies the B-tree pages it rewrites at every commit (interior nodes,
     // the sync index) into the database once per few batches, not once per batch.
     conn.pragma_update(None, "wal_autocheckpoint", 4000)?;
+    // Statement journals (every insert into `changes` has one: its trigger keeps the
+    // sync index) in memory, not in a temporary file: they hold the few pages one
+    // statement touches, and writing them to a file cost a third of each insert.
+    conn.pragma_update(None, "temp_store", "MEMORY")?;
     Ok(())
 }
 
