@@ -692,8 +692,13 @@ pub struct ContactMeasure {
     pub synced_ms: Option<u64>,
     /// UDP payload bytes through the link, both ways, during the contact.
     pub udp_bytes: u64,
+    /// Of those, what went from the receiver to the sender (the rest came back).
+    pub udp_up_bytes: u64,
     pub dropped_packets: u64,
     pub isolated: bool,
+    /// Where the relay forwarded to, and the sending node's listed addresses.
+    pub target: String,
+    pub sender_addrs: String,
 }
 
 /// A contact between two data dirs over real iroh endpoints (each in its own network
@@ -740,6 +745,7 @@ pub async fn contact_over_link(
     )?;
     let target = reachable(&office.addrs, office_ip)?;
     let relay = link::Relay::start_on(front_ip, up_ip, target, spec).await?;
+    let (target_s, addrs_s) = (target.to_string(), format!("{:?}", office.addrs));
     let peer = crate::config::PeerAddr {
         node: office.handle.node_id,
         addr: relay.addr,
@@ -758,6 +764,8 @@ pub async fn contact_over_link(
     let mut events = kiosk.handle.subscribe();
     let mut m = ContactMeasure {
         isolated: ns.is_some(),
+        target: target_s,
+        sender_addrs: addrs_s,
         ..Default::default()
     };
     let ms = |t: Instant| t.elapsed().as_millis() as u64;
@@ -793,6 +801,10 @@ pub async fn contact_over_link(
         .store(true, std::sync::atomic::Ordering::Relaxed);
     m.window_ms = ms(t0);
     m.udp_bytes = relay.state.total();
+    m.udp_up_bytes = relay
+        .state
+        .up_bytes
+        .load(std::sync::atomic::Ordering::Relaxed);
     m.dropped_packets = relay
         .state
         .dropped

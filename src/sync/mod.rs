@@ -212,6 +212,11 @@ pub struct Session {
     peer_wall_ms: Option<i64>,
     /// Messages received while restricted (see [`RESTRICTED_BUDGET`]).
     restricted_msgs: u32,
+    /// The newest message version the peer reads (its `Hello`'s `upto`).
+    peer_upto: u16,
+    /// Batches allowed in flight: [`WINDOW`] until the shell says otherwise
+    /// ([`Session::set_window`], from the rate at which batches are acknowledged).
+    window: usize,
 }
 
 /// Messages a peer not known as a member may send before it proves membership.
@@ -257,6 +262,8 @@ impl Session {
             wall_ms: None,
             peer_wall_ms: None,
             restricted_msgs: 0,
+            peer_upto: wire::VERSION,
+            window: WINDOW,
         }
     }
 
@@ -380,6 +387,7 @@ impl Session {
                 .collect(),
             recent,
             wall_ms: self.wall_ms,
+            upto: Some(wire::UPTO),
         });
         Ok(())
     }
@@ -441,7 +449,7 @@ impl Session {
         let at = self
             .outbox
             .iter()
-            .position(|m| matches!(m, Msg::Changes { .. }))
+            .position(|m| m.batch().is_some())
             .unwrap_or(self.outbox.len());
         for (i, m) in chunk_ranges(rest).into_iter().enumerate() {
             self.outbox.insert(at + i, m);
@@ -480,6 +488,7 @@ impl Session {
                 classes,
                 recent,
                 wall_ms,
+                upto,
             } => {
                 if version != wire::VERSION {
                     return Err(SyncError::Version(version));
@@ -491,6 +500,7 @@ impl Session {
                     return Err(SyncError::Protocol("second hello"));
                 }
                 self.peer_hello = true;
+                self.peer_upto = upto.unwrap_or(version).max(version);
                 // A clock outside 1970..3084 is no reading (and would overflow sums).
                 self.peer_wall_ms = wall_ms.filter(|w| (0..MAX_WALL_MS).contains(w));
                 self.peer_nonce = nonce;
@@ -508,6 +518,14 @@ impl Session {
             }
             Msg::Changes { changes } => {
                 self.require_hello()?;
+                self.on_changes(store, changes)?;
+            }
+            Msg::Packed { mut changes } => {
+                self.require_hello()?;
+                // Each body back in the form it is stored and verified in.
+                for c in &mut changes {
+                    c.bytes = wire::stored_body(std::mem::take(&mut c.bytes));
+                }
                 self.on_changes(store, changes)?;
             }
             Msg::Ack => {
@@ -981,7 +999,8 @@ impl Session {
 
     /// Sends batches while the window allows; says `Idle` when there is nothing left.
     fn pump(&mut self, store: &mut impl Storage) -> Result<(), SyncError> {
-        while self.in_flight < WINDOW {
+        let packed = self.peer_upto >= wire::PACKED_VERSION;
+        while self.in_flight < self.window {
             let mut batch: Vec<SignedChange> = Vec::new();
             let mut docs: BTreeSet<crate::model::DocId> = BTreeSet::new();
             let mut bytes = 0usize;
@@ -1018,11 +1037,18 @@ impl Session {
             self.stats.changes_sent += batch.len() as u64;
             self.stats.docs_sent += docs.len() as u64;
             self.in_flight += 1;
-            if batch_class <= URGENT && self.hello_sent {
-                self.urgent_batches
-                    .push_back(Msg::Changes { changes: batch });
+            let msg = if packed {
+                for c in &mut batch {
+                    c.bytes = wire::inflated_body(&c.bytes);
+                }
+                Msg::Packed { changes: batch }
             } else {
-                self.outbox.push_back(Msg::Changes { changes: batch });
+                Msg::Changes { changes: batch }
+            };
+            if batch_class <= URGENT && self.hello_sent {
+                self.urgent_batches.push_back(msg);
+            } else {
+                self.outbox.push_back(msg);
             }
         }
         if self.is_idle() && self.peer_hello && self.ranges.is_empty() {

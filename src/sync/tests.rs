@@ -326,7 +326,7 @@ fn contact(
         let frame = wire::encode(&m);
         if from_a
             && out.ab_bytes_before_urgent.is_none()
-            && matches!(&m, Msg::Changes { changes } if changes.iter().any(|c| key_of(c).class <= URGENT))
+            && matches!(m.batch(), Some(changes) if changes.iter().any(|c| key_of(c).class <= URGENT))
         {
             out.ab_bytes_before_urgent = Some(ab_bytes);
         }
@@ -343,7 +343,7 @@ fn contact(
                 summary(&m)
             );
         }
-        if let Msg::Changes { changes } = &m {
+        if let Some(changes) = m.batch() {
             out.batches += 1;
             let v = if from_a {
                 &mut out.sent_ab
@@ -392,6 +392,7 @@ fn summary(m: &Msg) -> String {
             format!("Ranges {c:?}")
         }
         Msg::Changes { changes } => format!("Changes {}", changes.len()),
+        Msg::Packed { changes } => format!("Packed {}", changes.len()),
         Msg::Hello { .. } => "Hello".into(),
         Msg::Ack => "Ack".into(),
         Msg::Idle { .. } => "Idle".into(),
@@ -694,6 +695,7 @@ fn wrong_version_commune_and_messages_before_hello_are_refused() {
         classes: vec![],
         recent: vec![],
         wall_ms: None,
+        upto: None,
     };
     let mut s = Session::new(a, b, c, [0; 16]);
     let e = s.handle_message(hello(1, c), &mut m).unwrap_err();
@@ -919,7 +921,7 @@ fn settle(sa: &mut Session, ma: &mut Mem, sb: &mut Session, mb: &mut Mem) -> (u6
         let mut moved = false;
         while let Some(m) = sa.poll_transmit() {
             moved = true;
-            if let Msg::Changes { changes } = &m {
+            if let Some(changes) = m.batch() {
                 ab += changes.len() as u64;
             }
             let f = wire::encode(&m);
@@ -928,7 +930,7 @@ fn settle(sa: &mut Session, ma: &mut Mem, sb: &mut Session, mb: &mut Mem) -> (u6
         }
         while let Some(m) = sb.poll_transmit() {
             moved = true;
-            if let Msg::Changes { changes } = &m {
+            if let Some(changes) = m.batch() {
                 ba += changes.len() as u64;
             }
             let f = wire::encode(&m);
