@@ -451,8 +451,8 @@ fn main() -> anyhow::Result<()> {
                 },
                 if m.connect_ms.is_none() {
                     format!(
-                        "; NEVER CONNECTED (isolated {}, relay to {}, sender listed {})",
-                        m.isolated, m.target, m.sender_addrs
+                        "; NEVER CONNECTED (isolated {}, relay to {}, sender listed {}; routes {:?})",
+                        m.isolated, m.target, m.sender_addrs, m.routes_at_cut
                     )
                 } else {
                     String::new()

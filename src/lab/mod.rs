@@ -21,7 +21,8 @@ use crate::identity::{Identity, NodeId};
 use crate::model::signed::new_actor;
 use crate::model::{self, DocId, Kind, NoticeDraft, RequestDraft, Role, SignedChange, Status};
 use crate::repo::Repo;
-use crate::sync::{Event, Session, wire};
+use crate::sync::window::AckMeter;
+use crate::sync::{Event, Msg, Session, wire};
 
 const WORDS: &[&str] = &[
     "thông báo",
@@ -337,6 +338,11 @@ pub fn sync_in_memory(a: &mut Repo, b: &mut Repo) -> Result<Measure> {
     cpu_a += u - t;
     cpu_b += thread_cpu_ns() - u;
     let mut m = Measure::default();
+    // Each side's window from the rate its batches are acknowledged, as `node` sets
+    // it (here: no link latency, the rate is the receiver's import).
+    let t0 = Instant::now();
+    let now = || t0.elapsed().as_micros() as u64;
+    let (mut meter_a, mut meter_b) = (AckMeter::new(), AckMeter::new());
     loop {
         let mut moved = false;
         loop {
@@ -347,12 +353,17 @@ pub fn sync_in_memory(a: &mut Repo, b: &mut Repo) -> Result<Measure> {
                 break;
             };
             moved = true;
+            meter_a.sent(&msg, now());
             let f = wire::encode(&msg);
             let u = thread_cpu_ns();
             cpu_a += u - t;
             m.bytes_a_to_b += f.len() as u64;
             m.msgs += 1;
-            sb.handle_message(wire::decode(&f[4..])?, b)?;
+            let msg = wire::decode(&f[4..])?;
+            if msg == Msg::Ack {
+                sb.set_window(meter_b.acked(now()));
+            }
+            sb.handle_message(msg, b)?;
             cpu_b += thread_cpu_ns() - u;
         }
         loop {
@@ -362,12 +373,17 @@ pub fn sync_in_memory(a: &mut Repo, b: &mut Repo) -> Result<Measure> {
                 break;
             };
             moved = true;
+            meter_b.sent(&msg, now());
             let f = wire::encode(&msg);
             let u = thread_cpu_ns();
             cpu_b += u - t;
             m.bytes_b_to_a += f.len() as u64;
             m.msgs += 1;
-            sa.handle_message(wire::decode(&f[4..])?, a)?;
+            let msg = wire::decode(&f[4..])?;
+            if msg == Msg::Ack {
+                sa.set_window(meter_a.acked(now()));
+            }
+            sa.handle_message(msg, a)?;
             cpu_a += thread_cpu_ns() - u;
         }
         if !moved {
@@ -699,6 +715,9 @@ pub struct ContactMeasure {
     /// Where the relay forwarded to, and the sending node's listed addresses.
     pub target: String,
     pub sender_addrs: String,
+    /// For a contact that never connected: this namespace's IPv4 routes and the
+    /// namespaces that existed at the cut (a diagnosis aid).
+    pub routes_at_cut: Option<String>,
 }
 
 /// A contact between two data dirs over real iroh endpoints (each in its own network
@@ -793,6 +812,20 @@ pub async fn contact_over_link(
             Ok(Ok(NodeEvent::Refused { reason, .. })) => anyhow::bail!("refused: {reason}"),
             _ => {}
         }
+    }
+    if m.connect_ms.is_none() {
+        let run = |args: &[&str]| {
+            std::process::Command::new("ip")
+                .args(args)
+                .output()
+                .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+                .unwrap_or_default()
+        };
+        m.routes_at_cut = Some(format!(
+            "{} | netns: {}",
+            run(&["-4", "route", "show"]).replace('\n', "; "),
+            run(&["netns", "list"]).replace('\n', " ")
+        ));
     }
     // The cut: nothing more crosses, then both nodes stop.
     relay

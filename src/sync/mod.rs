@@ -33,6 +33,7 @@
 //! changes that arrived from other peers are announced (`Have`) and fetched on demand.
 
 pub mod recon;
+pub mod window;
 pub mod wire;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
@@ -51,9 +52,10 @@ pub use wire::{ClassSum, Kid, Located, Msg, Range};
 /// (62 % or 70 % of the line rate, depending on where the cut fell). 16 KiB halves
 /// that loss; on a LAN the extra commits cost little.
 pub const BATCH_BYTES: usize = 16 * 1024;
-/// Batches sent but not yet acknowledged: 8 × 16 KiB, the same 128 KiB in flight as
-/// 4 × 32 KiB before (the bound on what a peer can make us queue, and what a change
-/// that becomes urgent mid-session may wait behind).
+/// Batches sent but not yet acknowledged, at least: 8 × 16 KiB, the same 128 KiB in
+/// flight as 4 × 32 KiB before (what a change that becomes urgent mid-session may wait
+/// behind on 2G). The shell opens the window on faster links (`window::AckMeter`,
+/// [`Session::set_window`]), up to `window::WINDOW_MAX`.
 pub const WINDOW: usize = 8;
 /// A differing node with at most this many items is listed rather than split. A
 /// listing costs 8 B per item, a split 16 × ~11 B and a round trip: at 48, a node
@@ -274,6 +276,13 @@ impl Session {
     /// The wall clock the peer put in its `Hello` (unix ms), once it has arrived.
     pub fn peer_wall_clock(&self) -> Option<i64> {
         self.peer_wall_ms
+    }
+
+    /// Batches that may be unacknowledged from now on (the shell's `window::AckMeter`
+    /// measures the rate at which the peer acknowledges them), between [`WINDOW`] and
+    /// `window::WINDOW_MAX`. A larger window is used at the next send.
+    pub fn set_window(&mut self, batches: usize) {
+        self.window = batches.clamp(WINDOW, window::WINDOW_MAX);
     }
 
     /// Starts the session restricted to roster changes (see `Session::restricted`).
