@@ -403,8 +403,9 @@ fn summary(m: &Msg) -> String {
 /// Runs a contact in turns, as `lab::sync_in_memory` (and the W7 benchmark) does: a
 /// sends everything it has queued, b handles it all and answers, and so on. The
 /// sessions' round-trip counters then count flights. Each side's window comes from
-/// an `AckMeter` on a real clock, as `node` sets it: a link with no latency whose
-/// rate is the receiver's import. Returns (round trips, bytes of everything but
+/// an `AckMeter`, as `node` sets it, on the clock of a modelled LAN (100 Mbit/s,
+/// 1 ms round trip, a receiver that commits at once), so the count does not depend
+/// on this machine's speed or load. Returns (round trips, bytes of everything but
 /// batches, changes sent).
 fn in_turns(a: (&NodeId, &mut Mem), b: (&NodeId, &mut Mem), commune: NodeId) -> (u64, u64, u64) {
     let (ida, ma) = a;
@@ -415,36 +416,41 @@ fn in_turns(a: (&NodeId, &mut Mem), b: (&NodeId, &mut Mem), commune: NodeId) -> 
     sb.start(mb).unwrap();
     let mut bytes = 0u64;
     let trace = std::env::var_os("SYNC_TRACE").is_some();
-    let t0 = std::time::Instant::now();
-    let now = || t0.elapsed().as_micros() as u64;
+    // The modelled LAN's clock, µs: each frame takes its bytes at 100 Mbit/s, each
+    // change of direction half a round trip.
+    let mut now = 0u64;
     let (mut meter_a, mut meter_b) = (window::AckMeter::new(), window::AckMeter::new());
     loop {
         let mut moved = false;
+        now += 500;
         while let Some(m) = sa.poll_transmit() {
             moved = true;
-            meter_a.sent(&m, now());
+            meter_a.sent(&m, now);
             let f = wire::encode(&m);
+            now += f.len() as u64 * 8 / 100;
             bytes += f.len() as u64 * m.batch().is_none() as u64;
             let m = wire::decode(&f[4..]).unwrap();
             if trace {
                 eprintln!("a→b {:>6} B {}", f.len(), summary(&m));
             }
             if m == Msg::Ack {
-                sb.set_window(meter_b.acked(now()));
+                sb.set_window(meter_b.acked(now));
             }
             sb.handle_message(m, mb).unwrap();
         }
+        now += 500;
         while let Some(m) = sb.poll_transmit() {
             moved = true;
-            meter_b.sent(&m, now());
+            meter_b.sent(&m, now);
             let f = wire::encode(&m);
+            now += f.len() as u64 * 8 / 100;
             bytes += f.len() as u64 * m.batch().is_none() as u64;
             let m = wire::decode(&f[4..]).unwrap();
             if trace {
                 eprintln!("b→a {:>6} B {}", f.len(), summary(&m));
             }
             if m == Msg::Ack {
-                sa.set_window(meter_a.acked(now()));
+                sa.set_window(meter_a.acked(now));
             }
             sa.handle_message(m, ma).unwrap();
         }
@@ -1226,5 +1232,70 @@ fn urgent_notice_is_not_queued_behind_a_large_descent() {
             before < 2048,
             "seed {seed}: {before} bytes ahead of the warning"
         );
+    }
+}
+
+/// Message version 4 is negotiated: a peer whose `Hello` has no `upto` (a version-3
+/// node) is served plain `Changes` and never sent a `Packed` batch, which it could
+/// not read; a peer that reads version 4 gets `Packed` batches, and what arrives is
+/// stored as it was sent.
+#[test]
+fn packed_batches_go_only_to_peers_that_read_them() {
+    let (a, b, c) = ids();
+    let mut office = Mem::default();
+    for i in 0..40 {
+        office.add(item(&notice(i), false, i as i64, &[7; 1500]), None);
+    }
+    for (upto, packed) in [(None, false), (Some(wire::UPTO), true)] {
+        let mut s = Session::new(a, b, c, [1; 16]);
+        s.start(&mut office).unwrap();
+        let office_hello = s.poll_transmit().expect("office hello");
+        // The kiosk holds nothing; its Hello says `upto` or not.
+        let mut kiosk = Mem::default();
+        let mut k = Session::new(b, a, c, [2; 16]);
+        k.start(&mut kiosk).unwrap();
+        k.handle_message(office_hello, &mut kiosk).unwrap();
+        let Some(Msg::Hello {
+            version,
+            commune,
+            nonce,
+            set,
+            total,
+            classes,
+            recent,
+            wall_ms,
+            ..
+        }) = k.poll_transmit()
+        else {
+            panic!("no hello");
+        };
+        let hello = Msg::Hello {
+            version,
+            commune,
+            nonce,
+            set,
+            total,
+            classes,
+            recent,
+            wall_ms,
+            upto,
+        };
+        s.handle_message(hello, &mut office).unwrap();
+        let mut batches = 0;
+        while let Some(m) = s.poll_transmit() {
+            match &m {
+                Msg::Changes { .. } => assert!(!packed, "a plain batch to a version-4 peer"),
+                Msg::Packed { .. } => assert!(packed, "a packed batch to a version-3 peer"),
+                _ => continue,
+            }
+            batches += 1;
+            let f = wire::encode(&m);
+            k.handle_message(wire::decode(&f[4..]).unwrap(), &mut kiosk)
+                .unwrap();
+        }
+        assert!(batches > 0, "upto {upto:?}: no batch sent");
+        for (h, (_, c, ..)) in &kiosk.items {
+            assert_eq!(c, &office.items[h].1, "stored as sent");
+        }
     }
 }
