@@ -449,7 +449,9 @@ fn main() -> anyhow::Result<()> {
                 } else {
                     ""
                 },
-                if m.connect_ms.is_none() {
+                if !m.isolated {
+                    "; NOT ISOLATED (no network namespaces: only the handshake was shaped)".into()
+                } else if m.connect_ms.is_none() {
                     format!(
                         "; NEVER CONNECTED (isolated {}, relay to {}, sender listed {}; routes {:?})",
                         m.isolated, m.target, m.sender_addrs, m.routes_at_cut
