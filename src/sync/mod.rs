@@ -19,11 +19,14 @@
 //!    receiver lacks) and by pushing what the lister lacks. A side that holds nothing
 //!    in a node gets everything there pushed. Cost O(d · log n) for d differences,
 //!    O(log n) round trips; no cursor or "came from that peer" record decides anything.
-//! 3. Changes travel alone, in (class, time, hash) order, in bounded batches, a few in
-//!    flight; roster and urgent notices travel in batches of their own, and nothing of
-//!    a lower class is sent until both urgent classes are reconciled. Every batch is
-//!    verified and committed on arrival (`Storage::import`) and acknowledged, so a cut
-//!    contact keeps every whole batch and the next one starts from the data.
+//! 3. Changes travel alone, in (class, time, hash) order, in bounded batches — `Packed`
+//!    (bodies inflated, the frame deflated as a whole; see `wire`) when the peer reads
+//!    message version 4 — at least [`WINDOW`] in flight, more when the shell has
+//!    measured a fast link (`window`, [`Session::set_window`]); roster and urgent
+//!    notices travel in batches of their own, and nothing of a lower class is sent
+//!    until both urgent classes are reconciled. Every batch is verified and committed
+//!    on arrival (`Storage::import`) and acknowledged, so a cut contact keeps every
+//!    whole batch and the next one starts from the data.
 //! 4. A side with nothing left to send says `Idle` with its whole-set fingerprint. The
 //!    session is `Synced` only when that equals the other side's own set; if both are
 //!    idle and the sets still differ, a new round of reconciliation starts (bounded,
@@ -46,7 +49,8 @@ use crate::repo::ImportReport;
 pub use recon::{ItemKey, NodeRef, NodeSum, URGENT};
 pub use wire::{ClassSum, Kid, Located, Msg, Range};
 
-/// Raw bytes of changes per batch before compression. A batch is the unit of commit,
+/// Stored bytes of changes per batch (before any compression of the frame; a `Packed`
+/// batch of this many is ~7 KB on the wire for W8's requests). A batch is the unit of commit,
 /// so a contact cut mid-batch loses on average half of one: at 2G's ~12 KB/s a 32 KiB
 /// batch was 2.6 s of link, and W8's 30-second contacts committed 7 or 8 of them
 /// (62 % or 70 % of the line rate, depending on where the cut fell). 16 KiB halves
