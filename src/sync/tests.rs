@@ -267,7 +267,8 @@ struct Contact {
 
 /// Runs a contact through the real wire encoding. `cut`: stop after that many
 /// delivered messages (a cut at a message boundary). `live`: an item written on `a`
-/// after that many deliveries.
+/// after that many deliveries. Each ack sets a random window on the side it reaches,
+/// as the shell may after measuring the link.
 fn contact(
     a: (&NodeId, &mut Mem),
     b: (&NodeId, &mut Mem),
@@ -353,6 +354,16 @@ fn contact(
             v.extend(changes.iter().map(key_of));
         }
         delivered += 1;
+        // The shell may open a window at any ack (a fast link measured): every size
+        // from the least to the most must keep the invariants.
+        if m == Msg::Ack {
+            let w = rng.random_range(WINDOW..=window::WINDOW_MAX);
+            if from_a {
+                sb.set_window(w);
+            } else {
+                sa.set_window(w);
+            }
+        }
         let r = if from_a {
             sb.handle_message(m, mb)
         } else {
