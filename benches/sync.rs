@@ -252,12 +252,15 @@ fn main() -> anyhow::Result<()> {
             let (m, differing) = lab::w7(dir.path(), n, diff, n as u64)?;
             let bound = 2 * differing + 16 * 1024;
             eprintln!(
-                "W7 n={n:>6}, {diff} differ each side: {} B (differing changes {} B, bound {} B) in {} RT, {} changes [{:.1} s incl. setup]",
+                "W7 n={n:>6}, {diff} differ each side: {} B (differing changes {} B, bound {} B) in {} RT, {} changes, window up to {} batches; CPU {} / {} ms [{:.1} s incl. setup]",
                 m.bytes(),
                 differing,
                 bound,
                 m.round_trips,
                 m.changes,
+                m.max_window,
+                m.cpu_a_us / 1000,
+                m.cpu_b_us / 1000,
                 t.elapsed().as_secs_f64()
             );
             rows.push(json!({"docs": n, "differ_each_side": diff, "ours": m, "differing_bytes": differing, "bound": bound}));

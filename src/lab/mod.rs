@@ -301,6 +301,8 @@ pub struct Measure {
     /// decoding), in microseconds.
     pub cpu_a_us: u64,
     pub cpu_b_us: u64,
+    /// The largest send window either side reached (batches; `sync::window`).
+    pub max_window: usize,
 }
 
 /// This thread's CPU time (user + system), in nanoseconds.
@@ -339,52 +341,65 @@ pub fn sync_in_memory(a: &mut Repo, b: &mut Repo) -> Result<Measure> {
     cpu_b += thread_cpu_ns() - u;
     let mut m = Measure::default();
     // Each side's window from the rate its batches are acknowledged, as `node` sets
-    // it (here: no link latency, the rate is the receiver's import).
-    let t0 = Instant::now();
-    let now = || t0.elapsed().as_micros() as u64;
+    // it. The two sides run here one after the other on one thread, but are two
+    // machines: each has its own clock, advanced by the (wall) time its own work takes
+    // — commits' fsyncs included — and a message leaves at its sender's time and is
+    // handled no earlier; the link has no latency, so the rate is what the receiver's
+    // import allows.
+    let (mut clock_a, mut clock_b) = (0u64, 0u64);
     let (mut meter_a, mut meter_b) = (AckMeter::new(), AckMeter::new());
     loop {
         let mut moved = false;
         loop {
             // a's side: take a message and encode it; b's side: decode and handle it.
-            let t = thread_cpu_ns();
+            let (t, w) = (thread_cpu_ns(), Instant::now());
             let Some(msg) = sa.poll_transmit() else {
                 cpu_a += thread_cpu_ns() - t;
                 break;
             };
             moved = true;
-            meter_a.sent(&msg, now());
             let f = wire::encode(&msg);
             let u = thread_cpu_ns();
             cpu_a += u - t;
+            clock_a += w.elapsed().as_nanos() as u64;
+            meter_a.sent(&msg, clock_a / 1000);
             m.bytes_a_to_b += f.len() as u64;
             m.msgs += 1;
             let msg = wire::decode(&f[4..])?;
+            clock_b = clock_b.max(clock_a);
             if msg == Msg::Ack {
-                sb.set_window(meter_b.acked(now()));
+                sb.set_window(meter_b.acked(clock_b / 1000));
+                m.max_window = m.max_window.max(meter_b.window());
             }
+            let w = Instant::now();
             sb.handle_message(msg, b)?;
             cpu_b += thread_cpu_ns() - u;
+            clock_b += w.elapsed().as_nanos() as u64;
         }
         loop {
-            let t = thread_cpu_ns();
+            let (t, w) = (thread_cpu_ns(), Instant::now());
             let Some(msg) = sb.poll_transmit() else {
                 cpu_b += thread_cpu_ns() - t;
                 break;
             };
             moved = true;
-            meter_b.sent(&msg, now());
             let f = wire::encode(&msg);
             let u = thread_cpu_ns();
             cpu_b += u - t;
+            clock_b += w.elapsed().as_nanos() as u64;
+            meter_b.sent(&msg, clock_b / 1000);
             m.bytes_b_to_a += f.len() as u64;
             m.msgs += 1;
             let msg = wire::decode(&f[4..])?;
+            clock_a = clock_a.max(clock_b);
             if msg == Msg::Ack {
-                sa.set_window(meter_a.acked(now()));
+                sa.set_window(meter_a.acked(clock_a / 1000));
+                m.max_window = m.max_window.max(meter_a.window());
             }
+            let w = Instant::now();
             sa.handle_message(msg, a)?;
             cpu_a += thread_cpu_ns() - u;
+            clock_a += w.elapsed().as_nanos() as u64;
         }
         if !moved {
             break;
