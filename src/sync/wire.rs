@@ -446,30 +446,88 @@ pub fn v1_reason() -> String {
     )
 }
 
+/// Automerge's chunk header: 4 magic bytes, a 4-byte checksum, the chunk type and the
+/// body length (unsigned LEB128). Type 1 is a change, 2 a deflated change (same
+/// checksum: it is the uncompressed change's).
+const CHUNK_CHANGE: u8 = 1;
+const CHUNK_DEFLATED: u8 = 2;
+/// Automerge deflates a change chunk larger than this (`DEFLATE_MIN_SIZE`).
+const AUTOMERGE_DEFLATE_MIN: usize = 256;
+
+/// Splits a chunk into (magic + checksum, type, body), if its header is well formed
+/// and its length is the body's.
+fn chunk_parts(chunk: &[u8]) -> Option<(&[u8], u8, &[u8])> {
+    let (head, rest) = (chunk.get(..8)?, chunk.get(8..)?);
+    let (&kind, mut rest) = rest.split_first()?;
+    let mut len: u64 = 0;
+    for shift in (0..64).step_by(7) {
+        let (&b, r) = rest.split_first()?;
+        rest = r;
+        len |= u64::from(b & 0x7f) << shift;
+        if b & 0x80 == 0 {
+            return (len == rest.len() as u64).then_some((head, kind, rest));
+        }
+    }
+    None
+}
+
+fn chunk(head: &[u8], kind: u8, body: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(body.len() + 14);
+    out.extend_from_slice(head);
+    out.push(kind);
+    let mut n = body.len() as u64;
+    loop {
+        let b = (n & 0x7f) as u8;
+        n >>= 7;
+        if n == 0 {
+            out.push(b);
+            break;
+        }
+        out.push(b | 0x80);
+    }
+    out.extend_from_slice(body);
+    out
+}
+
 /// A stored change body in its inflated form, for a `Packed` batch: automerge's
-/// uncompressed chunk (same checksum, same hash). A body that is not compressed, or
-/// that does not parse, is sent as it is (the receiver judges it either way).
+/// uncompressed chunk (same checksum, same hash), made at the chunk level without
+/// parsing the change. A body that is not a deflated chunk, or does not inflate
+/// within `MAX_INFLATED_CHANGE_BYTES`, is sent as it is (the receiver judges it).
 pub fn inflated_body(stored: &[u8]) -> Vec<u8> {
-    match crate::model::signed::guard(|| automerge::Change::from_bytes(stored.to_vec())) {
-        Ok(Ok(c)) => c.raw_bytes().to_vec(),
+    let Some((head, CHUNK_DEFLATED, z)) = chunk_parts(stored) else {
+        return stored.to_vec();
+    };
+    let limit = crate::model::signed::MAX_INFLATED_CHANGE_BYTES;
+    let mut body = Vec::new();
+    match DeflateDecoder::new(z)
+        .take(limit + 1)
+        .read_to_end(&mut body)
+    {
+        Ok(n) if (n as u64) <= limit => chunk(head, CHUNK_CHANGE, &body),
         _ => stored.to_vec(),
     }
 }
 
 /// A body from a `Packed` batch in the form it is stored and verified in: what
-/// automerge's own `bytes()` makes of it (deflated when larger than 256 bytes). A
-/// body that does not parse is returned as it is, for the import to refuse with its
-/// usual reason. Bounded: `check_limits` capped the body at
-/// `MAX_INFLATED_CHANGE_BYTES`, and only an uncompressed change chunk is parsed here
-/// (a deflated one is left to the import, which bounds its inflation first).
+/// automerge's own `Change::bytes()` makes of it — deflated (same level, same code)
+/// when the chunk is larger than 256 bytes, as it is otherwise. Anything else is
+/// returned as it is, for the import to judge with its usual checks. Bounded:
+/// `check_limits` capped the body at `MAX_INFLATED_CHANGE_BYTES`, and deflating only
+/// shrinks it (a deflated chunk is never inflated here).
 pub fn stored_body(body: Vec<u8>) -> Vec<u8> {
-    // Chunk header: 4 magic bytes, 4 checksum bytes, then the type (1: a change).
-    if body.get(8) != Some(&1) {
-        return body;
-    }
-    let copy = body.clone();
-    match crate::model::signed::guard(move || automerge::Change::from_bytes(copy)) {
-        Ok(Ok(mut c)) => c.bytes().into_owned(),
+    match chunk_parts(&body) {
+        Some((head, CHUNK_CHANGE, data)) if body.len() > AUTOMERGE_DEFLATE_MIN => {
+            // As automerge's `Compressed::compress` does it.
+            let mut z = Vec::new();
+            let ok = flate2::bufread::DeflateEncoder::new(data, Compression::default())
+                .read_to_end(&mut z)
+                .is_ok();
+            if ok {
+                chunk(head, CHUNK_DEFLATED, &z)
+            } else {
+                body
+            }
+        }
         _ => body,
     }
 }
@@ -639,6 +697,21 @@ mod tests {
                 ..c.clone()
             })
             .collect();
+        for (p, c) in packed.iter().zip(&batch) {
+            if c.bytes[8] == CHUNK_DEFLATED {
+                assert_eq!(p.bytes[8], CHUNK_CHANGE, "sent inflated");
+                assert!(p.bytes.len() > c.bytes.len());
+            }
+        }
+        // Junk, truncated chunks and lengths that do not match pass through as they are.
+        for junk in [vec![], vec![1; 8], batch[0].bytes[..20].to_vec(), {
+            let mut b = packed[0].bytes.clone();
+            b.push(0);
+            b
+        }] {
+            assert_eq!(stored_body(junk.clone()), junk);
+            assert_eq!(inflated_body(&junk), junk);
+        }
         let plain = encode(&Msg::Changes {
             changes: batch.clone(),
         });
