@@ -21,7 +21,7 @@
 //!    O(log n) round trips; no cursor or "came from that peer" record decides anything.
 //! 3. Changes travel alone, in (class, time, hash) order, in bounded batches — `Packed`
 //!    (bodies inflated, the frame deflated as a whole; see `wire`) when the peer reads
-//!    message version 4 — at least [`WINDOW`] in flight, more when the shell has
+//!    level `wire::PACKED_VERSION` — at least [`WINDOW`] in flight, more when the shell has
 //!    measured a fast link (`window`, [`Session::set_window`]); roster and urgent
 //!    notices travel in batches of their own, and nothing of a lower class is sent
 //!    until both urgent classes are reconciled. Every batch is verified and committed

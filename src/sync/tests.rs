@@ -1246,9 +1246,9 @@ fn urgent_notice_is_not_queued_behind_a_large_descent() {
     }
 }
 
-/// Message version 4 is negotiated: a peer whose `Hello` has no `upto` (a version-3
-/// node) is served plain `Changes` and never sent a `Packed` batch, which it could
-/// not read; a peer that reads version 4 gets `Packed` batches, and what arrives is
+/// `Packed` is negotiated: a peer whose `Hello` has no `upto` (a node that predates
+/// it) is served plain `Changes` and never sent a `Packed` batch, which it could not
+/// read; a peer that reads `wire::PACKED_VERSION` gets `Packed` batches, and what arrives is
 /// stored as it was sent.
 #[test]
 fn packed_batches_go_only_to_peers_that_read_them() {
@@ -1295,8 +1295,10 @@ fn packed_batches_go_only_to_peers_that_read_them() {
         let mut batches = 0;
         while let Some(m) = s.poll_transmit() {
             match &m {
-                Msg::Changes { .. } => assert!(!packed, "a plain batch to a version-4 peer"),
-                Msg::Packed { .. } => assert!(packed, "a packed batch to a version-3 peer"),
+                Msg::Changes { .. } => {
+                    assert!(!packed, "a plain batch to a peer that reads Packed")
+                }
+                Msg::Packed { .. } => assert!(packed, "a packed batch to a peer without upto"),
                 _ => continue,
             }
             batches += 1;

@@ -2,15 +2,15 @@
 //! encoded message each, deflated when that saves bytes. Version 1 (document digests
 //! and cursors) is not spoken any more; `V1_BYE` lets a node tell a version-1 peer so.
 //!
-//! Message version 4 adds `Packed` batches: the same signed changes with each body
+//! Message level [`PACKED_VERSION`] adds `Packed` batches: the same signed changes with each body
 //! sent *inflated* (automerge deflates every change on its own, so a frame of stored
 //! bodies hardly compresses), letting the frame's one deflate stream see the whole
 //! batch — 2.2 × more change bytes per frame byte on W8's backlog. The receiver
-//! deflates each body back to its stored form (`pack_body`); a change is named and
-//! signed by its automerge hash, which does not depend on the form. Version 4 is
-//! negotiated: every `Hello` still says version 3 (so a version-3 node still talks to
-//! us and is served plain `Changes`), and a trailing `upto` says which newer messages
-//! the sender reads.
+//! deflates each body back to its stored form (`stored_body`); a change is named and
+//! signed by its automerge hash, which does not depend on the form. It is negotiated:
+//! every `Hello` still says [`VERSION`] (so a node of that version without `Packed`
+//! still talks to us and is served plain `Changes`), and a trailing `upto` says which
+//! newer messages the sender reads.
 //!
 //! The length prefix is checked against `MAX_FRAME` before anything is allocated, and
 //! a deflated frame's inflated size is counted (into a sink, nothing kept) and checked
@@ -36,14 +36,16 @@ pub const ALPN: &[u8] = b"conglang/sync/2";
 pub const ALPN_V1: &[u8] = b"conglang/sync/1";
 /// Message version, in `Hello`. 3: version 2's messages, and the set may now hold
 /// fleet health reports (`hl-` documents), which a version-2 node cannot decode: it is
-/// told at `Hello`, before any change is sent, that it needs updating. Every `Hello`
-/// says 3; newer message sets are negotiated with `upto` (see [`UPTO`]).
+/// told at `Hello`, before any change is sent, that it needs updating. A bump of this
+/// number refuses older nodes; messages an older node merely cannot read are
+/// negotiated instead, with `upto` (see [`UPTO`]).
 pub const VERSION: u16 = 3;
-/// The newest message version this node reads, sent in `Hello`'s trailing `upto`. A
-/// session uses what both sides read: 4 adds `Packed` batches.
-pub const UPTO: u16 = 4;
-/// The message version that introduced `Packed`.
-pub const PACKED_VERSION: u16 = 4;
+/// The message level that adds `Packed` batches: one above [`VERSION`], negotiated.
+pub const PACKED_VERSION: u16 = VERSION + 1;
+/// The newest message level this node reads, sent in `Hello`'s trailing `upto`. A
+/// session uses what both sides read: a peer without `upto` (or below
+/// [`PACKED_VERSION`]) is served plain `Changes`.
+pub const UPTO: u16 = PACKED_VERSION;
 
 /// Largest frame body on the wire (compressed).
 pub const MAX_FRAME: usize = 2 * 1024 * 1024;
@@ -126,7 +128,7 @@ pub enum Msg {
         #[serde(default, deserialize_with = "trailing_opt")]
         wall_ms: Option<i64>,
         /// The newest message version the sender reads (absent: `version` only).
-        /// Appended after `wall_ms` the same way: a version-3 node ignores it.
+        /// Appended after `wall_ms` the same way: a node that predates it ignores it.
         #[serde(default, deserialize_with = "trailing_opt")]
         upto: Option<u16>,
     },
@@ -141,9 +143,9 @@ pub enum Msg {
     Idle { set: SetFp, total: u64, seen: u64 },
     /// Closing with a reason (logged by the peer).
     Bye { reason: String },
-    /// Version 4: a `Changes` batch whose bodies are sent inflated (automerge's
-    /// uncompressed chunk form) so the frame compresses as a whole; the receiver
-    /// stores each in its usual form. Sent only to a peer whose `upto` is ≥ 4.
+    /// A `Changes` batch whose bodies are sent inflated (automerge's uncompressed
+    /// chunk form) so the frame compresses as a whole; the receiver stores each in its
+    /// usual form. Sent only to a peer whose `upto` is ≥ [`PACKED_VERSION`].
     Packed { changes: Vec<SignedChange> },
 }
 
@@ -599,7 +601,7 @@ mod tests {
         }
     }
 
-    /// `Hello` as version 3 shipped it: the wall clock last.
+    /// `Hello` as it was before `upto`: the wall clock last.
     #[derive(Serialize, Deserialize, Debug, PartialEq)]
     enum V3Msg {
         Hello {
@@ -616,11 +618,11 @@ mod tests {
     }
 
     #[test]
-    fn upto_in_hello_is_compatible_with_version_3_both_ways() {
-        // From a version-3 node, with or without its clock: reads as `upto` absent.
+    fn upto_in_hello_is_compatible_with_nodes_without_it_both_ways() {
+        // From a node without `upto`, with or without its clock: reads as absent.
         for wall_ms in [None, Some(1_789_002_000_123)] {
             let v3 = V3Msg::Hello {
-                version: 3,
+                version: VERSION,
                 commune: NodeId([1; 32]),
                 nonce: [2; 16],
                 set: [3; 16],
@@ -632,10 +634,10 @@ mod tests {
             let mut frame = vec![0u8];
             frame.extend(postcard::to_stdvec(&v3).unwrap());
             assert_eq!(decode(&frame).unwrap(), hello_upto(wall_ms, None));
-            // To a version-3 node: it reads its fields and ignores `upto`.
+            // To a node without `upto`: it reads its fields and ignores it.
             let ours = raw(&hello_upto(wall_ms, Some(UPTO)));
             assert_eq!(postcard::from_bytes::<V3Msg>(&ours).unwrap(), v3);
-            // Between version-4 nodes: `upto` arrives.
+            // Between nodes that have it: `upto` arrives.
             let f = encode(&hello_upto(wall_ms, Some(UPTO)));
             assert_eq!(decode(&f[4..]).unwrap(), hello_upto(wall_ms, Some(UPTO)));
         }

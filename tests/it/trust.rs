@@ -334,7 +334,7 @@ mod hostile_peers {
         }
     }
 
-    /// A `Hello` that says the sender reads `Packed` batches (message version 4).
+    /// A `Hello` that says the sender reads `Packed` batches (`upto`).
     fn hello_packed(commune: conglang::identity::NodeId) -> Msg {
         match hello(commune) {
             Msg::Hello {
