@@ -3,6 +3,7 @@
 //!     cargo bench --bench sync            # full run (minutes)
 //!     cargo bench --bench sync -- --quick # small sizes
 //!     cargo bench --bench sync -- --only w2,w3
+//!     cargo bench --bench sync -- --only receipts   # receipts over a year
 //!
 //! Prints a table on stderr and one JSON document on stdout. Byte and round-trip
 //! counts are deterministic; times are medians of repeated runs where cheap.
@@ -15,6 +16,10 @@ use conglang::lab::{self, Pair, link::LinkSpec};
 use conglang::model::NoticeDraft;
 use conglang::repo::Repo;
 use serde_json::json;
+
+// Receipts over a year (issue 11, point 6).
+#[path = "support/receipts_year.rs"]
+mod receipts_year;
 
 struct Args {
     quick: bool,
@@ -643,6 +648,11 @@ fn main() -> anyhow::Result<()> {
             }
         }
         out.insert("w6".into(), json!(rows));
+    }
+
+    // Not in the default run: it moves the process clock (`--only receipts`).
+    if a.only.iter().any(|o| o == "receipts") {
+        out.insert("receipts".into(), receipts_year::run(a.quick)?);
     }
 
     println!("{}", serde_json::to_string_pretty(&out)?);

@@ -35,11 +35,38 @@ impl NodeId {
     /// Checks `sig` over `msg` with this key. Also rejects keys that are not valid
     /// curve points, so a random 32-byte "author" never verifies.
     pub fn verify(&self, msg: &[u8], sig: &[u8; 64]) -> bool {
-        let Ok(key) = VerifyingKey::from_bytes(&self.0) else {
+        let Some(key) = verifying_key(&self.0) else {
             return false;
         };
         key.verify(msg, &Signature::from_bytes(sig)).is_ok()
     }
+}
+
+/// Keys decompressed once per process. Decompressing a curve point costs about a fifth
+/// of a signature check, and an import checks the same few dozen members' keys tens of
+/// thousands of times (every signature, every `created_by` read). Bounded: a flood of
+/// strangers' keys only empties the cache, it cannot grow it.
+fn verifying_key(bytes: &[u8; 32]) -> Option<VerifyingKey> {
+    use std::collections::HashMap;
+    use std::sync::{LazyLock, RwLock};
+    const MAX_KEYS: usize = 4096;
+    static KEYS: LazyLock<RwLock<HashMap<[u8; 32], VerifyingKey>>> =
+        LazyLock::new(|| RwLock::new(HashMap::new()));
+    if let Ok(keys) = KEYS.read()
+        && let Some(k) = keys.get(bytes)
+    {
+        return Some(*k);
+    }
+    // Invalid points are not cached: they are refused anyway, and caching them would
+    // let anyone fill the cache.
+    let key = VerifyingKey::from_bytes(bytes).ok()?;
+    if let Ok(mut keys) = KEYS.write() {
+        if keys.len() >= MAX_KEYS {
+            keys.clear();
+        }
+        keys.insert(*bytes, key);
+    }
+    Some(key)
 }
 
 impl fmt::Display for NodeId {
@@ -65,7 +92,7 @@ impl FromStr for NodeId {
                 s.len()
             );
         };
-        if VerifyingKey::from_bytes(&id.0).is_err() {
+        if verifying_key(&id.0).is_none() {
             bail!("node id {s} is not a valid ed25519 public key");
         }
         Ok(id)

@@ -712,9 +712,27 @@ impl Core {
     fn drop_conn(&mut self, id: u64, reason: &str) {
         if let Some(c) = self.conns.remove(&id) {
             self.log_contact(&c, reason);
+            let report = c.report();
+            // Recorded before `Ended` goes out: a screen view built after it has it.
+            // Members only: a stranger's refused connections are no part of a trip.
+            let member = self
+                .repo
+                .roster()
+                .is_ok_and(|r| r.member(&c.link.peer).is_some());
+            if member
+                && let Err(e) = self.repo.note_trip_contact(
+                    &c.link.peer,
+                    report.changes_sent,
+                    report.changes_received,
+                    &c.urgent_in,
+                    crate::model::text::now(),
+                )
+            {
+                tracing::warn!("cannot record the contact in the trip tally: {e:#}");
+            }
             self.emit(NodeEvent::Ended {
                 peer: c.link.peer,
-                report: c.report(),
+                report,
                 reason: reason.to_string(),
             });
             let _ = c.closer.send(());

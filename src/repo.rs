@@ -27,6 +27,11 @@ use crate::verdict::{self, roster::RosterOutcome};
 // Fleet health reports and peer clock offsets (issue 13).
 mod health;
 pub use health::{DISK_LOW_MB, PeerClock, REFRESH_S};
+// The courier's trip tally, kept across restarts (issue 12).
+mod trip;
+pub use trip::{Trip, TripPeer};
+// Receipts per period, old periods dropped (issue 11, point 6).
+mod receipts;
 
 /// An invitation to join a commune, printed by `roster add` and read by `join`.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -915,18 +920,18 @@ impl Repo {
 
     // ---- receipts and reach --------------------------------------------------
 
+    /// Each node's receipt, merged over the receipts of it held (one per period, and
+    /// the one from before periods): the newest period's entry for a notice wins.
     pub fn receipts(&self) -> Result<Vec<(NodeId, Receipt)>> {
-        let db = self.store.read();
-        let mut out = Vec::new();
-        for row in db.doc_heads(0)? {
-            if let Some(owner) = row.id.receipt_owner()
-                && let Some(d) = db.doc(&row.id)?
-                && let Ok(r) = serde_json::from_str(&d.view)
-            {
-                out.push((owner, r));
-            }
-        }
-        Ok(out)
+        Ok(receipts::merge(self.store.read().receipt_views()?))
+    }
+
+    /// The receipt documents of `owner` this node holds, oldest period first (the
+    /// receipt from before periods, if any, first of all).
+    pub fn receipt_docs(&self, owner: &NodeId) -> Result<Vec<DocId>> {
+        let mut v = self.store.read().receipt_docs_of(owner)?;
+        v.sort_by_key(|d| d.receipt_period());
+        Ok(v)
     }
 
     pub fn reach(&self, notice: &DocId) -> Result<Vec<Reach>> {
@@ -1070,17 +1075,17 @@ impl Repo {
         let mut report = ImportReport::default();
         // Bound what one import holds inflated in memory: changes are processed in
         // slices of at most `MAX_INFLATED_PER_SLICE` bytes once inflated.
-        let mut slices: Vec<Vec<SignedChange>> = vec![Vec::new()];
+        let mut slices: Vec<Vec<SizedChange>> = vec![Vec::new()];
         let mut size = 0u64;
         // Measuring means inflating (streamed, bounded): on every core, not in the
-        // sequential part of the import.
+        // sequential part of the import. A change that fails here is refused later,
+        // with the reason, and costs the slice nothing.
         let sized = par_map(changes, 64, |c| {
-            let n =
-                model::signed::inflated_size(&c.bytes, model::signed::MAX_INFLATED_CHANGE_BYTES)
-                    .unwrap_or(0);
-            (c, n)
+            let doc = c.doc.clone();
+            c.measure().map_err(|e| (doc, e.to_string()))
         });
-        for (c, n) in sized {
+        for c in sized {
+            let n = c.as_ref().map_or(0, |m| m.inflated);
             if size + n > MAX_INFLATED_PER_SLICE && !slices.last().is_some_and(|s| s.is_empty()) {
                 slices.push(Vec::new());
                 size = 0;
@@ -1105,37 +1110,56 @@ impl Repo {
 
     fn import_slice(
         &mut self,
-        changes: Vec<SignedChange>,
+        changes: Vec<SizedChange>,
         via: Option<&NodeId>,
     ) -> Result<ImportReport> {
         let mut report = ImportReport::default();
         let now = text::now();
-        let (verified, bad) = verify_all(changes);
         let ctx = self.edit_ctx()?;
         let (commune, me) = (ctx.commune, ctx.me);
-        self.store.write(|db| {
-            for (doc, reason) in &bad {
-                tracing::warn!(doc = %doc, via = ?via, "refused change: {reason}");
-                db.log_rejection(Some(doc), None, None, via, reason, now)?;
-                report.rejected.push(RejectedChange {
-                    doc: doc.to_string(),
-                    author: None,
-                    reason: reason.clone(),
-                    hostile: true,
-                });
-            }
-            apply(db, commune.as_ref(), &me, verified, via, &mut report)?;
-            // The receipt says which version of each notice is held now, written in
-            // this same transaction: a crash cannot leave an import without it.
-            let notices: Vec<DocId> = report
-                .changed
-                .iter()
-                .filter(|d| d.kind() == Kind::Notice)
-                .cloned()
-                .collect();
-            let r = ctx.note_receipts_in(db, &notices)?;
-            report.reissue.extend(r.reissue);
-            Ok(())
+        let parts = pipeline_parts(changes);
+        let store = &mut self.store;
+        // Checking envelopes needs no database: part k+1 is checked on other cores
+        // while part k is judged and written. One transaction still holds them all,
+        // and applying parts one after another is importing them one after another,
+        // which gives the same verdicts as importing them at once (issue 10).
+        std::thread::scope(|s| {
+            let (tx, rx) = std::sync::mpsc::sync_channel(1);
+            s.spawn(move || {
+                for part in parts {
+                    if tx.send(verify_all(part)).is_err() {
+                        break;
+                    }
+                }
+            });
+            store.write(|db| {
+                for (verified, bad) in rx {
+                    for (doc, reason) in &bad {
+                        tracing::warn!(doc = %doc, via = ?via, "refused change: {reason}");
+                        db.log_rejection(Some(doc), None, None, via, reason, now)?;
+                        report.rejected.push(RejectedChange {
+                            doc: doc.to_string(),
+                            author: None,
+                            reason: reason.clone(),
+                            hostile: true,
+                        });
+                    }
+                    let verified = receipts::arriving(db, verified, &mut report)?;
+                    apply(db, commune.as_ref(), &me, verified, via, &mut report)?;
+                }
+                receipts::prune_after_import(db, &mut report)?;
+                // The receipt says which version of each notice is held now, written in
+                // this same transaction: a crash cannot leave an import without it.
+                let notices: Vec<DocId> = report
+                    .changed
+                    .iter()
+                    .filter(|d| d.kind() == Kind::Notice)
+                    .cloned()
+                    .collect();
+                let r = ctx.note_receipts_in(db, &notices)?;
+                report.reissue.extend(r.reissue);
+                Ok(())
+            })
         })?;
         let reissue = std::mem::take(&mut report.reissue);
         self.reissue(reissue)?;
@@ -1270,11 +1294,17 @@ impl EditCtx {
         let (mut doc, _) = load_doc(db, id)?;
         doc.set_actor(actor);
         let before = doc.get_heads();
-        // The author chain: this change names the previous change this node made.
-        let prev = db.meta(META_CHAIN_HEAD)?.and_then(|h| {
-            let mut b = [0u8; 32];
-            hex::decode_to_slice(h, &mut b).ok().map(|()| b)
-        });
+        // The author chain: this change names the previous change this node made —
+        // except in a periodic receipt, whose changes form a chain of their own so
+        // that dropping the receipt leaves no gap in this one (`repo::receipts`).
+        let receipt_link = receipts::receipt_link(db, id)?;
+        let prev = match receipt_link {
+            Some(prev) => prev,
+            None => db.meta(META_CHAIN_HEAD)?.and_then(|h| {
+                let mut b = [0u8; 32];
+                hex::decode_to_slice(h, &mut b).ok().map(|()| b)
+            }),
+        };
         let message = ChainMeta { prev }.encode();
         doc.transact_with::<_, _, AutomergeError, _>(
             |_| {
@@ -1311,47 +1341,12 @@ impl EditCtx {
         if report.pending > 0 {
             bail!("refused: this edit builds on changes this node does not hold");
         }
-        if let Some(h) = hash {
+        if let Some(h) = hash
+            && receipt_link.is_none()
+        {
             db.set_meta(META_CHAIN_HEAD, &hex::encode(h))?;
         }
         Ok(report)
-    }
-
-    /// Records in this node's receipt which version of these notices it now holds.
-    fn note_receipts_in(&self, db: Db<'_>, notices: &[DocId]) -> Result<ImportReport> {
-        if notices.is_empty() || !self.member {
-            return Ok(ImportReport::default());
-        }
-        let rid = DocId::receipt(&self.me);
-        let row = db.doc(&rid)?;
-        let fresh = row.is_none();
-        let have: Receipt = row
-            .and_then(|r| serde_json::from_str(&r.view).ok())
-            .unwrap_or_default();
-        let now = text::now();
-        let mut new: Vec<(DocId, i64, Vec<String>)> = Vec::new();
-        for n in notices {
-            let Some((_, heads)) = db.doc_brief(n)? else {
-                continue;
-            };
-            let version = model::schema::short_heads(&heads);
-            if have.versions.get(n.as_str()) == Some(&version) {
-                continue;
-            }
-            let at = have.notices.get(n.as_str()).copied().unwrap_or(now);
-            new.push((n.clone(), at, version));
-        }
-        if new.is_empty() {
-            return Ok(ImportReport::default());
-        }
-        let me = self.me;
-        self.edit_in(db, &rid, |tx| {
-            if fresh {
-                put_header(tx, Kind::Receipt, &me, now)?;
-                write_receipt_header(tx)?;
-            }
-            write_receipt_entries(tx, &new)
-        })
     }
 }
 
@@ -1405,11 +1400,43 @@ fn par_map<T: Send, R: Send>(items: Vec<T>, min: usize, f: impl Fn(T) -> R + Syn
     })
 }
 
+/// Changes per part of an import's pipeline (`Repo::import_slice`): small enough that
+/// the first part, checked before anything else can start, is a small share of a
+/// large import; large enough that per-part work (the roster verdict, the quota
+/// ranking) stays negligible.
+const PIPELINE_PART: usize = 256;
+
+/// Splits a slice into the parts the import pipeline checks and applies one after
+/// another. Roster changes go first, in the first part: every other change's verdict
+/// depends on the roster, and a change whose author the roster names only later in
+/// the same import must not be refused as a stranger's.
+fn pipeline_parts(changes: Vec<SizedChange>) -> Vec<Vec<SizedChange>> {
+    let (mut parts, mut rest): (Vec<SizedChange>, Vec<SizedChange>) =
+        changes.into_iter().partition(|c| match c {
+            Ok(m) => m.doc().kind() == Kind::Roster,
+            Err((doc, _)) => doc.kind() == Kind::Roster,
+        });
+    let first = PIPELINE_PART.saturating_sub(parts.len());
+    let tail = rest.split_off(first.min(rest.len()));
+    parts.extend(rest);
+    let mut out = vec![parts];
+    let mut tail = tail.into_iter().peekable();
+    while tail.peek().is_some() {
+        out.push(tail.by_ref().take(PIPELINE_PART).collect());
+    }
+    out
+}
+
+/// A change from a peer or bundle after `SignedChange::measure`: within the size limits,
+/// or refused with the reason.
+type SizedChange = std::result::Result<model::signed::Measured, (DocId, String)>;
+
 /// Checks envelopes (signature, decoding) on every core: it is pure CPU work and a
 /// large share of an import.
-fn verify_all(changes: Vec<SignedChange>) -> (Vec<VerifiedChange>, Vec<(DocId, String)>) {
+fn verify_all(changes: Vec<SizedChange>) -> (Vec<VerifiedChange>, Vec<(DocId, String)>) {
     let results = par_map(changes, 64, |c| {
-        let doc = c.doc.clone();
+        let c = c?;
+        let doc = c.doc().clone();
         c.verify()
             .map(|mut v| {
                 verdict::rules::pre_analyse(&mut v);
@@ -1545,12 +1572,17 @@ fn apply(
     }
     // The cache row (views, snapshot) is pure CPU work too: built on the same core.
     let judged = par_map(fresh, 16, |(id, changes)| {
-        let j = verdict::doc::evaluate(&id, &judge, changes);
+        let mut j = verdict::doc::evaluate(&id, &judge, changes);
         let row = if j.valid.is_empty() {
             None
         } else {
             build_row(&id, &j.doc).ok()
         };
+        if row.is_some() {
+            // The writer needs the row, not the document: free it here, on this
+            // core, rather than in the one write transaction.
+            j.doc = Automerge::new();
+        }
         (id, j, row)
     });
     for (id, j, row) in judged {

@@ -201,6 +201,22 @@ impl Lan {
         Ok(())
     }
 
+    /// Plugs cable `l` in with no address at all: both ends up, as a cable between two
+    /// machines with no DHCP server (the kernel adds only IPv6 link-local addresses;
+    /// an IPv4 link-local daemon may then claim 169.254/16 ones).
+    pub fn up_bare(&self, l: usize) -> Result<()> {
+        for (ns, dev, _) in &self.links[l].ends {
+            ip(&["-n", &self.names[*ns], "link", "set", dev, "up"])?;
+        }
+        Ok(())
+    }
+
+    /// Namespace and interface name of end `end` (0 or 1) of cable `l`.
+    pub fn end(&self, l: usize, end: usize) -> (&str, &str) {
+        let (ns, dev, _) = &self.links[l].ends[end];
+        (&self.names[*ns], dev)
+    }
+
     /// Unplugs cable `l`: both ends down and their addresses gone.
     pub fn down(&self, l: usize) -> Result<()> {
         for (ns, dev, _) in &self.links[l].ends {

@@ -88,7 +88,8 @@ pub fn priority(kind: Kind, urgent: bool) -> u8 {
 pub const MAX_DOC_ID_LEN: usize = 80;
 
 /// A document id: `roster`, `n-<16 hex>`, `p-<16 hex>`, `r-<32 hex>` (creator key
-/// prefix + random; `r-<16 hex>` before chains), `rc-<node id>` or `hl-<node id>`.
+/// prefix + random; `r-<16 hex>` before chains), `rc-<node id>-<period>` (a node's
+/// receipt for one period; `rc-<node id>` before periods) or `hl-<node id>`.
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct DocId(String);
@@ -125,8 +126,16 @@ impl DocId {
             hex::encode(b)
         ))
     }
+    /// A node's receipt as written before receipts had periods (still read, never
+    /// written any more, never dropped: see `receipt_in`).
     pub fn receipt(node: &NodeId) -> DocId {
         DocId(format!("rc-{node}"))
+    }
+    /// A node's receipt for one period (`RECEIPT_PERIOD_SECS` of its clock): what
+    /// it writes now. Only the newest `RECEIPT_PERIODS_KEPT` periods of each node
+    /// are kept (`receipt_superseded`).
+    pub fn receipt_in(node: &NodeId, period: u32) -> DocId {
+        DocId(format!("rc-{node}-{period}"))
     }
     /// The fleet-health document of `node` (only `node` writes it).
     pub fn health(node: &NodeId) -> DocId {
@@ -143,9 +152,16 @@ impl DocId {
             _ => Kind::Roster,
         }
     }
-    /// For a receipt, the node whose receipt this is.
+    /// For a receipt, the node whose receipt this is (either form).
     pub fn receipt_owner(&self) -> Option<NodeId> {
-        self.0.strip_prefix("rc-")?.parse().ok()
+        let rest = self.0.strip_prefix("rc-")?;
+        rest.split_once('-').map_or(rest, |(n, _)| n).parse().ok()
+    }
+    /// For a receipt, its period; `None` for a receipt from before periods (and for
+    /// any other document).
+    pub fn receipt_period(&self) -> Option<u32> {
+        let (_, p) = self.0.strip_prefix("rc-")?.split_once('-')?;
+        p.parse().ok()
     }
     /// For a health document, the node whose report this is.
     pub fn health_owner(&self) -> Option<NodeId> {
@@ -167,6 +183,9 @@ impl FromStr for DocId {
                         .bytes()
                         .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
             }
+            Some(("rc", rest)) if rest.contains('-') => rest
+                .split_once('-')
+                .is_some_and(|(node, period)| node_part_ok(node) && period_part_ok(period)),
             Some(("rc" | "hl", rest)) => {
                 rest.parse::<NodeId>().is_ok() && rest == rest.to_lowercase()
             }
@@ -177,6 +196,54 @@ impl FromStr for DocId {
         }
         Ok(DocId(s.to_string()))
     }
+}
+
+/// A node id inside a document id: exactly its 64 lowercase hex digits (one spelling
+/// per node, so a receipt or report has one id).
+fn node_part_ok(s: &str) -> bool {
+    s.len() == 64
+        && s.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        && s.parse::<NodeId>().is_ok()
+}
+
+/// A receipt period inside a document id: decimal, no leading zero (one spelling per
+/// period), at most `MAX_RECEIPT_PERIOD`.
+fn period_part_ok(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 7
+        && s.bytes().all(|b| b.is_ascii_digit())
+        && (s == "0" || !s.starts_with('0'))
+        && s.parse::<u32>().is_ok_and(|p| p <= MAX_RECEIPT_PERIOD)
+}
+
+/// Length of a receipt period: 30 days of the writer's clock. Fixed-length epochs,
+/// not calendar months: the period of a time is one division (no calendar or time
+/// zone to agree on: a month boundary is a different instant in UTC and UTC+7).
+pub const RECEIPT_PERIOD_SECS: i64 = 30 * 24 * 3600;
+
+/// Receipt periods kept per node: the newest period a node holds for that owner and
+/// the one before it (`receipt_superseded`).
+pub const RECEIPT_PERIODS_KEPT: u32 = 2;
+
+/// Highest receipt period in an id (30-day periods: about the year 9999 is 97,700).
+pub const MAX_RECEIPT_PERIOD: u32 = 999_999;
+
+/// The receipt period of a unix time (seconds): clocks before 1970 give period 0.
+pub fn receipt_period_of(unix_s: i64) -> u32 {
+    (unix_s.max(0) / RECEIPT_PERIOD_SECS).min(MAX_RECEIPT_PERIOD as i64) as u32
+}
+
+/// The deterministic rule that drops old receipts: of one owner's periodic receipts,
+/// a node keeps only those of the newest `RECEIPT_PERIODS_KEPT` periods counted back
+/// from the newest period it holds (by number, not by how many are present). It is
+/// decided by the ids held, never by the local clock, so every honest node applies it
+/// alike, and it commutes with reconciliation: what a node keeps is a function of the
+/// periods it has ever held, `keep(S ∪ T) = keep(keep(S) ∪ T)`, so two nodes that
+/// exchange their receipts end with the same ones whatever each dropped before.
+/// Receipts from before periods (`rc-<node>`) are never superseded.
+pub fn receipt_superseded(period: u32, newest_held: u32) -> bool {
+    period.saturating_add(RECEIPT_PERIODS_KEPT) <= newest_held
 }
 
 impl TryFrom<String> for DocId {
@@ -243,3 +310,99 @@ string_enum!(
     /// the public Q&A. Older nodes read an unknown status as `New`.
     Status { New = "new", Answered = "answered", Scheduled = "scheduled", Resolved = "resolved", Junk = "junk" }
 );
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn node() -> NodeId {
+        crate::identity::Identity::generate().node_id()
+    }
+
+    #[test]
+    fn receipt_ids_of_both_forms_parse_to_their_owner_and_period() {
+        let n = node();
+        let old = DocId::receipt(&n);
+        let new = DocId::receipt_in(&n, 692);
+        for id in [&old, &new] {
+            let back: DocId = id.as_str().parse().unwrap();
+            assert_eq!(&back, id);
+            assert_eq!(back.kind(), Kind::Receipt);
+            assert_eq!(back.receipt_owner(), Some(n));
+        }
+        assert_eq!(old.receipt_period(), None);
+        assert_eq!(new.receipt_period(), Some(692));
+        assert!(new.as_str().len() <= MAX_DOC_ID_LEN);
+        // One spelling per period and node: no leading zero, no sign, no upper case,
+        // nothing past the bound; other kinds have no period.
+        for bad in [
+            format!("rc-{n}-0692"),
+            format!("rc-{n}-+692"),
+            format!("rc-{n}-"),
+            format!("rc-{n}-6x"),
+            format!("rc-{n}-{}", MAX_RECEIPT_PERIOD + 1),
+            format!("rc-{n}-1-2"),
+            format!("rc-{}-692", n.to_string().to_uppercase()),
+            format!("rc- {n}-692"),
+            format!("hl-{n}-692"),
+        ] {
+            assert!(bad.parse::<DocId>().is_err(), "{bad} parsed");
+        }
+        assert_eq!(
+            format!("rc-{n}-0")
+                .parse::<DocId>()
+                .unwrap()
+                .receipt_period(),
+            Some(0)
+        );
+        assert_eq!(DocId::health(&n).receipt_period(), None);
+    }
+
+    #[test]
+    fn receipt_periods_are_thirty_day_epochs_of_the_clock() {
+        assert_eq!(receipt_period_of(0), 0);
+        assert_eq!(receipt_period_of(-5), 0);
+        assert_eq!(receipt_period_of(RECEIPT_PERIOD_SECS - 1), 0);
+        assert_eq!(receipt_period_of(RECEIPT_PERIOD_SECS), 1);
+        // 2026-11-29.
+        assert_eq!(receipt_period_of(1_796_000_000), 692);
+        assert_eq!(receipt_period_of(i64::MAX), MAX_RECEIPT_PERIOD);
+    }
+
+    /// What a node keeps of one owner's periods: a function of the periods it ever
+    /// held, so reconciling two nodes' kept sets gives the same result on both.
+    fn keep(held: &std::collections::BTreeSet<u32>) -> std::collections::BTreeSet<u32> {
+        let Some(newest) = held.iter().max().copied() else {
+            return held.clone();
+        };
+        held.iter()
+            .copied()
+            .filter(|p| !receipt_superseded(*p, newest))
+            .collect()
+    }
+
+    #[test]
+    fn the_drop_rule_commutes_with_reconciliation() {
+        use std::collections::BTreeSet;
+        assert!(!receipt_superseded(9, 10));
+        assert!(receipt_superseded(8, 10));
+        assert!(!receipt_superseded(10, 10));
+        assert!(!receipt_superseded(MAX_RECEIPT_PERIOD, MAX_RECEIPT_PERIOD));
+        // Every pair of subsets of 0..7: keep(S ∪ T) = keep(keep(S) ∪ T), so two
+        // nodes that pruned differently and then exchange what they kept agree.
+        for s in 0u32..128 {
+            for t in 0u32..128 {
+                let set = |m: u32| {
+                    (0..7)
+                        .filter(|i| m >> i & 1 == 1)
+                        .collect::<BTreeSet<u32>>()
+                };
+                let (s, t) = (set(s), set(t));
+                let both: BTreeSet<u32> = s.union(&t).copied().collect();
+                let a: BTreeSet<u32> = keep(&s).union(&keep(&t)).copied().collect();
+                assert_eq!(keep(&a), keep(&both), "{s:?} {t:?}");
+                assert!(keep(&both).len() <= RECEIPT_PERIODS_KEPT as usize);
+            }
+        }
+    }
+}

@@ -194,6 +194,13 @@ impl SignedChange {
 
     /// Checks the envelope. Never panics on hostile bytes.
     pub fn verify(self) -> Result<VerifiedChange> {
+        self.measure()?.verify()
+    }
+
+    /// Bounds the change's size, compressed and inflated, without inflating it into
+    /// memory: the first step of `verify`, on its own so that an import can plan its
+    /// memory from the sizes and not measure twice.
+    pub fn measure(self) -> Result<Measured> {
         if self.bytes.len() > MAX_CHANGE_BYTES {
             bail!(
                 "change of {} bytes exceeds the {} byte limit",
@@ -201,8 +208,31 @@ impl SignedChange {
                 MAX_CHANGE_BYTES
             );
         }
-        inflated_size(&self.bytes, MAX_INFLATED_CHANGE_BYTES)?;
-        let bytes = self.bytes.clone();
+        let inflated = inflated_size(&self.bytes, MAX_INFLATED_CHANGE_BYTES)?;
+        Ok(Measured {
+            change: self,
+            inflated,
+        })
+    }
+}
+
+/// A signed change whose sizes are within the limits (`SignedChange::measure`): safe to
+/// decode.
+pub struct Measured {
+    change: SignedChange,
+    /// Its size once inflated, in bytes.
+    pub inflated: u64,
+}
+
+impl Measured {
+    pub fn doc(&self) -> &DocId {
+        &self.change.doc
+    }
+
+    /// Decodes the change and checks its signature and actor binding.
+    pub fn verify(self) -> Result<VerifiedChange> {
+        let Measured { change: this, .. } = self;
+        let bytes = this.bytes.clone();
         let change = match guard(move || Change::from_bytes(bytes)) {
             Ok(Ok(c)) => c,
             Ok(Err(e)) => bail!("malformed change: {e}"),
@@ -212,12 +242,12 @@ impl SignedChange {
             bail!("actor id is not bound to a node key");
         };
         let hash = change.hash();
-        if !author.verify(&message(&self.doc, &hash), &self.sig) {
+        if !author.verify(&message(&this.doc, &hash), &this.sig) {
             bail!("bad signature by {} on change {hash}", author.short());
         }
         let chain = ChainMeta::parse(change.message())?;
         Ok(VerifiedChange {
-            signed: self,
+            signed: this,
             change,
             hash,
             author,

@@ -36,10 +36,11 @@ pub const ALPN: &[u8] = b"conglang/sync/2";
 pub const ALPN_V1: &[u8] = b"conglang/sync/1";
 /// Message version, in `Hello`. 3: version 2's messages, and the set may now hold
 /// fleet health reports (`hl-` documents), which a version-2 node cannot decode: it is
-/// told at `Hello`, before any change is sent, that it needs updating. A bump of this
-/// number refuses older nodes; messages an older node merely cannot read are
-/// negotiated instead, with `upto` (see [`UPTO`]).
-pub const VERSION: u16 = 3;
+/// told at `Hello`, before any change is sent, that it needs updating. 4: receipts
+/// per period (`rc-<node>-<period>` documents), which a version-3 node cannot decode.
+/// A bump of this number refuses older nodes; messages an older node merely cannot
+/// read are negotiated instead, with `upto` (see [`UPTO`]).
+pub const VERSION: u16 = 4;
 /// The message level that adds `Packed` batches: one above [`VERSION`], negotiated.
 pub const PACKED_VERSION: u16 = VERSION + 1;
 /// The newest message level this node reads, sent in `Hello`'s trailing `upto`. A

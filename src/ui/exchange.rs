@@ -17,7 +17,7 @@ use egui::{Color32, RichText, Ui};
 
 use super::i18n::{Lang, S};
 use super::widgets::{self, bold};
-use super::{Station, View, courier};
+use super::{Station, Tag, View, courier};
 use crate::identity::NodeId;
 use crate::model::Role;
 use crate::node::Transfer;
@@ -26,15 +26,16 @@ const BLUE: Color32 = Color32::from_rgb(0x15, 0x65, 0xc0);
 
 pub fn show(ui: &mut Ui, st: &mut Station, view: &View, lang: Lang, now: i64) {
     let role = view.role;
-    let sync = &st.sync;
     // Exchanging now: connected (the node's own list) or still reporting progress.
-    let exchanging: BTreeSet<NodeId> = sync
+    let exchanging: BTreeSet<NodeId> = st
+        .sync
         .connected
         .iter()
-        .chain(sync.moving.keys())
+        .chain(st.sync.moving.keys())
         .copied()
         .collect();
     widgets::scroll_area("exchange", st.scroll_top).show(ui, |ui| {
+        let sync = &st.sync;
         let title = if role == Some(Role::Courier) {
             S::CourierTitle
         } else {
@@ -80,9 +81,10 @@ pub fn show(ui: &mut Ui, st: &mut Station, view: &View, lang: Lang, now: i64) {
 
         // The courier rides to the village that lacks most: villages come first.
         if matches!(role, Some(Role::Courier | Role::Official)) {
-            villages(ui, sync, view, lang, now, role == Some(Role::Courier));
+            villages(ui, st, view, lang, now, role == Some(Role::Courier));
             ui.add_space(10.0);
         }
+        let sync = &st.sync;
 
         ui.label(bold(lang.t(S::NearbyTitle), 24.0));
         let nearby: Vec<(&NodeId, bool)> = sync
@@ -157,21 +159,94 @@ pub fn show(ui: &mut Ui, st: &mut Station, view: &View, lang: Lang, now: i64) {
     });
 }
 
-/// One card per village kiosk: whether it lacks notices (from its last receipt),
-/// for a courier what this trip brought it and took back, when it was last up to date.
-fn villages(
-    ui: &mut Ui,
-    sync: &super::SyncState,
-    view: &View,
-    lang: Lang,
-    now: i64,
-    courier: bool,
-) {
+/// The courier's trip: since when it counts, and the button that starts a new one
+/// (asked twice: a tap by mistake would wipe the day's tally).
+fn trip_header(ui: &mut Ui, st: &mut Station, view: &View, lang: Lang, now: i64) {
+    let since = view.trip.since;
+    let text = if since == 0 && st.sync.tally.is_empty() {
+        lang.t(S::TripNone).to_string()
+    } else if since == 0 || widgets::fmt_date(since) == widgets::fmt_date(now) {
+        lang.fill(
+            S::TripSince,
+            &[&widgets::hhmm(if since == 0 { now } else { since })],
+        )
+    } else {
+        lang.fill(
+            S::TripSinceOn,
+            &[&widgets::hhmm(since), &widgets::fmt_date(since)],
+        )
+    };
+    let asking_id = ui.make_persistent_id("exchange-new-trip-asked");
+    let asking = ui.data(|d| d.get_temp::<bool>(asking_id).unwrap_or(false));
+    ui.horizontal_wrapped(|ui| {
+        ui.label(RichText::new(text).size(20.0));
+        if !asking && widgets::big_button(ui, lang.t(S::NewTrip)).clicked() {
+            ui.data_mut(|d| d.insert_temp(asking_id, true));
+        }
+    });
+    if asking {
+        widgets::card(ui, BLUE, |ui| {
+            ui.label(bold(lang.t(S::NewTripAsk), 22.0));
+            ui.horizontal(|ui| {
+                if widgets::primary_button(ui, lang.t(S::NewTripYes)).clicked() {
+                    ui.data_mut(|d| d.remove::<bool>(asking_id));
+                    st.act(Tag::NewTrip, move |repo| {
+                        repo.new_trip(now)?;
+                        Ok(String::new())
+                    });
+                }
+                if widgets::big_button(ui, lang.t(S::Cancel)).clicked() {
+                    ui.data_mut(|d| d.remove::<bool>(asking_id));
+                }
+            });
+        });
+    }
+    ui.add_space(6.0);
+}
+
+/// Most urgent titles listed on one village card (more are counted).
+const MAX_URGENT_SHOWN: usize = 6;
+/// Most other missing titles listed on one village card.
+const MAX_OTHER_SHOWN: usize = 3;
+
+/// One card per village kiosk: what it still lacks (from its last receipt), urgent
+/// notices first and each by name; for a courier what this trip brought it and took
+/// back (kept across restarts); when it was last up to date.
+fn villages(ui: &mut Ui, st: &mut Station, view: &View, lang: Lang, now: i64, courier: bool) {
     ui.label(bold(lang.t(S::BehindTitle), 24.0));
-    for b in courier::behind(view, now) {
+    let sync = &st.sync;
+    // Where the courier should go first comes first: the village lacking most urgent
+    // notices, then most notices; the rest in place order.
+    let mut list: Vec<(courier::Behind<'_>, Vec<&str>)> = courier::behind(view, now)
+        .into_iter()
+        .map(|b| {
+            let urgent: Vec<&str> = b
+                .missing
+                .iter()
+                .flatten()
+                .filter(|n| n.urgent)
+                .map(|n| n.title.as_str())
+                .collect();
+            (b, urgent)
+        })
+        .collect();
+    list.sort_by_key(|(b, urgent)| {
+        (
+            std::cmp::Reverse(urgent.len()),
+            std::cmp::Reverse(b.missing.as_ref().map_or(0, |m| m.len())),
+        )
+    });
+    for (b, urgent) in list {
         let (color, status) = match &b.missing {
             None => (widgets::GREY, lang.t(S::NoReceipt).to_string()),
             Some(m) if m.is_empty() => (widgets::GREEN, lang.t(S::UpToDate).to_string()),
+            Some(m) if !urgent.is_empty() => (
+                widgets::RED,
+                lang.fill(
+                    S::MissingNUrgent,
+                    &[&m.len().to_string(), &urgent.len().to_string()],
+                ),
+            ),
             Some(m) => (
                 widgets::RED,
                 lang.fill(S::MissingN, &[&m.len().to_string()]),
@@ -187,24 +262,70 @@ fn villages(
                 );
                 ui.label(bold(&status, 22.0).color(color));
             });
-            for n in b.missing.iter().flatten().take(4) {
-                ui.label(RichText::new(format!("• {}", n.title)).size(18.0));
+            // Urgent first, each by name: these are why the courier goes there today.
+            if !urgent.is_empty() {
+                ui.label(bold(lang.t(S::UrgentMissing), 20.0).color(widgets::DARK_RED));
+                for t in urgent.iter().take(MAX_URGENT_SHOWN) {
+                    ui.label(bold(&format!("• {t}"), 20.0).color(widgets::RED));
+                }
             }
-            let tally = sync.tally.get(&b.node);
-            let moving = sync.moving.get(&b.node);
-            let (brought, took) = (
-                tally.map(|t| t.brought).unwrap_or(0) + moving.map(|m| m.changes_sent).unwrap_or(0),
-                tally.map(|t| t.took).unwrap_or(0)
-                    + moving.map(|m| m.changes_received).unwrap_or(0),
-            );
+            let others: Vec<&str> = b
+                .missing
+                .iter()
+                .flatten()
+                .filter(|n| !n.urgent)
+                .map(|n| n.title.as_str())
+                .collect();
+            for t in others.iter().take(MAX_OTHER_SHOWN) {
+                ui.label(RichText::new(format!("• {t}")).size(18.0));
+            }
+            let unlisted = urgent.len().saturating_sub(MAX_URGENT_SHOWN)
+                + others.len().saturating_sub(MAX_OTHER_SHOWN);
+            if unlisted > 0 {
+                ui.label(
+                    RichText::new(lang.fill(S::AndNMore, &[&unlisted.to_string()]))
+                        .size(18.0)
+                        .color(widgets::GREY),
+                );
+            }
             // "This trip" is the courier's word; the office does not travel.
             if courier {
-                let text = if tally.is_some() || moving.is_some() {
+                let stored = view.trip.peers.get(&b.node);
+                let pending = sync.tally.get(&b.node);
+                let moving = sync.moving.get(&b.node);
+                let brought = stored.map_or(0, |t| t.brought)
+                    + pending.map_or(0, |t| t.brought)
+                    + moving.map_or(0, |m| m.changes_sent);
+                let took = stored.map_or(0, |t| t.took)
+                    + pending.map_or(0, |t| t.took)
+                    + moving.map_or(0, |m| m.changes_received);
+                let text = if stored.is_some() || pending.is_some() || moving.is_some() {
                     lang.fill(S::TripTally, &[&brought.to_string(), &took.to_string()])
                 } else {
                     lang.t(S::TripNotMet).to_string()
                 };
                 ui.label(RichText::new(text).size(20.0));
+                let mut urgent_in: Vec<&str> = Vec::new();
+                let from_moving = moving.map(|m| &m.urgent_received);
+                for t in [
+                    stored.map(|t| &t.urgent_in),
+                    pending.map(|t| &t.urgent_in),
+                    from_moving,
+                ]
+                .into_iter()
+                .flatten()
+                .flatten()
+                {
+                    if !urgent_in.contains(&t.as_str()) {
+                        urgent_in.push(t);
+                    }
+                }
+                if !urgent_in.is_empty() {
+                    ui.label(
+                        bold(&lang.fill(S::TripUrgentIn, &[&urgent_in.join("; ")]), 20.0)
+                            .color(widgets::RED),
+                    );
+                }
             }
             let at = [sync.synced_at.get(&b.node), view.synced_with.get(&b.node)]
                 .into_iter()
@@ -219,6 +340,12 @@ fn villages(
             }
         });
         ui.add_space(4.0);
+    }
+    // Below the cards: a new trip is started once a day or so, the cards are read
+    // at every hall.
+    if courier {
+        ui.add_space(4.0);
+        trip_header(ui, st, view, lang, now);
     }
 }
 

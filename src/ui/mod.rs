@@ -126,6 +126,8 @@ pub struct View {
     pub quarantined: i64,
     /// Health reports, this node's clock estimate and contacts (`fleet`).
     pub fleet: fleet::FleetData,
+    /// What moved with each peer on the courier's current trip (survives restarts).
+    pub trip: crate::repo::Trip,
 }
 
 impl View {
@@ -226,6 +228,7 @@ pub fn build_view(repo: &Repo) -> Result<View> {
         equivocators: repo.equivocators()?,
         quarantined: repo.store().read().quarantine_count()?,
         fleet,
+        trip: repo.trip()?,
     })
 }
 
@@ -253,6 +256,8 @@ pub enum Tag {
     Refresh,
     /// Pairing's USB jobs (the network part reports through `PairHandle`).
     Pairing(pairing::Job),
+    /// The courier starts a new trip (exchange screen).
+    NewTrip,
 }
 
 enum Msg {
@@ -302,7 +307,11 @@ pub struct SyncState {
     pub nearby: BTreeMap<NodeId, (bool, i64)>,
     /// Sessions going on now and how far each has got.
     pub moving: BTreeMap<NodeId, Transfer>,
-    /// What moved with each peer since the app started (the courier's trip).
+    /// Sessions that ended since the last view: the node has already added them to
+    /// the stored trip (`View::trip`), but the screen has not seen that view yet.
+    /// Cleared by each new view; each `Ended` asks for one, so a view that overtook
+    /// its event (views and events come by different threads) counts a session
+    /// twice only until that next view.
     pub tally: BTreeMap<NodeId, Tally>,
     /// Members found to run an older version, and when (unix s); at most
     /// [`MAX_OUTDATED_CARDS`].
@@ -330,7 +339,7 @@ impl SyncState {
     }
 }
 
-/// What moved with one peer since the app started.
+/// What moved with one peer in sessions the view does not show yet.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Tally {
     /// Changes sent to it (what the courier brought) and received from it (took back).
@@ -557,6 +566,9 @@ impl Station {
                         self.pending_top = true;
                     }
                     self.default_hamlet(&v);
+                    // The node records an ended session in the trip before it
+                    // reports the end, so this view already counts what is pending.
+                    self.sync.tally.clear();
                     if !self.seeded_sent {
                         self.seeded_sent = true;
                         self.seed_sent(&v);
@@ -677,6 +689,8 @@ impl Station {
                         }
                     }
                 }
+                // The stored trip has it now: a fresh view replaces the pending tally.
+                self.refresh();
             }
             NodeEvent::Outdated { peer, .. } => self.sync.note_outdated(peer, now),
         }
@@ -708,6 +722,9 @@ impl Station {
                 self.toast = Some(toast(r.map(|_| String::new())));
             }
             Tag::Pairing(job) => self.pairing.on_done(job, r),
+            Tag::NewTrip => {
+                self.toast = Some(toast(r.map(|_| String::new())));
+            }
             Tag::Refresh => {}
         }
     }

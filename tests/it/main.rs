@@ -10,6 +10,7 @@ mod harness;
 mod invariants;
 mod mdns;
 mod pair;
+mod receipts;
 mod reliability;
 mod sim;
 mod soak;

@@ -277,6 +277,107 @@ fn link_plugged_in_after_start_is_found_and_replugging_keeps_working() {
     k.stop();
 }
 
+/// An IPv4 link-local daemon (`avahi-autoipd`, which the Debian package recommends:
+/// dhclient's hooks start it when DHCP gets no answer) running on one end of a cable,
+/// killed with SIGTERM (it then removes its address) when dropped.
+struct AutoIpd(Child);
+
+impl AutoIpd {
+    fn start(ns: &str, dev: &str) -> AutoIpd {
+        let child = Command::new("ip")
+            .args(["netns", "exec", ns, "avahi-autoipd", dev])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect(
+                "cannot run avahi-autoipd (apt-get install avahi-autoipd; .ci/run installs it)",
+            );
+        AutoIpd(child)
+    }
+}
+
+impl Drop for AutoIpd {
+    fn drop(&mut self) {
+        unsafe {
+            libc::kill(self.0.id() as i32, libc::SIGTERM);
+        }
+        let _ = self.0.wait();
+    }
+}
+
+/// IPv4 addresses on `dev` in namespace `ns`.
+fn ipv4_on(ns: &str, dev: &str) -> Vec<String> {
+    let out = Command::new("ip")
+        .args(["-n", ns, "-4", "-o", "addr", "show", "dev", dev])
+        .output()
+        .expect("ip addr");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(3).map(str::to_string))
+        .collect()
+}
+
+/// A laptop and a kiosk joined by a bare cable: no DHCP server, no address configured,
+/// both nodes already running when it is plugged in. The kernel gives each end only an
+/// IPv6 link-local address, which iroh 1.4.1 cannot use (ARCHITECTURE.md, `src/net.rs`);
+/// the IPv4 link-local fallback the package sets up (`avahi-autoipd`, README.Debian)
+/// claims a 169.254/16 address on each end, and the nodes find each other by mDNS and
+/// sync over it. Nothing here assigns an address but the daemon.
+#[test]
+fn bare_cable_with_link_local_fallback_is_found_and_syncs() {
+    let Some(mut lan) = lan("bare", 2) else {
+        return;
+    };
+    let cable = lan.add_link(0, 1, "", "").unwrap();
+    let base = tempfile::tempdir().unwrap();
+    let (office, kiosk, notice) = office_and_kiosk(base.path());
+    let o = Node::start(Some(lan.ns(0)), &office, "office", ANY);
+    let k = Node::start(Some(lan.ns(1)), &kiosk, "kiosk", ANY);
+    let t0 = Instant::now();
+    lan.up_bare(cable).unwrap();
+    let (ns_a, dev_a) = lan.end(cable, 0);
+    let (ns_b, dev_b) = lan.end(cable, 1);
+    let _daemons = [AutoIpd::start(ns_a, dev_a), AutoIpd::start(ns_b, dev_b)];
+    let claimed = wait_until(LIMIT, || {
+        !ipv4_on(ns_a, dev_a).is_empty() && !ipv4_on(ns_b, dev_b).is_empty()
+    });
+    assert!(claimed.is_some(), "avahi-autoipd claimed no address");
+    for (ns, dev) in [(ns_a, dev_a), (ns_b, dev_b)] {
+        for a in ipv4_on(ns, dev) {
+            assert!(a.starts_with("169.254."), "{dev} has {a}, not link-local");
+        }
+    }
+    let arrived = wait_until(LIMIT, || has_notice(&kiosk, &notice));
+    assert!(
+        arrived.is_some(),
+        "no sync over the link-local addresses within {LIMIT:?}\n{}\n{}",
+        o.dump(),
+        k.dump()
+    );
+    eprintln!(
+        "bare cable: addresses claimed {:?} after plug-in, notice arrived {:?} after plug-in",
+        claimed.unwrap(),
+        t0.elapsed()
+    );
+    o.stop();
+    k.stop();
+    // The kiosk reached the office at its claimed link-local address.
+    let office_id: conglang::identity::NodeId = office.id().parse().unwrap();
+    let peers = conglang::repo::Repo::open(&kiosk.dir)
+        .unwrap()
+        .peers()
+        .unwrap();
+    let row = peers
+        .iter()
+        .find(|p| p.node == office_id)
+        .expect("office row");
+    assert!(
+        row.addrs.starts_with("169.254."),
+        "remembered addresses: {:?}",
+        row.addrs
+    );
+}
+
 /// The courier's day, mDNS only: office, courier laptop and village kiosk each in a
 /// namespace; the courier has a road to the office and one to the village, which come
 /// up only after all three started and alternate. An urgent notice posted at the

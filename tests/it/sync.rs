@@ -419,9 +419,10 @@ fn older_bundles_are_read_and_older_peers_are_told_to_update() {
     // A version-1 hello: the first field of the first message is the version in
     // every protocol version, so the error names it.
     // The previous release speaks version 2 on the same ALPN; its `Hello` is refused
-    // too, before any change goes (it could not read fleet health reports).
+    // too, before any change goes (it could not read fleet health reports), and so is
+    // version 3 (it could not read receipts per period).
     let commune = c.office.commune_id().unwrap().unwrap();
-    for version in [1u16, 2] {
+    for version in [1u16, 2, 3] {
         let mut s = Session::new(c.office.node_id(), kiosk.node_id(), commune, [1; 16]);
         s.start(&mut c.office).unwrap();
         let hello = conglang::sync::Msg::Hello {
@@ -441,7 +442,7 @@ fn older_bundles_are_read_and_older_peers_are_told_to_update() {
             .to_string();
         assert!(
             e.contains(&format!("version {version}"))
-                && e.contains("version 3")
+                && e.contains(&format!("version {}", conglang::sync::wire::VERSION))
                 && e.contains("updating"),
             "{e}"
         );

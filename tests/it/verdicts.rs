@@ -1294,7 +1294,7 @@ fn random_byzantine_histories_give_the_same_verdicts_everywhere() {
         .unwrap();
 }
 
-/// A receipt (`rc-<node>`) is written by its node only, and only in its own shape:
+/// A receipt (`rc-<node>-<period>`) is written by its node only, and only in its own shape:
 /// notice ids mapped to a time, or a time and the notice's short heads. A kiosk
 /// cannot smuggle other fields, nested objects or long texts into a document that
 /// travels to every official and courier.
@@ -1312,7 +1312,13 @@ fn a_receipt_accepts_only_notice_entries_in_its_own_shape() {
         .unwrap();
     exchange(&mut c.office, &mut k);
     exchange(&mut c.office, &mut k);
-    let rc = DocId::receipt(&k.node_id());
+    // Its receipt for the current period (`rc-<node>-<period>`).
+    let rc = k
+        .receipt_docs(&k.node_id())
+        .unwrap()
+        .pop()
+        .expect("the kiosk wrote a receipt");
+    assert!(rc.receipt_period().is_some(), "{rc}");
     assert!(
         c.office
             .receipts()
