@@ -127,6 +127,13 @@ fn copy_dir(from: &std::path::Path, to: &std::path::Path) -> anyhow::Result<()> 
 
 fn main() -> anyhow::Result<()> {
     let a = args();
+    // Logs on stderr only when asked (`CONGLANG_LOG=conglang=debug`): a diagnosis aid.
+    if let Ok(f) = tracing_subscriber::EnvFilter::try_from_env("CONGLANG_LOG") {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(f)
+            .with_writer(std::io::stderr)
+            .try_init();
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -250,12 +257,15 @@ fn main() -> anyhow::Result<()> {
             let (m, differing) = lab::w7(dir.path(), n, diff, n as u64)?;
             let bound = 2 * differing + 16 * 1024;
             eprintln!(
-                "W7 n={n:>6}, {diff} differ each side: {} B (differing changes {} B, bound {} B) in {} RT, {} changes [{:.1} s incl. setup]",
+                "W7 n={n:>6}, {diff} differ each side: {} B (differing changes {} B, bound {} B) in {} RT, {} changes, window up to {} batches; CPU {} / {} ms [{:.1} s incl. setup]",
                 m.bytes(),
                 differing,
                 bound,
                 m.round_trips,
                 m.changes,
+                m.max_window,
+                m.cpu_a_us / 1000,
+                m.cpu_b_us / 1000,
                 t.elapsed().as_secs_f64()
             );
             rows.push(json!({"docs": n, "differ_each_side": diff, "ours": m, "differing_bytes": differing, "bound": bound}));
@@ -319,6 +329,71 @@ fn main() -> anyhow::Result<()> {
         }
     }
 
+    if want(&a, "wire") {
+        // Wire density of W5/W8's backlog: change bytes per frame byte, batched as the
+        // protocol batches them (≤ 16 KiB of stored change bytes), with the bodies as
+        // stored (automerge deflates each change on its own) or inflated, so the frame's
+        // one deflate stream sees the whole batch.
+        use std::io::Write;
+        let dir = tempfile::tempdir()?;
+        let mut p = Pair::create(dir.path())?;
+        let (_, backlog) = load_backlog(&mut p, if a.quick { 1 } else { 5 })?;
+        let all = p.office.all_changes()?;
+        let mut batches: Vec<Vec<conglang::model::SignedChange>> = vec![vec![]];
+        let mut acc = 0;
+        for c in all {
+            if acc + c.bytes.len() > conglang::sync::BATCH_BYTES && acc > 0 {
+                batches.push(vec![]);
+                acc = 0;
+            }
+            acc += c.bytes.len();
+            batches.last_mut().unwrap().push(c);
+        }
+        let deflate = |raw: &[u8], lvl: u32| {
+            let mut e =
+                flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::new(lvl));
+            e.write_all(raw).unwrap();
+            e.finish().unwrap().len()
+        };
+        let (mut stored, mut now, mut infl6, mut infl9, mut rawsz) =
+            (0usize, 0usize, 0usize, 0usize, 0usize);
+        let mut stream =
+            flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::new(6));
+        for b in &batches {
+            stored += b.iter().map(|c| c.bytes.len()).sum::<usize>();
+            now +=
+                conglang::sync::wire::encode(&conglang::sync::Msg::Changes { changes: b.clone() })
+                    .len();
+            let inflated: Vec<_> = b
+                .iter()
+                .map(|c| {
+                    let ch = automerge::Change::from_bytes(c.bytes.clone()).unwrap();
+                    conglang::model::SignedChange {
+                        doc: c.doc.clone(),
+                        bytes: ch.raw_bytes().to_vec(),
+                        sig: c.sig,
+                    }
+                })
+                .collect();
+            let raw =
+                conglang::sync::wire::raw(&conglang::sync::Msg::Changes { changes: inflated });
+            rawsz += raw.len();
+            infl6 += deflate(&raw, 6) + 5;
+            infl9 += deflate(&raw, 9) + 5;
+            stream.write_all(&raw).unwrap();
+            stream.flush().unwrap();
+        }
+        let streamed = stream.finish().unwrap().len() + 5 * batches.len();
+        eprintln!(
+            "wire density: {backlog} B backlog, {} batches, stored {stored} B; frames now {now} B ({:.3} change B per frame B); inflated bodies {rawsz} B raw, deflate-6 {infl6} B ({:.3}), deflate-9 {infl9} B ({:.3}), one stream across batches {streamed} B ({:.3})",
+            batches.len(),
+            stored as f64 / now as f64,
+            stored as f64 / infl6 as f64,
+            stored as f64 / infl9 as f64,
+            stored as f64 / streamed as f64
+        );
+    }
+
     if want(&a, "w8") {
         // W8: the W5 backlog over the 2G link in contacts of 30 s separated by cuts;
         // before each contact the office posts a new urgent notice, which must be the
@@ -366,7 +441,7 @@ fn main() -> anyhow::Result<()> {
             // A contact that ends early (the backlog is done) is judged on its length.
             let cap = spec.rate_bps as f64 / 8.0 * (m.window_ms as f64 / 1000.0);
             eprintln!(
-                "W8 contact {k:>2}: {} ms, connected at {:?} ms, first commit at {:?} ms, urgent {:?} ms after connect; committed {} B of changes ({:.0} % of the line rate × contact), UDP {} B ({:.0} % of line capacity), {} dropped{}",
+                "W8 contact {k:>2}: {} ms, connected at {:?} ms, first commit at {:?} ms, urgent {:?} ms after connect; committed {} B of changes ({:.0} % of the line rate × contact), UDP {} B ({} B up; {:.0} % of line capacity), {} dropped{}{}",
                 m.window_ms,
                 m.connect_ms,
                 m.first_commit_ms,
@@ -374,12 +449,23 @@ fn main() -> anyhow::Result<()> {
                 delivered,
                 100.0 * delivered as f64 / cap,
                 m.udp_bytes,
+                m.udp_up_bytes,
                 100.0 * m.udp_bytes as f64 / (2.0 * cap),
                 m.dropped_packets,
                 if m.synced_ms.is_some() {
                     ", synced"
                 } else {
                     ""
+                },
+                if !m.isolated {
+                    "; NOT ISOLATED (no network namespaces: only the handshake was shaped)".into()
+                } else if m.connect_ms.is_none() {
+                    format!(
+                        "; NEVER CONNECTED (isolated {}, relay to {}, sender listed {}; routes {:?})",
+                        m.isolated, m.target, m.sender_addrs, m.routes_at_cut
+                    )
+                } else {
+                    String::new()
                 }
             );
             rows.push(json!({"contact": k, "measure": m, "delivered_change_bytes": delivered, "delivered_fraction_of_line": delivered as f64 / cap}));

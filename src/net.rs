@@ -50,8 +50,9 @@ pub struct Counters {
 
 /// Most bytes queued for one peer that has not read them: past this the peer is not
 /// reading (QUIC flow control holds our writer) and the session ends, so a peer that
-/// stops reading cannot make the node buffer without end. Several full batches
-/// (32 KiB each, four in flight) and reconciliation fit many times over.
+/// stops reading cannot make the node buffer without end. The largest window
+/// (`sync::window::WINDOW_MAX`: 128 batches of 16 KiB, 2 MiB) and reconciliation fit
+/// several times over.
 pub const MAX_QUEUED_BYTES: u64 = 8 * 1024 * 1024;
 /// Messages read from one connection and not yet handled by the core: the reader
 /// waits beyond this, so QUIC pushes back on a peer that sends faster than we import.

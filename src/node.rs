@@ -227,6 +227,15 @@ struct Conn {
     /// Our wall clock when our `Hello` went out (ms), for the peer's clock offset;
     /// `None` once the offset was recorded.
     hello_at_ms: Option<i64>,
+    /// How fast the peer acknowledges our batches: sets the session's window.
+    meter: crate::sync::window::AckMeter,
+}
+
+impl Conn {
+    /// Microseconds since the connection came up (the meter's clock).
+    fn now_us(&self) -> u64 {
+        self.started.elapsed().as_micros() as u64
+    }
 }
 
 struct Core {
@@ -432,6 +441,7 @@ impl Core {
                 progress_dirty: true,
                 urgent_in: Vec::new(),
                 hello_at_ms: Some(hello_at_ms),
+                meter: crate::sync::window::AckMeter::new(),
             },
         );
         self.flush(id);
@@ -443,6 +453,11 @@ impl Core {
             return;
         };
         let peer = conn.link.peer;
+        if msg == Msg::Ack {
+            // The window follows the rate at which the peer commits our batches.
+            let now = conn.now_us();
+            conn.session.set_window(conn.meter.acked(now));
+        }
         if let Err(e) = conn.session.handle_message(msg, &mut self.repo) {
             let reason = e.to_string();
             tracing::warn!(peer = %peer.short(), "sync with peer ended: {reason}");
@@ -546,6 +561,8 @@ impl Core {
             return;
         };
         while let Some(m) = conn.session.poll_transmit() {
+            let now = conn.now_us();
+            conn.meter.sent(&m, now);
             if !conn.link.send(m) {
                 // The peer does not read what we send: do not queue without end.
                 let reason = "peer not reading".to_string();

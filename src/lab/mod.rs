@@ -21,7 +21,8 @@ use crate::identity::{Identity, NodeId};
 use crate::model::signed::new_actor;
 use crate::model::{self, DocId, Kind, NoticeDraft, RequestDraft, Role, SignedChange, Status};
 use crate::repo::Repo;
-use crate::sync::{Event, Session, wire};
+use crate::sync::window::AckMeter;
+use crate::sync::{Event, Msg, Session, wire};
 
 const WORDS: &[&str] = &[
     "thông báo",
@@ -300,6 +301,8 @@ pub struct Measure {
     /// decoding), in microseconds.
     pub cpu_a_us: u64,
     pub cpu_b_us: u64,
+    /// The largest send window either side reached (batches; `sync::window`).
+    pub max_window: usize,
 }
 
 /// This thread's CPU time (user + system), in nanoseconds.
@@ -337,11 +340,19 @@ pub fn sync_in_memory(a: &mut Repo, b: &mut Repo) -> Result<Measure> {
     cpu_a += u - t;
     cpu_b += thread_cpu_ns() - u;
     let mut m = Measure::default();
+    // Each side's window from the rate its batches are acknowledged, as `node` sets
+    // it. The two sides run here one after the other on one thread, but are two
+    // machines: each has its own clock, advanced by the (wall) time its own work takes
+    // — commits' fsyncs included — and a message leaves at its sender's time and is
+    // handled no earlier; the link has no latency, so the rate is what the receiver's
+    // import allows.
+    let (mut clock_a, mut clock_b) = (0u64, 0u64);
+    let (mut meter_a, mut meter_b) = (AckMeter::new(), AckMeter::new());
     loop {
         let mut moved = false;
         loop {
             // a's side: take a message and encode it; b's side: decode and handle it.
-            let t = thread_cpu_ns();
+            let (t, w) = (thread_cpu_ns(), Instant::now());
             let Some(msg) = sa.poll_transmit() else {
                 cpu_a += thread_cpu_ns() - t;
                 break;
@@ -350,13 +361,23 @@ pub fn sync_in_memory(a: &mut Repo, b: &mut Repo) -> Result<Measure> {
             let f = wire::encode(&msg);
             let u = thread_cpu_ns();
             cpu_a += u - t;
+            clock_a += w.elapsed().as_nanos() as u64;
+            meter_a.sent(&msg, clock_a / 1000);
             m.bytes_a_to_b += f.len() as u64;
             m.msgs += 1;
-            sb.handle_message(wire::decode(&f[4..])?, b)?;
+            let msg = wire::decode(&f[4..])?;
+            clock_b = clock_b.max(clock_a);
+            if msg == Msg::Ack {
+                sb.set_window(meter_b.acked(clock_b / 1000));
+                m.max_window = m.max_window.max(meter_b.window());
+            }
+            let w = Instant::now();
+            sb.handle_message(msg, b)?;
             cpu_b += thread_cpu_ns() - u;
+            clock_b += w.elapsed().as_nanos() as u64;
         }
         loop {
-            let t = thread_cpu_ns();
+            let (t, w) = (thread_cpu_ns(), Instant::now());
             let Some(msg) = sb.poll_transmit() else {
                 cpu_b += thread_cpu_ns() - t;
                 break;
@@ -365,10 +386,20 @@ pub fn sync_in_memory(a: &mut Repo, b: &mut Repo) -> Result<Measure> {
             let f = wire::encode(&msg);
             let u = thread_cpu_ns();
             cpu_b += u - t;
+            clock_b += w.elapsed().as_nanos() as u64;
+            meter_b.sent(&msg, clock_b / 1000);
             m.bytes_b_to_a += f.len() as u64;
             m.msgs += 1;
-            sa.handle_message(wire::decode(&f[4..])?, a)?;
+            let msg = wire::decode(&f[4..])?;
+            clock_a = clock_a.max(clock_b);
+            if msg == Msg::Ack {
+                sa.set_window(meter_a.acked(clock_a / 1000));
+                m.max_window = m.max_window.max(meter_a.window());
+            }
+            let w = Instant::now();
+            sa.handle_message(msg, a)?;
             cpu_a += thread_cpu_ns() - u;
+            clock_a += w.elapsed().as_nanos() as u64;
         }
         if !moved {
             break;
@@ -692,8 +723,16 @@ pub struct ContactMeasure {
     pub synced_ms: Option<u64>,
     /// UDP payload bytes through the link, both ways, during the contact.
     pub udp_bytes: u64,
+    /// Of those, what went from the receiver to the sender (the rest came back).
+    pub udp_up_bytes: u64,
     pub dropped_packets: u64,
     pub isolated: bool,
+    /// Where the relay forwarded to, and the sending node's listed addresses.
+    pub target: String,
+    pub sender_addrs: String,
+    /// For a contact that never connected: this namespace's IPv4 routes and the
+    /// namespaces that existed at the cut (a diagnosis aid).
+    pub routes_at_cut: Option<String>,
 }
 
 /// A contact between two data dirs over real iroh endpoints (each in its own network
@@ -740,6 +779,7 @@ pub async fn contact_over_link(
     )?;
     let target = reachable(&office.addrs, office_ip)?;
     let relay = link::Relay::start_on(front_ip, up_ip, target, spec).await?;
+    let (target_s, addrs_s) = (target.to_string(), format!("{:?}", office.addrs));
     let peer = crate::config::PeerAddr {
         node: office.handle.node_id,
         addr: relay.addr,
@@ -758,6 +798,8 @@ pub async fn contact_over_link(
     let mut events = kiosk.handle.subscribe();
     let mut m = ContactMeasure {
         isolated: ns.is_some(),
+        target: target_s,
+        sender_addrs: addrs_s,
         ..Default::default()
     };
     let ms = |t: Instant| t.elapsed().as_millis() as u64;
@@ -786,6 +828,20 @@ pub async fn contact_over_link(
             _ => {}
         }
     }
+    if m.connect_ms.is_none() {
+        let run = |args: &[&str]| {
+            std::process::Command::new("ip")
+                .args(args)
+                .output()
+                .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+                .unwrap_or_default()
+        };
+        m.routes_at_cut = Some(format!(
+            "{} | netns: {}",
+            run(&["-4", "route", "show"]).replace('\n', "; "),
+            run(&["netns", "list"]).replace('\n', " ")
+        ));
+    }
     // The cut: nothing more crosses, then both nodes stop.
     relay
         .state
@@ -793,6 +849,10 @@ pub async fn contact_over_link(
         .store(true, std::sync::atomic::Ordering::Relaxed);
     m.window_ms = ms(t0);
     m.udp_bytes = relay.state.total();
+    m.udp_up_bytes = relay
+        .state
+        .up_bytes
+        .load(std::sync::atomic::Ordering::Relaxed);
     m.dropped_packets = relay
         .state
         .dropped

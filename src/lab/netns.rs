@@ -44,22 +44,33 @@ impl Pair {
         // Several pairs may exist at once (tests run in parallel): number them.
         static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
         let k = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let id = (std::process::id() % 1000) * 10 + k % 10;
+        // Unique within this process for 1,000 pairs (W8 makes one per contact; the
+        // kernel may still be tearing down an earlier pair's veths when the next one
+        // is made, and a name in use fails the pair).
+        let id = (std::process::id() % 1000) * 1000 + k % 1000;
         let names = [format!("cl-{tag}-a-{id}"), format!("cl-{tag}-b-{id}")];
         // A subnet pair no interface of this namespace already routes: a run that was
         // killed leaves its namespaces behind, and two veths on one subnet send the
-        // relay's packets into the old one (whole contacts passed unanswered).
+        // relay's packets into the older one (whole contacts passed unanswered: W8's
+        // "never connected" contacts, whose subnets were a function of the contact
+        // number among only 25). Drawn at random among 12,800 pairs
+        // (10.100-199.x.0/24), so another process creating a pair at the same moment
+        // (other test runs share this namespace) is unlikely to draw the same one.
         let routes = Command::new("ip")
             .args(["-4", "route", "show"])
             .output()
             .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
             .unwrap_or_default();
-        let taken = |s: u8| routes.contains(&format!("10.{s}.0.0/24"));
-        let base = (0..25u32)
-            .map(|j| 200 + ((id + k + j) % 25) as u8 * 2)
-            .find(|b| !taken(*b) && !taken(b + 1))
-            .unwrap_or(200 + ((id + k) % 25) as u8 * 2);
-        let subnet = |i: usize| base + i as u8;
+        let taken = |s: (u8, u8)| routes.contains(&format!("10.{}.{}.0/24", s.0, s.1));
+        let draw = || {
+            let x: u16 = rand::random_range(0..12_800);
+            (100 + (x / 128) as u8, (x % 128) as u8 * 2)
+        };
+        let base = (0..64)
+            .map(|_| draw())
+            .find(|(a, b)| !taken((*a, *b)) && !taken((*a, b + 1)))
+            .unwrap_or_else(draw);
+        let subnet = |i: usize| (base.0, base.1 + i as u8);
         let mut p = Pair {
             names: names.clone(),
             inner: [Ipv4Addr::UNSPECIFIED.into(); 2],
@@ -68,24 +79,24 @@ impl Pair {
         for (i, ns) in names.iter().enumerate() {
             ip(&["netns", "add", ns])?;
             let (o, n) = (format!("cl{id}o{i}"), format!("cl{id}n{i}"));
-            let s = subnet(i);
+            let (a, b) = subnet(i);
             ip(&["link", "add", &o, "type", "veth", "peer", "name", &n])?;
             ip(&["link", "set", &n, "netns", ns])?;
-            ip(&["addr", "add", &format!("10.{s}.0.1/24"), "dev", &o])?;
+            ip(&["addr", "add", &format!("10.{a}.{b}.1/24"), "dev", &o])?;
             ip(&["link", "set", &o, "up"])?;
             ip(&[
                 "-n",
                 ns,
                 "addr",
                 "add",
-                &format!("10.{s}.0.2/24"),
+                &format!("10.{a}.{b}.2/24"),
                 "dev",
                 &n,
             ])?;
             ip(&["-n", ns, "link", "set", &n, "up"])?;
             ip(&["-n", ns, "link", "set", "lo", "up"])?;
-            p.inner[i] = Ipv4Addr::new(10, s, 0, 2).into();
-            p.outer[i] = Ipv4Addr::new(10, s, 0, 1).into();
+            p.inner[i] = Ipv4Addr::new(10, a, b, 2).into();
+            p.outer[i] = Ipv4Addr::new(10, a, b, 1).into();
         }
         Ok(p)
     }

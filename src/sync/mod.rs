@@ -19,11 +19,14 @@
 //!    receiver lacks) and by pushing what the lister lacks. A side that holds nothing
 //!    in a node gets everything there pushed. Cost O(d · log n) for d differences,
 //!    O(log n) round trips; no cursor or "came from that peer" record decides anything.
-//! 3. Changes travel alone, in (class, time, hash) order, in bounded batches, a few in
-//!    flight; roster and urgent notices travel in batches of their own, and nothing of
-//!    a lower class is sent until both urgent classes are reconciled. Every batch is
-//!    verified and committed on arrival (`Storage::import`) and acknowledged, so a cut
-//!    contact keeps every whole batch and the next one starts from the data.
+//! 3. Changes travel alone, in (class, time, hash) order, in bounded batches — `Packed`
+//!    (bodies inflated, the frame deflated as a whole; see `wire`) when the peer reads
+//!    level `wire::PACKED_VERSION` — at least [`WINDOW`] in flight, more when the shell has
+//!    measured a fast link (`window`, [`Session::set_window`]); roster and urgent
+//!    notices travel in batches of their own, and nothing of a lower class is sent
+//!    until both urgent classes are reconciled. Every batch is verified and committed
+//!    on arrival (`Storage::import`) and acknowledged, so a cut contact keeps every
+//!    whole batch and the next one starts from the data.
 //! 4. A side with nothing left to send says `Idle` with its whole-set fingerprint. The
 //!    session is `Synced` only when that equals the other side's own set; if both are
 //!    idle and the sets still differ, a new round of reconciliation starts (bounded,
@@ -33,6 +36,7 @@
 //! changes that arrived from other peers are announced (`Have`) and fetched on demand.
 
 pub mod recon;
+pub mod window;
 pub mod wire;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
@@ -45,15 +49,17 @@ use crate::repo::ImportReport;
 pub use recon::{ItemKey, NodeRef, NodeSum, URGENT};
 pub use wire::{ClassSum, Kid, Located, Msg, Range};
 
-/// Raw bytes of changes per batch before compression. A batch is the unit of commit,
+/// Stored bytes of changes per batch (before any compression of the frame; a `Packed`
+/// batch of this many is ~7 KB on the wire for W8's requests). A batch is the unit of commit,
 /// so a contact cut mid-batch loses on average half of one: at 2G's ~12 KB/s a 32 KiB
 /// batch was 2.6 s of link, and W8's 30-second contacts committed 7 or 8 of them
 /// (62 % or 70 % of the line rate, depending on where the cut fell). 16 KiB halves
 /// that loss; on a LAN the extra commits cost little.
 pub const BATCH_BYTES: usize = 16 * 1024;
-/// Batches sent but not yet acknowledged: 8 × 16 KiB, the same 128 KiB in flight as
-/// 4 × 32 KiB before (the bound on what a peer can make us queue, and what a change
-/// that becomes urgent mid-session may wait behind).
+/// Batches sent but not yet acknowledged, at least: 8 × 16 KiB, the same 128 KiB in
+/// flight as 4 × 32 KiB before (what a change that becomes urgent mid-session may wait
+/// behind on 2G). The shell opens the window on faster links (`window::AckMeter`,
+/// [`Session::set_window`]), up to `window::WINDOW_MAX`.
 pub const WINDOW: usize = 8;
 /// A differing node with at most this many items is listed rather than split. A
 /// listing costs 8 B per item, a split 16 × ~11 B and a round trip: at 48, a node
@@ -212,6 +218,11 @@ pub struct Session {
     peer_wall_ms: Option<i64>,
     /// Messages received while restricted (see [`RESTRICTED_BUDGET`]).
     restricted_msgs: u32,
+    /// The newest message version the peer reads (its `Hello`'s `upto`).
+    peer_upto: u16,
+    /// Batches allowed in flight: [`WINDOW`] until the shell says otherwise
+    /// ([`Session::set_window`], from the rate at which batches are acknowledged).
+    window: usize,
 }
 
 /// Messages a peer not known as a member may send before it proves membership.
@@ -257,6 +268,8 @@ impl Session {
             wall_ms: None,
             peer_wall_ms: None,
             restricted_msgs: 0,
+            peer_upto: wire::VERSION,
+            window: WINDOW,
         }
     }
 
@@ -267,6 +280,13 @@ impl Session {
     /// The wall clock the peer put in its `Hello` (unix ms), once it has arrived.
     pub fn peer_wall_clock(&self) -> Option<i64> {
         self.peer_wall_ms
+    }
+
+    /// Batches that may be unacknowledged from now on (the shell's `window::AckMeter`
+    /// measures the rate at which the peer acknowledges them), between [`WINDOW`] and
+    /// `window::WINDOW_MAX`. A larger window is used at the next send.
+    pub fn set_window(&mut self, batches: usize) {
+        self.window = batches.clamp(WINDOW, window::WINDOW_MAX);
     }
 
     /// Starts the session restricted to roster changes (see `Session::restricted`).
@@ -380,6 +400,7 @@ impl Session {
                 .collect(),
             recent,
             wall_ms: self.wall_ms,
+            upto: Some(wire::UPTO),
         });
         Ok(())
     }
@@ -441,7 +462,7 @@ impl Session {
         let at = self
             .outbox
             .iter()
-            .position(|m| matches!(m, Msg::Changes { .. }))
+            .position(|m| m.batch().is_some())
             .unwrap_or(self.outbox.len());
         for (i, m) in chunk_ranges(rest).into_iter().enumerate() {
             self.outbox.insert(at + i, m);
@@ -480,6 +501,7 @@ impl Session {
                 classes,
                 recent,
                 wall_ms,
+                upto,
             } => {
                 if version != wire::VERSION {
                     return Err(SyncError::Version(version));
@@ -491,6 +513,7 @@ impl Session {
                     return Err(SyncError::Protocol("second hello"));
                 }
                 self.peer_hello = true;
+                self.peer_upto = upto.unwrap_or(version).max(version);
                 // A clock outside 1970..3084 is no reading (and would overflow sums).
                 self.peer_wall_ms = wall_ms.filter(|w| (0..MAX_WALL_MS).contains(w));
                 self.peer_nonce = nonce;
@@ -508,6 +531,14 @@ impl Session {
             }
             Msg::Changes { changes } => {
                 self.require_hello()?;
+                self.on_changes(store, changes)?;
+            }
+            Msg::Packed { mut changes } => {
+                self.require_hello()?;
+                // Each body back in the form it is stored and verified in.
+                for c in &mut changes {
+                    c.bytes = wire::stored_body(std::mem::take(&mut c.bytes));
+                }
                 self.on_changes(store, changes)?;
             }
             Msg::Ack => {
@@ -981,7 +1012,8 @@ impl Session {
 
     /// Sends batches while the window allows; says `Idle` when there is nothing left.
     fn pump(&mut self, store: &mut impl Storage) -> Result<(), SyncError> {
-        while self.in_flight < WINDOW {
+        let packed = self.peer_upto >= wire::PACKED_VERSION;
+        while self.in_flight < self.window {
             let mut batch: Vec<SignedChange> = Vec::new();
             let mut docs: BTreeSet<crate::model::DocId> = BTreeSet::new();
             let mut bytes = 0usize;
@@ -1018,11 +1050,18 @@ impl Session {
             self.stats.changes_sent += batch.len() as u64;
             self.stats.docs_sent += docs.len() as u64;
             self.in_flight += 1;
-            if batch_class <= URGENT && self.hello_sent {
-                self.urgent_batches
-                    .push_back(Msg::Changes { changes: batch });
+            let msg = if packed {
+                for c in &mut batch {
+                    c.bytes = wire::inflated_body(&c.bytes);
+                }
+                Msg::Packed { changes: batch }
             } else {
-                self.outbox.push_back(Msg::Changes { changes: batch });
+                Msg::Changes { changes: batch }
+            };
+            if batch_class <= URGENT && self.hello_sent {
+                self.urgent_batches.push_back(msg);
+            } else {
+                self.outbox.push_back(msg);
             }
         }
         if self.is_idle() && self.peer_hello && self.ranges.is_empty() {

@@ -190,12 +190,12 @@ pub fn exchange_limited(a: &mut Repo, b: &mut Repo, limit: usize) -> Option<(usi
             let m = roundtrip(m);
             let dbg = format!(
                 "{:?}",
-                match &m {
-                    Msg::Changes { changes } => changes
+                match m.batch() {
+                    Some(changes) => changes
                         .iter()
                         .map(|c| c.doc.to_string())
                         .collect::<Vec<_>>(),
-                    o => vec![format!("{o:?}").chars().take(300).collect()],
+                    None => vec![format!("{m:?}").chars().take(300).collect()],
                 }
             );
             if let Err(e) = sb.handle_message(m, b) {
@@ -212,12 +212,12 @@ pub fn exchange_limited(a: &mut Repo, b: &mut Repo, limit: usize) -> Option<(usi
             let m = roundtrip(m);
             let dbg = format!(
                 "{:?}",
-                match &m {
-                    Msg::Changes { changes } => changes
+                match m.batch() {
+                    Some(changes) => changes
                         .iter()
                         .map(|c| c.doc.to_string())
                         .collect::<Vec<_>>(),
-                    o => vec![format!("{o:?}").chars().take(300).collect()],
+                    None => vec![format!("{m:?}").chars().take(300).collect()],
                 }
             );
             if let Err(e) = sa.handle_message(m, a) {

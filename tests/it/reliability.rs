@@ -440,6 +440,7 @@ fn valid_frames() -> Vec<Vec<u8>> {
                 id: [6; 8],
             }],
             wall_ms: Some(1_789_002_000_000),
+            upto: Some(wire::UPTO),
         }),
         wire::encode(&wire::Msg::Ranges {
             ranges: vec![

@@ -307,11 +307,9 @@ fn urgent_notice_posted_last_arrives_first_through_a_large_backlog() {
         while let Some(m) = so.poll_transmit() {
             moved = true;
             let m = roundtrip(m);
-            let batch: Vec<_> = match &m {
-                conglang::sync::Msg::Changes { changes } => {
-                    changes.iter().map(|c| c.doc.clone()).collect()
-                }
-                _ => Vec::new(),
+            let batch: Vec<_> = match m.batch() {
+                Some(changes) => changes.iter().map(|c| c.doc.clone()).collect(),
+                None => Vec::new(),
             };
             if batch.contains(&urgent) {
                 assert!(
@@ -436,6 +434,7 @@ fn older_bundles_are_read_and_older_peers_are_told_to_update() {
             classes: vec![],
             recent: vec![],
             wall_ms: None,
+            upto: None,
         };
         let e = s
             .handle_message(hello, &mut c.office)

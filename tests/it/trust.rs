@@ -330,6 +330,35 @@ mod hostile_peers {
             classes,
             recent: vec![],
             wall_ms,
+            upto: None,
+        }
+    }
+
+    /// A `Hello` that says the sender reads `Packed` batches (`upto`).
+    fn hello_packed(commune: conglang::identity::NodeId) -> Msg {
+        match hello(commune) {
+            Msg::Hello {
+                version,
+                commune,
+                nonce,
+                set,
+                total,
+                classes,
+                recent,
+                wall_ms,
+                ..
+            } => Msg::Hello {
+                version,
+                commune,
+                nonce,
+                set,
+                total,
+                classes,
+                recent,
+                wall_ms,
+                upto: Some(conglang::sync::wire::UPTO),
+            },
+            _ => unreachable!(),
         }
     }
 
@@ -537,5 +566,75 @@ mod hostile_peers {
         let log = log_of(&office);
         assert!(log.contains("impossible item count"), "{log}");
         assert!(!log.contains("panicked"), "{log}");
+    }
+
+    /// A member sends `Packed` batches whose bodies inflate beyond their bounds: one
+    /// body larger than any inflated change may be, and a frame that inflates past
+    /// the message limit (a few KiB on the wire each). The node refuses each with a
+    /// clear line in its log, ends that session without growing, and still syncs
+    /// with an honest member — in `Packed` batches.
+    #[test]
+    fn packed_batches_that_inflate_beyond_their_bounds_are_refused() {
+        use conglang::model::{DocId, SignedChange};
+        use conglang::sync::wire::{self, MAX_MESSAGE};
+        use std::io::Write;
+        let base = tempfile::tempdir().unwrap();
+        let (office, rogue) = commune(base.path());
+        let member = Identity::load_or_create(&rogue.dir).unwrap();
+        let commune: conglang::identity::NodeId = office.id().parse().unwrap();
+        let served = office.serve(&[]);
+        let pid = served.child.id();
+        // 1. One body of 600 KiB of zeros (deflates to a few hundred bytes).
+        let big_body = wire::encode(&Msg::Packed {
+            changes: vec![SignedChange {
+                doc: DocId::roster(),
+                bytes: vec![0u8; 600 * 1024],
+                sig: [0; 64],
+            }],
+        });
+        assert!(big_body.len() < 8 * 1024, "{} B", big_body.len());
+        // 2. A frame that inflates past the message limit, built by hand: flags 1
+        //    (deflate) over postcard bytes that never end.
+        let mut e = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::best());
+        e.write_all(&[7u8]).unwrap(); // Msg::Packed's variant index
+        e.write_all(&vec![0u8; MAX_MESSAGE + 4096]).unwrap();
+        let z = e.finish().unwrap();
+        let mut bomb = ((z.len() + 1) as u32).to_le_bytes().to_vec();
+        bomb.push(1);
+        bomb.extend_from_slice(&z);
+        assert!(bomb.len() < 16 * 1024, "{} B", bomb.len());
+        for frame in [big_body, bomb] {
+            let mut p = RawPeer::dial(&member, &served.peer, ALPN);
+            assert!(p.send(&hello_packed(commune)));
+            assert!(
+                matches!(p.recv(Duration::from_secs(10)), Some(Msg::Hello { .. })),
+                "the node says Hello"
+            );
+            p.send_frame(&frame);
+            assert!(
+                p.closed_within(Duration::from_secs(20)),
+                "the node kept the session open\n{}",
+                log_of(&office)
+            );
+            assert!(rss_kib(pid) < RSS_LIMIT_KIB);
+        }
+        // The contact's log line is written as the node drops the connection, which
+        // may be just after the peer saw it close.
+        let want = ["inflated change too large", "inflates past the"];
+        let t = std::time::Instant::now();
+        let mut log = log_of(&office);
+        while !want.iter().all(|w| log.contains(w)) && t.elapsed() < Duration::from_secs(10) {
+            std::thread::sleep(Duration::from_millis(100));
+            log = log_of(&office);
+        }
+        for w in want {
+            assert!(log.contains(w), "{w}: {log}");
+        }
+        assert!(!log.contains("panicked"), "{log}");
+        // And the node still syncs with an honest member.
+        let kiosk = CliNode::new(base.path(), "kiosk");
+        enrol(&office, &kiosk, "kiosk", "Nhà văn hóa thôn Nà Khoang");
+        let report = kiosk.sync_with(&served);
+        assert_eq!(report["changes_rejected"], 0, "{report}");
     }
 }
