@@ -1452,10 +1452,10 @@ fn par_stream<T: Send, R: Send>(
     })
 }
 
-/// Changes per part of an import's pipeline (`Repo::import_slice`): small enough that
-/// the first part, checked before anything else can start, is a small share of a
-/// large import; large enough that per-part work (the roster verdict, the quota
-/// ranking) stays negligible.
+/// Changes per part of an import's pipeline (`Repo::import_slice`; the first part is a
+/// quarter of this): small enough that the first part, checked before anything else
+/// can start, is a small share of a large import; large enough that per-part work
+/// (the roster verdict, the quota ranking) stays negligible.
 const PIPELINE_PART: usize = 256;
 
 /// Splits a slice into the parts the import pipeline checks and applies one after
@@ -1468,7 +1468,8 @@ fn pipeline_parts(changes: Vec<SizedChange>) -> Vec<Vec<SizedChange>> {
             Ok(m) => m.doc().kind() == Kind::Roster,
             Err((doc, _)) => doc.kind() == Kind::Roster,
         });
-    let first = PIPELINE_PART.saturating_sub(parts.len());
+    // The first part is checked before anything else can start: keep it small.
+    let first = (PIPELINE_PART / 4).saturating_sub(parts.len());
     let tail = rest.split_off(first.min(rest.len()));
     parts.extend(rest);
     let mut out = vec![parts];
