@@ -882,6 +882,55 @@ fn every_arrival_order_gives_the_same_verdicts() {
     );
 }
 
+/// A large import is checked and applied in parts (`repo::pipeline_parts`: roster
+/// changes first, then parts of 64 and 256 changes, in one transaction). Parts applied
+/// one after another must give what one change at a time gives, whatever the order:
+/// here the scenario's revocations and equivocation, an enrolment that arrives after
+/// the new member's requests, and enough requests to fill several parts.
+#[test]
+fn an_import_split_into_parts_gives_the_verdicts_of_one_change_at_a_time() {
+    let (mut c, invite, events) = scenario();
+    let mut filler = c.member("kiosk-9", Role::Kiosk);
+    for i in 0..250 {
+        ask(&mut filler, &format!("Câu hỏi số {i}"));
+    }
+    let mut universe: Vec<SignedChange> = events;
+    for ch in all_held(&c.office).into_iter().chain(all_held(&filler)) {
+        if !universe.contains(&ch) {
+            universe.push(ch);
+        }
+    }
+    assert!(
+        universe.len() > 64 + 128,
+        "{} changes: not several parts",
+        universe.len()
+    );
+    // Everything in one import, newest first: the enrolments and revocations come
+    // last in the list, after the changes whose verdicts depend on them.
+    let mut at_once = observer(&c, &invite, "at-once");
+    let mut reversed = universe.clone();
+    reversed.reverse();
+    at_once.import(reversed, None).unwrap();
+    // One change at a time, oldest first.
+    let mut one_by_one = observer(&c, &invite, "one-by-one");
+    for ch in &universe {
+        one_by_one.import(vec![ch.clone()], None).unwrap();
+    }
+    let a = outcome(&at_once);
+    assert_eq!(
+        a,
+        outcome(&one_by_one),
+        "a pipelined import judged differently"
+    );
+    let requests = at_once
+        .requests()
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.text.starts_with("Câu hỏi số"))
+        .count();
+    assert_eq!(requests, 250, "the new member's requests are all kept");
+}
+
 #[test]
 fn random_histories_with_byzantine_members_converge() {
     use proptest::prelude::*;
