@@ -1268,8 +1268,6 @@ impl Repo {
     }
 }
 
-/// Maps `f` over `items` on every core (up to 4 threads), keeping their order; below
-/// `min` items, or on one core, on this thread.
 /// What a local edit needs of the node, so that it can run inside a write transaction
 /// that is already open (an import writes this node's receipt in its own transaction).
 struct EditCtx {
@@ -1370,6 +1368,8 @@ impl NoticeVersion {
     }
 }
 
+/// Maps `f` over `items` on every core (up to 4 threads), keeping their order; below
+/// `min` items, or on one core, on this thread.
 fn par_map<T: Send, R: Send>(items: Vec<T>, min: usize, f: impl Fn(T) -> R + Sync) -> Vec<R> {
     let threads = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
