@@ -4,6 +4,7 @@
 //!     cargo bench --bench sync -- --quick # small sizes
 //!     cargo bench --bench sync -- --only w2,w3
 //!     cargo bench --bench sync -- --only receipts   # receipts over a year
+//!     CONGLANG_W7_SIZES=30000 cargo bench --bench sync -- --only w7   # other sizes
 //!
 //! Prints a table on stderr and one JSON document on stdout. Byte and round-trip
 //! counts are deterministic; times are medians of repeated runs where cheap.
@@ -244,10 +245,10 @@ fn main() -> anyhow::Result<()> {
 
     if want(&a, "w7") {
         // W7: first contact between overlapping stores, `diff` differing on each side.
-        let sizes: Vec<usize> = if a.quick {
-            vec![1000]
-        } else {
-            vec![10_000, 100_000]
+        let sizes: Vec<usize> = match std::env::var("CONGLANG_W7_SIZES") {
+            Ok(s) => s.split(',').filter_map(|x| x.trim().parse().ok()).collect(),
+            Err(_) if a.quick => vec![1000],
+            Err(_) => vec![10_000, 100_000],
         };
         let mut rows = Vec::new();
         for n in sizes {

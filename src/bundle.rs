@@ -48,11 +48,7 @@ pub fn export(repo: &Repo, path: &Path, for_node: Option<&NodeId>) -> Result<Exp
     let mut changes: Vec<SignedChange> = Vec::new();
     let mut docs = 0;
     let held: Option<Receipt> = match for_node {
-        Some(n) => repo
-            .receipts()?
-            .into_iter()
-            .find(|(node, _)| node == n)
-            .map(|(_, r)| r),
+        Some(n) => repo.receipt_of(n)?,
         None => None,
     };
     for d in repo.doc_heads(0)? {

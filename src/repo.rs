@@ -21,7 +21,7 @@ use std::sync::Arc;
 use crate::model::signed::{ChainMeta, VerifiedChange, new_actor};
 use crate::model::text::{self, MAX_SHORT_CHARS, MAX_TEXT_CHARS, clean, clean_required};
 use crate::model::{self, *};
-use crate::store::{Db, DocHeads, DocRow, Store};
+use crate::store::{Db, DocHeads, DocRow, EntryRows, Snapshot, Store};
 use crate::verdict::{self, roster::RosterOutcome};
 
 // Fleet health reports and peer clock offsets (issue 13).
@@ -32,6 +32,8 @@ mod trip;
 pub use trip::{Trip, TripPeer};
 // Receipts per period, old periods dropped (issue 11, point 6).
 mod receipts;
+// Large documents kept loaded between imports (issue 11, W7).
+mod loaded;
 
 /// An invitation to join a commune, printed by `roster add` and read by `join`.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -224,13 +226,37 @@ fn heads_of(doc: &Automerge) -> Vec<[u8; 32]> {
     v
 }
 
-/// Loads a document from its cached snapshot, or rebuilds it from the change log
-/// when there is none or it does not load (the log is the source of truth).
+/// Loads a document: the copy kept loaded at the heads the store holds, else its
+/// saved snapshot plus the changes saved after it (a snapshot may lag: see
+/// `snapshot_for`), else a rebuild from the change log (the log is the source of
+/// truth; a snapshot that does not load or does not reach the heads is ignored).
 fn load_doc(db: Db<'_>, id: &DocId) -> Result<(Automerge, Option<DocRow>)> {
     let row = db.doc(id)?;
-    if let Some(snap) = row.as_ref().and_then(|r| r.snapshot.as_ref())
-        && let Ok(doc) = Automerge::load(snap)
+    let Some(r) = row.as_ref() else {
+        return Ok((rebuild_doc(db, id)?, row));
+    };
+    if let Some(doc) = loaded::get(id, &r.heads) {
+        return Ok((doc, row));
+    }
+    if let Snapshot::Saved(snap, _) = &r.snapshot
+        && let Ok(mut doc) = Automerge::load(snap)
     {
+        if heads_of(&doc) != r.heads {
+            let mut tail = Vec::new();
+            for h in db.doc_change_hashes(id)? {
+                if doc.get_change_meta_by_hash(&ChangeHash(h)).is_none()
+                    && let Some(c) = db.change_by_hash(&h)?
+                    && let Ok(c) = automerge::Change::from_bytes(c.signed.bytes)
+                {
+                    tail.push(c);
+                }
+            }
+            let applied = doc.apply_changes(tail).is_ok();
+            if !applied || heads_of(&doc) != r.heads {
+                tracing::warn!(doc = %id, "snapshot and change log disagree: rebuilt from the log");
+                return Ok((rebuild_doc(db, id)?, row));
+            }
+        }
         return Ok((doc, row));
     }
     Ok((rebuild_doc(db, id)?, row))
@@ -248,21 +274,70 @@ fn rebuild_doc(db: Db<'_>, id: &DocId) -> Result<Automerge> {
     Ok(doc)
 }
 
-/// Writes the cache row of a document: heads, state hash, snapshot and listing view.
 /// Documents with fewer changes than this keep no snapshot: rebuilding them from
 /// their changes costs about what loading a snapshot does, and saving one is a large
 /// part of an import (most notices and requests have one to three changes).
 const SNAPSHOT_MIN_CHANGES: usize = 4;
 
-fn save_doc(db: Db<'_>, id: &DocId, doc: &Automerge, first_seq: i64, last_seq: i64) -> Result<()> {
-    let mut row = build_row(id, doc)?;
+/// The snapshot to write for a document of `changes` changes. `saved`: how many
+/// changes the snapshot already saved holds, when the document only grew since it
+/// was saved (the import's fast path). A saved snapshot is kept until the changes
+/// after it reach a quarter of those in it (at least `SNAPSHOT_MIN_CHANGES`): saving
+/// is O(document), so saving at every import made a batch into a receipt of 100,000
+/// entries cost as much as the receipt; this way a document is saved O(log n) times
+/// as it grows, and a load applies at most a quarter more changes than it reads.
+fn snapshot_for(doc: &Automerge, changes: usize, saved: Option<i64>) -> Snapshot {
+    if changes < SNAPSHOT_MIN_CHANGES {
+        return Snapshot::Absent;
+    }
+    if let Some(saved) = saved {
+        let saved = saved.max(0) as usize;
+        let after = changes.saturating_sub(saved);
+        if saved > 0 && after < SNAPSHOT_MIN_CHANGES.max(saved / 4) {
+            return Snapshot::Keep;
+        }
+    }
+    // Uncompressed: the snapshot is a local cache, and deflating it cost more than
+    // anything else on the import path (zlib state set-up per save; see BENCHMARKS.md).
+    Snapshot::Saved(doc.save_nocompress(), changes as i64)
+}
+
+/// Writes the cache row of a document after an import that only added changes to
+/// it (`saved`: the row's snapshot before; `keys`: see `build_row_keys`), and keeps
+/// the document loaded when it is large.
+#[allow(clippy::too_many_arguments)]
+fn save_doc(
+    db: Db<'_>,
+    id: &DocId,
+    doc: Automerge,
+    keys: Option<BTreeSet<String>>,
+    saved: Option<i64>,
+    first_seq: i64,
+    last_seq: i64,
+) -> Result<()> {
+    let changes = doc.get_changes_meta(&[]).len();
+    let mut row = build_row_keys(id, &doc, keys)?;
+    row.snapshot = snapshot_for(&doc, changes, saved);
     row.first_seq = first_seq;
     row.last_seq = last_seq;
-    db.put_doc(&row)
+    db.put_doc(&row)?;
+    if changes >= loaded::MIN_CHANGES {
+        loaded::put(id, row.heads, doc);
+    }
+    Ok(())
 }
 
 /// The cache row of a document (log positions left at 0): pure CPU work.
 fn build_row(id: &DocId, doc: &Automerge) -> Result<DocRow> {
+    let mut row = build_row_keys(id, doc, None)?;
+    row.snapshot = snapshot_for(doc, doc.get_changes_meta(&[]).len(), None);
+    Ok(row)
+}
+
+/// The cache row of a document, its snapshot left as saved (`Snapshot::Keep`). For a
+/// receipt, `keys` (when known) are the only entries that changed since the row was
+/// last written, and only they are read and rewritten.
+fn build_row_keys(id: &DocId, doc: &Automerge, keys: Option<BTreeSet<String>>) -> Result<DocRow> {
     let heads = heads_of(doc);
     let kind = id.kind();
     let (view, code, sort_at, urgent) = match kind {
@@ -287,7 +362,8 @@ fn build_row(id: &DocId, doc: &Automerge) -> Result<DocRow> {
             (v.to_string(), code, r.created_at, false)
         }
         Kind::Roster => (serde_json::to_string(&read_roster(doc))?, None, 0, false),
-        Kind::Receipt => (serde_json::to_string(&read_receipt(doc))?, None, 0, false),
+        // The entries go to their own table (`entries` below), not into the view.
+        Kind::Receipt => ("{}".to_string(), None, 0, false),
         Kind::Health => {
             let h = model::health::read_health(id, doc);
             let at = h.published_at.unwrap_or(0);
@@ -300,15 +376,16 @@ fn build_row(id: &DocId, doc: &Automerge) -> Result<DocRow> {
         priority: priority(kind, urgent),
         state_hash: state_hash(id, &heads),
         heads,
-        // Uncompressed: the snapshot is a local cache, and deflating it cost more than
-        // anything else on the import path (zlib state set-up per save; see BENCHMARKS.md).
-        snapshot: (doc.get_changes_meta(&[]).len() >= SNAPSHOT_MIN_CHANGES)
-            .then(|| doc.save_nocompress()),
+        snapshot: Snapshot::Keep,
         view,
         code,
         sort_at,
         last_seq: 0,
         first_seq: 0,
+        entries: (kind == Kind::Receipt).then(|| match keys {
+            Some(k) => EntryRows::Keys(model::schema::receipt_entries_of(doc, k)),
+            None => EntryRows::All(model::schema::receipt_entries(doc)),
+        }),
     })
 }
 
@@ -923,7 +1000,13 @@ impl Repo {
     /// Each node's receipt, merged over the receipts of it held (one per period, and
     /// the one from before periods): the newest period's entry for a notice wins.
     pub fn receipts(&self) -> Result<Vec<(NodeId, Receipt)>> {
-        Ok(receipts::merge(self.store.read().receipt_views()?))
+        Ok(receipts::merge(self.store.read().receipt_entries()?))
+    }
+
+    /// One node's receipt, merged over its receipts held (as `receipts`).
+    pub fn receipt_of(&self, node: &NodeId) -> Result<Option<Receipt>> {
+        let held = self.store.read().receipt_entries_of(node, None)?;
+        Ok(receipts::merge(held).pop().map(|(_, r)| r))
     }
 
     /// The receipt documents of `owner` this node holds, oldest period first (the
@@ -938,8 +1021,9 @@ impl Repo {
         let roster = self.roster()?;
         let ours = self.notice_version(notice)?;
         let me = self.node_id();
-        let mut out: Vec<Reach> = self
-            .receipts()?
+        // Only this notice's entries: O(receipts held), whatever their size.
+        let held = self.store.read().receipt_entries_for(notice.as_str())?;
+        let mut out: Vec<Reach> = receipts::merge(held)
             .into_iter()
             // Other devices: this node knows what it holds.
             .filter(|(node, _)| *node != me)
@@ -1650,7 +1734,7 @@ fn apply(
                 j,
                 &BTreeSet::new(),
                 None,
-                Written::Fresh(row),
+                Written::Fresh(row.map(Box::new)),
                 me,
                 via,
                 report,
@@ -1991,6 +2075,9 @@ fn import_doc(
     let mut last_seq = row.as_ref().map(|r| r.last_seq).unwrap_or(0);
     let mut first_seq = row.as_ref().map(|r| r.first_seq).unwrap_or(0);
     let mut accepted_any = false;
+    // A receipt's entries written by the changes accepted (`None`: read it whole).
+    let mut receipt_keys: Option<BTreeSet<String>> =
+        (row.is_some() && id.kind() == Kind::Receipt).then(BTreeSet::new);
     loop {
         let mut progress = false;
         let mut waiting = Vec::new();
@@ -2016,6 +2103,12 @@ fn import_doc(
                     last_seq = store_valid(db, &c, via, now)?;
                     if first_seq == 0 {
                         first_seq = last_seq;
+                    }
+                    if let Some(keys) = receipt_keys.as_mut() {
+                        match model::schema::receipt_keys_written(&c.change) {
+                            Some(k) => keys.extend(k),
+                            None => receipt_keys = None,
+                        }
                     }
                     accepted_any = true;
                     report.accepted += 1;
@@ -2063,7 +2156,11 @@ fn import_doc(
         }
     }
     if accepted_any {
-        save_doc(db, id, &doc, first_seq, last_seq)?;
+        let saved = match row.as_ref().map(|r| &r.snapshot) {
+            Some(Snapshot::Saved(_, n)) => Some(*n),
+            _ => None,
+        };
+        save_doc(db, id, doc, receipt_keys, saved, first_seq, last_seq)?;
         report.changed.insert(id.clone());
     }
     Ok(())
@@ -2123,7 +2220,7 @@ fn reevaluate(
 enum Written {
     /// Nothing at all (`is_fresh`): no quarantine or pending rows to move; the cache
     /// row built already, if any change is valid.
-    Fresh(Option<DocRow>),
+    Fresh(Option<Box<DocRow>>),
     /// Something: rows may move between the log, quarantine and pending.
     Held,
 }
@@ -2236,7 +2333,7 @@ fn write_judged(
             db.delete_doc(id)?;
         } else {
             let mut row = match prebuilt {
-                Some(r) => r,
+                Some(r) => *r,
                 None => build_row(id, &judged.doc)?,
             };
             let (first, last) = if held {

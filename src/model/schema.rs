@@ -5,7 +5,7 @@
 //! must never crash a kiosk. Writers are used only for local edits, after `rules`
 //! has said the local node may make them.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use automerge::{
     AutomergeError, ObjId, ObjType, ROOT, ReadDoc, ScalarValue, Value, transaction::Transactable,
@@ -678,25 +678,97 @@ fn receipt_entry(at: i64, version: &[String]) -> String {
     format!("{at} {}", version.join("."))
 }
 
+/// One receipt entry as read: when the node first held the notice and, when the
+/// entry records it, the version held (`None`: an entry of before versions).
+pub type ReceiptEntry = (i64, Option<Vec<String>>);
+
+/// An entry's stored value read (`receipt_entry` writes them); `None` for anything
+/// else, which readers skip.
+fn receipt_value(v: &Value<'_>) -> Option<ReceiptEntry> {
+    let Value::Scalar(s) = v else {
+        return None;
+    };
+    match s.as_ref() {
+        ScalarValue::Int(i) | ScalarValue::Timestamp(i) => Some((*i, None)),
+        ScalarValue::Uint(u) => i64::try_from(*u).ok().map(|t| (t, None)),
+        ScalarValue::Str(s) => {
+            let (at, v) = s.split_once(' ')?;
+            let at = at.parse::<i64>().ok()?;
+            let heads = v
+                .split('.')
+                .filter(|h| !h.is_empty())
+                .map(str::to_string)
+                .collect();
+            Some((at, Some(heads)))
+        }
+        _ => None,
+    }
+}
+
+/// The receipt's entries map (the winning one, should two have been made).
+fn receipt_map(doc: &impl ReadDoc) -> Option<ObjId> {
+    get_obj(doc, &ROOT, "notices", ObjType::Map)
+}
+
+/// Every entry of a receipt, in one pass over its map (a kiosk's receipt can hold
+/// 100,000 entries: a lookup per key cost ten times more).
+pub fn receipt_entries(doc: &impl ReadDoc) -> Vec<(String, ReceiptEntry)> {
+    let Some(m) = receipt_map(doc) else {
+        return Vec::new();
+    };
+    doc.map_range(&m, ..)
+        .filter_map(|item| {
+            let e = receipt_value(&item.value.into_value())?;
+            Some((item.key.into_owned(), e))
+        })
+        .collect()
+}
+
+/// The current entries of the given keys (`None`: no readable entry under that
+/// key): what a change that wrote those keys leaves, at O(keys · log entries).
+pub fn receipt_entries_of(
+    doc: &impl ReadDoc,
+    keys: impl IntoIterator<Item = String>,
+) -> Vec<(String, Option<ReceiptEntry>)> {
+    let m = receipt_map(doc);
+    keys.into_iter()
+        .map(|k| {
+            let e = m.as_ref().and_then(|m| match doc.get(m, k.as_str()) {
+                Ok(Some((v, _))) => receipt_value(&v),
+                _ => None,
+            });
+            (k, e)
+        })
+        .collect()
+}
+
+/// The entry keys a receipt change writes, read off its operations; `None` when it
+/// (re)makes the entries map itself, so the whole receipt must be read again.
+pub fn receipt_keys_written(change: &automerge::Change) -> Option<BTreeSet<String>> {
+    let expanded = crate::model::signed::guard(|| change.decode()).ok()?;
+    let mut keys = BTreeSet::new();
+    for op in &expanded.operations {
+        let automerge::legacy::Key::Map(k) = &op.key else {
+            return None;
+        };
+        if op.obj == automerge::legacy::ObjectId::Root {
+            if k.as_str() == "notices" {
+                return None;
+            }
+        } else {
+            keys.insert(k.to_string());
+        }
+    }
+    Some(keys)
+}
+
 pub fn read_receipt(doc: &impl ReadDoc) -> Receipt {
     let mut r = Receipt::default();
-    if let Some(m) = get_obj(doc, &ROOT, "notices", ObjType::Map) {
-        for k in doc.keys(&m) {
-            if let Some(t) = get_i64(doc, &m, &k) {
-                r.notices.insert(k, t);
-            } else if let Some(s) = get_str(doc, &m, &k)
-                && let Some((at, v)) = s.split_once(' ')
-                && let Ok(at) = at.parse::<i64>()
-            {
-                let heads: Vec<String> = v
-                    .split('.')
-                    .filter(|h| !h.is_empty())
-                    .map(str::to_string)
-                    .collect();
-                r.notices.insert(k.clone(), at);
-                r.versions.insert(k, heads);
-            }
+    for (k, (at, version)) in receipt_entries(doc) {
+        if let Some(v) = version {
+            r.versions.insert(k.clone(), v);
         }
+        r.notices.insert(k, at);
     }
     r
 }

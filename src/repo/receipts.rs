@@ -28,23 +28,21 @@
 //! the receipt or on one that never did; a revocation's cut lists one more head per
 //! period receipt its author wrote.
 //!
-//! Readers (`Repo::receipts`, hence `reach`, `bundle export --for` and the screens)
-//! see one receipt per node merged over its receipts, the newest period's entry
-//! winning.
+//! Readers (`Repo::receipts`, `Repo::receipt_of`, `reach`, `bundle export --for` and
+//! the screens) see one receipt per node merged over its receipts, the newest
+//! period's entry winning. They read the entries' rows (`store::receipts`), never the
+//! documents; writing this node's entries reads only the rows of the batch's notices,
+//! so an import costs O(batch) whatever the receipt's size.
 
 use super::*;
 
 /// One receipt per owner, merged over the receipt documents given: entries of a
 /// newer period replace those of an older one (the receipt from before periods is
 /// the oldest).
-pub(super) fn merge(views: Vec<(DocId, String)>) -> Vec<(NodeId, Receipt)> {
-    let mut docs: Vec<(NodeId, Option<u32>, Receipt)> = views
+pub(super) fn merge(held: Vec<(DocId, Receipt)>) -> Vec<(NodeId, Receipt)> {
+    let mut docs: Vec<(NodeId, Option<u32>, Receipt)> = held
         .into_iter()
-        .filter_map(|(id, view)| {
-            let owner = id.receipt_owner()?;
-            let r: Receipt = serde_json::from_str(&view).ok()?;
-            Some((owner, id.receipt_period(), r))
-        })
+        .filter_map(|(id, r)| Some((id.receipt_owner()?, id.receipt_period(), r)))
         .collect();
     docs.sort_by_key(|d| (d.0, d.1));
     let mut out: BTreeMap<NodeId, Receipt> = BTreeMap::new();
@@ -179,25 +177,26 @@ impl EditCtx {
             return Ok(ImportReport::default());
         }
         let now = text::now();
-        let views = db.receipt_views_of(&self.me)?;
-        let newest = views.iter().filter_map(|(d, _)| d.receipt_period()).max();
+        let docs = db.receipt_docs_of(&self.me)?;
+        let newest = docs.iter().filter_map(|d| d.receipt_period()).max();
         let period = model::receipt_period_of(now).max(newest.unwrap_or(0));
         let rid = DocId::receipt_in(&self.me, period);
-        let fresh = !views.iter().any(|(d, _)| *d == rid);
+        let fresh = !docs.contains(&rid);
+        // The entries of these notices only — O(batch) whatever the receipt's size —
+        // except at a new period, whose carry-over reads them all (once a period).
+        let held = db.receipt_entries_of(&self.me, (!fresh).then_some(notices))?;
         // Which period each notice's newest entry is in (`None`: the receipt from
         // before periods).
         let mut newest_in: BTreeMap<String, Option<u32>> = BTreeMap::new();
-        let mut by_period: Vec<(Option<u32>, Receipt)> = views
-            .iter()
-            .filter_map(|(d, v)| Some((d.receipt_period(), serde_json::from_str(v).ok()?)))
-            .collect();
+        let mut by_period: Vec<(Option<u32>, &Receipt)> =
+            held.iter().map(|(d, r)| (d.receipt_period(), r)).collect();
         by_period.sort_by_key(|(p, _)| *p);
         for (p, r) in &by_period {
             for k in r.notices.keys() {
                 newest_in.insert(k.clone(), *p);
             }
         }
-        let have: Receipt = merge(views).pop().map(|(_, r)| r).unwrap_or_default();
+        let have: Receipt = merge(held).pop().map(|(_, r)| r).unwrap_or_default();
         let mut new: Vec<(DocId, i64, Vec<String>)> = Vec::new();
         for n in notices {
             let Some((_, heads)) = db.doc_brief(n)? else {
@@ -263,7 +262,7 @@ impl EditCtx {
 mod tests {
     use super::*;
 
-    fn view(entries: &[(&str, &str)]) -> String {
+    fn view(entries: &[(&str, &str)]) -> Receipt {
         let mut r = Receipt::default();
         for (k, v) in entries {
             let (at, heads) = v.split_once(' ').unwrap_or((v, ""));
@@ -275,7 +274,7 @@ mod tests {
                 );
             }
         }
-        serde_json::to_string(&r).unwrap()
+        r
     }
 
     /// Readers see one receipt per node: the newest period's entry for a notice wins

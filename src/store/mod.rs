@@ -13,6 +13,7 @@ pub use verdicts::{
     VerdictSets,
 };
 mod receipts;
+pub use receipts::EntryRows;
 mod recon;
 
 use std::path::Path;
@@ -75,12 +76,30 @@ pub struct DocRow {
     pub priority: u8,
     pub heads: Vec<[u8; 32]>,
     pub state_hash: [u8; 16],
-    pub snapshot: Option<Vec<u8>>,
+    pub snapshot: Snapshot,
     pub view: String,
     pub code: Option<String>,
     pub sort_at: i64,
     pub last_seq: i64,
     pub first_seq: i64,
+    /// A receipt's entries for `put_doc` to write into `receipt_entries` (a receipt's
+    /// `view` is empty: its entries live in that table, so an import that adds a few
+    /// rewrites a few). `None` on rows read back, and for other kinds.
+    pub entries: Option<EntryRows>,
+}
+
+/// A document's saved snapshot (table `snapshots`, apart from the cache row so that
+/// rewriting the row — every import — never rewrites a snapshot of megabytes).
+#[derive(Clone, Debug, PartialEq)]
+pub enum Snapshot {
+    /// None saved (small documents rebuild from their changes) — on write, any old
+    /// one is removed.
+    Absent,
+    /// On write only: keep the one saved. It may then lag the document; loading
+    /// applies the changes it lacks (`repo::load_doc`).
+    Keep,
+    /// The saved bytes and how many changes they hold.
+    Saved(Vec<u8>, i64),
 }
 
 #[derive(Clone, Debug)]
@@ -294,6 +313,15 @@ impl<'a> Db<'a> {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
+    /// The hashes of a document's valid changes (no bytes read).
+    pub fn doc_change_hashes(&self, doc: &DocId) -> Result<Vec<[u8; 32]>> {
+        let mut st = self
+            .0
+            .prepare_cached("SELECT hash FROM changes WHERE doc_id = ?1")?;
+        let rows = st.query_map([doc.as_str()], |r| Ok(hash32(r.get(0)?)))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
     pub fn change_by_hash(&self, hash: &[u8; 32]) -> Result<Option<StoredChange>> {
         Ok(self
             .0
@@ -336,8 +364,9 @@ impl<'a> Db<'a> {
         Ok(self
             .0
             .prepare_cached(
-                "SELECT doc_id, kind, priority, heads, state_hash, snapshot, view, code, sort_at, last_seq, first_seq
-                 FROM docs WHERE doc_id = ?1",
+                "SELECT d.doc_id, d.kind, d.priority, d.heads, d.state_hash, s.data, d.view, d.code, d.sort_at,
+                        d.last_seq, d.first_seq, s.changes
+                 FROM docs d LEFT JOIN snapshots s ON s.doc_id = d.doc_id WHERE d.doc_id = ?1",
             )?
             .query_row([id.as_str()], row_doc)
             .optional()?)
@@ -359,8 +388,9 @@ impl<'a> Db<'a> {
         Ok(self
             .0
             .prepare_cached(
-                "SELECT doc_id, kind, priority, heads, state_hash, snapshot, view, code, sort_at, last_seq, first_seq
-                 FROM docs WHERE code = ?1",
+                "SELECT d.doc_id, d.kind, d.priority, d.heads, d.state_hash, s.data, d.view, d.code, d.sort_at,
+                        d.last_seq, d.first_seq, s.changes
+                 FROM docs d LEFT JOIN snapshots s ON s.doc_id = d.doc_id WHERE d.code = ?1",
             )?
             .query_row([code], row_doc)
             .optional()?)
@@ -383,13 +413,31 @@ impl<'a> Db<'a> {
                 d.priority,
                 heads,
                 &d.state_hash[..],
-                d.snapshot,
+                None::<Vec<u8>>,
                 d.view,
                 d.code,
                 d.sort_at,
                 d.last_seq,
                 d.first_seq
             ])?;
+        match &d.snapshot {
+            Snapshot::Keep => {}
+            Snapshot::Absent => {
+                self.0
+                    .prepare_cached("DELETE FROM snapshots WHERE doc_id = ?1")?
+                    .execute([d.id.as_str()])?;
+            }
+            Snapshot::Saved(data, changes) => {
+                self.0
+                    .prepare_cached(
+                        "INSERT OR REPLACE INTO snapshots(doc_id, changes, data) VALUES(?1, ?2, ?3)",
+                    )?
+                    .execute(params![d.id.as_str(), changes, data])?;
+            }
+        }
+        if let Some(e) = &d.entries {
+            self.put_receipt_entries(&d.id, e)?;
+        }
         Ok(())
     }
 
@@ -664,12 +712,16 @@ fn row_doc(r: &rusqlite::Row<'_>) -> rusqlite::Result<DocRow> {
         priority: r.get(2)?,
         heads: split_heads(&r.get::<_, Vec<u8>>(3)?),
         state_hash: r.get::<_, Vec<u8>>(4)?.try_into().unwrap_or([0; 16]),
-        snapshot: r.get(5)?,
+        snapshot: match r.get::<_, Option<Vec<u8>>>(5)? {
+            Some(data) => Snapshot::Saved(data, r.get::<_, Option<i64>>(11)?.unwrap_or(0)),
+            None => Snapshot::Absent,
+        },
         view: r.get(6)?,
         code: r.get(7)?,
         sort_at: r.get(8)?,
         last_seq: r.get(9)?,
         first_seq: r.get(10)?,
+        entries: None,
     })
 }
 

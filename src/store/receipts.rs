@@ -1,5 +1,10 @@
-//! SQL of receipts per period: which receipt documents a node holds, and dropping a
-//! superseded one whole (issue 11, point 6).
+//! SQL of receipts per period: their entries as rows, which receipt documents a node
+//! holds, and dropping a superseded one whole (issue 11, point 6).
+//!
+//! A receipt's entries live in `receipt_entries`, one row per notice, not in the
+//! document's listing view: an import that adds a thousand entries to a receipt of
+//! 100,000 writes a thousand rows (`EntryRows::Keys`) instead of re-reading and
+//! rewriting the whole receipt. A trigger removes a receipt's rows with its cache row.
 //!
 //! A receipt superseded by the rule in `model::receipt_superseded` leaves the store
 //! entirely — its changes (so the sync index follows, through the triggers on
@@ -13,35 +18,142 @@ use anyhow::Result;
 
 use super::{Db, doc_id_col};
 use crate::identity::NodeId;
+use crate::model::schema::{Receipt, ReceiptEntry};
 use crate::model::{DocId, Kind};
 
+/// What `Db::put_doc` writes into `receipt_entries` for one receipt.
+#[derive(Clone, Debug)]
+pub enum EntryRows {
+    /// Every entry: the receipt's rows are replaced (a receipt built whole).
+    All(Vec<(String, ReceiptEntry)>),
+    /// Only these keys changed (`None`: no readable entry under that key any more).
+    Keys(Vec<(String, Option<ReceiptEntry>)>),
+}
+
+fn version_col(v: &Option<Vec<String>>) -> Option<String> {
+    v.as_ref().map(|h| h.join("."))
+}
+
+fn entry_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(DocId, String, ReceiptEntry)> {
+    let version: Option<String> = r.get(3)?;
+    Ok((
+        doc_id_col(r.get(0)?)?,
+        r.get(1)?,
+        (
+            r.get(2)?,
+            version.map(|v| {
+                v.split('.')
+                    .filter(|h| !h.is_empty())
+                    .map(str::to_string)
+                    .collect()
+            }),
+        ),
+    ))
+}
+
+/// Rows grouped into one `Receipt` per document, in document order.
+fn group(rows: Vec<(DocId, String, ReceiptEntry)>) -> Vec<(DocId, Receipt)> {
+    let mut out: Vec<(DocId, Receipt)> = Vec::new();
+    for (d, k, (at, version)) in rows {
+        if out.last().is_none_or(|(last, _)| *last != d) {
+            out.push((d.clone(), Receipt::default()));
+        }
+        let r = &mut out.last_mut().expect("pushed").1;
+        if let Some(v) = version {
+            r.versions.insert(k.clone(), v);
+        }
+        r.notices.insert(k, at);
+    }
+    out
+}
+
 impl Db<'_> {
-    /// Every receipt document held (both forms), with its listing view.
-    pub fn receipt_views(&self) -> Result<Vec<(DocId, String)>> {
-        let mut st = self
+    pub(super) fn put_receipt_entries(&self, id: &DocId, rows: &EntryRows) -> Result<()> {
+        let keys = match rows {
+            EntryRows::All(all) => {
+                self.0
+                    .prepare_cached("DELETE FROM receipt_entries WHERE doc_id = ?1")?
+                    .execute([id.as_str()])?;
+                all.iter().map(|(k, e)| (k, Some(e))).collect::<Vec<_>>()
+            }
+            EntryRows::Keys(keys) => keys.iter().map(|(k, e)| (k, e.as_ref())).collect(),
+        };
+        let mut put = self.0.prepare_cached(
+            "INSERT OR REPLACE INTO receipt_entries(doc_id, notice, at, version) VALUES(?1, ?2, ?3, ?4)",
+        )?;
+        let mut del = self
             .0
-            .prepare_cached("SELECT doc_id, view FROM docs WHERE kind = ?1")?;
-        let rows = st.query_map([Kind::Receipt.as_str()], |r| {
-            Ok((doc_id_col(r.get(0)?)?, r.get(1)?))
-        })?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+            .prepare_cached("DELETE FROM receipt_entries WHERE doc_id = ?1 AND notice = ?2")?;
+        for (k, e) in keys {
+            match e {
+                Some((at, v)) => {
+                    put.execute(rusqlite::params![id.as_str(), k, at, version_col(v)])?;
+                }
+                None => {
+                    del.execute(rusqlite::params![id.as_str(), k])?;
+                }
+            }
+        }
+        Ok(())
     }
 
-    /// The receipt documents of `owner` held (both forms), with their listing views
-    /// (no snapshot: an import reads these for every batch).
-    pub fn receipt_views_of(&self, owner: &NodeId) -> Result<Vec<(DocId, String)>> {
-        let mut st = self
-            .0
-            .prepare_cached("SELECT doc_id, view FROM docs WHERE kind = ?1 AND doc_id LIKE ?2")?;
-        let rows = st.query_map(
-            rusqlite::params![Kind::Receipt.as_str(), format!("rc-{owner}%")],
-            |r| Ok((doc_id_col(r.get(0)?)?, r.get::<_, String>(1)?)),
+    /// Every receipt document held (both forms), with its entries.
+    pub fn receipt_entries(&self) -> Result<Vec<(DocId, Receipt)>> {
+        let mut st = self.0.prepare_cached(
+            "SELECT doc_id, notice, at, version FROM receipt_entries ORDER BY doc_id",
         )?;
-        let out: Vec<(DocId, String)> = rows.collect::<rusqlite::Result<_>>()?;
-        Ok(out
-            .into_iter()
-            .filter(|(d, _)| d.receipt_owner().as_ref() == Some(owner))
-            .collect())
+        let rows = st.query_map([], entry_row)?;
+        Ok(group(rows.collect::<rusqlite::Result<_>>()?))
+    }
+
+    /// The entries for one notice in every receipt held: who holds it, from
+    /// which receipt document (O(receipts), not O(entries)).
+    pub fn receipt_entries_for(&self, notice: &str) -> Result<Vec<(DocId, Receipt)>> {
+        let mut st = self.0.prepare_cached(
+            "SELECT doc_id, notice, at, version FROM receipt_entries WHERE notice = ?1 ORDER BY doc_id",
+        )?;
+        let rows = st.query_map([notice], entry_row)?;
+        Ok(group(rows.collect::<rusqlite::Result<_>>()?))
+    }
+
+    /// The receipt documents of `owner` held (both forms), with their entries — of
+    /// every notice, or only of `notices` when given.
+    pub fn receipt_entries_of(
+        &self,
+        owner: &NodeId,
+        notices: Option<&[DocId]>,
+    ) -> Result<Vec<(DocId, Receipt)>> {
+        let docs = self.receipt_docs_of(owner)?;
+        let mut rows = Vec::new();
+        for d in &docs {
+            match notices {
+                None => {
+                    let mut st = self.0.prepare_cached(
+                        "SELECT doc_id, notice, at, version FROM receipt_entries WHERE doc_id = ?1",
+                    )?;
+                    let found = st.query_map([d.as_str()], entry_row)?;
+                    rows.extend(found.collect::<rusqlite::Result<Vec<_>>>()?);
+                }
+                Some(ns) => {
+                    let mut st = self.0.prepare_cached(
+                        "SELECT doc_id, notice, at, version FROM receipt_entries
+                         WHERE doc_id = ?1 AND notice = ?2",
+                    )?;
+                    for n in ns {
+                        let found = st.query_map([d.as_str(), n.as_str()], entry_row)?;
+                        rows.extend(found.collect::<rusqlite::Result<Vec<_>>>()?);
+                    }
+                }
+            }
+        }
+        // Receipt documents with no entry still count (a new period's first change).
+        let mut out = group(rows);
+        for d in docs {
+            if !out.iter().any(|(x, _)| *x == d) {
+                out.push((d, Receipt::default()));
+            }
+        }
+        Ok(out)
     }
 
     /// The receipt documents of `owner` held (both forms).

@@ -199,3 +199,54 @@ fn schema_3_store_with_data_migrates_and_reconciles() {
     assert_eq!(office.change_set().unwrap(), kiosk.change_set().unwrap());
     assert_eq!(kiosk.notices().unwrap().len(), 2);
 }
+
+/// Receipts at O(batch) (migration 7): stores at schema 6 written by the previous
+/// release's binary (`tests/fixtures/v2-*`: the office posted two notices, the kiosk
+/// received them by USB and sent its receipt back, then the office withdrew one) open
+/// with their receipts' entries moved into rows: `reach` reads as it did before the
+/// upgrade ("latest" for one notice, "older" for the withdrawn one), and after a sync
+/// the kiosk's receipt records the withdrawal.
+#[test]
+fn schema_6_store_keeps_its_receipts_and_reach_through_the_receipt_entries_migration() {
+    use conglang::repo::HeldVersion;
+    let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let dir = tempfile::tempdir().unwrap();
+    let open = |name: &str| {
+        let to = dir.path().join(name);
+        std::fs::create_dir_all(&to).unwrap();
+        for f in ["node.key", conglang::store::DB_FILE] {
+            std::fs::copy(fixtures.join(name).join(f), to.join(f)).unwrap();
+        }
+        assert_eq!(
+            Store::open_file(&to.join(conglang::store::DB_FILE), Some(6))
+                .unwrap()
+                .schema_version()
+                .unwrap(),
+            6
+        );
+        Repo::open(&to).unwrap()
+    };
+    let mut office = open("v2-office");
+    let mut kiosk = open("v2-kiosk");
+    let notices = office.notices().unwrap();
+    assert_eq!(notices.len(), 2);
+    let withdrawn = notices.iter().find(|n| n.withdrawn).expect("one withdrawn");
+    let live = notices.iter().find(|n| !n.withdrawn).expect("one live");
+    let kiosk_id = kiosk.node_id();
+    let version = |office: &Repo, id| {
+        let r = office.reach(id).unwrap();
+        assert_eq!(r.len(), 1, "{r:?}");
+        assert_eq!(r[0].node, kiosk_id);
+        assert!(r[0].since > 1_700_000_000, "first-held time kept: {r:?}");
+        r[0].version
+    };
+    assert_eq!(version(&office, &live.id), HeldVersion::Latest);
+    assert_eq!(version(&office, &withdrawn.id), HeldVersion::Older);
+    let receipts = office.receipts().unwrap();
+    assert_eq!(receipts.len(), 1);
+    assert_eq!(receipts[0].1.notices.len(), 2);
+    assert_eq!(receipts[0].1.versions.len(), 2);
+    crate::harness::exchange(&mut office, &mut kiosk);
+    assert_eq!(version(&office, &withdrawn.id), HeldVersion::Latest);
+    assert_eq!(version(&office, &live.id), HeldVersion::Latest);
+}
