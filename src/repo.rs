@@ -229,37 +229,50 @@ fn heads_of(doc: &Automerge) -> Vec<[u8; 32]> {
 /// Loads a document: the copy kept loaded at the heads the store holds, else its
 /// saved snapshot plus the changes saved after it (a snapshot may lag: see
 /// `snapshot_for`), else a rebuild from the change log (the log is the source of
-/// truth; a snapshot that does not load or does not reach the heads is ignored).
+/// truth; a snapshot that does not load or does not reach the heads is ignored, and
+/// the row returned then says there is none, so the next save writes a good one).
 fn load_doc(db: Db<'_>, id: &DocId) -> Result<(Automerge, Option<DocRow>)> {
-    let row = db.doc(id)?;
-    let Some(r) = row.as_ref() else {
+    let mut row = db.doc(id)?;
+    let Some(r) = row.as_mut() else {
         return Ok((rebuild_doc(db, id)?, row));
     };
     if let Some(doc) = loaded::get(id, &r.heads) {
         return Ok((doc, row));
     }
-    if let Snapshot::Saved(snap, _) = &r.snapshot
-        && let Ok(mut doc) = Automerge::load(snap)
-    {
-        if heads_of(&doc) != r.heads {
-            let mut tail = Vec::new();
-            for h in db.doc_change_hashes(id)? {
-                if doc.get_change_meta_by_hash(&ChangeHash(h)).is_none()
-                    && let Some(c) = db.change_by_hash(&h)?
-                    && let Ok(c) = automerge::Change::from_bytes(c.signed.bytes)
-                {
-                    tail.push(c);
-                }
-            }
-            let applied = doc.apply_changes(tail).is_ok();
-            if !applied || heads_of(&doc) != r.heads {
-                tracing::warn!(doc = %id, "snapshot and change log disagree: rebuilt from the log");
-                return Ok((rebuild_doc(db, id)?, row));
-            }
+    if let Snapshot::Stored(_) = r.snapshot {
+        if let Some(doc) = snapshot_and_tail(db, id, &r.heads)? {
+            return Ok((doc, row));
         }
-        return Ok((doc, row));
+        tracing::warn!(doc = %id, "snapshot does not load or disagrees with the change log: rebuilt from the log");
+        r.snapshot = Snapshot::Absent;
     }
     Ok((rebuild_doc(db, id)?, row))
+}
+
+/// The saved snapshot of `id` plus the changes of the log it lacks, if that gives
+/// exactly `heads`.
+fn snapshot_and_tail(db: Db<'_>, id: &DocId, heads: &[[u8; 32]]) -> Result<Option<Automerge>> {
+    let Some(snap) = db.snapshot_data(id)? else {
+        return Ok(None);
+    };
+    let Ok(mut doc) = Automerge::load(&snap) else {
+        return Ok(None);
+    };
+    if heads_of(&doc) != heads {
+        let mut tail = Vec::new();
+        for h in db.doc_change_hashes(id)? {
+            if doc.get_change_meta_by_hash(&ChangeHash(h)).is_none()
+                && let Some(c) = db.change_by_hash(&h)?
+                && let Ok(c) = automerge::Change::from_bytes(c.signed.bytes)
+            {
+                tail.push(c);
+            }
+        }
+        if doc.apply_changes(tail).is_err() || heads_of(&doc) != heads {
+            return Ok(None);
+        }
+    }
+    Ok(Some(doc))
 }
 
 fn rebuild_doc(db: Db<'_>, id: &DocId) -> Result<Automerge> {
@@ -273,6 +286,11 @@ fn rebuild_doc(db: Db<'_>, id: &DocId) -> Result<Automerge> {
         .map_err(|e| anyhow!("cannot rebuild {id} from its change log: {e}"))?;
     Ok(doc)
 }
+
+/// A receipt's view when its rows in `receipt_entries` are exactly its entries, so an
+/// import may rewrite only the keys it wrote. Migration 7 leaves '' instead: the rows
+/// it made from the old views are read until the next import reads the receipt whole.
+const RECEIPT_ROWS_IN_STEP: &str = "{}";
 
 /// Documents with fewer changes than this keep no snapshot: rebuilding them from
 /// their changes costs about what loading a snapshot does, and saving one is a large
@@ -363,7 +381,7 @@ fn build_row_keys(id: &DocId, doc: &Automerge, keys: Option<BTreeSet<String>>) -
         }
         Kind::Roster => (serde_json::to_string(&read_roster(doc))?, None, 0, false),
         // The entries go to their own table (`entries` below), not into the view.
-        Kind::Receipt => ("{}".to_string(), None, 0, false),
+        Kind::Receipt => (RECEIPT_ROWS_IN_STEP.to_string(), None, 0, false),
         Kind::Health => {
             let h = model::health::read_health(id, doc);
             let at = h.published_at.unwrap_or(0);
@@ -2076,8 +2094,10 @@ fn import_doc(
     let mut first_seq = row.as_ref().map(|r| r.first_seq).unwrap_or(0);
     let mut accepted_any = false;
     // A receipt's entries written by the changes accepted (`None`: read it whole).
-    let mut receipt_keys: Option<BTreeSet<String>> =
-        (row.is_some() && id.kind() == Kind::Receipt).then(BTreeSet::new);
+    let mut receipt_keys: Option<BTreeSet<String>> = row
+        .as_ref()
+        .is_some_and(|r| r.kind == Kind::Receipt && r.view == RECEIPT_ROWS_IN_STEP)
+        .then(BTreeSet::new);
     loop {
         let mut progress = false;
         let mut waiting = Vec::new();
@@ -2157,7 +2177,7 @@ fn import_doc(
     }
     if accepted_any {
         let saved = match row.as_ref().map(|r| &r.snapshot) {
-            Some(Snapshot::Saved(_, n)) => Some(*n),
+            Some(Snapshot::Stored(n)) => Some(*n),
             _ => None,
         };
         save_doc(db, id, doc, receipt_keys, saved, first_seq, last_seq)?;

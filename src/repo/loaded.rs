@@ -25,12 +25,20 @@ type Entry = (DocId, Vec<[u8; 32]>, Automerge);
 static LOADED: Mutex<Vec<Entry>> = Mutex::new(Vec::new());
 
 /// A copy of document `id` at exactly `heads`, if kept.
+/// (Copied outside the lock: a copy of a large document takes milliseconds, and
+/// other imports need not wait for it.)
 pub(super) fn get(id: &DocId, heads: &[[u8; 32]]) -> Option<Automerge> {
-    let mut v = LOADED.lock().unwrap_or_else(|e| e.into_inner());
-    let i = v.iter().position(|(d, h, _)| d == id && h == heads)?;
-    let e = v.remove(i);
+    let e = {
+        let mut v = LOADED.lock().unwrap_or_else(|e| e.into_inner());
+        let i = v.iter().position(|(d, h, _)| d == id && h == heads)?;
+        v.remove(i)
+    };
     let doc = e.2.clone();
-    v.insert(0, e);
+    let mut v = LOADED.lock().unwrap_or_else(|e| e.into_inner());
+    if !v.iter().any(|(d, _, _)| *d == e.0) {
+        v.insert(0, e);
+        v.truncate(MAX_DOCS);
+    }
     Some(doc)
 }
 
@@ -70,7 +78,7 @@ mod tests {
             repo.edit_notice(&id, &draft(i)).unwrap();
             let db = repo.store.read();
             let row = db.doc(&id).unwrap().unwrap();
-            if let Snapshot::Saved(_, n) = &row.snapshot
+            if let Snapshot::Stored(n) = &row.snapshot
                 && (*n as usize) < i + 1
             {
                 lagged += 1;

@@ -155,7 +155,10 @@ pub fn migrations() -> Migrations<'static> {
         // that adds a thousand entries to a receipt of 100,000 writes a thousand rows
         // instead of re-reading and rewriting the whole receipt as one JSON view.
         // Filled from the views (`version` NULL: an entry of before versions; '' : a
-        // version with no heads), which are then emptied. Snapshots move to their own
+        // version with no heads), which are then emptied to '' — not the '{}' a row
+        // whose entries are in step has (`repo::RECEIPT_ROWS_IN_STEP`): the first import
+        // into such a receipt reads it whole, so a view that was stale or not valid
+        // JSON costs nothing lasting. Snapshots move to their own
         // table, so rewriting a document's cache row no longer rewrites its snapshot
         // (`changes` 0: not known, the next import of that document saves it again).
         M::up(
@@ -172,13 +175,16 @@ pub fn migrations() -> Migrations<'static> {
              END;
              INSERT OR REPLACE INTO receipt_entries(doc_id, notice, at, version)
                  SELECT d.doc_id, n.key, n.value,
-                     CASE WHEN json_type(d.view, '$.versions."' || n.key || '"') IS NULL THEN NULL
-                     ELSE coalesce((SELECT group_concat(h.value, '.')
-                                    FROM json_each(d.view, '$.versions."' || n.key || '"') h), '')
+                     CASE WHEN v.type = 'array' THEN
+                         coalesce((SELECT group_concat(h.value, '.' ORDER BY h.key)
+                                   FROM json_each(v.value) h), '')
                      END
-                 FROM docs d, json_each(d.view, '$.notices') n
-                 WHERE d.kind = 'receipt' AND json_valid(d.view) AND n.type = 'integer';
-             UPDATE docs SET view = '{}' WHERE kind = 'receipt';
+                 FROM (SELECT doc_id, view FROM docs
+                       WHERE kind = 'receipt' AND json_valid(view)) d
+                 JOIN json_each(d.view, '$.notices') n
+                 LEFT JOIN json_each(d.view, '$.versions') v ON v.key = n.key
+                 WHERE n.type = 'integer';
+             UPDATE docs SET view = '' WHERE kind = 'receipt';
              CREATE TABLE snapshots(
                  doc_id TEXT PRIMARY KEY,
                  changes INTEGER NOT NULL,

@@ -98,8 +98,11 @@ pub enum Snapshot {
     /// On write only: keep the one saved. It may then lag the document; loading
     /// applies the changes it lacks (`repo::load_doc`).
     Keep,
-    /// The saved bytes and how many changes they hold.
+    /// On write: these bytes, holding this many changes.
     Saved(Vec<u8>, i64),
+    /// On read: one is saved, holding this many changes; its bytes are read only when
+    /// needed (`Db::snapshot_data`), not with every cache row.
+    Stored(i64),
 }
 
 #[derive(Clone, Debug)]
@@ -313,6 +316,15 @@ impl<'a> Db<'a> {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
+    /// The bytes of a document's saved snapshot.
+    pub fn snapshot_data(&self, id: &DocId) -> Result<Option<Vec<u8>>> {
+        Ok(self
+            .0
+            .prepare_cached("SELECT data FROM snapshots WHERE doc_id = ?1")?
+            .query_row([id.as_str()], |r| r.get(0))
+            .optional()?)
+    }
+
     /// The hashes of a document's valid changes (no bytes read).
     pub fn doc_change_hashes(&self, doc: &DocId) -> Result<Vec<[u8; 32]>> {
         let mut st = self
@@ -364,8 +376,8 @@ impl<'a> Db<'a> {
         Ok(self
             .0
             .prepare_cached(
-                "SELECT d.doc_id, d.kind, d.priority, d.heads, d.state_hash, s.data, d.view, d.code, d.sort_at,
-                        d.last_seq, d.first_seq, s.changes
+                "SELECT d.doc_id, d.kind, d.priority, d.heads, d.state_hash, s.doc_id IS NOT NULL, d.view, d.code,
+                        d.sort_at, d.last_seq, d.first_seq, s.changes
                  FROM docs d LEFT JOIN snapshots s ON s.doc_id = d.doc_id WHERE d.doc_id = ?1",
             )?
             .query_row([id.as_str()], row_doc)
@@ -388,8 +400,8 @@ impl<'a> Db<'a> {
         Ok(self
             .0
             .prepare_cached(
-                "SELECT d.doc_id, d.kind, d.priority, d.heads, d.state_hash, s.data, d.view, d.code, d.sort_at,
-                        d.last_seq, d.first_seq, s.changes
+                "SELECT d.doc_id, d.kind, d.priority, d.heads, d.state_hash, s.doc_id IS NOT NULL, d.view, d.code,
+                        d.sort_at, d.last_seq, d.first_seq, s.changes
                  FROM docs d LEFT JOIN snapshots s ON s.doc_id = d.doc_id WHERE d.code = ?1",
             )?
             .query_row([code], row_doc)
@@ -421,7 +433,7 @@ impl<'a> Db<'a> {
                 d.first_seq
             ])?;
         match &d.snapshot {
-            Snapshot::Keep => {}
+            Snapshot::Keep | Snapshot::Stored(_) => {}
             Snapshot::Absent => {
                 self.0
                     .prepare_cached("DELETE FROM snapshots WHERE doc_id = ?1")?
@@ -712,9 +724,10 @@ fn row_doc(r: &rusqlite::Row<'_>) -> rusqlite::Result<DocRow> {
         priority: r.get(2)?,
         heads: split_heads(&r.get::<_, Vec<u8>>(3)?),
         state_hash: r.get::<_, Vec<u8>>(4)?.try_into().unwrap_or([0; 16]),
-        snapshot: match r.get::<_, Option<Vec<u8>>>(5)? {
-            Some(data) => Snapshot::Saved(data, r.get::<_, Option<i64>>(11)?.unwrap_or(0)),
-            None => Snapshot::Absent,
+        snapshot: if r.get::<_, bool>(5)? {
+            Snapshot::Stored(r.get::<_, Option<i64>>(11)?.unwrap_or(0))
+        } else {
+            Snapshot::Absent
         },
         view: r.get(6)?,
         code: r.get(7)?,

@@ -103,7 +103,25 @@ impl Db<'_> {
             "SELECT doc_id, notice, at, version FROM receipt_entries ORDER BY doc_id",
         )?;
         let rows = st.query_map([], entry_row)?;
-        Ok(group(rows.collect::<rusqlite::Result<_>>()?))
+        let mut out = group(rows.collect::<rusqlite::Result<_>>()?);
+        // A receipt with no readable entry still says its owner holds none of them.
+        let mut st = self
+            .0
+            .prepare_cached("SELECT doc_id FROM docs WHERE kind = ?1")?;
+        let docs = st.query_map([Kind::Receipt.as_str()], |r| doc_id_col(r.get(0)?))?;
+        let mut empty = Vec::new();
+        for d in docs {
+            let d = d?;
+            // `out` is in `doc_id` order (SQLite compares text bytewise, as `str` does).
+            if out
+                .binary_search_by(|(x, _)| x.as_str().cmp(d.as_str()))
+                .is_err()
+            {
+                empty.push((d, Receipt::default()));
+            }
+        }
+        out.extend(empty);
+        Ok(out)
     }
 
     /// The entries for one notice in every receipt held: who holds it, from

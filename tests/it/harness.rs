@@ -413,3 +413,26 @@ pub fn rss_kib(pid: u32) -> u64 {
         .and_then(|v| v.parse().ok())
         .unwrap_or(0)
 }
+
+/// A copy, under `dir`, of the store in `tests/fixtures/<name>` (written by an earlier
+/// release's binary), opened — and so migrated — by this one. `schema`: the version
+/// the copy must be at before it is opened, checked first (opening it at that version
+/// changes nothing).
+pub fn fixture_store(dir: &Path, name: &str, schema: Option<usize>) -> Repo {
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let to = dir.join(name);
+    std::fs::create_dir_all(&to).unwrap();
+    for f in ["node.key", conglang::store::DB_FILE] {
+        std::fs::copy(fixtures.join(name).join(f), to.join(f)).unwrap();
+    }
+    if let Some(v) = schema {
+        let store =
+            conglang::store::Store::open_file(&to.join(conglang::store::DB_FILE), Some(v)).unwrap();
+        assert_eq!(
+            store.schema_version().unwrap(),
+            v as i64,
+            "{name} is at schema {v}"
+        );
+    }
+    Repo::open(&to).unwrap()
+}

@@ -381,16 +381,8 @@ fn a_receipt_under_another_nodes_period_id_is_refused() {
 /// "version unknown" to "latest". The old receipt stays, never dropped.
 #[test]
 fn receipts_from_before_periods_are_read_and_carried_into_the_first_period() {
-    let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
     let dir = tempfile::tempdir().unwrap();
-    let open = |name: &str| {
-        let to = dir.path().join(name);
-        std::fs::create_dir_all(&to).unwrap();
-        for f in ["node.key", conglang::store::DB_FILE] {
-            std::fs::copy(fixtures.join(name).join(f), to.join(f)).unwrap();
-        }
-        Repo::open(&to).unwrap()
-    };
+    let open = |name: &str| crate::harness::fixture_store(dir.path(), name, None);
     let mut office = open("v1-office");
     let mut kiosk = open("v1-kiosk");
     let kid = kiosk.node_id();

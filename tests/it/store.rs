@@ -169,23 +169,8 @@ fn migrations_run_on_empty_and_older_databases() {
 /// migrate, index every change they hold, and reconcile with each other.
 #[test]
 fn schema_3_store_with_data_migrates_and_reconciles() {
-    let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
     let dir = tempfile::tempdir().unwrap();
-    let open = |name: &str| {
-        let to = dir.path().join(name);
-        std::fs::create_dir_all(&to).unwrap();
-        for f in ["node.key", conglang::store::DB_FILE] {
-            std::fs::copy(fixtures.join(name).join(f), to.join(f)).unwrap();
-        }
-        assert_eq!(
-            Store::open_file(&to.join(conglang::store::DB_FILE), Some(3))
-                .unwrap()
-                .schema_version()
-                .unwrap(),
-            3
-        );
-        Repo::open(&to).unwrap()
-    };
+    let open = |name: &str| crate::harness::fixture_store(dir.path(), name, Some(3));
     let mut office = open("v1-office");
     let mut kiosk = open("v1-kiosk");
     let held = office.status().unwrap().changes as u64;
@@ -205,27 +190,12 @@ fn schema_3_store_with_data_migrates_and_reconciles() {
 /// received them by USB and sent its receipt back, then the office withdrew one) open
 /// with their receipts' entries moved into rows: `reach` reads as it did before the
 /// upgrade ("latest" for one notice, "older" for the withdrawn one), and after a sync
-/// the kiosk's receipt records the withdrawal.
+/// the kiosk's receipt records the withdrawal, its rows then equal to a full read.
 #[test]
 fn schema_6_store_keeps_its_receipts_and_reach_through_the_receipt_entries_migration() {
     use conglang::repo::HeldVersion;
-    let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
     let dir = tempfile::tempdir().unwrap();
-    let open = |name: &str| {
-        let to = dir.path().join(name);
-        std::fs::create_dir_all(&to).unwrap();
-        for f in ["node.key", conglang::store::DB_FILE] {
-            std::fs::copy(fixtures.join(name).join(f), to.join(f)).unwrap();
-        }
-        assert_eq!(
-            Store::open_file(&to.join(conglang::store::DB_FILE), Some(6))
-                .unwrap()
-                .schema_version()
-                .unwrap(),
-            6
-        );
-        Repo::open(&to).unwrap()
-    };
+    let open = |name: &str| crate::harness::fixture_store(dir.path(), name, Some(6));
     let mut office = open("v2-office");
     let mut kiosk = open("v2-kiosk");
     let notices = office.notices().unwrap();
@@ -249,4 +219,98 @@ fn schema_6_store_keeps_its_receipts_and_reach_through_the_receipt_entries_migra
     crate::harness::exchange(&mut office, &mut kiosk);
     assert_eq!(version(&office, &withdrawn.id), HeldVersion::Latest);
     assert_eq!(version(&office, &live.id), HeldVersion::Latest);
+    // The first import into a migrated receipt reads it whole: its rows are then
+    // exactly the receipt's entries, on both nodes.
+    for r in [&office, &kiosk] {
+        for (id, held) in r
+            .store()
+            .read()
+            .receipt_entries_of(&kiosk_id, None)
+            .unwrap()
+        {
+            let full = conglang::model::schema::read_receipt(&crate::harness::doc_of(r, &id));
+            assert_eq!(held, full, "{id} on {}", r.node_id());
+            assert_eq!(full.notices.len(), 2);
+        }
+    }
+}
+
+/// Migration 7 moves receipts' JSON views into rows whatever they hold: versions kept
+/// in their order, an empty version kept apart from a missing one, a key that would
+/// break a JSON path (`"`), and a view that is not JSON (no rows, the store still
+/// opens). Each such receipt is marked to be read whole at its next import.
+#[test]
+fn migration_7_moves_receipt_views_into_rows_whatever_they_hold() {
+    use conglang::model::DocId;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(conglang::store::DB_FILE);
+    drop(Store::open_file(&path, Some(6)).unwrap());
+    let (a, b) = (
+        conglang::identity::Identity::generate().node_id(),
+        conglang::identity::Identity::generate().node_id(),
+    );
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        let ins = |id: &DocId, view: &str| {
+            conn.execute(
+                "INSERT INTO docs(doc_id, kind, priority, heads, state_hash, view, last_seq)
+                 VALUES(?1, 'receipt', 5, x'', zeroblob(16), ?2, 0)",
+                rusqlite::params![id.as_str(), view],
+            )
+            .unwrap();
+        };
+        ins(
+            &DocId::receipt(&a),
+            r#"{"notices":{"n-1":100,"n-2":200,"n-x\"y":300,"n-3":400},
+                "versions":{"n-1":["bbbbbbbbbbbbbbbb","aaaaaaaaaaaaaaaa"],"n-2":[],"n-x\"y":["cccccccccccccccc"]}}"#,
+        );
+        ins(&DocId::receipt(&b), "not json");
+    }
+    let store = Store::open_file(&path, None).unwrap();
+    let held = store.read().receipt_entries().unwrap();
+    let ra = &held
+        .iter()
+        .find(|(d, _)| *d == DocId::receipt(&a))
+        .unwrap()
+        .1;
+    assert_eq!(ra.notices.len(), 4, "{ra:?}");
+    assert_eq!(ra.notices["n-x\"y"], 300);
+    assert_eq!(
+        ra.versions["n-1"],
+        vec![
+            "bbbbbbbbbbbbbbbb".to_string(),
+            "aaaaaaaaaaaaaaaa".to_string()
+        ],
+        "the order written"
+    );
+    assert_eq!(ra.versions["n-2"], Vec::<String>::new(), "an empty version");
+    assert_eq!(ra.versions["n-x\"y"], vec!["cccccccccccccccc".to_string()]);
+    assert!(
+        !ra.versions.contains_key("n-3"),
+        "no version: an entry of before versions"
+    );
+    let rb = &held
+        .iter()
+        .find(|(d, _)| *d == DocId::receipt(&b))
+        .unwrap()
+        .1;
+    assert!(
+        rb.notices.is_empty(),
+        "a receipt whose view was not JSON: listed, no entries"
+    );
+    let views: Vec<String> = {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        let mut st = conn
+            .prepare("SELECT view FROM docs WHERE kind = 'receipt'")
+            .unwrap();
+        st.query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap()
+    };
+    assert_eq!(
+        views,
+        vec![String::new(), String::new()],
+        "read whole at next import"
+    );
 }
