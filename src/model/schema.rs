@@ -682,6 +682,29 @@ fn receipt_entry(at: i64, version: &[String]) -> String {
 /// entry records it, the version held (`None`: an entry of before versions).
 pub type ReceiptEntry = (i64, Option<Vec<String>>);
 
+impl Receipt {
+    /// Adds one entry (replacing any under the same notice id).
+    pub fn insert_entry(&mut self, notice: String, (at, version): ReceiptEntry) {
+        match version {
+            Some(v) => {
+                self.versions.insert(notice.clone(), v);
+            }
+            None => {
+                self.versions.remove(&notice);
+            }
+        }
+        self.notices.insert(notice, at);
+    }
+}
+
+/// The short heads of a stored version, `"<head>.<head>"` (`""`: no heads).
+pub fn parse_version(v: &str) -> Vec<String> {
+    v.split('.')
+        .filter(|h| !h.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
 /// An entry's stored value read (`receipt_entry` writes them); `None` for anything
 /// else, which readers skip.
 fn receipt_value(v: &Value<'_>) -> Option<ReceiptEntry> {
@@ -693,13 +716,7 @@ fn receipt_value(v: &Value<'_>) -> Option<ReceiptEntry> {
         ScalarValue::Uint(u) => i64::try_from(*u).ok().map(|t| (t, None)),
         ScalarValue::Str(s) => {
             let (at, v) = s.split_once(' ')?;
-            let at = at.parse::<i64>().ok()?;
-            let heads = v
-                .split('.')
-                .filter(|h| !h.is_empty())
-                .map(str::to_string)
-                .collect();
-            Some((at, Some(heads)))
+            Some((at.parse::<i64>().ok()?, Some(parse_version(v))))
         }
         _ => None,
     }
@@ -764,11 +781,8 @@ pub fn receipt_keys_written(change: &automerge::Change) -> Option<BTreeSet<Strin
 
 pub fn read_receipt(doc: &impl ReadDoc) -> Receipt {
     let mut r = Receipt::default();
-    for (k, (at, version)) in receipt_entries(doc) {
-        if let Some(v) = version {
-            r.versions.insert(k.clone(), v);
-        }
-        r.notices.insert(k, at);
+    for (k, e) in receipt_entries(doc) {
+        r.insert_entry(k, e);
     }
     r
 }

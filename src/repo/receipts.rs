@@ -46,18 +46,11 @@ pub(super) fn merge(held: Vec<(DocId, Receipt)>) -> Vec<(NodeId, Receipt)> {
         .collect();
     docs.sort_by_key(|d| (d.0, d.1));
     let mut out: BTreeMap<NodeId, Receipt> = BTreeMap::new();
-    for (owner, _, r) in docs {
+    for (owner, _, mut r) in docs {
         let m = out.entry(owner).or_default();
         for (k, at) in r.notices {
-            match r.versions.get(&k) {
-                Some(v) => {
-                    m.versions.insert(k.clone(), v.clone());
-                }
-                None => {
-                    m.versions.remove(&k);
-                }
-            }
-            m.notices.insert(k, at);
+            let version = r.versions.remove(&k);
+            m.insert_entry(k, (at, version));
         }
     }
     out.into_iter().collect()

@@ -18,7 +18,7 @@ use anyhow::Result;
 
 use super::{Db, doc_id_col};
 use crate::identity::NodeId;
-use crate::model::schema::{Receipt, ReceiptEntry};
+use crate::model::schema::{Receipt, ReceiptEntry, parse_version};
 use crate::model::{DocId, Kind};
 
 /// What `Db::put_doc` writes into `receipt_entries` for one receipt.
@@ -34,35 +34,39 @@ fn version_col(v: &Option<Vec<String>>) -> Option<String> {
     v.as_ref().map(|h| h.join("."))
 }
 
-fn entry_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(DocId, String, ReceiptEntry)> {
-    let version: Option<String> = r.get(3)?;
-    Ok((
-        doc_id_col(r.get(0)?)?,
-        r.get(1)?,
-        (
-            r.get(2)?,
-            version.map(|v| {
-                v.split('.')
-                    .filter(|h| !h.is_empty())
-                    .map(str::to_string)
-                    .collect()
-            }),
-        ),
-    ))
+/// A row of `SELECT doc_id, notice, at, version` (notice and at NULL: a receipt with
+/// no entry, from a `LEFT JOIN` of `docs`).
+type EntryRow = (DocId, Option<(String, ReceiptEntry)>);
+
+fn entry_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<EntryRow> {
+    let notice: Option<String> = r.get(1)?;
+    let entry = match notice {
+        Some(n) => {
+            let version: Option<String> = r.get(3)?;
+            Some((n, (r.get(2)?, version.as_deref().map(parse_version))))
+        }
+        None => None,
+    };
+    Ok((doc_id_col(r.get(0)?)?, entry))
 }
 
-/// Rows grouped into one `Receipt` per document, in document order.
-fn group(rows: Vec<(DocId, String, ReceiptEntry)>) -> Vec<(DocId, Receipt)> {
-    let mut out: Vec<(DocId, Receipt)> = Vec::new();
-    for (d, k, (at, version)) in rows {
-        if out.last().is_none_or(|(last, _)| *last != d) {
-            out.push((d.clone(), Receipt::default()));
+/// Rows grouped into one `Receipt` per document, in the order the documents come
+/// (rows of one document together), after the `seed` documents (listed even if no
+/// row names them).
+fn group(seed: Vec<DocId>, rows: Vec<EntryRow>) -> Vec<(DocId, Receipt)> {
+    let mut out: Vec<(DocId, Receipt)> =
+        seed.into_iter().map(|d| (d, Receipt::default())).collect();
+    for (d, entry) in rows {
+        let i = match out.iter().rposition(|(x, _)| *x == d) {
+            Some(i) => i,
+            None => {
+                out.push((d, Receipt::default()));
+                out.len() - 1
+            }
+        };
+        if let Some((k, e)) = entry {
+            out[i].1.insert_entry(k, e);
         }
-        let r = &mut out.last_mut().expect("pushed").1;
-        if let Some(v) = version {
-            r.versions.insert(k.clone(), v);
-        }
-        r.notices.insert(k, at);
     }
     out
 }
@@ -97,31 +101,16 @@ impl Db<'_> {
         Ok(())
     }
 
-    /// Every receipt document held (both forms), with its entries.
+    /// Every receipt document held (both forms), with its entries (none for a
+    /// receipt with no readable entry: its owner holds none of the notices).
     pub fn receipt_entries(&self) -> Result<Vec<(DocId, Receipt)>> {
         let mut st = self.0.prepare_cached(
-            "SELECT doc_id, notice, at, version FROM receipt_entries ORDER BY doc_id",
+            "SELECT d.doc_id, e.notice, e.at, e.version FROM docs d
+             LEFT JOIN receipt_entries e ON e.doc_id = d.doc_id
+             WHERE d.kind = ?1 ORDER BY d.doc_id",
         )?;
-        let rows = st.query_map([], entry_row)?;
-        let mut out = group(rows.collect::<rusqlite::Result<_>>()?);
-        // A receipt with no readable entry still says its owner holds none of them.
-        let mut st = self
-            .0
-            .prepare_cached("SELECT doc_id FROM docs WHERE kind = ?1")?;
-        let docs = st.query_map([Kind::Receipt.as_str()], |r| doc_id_col(r.get(0)?))?;
-        let mut empty = Vec::new();
-        for d in docs {
-            let d = d?;
-            // `out` is in `doc_id` order (SQLite compares text bytewise, as `str` does).
-            if out
-                .binary_search_by(|(x, _)| x.as_str().cmp(d.as_str()))
-                .is_err()
-            {
-                empty.push((d, Receipt::default()));
-            }
-        }
-        out.extend(empty);
-        Ok(out)
+        let rows = st.query_map([Kind::Receipt.as_str()], entry_row)?;
+        Ok(group(Vec::new(), rows.collect::<rusqlite::Result<_>>()?))
     }
 
     /// The entries for one notice in every receipt held: who holds it, from
@@ -131,11 +120,11 @@ impl Db<'_> {
             "SELECT doc_id, notice, at, version FROM receipt_entries WHERE notice = ?1 ORDER BY doc_id",
         )?;
         let rows = st.query_map([notice], entry_row)?;
-        Ok(group(rows.collect::<rusqlite::Result<_>>()?))
+        Ok(group(Vec::new(), rows.collect::<rusqlite::Result<_>>()?))
     }
 
-    /// The receipt documents of `owner` held (both forms), with their entries — of
-    /// every notice, or only of `notices` when given.
+    /// The receipt documents of `owner` held (both forms; each listed, with or
+    /// without entries), with their entries — of every notice, or only of `notices`.
     pub fn receipt_entries_of(
         &self,
         owner: &NodeId,
@@ -164,14 +153,7 @@ impl Db<'_> {
                 }
             }
         }
-        // Receipt documents with no entry still count (a new period's first change).
-        let mut out = group(rows);
-        for d in docs {
-            if !out.iter().any(|(x, _)| *x == d) {
-                out.push((d, Receipt::default()));
-            }
-        }
-        Ok(out)
+        Ok(group(docs, rows))
     }
 
     /// The receipt documents of `owner` held (both forms).

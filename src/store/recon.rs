@@ -291,20 +291,23 @@ impl Db<'_> {
 mod tests {
     use super::*;
 
+    /// SQLite's plan of `sql` (parameters bound to NULL), one line per step.
+    fn plan(db: Db<'_>, sql: &str) -> Vec<String> {
+        let mut st = db.0.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+        let nulls = vec![rusqlite::types::Null; st.parameter_count()];
+        st.query_map(rusqlite::params_from_iter(nulls), |r| r.get::<_, String>(3))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap()
+    }
+
     /// Regression (no-op CPU at 100,000 changes): the class roots are found through
     /// the primary key, never by scanning the trie.
     #[test]
     fn class_roots_are_read_by_key_not_by_scanning_the_trie() {
         let dir = tempfile::tempdir().unwrap();
         let store = crate::store::Store::open(dir.path()).unwrap();
-        let db = store.read();
-        let plan: Vec<String> =
-            db.0.prepare(&format!("EXPLAIN QUERY PLAN {CLASS_ROOTS}"))
-                .unwrap()
-                .query_map([], |r| r.get::<_, String>(3))
-                .unwrap()
-                .collect::<rusqlite::Result<_>>()
-                .unwrap();
+        let plan = plan(store.read(), CLASS_ROOTS);
         assert!(
             plan.iter().all(|p| !p.starts_with("SCAN")),
             "query plan scans: {plan:?}"
@@ -327,13 +330,7 @@ mod tests {
             ("items", ITEMS),
             ("since", SINCE),
         ] {
-            let mut st = db.0.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
-            let nulls = vec![rusqlite::types::Null; st.parameter_count()];
-            let plan: Vec<String> = st
-                .query_map(rusqlite::params_from_iter(nulls), |r| r.get::<_, String>(3))
-                .unwrap()
-                .collect::<rusqlite::Result<_>>()
-                .unwrap();
+            let plan = plan(db, sql);
             assert!(
                 plan.iter()
                     .all(|p| !p.starts_with("SCAN") || p == "SCAN q" || p.contains("TEMP B-TREE")),
