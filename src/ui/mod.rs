@@ -956,7 +956,7 @@ impl KioskApp {
         let lang = self.lang;
         let demo = self.stations.len() > 1;
 
-        egui::Panel::top("header").show(ui, |ui| {
+        widgets::settled_panel(ui, egui::Panel::top("header"), "header", |ui| {
             ui.spacing_mut().item_spacing.y = 4.0;
             ui.add_space(4.0);
             if demo {
@@ -975,7 +975,9 @@ impl KioskApp {
                 _ => false,
             };
         if !typing {
-            egui::Panel::bottom("footer").show(ui, |ui| footer(ui, st, lang));
+            widgets::settled_panel(ui, egui::Panel::bottom("footer"), "footer", |ui| {
+                footer(ui, st, lang)
+            });
         }
         // The on-screen keyboard is a panel of the window, declared before the
         // central panel: egui then gives it its full height first, and the screen

@@ -175,6 +175,31 @@ pub fn read_aloud(
     }
 }
 
+/// Shows a panel (header, footer, keyboard) and, when its height is not the last
+/// frame's, has egui lay the frame out again before it is drawn. egui starts a panel
+/// at its last height, so in the frame where a line comes or goes (the footer's
+/// "Đang trao đổi" at the end of a sync) the panel and the screen beside it would be
+/// drawn a line off — and a kiosk that stops repainting then would keep showing it.
+pub fn settled_panel<R>(
+    ui: &mut Ui,
+    panel: egui::Panel,
+    name: &'static str,
+    add: impl FnOnce(&mut Ui) -> R,
+) -> R {
+    let r = panel.show(ui, add);
+    let key = ui.make_persistent_id(("settled-panel", name));
+    let height = r.response.rect.height();
+    let last = ui.data_mut(|d| d.get_temp::<f32>(key).replace(height));
+    ui.data_mut(|d| d.insert_temp(key, height));
+    // A first frame has nothing to correct; a later pass that sees the same height
+    // asks nothing more, so this costs at most one extra pass per change.
+    if last.is_some_and(|h| (h - height).abs() > 0.5) {
+        ui.ctx()
+            .request_discard(format!("panel {name} changed height"));
+    }
+    r.inner
+}
+
 /// A white card with a coloured left edge.
 pub fn card<R>(
     ui: &mut Ui,

@@ -286,7 +286,11 @@ fn a_slow_transfer_shows_urgent_first_progress_then_up_to_date_with_the_office()
             " mục",
         ],
     );
-    h.snapshot("exchange_kiosk_done");
+    // On a mismatch, say what was on screen: the image alone does not tell a
+    // transitional frame from a changed screen.
+    if let Err(e) = h.try_snapshot("exchange_kiosk_done") {
+        panic!("{e}\nshown: {:?}", shown(&h));
+    }
     drop(h);
     drop(kiosk);
 

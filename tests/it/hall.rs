@@ -1258,3 +1258,36 @@ fn the_footer_shows_a_long_kiosk_name_in_full_at_the_hall_zoom() {
         "the kiosk's name is cut: box {r:?}, text needs {natural:?}"
     );
 }
+
+/// The footer grows a line while a sync goes on ("Đang trao đổi" beside a long
+/// kiosk name) and loses it when the sync ends. The very next frame must show the
+/// settled screen: egui starts a panel at its last height, and a kiosk that stops
+/// repainting after that frame would keep a footer a line too high and the screen
+/// above it a line short (CI caught a snapshot taken on such a frame).
+#[test]
+fn the_screen_is_laid_out_again_in_the_frame_a_footer_line_goes() {
+    let mut c = crate::harness::Commune::new();
+    let name = "Kiosk Nà Khoang";
+    let kiosk = c.member(name, Role::Kiosk);
+    let dir = kiosk.data_dir().to_path_buf();
+    drop(kiosk);
+    let office = c.office.node_id();
+    let mut h = app_sized(&dir, Clock::manual(T0), hall_size(), HALL_ZOOM);
+    let app_name = |h: &Harness<'_, KioskApp>| h.get_by_label("Cổng Làng").rect().top();
+    let settled = app_name(&h);
+    h.state_mut().station().sync.syncing.insert(office);
+    // A spinner asks for frames for as long as it turns: step, do not run.
+    h.run_steps(3);
+    let syncing = app_name(&h);
+    assert!(
+        syncing < settled - 10.0,
+        "the sync line did not add a footer line ({syncing} vs {settled}): the test shows nothing"
+    );
+    h.state_mut().station().sync.syncing.clear();
+    h.step();
+    assert_eq!(
+        app_name(&h),
+        settled,
+        "the frame after the sync ended kept the footer's old height"
+    );
+}
