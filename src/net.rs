@@ -133,10 +133,21 @@ struct Handler {
     next_id: Arc<AtomicU64>,
 }
 
+/// How long an accepted connection may take to open its stream. iroh keeps idle
+/// connections alive, so a peer that connects and never sends would otherwise hold
+/// its connection, and a task here, for good; a crowd of them, memory. Generous: a
+/// member's core may be busy for seconds before its `Hello` goes out.
+pub const FIRST_STREAM: Duration = Duration::from_secs(20);
+
 impl ProtocolHandler for Handler {
     async fn accept(&self, conn: Connection) -> Result<(), AcceptError> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let (send, recv) = conn.accept_bi().await?;
+        let Ok(streams) = tokio::time::timeout(FIRST_STREAM, conn.accept_bi()).await else {
+            tracing::debug!(peer = %to_node(conn.remote_id()).short(), "no stream opened: closed");
+            conn.close(6u32.into(), b"no stream");
+            return Ok(());
+        };
+        let (send, recv) = streams?;
         run_link(conn, send, recv, false, id, self.events.clone()).await;
         Ok(())
     }
@@ -169,7 +180,9 @@ impl ProtocolHandler for OutdatedHandler {
                 ),
             ),
         ));
-        if let Ok((mut send, _recv)) = conn.accept_bi().await {
+        if let Ok(Ok((mut send, _recv))) =
+            tokio::time::timeout(FIRST_STREAM, conn.accept_bi()).await
+        {
             let _ = send.write_all(&wire::v1_bye(&reason)).await;
             let _ = send.finish();
             let _ = tokio::time::timeout(std::time::Duration::from_secs(2), send.stopped()).await;

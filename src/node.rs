@@ -161,6 +161,16 @@ const ADDRS_PER_PEER: usize = 6;
 pub const PROGRESS_EVERY: Duration = Duration::from_millis(250);
 /// How long a peer unknown to our roster has to prove membership.
 const PROBATION: Duration = Duration::from_secs(30);
+/// Most sessions at once with peers our roster does not know. Such a session only
+/// lets a machine enrolled elsewhere prove its membership with roster changes, and a
+/// commune enrols one or two machines at a time. Keys cost a stranger nothing, so
+/// without a bound a crowd of them would each hold a session, and the core's time,
+/// for the whole probation.
+pub const MAX_UNKNOWN: usize = 8;
+/// Said to an unknown peer turned away because [`MAX_UNKNOWN`] are on probation.
+pub const CROWDED: &str = "too many unknown peers at once: try again later";
+/// Least time between two log lines about peers turned away for [`MAX_UNKNOWN`].
+const CROWD_LOG_EVERY: Duration = Duration::from_secs(60);
 /// How often the core looks whether a health report is due.
 const HEALTH_CHECK: Duration = Duration::from_secs(60);
 
@@ -253,6 +263,9 @@ struct Core {
     started: Instant,
     /// When the health report was last considered (see `Core::health`).
     health_checked: Option<Instant>,
+    /// Unknown peers turned away for [`MAX_UNKNOWN`] since the last log line about
+    /// them, and when that line was written (a crowd must not flood the log).
+    crowd: (u64, Option<Instant>),
 }
 
 impl Conn {
@@ -382,6 +395,21 @@ impl Core {
                 return;
             }
         };
+        if !member && !self.by_peer.contains_key(&peer) {
+            let unknown = self
+                .conns
+                .values()
+                .filter(|c| c.session.is_restricted())
+                .count();
+            if unknown >= MAX_UNKNOWN {
+                self.turn_away_crowd(&peer, unknown);
+                let _ = link.send(Msg::Bye {
+                    reason: CROWDED.into(),
+                });
+                let _ = closer.send(());
+                return;
+            }
+        }
         // One session per peer: keep the connection dialed by the smaller node id,
         // a rule both ends apply the same way.
         if let Some(old) = self.by_peer.get(&peer).copied() {
@@ -446,6 +474,20 @@ impl Core {
         );
         self.flush(id);
         self.emit(NodeEvent::Connected { peer });
+    }
+
+    /// Logs peers turned away for [`MAX_UNKNOWN`]: the first at once, then a count
+    /// at most once a minute.
+    fn turn_away_crowd(&mut self, peer: &NodeId, unknown: usize) {
+        self.crowd.0 += 1;
+        if self.crowd.1.is_none_or(|t| t.elapsed() >= CROWD_LOG_EVERY) {
+            tracing::warn!(
+                peer = %peer.short(),
+                "turned away {} unknown peer(s): {unknown} already on probation ({CROWDED})",
+                self.crowd.0
+            );
+            self.crowd = (0, Some(Instant::now()));
+        }
     }
 
     fn on_message(&mut self, id: u64, msg: Msg) {
@@ -912,6 +954,7 @@ impl Node {
             dialer: dial_tx,
             started: Instant::now(),
             health_checked: None,
+            crowd: (0, None),
         };
         let core_thread = std::thread::Builder::new()
             .name("conglang-core".into())

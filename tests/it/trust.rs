@@ -568,6 +568,87 @@ mod hostile_peers {
         assert!(!log.contains("panicked"), "{log}");
     }
 
+    /// Keys cost nothing, so a stranger can come as a crowd: thirty machines dial a
+    /// node at once and say `Hello`, six more connect and never send a byte. The
+    /// node keeps a few sessions with unknown peers (a machine enrolled elsewhere
+    /// proves itself in one) and turns the rest away at once; the silent
+    /// connections are closed; its memory stays put; and a member syncs a notice
+    /// in the middle of it all.
+    #[test]
+    fn a_crowd_of_strangers_gets_a_few_places_and_a_member_still_syncs() {
+        use conglang::node::{CROWDED, MAX_UNKNOWN};
+        let base = tempfile::tempdir().unwrap();
+        let (office, _rogue) = commune(base.path());
+        let kiosk = CliNode::new(base.path(), "kiosk");
+        enrol(&office, &kiosk, "kiosk", "Nhà văn hóa thôn Nà Khoang");
+        office.ok(&[
+            "notice",
+            "post",
+            "--title",
+            "Lịch tiêm chủng tháng 12",
+            "--body",
+            "Trạm y tế xã, sáng thứ Hai.",
+        ]);
+        let commune: conglang::identity::NodeId = office.id().parse().unwrap();
+        let served = office.serve(&[]);
+        let pid = served.child.id();
+        let silent: Vec<RawPeer> = (0..6)
+            .map(|_| RawPeer::dial(&Identity::generate(), &served.peer, ALPN))
+            .collect();
+        let mut kept = Vec::new();
+        let mut turned_away = 0;
+        let mut top = rss_kib(pid);
+        let t0 = std::time::Instant::now();
+        for _ in 0..30 {
+            let mut p = RawPeer::dial(&Identity::generate(), &served.peer, ALPN);
+            assert!(p.send(&hello(commune)), "the node took our Hello");
+            match p.recv(Duration::from_secs(10)) {
+                Some(Msg::Hello { .. }) => kept.push(p),
+                // Turned away: the reason, or (if the close overtook it) nothing.
+                Some(Msg::Bye { reason }) => {
+                    assert_eq!(reason, CROWDED);
+                    turned_away += 1;
+                }
+                None => turned_away += 1,
+                Some(other) => panic!("neither a session nor a refusal: {other:?}"),
+            }
+            top = top.max(rss_kib(pid));
+        }
+        // (All within the kept ones' probation, so none has left to make room.)
+        eprintln!("30 strangers dialed in {:?}", t0.elapsed());
+        assert_eq!(
+            kept.len(),
+            MAX_UNKNOWN,
+            "sessions kept for strangers (turned away: {turned_away})"
+        );
+        assert_eq!(turned_away, 30 - MAX_UNKNOWN);
+        // A member is not one of the crowd.
+        let report = kiosk.sync_with(&served);
+        assert_eq!(report["changes_rejected"], 0, "{report}");
+        let repo = conglang::repo::Repo::open(&kiosk.dir).unwrap();
+        assert!(
+            repo.notices()
+                .unwrap()
+                .iter()
+                .any(|n| n.title == "Lịch tiêm chủng tháng 12"),
+            "the member did not get the notice: {report}"
+        );
+        // Connections that never open a stream do not stay.
+        for p in &silent {
+            assert!(
+                p.closed_within(conglang::net::FIRST_STREAM + Duration::from_secs(10)),
+                "a silent connection was kept"
+            );
+        }
+        top = top.max(rss_kib(pid));
+        assert!(top < RSS_LIMIT_KIB, "serve grew to {} MiB", top / 1024);
+        let log = log_of(&office);
+        assert!(log.contains(CROWDED), "{log}");
+        // Turned away in bulk, logged once (a crowd must not flood the log).
+        assert_eq!(log.matches(CROWDED).count(), 1, "{log}");
+        drop(kept);
+    }
+
     /// A member sends `Packed` batches whose bodies inflate beyond their bounds: one
     /// body larger than any inflated change may be, and a frame that inflates past
     /// the message limit (a few KiB on the wire each). The node refuses each with a
