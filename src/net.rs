@@ -139,6 +139,19 @@ struct Handler {
 /// member's core may be busy for seconds before its `Hello` goes out.
 pub const FIRST_STREAM: Duration = Duration::from_secs(20);
 
+/// QUIC limits for every connection: each of our protocols uses one bidirectional
+/// stream. iroh's defaults let a peer open 100 of each kind, each with 1.25 MB of
+/// receive window; streams we never accept would sit buffered until the connection
+/// ends, so one connection could make us hold ~250 MB. With one stream the most a
+/// peer makes us buffer is one stream window.
+fn transport() -> iroh::endpoint::QuicTransportConfig {
+    use iroh::endpoint::{QuicTransportConfig, VarInt};
+    QuicTransportConfig::builder()
+        .max_concurrent_bidi_streams(VarInt::from_u32(1))
+        .max_concurrent_uni_streams(VarInt::from_u32(0))
+        .build()
+}
+
 impl ProtocolHandler for Handler {
     async fn accept(&self, conn: Connection) -> Result<(), AcceptError> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
@@ -158,18 +171,32 @@ impl ProtocolHandler for Handler {
 #[derive(Debug, Clone)]
 struct OutdatedHandler {
     events: mpsc::UnboundedSender<(u64, NetEvent)>,
+    /// When the log last said a peer speaks the old protocol.
+    logged: Arc<std::sync::Mutex<Option<std::time::Instant>>>,
 }
+
+/// Least time between two log lines about peers on the old protocol.
+const OUTDATED_LOG_EVERY: Duration = Duration::from_secs(60);
 
 impl ProtocolHandler for OutdatedHandler {
     async fn accept(&self, conn: Connection) -> Result<(), AcceptError> {
         let peer = to_node(conn.remote_id());
         let reason = wire::v1_reason();
-        tracing::error!(
-            peer = %peer.short(),
-            "peer speaks {} (an older Cổng Làng), this node speaks {}: update the peer",
-            String::from_utf8_lossy(ALPN_V1),
-            String::from_utf8_lossy(ALPN)
-        );
+        // Anyone can say it (before any roster check): a crowd must not flood the log.
+        if self.logged.lock().is_ok_and(|mut at| {
+            let due = at.is_none_or(|t| t.elapsed() >= OUTDATED_LOG_EVERY);
+            if due {
+                *at = Some(std::time::Instant::now());
+            }
+            due
+        }) {
+            tracing::error!(
+                peer = %peer.short(),
+                "peer speaks {} (an older Cổng Làng), this node speaks {}: update the peer",
+                String::from_utf8_lossy(ALPN_V1),
+                String::from_utf8_lossy(ALPN)
+            );
+        }
         let _ = self.events.send((
             0,
             NetEvent::Outdated(
@@ -392,6 +419,7 @@ impl Net {
         };
         let endpoint = Endpoint::builder(presets::Minimal)
             .secret_key(SecretKey::from_bytes(&identity.secret_bytes()))
+            .transport_config(transport())
             .relay_mode(relay)
             .clear_ip_transports()
             .bind_addr(cfg.listen)
@@ -426,6 +454,7 @@ impl Net {
         };
         let outdated = OutdatedHandler {
             events: events.clone(),
+            logged: Arc::default(),
         };
         let router = Router::builder(endpoint)
             .accept(ALPN, handler)

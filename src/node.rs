@@ -395,7 +395,8 @@ impl Core {
                 return;
             }
         };
-        if !member && !self.by_peer.contains_key(&peer) {
+        // Our own dials are bounded by the dialer and were asked for (`--peer`).
+        if !member && !link.dialed && !self.by_peer.contains_key(&peer) {
             let unknown = self
                 .conns
                 .values()

@@ -175,7 +175,7 @@ pub fn read_aloud(
     }
 }
 
-/// Shows a panel (header, footer, keyboard) and, when its height is not the last
+/// Shows a panel (the header, the footer) and, when its height is not the last
 /// frame's, has egui lay the frame out again before it is drawn. egui starts a panel
 /// at its last height, so in the frame where a line comes or goes (the footer's
 /// "Đang trao đổi" at the end of a sync) the panel and the screen beside it would be
@@ -189,11 +189,15 @@ pub fn settled_panel<R>(
     let r = panel.show(ui, add);
     let key = ui.make_persistent_id(("settled-panel", name));
     let height = r.response.rect.height();
-    let last = ui.data_mut(|d| d.get_temp::<f32>(key).replace(height));
-    ui.data_mut(|d| d.insert_temp(key, height));
-    // A first frame has nothing to correct; a later pass that sees the same height
-    // asks nothing more, so this costs at most one extra pass per change.
-    if last.is_some_and(|h| (h - height).abs() > 0.5) {
+    let last = ui.data_mut(|d| {
+        let last = d.get_temp::<f32>(key);
+        d.insert_temp(key, height);
+        last
+    });
+    // A first frame was drawn at a default or remembered height, so it counts as a
+    // change; a pass that sees the same height asks nothing more, so this costs at
+    // most one extra pass per change.
+    if last.is_none_or(|h| (h - height).abs() > 0.5) {
         ui.ctx()
             .request_discard(format!("panel {name} changed height"));
     }

@@ -396,6 +396,48 @@ impl RawPeer {
         })
     }
 
+    /// Opens `n` more streams of each kind beside the session's own and writes
+    /// `bytes` into each, never to be read by the node. Returns how many bytes the
+    /// node let us write (what QUIC flow control had it agree to buffer) before
+    /// `wait` ran out.
+    pub fn park_on_extra_streams(&self, n: usize, bytes: usize, wait: std::time::Duration) -> u64 {
+        use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+        let conn = self.conn.clone();
+        self.rt.block_on(async move {
+            let sent = std::sync::Arc::new(AtomicU64::new(0));
+            let mut tasks = Vec::new();
+            for i in 0..2 * n {
+                let (conn, sent) = (conn.clone(), sent.clone());
+                tasks.push(tokio::spawn(async move {
+                    let mut s = if i % 2 == 0 {
+                        conn.open_uni().await.ok()?
+                    } else {
+                        conn.open_bi().await.ok()?.0
+                    };
+                    let chunk = vec![0u8; 64 * 1024];
+                    let mut left = bytes;
+                    while left > 0 {
+                        let k = left.min(chunk.len());
+                        s.write_all(&chunk[..k]).await.ok()?;
+                        sent.fetch_add(k as u64, Relaxed);
+                        left -= k;
+                    }
+                    Some(())
+                }));
+            }
+            let _ = tokio::time::timeout(wait, async {
+                for t in tasks.iter_mut() {
+                    let _ = t.await;
+                }
+            })
+            .await;
+            for t in &tasks {
+                t.abort();
+            }
+            sent.load(Relaxed)
+        })
+    }
+
     /// Whether the node closed the connection within `wait`.
     pub fn closed_within(&self, wait: std::time::Duration) -> bool {
         let conn = self.conn.clone();

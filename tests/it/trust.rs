@@ -614,8 +614,13 @@ mod hostile_peers {
             }
             top = top.max(rss_kib(pid));
         }
-        // (All within the kept ones' probation, so none has left to make room.)
-        eprintln!("30 strangers dialed in {:?}", t0.elapsed());
+        // All within the kept ones' probation (30 s), so none has left to make room.
+        let took = t0.elapsed();
+        eprintln!("30 strangers dialed in {took:?}");
+        assert!(
+            took < Duration::from_secs(25),
+            "dialing took {took:?}: too slow to tell the cap from the probation"
+        );
         assert_eq!(
             kept.len(),
             MAX_UNKNOWN,
@@ -647,6 +652,48 @@ mod hostile_peers {
         // Turned away in bulk, logged once (a crowd must not flood the log).
         assert_eq!(log.matches(CROWDED).count(), 1, "{log}");
         drop(kept);
+    }
+
+    /// Each protocol uses one stream, but QUIC lets a peer open more: a peer (a
+    /// stranger, or a member's stolen key) opens a hundred streams of each kind
+    /// beside its session and fills them, for the node to hold what it never
+    /// reads. The node lets no second stream open, so it buffers nothing of it,
+    /// and a member syncs meanwhile.
+    #[test]
+    fn a_peer_cannot_park_data_on_streams_the_node_never_reads() {
+        let base = tempfile::tempdir().unwrap();
+        let (office, rogue) = commune(base.path());
+        let kiosk = CliNode::new(base.path(), "kiosk");
+        enrol(&office, &kiosk, "kiosk", "Nhà văn hóa thôn Nà Khoang");
+        let member = Identity::load_or_create(&rogue.dir).unwrap();
+        let commune: conglang::identity::NodeId = office.id().parse().unwrap();
+        let served = office.serve(&[]);
+        let pid = served.child.id();
+        let before = rss_kib(pid);
+        for (what, key) in [("stranger", &Identity::generate()), ("member", &member)] {
+            let mut p = RawPeer::dial(key, &served.peer, ALPN);
+            assert!(p.send(&hello(commune)), "{what}: the node took our Hello");
+            assert!(
+                matches!(p.recv(Duration::from_secs(10)), Some(Msg::Hello { .. })),
+                "{what}: the node says Hello"
+            );
+            // 200 streams of 1.5 MB: 300 MB if the node took it all.
+            let parked = p.park_on_extra_streams(100, 1_500_000, Duration::from_secs(3));
+            let rss = rss_kib(pid);
+            eprintln!(
+                "{what}: {parked} B parked, serve at {} MiB (from {} MiB)",
+                rss / 1024,
+                before / 1024
+            );
+            assert!(parked < 4 << 20, "{what}: the node buffered {parked} B");
+            assert!(
+                rss < RSS_LIMIT_KIB,
+                "{what}: serve grew to {} MiB",
+                rss / 1024
+            );
+        }
+        let report = kiosk.sync_with(&served);
+        assert_eq!(report["changes_rejected"], 0, "{report}");
     }
 
     /// A member sends `Packed` batches whose bodies inflate beyond their bounds: one
