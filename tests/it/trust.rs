@@ -454,6 +454,18 @@ mod hostile_peers {
         (office, rogue)
     }
 
+    /// `commune` plus an honest kiosk, the rogue member's key and the commune's id.
+    fn with_kiosk(
+        base: &std::path::Path,
+    ) -> (CliNode, CliNode, Identity, conglang::identity::NodeId) {
+        let (office, rogue) = commune(base);
+        let kiosk = CliNode::new(base, "kiosk");
+        enrol(&office, &kiosk, "kiosk", "Nhà văn hóa thôn Nà Khoang");
+        let member = Identity::load_or_create(&rogue.dir).unwrap();
+        let commune = office.id().parse().unwrap();
+        (office, kiosk, member, commune)
+    }
+
     fn log_of(node: &CliNode) -> String {
         std::fs::read_to_string(node.dir.with_extension("serve.log")).unwrap_or_default()
     }
@@ -510,11 +522,7 @@ mod hostile_peers {
     #[test]
     fn hostile_hello_numbers_do_not_stop_the_core() {
         let base = tempfile::tempdir().unwrap();
-        let (office, rogue) = commune(base.path());
-        let kiosk = CliNode::new(base.path(), "kiosk");
-        enrol(&office, &kiosk, "kiosk", "Nhà văn hóa thôn Nà Khoang");
-        let member = Identity::load_or_create(&rogue.dir).unwrap();
-        let commune: conglang::identity::NodeId = office.id().parse().unwrap();
+        let (office, kiosk, member, commune) = with_kiosk(base.path());
         let served = office.serve(&[]);
         let huge = |class| ClassSum {
             class,
@@ -578,9 +586,7 @@ mod hostile_peers {
     fn a_crowd_of_strangers_gets_a_few_places_and_a_member_still_syncs() {
         use conglang::node::{CROWDED, MAX_UNKNOWN};
         let base = tempfile::tempdir().unwrap();
-        let (office, _rogue) = commune(base.path());
-        let kiosk = CliNode::new(base.path(), "kiosk");
-        enrol(&office, &kiosk, "kiosk", "Nhà văn hóa thôn Nà Khoang");
+        let (office, kiosk, _, commune) = with_kiosk(base.path());
         office.ok(&[
             "notice",
             "post",
@@ -589,7 +595,6 @@ mod hostile_peers {
             "--body",
             "Trạm y tế xã, sáng thứ Hai.",
         ]);
-        let commune: conglang::identity::NodeId = office.id().parse().unwrap();
         let served = office.serve(&[]);
         let pid = served.child.id();
         let silent: Vec<RawPeer> = (0..6)
@@ -662,11 +667,7 @@ mod hostile_peers {
     #[test]
     fn a_peer_cannot_park_data_on_streams_the_node_never_reads() {
         let base = tempfile::tempdir().unwrap();
-        let (office, rogue) = commune(base.path());
-        let kiosk = CliNode::new(base.path(), "kiosk");
-        enrol(&office, &kiosk, "kiosk", "Nhà văn hóa thôn Nà Khoang");
-        let member = Identity::load_or_create(&rogue.dir).unwrap();
-        let commune: conglang::identity::NodeId = office.id().parse().unwrap();
+        let (office, kiosk, member, commune) = with_kiosk(base.path());
         let served = office.serve(&[]);
         let pid = served.child.id();
         let before = rss_kib(pid);
