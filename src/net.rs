@@ -139,6 +139,10 @@ struct Handler {
 /// member's core may be busy for seconds before its `Hello` goes out.
 pub const FIRST_STREAM: Duration = Duration::from_secs(20);
 
+/// Longest a closing connection waits for its last messages (a `Bye` and its
+/// reason) to be read by the peer.
+const FLUSH_ON_CLOSE: Duration = Duration::from_secs(2);
+
 /// QUIC limits for every connection: each of our protocols uses one bidirectional
 /// stream. iroh's defaults let a peer open 100 of each kind, each with 1.25 MB of
 /// receive window; streams we never accept would sit buffered until the connection
@@ -708,6 +712,10 @@ async fn run_link(
             c2.queued.fetch_sub(n, Ordering::Relaxed);
             if matches!(msg, Msg::Bye { .. }) {
                 let _ = send.finish();
+                // Closing at once could discard the reason before the peer reads it
+                // (a refused peer would see only "connection lost"): wait, briefly,
+                // until it has read to the end.
+                let _ = tokio::time::timeout(FLUSH_ON_CLOSE, send.stopped()).await;
                 break;
             }
         }
@@ -742,10 +750,17 @@ async fn run_link(
         #[allow(unreachable_code)]
         Ok::<(), String>(())
     };
+    let mut writer = std::pin::pin!(writer);
     let reason = tokio::select! {
-        r = writer => r.err().unwrap_or_else(|| "closed".into()),
+        r = &mut writer => r.err().unwrap_or_else(|| "closed".into()),
         r = reader => r.err().unwrap_or_else(|| "closed".into()),
-        _ = closed_rx.recv() => "closed by us".into(),
+        _ = closed_rx.recv() => {
+            // What the core queued before closing (a `Bye` and its reason) goes out
+            // first. The core has dropped its sender by now, so the writer ends as
+            // soon as the queue is empty.
+            let _ = tokio::time::timeout(FLUSH_ON_CLOSE, &mut writer).await;
+            "closed by us".into()
+        }
         e = conn.closed() => e.to_string(),
     };
     reached.abort();

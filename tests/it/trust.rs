@@ -609,13 +609,12 @@ mod hostile_peers {
             assert!(p.send(&hello(commune)), "the node took our Hello");
             match p.recv(Duration::from_secs(10)) {
                 Some(Msg::Hello { .. }) => kept.push(p),
-                // Turned away: the reason, or (if the close overtook it) nothing.
+                // Turned away, and told why.
                 Some(Msg::Bye { reason }) => {
                     assert_eq!(reason, CROWDED);
                     turned_away += 1;
                 }
-                None => turned_away += 1,
-                Some(other) => panic!("neither a session nor a refusal: {other:?}"),
+                other => panic!("neither a session nor a refusal: {other:?}"),
             }
             top = top.max(rss_kib(pid));
         }
