@@ -156,15 +156,29 @@ fn transport() -> iroh::endpoint::QuicTransportConfig {
         .build()
 }
 
+/// The stream an accepted connection opens first, or `None` when it opened none
+/// within `wait`: the connection is then closed, so that it (and its place, its
+/// task) is not held for good.
+async fn first_stream(
+    conn: &Connection,
+    wait: Duration,
+) -> Result<Option<(SendStream, RecvStream)>, AcceptError> {
+    match tokio::time::timeout(wait, conn.accept_bi()).await {
+        Ok(streams) => Ok(Some(streams?)),
+        Err(_) => {
+            tracing::debug!(peer = %to_node(conn.remote_id()).short(), "no stream opened: closed");
+            conn.close(6u32.into(), b"no stream");
+            Ok(None)
+        }
+    }
+}
+
 impl ProtocolHandler for Handler {
     async fn accept(&self, conn: Connection) -> Result<(), AcceptError> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let Ok(streams) = tokio::time::timeout(FIRST_STREAM, conn.accept_bi()).await else {
-            tracing::debug!(peer = %to_node(conn.remote_id()).short(), "no stream opened: closed");
-            conn.close(6u32.into(), b"no stream");
+        let Some((send, recv)) = first_stream(&conn, FIRST_STREAM).await? else {
             return Ok(());
         };
-        let (send, recv) = streams?;
         run_link(conn, send, recv, false, id, self.events.clone()).await;
         Ok(())
     }
@@ -216,7 +230,7 @@ impl ProtocolHandler for OutdatedHandler {
         {
             let _ = send.write_all(&wire::v1_bye(&reason)).await;
             let _ = send.finish();
-            let _ = tokio::time::timeout(std::time::Duration::from_secs(2), send.stopped()).await;
+            let _ = tokio::time::timeout(FLUSH_ON_CLOSE, send.stopped()).await;
         }
         conn.close(2u32.into(), b"protocol version 1 is not supported");
         Ok(())
@@ -394,12 +408,9 @@ impl ProtocolHandler for PairHandler {
             return Ok(());
         };
         // A peer that connects and opens no stream does not keep its place.
-        let Ok(streams) = tokio::time::timeout(Duration::from_secs(5), conn.accept_bi()).await
-        else {
-            conn.close(6u32.into(), b"no stream");
+        let Some((send, recv)) = first_stream(&conn, Duration::from_secs(5)).await? else {
             return Ok(());
         };
-        let (send, recv) = streams?;
         let _ = tx.send(PairConn::pump(conn, send, recv, Some(place)));
         Ok(())
     }

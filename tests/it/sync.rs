@@ -237,7 +237,7 @@ fn a_refused_peer_is_told_why_every_time() {
     let kiosk = CliNode::new(base.path(), "kiosk");
     office.ok(&["init", "--commune", "Xã Long Môn", "--name", "UBND xã"]);
     stranger.ok(&["init", "--commune", "Xã Khác", "--name", "Kẻ lạ"]);
-    crate::harness::enrol(&office, &kiosk, "kiosk", "Kiosk Nà Khoang");
+    enrol(&office, &kiosk, "kiosk", "Kiosk Nà Khoang");
     office.ok(&["roster", "revoke", &kiosk.id()]);
     let served = office.serve(&[]);
     for (who, node, why) in [
