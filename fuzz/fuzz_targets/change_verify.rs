@@ -1,5 +1,8 @@
 //! Signed-change verification on arbitrary envelopes: never panics, never accepts a
-//! change whose signature does not match its author.
+//! change whose signature does not match its author, and never lets the decoder do
+//! more work than the change's headers declared (the cost oracle of issue 21): when
+//! `model::declared::check` passes a change, automerge's decoder finds at most the
+//! declared operations, and those within the bound.
 #![no_main]
 use conglang::model::{DocId, Kind, SignedChange};
 use libfuzzer_sys::fuzz_target;
@@ -16,6 +19,19 @@ fuzz_target!(
         return;
     }
     let (sig, bytes) = data.split_at(64);
+    if let Ok(d) = conglang::model::declared::check(bytes) {
+        assert!(d.ops <= conglang::model::declared::MAX_CHANGE_OPS);
+        if let Ok(Ok(c)) =
+            conglang::model::signed::guard(|| automerge::Change::from_bytes(bytes.to_vec()))
+        {
+            assert!(
+                c.len() as u64 <= d.ops,
+                "decoder found {} ops, headers declared {}",
+                c.len(),
+                d.ops
+            );
+        }
+    }
     let c = SignedChange {
         doc: DocId::roster(),
         bytes: bytes.to_vec(),

@@ -6,6 +6,7 @@
 //! on the same data, so every honest node reaches the same verdict without asking
 //! anyone.
 
+pub mod declared;
 pub mod health;
 pub mod schema;
 pub mod seal;

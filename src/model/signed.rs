@@ -103,50 +103,6 @@ impl ChainMeta {
     }
 }
 
-/// Size of a change once inflated, counted without keeping the bytes. Errors when it
-/// exceeds `limit` (or the deflate stream is broken). Uncompressed changes are their
-/// own size; automerge refuses compressed columns inside a change, so the chunk-level
-/// deflate is the only expansion.
-pub fn inflated_size(bytes: &[u8], limit: u64) -> Result<u64> {
-    use std::io::Read;
-    // Chunk header: 4 magic bytes, 4 checksum bytes, 1 type byte, LEB128 length.
-    if bytes.len() < 9 {
-        bail!("malformed change: too short");
-    }
-    if bytes[8] != 2 {
-        return Ok(bytes.len() as u64);
-    }
-    let mut i = 9;
-    let mut len: u64 = 0;
-    let mut shift = 0;
-    loop {
-        let Some(&b) = bytes.get(i) else {
-            bail!("malformed change: truncated header");
-        };
-        i += 1;
-        if shift > 56 {
-            bail!("malformed change: bad length");
-        }
-        len |= u64::from(b & 0x7f) << shift;
-        shift += 7;
-        if b & 0x80 == 0 {
-            break;
-        }
-    }
-    let data = &bytes[i..];
-    if len != data.len() as u64 {
-        bail!("malformed change: length does not match");
-    }
-    let decoder = flate2::read::DeflateDecoder::new(data);
-    let mut limited = decoder.take(limit + 1);
-    let n = std::io::copy(&mut limited, &mut std::io::sink())
-        .map_err(|e| anyhow::anyhow!("malformed change: bad deflate stream: {e}"))?;
-    if n > limit {
-        bail!("change inflates beyond the {limit} byte limit");
-    }
-    Ok(n + i as u64)
-}
-
 /// Runs a decoder on hostile bytes, turning a panic inside it into an error. The
 /// fuzzer found inputs on which automerge's change decoder panics (an op id that
 /// overflows); a peer must not be able to crash a kiosk with one.
@@ -173,7 +129,7 @@ pub fn actor_node(actor: &ActorId) -> Option<NodeId> {
     NodeId::from_slice(&b[..32])
 }
 
-fn message(doc: &DocId, hash: &ChangeHash) -> Vec<u8> {
+pub(super) fn message(doc: &DocId, hash: &ChangeHash) -> Vec<u8> {
     let mut m = Vec::with_capacity(DOMAIN.len() + doc.as_str().len() + 33);
     m.extend_from_slice(DOMAIN);
     m.extend_from_slice(doc.as_str().as_bytes());
@@ -197,8 +153,8 @@ impl SignedChange {
         self.measure()?.verify()
     }
 
-    /// Bounds the change's size, compressed and inflated, without inflating it into
-    /// memory: the first step of `verify`, on its own so that an import can plan its
+    /// Bounds the change's size, compressed and inflated, and the work its encoded
+    /// columns declare, without expanding them: the first step of `verify`, on its own so that an import can plan its
     /// memory from the sizes and not measure twice.
     pub fn measure(self) -> Result<Measured> {
         if self.bytes.len() > MAX_CHANGE_BYTES {
@@ -208,7 +164,10 @@ impl SignedChange {
                 MAX_CHANGE_BYTES
             );
         }
-        let inflated = inflated_size(&self.bytes, MAX_INFLATED_CHANGE_BYTES)?;
+        // What the change declares, read from its headers: a change that would
+        // expand beyond the bounds (an operation bomb) is refused before any decoder
+        // runs (`model::declared`).
+        let inflated = super::declared::check(&self.bytes)?.inflated;
         Ok(Measured {
             change: self,
             inflated,

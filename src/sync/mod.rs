@@ -35,6 +35,7 @@
 //! The session stays open afterwards: changes written here are pushed as they happen,
 //! changes that arrived from other peers are announced (`Have`) and fetched on demand.
 
+mod budget;
 pub mod recon;
 pub mod window;
 pub mod wire;
@@ -223,8 +224,13 @@ pub struct Session {
     /// Batches allowed in flight: [`WINDOW`] until the shell says otherwise
     /// ([`Session::set_window`], from the rate at which batches are acknowledged).
     window: usize,
+    /// Reads made on the peer's behalf, against what its messages pay for.
+    budget: budget::ReadBudget,
 }
 
+/// Replies a session may have queued at once (honest descents queue a few thousand:
+/// 256 per two-level step of a large node).
+const MAX_QUEUED_RANGES: usize = 64 * 1024;
 /// Messages a peer not known as a member may send before it proves membership.
 pub const RESTRICTED_BUDGET: u32 = 64;
 /// A peer's wall clock beyond this (unix ms, year 3084) is not a reading.
@@ -270,6 +276,7 @@ impl Session {
             restricted_msgs: 0,
             peer_upto: wire::VERSION,
             window: WINDOW,
+            budget: budget::ReadBudget::default(),
         }
     }
 
@@ -303,6 +310,8 @@ impl Session {
         }
         self.restricted = false;
         if self.peer_hello {
+            let items = self.my_set(store)?.count;
+            self.budget.grant_round(items);
             self.new_round(store)?;
             self.pump(store)?;
         }
@@ -476,6 +485,7 @@ impl Session {
 
     pub fn handle_message(&mut self, msg: Msg, store: &mut impl Storage) -> Result<(), SyncError> {
         self.stats.msgs_received += 1;
+        self.budget.on_message(&msg);
         if self.restricted {
             // A peer not (yet) known as a member gets a small budget: enough to say
             // hello, reconcile the roster and push the roster changes that prove its
@@ -512,6 +522,11 @@ impl Session {
                 if self.peer_hello {
                     return Err(SyncError::Protocol("second hello"));
                 }
+                // Our own nonce back is our own Hello replayed: its fingerprints are
+                // ours, so comparing them would say "Synced" to anyone who echoes it.
+                if nonce == self.nonce {
+                    return Err(SyncError::Protocol("hello carries our own nonce"));
+                }
                 self.peer_hello = true;
                 self.peer_upto = upto.unwrap_or(version).max(version);
                 // A clock outside 1970..3084 is no reading (and would overflow sums).
@@ -519,6 +534,8 @@ impl Session {
                 self.peer_nonce = nonce;
                 self.peer_set = Some((set, total));
                 self.peer_classes = classes.iter().map(|c| (c.class, (c.count, c.fp))).collect();
+                let items = self.my_set(store)?.count;
+                self.budget.grant_round(items);
                 if !self.check_synced(store)? {
                     self.on_hello(store, recent)?;
                 }
@@ -527,6 +544,13 @@ impl Session {
                 self.require_hello()?;
                 for r in ranges {
                     self.on_range(store, r)?;
+                    // Each step may queue up to 256 replies (two levels of a large
+                    // node): a frame of repeated steps must not queue millions.
+                    if self.ranges.len() > MAX_QUEUED_RANGES {
+                        return Err(SyncError::Protocol(
+                            "peer's steps would queue more replies than we hold",
+                        ));
+                    }
                 }
             }
             Msg::Changes { changes } => {
@@ -550,6 +574,13 @@ impl Session {
             Msg::Idle { set, total, seen } => {
                 self.require_hello()?;
                 self.peer_set = Some((set, total));
+                let urgent = store
+                    .recon_classes()?
+                    .iter()
+                    .filter(|(c, _)| *c <= URGENT && self.classes_allowed(*c))
+                    .map(|(_, s)| s.count)
+                    .sum();
+                self.budget.on_idle(urgent);
                 // The peer has sent all it will: nothing we asked for is coming.
                 self.awaiting = 0;
                 self.unsettled.clear();
@@ -607,6 +638,11 @@ impl Session {
         let Some((their, total)) = self.peer_set else {
             return Ok(false);
         };
+        // A restricted session compares the roster only: equal rosters say nothing
+        // of the rest, so "Synced" is never said to a peer not known as a member.
+        if self.restricted {
+            return Ok(false);
+        }
         let mine = self.my_set(store)?;
         if mine.count == total && recon::set_fp(&self.peer_nonce, &mine) == their {
             if !self.synced {
@@ -723,7 +759,8 @@ impl Session {
                 for k in kids {
                     theirs.insert(k.nibble, (k.count, k.fp));
                 }
-                let mine: HashMap<u8, NodeSum> = store.recon_children(node)?.into_iter().collect();
+                let mine: HashMap<u8, NodeSum> =
+                    self.read_children(store, node)?.into_iter().collect();
                 for nib in 0..16u8 {
                     let (pc, pfp) = theirs.get(&nib).copied().unwrap_or((0, [0; 8]));
                     if pc == 0 && !mine.contains_key(&nib) {
@@ -736,7 +773,7 @@ impl Session {
             Range::Items { node, ids } => {
                 let theirs: HashSet<recon::ShortId> = ids.iter().copied().collect();
                 let mut have: HashSet<recon::ShortId> = HashSet::new();
-                for k in store.recon_items(node)? {
+                for k in self.read_items(store, node)? {
                     let id = recon::short_id(&self.peer_nonce, &k.hash);
                     have.insert(id);
                     if !theirs.contains(&id) {
@@ -755,7 +792,7 @@ impl Session {
             Range::Want { node, ids } => {
                 let wanted: HashSet<recon::ShortId> = ids.into_iter().collect();
                 if !wanted.is_empty() {
-                    for k in store.recon_items(node)? {
+                    for k in self.read_items(store, node)? {
                         if wanted.contains(&recon::short_id(&self.nonce, &k.hash)) {
                             // Already queued or sent this round: once is enough.
                             self.queue(k);
@@ -792,8 +829,8 @@ impl Session {
         }
         let mut classes = BTreeMap::new();
         for (node, ids) in by_leaf {
-            let have: HashSet<recon::ShortId> = store
-                .recon_items(node)?
+            let have: HashSet<recon::ShortId> = self
+                .read_items(store, node)?
                 .iter()
                 .map(|k| recon::short_id(&self.peer_nonce, &k.hash))
                 .collect();
@@ -851,10 +888,10 @@ impl Session {
             // grandchild is named, empty ones too, so the peer can tell "I hold
             // nothing there" from "not sent". `Fp` is a step every version-2 peer
             // already answers.
-            let kids = store.recon_children(node)?;
+            let kids = self.read_children(store, node)?;
             let mut sums: HashMap<u8, Vec<(u8, NodeSum)>> = HashMap::new();
             for (nib, _) in &kids {
-                sums.insert(*nib, store.recon_children(node.child(*nib))?);
+                sums.insert(*nib, self.read_children(store, node.child(*nib))?);
             }
             for a in 0..16u8 {
                 let grand: HashMap<u8, NodeSum> =
@@ -871,8 +908,8 @@ impl Session {
             }
             return Ok(());
         }
-        let kids = store
-            .recon_children(node)?
+        let kids = self
+            .read_children(store, node)?
             .into_iter()
             .map(|(nibble, s)| Kid {
                 nibble,
@@ -884,15 +921,37 @@ impl Session {
         Ok(())
     }
 
+    /// Every item under `node`, charged to the peer's read budget (`budget`).
+    fn read_items(
+        &mut self,
+        store: &mut impl Storage,
+        node: NodeRef,
+    ) -> Result<Vec<ItemKey>, SyncError> {
+        let items = store.recon_items(node)?;
+        self.budget.charge(1 + items.len() as u64)?;
+        Ok(items)
+    }
+
+    /// The children summaries of `node`, charged likewise.
+    fn read_children(
+        &mut self,
+        store: &mut impl Storage,
+        node: NodeRef,
+    ) -> Result<Vec<(u8, NodeSum)>, SyncError> {
+        let kids = store.recon_children(node)?;
+        self.budget.charge(1 + kids.len() as u64)?;
+        Ok(kids)
+    }
+
     fn list(&mut self, store: &mut impl Storage, node: NodeRef) -> Result<(), SyncError> {
-        let mut ids: Vec<recon::ShortId> = store
-            .recon_items(node)?
+        let mut ids: Vec<recon::ShortId> = self
+            .read_items(store, node)?
             .iter()
             .map(|k| recon::short_id(&self.nonce, &k.hash))
             .collect();
         // A listing larger than one message is split by children instead.
         if ids.len() > wire::MAX_IDS && node.depth < recon::DEPTH {
-            for (nib, s) in store.recon_children(node)? {
+            for (nib, s) in self.read_children(store, node)? {
                 let child = node.child(nib);
                 self.ranges.push(Range::Fp {
                     node: child,
@@ -908,7 +967,7 @@ impl Session {
     }
 
     fn push_all(&mut self, store: &mut impl Storage, node: NodeRef) -> Result<(), SyncError> {
-        for k in store.recon_items(node)? {
+        for k in self.read_items(store, node)? {
             self.queue(k);
         }
         Ok(())
@@ -941,6 +1000,8 @@ impl Session {
             }
             if store.is_member(&self.peer)? {
                 self.restricted = false;
+                let items = self.my_set(store)?.count;
+                self.budget.grant_round(items);
                 self.new_round(store)?;
             } else if !rest.is_empty() {
                 return Err(SyncError::NotMember);
@@ -952,6 +1013,7 @@ impl Session {
         self.awaiting = self.awaiting.saturating_sub(n);
         let report = store.import(changes, &self.peer)?;
         self.note_import(&report);
+        self.budget.on_accepted(report.accepted as u64);
         self.outbox.push_back(Msg::Ack);
         if report.overflow {
             return Err(SyncError::PendingOverflow);

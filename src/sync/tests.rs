@@ -1312,3 +1312,197 @@ fn packed_batches_go_only_to_peers_that_read_them() {
         }
     }
 }
+
+/// A session whose peer has said `Hello` (from a real session of its own, over an
+/// empty store), ready to take the attacker's crafted frames.
+fn victim_after_hello(store: &mut Mem, restricted: bool) -> (Session, Msg) {
+    let (a, b, c) = ids();
+    let mut victim = Session::new(a, b, c, [1; 16]);
+    if restricted {
+        victim.restrict();
+    }
+    victim.start(store).unwrap();
+    let mut attacker = Session::new(b, a, c, [2; 16]);
+    attacker.start(&mut Mem::default()).unwrap();
+    let hello = attacker.poll_transmit().expect("a hello");
+    victim.handle_message(hello, store).unwrap();
+    let own = victim.poll_transmit().expect("the victim's hello");
+    (victim, own)
+}
+
+fn class_of(n: u64, class_doc: impl Fn(u64) -> DocId) -> Mem {
+    let mut m = Mem::default();
+    for i in 0..n {
+        m.add(item(&class_doc(i), false, i as i64, b"x"), None);
+    }
+    m
+}
+
+/// Issue 21, fault 11: one frame of 4,096 copies of "list this class root" (a few
+/// bytes each) made a node read and key the whole class 4,096 times — 1.6 M items
+/// for a 400-item class. Reads are now charged against what the peer sent: the
+/// session ends after a bounded number of reads, whatever the frame repeats.
+#[test]
+fn repeated_listings_cost_what_the_frame_weighs() {
+    let mut store = class_of(400, notice);
+    let (mut victim, _) = victim_after_hello(&mut store, false);
+    let root = NodeRef::root(2);
+    assert_eq!(store.sum(root).count, 400, "the notices' class");
+    let frame = Msg::Ranges {
+        ranges: (0..wire::MAX_RANGES)
+            .map(|_| Range::Items {
+                node: root,
+                ids: Vec::new(),
+            })
+            .collect(),
+    };
+    let weight = budget::weight(&frame);
+    let mut counting = Counting {
+        inner: &mut store,
+        touched: 0,
+    };
+    let err = victim.handle_message(frame, &mut counting).unwrap_err();
+    assert!(
+        err.to_string().contains("more reconciliation work"),
+        "{err}"
+    );
+    let bound = budget::READS_BASE
+        + budget::READS_PER_ITEM * 400
+        + budget::READS_BASE
+        + budget::READS_PER_BYTE * weight
+        + 400;
+    assert!(
+        counting.touched <= bound,
+        "{} reads for a {weight}-byte frame (bound {bound}); 4,096 listings are {}",
+        counting.touched,
+        4_096 * 400
+    );
+    // Wants of the whole root, repeated, are charged the same way.
+    let mut store = class_of(400, notice);
+    let (mut victim, _) = victim_after_hello(&mut store, false);
+    let frame = Msg::Ranges {
+        ranges: (0..wire::MAX_RANGES)
+            .map(|i| Range::Want {
+                node: root,
+                ids: vec![(i as u64).to_be_bytes()],
+            })
+            .take(wire::MAX_IDS)
+            .collect(),
+    };
+    let err = victim.handle_message(frame, &mut store).unwrap_err();
+    assert!(
+        err.to_string().contains("more reconciliation work"),
+        "{err}"
+    );
+}
+
+/// Issue 21, fault 11: one frame of repeated fingerprints of a large class root
+/// queued two levels of replies (256) per copy, ~1 M ranges in memory. The queue of
+/// replies is bounded.
+#[test]
+fn repeated_fingerprints_cannot_queue_millions_of_replies() {
+    let mut store = class_of(5_000, notice);
+    let (mut victim, _) = victim_after_hello(&mut store, false);
+    let frame = Msg::Ranges {
+        ranges: (0..wire::MAX_RANGES)
+            .map(|i| Range::Fp {
+                node: NodeRef::root(2),
+                count: 1 + i as u64,
+                fp: [7; 8],
+            })
+            .collect(),
+    };
+    let err = victim.handle_message(frame, &mut store).unwrap_err();
+    assert!(
+        matches!(err, SyncError::Protocol(_)),
+        "refused, not queued: {err}"
+    );
+    assert!(victim.ranges.len() <= MAX_QUEUED_RANGES + 256);
+}
+
+/// An honest first contact with a peer that holds nothing (the courier's first visit
+/// to a new kiosk: "send me everything") stays well inside the budget.
+#[test]
+fn an_honest_full_sync_stays_within_its_read_budget() {
+    let (a, b, c) = ids();
+    let mut office = class_of(3_000, notice);
+    for i in 0..200 {
+        office.add(item(&request(i), true, i as i64, b"u"), None);
+    }
+    let mut kiosk = Mem::default();
+    let mut so = Session::new(a, b, c, [1; 16]);
+    let mut sk = Session::new(b, a, c, [2; 16]);
+    so.start(&mut office).unwrap();
+    sk.start(&mut kiosk).unwrap();
+    for _ in 0..200 {
+        let mut moved = false;
+        while let Some(m) = so.poll_transmit() {
+            moved = true;
+            sk.handle_message(m, &mut kiosk).unwrap();
+        }
+        while let Some(m) = sk.poll_transmit() {
+            moved = true;
+            so.handle_message(m, &mut office).unwrap();
+        }
+        if !moved {
+            break;
+        }
+    }
+    assert!(so.is_synced() && sk.is_synced());
+    assert_eq!(office.set(), kiosk.set());
+    assert!(
+        so.budget.used() < 4 * 3_200 + budget::READS_BASE,
+        "{} reads",
+        so.budget.used()
+    );
+}
+
+/// Issue 21, fault 12: a stranger that replays our own `Hello` was recorded as
+/// synced (its fingerprints are ours). A `Hello` carrying our nonce is refused.
+#[test]
+fn our_own_hello_replayed_is_refused() {
+    let mut store = class_of(10, |i| if i == 0 { DocId::roster() } else { notice(i) });
+    let (a, b, c) = ids();
+    let mut victim = Session::new(a, b, c, [1; 16]);
+    victim.restrict();
+    victim.start(&mut store).unwrap();
+    let own = victim.poll_transmit().unwrap();
+    let err = victim.handle_message(own, &mut store).unwrap_err();
+    assert!(err.to_string().contains("our own nonce"), "{err}");
+    assert!(!victim.is_synced());
+    assert_eq!(victim.poll_event(), None);
+}
+
+/// Issue 21, fault 12: a restricted session compares the roster only, so equal
+/// rosters never make it say "Synced" — even when the stranger holds the very same
+/// roster (a real session over a copy of the roster class).
+#[test]
+fn a_restricted_session_never_says_synced() {
+    let mut victim_store = Mem::default();
+    victim_store.add(item(&DocId::roster(), false, 1, b"founder"), None);
+    let mut stranger_store = victim_store.clone();
+    for i in 0..5 {
+        victim_store.add(item(&notice(i), false, i as i64, b"n"), None);
+    }
+    let (a, b, c) = ids();
+    let mut victim = Session::new(a, b, c, [1; 16]);
+    victim.restrict();
+    let mut stranger = Session::new(b, a, c, [2; 16]);
+    stranger.restrict();
+    victim.start(&mut victim_store).unwrap();
+    stranger.start(&mut stranger_store).unwrap();
+    for _ in 0..20 {
+        while let Some(m) = victim.poll_transmit() {
+            stranger.handle_message(m, &mut stranger_store).unwrap();
+        }
+        while let Some(m) = stranger.poll_transmit() {
+            victim.handle_message(m, &mut victim_store).unwrap();
+        }
+    }
+    let mut events = Vec::new();
+    while let Some(e) = victim.poll_event() {
+        events.push(e);
+    }
+    assert!(!events.contains(&Event::Synced), "{events:?}");
+    assert!(!victim.is_synced());
+}

@@ -67,7 +67,7 @@ const RECEIPT_FIELDS: &[&str] = &["kind", "created_by", "created_at", "notices"]
 const MAX_RECEIPT_HEADS: usize = 32;
 
 /// Most operations one change may carry (a 20,000-character text plus its fields).
-pub const MAX_OPS: usize = MAX_TEXT_CHARS + 5_000;
+pub const MAX_OPS: usize = crate::model::declared::MAX_CHANGE_OPS as usize;
 /// Longest map key (field name, member id, record id) in bytes.
 pub const MAX_KEY_BYTES: usize = 200;
 /// Fields of any document nobody may change after the creating change.

@@ -696,6 +696,68 @@ mod hostile_peers {
         assert_eq!(report["changes_rejected"], 0, "{report}");
     }
 
+    /// Issue 21, fault 1: a change of ~130 bytes declaring 4,000,001 operations
+    /// (Automerge's run-length encoding) cost the office 12–17 s of CPU and 1.8 GB
+    /// when a stranger on probation sent it as a roster change. Sent by a stranger
+    /// and by a member, in every form a peer can send a change, it is refused from
+    /// its headers: the node's memory stays put, its log names the declared count,
+    /// and an honest kiosk syncs right after.
+    #[test]
+    fn an_operation_bomb_is_refused_before_it_is_expanded() {
+        use conglang::model::declared::craft::{bomb_body, chunk, signed};
+        use conglang::model::{DocId, Kind};
+        let base = tempfile::tempdir().unwrap();
+        let (office, kiosk, member, commune) = with_kiosk(base.path());
+        let served = office.serve(&[]);
+        let pid = served.child.id();
+        let before = rss_kib(pid);
+        for (what, key) in [("stranger", Identity::generate()), ("member", member)] {
+            let mut actor = key.node_id().as_bytes().to_vec();
+            actor.extend_from_slice(&[9; 8]);
+            let bomb = chunk(&bomb_body(&actor, 4_000_001, 0));
+            assert!(bomb.len() < 140, "{} bytes", bomb.len());
+            let docs = [DocId::roster(), DocId::new_random(Kind::Notice)];
+            let mut p = RawPeer::dial(&key, &served.peer, ALPN);
+            assert!(p.send(&hello(commune)), "{what}: the node took our Hello");
+            assert!(
+                matches!(p.recv(Duration::from_secs(10)), Some(Msg::Hello { .. })),
+                "{what}: the node says Hello"
+            );
+            let t = std::time::Instant::now();
+            // Signed by the sender, its actor bound to its key: the envelope checks
+            // out, so only the declared work can refuse it before it is expanded.
+            p.send(&Msg::Changes {
+                changes: docs
+                    .iter()
+                    .map(|doc| signed(&key, doc, bomb.clone()))
+                    .collect(),
+            });
+            assert!(
+                p.closed_within(Duration::from_secs(20)),
+                "{what}: the session ends"
+            );
+            let rss = rss_kib(pid);
+            eprintln!(
+                "{what}: refused in {:?}, serve at {} MiB (from {} MiB)",
+                t.elapsed(),
+                rss / 1024,
+                before / 1024
+            );
+            assert!(
+                rss < before + 64 * 1024,
+                "{what}: serve grew from {} to {} MiB",
+                before / 1024,
+                rss / 1024
+            );
+        }
+        let report = kiosk.sync_with(&served);
+        assert_eq!(report["changes_rejected"], 0, "{report}");
+        served.stop();
+        let log = log_of(&office);
+        assert!(log.contains("declares 4000001 operations"), "{log}");
+        assert!(!log.contains("panicked"), "{log}");
+    }
+
     /// A member sends `Packed` batches whose bodies inflate beyond their bounds: one
     /// body larger than any inflated change may be, and a frame that inflates past
     /// the message limit (a few KiB on the wire each). The node refuses each with a

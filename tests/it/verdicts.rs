@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 
 use automerge::{ActorId, Automerge, ROOT, ReadDoc, transaction::Transactable};
-use conglang::model::signed::{ChainMeta, MAX_INFLATED_CHANGE_BYTES, new_actor};
+use conglang::model::signed::{ChainMeta, new_actor};
 use conglang::model::{DocId, Kind, RequestDraft, Role, SignedChange, Status};
 use conglang::repo::Repo;
 
@@ -104,7 +104,7 @@ fn memory_bomb_is_refused_before_it_is_inflated() {
     let mut c = Commune::new();
     let bytes = bomb(120 << 20);
     assert!(bytes.len() < conglang::model::signed::MAX_CHANGE_BYTES);
-    let e = conglang::model::signed::inflated_size(&bytes, MAX_INFLATED_CHANGE_BYTES).unwrap_err();
+    let e = conglang::model::declared::read(&bytes).unwrap_err();
     assert!(e.to_string().contains("inflates beyond"), "{e}");
     let bombs: Vec<SignedChange> = (0..8)
         .map(|_| SignedChange {
