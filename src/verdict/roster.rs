@@ -151,7 +151,7 @@ pub fn evaluate(
         let _ = crate::model::signed::guard(|| {
             all.apply_changes(changes.iter().map(|c| c.change.clone()))
         });
-        read_roster(&all).members.into_keys().collect()
+        enrolled_from_founder(commune, &all)
     };
     let mut void: BTreeMap<Hash, String> = BTreeMap::new();
     // Bounded: each round voids more or stops; a revocation cycle can flip at most once
@@ -200,6 +200,50 @@ pub fn evaluate(
         void = next_void;
     }
     last
+}
+
+/// Every node some held roster change enrols, valid or not, *through a line of
+/// enrolments that starts at the founder*: the author of the operation that wrote a
+/// member's entry (read from the operation's actor, not from the entry's own
+/// `added_by`, which its writer chooses) must itself be the founder or so enrolled.
+/// A key that enrols itself, or a ring of fresh keys enrolling each other, is named
+/// by nobody the commune trusts: its changes are refused, never kept aside (issue 21,
+/// fault 6: a stranger parked 63 changes per fresh key that way). A function of the
+/// set of roster changes, like the rest of the outcome.
+fn enrolled_from_founder(commune: &NodeId, all: &Automerge) -> BTreeSet<NodeId> {
+    use automerge::{ObjType, ROOT, ReadDoc, Value};
+    let mut edges: Vec<(NodeId, NodeId)> = Vec::new();
+    let author = |id: &automerge::ObjId| match id {
+        automerge::ObjId::Id(_, actor, _) => crate::model::signed::actor_node(actor),
+        automerge::ObjId::Root => None,
+    };
+    for (v, members) in all.get_all(ROOT, "members").unwrap_or_default() {
+        if !matches!(v, Value::Object(ObjType::Map)) {
+            continue;
+        }
+        for key in all.keys(&members) {
+            let Ok(member) = key.parse::<NodeId>() else {
+                continue;
+            };
+            for (_, entry) in all.get_all(&members, key.as_str()).unwrap_or_default() {
+                if let Some(a) = author(&entry) {
+                    edges.push((a, member));
+                }
+            }
+        }
+    }
+    let mut named = BTreeSet::from([*commune]);
+    loop {
+        let before = named.len();
+        for (a, m) in &edges {
+            if named.contains(a) {
+                named.insert(*m);
+            }
+        }
+        if named.len() == before {
+            return named;
+        }
+    }
 }
 
 struct Walk {

@@ -183,6 +183,62 @@ fn strangers_cannot_park_changes() {
     assert_eq!(r.rejected.len(), 1);
 }
 
+/// Issue 21, fault 6: a stranger that names itself (as an official) in a roster change
+/// of its own, inside the same import, had its other changes kept aside in quarantine
+/// — 63 per fresh key per bundle, and keys cost nothing. A roster change that breaks
+/// the rules by itself (hostile: its author was never an official) names nobody: the
+/// stranger's changes are refused, nothing is kept aside, whichever way they come.
+#[test]
+fn a_stranger_naming_itself_in_a_roster_change_parks_nothing() {
+    use conglang::model::schema::{Member, write_member};
+    let mut c = Commune::new();
+    let before = stored_changes(&c.office);
+    for round in 0..3 {
+        let dir = tempfile::tempdir().unwrap();
+        let stranger = Repo::open(dir.path()).unwrap();
+        let me = stranger.node_id();
+        let enrol = forge_with(
+            &stranger,
+            doc_of(&c.office, &DocId::roster()),
+            &DocId::roster(),
+            new_actor(&me),
+            None,
+            |tx| {
+                write_member(
+                    tx,
+                    &Member {
+                        node: me,
+                        name: format!("Kẻ lạ {round}"),
+                        role: Role::Official,
+                        place: String::new(),
+                        number: 900 + round,
+                        added_by: Some(me),
+                        added_at: 1_800_000_000,
+                        revoked: None,
+                    },
+                )
+                .unwrap();
+            },
+        );
+        let mut batch = vec![enrol];
+        for i in 0..63 {
+            let mut d = Automerge::new();
+            d.set_actor(new_actor(&me));
+            let id = DocId::new_random(Kind::Notice);
+            batch.push(forge_with(&stranger, d, &id, new_actor(&me), None, |tx| {
+                tx.put(ROOT, "kind", "notice").unwrap();
+                tx.put(ROOT, "title", format!("Thông báo giả {i}")).unwrap();
+            }));
+        }
+        let r = c.office.import(batch, None).unwrap();
+        assert_eq!(r.quarantined, 0, "round {round}: {r:?}");
+        assert_eq!(r.rejected.len(), 64, "round {round}");
+        let st = c.office.status().unwrap();
+        assert_eq!((st.quarantined, st.pending), (0, 0), "round {round}");
+        assert_eq!(stored_changes(&c.office), before);
+    }
+}
+
 #[test]
 fn a_flooding_member_fills_only_its_own_share_of_pending() {
     let mut c = Commune::new();
