@@ -34,6 +34,8 @@ pub use trip::{Trip, TripPeer};
 mod receipts;
 // Large documents kept loaded between imports (issue 11, W7).
 mod loaded;
+// The protocol defines what it needs to know of a refusal; `repo` fills it.
+pub use crate::sync::RejectedChange;
 
 /// An invitation to join a commune, printed by `roster add` and read by `join`.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -128,17 +130,6 @@ pub struct ImportReport {
     /// history: the document, its state before, and the fields to copy from it.
     #[serde(skip)]
     pub reissue: Vec<(DocId, Automerge, Vec<String>)>,
-}
-
-#[derive(Clone, Debug, Serialize)]
-pub struct RejectedChange {
-    pub doc: String,
-    pub author: Option<String>,
-    pub reason: String,
-    /// Proof that the sender misbehaves (forged, forbidden, malformed), as opposed to
-    /// a peer relaying in good faith what it has not yet learned is void (a revoked
-    /// author's change, the losing half of an equivocation).
-    pub hostile: bool,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -2491,10 +2482,25 @@ impl crate::sync::Storage for Repo {
     fn change(&mut self, hash: &[u8; 32]) -> Result<Option<SignedChange>> {
         self.store.read().recon_change(hash)
     }
-    fn import(&mut self, changes: Vec<SignedChange>, via: &NodeId) -> Result<ImportReport> {
-        Repo::import(self, changes, Some(via))
+    fn import(
+        &mut self,
+        changes: Vec<SignedChange>,
+        via: &NodeId,
+    ) -> Result<crate::sync::Imported> {
+        Repo::import(self, changes, Some(via)).map(crate::sync::Imported::from)
     }
     fn is_member(&mut self, peer: &NodeId) -> Result<bool> {
         Ok(self.roster()?.active_role(peer).is_some())
+    }
+}
+
+impl From<ImportReport> for crate::sync::Imported {
+    /// The protocol reads only these; the rest (counts, re-issues) stays with the repo.
+    fn from(r: ImportReport) -> Self {
+        crate::sync::Imported {
+            changed: r.changed,
+            rejected: r.rejected,
+            overflow: r.overflow,
+        }
     }
 }

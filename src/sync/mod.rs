@@ -45,7 +45,6 @@ use anyhow::Result;
 
 use crate::identity::NodeId;
 use crate::model::SignedChange;
-use crate::repo::ImportReport;
 pub use recon::{ItemKey, NodeRef, NodeSum, URGENT};
 pub use wire::{ClassSum, Kid, Located, Msg, Range};
 
@@ -92,9 +91,32 @@ pub trait Storage {
     fn recon_since(&mut self, after: i64, skip_via: &NodeId) -> Result<Vec<(ItemKey, bool)>>;
     /// The stored change with this hash, if it is (still) in the set.
     fn change(&mut self, hash: &[u8; 32]) -> Result<Option<SignedChange>>;
-    fn import(&mut self, changes: Vec<SignedChange>, via: &NodeId) -> Result<ImportReport>;
+    fn import(&mut self, changes: Vec<SignedChange>, via: &NodeId) -> Result<Imported>;
     /// Is `peer` an active member of the commune (by our current roster)?
     fn is_member(&mut self, peer: &NodeId) -> Result<bool>;
+}
+
+/// What the protocol needs to know of an import (`Storage::import`): defined here so
+/// the protocol depends on no store; the storage fills it from its own report.
+#[derive(Clone, Debug, Default)]
+pub struct Imported {
+    /// Documents whose heads moved.
+    pub changed: BTreeSet<crate::model::DocId>,
+    pub rejected: Vec<RejectedChange>,
+    /// Pending buffer full: the sender must be cut off.
+    pub overflow: bool,
+}
+
+/// A change an import refused, and why (moved here from `repo`, which fills it).
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct RejectedChange {
+    pub doc: String,
+    pub author: Option<String>,
+    pub reason: String,
+    /// Proof that the sender misbehaves (forged, forbidden, malformed), as opposed to
+    /// a peer relaying in good faith what it has not yet learned is void (a revoked
+    /// author's change, the losing half of an equivocation).
+    pub hostile: bool,
 }
 
 /// Why a session ended badly. The peer is disconnected.
@@ -970,7 +992,7 @@ impl Session {
         Ok(())
     }
 
-    fn note_import(&mut self, report: &ImportReport) {
+    fn note_import(&mut self, report: &Imported) {
         self.stats.docs_received += report.changed.len() as u64;
         self.stats.changes_rejected += report.rejected.len() as u64;
         if !report.changed.is_empty() {
