@@ -19,7 +19,10 @@ use tokio::sync::{broadcast, mpsc};
 
 use crate::config::PeerAddr;
 use crate::identity::NodeId;
-use crate::net::{Link, Net, NetConfig, NetEvent};
+use crate::net::{Link, Net, NetEvent};
+// The node's network settings, re-exported so that its callers (the app) reach the
+// network only through the node.
+pub use crate::net::NetConfig;
 use crate::repo::Repo;
 use crate::sync::{Event, Msg, Session, Stats};
 

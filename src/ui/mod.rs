@@ -47,8 +47,7 @@ use egui::{Color32, RichText, vec2};
 use crate::config::{Config, PeerAddr, UiConfig};
 use crate::identity::NodeId;
 use crate::model::{DocId, Notice, Procedure, Receipt, Request, Role, Roster};
-use crate::net::NetConfig;
-use crate::node::{BackgroundNode, NodeEvent, NodeHandle, NodeOptions, Transfer};
+use crate::node::{BackgroundNode, NetConfig, NodeEvent, NodeHandle, NodeOptions, Transfer};
 use crate::repo::{Reach, Repo};
 use i18n::{Lang, S};
 
