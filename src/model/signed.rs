@@ -6,8 +6,10 @@
 //! the first 32 bytes of the change's actor id, so an actor id cannot be claimed by
 //! anyone but the holder of that key (no actor spoofing).
 
+use std::collections::{BTreeMap, BTreeSet};
+
 use anyhow::{Result, bail};
-use automerge::{ActorId, Change, ChangeHash};
+use automerge::{ActorId, Change, ChangeHash, ScalarValue};
 use serde::{Deserialize, Serialize};
 
 use super::DocId;
@@ -59,9 +61,24 @@ pub struct VerifiedChange {
     /// What the change touches, worked out ahead of time for changes without
     /// dependencies (their analysis does not depend on the document; see
     /// `rules::analyse`), so it can run in parallel with other changes.
-    pub facts: Option<crate::verdict::rules::Facts>,
+    pub facts: Option<Facts>,
     /// The author chain link, or `None` for a change made before chains existed.
     pub chain: Option<ChainMeta>,
+}
+
+/// What a change does at the top level of a document (worked out by
+/// `verdict::rules::analyse`; defined here, beside the change that carries it, so the
+/// data model needs nothing of the rules above it).
+#[derive(Clone, Debug, Default)]
+pub struct Facts {
+    /// Top-level fields the change writes, directly or inside nested objects.
+    pub fields: BTreeSet<String>,
+    /// Scalar values the change puts directly at the top level.
+    pub root_puts: BTreeMap<String, ScalarValue>,
+    /// Top-level fields the change writes inside (ops on nested objects).
+    pub nested: BTreeSet<String>,
+    /// A limit the change breaks (checked on every path: local, peer, bundle).
+    pub too_large: Option<String>,
 }
 
 /// Every change a node makes names the previous change the same node made (in any

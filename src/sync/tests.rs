@@ -15,7 +15,6 @@ use sha2::{Digest, Sha256};
 use super::*;
 use crate::identity::Identity;
 use crate::model::DocId;
-use crate::repo::RejectedChange;
 
 /// A synthetic change: `bytes` = [urgent flag, 8-byte time, payload…], or
 /// `H:` + a 32-byte hash the test chooses (a member grinding its change hashes).
@@ -197,8 +196,8 @@ impl Storage for Mem {
     fn change(&mut self, hash: &[u8; 32]) -> Result<Option<SignedChange>> {
         Ok(self.items.get(hash).map(|(_, c, ..)| c.clone()))
     }
-    fn import(&mut self, changes: Vec<SignedChange>, via: &NodeId) -> Result<ImportReport> {
-        let mut r = ImportReport::default();
+    fn import(&mut self, changes: Vec<SignedChange>, via: &NodeId) -> Result<Imported> {
+        let mut r = Imported::default();
         for c in changes {
             let k = key_of(&c);
             if self.refuse.contains(&k.hash) {
@@ -214,8 +213,6 @@ impl Storage for Mem {
             if self.add(c, Some(*via)) {
                 r.accepted += 1;
                 r.changed.insert(doc);
-            } else {
-                r.duplicates += 1;
             }
         }
         if let Some(rc) = self.receipt.clone()
@@ -1122,7 +1119,7 @@ impl Storage for Counting<'_> {
         self.touched += 1;
         self.inner.change(hash)
     }
-    fn import(&mut self, changes: Vec<SignedChange>, via: &NodeId) -> Result<ImportReport> {
+    fn import(&mut self, changes: Vec<SignedChange>, via: &NodeId) -> Result<Imported> {
         self.inner.import(changes, via)
     }
     fn is_member(&mut self, peer: &NodeId) -> Result<bool> {

@@ -9,7 +9,7 @@
 //! to be applied to a fork first. Nested objects (a member entry, an answer) are
 //! traced back to the top-level field that holds them.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 
 use automerge::{Automerge, ReadDoc, ScalarValue, legacy};
 
@@ -73,18 +73,9 @@ pub const MAX_KEY_BYTES: usize = 200;
 /// Fields of any document nobody may change after the creating change.
 const FIXED_FIELDS: &[&str] = &["kind", "created_by", "created_at", "code", "commune_id"];
 
-/// What a change does at the top level of a document.
-#[derive(Clone, Debug, Default)]
-pub struct Facts {
-    /// Top-level fields the change writes, directly or inside nested objects.
-    pub fields: BTreeSet<String>,
-    /// Scalar values the change puts directly at the top level.
-    pub root_puts: BTreeMap<String, ScalarValue>,
-    /// Top-level fields the change writes inside (ops on nested objects).
-    pub nested: BTreeSet<String>,
-    /// A limit the change breaks (checked on every path: local, peer, bundle).
-    pub too_large: Option<String>,
-}
+// Defined beside `VerifiedChange`, which carries it, so `model` needs nothing of
+// `verdict`; worked out here.
+pub use crate::model::signed::Facts;
 
 /// Analyses a change that has no dependencies, ahead of applying it.
 pub fn pre_analyse(change: &mut VerifiedChange) {

@@ -1,0 +1,269 @@
+//! Reconciliation proper: starting a round from the class roots and answering the
+//! peer's steps — announced items (`Have`), differing nodes (`Fp`: split, list or
+//! push), listings (`Items`: want what we lack, push what the lister lacks). Apart
+//! from `mod.rs` (the session's state, its messages in and out, batches and acks)
+//! because this is where "how many round trips, and why" is read.
+
+use super::*;
+
+impl Session {
+    /// Starts a round from the class roots (after `Idle`s with different sets, or
+    /// when a restricted peer proved its membership).
+    pub(super) fn new_round(&mut self, store: &mut impl Storage) -> Result<(), SyncError> {
+        self.pushed.clear();
+        for (c, s) in store.recon_classes()? {
+            if self.classes_allowed(c) {
+                let node = NodeRef::root(c);
+                self.ranges.push(Range::Fp {
+                    node,
+                    count: s.count,
+                    fp: recon::fp(&self.nonce, node, &s),
+                });
+            }
+        }
+        // A class we lack entirely still needs a word, or the peer would not know.
+        let have: BTreeSet<u8> = store.recon_classes()?.iter().map(|(c, _)| *c).collect();
+        for c in 0..recon::CLASSES {
+            if !have.contains(&c) && self.classes_allowed(c) {
+                self.ranges.push(Range::Items {
+                    node: NodeRef::root(c),
+                    ids: Vec::new(),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    pub(super) fn on_range(&mut self, store: &mut impl Storage, r: Range) -> Result<(), SyncError> {
+        if !self.classes_allowed(range_class(&r)) {
+            return Ok(());
+        }
+        match r {
+            Range::Fp { node, count, fp } => self.on_fp(store, node, count, fp),
+            Range::Children { node, kids } => {
+                let mut theirs: HashMap<u8, (u64, recon::Fp)> = HashMap::new();
+                for k in kids {
+                    theirs.insert(k.nibble, (k.count, k.fp));
+                }
+                let mine: HashMap<u8, NodeSum> =
+                    self.read_children(store, node)?.into_iter().collect();
+                for nib in 0..16u8 {
+                    let (pc, pfp) = theirs.get(&nib).copied().unwrap_or((0, [0; 8]));
+                    if pc == 0 && !mine.contains_key(&nib) {
+                        continue;
+                    }
+                    self.on_fp(store, node.child(nib), pc, pfp)?;
+                }
+                Ok(())
+            }
+            Range::Items { node, ids } => {
+                let theirs: HashSet<recon::ShortId> = ids.iter().copied().collect();
+                let mut have: HashSet<recon::ShortId> = HashSet::new();
+                for k in self.read_items(store, node)? {
+                    let id = recon::short_id(&self.peer_nonce, &k.hash);
+                    have.insert(id);
+                    if !theirs.contains(&id) {
+                        self.queue(k);
+                    }
+                }
+                let want: Vec<recon::ShortId> =
+                    ids.into_iter().filter(|i| !have.contains(i)).collect();
+                self.awaiting += want.len() as u64;
+                if !want.is_empty() || node.class <= URGENT {
+                    self.ranges.push(Range::Want { node, ids: want });
+                }
+                self.unsettled.remove(&node.class);
+                Ok(())
+            }
+            Range::Want { node, ids } => {
+                let wanted: HashSet<recon::ShortId> = ids.into_iter().collect();
+                if !wanted.is_empty() {
+                    for k in self.read_items(store, node)? {
+                        if wanted.contains(&recon::short_id(&self.nonce, &k.hash)) {
+                            // Already queued or sent this round: once is enough.
+                            self.queue(k);
+                        }
+                    }
+                }
+                self.unsettled.remove(&node.class);
+                Ok(())
+            }
+            Range::Have { items } => {
+                self.on_have(store, items)?;
+                Ok(())
+            }
+        }
+    }
+
+    /// Asks for the announced items we lack; returns how many per class.
+    pub(super) fn on_have(
+        &mut self,
+        store: &mut impl Storage,
+        items: Vec<Located>,
+    ) -> Result<BTreeMap<u8, u64>, SyncError> {
+        let mut by_leaf: BTreeMap<NodeRef, Vec<recon::ShortId>> = BTreeMap::new();
+        for it in items {
+            if it.class >= recon::CLASSES || !self.classes_allowed(it.class) {
+                continue;
+            }
+            let node = NodeRef {
+                class: it.class,
+                depth: recon::DEPTH,
+                prefix: it.leaf,
+            };
+            by_leaf.entry(node).or_default().push(it.id);
+        }
+        let mut classes = BTreeMap::new();
+        for (node, ids) in by_leaf {
+            let have: HashSet<recon::ShortId> = self
+                .read_items(store, node)?
+                .iter()
+                .map(|k| recon::short_id(&self.peer_nonce, &k.hash))
+                .collect();
+            let want: Vec<recon::ShortId> = ids.into_iter().filter(|i| !have.contains(i)).collect();
+            if !want.is_empty() {
+                *classes.entry(node.class).or_default() += want.len() as u64;
+                self.awaiting += want.len() as u64;
+                self.ranges.push(Range::Want { node, ids: want });
+            }
+        }
+        Ok(classes)
+    }
+
+    /// The peer's node `node` holds `count` items with fingerprint `fp` (its nonce).
+    pub(super) fn on_fp(
+        &mut self,
+        store: &mut impl Storage,
+        node: NodeRef,
+        count: u64,
+        fp: recon::Fp,
+    ) -> Result<(), SyncError> {
+        let mine = if node.depth == 0 {
+            store
+                .recon_classes()?
+                .into_iter()
+                .find(|(c, _)| *c == node.class)
+                .map(|(_, s)| s)
+                .unwrap_or_default()
+        } else {
+            store.recon_node(node)?
+        };
+        if mine.count == count && (count == 0 || recon::fp(&self.peer_nonce, node, &mine) == fp) {
+            if node.depth == 0 {
+                self.unsettled.remove(&node.class);
+            }
+            return Ok(());
+        }
+        if mine.count == 0 {
+            // Tell the peer we hold nothing here: it pushes all of it.
+            self.ranges.push(Range::Items {
+                node,
+                ids: Vec::new(),
+            });
+            return Ok(());
+        }
+        if count == 0 {
+            return self.push_all(store, node);
+        }
+        if node.depth == recon::DEPTH || mine.count <= LIST_MAX || node.class <= URGENT {
+            return self.list(store, node);
+        }
+        if mine.count > TWO_LEVELS && node.depth + 2 <= recon::DEPTH {
+            // A large node: its children would be split again, so send the next two
+            // levels at once (one round trip less per two levels, ~3.6 KB). Every
+            // grandchild is named, empty ones too, so the peer can tell "I hold
+            // nothing there" from "not sent". `Fp` is a step every version-2 peer
+            // already answers.
+            let kids = self.read_children(store, node)?;
+            let mut sums: HashMap<u8, Vec<(u8, NodeSum)>> = HashMap::new();
+            for (nib, _) in &kids {
+                sums.insert(*nib, self.read_children(store, node.child(*nib))?);
+            }
+            for a in 0..16u8 {
+                let grand: HashMap<u8, NodeSum> =
+                    sums.remove(&a).unwrap_or_default().into_iter().collect();
+                for b in 0..16u8 {
+                    let g = node.child(a).child(b);
+                    let s = grand.get(&b).copied().unwrap_or_default();
+                    self.ranges.push(Range::Fp {
+                        node: g,
+                        count: s.count,
+                        fp: recon::fp(&self.nonce, g, &s),
+                    });
+                }
+            }
+            return Ok(());
+        }
+        let kids = self
+            .read_children(store, node)?
+            .into_iter()
+            .map(|(nibble, s)| Kid {
+                nibble,
+                count: s.count,
+                fp: recon::fp(&self.nonce, node.child(nibble), &s),
+            })
+            .collect();
+        self.ranges.push(Range::Children { node, kids });
+        Ok(())
+    }
+
+    /// Every item under `node`, charged to the peer's read budget (`budget`).
+    fn read_items(
+        &mut self,
+        store: &mut impl Storage,
+        node: NodeRef,
+    ) -> Result<Vec<ItemKey>, SyncError> {
+        let items = store.recon_items(node)?;
+        self.budget.charge(1 + items.len() as u64)?;
+        Ok(items)
+    }
+
+    /// The children summaries of `node`, charged likewise.
+    fn read_children(
+        &mut self,
+        store: &mut impl Storage,
+        node: NodeRef,
+    ) -> Result<Vec<(u8, NodeSum)>, SyncError> {
+        let kids = store.recon_children(node)?;
+        self.budget.charge(1 + kids.len() as u64)?;
+        Ok(kids)
+    }
+
+    pub(super) fn list(
+        &mut self,
+        store: &mut impl Storage,
+        node: NodeRef,
+    ) -> Result<(), SyncError> {
+        let mut ids: Vec<recon::ShortId> = self
+            .read_items(store, node)?
+            .iter()
+            .map(|k| recon::short_id(&self.nonce, &k.hash))
+            .collect();
+        // A listing larger than one message is split by children instead.
+        if ids.len() > wire::MAX_IDS && node.depth < recon::DEPTH {
+            for (nib, s) in self.read_children(store, node)? {
+                let child = node.child(nib);
+                self.ranges.push(Range::Fp {
+                    node: child,
+                    count: s.count,
+                    fp: recon::fp(&self.nonce, child, &s),
+                });
+            }
+            return Ok(());
+        }
+        ids.truncate(wire::MAX_IDS);
+        self.ranges.push(Range::Items { node, ids });
+        Ok(())
+    }
+
+    pub(super) fn push_all(
+        &mut self,
+        store: &mut impl Storage,
+        node: NodeRef,
+    ) -> Result<(), SyncError> {
+        for k in self.read_items(store, node)? {
+            self.queue(k);
+        }
+        Ok(())
+    }
+}
