@@ -162,6 +162,20 @@ impl crate::sync::Storage for Repo {
     fn change(&mut self, hash: &[u8; 32]) -> Result<Option<SignedChange>> {
         self.store.read().recon_change(hash)
     }
+    fn recon_deps(&mut self, hash: &[u8; 32]) -> Result<Vec<crate::sync::ItemKey>> {
+        self.recon_refresh()?;
+        let db = self.store.read();
+        let Some(c) = db.recon_change(hash)? else {
+            return Ok(Vec::new());
+        };
+        // A stored change was verified on its way in: decoding it is bounded.
+        let deps = automerge::Change::from_bytes(c.bytes)?.deps().to_vec();
+        let mut out = Vec::with_capacity(deps.len());
+        for d in deps {
+            out.extend(db.recon_key(&d.0)?);
+        }
+        Ok(out)
+    }
     fn import(
         &mut self,
         changes: Vec<SignedChange>,

@@ -244,6 +244,19 @@ impl Db<'_> {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
+    /// The item of a change in the set, by its hash (`None`: not in the set).
+    pub fn recon_key(&self, hash: &[u8; 32]) -> Result<Option<ItemKey>> {
+        Ok(self
+            .0
+            .prepare_cached(concat!(
+                "SELECT r.class, r.time, r.hash FROM recon_items r CROSS JOIN changes c ON c.hash = r.hash
+                 WHERE r.hash = ?1 AND ",
+                valid!()
+            ))?
+            .query_row([&hash[..]], row_key)
+            .optional()?)
+    }
+
     /// The `n` items stored last, newest first.
     pub fn recon_recent(&self, n: usize) -> Result<Vec<ItemKey>> {
         let mut st = self.0.prepare_cached(&format!(

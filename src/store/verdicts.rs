@@ -164,6 +164,15 @@ impl Db<'_> {
         via: Option<&NodeId>,
         at: i64,
     ) -> Result<bool> {
+        // Already parked (a peer sent it again): it takes no more of the share. Counting
+        // it again made a re-sent backlog overflow a share it already fitted in.
+        let parked: bool = self
+            .0
+            .prepare_cached("SELECT EXISTS(SELECT 1 FROM pending WHERE hash = ?1)")?
+            .query_row([&hash[..]], |r| r.get(0))?;
+        if parked {
+            return Ok(true);
+        }
         let (n, bytes): (i64, i64) = self
             .0
             .prepare_cached(

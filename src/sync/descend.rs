@@ -138,6 +138,21 @@ impl Session {
         count: u64,
         fp: recon::Fp,
     ) -> Result<(), SyncError> {
+        if node.depth == 0 && count > 0 && self.assumed_empty.remove(&node.class) {
+            // The peer's `Hello` listed nothing of this class, so we queued it whole;
+            // it now says it holds some. Drop what is still queued (what already went,
+            // went) and reconcile the class instead.
+            let stale: Vec<ItemKey> = self
+                .push
+                .iter()
+                .filter(|k| k.class == node.class)
+                .copied()
+                .collect();
+            for k in stale {
+                self.push.remove(&k);
+                self.pushed.remove(&k.hash);
+            }
+        }
         let mine = if node.depth == 0 {
             store
                 .recon_classes()?

@@ -95,6 +95,9 @@ pub trait Storage {
     fn recon_since(&mut self, after: i64, skip_via: &NodeId) -> Result<Vec<(ItemKey, bool)>>;
     /// The stored change with this hash, if it is (still) in the set.
     fn change(&mut self, hash: &[u8; 32]) -> Result<Option<SignedChange>>;
+    /// The items of the set that the change `hash` directly depends on (its
+    /// dependencies in its document), to send ahead of it.
+    fn recon_deps(&mut self, hash: &[u8; 32]) -> Result<Vec<ItemKey>>;
     fn import(&mut self, changes: Vec<SignedChange>, via: &NodeId) -> Result<Imported>;
     /// Is `peer` an active member of the commune (by our current roster)?
     fn is_member(&mut self, peer: &NodeId) -> Result<bool>;
@@ -137,8 +140,6 @@ pub enum SyncError {
     OtherCommune(String),
     #[error("peer sent {0} change(s) that were refused: {1}")]
     Refused(usize, String),
-    #[error("peer pushed more changes with missing dependencies than we buffer")]
-    PendingOverflow,
     #[error("peer is not a member of this commune")]
     NotMember,
     #[error("protocol violation: {0}")]
@@ -163,6 +164,9 @@ pub struct Stats {
     pub changes_rejected: u64,
     /// Reconciliation steps sent (fingerprints, listings, wants).
     pub ranges_sent: u64,
+    /// Batches of which some waiting changes were dropped, their author's share of the
+    /// pending buffer being full.
+    pub pending_dropped: u64,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -253,8 +257,23 @@ pub struct Session {
     window: usize,
     /// Reads made on the peer's behalf, against what its messages pay for.
     budget: budget::ReadBudget,
+    /// The peer's `Hello` said it does not know us as a member yet: its classes other
+    /// than the roster say nothing of what it holds.
+    peer_restricted: bool,
+    /// Classes queued whole because the peer's `Hello` listed nothing of them; if the
+    /// peer then shows it holds some (an old node that had not known us as a member
+    /// starts a round once it does), what is still queued is dropped and the class
+    /// reconciled instead (issue 22: a courier's first visit re-sent the whole store).
+    assumed_empty: BTreeSet<u8>,
+    /// Classes whose root was equal on both sides at the `Hello`: the peer holds every
+    /// item of them we hold, so none travels as a dependency.
+    equal_at_hello: BTreeSet<u8>,
 }
 
+/// Most dependencies that travel ahead of one urgent change (`Session::closure`);
+/// past it, the rest come in their own class's turn and the change waits in the
+/// peer's pending buffer until then.
+const MAX_CLOSURE: usize = 256;
 /// Replies a session may have queued at once (honest descents queue a few thousand:
 /// 256 per two-level step of a large node).
 const MAX_QUEUED_RANGES: usize = 64 * 1024;
@@ -304,6 +323,9 @@ impl Session {
             peer_upto: wire::VERSION,
             window: WINDOW,
             budget: budget::ReadBudget::default(),
+            peer_restricted: false,
+            assumed_empty: BTreeSet::new(),
+            equal_at_hello: BTreeSet::new(),
         }
     }
 
@@ -437,6 +459,7 @@ impl Session {
             recent,
             wall_ms: self.wall_ms,
             upto: Some(wire::UPTO),
+            restricted: self.restricted.then_some(true),
         });
         Ok(())
     }
@@ -539,6 +562,7 @@ impl Session {
                 recent,
                 wall_ms,
                 upto,
+                restricted,
             } => {
                 if version != wire::VERSION {
                     return Err(SyncError::Version(version));
@@ -556,6 +580,7 @@ impl Session {
                 }
                 self.peer_hello = true;
                 self.peer_upto = upto.unwrap_or(version).max(version);
+                self.peer_restricted = restricted == Some(true);
                 // A clock outside 1970..3084 is no reading (and would overflow sums).
                 self.peer_wall_ms = wall_ms.filter(|w| (0..MAX_WALL_MS).contains(w));
                 self.peer_nonce = nonce;
@@ -702,6 +727,7 @@ impl Session {
             let node = NodeRef::root(c);
             if m.count == pc && recon::fp(&self.peer_nonce, node, &m) == pfp {
                 self.unsettled.remove(&c);
+                self.equal_at_hello.insert(c);
                 continue;
             }
             if m.count == 0 {
@@ -709,8 +735,16 @@ impl Session {
                 self.unsettled.remove(&c);
                 continue;
             }
+            if pc == 0 && self.peer_restricted && c != 0 {
+                // It listed the roster only: it starts a round of every class once
+                // our enrolment reaches it. Pushing the class whole now would re-send
+                // what it most likely holds.
+                self.unsettled.remove(&c);
+                continue;
+            }
             if pc == 0 {
                 self.push_all(store, node)?;
+                self.assumed_empty.insert(c);
                 self.unsettled.remove(&c);
                 continue;
             }
@@ -791,7 +825,12 @@ impl Session {
         self.budget.on_accepted(report.accepted as u64);
         self.outbox.push_back(Msg::Ack);
         if report.overflow {
-            return Err(SyncError::PendingOverflow);
+            // An author's share of the pending buffer is full: its waiting changes
+            // beyond it were dropped, not parked. The session goes on — everything else
+            // in it still moves, and the next contact (which sends dependencies ahead
+            // of what needs them) makes progress; ending it made a kiosk far behind
+            // fail at the same point at every contact (issue 22).
+            self.stats.pending_dropped += 1;
         }
         // A change refused only because its author was revoked may come from an honest
         // peer that has not heard of the revocation yet: we keep talking (it gets the
@@ -848,6 +887,44 @@ impl Session {
     }
 
     /// Sends batches while the window allows; says `Idle` when there is nothing left.
+    /// The dependencies of urgent item `k` the peer may lack, each after its own
+    /// (a depth-first post-order, so every change comes after what it needs), at most
+    /// [`MAX_CLOSURE`]. "May lack": still queued for it, or of a class not settled
+    /// yet and not equal at the `Hello` (an urgent change goes out before the notices'
+    /// classes are reconciled: the notice a withdrawal or an urgent edit builds on
+    /// would otherwise come at the end of the backlog). A dependency the peer turns
+    /// out to hold costs its bytes once; it never waits.
+    fn closure(&mut self, store: &mut impl Storage, k: ItemKey) -> Result<Vec<ItemKey>, SyncError> {
+        let mut out: Vec<ItemKey> = Vec::new();
+        // (item, its dependencies expanded yet?)
+        let mut stack: Vec<(ItemKey, bool)> = vec![(k, false)];
+        let mut seen: HashSet<[u8; 32]> = HashSet::from([k.hash]);
+        while let Some((x, expanded)) = stack.pop() {
+            if expanded {
+                if x != k {
+                    out.push(x);
+                }
+                continue;
+            }
+            stack.push((x, true));
+            for d in store.recon_deps(&x.hash)? {
+                if seen.len() > MAX_CLOSURE || !seen.insert(d.hash) {
+                    continue;
+                }
+                let queued = self.push.contains(&d);
+                let unknown = d.class > URGENT
+                    && !self.equal_at_hello.contains(&d.class)
+                    && !self.pushed.contains(&d.hash);
+                if (queued || unknown) && !self.restricted && self.classes_allowed(d.class) {
+                    self.push.remove(&d);
+                    self.pushed.insert(d.hash);
+                    stack.push((d, false));
+                }
+            }
+        }
+        Ok(out)
+    }
+
     fn pump(&mut self, store: &mut impl Storage) -> Result<(), SyncError> {
         let packed = self.peer_upto >= wire::PACKED_VERSION;
         while self.in_flight < self.window {
@@ -870,16 +947,32 @@ impl Session {
                 {
                     break;
                 }
+                if k.class <= URGENT
+                    && !batch.is_empty()
+                    && batch.len() + MAX_CLOSURE >= wire::MAX_CHANGES_PER_BATCH
+                {
+                    break;
+                }
                 self.push.pop_first();
-                let Some(c) = store.change(&k.hash)? else {
-                    continue;
+                // An urgent change travels with what it depends on, ahead of it in the
+                // same batch, so it is readable on arrival (issue 22).
+                let mut items = if k.class <= URGENT {
+                    self.closure(store, k)?
+                } else {
+                    Vec::new()
                 };
+                items.push(k);
                 if batch.is_empty() {
                     batch_class = k.class;
                 }
-                bytes += c.bytes.len();
-                docs.insert(c.doc.clone());
-                batch.push(c);
+                for item in items {
+                    let Some(c) = store.change(&item.hash)? else {
+                        continue;
+                    };
+                    bytes += c.bytes.len();
+                    docs.insert(c.doc.clone());
+                    batch.push(c);
+                }
             }
             if batch.is_empty() {
                 break;

@@ -132,6 +132,12 @@ pub enum Msg {
         /// Appended after `wall_ms` the same way: a node that predates it ignores it.
         #[serde(default, deserialize_with = "trailing_opt")]
         upto: Option<u16>,
+        /// `Some(true)`: the sender does not know us as a member yet, so it lists the
+        /// roster class only and its other classes say nothing of what it holds (do
+        /// not push them whole: it reconciles them once it has seen our enrolment).
+        /// Appended after `upto` the same way: absent reads as `None`.
+        #[serde(default, deserialize_with = "trailing_opt")]
+        restricted: Option<bool>,
     },
     /// Reconciliation steps.
     Ranges { ranges: Vec<Range> },
@@ -599,6 +605,7 @@ mod tests {
             recent: vec![],
             wall_ms,
             upto,
+            restricted: None,
         }
     }
 

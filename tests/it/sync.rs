@@ -475,6 +475,7 @@ fn older_bundles_are_read_and_older_peers_are_told_to_update() {
             recent: vec![],
             wall_ms: None,
             upto: None,
+            restricted: None,
         };
         let e = s
             .handle_message(hello, &mut c.office)
@@ -494,4 +495,111 @@ fn older_bundles_are_read_and_older_peers_are_told_to_update() {
     assert_eq!(n + 4, bye.len());
     assert_eq!(&bye[4..6], &[0, 6]);
     assert!(String::from_utf8_lossy(&bye).contains("conglang/sync/2"));
+}
+
+/// Issue 22, point 1: a kiosk that missed a season of notices — 2,020 posted and
+/// withdrawn at the office — could never catch up. Each withdrawal is urgent and was
+/// sent first; it waited for its notice's creation (sent last) in the kiosk's pending
+/// buffer, whose per-author share (2,000) overflowed, and the session ended at the
+/// same point at every contact. Now each withdrawal travels with the creation it
+/// builds on, and one contact brings everything.
+#[test]
+fn a_kiosk_far_behind_catches_up_in_one_contact() {
+    let mut c = Commune::new();
+    let mut kiosk = c.member("kiosk", Role::Kiosk);
+    let n = conglang::store::MAX_PENDING_PER_AUTHOR as usize + 20;
+    for i in 0..n {
+        let id = c
+            .office
+            .post_notice(&NoticeDraft {
+                title: format!("Lịch tiêm phòng đợt {i}"),
+                body: "Tại trạm y tế xã".into(),
+                ..Default::default()
+            })
+            .unwrap();
+        c.office.withdraw_notice(&id).unwrap();
+    }
+    let (ab, _) = exchange(&mut c.office, &mut kiosk);
+    assert!(ab > 0);
+    assert_eq!(kiosk.change_set().unwrap(), c.office.change_set().unwrap());
+    let notices = kiosk.notices().unwrap();
+    assert_eq!(notices.len(), n);
+    assert!(notices.iter().all(|x| x.withdrawn));
+    assert_eq!(kiosk.status().unwrap().pending, 0);
+}
+
+/// Issue 22, point 1: a notice made urgent by an edit, among 400 older notices the
+/// kiosk lacks. The edit is urgent and was sent first, but waited for its base (the
+/// newest notice, sent at the end of the backlog): readable after batch 9 of 11. Now
+/// it is readable, as urgent, when the first batch of content is committed.
+#[test]
+fn a_notice_made_urgent_by_an_edit_is_readable_with_the_first_batch() {
+    let mut c = Commune::new();
+    let mut kiosk = c.member("kiosk", Role::Kiosk);
+    let mut last = None;
+    for i in 0..400 {
+        last = Some(
+            c.office
+                .post_notice(&NoticeDraft {
+                    title: format!("Thông báo số {i}"),
+                    body: "Họp thôn vào tối thứ bảy tại nhà văn hóa, mời các hộ đến đủ.".into(),
+                    ..Default::default()
+                })
+                .unwrap(),
+        );
+    }
+    let id = last.unwrap();
+    c.office
+        .edit_notice(
+            &id,
+            &NoticeDraft {
+                title: "KHẨN: Lũ quét trên suối Nà Khoang".into(),
+                body: "Không qua ngầm tràn. Sơ tán khỏi bờ suối ngay.".into(),
+                urgent: true,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    let commune = c.office.commune_id().unwrap().unwrap();
+    let mut so = Session::new(c.office.node_id(), kiosk.node_id(), commune, rand::random());
+    let mut sk = Session::new(kiosk.node_id(), c.office.node_id(), commune, rand::random());
+    so.start(&mut c.office).unwrap();
+    sk.start(&mut kiosk).unwrap();
+    // Batches with content the kiosk committed before the urgent notice was readable.
+    let mut batches = 0;
+    let mut readable_after = None;
+    for _ in 0..10_000 {
+        let mut moved = false;
+        while let Some(m) = so.poll_transmit() {
+            moved = true;
+            let m = roundtrip(m);
+            let content = m
+                .batch()
+                .is_some_and(|b| b.iter().any(|c| c.doc.kind() != Kind::Roster));
+            sk.handle_message(m, &mut kiosk).unwrap();
+            if content {
+                batches += 1;
+                if readable_after.is_none()
+                    && kiosk
+                        .notices()
+                        .unwrap()
+                        .iter()
+                        .any(|n| n.id == id && n.urgent)
+                {
+                    readable_after = Some(batches);
+                }
+            }
+        }
+        while let Some(m) = sk.poll_transmit() {
+            moved = true;
+            so.handle_message(roundtrip(m), &mut c.office).unwrap();
+        }
+        if !moved {
+            break;
+        }
+    }
+    assert!(batches > 3, "a backlog of several batches: {batches}");
+    assert_eq!(readable_after, Some(1), "of {batches} batches");
+    assert_eq!(kiosk.notices().unwrap().len(), 400);
+    assert_eq!(kiosk.status().unwrap().pending, 0);
 }

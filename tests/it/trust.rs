@@ -331,6 +331,7 @@ mod hostile_peers {
             recent: vec![],
             wall_ms,
             upto: None,
+            restricted: None,
         }
     }
 
@@ -357,6 +358,7 @@ mod hostile_peers {
                 recent,
                 wall_ms,
                 upto: Some(conglang::sync::wire::UPTO),
+                restricted: None,
             },
             _ => unreachable!(),
         }
