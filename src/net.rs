@@ -96,7 +96,9 @@ impl Link {
 pub enum NetEvent {
     Connected(Link, mpsc::UnboundedSender<()>),
     /// A message from the peer of connection `u64`; drop the permit once handled.
-    Message(NodeId, u64, Msg, Permit),
+    /// A decoded message, with the size of the frame it came in (what the peer
+    /// spent: the core's read budget is credited by it, not by the decoded size).
+    Message(NodeId, u64, Msg, Permit, usize),
     Closed(NodeId, u64, String),
     Discovered(NodeId, Vec<SocketAddr>),
     /// The peer of connection `u64` is reached at this address (the path in use).
@@ -752,7 +754,7 @@ async fn run_link(
             counters.received.fetch_add(4 + n as u64, Ordering::Relaxed);
             let msg = wire::decode(&body).map_err(|e| e.to_string())?;
             if ev
-                .send((id, NetEvent::Message(peer, id, msg, permit)))
+                .send((id, NetEvent::Message(peer, id, msg, permit, 4 + n)))
                 .is_err()
             {
                 return Ok(());

@@ -33,9 +33,25 @@ pub const MAX_COLUMN_ROWS: u64 = 4 * MAX_CHANGE_OPS;
 /// Most bytes the repeated strings of a change (keys, mark names) may expand to.
 pub const MAX_STRING_BYTES: u64 = 8 * 1024 * 1024;
 
+/// Most dependencies a change may name (an honest change names the heads its
+/// author's document had: a handful, more after a partition).
+pub const MAX_DEPS: u64 = 1_024;
+/// Most other actors a change may list (automerge allocates one id for each, even
+/// an empty one: 520,000 of them fit in a 601-byte deflated change).
+pub const MAX_OTHER_ACTORS: u64 = 1_024;
+
 /// What a change declares (see the module header).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Declared {
+    /// The change's hash (SHA-256 over its chunk type, length and inflated body, as
+    /// automerge names it): what its signature covers, known before decoding.
+    pub hash: [u8; 32],
+    /// Its actor id, as encoded (the author's key ‖ 8 bytes, when well formed).
+    pub actor: Vec<u8>,
+    /// Its dependencies' hashes.
+    pub deps: Vec<[u8; 32]>,
+    /// How many other actors its operations may name.
+    pub other_actors: u64,
     /// Size of the change once inflated (the whole chunk, header included).
     pub inflated: u64,
     /// Operations: the rows of the action column, which ends the decoder's walk.
@@ -184,25 +200,49 @@ pub fn read(bytes: &[u8]) -> Result<Declared> {
     };
     let mut d = body_declares(&body)?;
     d.inflated = inflated;
+    // The hash automerge gives the change: over the uncompressed chunk's type (1),
+    // minimal LEB128 length and body, whatever form it came in.
+    use sha2::Digest;
+    let mut len = Vec::new();
+    craft::uleb(&mut len, body.len() as u64);
+    let mut h = sha2::Sha256::new();
+    h.update([1u8]);
+    h.update(&len);
+    h.update(&body[..]);
+    d.hash = h.finalize().into();
     Ok(d)
 }
 
 fn body_declares(body: &[u8]) -> Result<Declared> {
     let mut r = Reader { b: body, i: 0 };
+    let mut d = Declared::default();
     let deps = r.uleb()?;
-    r.take(deps.saturating_mul(32))?;
+    if deps > MAX_DEPS {
+        bail!("change declares {deps} dependencies, over the {MAX_DEPS} limit");
+    }
+    for dep in r.take(deps * 32)?.chunks_exact(32) {
+        d.deps.push(dep.try_into().expect("32 bytes"));
+    }
     let actor = r.uleb()?;
-    r.take(actor)?;
+    d.actor = r.take(actor)?.to_vec();
     r.uleb()?; // seq
     r.uleb()?; // start op
     r.sleb()?; // time
     let message = r.uleb()?;
     r.take(message)?;
     let others = r.uleb()?;
+    if others > MAX_OTHER_ACTORS {
+        bail!("change declares {others} other actors, over the {MAX_OTHER_ACTORS} limit");
+    }
+    let mut seen = std::collections::HashSet::new();
     for _ in 0..others {
         let n = r.uleb()?;
-        r.take(n)?;
+        let other = r.take(n)?;
+        if other.is_empty() || other == d.actor.as_slice() || !seen.insert(other) {
+            bail!("malformed change: an empty or repeated actor id");
+        }
     }
+    d.other_actors = others;
     let columns = r.uleb()?;
     // Each column's metadata takes at least two bytes: a count beyond that is a lie,
     // refused before it is allocated for.
@@ -213,7 +253,6 @@ fn body_declares(body: &[u8]) -> Result<Declared> {
     for _ in 0..columns {
         specs.push((r.uleb()?, r.uleb()?));
     }
-    let mut d = Declared::default();
     for (spec, len) in specs {
         let col = r.take(len)?;
         if spec & 8 != 0 {
@@ -351,6 +390,12 @@ pub mod craft {
     /// the root under key `k`", `ops` times — the operation bomb of issue 21 (fault 1),
     /// a few dozen bytes whatever `ops` is. `preds` ids listed per op.
     pub fn bomb_body(actor: &[u8], ops: u64, preds: u64) -> Vec<u8> {
+        body_with_action(actor, ops, preds, 0)
+    }
+
+    /// [`bomb_body`] with another action code in every operation (automerge knows
+    /// 0..=8: any other is a change its decoder refuses, and this reader does not).
+    pub fn body_with_action(actor: &[u8], ops: u64, preds: u64, action: u64) -> Vec<u8> {
         let run = |value: &mut dyn FnMut(&mut Vec<u8>)| {
             let mut c = Vec::new();
             sleb(&mut c, ops as i64);
@@ -366,7 +411,7 @@ pub mod craft {
             uleb(&mut c, ops);
             c
         };
-        let action = run(&mut |c| uleb(c, 0)); // make map
+        let action = run(&mut |c| uleb(c, action)); // 0: make map
         let value_meta = run(&mut |c| uleb(c, 0));
         let pred_group = run(&mut |c| uleb(c, preds));
         let mut cols: Vec<(u64, Vec<u8>)> = vec![
@@ -465,6 +510,71 @@ mod tests {
         let bomb = super::craft::signed(&key, &doc, chunk(&bomb_body(&actor, 4_000_001, 0)));
         let err = bomb.measure().err().expect("refused").to_string();
         assert!(err.contains("declares 4000001 operations"), "{err}");
+    }
+
+    /// A change listing 520,000 empty other actors (601 bytes deflated, no operation)
+    /// made automerge allocate an id for each: 16 MiB kept per change. Other actors
+    /// and dependencies are bounded, and an empty or repeated actor id is refused.
+    #[test]
+    fn other_actors_and_dependencies_are_bounded() {
+        use super::craft::{sleb, uleb};
+        let body = |deps: u64, others: &[&[u8]]| {
+            let mut b = Vec::new();
+            uleb(&mut b, deps);
+            b.extend(std::iter::repeat_n(7u8, 32 * deps as usize));
+            uleb(&mut b, 40);
+            b.extend_from_slice(&[1; 40]);
+            uleb(&mut b, 1);
+            uleb(&mut b, 1);
+            sleb(&mut b, 0);
+            uleb(&mut b, 0);
+            uleb(&mut b, others.len() as u64);
+            for o in others {
+                uleb(&mut b, o.len() as u64);
+                b.extend_from_slice(o);
+            }
+            uleb(&mut b, 0); // no columns
+            chunk(&b)
+        };
+        let empties = vec![&[][..]; 520_000];
+        let err = read(&body(0, &empties)).unwrap_err().to_string();
+        assert!(err.contains("520000 other actors"), "{err}");
+        let err = read(&body(0, &[&[][..]])).unwrap_err().to_string();
+        assert!(err.contains("empty or repeated"), "{err}");
+        let err = read(&body(0, &[&[2; 40][..], &[2; 40][..]]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("empty or repeated"), "{err}");
+        let err = read(&body(MAX_DEPS + 1, &[])).unwrap_err().to_string();
+        assert!(err.contains("dependencies"), "{err}");
+        let ok = read(&body(3, &[&[2; 40][..], &[3; 40][..]])).unwrap();
+        assert_eq!((ok.deps.len(), ok.other_actors), (3, 2));
+    }
+
+    /// The signature is checked before the decoder runs: a change nobody signed costs
+    /// a hash and a signature check, whatever its columns hold (here: columns the
+    /// decoder refuses, which it used to reach first).
+    #[test]
+    fn an_unsigned_change_is_refused_before_it_is_decoded() {
+        let key = crate::identity::Identity::generate();
+        let mut actor = key.node_id().as_bytes().to_vec();
+        actor.extend_from_slice(&[3; 8]);
+        // An action code the decoder refuses.
+        let bytes = chunk(&super::craft::body_with_action(&actor, 1_000, 0, 31));
+        let doc = crate::model::DocId::roster();
+        let unsigned = crate::model::SignedChange {
+            doc: doc.clone(),
+            bytes: bytes.clone(),
+            sig: [0; 64],
+        };
+        let err = unsigned.verify().unwrap_err().to_string();
+        assert!(err.contains("bad signature"), "{err}");
+        let signed = super::craft::signed(&key, &doc, bytes);
+        let err = signed.verify().unwrap_err().to_string();
+        assert!(
+            err.contains("malformed"),
+            "signed, it reaches the decoder: {err}"
+        );
     }
 
     /// Every byte string is read in time linear in its length and never panics.

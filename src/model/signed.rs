@@ -184,10 +184,11 @@ impl SignedChange {
         // What the change declares, read from its headers: a change that would
         // expand beyond the bounds (an operation bomb) is refused before any decoder
         // runs (`model::declared`).
-        let inflated = super::declared::check(&self.bytes)?.inflated;
+        let declared = super::declared::check(&self.bytes)?;
         Ok(Measured {
             change: self,
-            inflated,
+            inflated: declared.inflated,
+            declared,
         })
     }
 }
@@ -198,6 +199,8 @@ pub struct Measured {
     change: SignedChange,
     /// Its size once inflated, in bytes.
     pub inflated: u64,
+    /// What its headers declare (hash, actor, dependencies, work).
+    pub declared: super::declared::Declared,
 }
 
 impl Measured {
@@ -207,19 +210,32 @@ impl Measured {
 
     /// Decodes the change and checks its signature and actor binding.
     pub fn verify(self) -> Result<VerifiedChange> {
-        let Measured { change: this, .. } = self;
+        let Measured {
+            change: this,
+            declared,
+            ..
+        } = self;
+        // Actor and signature first, from what the headers declare: a change nobody
+        // signed costs a hash and a signature check, never a decode.
+        let Some(author) = actor_node(&ActorId::from(declared.actor.as_slice())) else {
+            bail!("actor id is not bound to a node key");
+        };
+        let declared_hash = ChangeHash(declared.hash);
+        if !author.verify(&message(&this.doc, &declared_hash), &this.sig) {
+            bail!(
+                "bad signature by {} on change {declared_hash}",
+                author.short()
+            );
+        }
         let bytes = this.bytes.clone();
         let change = match guard(move || Change::from_bytes(bytes)) {
             Ok(Ok(c)) => c,
             Ok(Err(e)) => bail!("malformed change: {e}"),
             Err(()) => bail!("malformed change: the decoder gave up on it"),
         };
-        let Some(author) = actor_node(change.actor_id()) else {
-            bail!("actor id is not bound to a node key");
-        };
         let hash = change.hash();
-        if !author.verify(&message(&this.doc, &hash), &this.sig) {
-            bail!("bad signature by {} on change {hash}", author.short());
+        if hash != declared_hash || actor_node(change.actor_id()) != Some(author) {
+            bail!("malformed change: its headers do not say what it holds");
         }
         let chain = ChainMeta::parse(change.message())?;
         Ok(VerifiedChange {

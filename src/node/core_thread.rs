@@ -273,7 +273,7 @@ impl Core {
         }
     }
 
-    pub(super) fn on_message(&mut self, id: u64, msg: Msg) {
+    pub(super) fn on_message(&mut self, id: u64, msg: Msg, frame_len: usize) {
         let Some(conn) = self.conns.get_mut(&id) else {
             return;
         };
@@ -283,6 +283,7 @@ impl Core {
             let now = conn.now_us();
             conn.session.set_window(conn.meter.acked(now));
         }
+        conn.session.note_frame(frame_len);
         if let Err(e) = conn.session.handle_message(msg, &mut self.repo) {
             let reason = e.to_string();
             tracing::warn!(peer = %peer.short(), "sync with peer ended: {reason}");
@@ -632,7 +633,9 @@ impl Core {
             CoreMsg::Net(id, NetEvent::Connected(link, closer)) => {
                 self.on_connected(id, link, closer)
             }
-            CoreMsg::Net(_, NetEvent::Message(_, id, m, _permit)) => self.on_message(id, m),
+            CoreMsg::Net(_, NetEvent::Message(_, id, m, _permit, len)) => {
+                self.on_message(id, m, len)
+            }
             CoreMsg::Net(_, NetEvent::Closed(peer, id, reason)) => {
                 if self.conns.contains_key(&id) {
                     self.drop_conn(id, &reason);

@@ -168,11 +168,11 @@ impl crate::sync::Storage for Repo {
         let Some(c) = db.recon_change(hash)? else {
             return Ok(Vec::new());
         };
-        // A stored change was verified on its way in: decoding it is bounded.
-        let deps = automerge::Change::from_bytes(c.bytes)?.deps().to_vec();
+        // Read off the headers: nothing of the operations is decoded.
+        let deps = crate::model::declared::read(&c.bytes)?.deps;
         let mut out = Vec::with_capacity(deps.len());
         for d in deps {
-            out.extend(db.recon_key(&d.0)?);
+            out.extend(db.recon_key(&d)?);
         }
         Ok(out)
     }

@@ -14,8 +14,14 @@
 //!   once when its `Hello` arrives (an honest first round reads each item a few
 //!   times: our listing, its listing, its want) and again when a restricted peer
 //!   proves its membership (the round starts over with every class);
-//! - `READS_PER_BYTE` × the bytes of every message it sends (an estimate from the
-//!   decoded message that never exceeds its encoding, so the peer cannot inflate it);
+//! - `READS_PER_BYTE` × the bytes of every message it sends: the decoded message's
+//!   size counted without framing (`weight`), and never more than the frame's size
+//!   on the wire (`Session::note_frame`: a deflated frame of 4,096 identical steps
+//!   weighs its 131 bytes, not the 12 KB it inflates to); steps of classes the
+//!   session does not reconcile with this peer weigh nothing;
+//! - one read per declared operation of every change it sends (`model::declared`,
+//!   read before the import decodes anything), so 25,000 run-length-encoded
+//!   operations in 130 bytes are refused by the session, not expanded;
 //! - `READS_PER_CHANGE` for each change it sends that we accept (new data is what
 //!   makes later rounds differ), and, per such batch, `IDLE_GRANTS` more rounds'
 //!   worth of the urgent classes (`READS_BASE` + `READS_PER_ITEM` × urgent items),
@@ -64,9 +70,10 @@ impl ReadBudget {
     pub fn grant_round(&mut self, items: u64) {
         self.add(READS_BASE.saturating_add(READS_PER_ITEM.saturating_mul(items)));
     }
-    /// A message arrived from the peer.
-    pub fn on_message(&mut self, msg: &Msg) {
-        self.add(READS_PER_BYTE.saturating_mul(weight(msg)));
+    /// A message arrived from the peer, weighing `bytes` (see [`weight`]; the
+    /// shell caps it by the frame's size on the wire).
+    pub fn on_bytes(&mut self, bytes: u64) {
+        self.add(READS_PER_BYTE.saturating_mul(bytes));
     }
     /// The peer sent `n` changes that we accepted.
     pub fn on_accepted(&mut self, n: u64) {
@@ -103,21 +110,23 @@ impl ReadBudget {
     }
 }
 
+/// [`weight`] of one reconciliation step.
+pub fn range_weight(r: &Range) -> u64 {
+    let ids = |n: usize| 8 * n as u64;
+    match r {
+        Range::Fp { .. } => 12,
+        Range::Children { kids, .. } => 3 + 10 * kids.len() as u64,
+        Range::Items { ids: v, .. } | Range::Want { ids: v, .. } => 3 + ids(v.len()),
+        Range::Have { items } => 1 + 11 * items.len() as u64,
+    }
+}
+
 /// A lower bound of a message's encoded size in bytes: every id, fingerprint and
 /// change body counted at its size, framing and varint prefixes not at all.
 pub fn weight(msg: &Msg) -> u64 {
-    let ids = |n: usize| 8 * n as u64;
     match msg {
         Msg::Hello { recent, .. } => 64 + 11 * recent.len() as u64,
-        Msg::Ranges { ranges } => ranges
-            .iter()
-            .map(|r| match r {
-                Range::Fp { .. } => 12,
-                Range::Children { kids, .. } => 3 + 10 * kids.len() as u64,
-                Range::Items { ids: v, .. } | Range::Want { ids: v, .. } => 3 + ids(v.len()),
-                Range::Have { items } => 1 + 11 * items.len() as u64,
-            })
-            .sum(),
+        Msg::Ranges { ranges } => ranges.iter().map(range_weight).sum(),
         Msg::Changes { changes } | Msg::Packed { changes } => changes
             .iter()
             .map(|c| 64 + c.bytes.len() as u64 + c.doc.as_str().len() as u64)
@@ -145,7 +154,7 @@ mod tests {
                 fp: [0; 8],
             }],
         };
-        b.on_message(&frame);
+        b.on_bytes(weight(&frame));
         b.charge(READS_BASE + 12 * READS_PER_BYTE).unwrap();
         assert!(b.charge(1).is_err());
     }

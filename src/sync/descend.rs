@@ -153,6 +153,7 @@ impl Session {
                 self.pushed.remove(&k.hash);
             }
         }
+        self.budget.charge(1)?;
         let mine = if node.depth == 0 {
             store
                 .recon_classes()?

@@ -257,6 +257,8 @@ pub struct Session {
     window: usize,
     /// Reads made on the peer's behalf, against what its messages pay for.
     budget: budget::ReadBudget,
+    /// Size on the wire of the frame the next message came in (`note_frame`).
+    frame_len: Option<usize>,
     /// The peer's `Hello` said it does not know us as a member yet: its classes other
     /// than the roster say nothing of what it holds.
     peer_restricted: bool,
@@ -323,6 +325,7 @@ impl Session {
             peer_upto: wire::VERSION,
             window: WINDOW,
             budget: budget::ReadBudget::default(),
+            frame_len: None,
             peer_restricted: false,
             assumed_empty: BTreeSet::new(),
             equal_at_hello: BTreeSet::new(),
@@ -533,9 +536,25 @@ impl Session {
         self.outbox.is_empty() && self.urgent_ranges.is_empty() && self.urgent_batches.is_empty()
     }
 
+    /// The next message came in a frame of `bytes` on the wire (the shell calls this
+    /// before [`Session::handle_message`]): what the peer spent, which caps what the
+    /// message pays for (`budget`). Without it, the decoded size counts.
+    pub fn note_frame(&mut self, bytes: usize) {
+        self.frame_len = Some(bytes);
+    }
+
     pub fn handle_message(&mut self, msg: Msg, store: &mut impl Storage) -> Result<(), SyncError> {
         self.stats.msgs_received += 1;
-        self.budget.on_message(&msg);
+        let weight = match &msg {
+            Msg::Ranges { ranges } => ranges
+                .iter()
+                .filter(|r| self.classes_allowed(range_class(r)))
+                .map(budget::range_weight)
+                .sum(),
+            m => budget::weight(m),
+        };
+        let frame = self.frame_len.take().map_or(u64::MAX, |n| n as u64);
+        self.budget.on_bytes(weight.min(frame));
         if self.restricted {
             // A peer not (yet) known as a member gets a small budget: enough to say
             // hello, reconcile the roster and push the roster changes that prove its
@@ -795,6 +814,16 @@ impl Session {
         store: &mut impl Storage,
         mut changes: Vec<SignedChange>,
     ) -> Result<(), SyncError> {
+        // What decoding them will cost, read off their headers (O(bytes)), charged
+        // before the import decodes anything: an honest change declares about one
+        // operation per byte or fewer, a run-length bomb hundreds.
+        let mut ops = 0u64;
+        for c in &changes {
+            ops = ops.saturating_add(
+                crate::model::declared::read(&c.bytes).map_or(0, |d| d.ops.saturating_add(1)),
+            );
+        }
+        self.budget.charge(ops)?;
         if self.restricted {
             // The roster part may prove the peer's membership; import it first.
             let (roster, rest): (Vec<_>, Vec<_>) = changes

@@ -1733,3 +1733,117 @@ fn a_courier_met_first_as_unknown_sends_only_what_the_kiosk_lacks() {
         }
     }
 }
+
+/// Review of issue 21, fault 11: credit followed the *decoded* size of a message,
+/// so a 319-byte deflated frame of 4,096 fingerprints (12 KB decoded) bought 786K
+/// reads, and 62 frames of 17 KB on the wire made a node read 24.8 M items. Credit
+/// now follows the frame's size on the wire, and steps of classes the session does
+/// not reconcile with the peer (a restricted stranger: everything but the roster)
+/// buy nothing.
+#[test]
+fn a_deflated_frame_pays_for_what_it_weighs_on_the_wire() {
+    for restricted in [false, true] {
+        // A stranger reconciles the roster only: 200 roster items; a member, 400
+        // notices.
+        let (class, n) = if restricted { (0u8, 200) } else { (2u8, 400) };
+        let mut store = class_of(n, |i| {
+            if restricted {
+                DocId::roster()
+            } else {
+                notice(i)
+            }
+        });
+        if restricted {
+            // Distinct roster items (same doc id, distinct payloads).
+            store = Mem::default();
+            for i in 0..n {
+                store.add(
+                    item(&DocId::roster(), false, i as i64, &i.to_be_bytes()),
+                    None,
+                );
+            }
+        }
+        let (mut victim, _) = victim_after_hello(&mut store, restricted);
+        let fps = Msg::Ranges {
+            ranges: (0..wire::MAX_RANGES)
+                .map(|_| Range::Fp {
+                    node: NodeRef::root(5),
+                    count: 0,
+                    fp: [0; 8],
+                })
+                .collect(),
+        };
+        let lists = Msg::Ranges {
+            ranges: (0..wire::MAX_RANGES)
+                .map(|_| Range::Items {
+                    node: NodeRef::root(class),
+                    ids: Vec::new(),
+                })
+                .collect(),
+        };
+        let frame_of = |m: &Msg| wire::encode(m).len();
+        let mut counting = Counting {
+            inner: &mut store,
+            touched: 0,
+        };
+        let mut wire_bytes = 0u64;
+        let mut ended = None;
+        for i in 0..62 {
+            let m = if i < 3 { fps.clone() } else { lists.clone() };
+            let len = frame_of(&m);
+            wire_bytes += len as u64;
+            victim.note_frame(len);
+            if let Err(e) = victim.handle_message(m, &mut counting) {
+                ended = Some((i, e.to_string()));
+                break;
+            }
+        }
+        let (at, why) = ended.expect("the session ends");
+        assert!(why.contains("more reconciliation work"), "{why}");
+        let bound = 2 * budget::READS_BASE
+            + budget::READS_PER_ITEM * n
+            + budget::READS_PER_BYTE * wire_bytes
+            + 2 * n;
+        assert!(
+            counting.touched <= bound,
+            "restricted {restricted}: {} reads for {wire_bytes} B on the wire (bound {bound}), ended at frame {at}",
+            counting.touched
+        );
+    }
+}
+
+/// Review of issue 21, fault 1: the bound was per change, and 25,000 operations fit
+/// in ~130 bytes, so one batch of 2,048 such changes (~400 KB) had 51 M operations
+/// decoded before the first refusal. What changes declare is charged to the session
+/// before the import sees them (one read per operation, the credit 16 per byte).
+#[test]
+fn declared_operations_are_charged_before_the_import() {
+    use crate::model::declared::craft::{bomb_body, chunk};
+    let mut store = class_of(10, notice);
+    let (mut victim, _) = victim_after_hello(&mut store, false);
+    let held = store.items.len();
+    let changes: Vec<SignedChange> = (0..64u8)
+        .map(|i| SignedChange {
+            doc: notice(1_000 + i as u64),
+            bytes: chunk(&bomb_body(&[i; 40], 25_000, 0)),
+            sig: [0; 64],
+        })
+        .collect();
+    let m = Msg::Changes { changes };
+    victim.note_frame(wire::encode(&m).len());
+    let err = victim.handle_message(m, &mut store).unwrap_err();
+    assert!(
+        err.to_string().contains("more reconciliation work"),
+        "{err}"
+    );
+    assert_eq!(store.items.len(), held, "nothing was imported");
+    // An honest batch of the same count goes through.
+    let honest: Vec<SignedChange> = (0..64)
+        .map(|i| item(&notice(2_000 + i), false, i as i64, b"honest body"))
+        .collect();
+    let (mut victim, _) = victim_after_hello(&mut store, false);
+    let m = Msg::Changes { changes: honest };
+    victim.note_frame(wire::encode(&m).len());
+    victim.handle_message(m, &mut store).unwrap();
+    assert_eq!(store.items.len(), held + 64);
+}

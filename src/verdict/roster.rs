@@ -146,13 +146,6 @@ pub fn evaluate(
     chains: &impl Chains,
 ) -> RosterOutcome {
     let by_hash: BTreeMap<Hash, &VerifiedChange> = changes.iter().map(|c| (c.hash.0, c)).collect();
-    let named: BTreeSet<NodeId> = {
-        let mut all = Automerge::new();
-        let _ = crate::model::signed::guard(|| {
-            all.apply_changes(changes.iter().map(|c| c.change.clone()))
-        });
-        enrolled_from_founder(commune, &all)
-    };
     let mut void: BTreeMap<Hash, String> = BTreeMap::new();
     // Bounded: each round voids more or stops; a revocation cycle can flip at most once
     // per revocation record.
@@ -192,43 +185,60 @@ pub fn evaluate(
             roster,
             kept,
             standing,
-            named: named.clone(),
+            named: BTreeSet::new(),
         };
         if next_void == void {
             break;
         }
         void = next_void;
     }
+    last.named = enrolled_from_founder(commune, changes, &last);
     last
 }
 
 /// Every node some held roster change enrols, valid or not, *through a line of
-/// enrolments that starts at the founder*: the author of the operation that wrote a
-/// member's entry (read from the operation's actor, not from the entry's own
-/// `added_by`, which its writer chooses) must itself be the founder or so enrolled.
-/// A key that enrols itself, or a ring of fresh keys enrolling each other, is named
-/// by nobody the commune trusts: its changes are refused, never kept aside (issue 21,
-/// fault 6: a stranger parked 63 changes per fresh key that way). A function of the
-/// set of roster changes, like the rest of the outcome.
-fn enrolled_from_founder(commune: &NodeId, all: &Automerge) -> BTreeSet<NodeId> {
-    use automerge::{ObjType, ROOT, ReadDoc, Value};
-    let mut edges: Vec<(NodeId, NodeId)> = Vec::new();
-    let author = |id: &automerge::ObjId| match id {
-        automerge::ObjId::Id(_, actor, _) => crate::model::signed::actor_node(actor),
-        automerge::ObjId::Root => None,
+/// enrolments that starts at the founder*: the changes whose enrolments count are
+/// the valid ones, and those void for now (not hostile) whose author the evaluated
+/// roster lists as an official (revoked or not: its revocation may fall). Who a
+/// change enrols is read from its own operations (a member entry made under a key
+/// that is a node id), one change at a time — not from a document of every held
+/// change, where a later change can hide earlier entries and one malformed change
+/// makes the engine give up on all — and never from its `added_by`, which its writer
+/// chooses. So a key that enrols itself, a ring of fresh keys enrolling each other,
+/// or a kiosk writing member entries names nobody the commune trusts: their changes
+/// are refused, never kept aside (issue 21, fault 6: a stranger parked 63 changes
+/// per fresh key that way). A function of the set of roster changes, like the rest
+/// of the outcome.
+fn enrolled_from_founder(
+    commune: &NodeId,
+    changes: &[VerifiedChange],
+    outcome: &RosterOutcome,
+) -> BTreeSet<NodeId> {
+    use automerge::ObjType;
+    use automerge::legacy::{Key, OpType};
+    let valid: BTreeSet<Hash> = outcome.order.iter().copied().collect();
+    let official = |n: &NodeId| {
+        *n == *commune
+            || outcome
+                .roster
+                .member(n)
+                .is_some_and(|m| m.role == crate::model::Role::Official)
     };
-    for (v, members) in all.get_all(ROOT, "members").unwrap_or_default() {
-        if !matches!(v, Value::Object(ObjType::Map)) {
+    let mut edges: Vec<(NodeId, NodeId)> = Vec::new();
+    for c in changes {
+        let counts = valid.contains(&c.hash.0)
+            || (matches!(outcome.void.get(&c.hash.0), Some((_, false))) && official(&c.author));
+        if !counts {
             continue;
         }
-        for key in all.keys(&members) {
-            let Ok(member) = key.parse::<NodeId>() else {
-                continue;
-            };
-            for (_, entry) in all.get_all(&members, key.as_str()).unwrap_or_default() {
-                if let Some(a) = author(&entry) {
-                    edges.push((a, member));
-                }
+        let Ok(expanded) = crate::model::signed::guard(|| c.change.decode()) else {
+            continue;
+        };
+        for op in &expanded.operations {
+            if let (OpType::Make(ObjType::Map), Key::Map(k)) = (&op.action, &op.key)
+                && let Ok(member) = k.parse::<NodeId>()
+            {
+                edges.push((c.author, member));
             }
         }
     }

@@ -239,6 +239,63 @@ fn a_stranger_naming_itself_in_a_roster_change_parks_nothing() {
     }
 }
 
+/// Review of fault 6: a member kiosk writes member entries for fresh keys in a roster
+/// change (refused: kiosks do not write the roster) and sends, in the same batch,
+/// changes signed by those keys. Enrolments count only from valid roster changes and
+/// officials' ones void for now, so the fresh keys are named by nobody: their
+/// changes are refused, nothing is kept aside.
+#[test]
+fn a_kiosk_writing_member_entries_names_nobody() {
+    use conglang::model::schema::{Member, write_member};
+    let mut c = Commune::new();
+    let kiosk = c.member("kiosk", Role::Kiosk);
+    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let fresh: Vec<Repo> = dirs.iter().map(|d| Repo::open(d.path()).unwrap()).collect();
+    let enrol = forge_with(
+        &kiosk,
+        doc_of(&c.office, &DocId::roster()),
+        &DocId::roster(),
+        new_actor(&kiosk.node_id()),
+        None,
+        |tx| {
+            for (i, f) in fresh.iter().enumerate() {
+                write_member(
+                    tx,
+                    &Member {
+                        node: f.node_id(),
+                        name: format!("Máy lạ {i}"),
+                        role: Role::Official,
+                        place: String::new(),
+                        number: 800 + i as u32,
+                        added_by: Some(c.office.node_id()),
+                        added_at: 1_800_000_000,
+                        revoked: None,
+                    },
+                )
+                .unwrap();
+            }
+        },
+    );
+    let mut batch = vec![enrol];
+    for f in &fresh {
+        for i in 0..20 {
+            let mut d = Automerge::new();
+            d.set_actor(new_actor(&f.node_id()));
+            let id = DocId::new_random(Kind::Notice);
+            batch.push(forge_with(f, d, &id, new_actor(&f.node_id()), None, |tx| {
+                tx.put(ROOT, "kind", "notice").unwrap();
+                tx.put(ROOT, "title", format!("Tin giả {i}")).unwrap();
+            }));
+        }
+    }
+    let before = stored_changes(&c.office);
+    let r = c.office.import(batch, Some(&kiosk.node_id())).unwrap();
+    assert_eq!(r.quarantined, 0, "{r:?}");
+    let st = c.office.status().unwrap();
+    assert_eq!((st.quarantined, st.pending), (0, 0));
+    assert_eq!(stored_changes(&c.office), before);
+}
+
 #[test]
 fn a_flooding_member_fills_only_its_own_share_of_pending() {
     let mut c = Commune::new();
