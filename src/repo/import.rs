@@ -319,7 +319,8 @@ pub(super) fn apply(
     // Daily quota of new requests per device: record every creation, rank them.
     let mut pairs: BTreeSet<(NodeId, i64)> = BTreeSet::new();
     for v in groups.values().flatten() {
-        if verdict::doc::creates_request(v) {
+        let role = outcome.roster.member(&v.author).map(|m| m.role);
+        if verdict::doc::counts_for_quota(v, role) {
             let day = verdict::doc::day_of(v);
             db.record_creation(
                 &v.hash.0,

@@ -479,7 +479,9 @@ pub(super) fn reevaluate(
     all.extend(reverify(db.quarantined_of(id)?));
     all.extend(extra);
     let mut over = BTreeSet::new();
-    for c in all.iter().filter(|c| verdict::doc::creates_request(c)) {
+    for c in all.iter().filter(|c| {
+        verdict::doc::counts_for_quota(c, outcome.roster.member(&c.author).map(|m| m.role))
+    }) {
         let day = verdict::doc::day_of(c);
         db.record_creation(&c.hash.0, &c.author, day, c.change.timestamp(), id)?;
         if outcome.roster.active_role(&c.author) != Some(Role::Official) {

@@ -49,6 +49,19 @@ pub fn creates_request(c: &VerifiedChange) -> bool {
     c.signed.doc.kind() == crate::model::Kind::Request && c.change.deps().is_empty()
 }
 
+/// Does `c` count towards its author's daily quota? A creation counts when the rules
+/// would let its author make it: a creation has no dependencies, so that is decided
+/// by the change alone, the same on every node. One the rules refuse is never stored
+/// anywhere, so counting it would let junk a node happened to see void an honest
+/// request on that node only (issue 21, fault 5: 300 refused creations voided a
+/// kiosk's real request on the office, not on the courier).
+pub fn counts_for_quota(c: &VerifiedChange, role: Option<crate::model::Role>) -> bool {
+    creates_request(c)
+        && role.is_some_and(|role| {
+            super::rules::check_change(&c.signed.doc, role, &Automerge::new(), c).is_ok()
+        })
+}
+
 /// Reason given to the losing twin of an equivocation.
 pub const EQUIVOCATION_LOSER: &str =
     "equivocation: another change with the same actor and sequence number is kept";

@@ -624,6 +624,55 @@ fn a_kiosk_key_cannot_spam_thousands_of_requests() {
     );
 }
 
+/// Issue 21, fault 5: creations the rules refuse were recorded before they were
+/// judged and counted against the daily quota on the node that saw them: 300 junk
+/// creations (each writing an official's field) voided the same kiosk's honest
+/// request on the office only. A creation counts only when the rules would let its
+/// author make it, so every node ranks the same creations.
+#[test]
+fn refused_creations_do_not_count_against_the_quota() {
+    use conglang::verdict::doc::DAILY_REQUEST_QUOTA;
+    let mut c = Commune::new();
+    let mut kiosk = c.member("kiosk", Role::Kiosk);
+    let honest = ask(&mut kiosk, "Làm căn cước cho con cần giấy tờ gì?");
+    let at = kiosk.request(&honest.code).unwrap().unwrap().created_at;
+    let junk: Vec<SignedChange> = (0..DAILY_REQUEST_QUOTA + 10)
+        .map(|i| {
+            let id = DocId::new_request(&kiosk.node_id());
+            let mut d = Automerge::new();
+            d.set_actor(new_actor(&kiosk.node_id()));
+            d.transact_with::<_, _, automerge::AutomergeError, _>(
+                |_| automerge::transaction::CommitOptions::default().with_time(at - 1 - i as i64),
+                |tx| {
+                    tx.put(ROOT, "kind", "request")?;
+                    tx.put(ROOT, "created_by", kiosk.node_id().to_string())?;
+                    tx.put(ROOT, "text", "rác")?;
+                    // An official's field: refused, never stored.
+                    tx.put(ROOT, "status", "resolved")?;
+                    Ok(())
+                },
+            )
+            .unwrap();
+            let mut ch = d.get_last_local_change().unwrap();
+            SignedChange::sign(kiosk.identity(), &id, &mut ch)
+        })
+        .collect();
+    let r = c.office.import(junk, None).unwrap();
+    assert_eq!(r.rejected.len(), DAILY_REQUEST_QUOTA + 10, "all refused");
+    let mut courier = c.member("courier", Role::Courier);
+    exchange(&mut kiosk, &mut courier);
+    exchange(&mut kiosk, &mut c.office);
+    for (name, n) in [("office", &c.office), ("courier", &courier)] {
+        let got = n.requests().unwrap();
+        assert_eq!(got.len(), 1, "{name}: the honest request is valid");
+        assert_eq!(n.status().unwrap().quarantined, 0, "{name}");
+    }
+    assert_eq!(
+        c.office.verdict_sets().unwrap(),
+        courier.verdict_sets().unwrap()
+    );
+}
+
 // ---- revocation ---------------------------------------------------------------
 
 #[test]

@@ -1,0 +1,171 @@
+//! What leaves a session: changes in batches, urgent ones first and each with the
+//! dependencies the peer may lack (`closure`), announcements of what arrived from
+//! elsewhere (`Have`), and `Idle` when nothing is left. Apart from `mod.rs` (the
+//! session's state and the messages it takes in) because this is where "what does
+//! the peer get, in which order, and why" is read.
+
+use super::*;
+
+impl Session {
+    /// Items stored since the watermark: ours are pushed (the peer cannot have them
+    /// but through us), others announced so the peer asks for exactly what it lacks.
+    pub(super) fn announce_new(&mut self, store: &mut impl Storage) -> Result<(), SyncError> {
+        let pos = store.recon_position()?;
+        if pos <= self.watermark {
+            return Ok(());
+        }
+        let new = store.recon_since(self.watermark, &self.peer)?;
+        self.watermark = pos;
+        let mut have = Vec::new();
+        for (k, local) in new {
+            if !self.classes_allowed(k.class) {
+                continue;
+            }
+            if local {
+                self.queue(k);
+            } else {
+                have.push(self.locate(&k));
+            }
+        }
+        for chunk in have.chunks(wire::MAX_IDS) {
+            self.ranges.push(Range::Have {
+                items: chunk.to_vec(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Sends batches while the window allows; says `Idle` when there is nothing left.
+    /// The dependencies of urgent item `k` the peer may lack, each after its own
+    /// (a depth-first post-order, so every change comes after what it needs), at most
+    /// [`MAX_CLOSURE`]. "May lack": still queued for it, or of a class not settled
+    /// yet and not equal at the `Hello` (an urgent change goes out before the notices'
+    /// classes are reconciled: the notice a withdrawal or an urgent edit builds on
+    /// would otherwise come at the end of the backlog). A dependency the peer turns
+    /// out to hold costs its bytes once; it never waits.
+    pub(super) fn closure(
+        &mut self,
+        store: &mut impl Storage,
+        k: ItemKey,
+    ) -> Result<Vec<ItemKey>, SyncError> {
+        let mut out: Vec<ItemKey> = Vec::new();
+        // (item, its dependencies expanded yet?)
+        let mut stack: Vec<(ItemKey, bool)> = vec![(k, false)];
+        let mut seen: HashSet<[u8; 32]> = HashSet::from([k.hash]);
+        while let Some((x, expanded)) = stack.pop() {
+            if expanded {
+                if x != k {
+                    out.push(x);
+                }
+                continue;
+            }
+            stack.push((x, true));
+            for d in store.recon_deps(&x.hash)? {
+                if seen.len() > MAX_CLOSURE || !seen.insert(d.hash) {
+                    continue;
+                }
+                let queued = self.push.contains(&d);
+                let unknown = d.class > URGENT
+                    && !self.equal_at_hello.contains(&d.class)
+                    && !self.pushed.contains(&d.hash);
+                if (queued || unknown) && !self.restricted && self.classes_allowed(d.class) {
+                    self.push.remove(&d);
+                    self.pushed.insert(d.hash);
+                    stack.push((d, false));
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    pub(super) fn pump(&mut self, store: &mut impl Storage) -> Result<(), SyncError> {
+        let packed = self.peer_upto >= wire::PACKED_VERSION;
+        while self.in_flight < self.window {
+            let mut batch: Vec<SignedChange> = Vec::new();
+            let mut docs: BTreeSet<crate::model::DocId> = BTreeSet::new();
+            let mut bytes = 0usize;
+            let mut batch_class = u8::MAX;
+            while let Some(k) = self.push.first().copied() {
+                // Nothing of a class until every more urgent class is reconciled (the
+                // roster first: every other verdict depends on it).
+                if self.unsettled.iter().any(|u| *u < k.class) {
+                    break;
+                }
+                // Roster and urgent notices travel in a batch of their own, so on a
+                // slow link they are committed without waiting for a batch of backlog.
+                if !batch.is_empty()
+                    && (bytes >= BATCH_BYTES
+                        || batch.len() >= wire::MAX_CHANGES_PER_BATCH
+                        || (batch_class <= URGENT && k.class > URGENT))
+                {
+                    break;
+                }
+                if k.class <= URGENT
+                    && !batch.is_empty()
+                    && batch.len() + MAX_CLOSURE >= wire::MAX_CHANGES_PER_BATCH
+                {
+                    break;
+                }
+                self.push.pop_first();
+                // An urgent change travels with what it depends on, ahead of it in the
+                // same batch, so it is readable on arrival (issue 22).
+                let mut items = if k.class <= URGENT {
+                    self.closure(store, k)?
+                } else {
+                    Vec::new()
+                };
+                items.push(k);
+                if batch.is_empty() {
+                    batch_class = k.class;
+                }
+                for item in items {
+                    let Some(c) = store.change(&item.hash)? else {
+                        continue;
+                    };
+                    bytes += c.bytes.len();
+                    docs.insert(c.doc.clone());
+                    batch.push(c);
+                }
+            }
+            if batch.is_empty() {
+                break;
+            }
+            self.stats.changes_sent += batch.len() as u64;
+            self.stats.docs_sent += docs.len() as u64;
+            self.in_flight += 1;
+            let msg = if packed {
+                for c in &mut batch {
+                    c.bytes = wire::inflated_body(&c.bytes);
+                }
+                Msg::Packed { changes: batch }
+            } else {
+                Msg::Changes { changes: batch }
+            };
+            if batch_class <= URGENT && self.hello_sent {
+                self.urgent_batches.push_back(msg);
+            } else {
+                self.outbox.push_back(msg);
+            }
+        }
+        if self.is_idle() && self.peer_hello && self.ranges.is_empty() {
+            let mine = self.my_set(store)?;
+            let set = recon::set_fp(&self.nonce, &mine);
+            let seen = self.work_received;
+            // In sync and the peer already has our set's fingerprint: nothing to say.
+            let known = self.synced && self.announced == Some(set);
+            // Right after the hellos, a peer whose set differs always sends something
+            // (a descent, a want, a push): wait for it rather than spend a flight.
+            let early = self.work_received < 2 && self.announced == Some(set);
+            if !known && !early && self.idle_sent_for != Some((set, seen)) {
+                self.idle_sent_for = Some((set, seen));
+                self.announced = Some(set);
+                self.outbox.push_back(Msg::Idle {
+                    set,
+                    total: mine.count,
+                    seen,
+                });
+            }
+        }
+        Ok(())
+    }
+}
