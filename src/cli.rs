@@ -507,6 +507,16 @@ pub fn run(cli: Cli) -> Result<()> {
                 for (reason, n) in &s.quarantine_reasons {
                     println!("  quarantined {n}: {reason}");
                 }
+                for h in &s.refused_from {
+                    println!(
+                        "  WARNING: {} ({}) sent refused data: {} change(s), last at {} ({}); consider revoking it",
+                        h.name,
+                        h.node.short(),
+                        h.changes,
+                        crate::model::text::format_time(h.last_at),
+                        h.last_reason
+                    );
+                }
                 for e in &s.equivocators {
                     println!(
                         "  WARNING: key {e} signed two different changes with one sequence number (equivocation); consider revoking it"

@@ -697,6 +697,11 @@ pub(super) fn refuse(
         &reason,
         now,
     )?;
+    if hostile {
+        // Who to revoke: the peer that sent it (an honest relay never forwards what
+        // it refused itself), or its author when it came by USB.
+        db.note_hostile(via.unwrap_or(&c.author), &reason, now)?;
+    }
     report.rejected.push(RejectedChange {
         doc: id.to_string(),
         author: Some(c.author.short()),

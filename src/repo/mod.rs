@@ -104,6 +104,9 @@ pub struct StatusReport {
     pub quarantine_reasons: Vec<(String, i64)>,
     /// Keys caught signing two changes with one actor and sequence number.
     pub equivocators: Vec<String>,
+    /// Members (enrolled, revoked or not) that sent data refused as hostile: who to
+    /// revoke.
+    pub refused_from: Vec<HostileSender>,
     /// Digest of every document's heads: two nodes with equal digests hold the same.
     pub digest: String,
 }
@@ -376,9 +379,45 @@ impl Repo {
                 .into_iter()
                 .map(|(n, _, _)| n.to_string())
                 .collect(),
+            refused_from: self.hostile_senders()?,
             digest: hex::encode(db.digest()?.0),
         })
     }
+
+    /// Members (enrolled, revoked or not) that sent changes refused as hostile, most
+    /// recent first. Strangers' keys are counted too but not listed: there is nothing
+    /// to revoke.
+    pub fn hostile_senders(&self) -> Result<Vec<HostileSender>> {
+        let roster = self.roster()?;
+        Ok(self
+            .store
+            .read()
+            .hostile_senders()?
+            .into_iter()
+            .filter_map(|(node, changes, last_at, last_reason)| {
+                let m = roster.member(&node)?;
+                Some(HostileSender {
+                    node,
+                    name: m.name.clone(),
+                    changes,
+                    last_at,
+                    last_reason,
+                })
+            })
+            .collect())
+    }
+}
+
+/// A member that sent data refused as hostile (`Repo::hostile_senders`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct HostileSender {
+    pub node: NodeId,
+    pub name: String,
+    /// Changes refused.
+    pub changes: i64,
+    /// The last one, by this node's clock (unix seconds), and why.
+    pub last_at: i64,
+    pub last_reason: String,
 }
 
 /// This node's version of one notice, to compare receipts with.

@@ -197,5 +197,17 @@ pub fn migrations() -> Migrations<'static> {
                  DELETE FROM snapshots WHERE doc_id = old.doc_id;
              END;"#,
         ),
+        // 8 (the office sees who attacks, issue 21): per key that sent (or, by USB,
+        // signed) changes refused as hostile, how many and the last one. Apart from
+        // the refusal log, which keeps the last 10,000 rows whoever sent them: a
+        // flood must not push an attacker's count out of sight.
+        M::up(
+            "CREATE TABLE hostile_senders(
+                 node BLOB PRIMARY KEY,
+                 changes INTEGER NOT NULL,
+                 last_at INTEGER NOT NULL,
+                 last_reason TEXT NOT NULL
+             );",
+        ),
     ])
 }

@@ -33,6 +33,8 @@ pub const DB_FILE: &str = "conglang.sqlite3";
 /// Upper bound on changes parked while waiting for dependencies; a peer that would
 /// push past it is cut off (see `sync`).
 pub const MAX_PENDING: i64 = 20_000;
+/// Keys whose hostile changes are counted (`Db::note_hostile`).
+pub const MAX_HOSTILE_SENDERS: i64 = 1_000;
 
 pub struct Store {
     conn: Connection,
@@ -596,6 +598,45 @@ impl<'a> Db<'a> {
     }
 
     // ---- refusals ----
+    /// Counts a change refused as hostile against `node` (the peer that sent it, or
+    /// its author when it came by USB). At most `MAX_HOSTILE_SENDERS` keys are kept,
+    /// the least recent dropped first (keys cost a stranger nothing).
+    pub fn note_hostile(&self, node: &NodeId, reason: &str, at: i64) -> Result<()> {
+        let reason: String = reason.chars().take(MAX_REASON_CHARS).collect();
+        self.0
+            .prepare_cached(
+                "INSERT INTO hostile_senders(node, changes, last_at, last_reason) VALUES(?1, 1, ?2, ?3)
+                 ON CONFLICT(node) DO UPDATE SET changes = changes + 1,
+                     last_at = max(last_at, excluded.last_at), last_reason = excluded.last_reason",
+            )?
+            .execute(params![&node.0[..], at, reason])?;
+        self.0
+            .prepare_cached(
+                "DELETE FROM hostile_senders WHERE node NOT IN
+                 (SELECT node FROM hostile_senders ORDER BY last_at DESC LIMIT ?1)",
+            )?
+            .execute([MAX_HOSTILE_SENDERS])?;
+        Ok(())
+    }
+
+    /// Every key counted by `note_hostile`: (key, changes, last time, last reason).
+    pub fn hostile_senders(&self) -> Result<Vec<(NodeId, i64, i64, String)>> {
+        let mut st = self.0.prepare_cached(
+            "SELECT node, changes, last_at, last_reason FROM hostile_senders ORDER BY last_at DESC",
+        )?;
+        let rows = st.query_map([], |r| {
+            Ok((r.get::<_, Vec<u8>>(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (node, n, at, why) = row?;
+            if let Some(node) = NodeId::from_slice(&node) {
+                out.push((node, n, at, why));
+            }
+        }
+        Ok(out)
+    }
+
     pub fn log_rejection(
         &self,
         doc: Option<&DocId>,

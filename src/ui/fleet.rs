@@ -26,7 +26,7 @@ use crate::clock::{Estimate, WRONG_AFTER_MS};
 use crate::identity::NodeId;
 use crate::model::Role;
 use crate::model::health::Health;
-use crate::repo::{DISK_LOW_MB, PeerClock, Reach, Repo};
+use crate::repo::{DISK_LOW_MB, HostileSender, PeerClock, Reach, Repo};
 
 /// What the fleet view and the clock warning need, read on the core thread.
 #[derive(Clone, Debug, Default)]
@@ -39,6 +39,8 @@ pub struct FleetData {
     pub peer_clocks: BTreeMap<NodeId, PeerClock>,
     /// When this node last completed a sync with each peer (its clock).
     pub contacts: BTreeMap<NodeId, i64>,
+    /// Members that sent data refused as hostile (`Repo::hostile_senders`).
+    pub hostile: Vec<HostileSender>,
 }
 
 /// Reads the fleet data (`build_view`).
@@ -52,6 +54,7 @@ pub fn read(repo: &Repo) -> Result<FleetData> {
             .into_iter()
             .filter_map(|p| Some((p.node, p.last_synced?)))
             .collect(),
+        hostile: repo.hostile_senders()?,
     })
 }
 
@@ -375,6 +378,20 @@ pub fn show(ui: &mut Ui, st: &Station, view: &View, lang: Lang, now: i64) {
                                 ui.spacing_mut().item_spacing.y = 0.0;
                                 ui.label(bold(&r.name, 18.0));
                                 ui.label(RichText::new(&r.place).size(15.0).color(widgets::GREY));
+                                // Who to revoke: this device sent data refused as
+                                // hostile (a tampered kiosk, a stolen laptop).
+                                if let Some(h) =
+                                    view.fleet.hostile.iter().find(|h| h.node == r.node)
+                                {
+                                    let text = lang.fill(
+                                        S::SentRefused,
+                                        &[&h.changes.to_string(), &ago(lang, now - h.last_at)],
+                                    );
+                                    ui.add(
+                                        egui::Label::new(bold(&text, 15.0).color(widgets::RED))
+                                            .wrap(),
+                                    );
+                                }
                             });
                             for (level, text) in cells(r, lang, now) {
                                 cell(ui, level, &text);

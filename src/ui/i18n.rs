@@ -152,6 +152,7 @@ strings!(
     BehindTitle,
     UpToDate,
     MissingN,
+    SentRefused,
     NoReceipt,
     FleetTitle,
     FleetDevice,
@@ -545,6 +546,10 @@ fn table(s: S) -> (&'static str, &'static str) {
         S::BehindTitle => ("Thôn nào còn thiếu tin?", "Which villages are behind?"),
         S::UpToDate => ("Đã đủ tin", "Up to date"),
         S::MissingN => ("Thiếu {} thông báo", "Missing {} notices"),
+        S::SentRefused => (
+            "Đã gửi dữ liệu bị từ chối: {} thay đổi, lần cuối {}. Cân nhắc thu hồi máy này.",
+            "Sent refused data: {} changes, last {}. Consider revoking this device.",
+        ),
         S::NoReceipt => (
             "Chưa có biên nhận từ máy này",
             "No receipt from this device yet",

@@ -772,3 +772,49 @@ fn strangers_do_not_erase_clock_observations() {
     let est = k.clock_estimate().unwrap();
     assert!(est.wrong() && est.offset_ms == Some(year_ms), "{est:?}");
 }
+
+/// Issue 21, point 8: a node that refuses hostile data from a member key counts it,
+/// and the office sees which device to revoke — in `conglang status` and on the
+/// devices screen, beside the device's name.
+#[test]
+fn the_office_sees_which_device_sent_refused_data() {
+    use automerge::transaction::Transactable;
+    let tmp = tempfile::tempdir().unwrap();
+    let (office, kiosk) = office_and_kiosk(tmp.path());
+    let kiosk_id = member_id(&kiosk.dir);
+    {
+        let mut o = Repo::open(&office.dir).unwrap();
+        let k = Repo::open(&kiosk.dir).unwrap();
+        let id = o
+            .post_notice(&NoticeDraft {
+                title: "Lịch họp thôn".into(),
+                body: "Tối thứ bảy tại nhà văn hóa".into(),
+                ..Default::default()
+            })
+            .unwrap();
+        // The kiosk's key rewrites an official notice (only officials may), three times.
+        let forged: Vec<_> = (0..3)
+            .map(|i| {
+                crate::harness::forge(&k, &o, &id, |tx| {
+                    tx.put(automerge::ROOT, "title", format!("Tin giả {i}"))
+                        .unwrap();
+                })
+            })
+            .collect();
+        let r = o.import(forged, Some(&kiosk_id)).unwrap();
+        assert_eq!(r.rejected.len(), 3);
+        assert!(r.rejected.iter().all(|x| x.hostile), "{r:?}");
+        let st = o.status().unwrap();
+        assert_eq!(st.refused_from.len(), 1, "{:?}", st.refused_from);
+        assert_eq!(st.refused_from[0].node, kiosk_id);
+        assert_eq!(st.refused_from[0].changes, 3);
+    }
+    let out = office.ok(&["status"]);
+    assert!(
+        out.contains("Kiosk Nà Khoang") && out.contains("sent refused data: 3 change(s)"),
+        "{out}"
+    );
+    let mut h = app(&office.dir, Clock::system());
+    tap_button(&mut h, "Thiết bị");
+    h.get_by_label_contains("Đã gửi dữ liệu bị từ chối: 3 thay đổi");
+}
