@@ -754,6 +754,72 @@ fn refused_creations_do_not_count_against_the_quota() {
     );
 }
 
+/// Issue 21, fault 9: a kiosk key wrote receipts of any size — 18,000 entries for
+/// notices that do not exist, 5.4 MiB stored and synced to every member. A receipt
+/// holds at most `MAX_RECEIPT_ENTRIES`; past it the change is refused, while the
+/// kiosk's honest entries keep flowing.
+#[test]
+fn a_receipt_cannot_grow_past_its_bound() {
+    use conglang::verdict::rules::MAX_RECEIPT_ENTRIES;
+    let mut c = Commune::new();
+    let mut kiosk = c.member("kiosk", Role::Kiosk);
+    c.office
+        .post_notice(&conglang::model::NoticeDraft {
+            title: "Lịch họp".into(),
+            body: "Tối thứ bảy".into(),
+            ..Default::default()
+        })
+        .unwrap();
+    exchange(&mut c.office, &mut kiosk);
+    let period = conglang::model::receipt_period_of(conglang::model::text::now());
+    let rid = DocId::receipt_in(&kiosk.node_id(), period);
+    let base = doc_of(&kiosk, &rid);
+    let notices = match base.get(ROOT, "notices").unwrap() {
+        Some((_, id)) => id,
+        None => panic!("the kiosk wrote its receipt"),
+    };
+    let fill = |n: usize, salt: u64| {
+        forge_with(
+            &kiosk,
+            base.clone(),
+            &rid,
+            new_actor(&kiosk.node_id()),
+            None,
+            |tx| {
+                for i in 0..n as u64 {
+                    tx.put(
+                        &notices,
+                        format!("n-{:016x}", salt + i),
+                        "1800000000 0123456789abcdef",
+                    )
+                    .unwrap();
+                }
+            },
+        )
+    };
+    let r = c
+        .office
+        .import(
+            vec![fill(MAX_RECEIPT_ENTRIES + 1, 1 << 40)],
+            Some(&kiosk.node_id()),
+        )
+        .unwrap();
+    assert_eq!(r.rejected.len(), 1, "{r:?}");
+    assert!(
+        r.rejected[0].reason.contains("at most 5,000 entries"),
+        "{r:?}"
+    );
+    // Up to the bound (the entry the kiosk holds, plus these) is a receipt.
+    let r = c
+        .office
+        .import(
+            vec![fill(MAX_RECEIPT_ENTRIES - 1, 1 << 41)],
+            Some(&kiosk.node_id()),
+        )
+        .unwrap();
+    assert!(r.rejected.is_empty(), "{r:?}");
+}
+
 // ---- revocation ---------------------------------------------------------------
 
 #[test]
