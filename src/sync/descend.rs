@@ -181,7 +181,10 @@ impl Session {
         if count == 0 {
             return self.push_all(store, node);
         }
-        if node.depth == recon::DEPTH || mine.count <= LIST_MAX || node.class <= URGENT {
+        if node.depth == recon::DEPTH
+            || mine.count <= LIST_MAX
+            || (node.class <= URGENT && mine.count <= URGENT_LIST_MAX)
+        {
             return self.list(store, node);
         }
         if mine.count > TWO_LEVELS && node.depth + 2 <= recon::DEPTH {

@@ -1847,3 +1847,49 @@ fn declared_operations_are_charged_before_the_import() {
     victim.handle_message(m, &mut store).unwrap();
     assert_eq!(store.items.len(), held + 64);
 }
+
+/// Issue 22, point 4: every withdrawal ever made stays in the urgent class, which was
+/// listed in full both ways at every contact where it differed: at 4,000 withdrawals,
+/// ~32 KB each way (~2.7 s on 2G) before the first urgent batch. Past
+/// `URGENT_LIST_MAX` the class is reconciled by fingerprint: a new warning among
+/// 4,000 old withdrawals reaches the kiosk after a few hundred bytes each way.
+#[test]
+fn a_new_warning_among_thousands_of_withdrawals_costs_little_to_find() {
+    let (a, b, c) = ids();
+    let mut office = Mem::default();
+    for i in 0..4_000 {
+        office.add(item(&notice(i), true, i as i64, b"withdrawn"), None);
+    }
+    let mut kiosk = office.clone();
+    // Several new items, so the `Hello`'s recent list alone does not explain them.
+    let warning = item(&notice(9_999), true, 9_999, b"KHAN: lu quet");
+    for i in 0..6 {
+        office.add(
+            item(&notice(5_000 + i), false, 5_000 + i as i64, b"plain"),
+            None,
+        );
+    }
+    office.add(warning.clone(), None);
+    let warned = hash_of(&warning);
+    let mut so = Session::new(a, b, c, [1; 16]);
+    let mut sk = Session::new(b, a, c, [2; 16]);
+    let (mut before_ab, mut done) = (0usize, false);
+    run_pair(
+        (&mut so, &mut office),
+        (&mut sk, &mut kiosk),
+        |m, k| {
+            if !done {
+                before_ab += wire::encode(m).len();
+                done = k.items.contains_key(&warned);
+            }
+        },
+        |m| m,
+    );
+    assert!(done);
+    assert_eq!(kiosk.set(), office.set());
+    eprintln!("{before_ab} B from the office before the warning");
+    assert!(
+        before_ab < 8_000,
+        "{before_ab} B from the office before the warning (a listing is ~32 KB)"
+    );
+}
