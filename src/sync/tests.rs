@@ -812,6 +812,25 @@ fn simulate(seed: u64) {
     let write = |m: &mut Mem, rng: &mut rand::rngs::StdRng, next: &mut u64| {
         *next += 1;
         let next = *next;
+        // A withdrawal or an edit that makes a notice urgent: an urgent change that
+        // depends on a plain notice this node holds, at any time (clocks differ, so
+        // time order is not causal order). Issue 22.
+        if rng.random_bool(0.1) {
+            let plain: Vec<([u8; 32], DocId)> = m
+                .items
+                .values()
+                .filter(|(k, ..)| k.class == 2)
+                .map(|(k, c, ..)| (k.hash, c.doc.clone()))
+                .collect();
+            if !plain.is_empty() {
+                let (dep, doc) = plain[rng.random_range(0..plain.len())].clone();
+                m.add(
+                    with_deps(&doc, true, rng.random_range(0..1000), &[dep]),
+                    None,
+                );
+                return;
+            }
+        }
         let urgent = rng.random_bool(0.05);
         let doc = match rng.random_range(0..4) {
             0 => notice(next),
@@ -884,7 +903,29 @@ fn simulate(seed: u64) {
             .filter(|(k, ..)| k.class <= URGENT && !before_y.contains(&k.hash))
             .map(|(k, ..)| k.hash)
             .collect();
+        let waited_before = (x.waited.len(), y.waited.len());
         let r = contact((&ix, x), (&iy, y), commune, &mut rng, cut, live);
+        // Causal order within priority: no urgent change waits in the receiver's
+        // pending buffer for an item the sender held (it travels ahead of it).
+        for (recv, from, before_from, start) in [
+            (&*y, &*x, &before_x, waited_before.1),
+            (&*x, &*y, &before_y, waited_before.0),
+        ] {
+            for h in &recv.waited[start..] {
+                let c = recv
+                    .pending
+                    .get(h)
+                    .or_else(|| recv.items.get(h).map(|(_, c, ..)| c))
+                    .expect("a waiting item is pending or stored");
+                if key_of(c).class > URGENT || !from.items.contains_key(h) {
+                    continue;
+                }
+                assert!(
+                    !deps_of(c).iter().all(|d| before_from.contains(d)),
+                    "seed {seed} step {step}: an urgent change waited for an item its sender held"
+                );
+            }
+        }
         // Nothing committed is lost.
         assert!(
             before_x.iter().all(|h| x.items.contains_key(h)),
@@ -907,8 +948,20 @@ fn simulate(seed: u64) {
         if new_for_y {
             assert!(y.count() > before_y.len(), "seed {seed} step {step}");
         }
-        // Urgent first: every urgent item y lacked precedes every non-urgent one.
-        if let Some(first_plain) = r.sent_ab.iter().position(|k| k.class > URGENT) {
+        // Urgent first: every urgent item y lacked precedes every non-urgent one,
+        // except the dependencies that travel with an urgent change.
+        let closure_deps: HashSet<[u8; 32]> = r
+            .sent_ab
+            .iter()
+            .filter(|k| k.class <= URGENT)
+            .filter_map(|k| x.items.get(&k.hash))
+            .flat_map(|(_, c, ..)| deps_of(c))
+            .collect();
+        if let Some(first_plain) = r
+            .sent_ab
+            .iter()
+            .position(|k| k.class > URGENT && !closure_deps.contains(&k.hash))
+        {
             assert!(
                 !r.sent_ab[first_plain..]
                     .iter()
