@@ -76,7 +76,9 @@ impl<'a> Reader<'a> {
     fn done(&self) -> bool {
         self.i >= self.b.len()
     }
-    fn uleb(&mut self) -> Result<u64> {
+    /// A LEB128 number's bits, how many bits it had, and whether its last byte had
+    /// the sign bit (for `sleb`).
+    fn leb(&mut self) -> Result<(u64, u32, bool)> {
         let mut v: u64 = 0;
         let mut shift = 0u32;
         loop {
@@ -90,30 +92,20 @@ impl<'a> Reader<'a> {
             v |= u64::from(byte & 0x7f).checked_shl(shift).unwrap_or(0);
             shift += 7;
             if byte & 0x80 == 0 {
-                return Ok(v);
+                return Ok((v, shift, byte & 0x40 != 0));
             }
         }
     }
+    fn uleb(&mut self) -> Result<u64> {
+        Ok(self.leb()?.0)
+    }
     fn sleb(&mut self) -> Result<i64> {
-        let mut v: i64 = 0;
-        let mut shift = 0u32;
-        loop {
-            let Some(&byte) = self.b.get(self.i) else {
-                bail!("malformed change: truncated number");
-            };
-            self.i += 1;
-            if shift > 63 {
-                bail!("malformed change: number too long");
-            }
-            v |= i64::from(byte & 0x7f).checked_shl(shift).unwrap_or(0);
-            shift += 7;
-            if byte & 0x80 == 0 {
-                if shift < 64 && byte & 0x40 != 0 {
-                    v |= -1i64 << shift;
-                }
-                return Ok(v);
-            }
+        let (v, shift, negative) = self.leb()?;
+        let mut v = v as i64;
+        if shift < 64 && negative {
+            v |= -1i64 << shift;
         }
+        Ok(v)
     }
     fn take(&mut self, n: u64) -> Result<&'a [u8]> {
         let end = usize::try_from(n)

@@ -1551,22 +1551,12 @@ fn an_honest_full_sync_stays_within_its_read_budget() {
     let mut kiosk = Mem::default();
     let mut so = Session::new(a, b, c, [1; 16]);
     let mut sk = Session::new(b, a, c, [2; 16]);
-    so.start(&mut office).unwrap();
-    sk.start(&mut kiosk).unwrap();
-    for _ in 0..200 {
-        let mut moved = false;
-        while let Some(m) = so.poll_transmit() {
-            moved = true;
-            sk.handle_message(m, &mut kiosk).unwrap();
-        }
-        while let Some(m) = sk.poll_transmit() {
-            moved = true;
-            so.handle_message(m, &mut office).unwrap();
-        }
-        if !moved {
-            break;
-        }
-    }
+    run_pair(
+        (&mut so, &mut office),
+        (&mut sk, &mut kiosk),
+        |_, _| {},
+        |m| m,
+    );
     assert!(so.is_synced() && sk.is_synced());
     assert_eq!(office.set(), kiosk.set());
     assert!(
@@ -1749,31 +1739,13 @@ fn a_courier_met_first_as_unknown_sends_only_what_the_kiosk_lacks() {
             (&mut sk, &mut kiosk),
             |m, _| sent += m.batch().map_or(0, |b| b.len()),
             // A kiosk of the previous release does not say it is restricted.
-            |m| match m {
-                Msg::Hello {
-                    version,
-                    commune,
-                    nonce,
-                    set,
-                    total,
-                    classes,
-                    recent,
-                    wall_ms,
-                    upto,
-                    restricted,
-                } => Msg::Hello {
-                    version,
-                    commune,
-                    nonce,
-                    set,
-                    total,
-                    classes,
-                    recent,
-                    wall_ms,
-                    upto,
-                    restricted: if old_kiosk { None } else { restricted },
-                },
-                m => m,
+            |mut m| {
+                if let Msg::Hello { restricted, .. } = &mut m
+                    && old_kiosk
+                {
+                    *restricted = None;
+                }
+                m
             },
         );
         assert_eq!(kiosk.set(), courier.set(), "old kiosk: {old_kiosk}");
