@@ -2,6 +2,8 @@
 //! (times, roles, node ids) before anything touches the store, so a bad argument is
 //! a clear English error and a non-zero exit with nothing written.
 
+mod status;
+
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -484,44 +486,7 @@ pub fn run(cli: Cli) -> Result<()> {
                 v["clock"]["wrong"] = clock.wrong().into();
                 print_json(&v)?;
             } else {
-                println!("node:    {}", s.node_id);
-                println!(
-                    "commune: {} ({})",
-                    s.commune.as_deref().unwrap_or("-"),
-                    s.commune_id.map(|c| c.to_string()).unwrap_or("-".into())
-                );
-                println!(
-                    "role:    {}",
-                    s.role
-                        .map(|r| r.to_string())
-                        .unwrap_or("not a member yet".into())
-                );
-                println!("clock:   {}", clock.describe());
-                for (k, n) in &s.docs {
-                    println!("{k:>10}: {n}");
-                }
-                println!(
-                    "changes: {}  pending: {}  refused: {}  quarantined: {}",
-                    s.changes, s.pending, s.rejected, s.quarantined
-                );
-                for (reason, n) in &s.quarantine_reasons {
-                    println!("  quarantined {n}: {reason}");
-                }
-                for h in &s.refused_from {
-                    println!(
-                        "  WARNING: {} ({}) sent refused data: {} change(s), last at {} ({}); consider revoking it",
-                        h.name,
-                        h.node.short(),
-                        h.changes,
-                        crate::model::text::format_time(h.last_at),
-                        h.last_reason
-                    );
-                }
-                for e in &s.equivocators {
-                    println!(
-                        "  WARNING: key {e} signed two different changes with one sequence number (equivocation); consider revoking it"
-                    );
-                }
+                status::print(&s, &clock);
             }
         }
         Command::Reach { notice } => {
