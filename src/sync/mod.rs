@@ -114,7 +114,8 @@ pub struct Imported {
     /// Documents whose heads moved.
     pub changed: BTreeSet<crate::model::DocId>,
     pub rejected: Vec<RejectedChange>,
-    /// Pending buffer full: the sender must be cut off.
+    /// An author's share of the pending buffer was full: some of its waiting changes
+    /// were dropped, not parked (the session goes on; `Stats::pending_dropped`).
     pub overflow: bool,
 }
 
