@@ -68,7 +68,8 @@ pub struct ImportReport {
     /// Documents whose heads moved.
     #[serde(skip)]
     pub changed: BTreeSet<DocId>,
-    /// Pending buffer full: the sender must be cut off.
+    /// An author's share of the pending buffer was full: some of its waiting changes
+    /// were dropped, not parked.
     pub overflow: bool,
     /// Changes set aside in quarantine (not valid now; may become valid).
     pub quarantined: usize,
