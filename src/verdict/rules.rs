@@ -65,14 +65,6 @@ pub enum Rejection {
 const RECEIPT_FIELDS: &[&str] = &["kind", "created_by", "created_at", "notices"];
 /// Most heads one receipt entry lists (a notice edited concurrently by many).
 const MAX_RECEIPT_HEADS: usize = 32;
-/// Most entries one receipt (one node, one 30-day period) may hold: the notices it
-/// received in the period and the live ones it carried over. A commune posts tens a
-/// month; 5,000 leaves room for years of pinned notices. A receipt travels to every
-/// official and courier, so a kiosk key could otherwise fill every store with
-/// entries for notices that do not exist (issue 21, fault 9: 18,000 in 100 changes,
-/// 5.4 MiB). Whether a notice exists is not checked: that would depend on what a
-/// node holds, not on the receipt's own history.
-pub const MAX_RECEIPT_ENTRIES: usize = 5_000;
 
 /// Most operations one change may carry (a 20,000-character text plus its fields).
 pub const MAX_OPS: usize = crate::model::declared::MAX_CHANGE_OPS as usize;
@@ -518,9 +510,6 @@ fn check_receipt_entries(before: &Automerge, change: &VerifiedChange) -> Result<
         .filter_map(|(v, id)| matches!(v, automerge::Value::Object(_)).then_some(id))
         .collect();
     let mut made: Vec<String> = Vec::new();
-    // Entries the receipt holds before, and the keys this change adds.
-    let held: usize = existing.iter().map(|m| before.length(m)).sum();
-    let mut added: std::collections::HashSet<&str> = std::collections::HashSet::new();
     for (i, op) in expanded.operations.iter().enumerate() {
         if op.obj == legacy::ObjectId::Root {
             if let legacy::Key::Map(k) = &op.key
@@ -562,16 +551,6 @@ fn check_receipt_entries(before: &Automerge, change: &VerifiedChange) -> Result<
         if !ok {
             return bad("an entry must be a time, or a time and the notice's heads");
         }
-        if !matches!(op.action, legacy::OpType::Delete)
-            && !existing
-                .iter()
-                .any(|m| before.get(m, key.as_str()).is_ok_and(|v| v.is_some()))
-        {
-            added.insert(key.as_str());
-        }
-    }
-    if held + added.len() > MAX_RECEIPT_ENTRIES {
-        return bad("a receipt holds at most 5,000 entries");
     }
     Ok(())
 }
