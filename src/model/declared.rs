@@ -37,8 +37,10 @@ pub const MAX_STRING_BYTES: u64 = 8 * 1024 * 1024;
 /// author's document had: a handful, more after a partition).
 pub const MAX_DEPS: u64 = 1_024;
 /// Most other actors a change may list (automerge allocates one id for each, even
-/// an empty one: 520,000 of them fit in a 601-byte deflated change).
-pub const MAX_OTHER_ACTORS: u64 = 1_024;
+/// an empty one: 520,000 of them fit in a 601-byte deflated change). Every process
+/// start writes under a new actor, so a receipt carried over by a kiosk driven from
+/// the CLI may name thousands: 16,384 (at most 512 KiB of ids) leaves room.
+pub const MAX_OTHER_ACTORS: u64 = 16_384;
 
 /// What a change declares (see the module header).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
