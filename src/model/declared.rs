@@ -129,29 +129,19 @@ impl<'a> Reader<'a> {
 /// inflation).
 pub fn check(bytes: &[u8]) -> Result<Declared> {
     let d = read(bytes)?;
-    if d.ops > MAX_CHANGE_OPS {
-        bail!(
-            "change declares {} operations, over the {MAX_CHANGE_OPS} limit",
-            d.ops
-        );
-    }
-    if d.max_rows > MAX_COLUMN_ROWS {
-        bail!(
-            "change declares a column of {} rows, over the {MAX_COLUMN_ROWS} limit",
-            d.max_rows
-        );
-    }
-    if d.grouped > MAX_COLUMN_ROWS {
-        bail!(
-            "change declares {} listed ids, over the {MAX_COLUMN_ROWS} limit",
-            d.grouped
-        );
-    }
-    if d.string_bytes > MAX_STRING_BYTES {
-        bail!(
-            "change declares {} bytes of repeated strings, over the {MAX_STRING_BYTES} limit",
-            d.string_bytes
-        );
+    for (declared, limit, what) in [
+        (d.ops, MAX_CHANGE_OPS, "operations"),
+        (d.max_rows, MAX_COLUMN_ROWS, "rows in one column"),
+        (d.grouped, MAX_COLUMN_ROWS, "listed ids"),
+        (
+            d.string_bytes,
+            MAX_STRING_BYTES,
+            "bytes of repeated strings",
+        ),
+    ] {
+        if declared > limit {
+            bail!("change declares {declared} {what}, over the {limit} limit");
+        }
     }
     Ok(d)
 }
