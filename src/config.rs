@@ -110,7 +110,8 @@ pub struct UiConfig {
     /// Hamlet pre-filled on the request form of a village-hall kiosk (wins over
     /// the place in the kiosk's roster entry).
     pub hamlet: Option<String>,
-    /// Most requests a kiosk files in any hour; more wait for the next hour.
+    /// The rate a sustained flood of requests is paced to (`ui::pacing`): after a
+    /// burst of three, the gap between requests doubles up to one hour over this.
     pub requests_per_hour: u32,
     /// espeak-ng voice for reading aloud: "vi" (Northern), "vi-vn-x-central"
     /// (Central, right for Quảng Ngãi), "vi-vn-x-south".

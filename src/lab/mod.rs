@@ -573,7 +573,8 @@ fn reachable(addrs: &[std::net::SocketAddr], ip: std::net::IpAddr) -> Result<std
 pub struct LinkMeasure {
     /// From the QUIC connection being up to both sides holding the same heads.
     pub catch_up_ms: u64,
-    /// From the connection being up to the urgent notice committed on the receiver.
+    /// From the connection being up to the urgent notice readable, and urgent, on the
+    /// receiver (for a notice made urgent by an edit: the edit and its base both held).
     pub urgent_ms: Option<u64>,
     /// Protocol payload bytes (our frames), both ways.
     pub payload_bytes: u64,
@@ -717,7 +718,8 @@ pub struct ContactMeasure {
     pub connect_ms: Option<u64>,
     /// From link up to the first batch committed on the receiver.
     pub first_commit_ms: Option<u64>,
-    /// From the connection being up to the urgent notice committed on the receiver.
+    /// From the connection being up to the urgent notice readable, and urgent, on the
+    /// receiver (for a notice made urgent by an edit: the edit and its base both held).
     pub urgent_after_connect_ms: Option<u64>,
     /// From link up to the session reporting `Synced` (the backlog is done).
     pub synced_ms: Option<u64>,
@@ -808,7 +810,7 @@ pub async fn contact_over_link(
         let left = window.saturating_sub(t0.elapsed());
         let ev = tokio::time::timeout(left.min(Duration::from_millis(10)), events.recv()).await;
         if let (Some(u), Some(doc), None) = (up, &urgent, m.urgent_after_connect_ms)
-            && reader.notice(doc)?.is_some()
+            && reader.notice(doc)?.is_some_and(|n| n.urgent)
         {
             m.urgent_after_connect_ms = Some(ms(u));
         }

@@ -235,6 +235,33 @@ pub fn receipt_period_of(unix_s: i64) -> u32 {
     (unix_s.max(0) / RECEIPT_PERIOD_SECS).min(MAX_RECEIPT_PERIOD as i64) as u32
 }
 
+/// The period a node writes its receipt entries into (issue 21, fault 10: a receipt
+/// written under a clock that said 2031 must not live for years once the clock is put
+/// right). `clock` is the period of the node's clock now, `newest` the newest period
+/// it has written, `anchor` (clock period, written period) at its last write.
+///
+/// Periods only grow for one owner (every node prunes by the newest id it holds), but
+/// they follow the clock's *steps*, not its value: as the clock moves on by k periods
+/// the written period moves on by k; when the clock goes back by a period or more (set
+/// right after running ahead, or set wrong), the node moves on by
+/// `RECEIPT_PERIODS_KEPT` at once, so what it wrote under the old setting is
+/// superseded — dropped on every node that receives the new period — and the new
+/// period's first change carries the live entries over as at any new period. A
+/// store from before anchors reads as if its last write was on time.
+pub fn receipt_writing_period(clock: u32, newest: Option<u32>, anchor: Option<(u32, u32)>) -> u32 {
+    let Some(newest) = newest else {
+        return clock;
+    };
+    let (c0, w0) = anchor.unwrap_or((newest, newest));
+    let w0 = w0.max(newest);
+    let p = if clock >= c0 {
+        w0.saturating_add(clock - c0)
+    } else {
+        w0.saturating_add(RECEIPT_PERIODS_KEPT)
+    };
+    p.min(MAX_RECEIPT_PERIOD)
+}
+
 /// The deterministic rule that drops old receipts: of one owner's periodic receipts,
 /// a node keeps only those of the newest `RECEIPT_PERIODS_KEPT` periods counted back
 /// from the newest period it holds (by number, not by how many are present). It is
@@ -405,5 +432,45 @@ mod tests {
                 assert!(keep(&both).len() <= RECEIPT_PERIODS_KEPT as usize);
             }
         }
+    }
+
+    /// Issue 21, fault 10: a kiosk whose clock said 2031 wrote period 753; once its
+    /// clock is put right (693) it moves to 755, which supersedes 753, and then
+    /// follows the clock one period per period. An on-time node writes its clock's
+    /// period, and a store from before anchors behaves the same when on time.
+    #[test]
+    fn receipt_periods_follow_a_corrected_clock() {
+        assert_eq!(receipt_writing_period(693, None, None), 693);
+        assert_eq!(receipt_writing_period(693, Some(693), None), 693);
+        assert_eq!(
+            receipt_writing_period(694, Some(693), Some((693, 693))),
+            694
+        );
+        // Ran ahead, then corrected.
+        let p = receipt_writing_period(693, Some(753), None);
+        assert_eq!(p, 755);
+        assert!(receipt_superseded(753, p));
+        assert!(!receipt_superseded(755, p));
+        // And then on with the clock.
+        assert_eq!(
+            receipt_writing_period(693, Some(755), Some((693, 755))),
+            755
+        );
+        assert_eq!(
+            receipt_writing_period(695, Some(755), Some((693, 755))),
+            757
+        );
+        // A clock set back a year, then forward again: periods never go back.
+        let back = receipt_writing_period(681, Some(693), Some((693, 693)));
+        assert_eq!(back, 695);
+        assert_eq!(
+            receipt_writing_period(693, Some(695), Some((681, 695))),
+            707
+        );
+        // Saturates at the highest period an id may name.
+        assert_eq!(
+            receipt_writing_period(10, Some(MAX_RECEIPT_PERIOD), None),
+            MAX_RECEIPT_PERIOD
+        );
     }
 }

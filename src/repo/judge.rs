@@ -216,6 +216,12 @@ pub(super) fn import_roster(
         }
         note_link(db, c)?;
     }
+    for a in &outcome.equivocators {
+        if !old.equivocators.contains(a) {
+            tracing::warn!(author = %a.short(), "equivocation in the roster: two roster changes with one actor and sequence number");
+        }
+        db.flag_equivocator(a, &id, now)?;
+    }
     // The roster's cache row: the document of valid changes, the evaluated roster as view.
     let mut doc = Automerge::new();
     doc.apply_changes(outcome.order.iter().map(|h| by_hash[h].change.clone()))?;
@@ -689,6 +695,12 @@ pub(super) fn refuse(
         .take(crate::store::MAX_REASON_CHARS)
         .collect();
     tracing::warn!(doc = %id, author = %c.author.short(), via = ?via.map(|v| v.short()), "refused change: {reason}");
+    // Its chain link may have been noted for judging the batch; a change not stored
+    // must not become a chain head a revocation's cut names (the office would cut at
+    // a change no other node holds: same stored set, different verdicts).
+    if !db.has_change(&c.hash.0)? && !db.in_quarantine(&c.hash.0)? {
+        db.remove_link(&c.hash.0)?;
+    }
     db.log_rejection(
         Some(id),
         Some(&c.hash.0),

@@ -4,7 +4,10 @@
 //! A node writes its receipt entries into `rc-<node>-<period>`, the period being the
 //! 30-day epoch of its clock (`model::receipt_period_of`), never older than the newest
 //! period it already wrote (a clock set back must not write into a receipt the rule
-//! below drops at once; a clock that ran ahead only names its periods higher). The
+//! below drops at once). Periods follow the clock's steps, not its value
+//! (`model::receipt_writing_period`): a clock that ran ahead and is put right moves
+//! the node on by two periods at once, so what it wrote under the wrong clock is
+//! superseded then, not years later (issue 21, fault 10). The
 //! first change of a new period carries over, with their first-held times and the
 //! version held now, the notices still live (not withdrawn, not past `valid_until` by
 //! this node's clock) whose newest entry is in a receipt the new period supersedes, so
@@ -162,6 +165,10 @@ pub(super) fn receipt_link(db: Db<'_>, id: &DocId) -> Result<Option<Option<[u8; 
     Ok(Some(heads.into_iter().max()))
 }
 
+/// Store metadata: this node's clock period and the period it wrote into, at its last
+/// receipt write (`model::receipt_writing_period`).
+const RECEIPT_ANCHOR: &str = "receipt_anchor";
+
 impl EditCtx {
     /// Records in this node's receipt which version of these notices it now holds,
     /// in the current period's receipt (see the module header).
@@ -172,7 +179,12 @@ impl EditCtx {
         let now = text::now();
         let docs = db.receipt_docs_of(&self.me)?;
         let newest = docs.iter().filter_map(|d| d.receipt_period()).max();
-        let period = model::receipt_period_of(now).max(newest.unwrap_or(0));
+        let clock = model::receipt_period_of(now);
+        let anchor = db.meta(RECEIPT_ANCHOR)?.and_then(|v| {
+            let (c, w) = v.split_once(',')?;
+            Some((c.parse().ok()?, w.parse().ok()?))
+        });
+        let period = model::receipt_writing_period(clock, newest, anchor);
         let rid = DocId::receipt_in(&self.me, period);
         let fresh = !docs.contains(&rid);
         // The entries of these notices only — O(batch) whatever the receipt's size —
@@ -244,6 +256,7 @@ impl EditCtx {
             }
             write_receipt_entries(tx, &new)
         })?;
+        db.set_meta(RECEIPT_ANCHOR, &format!("{clock},{period}"))?;
         if fresh {
             prune_owner(db, &me)?;
         }

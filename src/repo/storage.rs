@@ -186,6 +186,17 @@ impl crate::sync::Storage for Repo {
     fn is_member(&mut self, peer: &NodeId) -> Result<bool> {
         Ok(self.roster()?.active_role(peer).is_some())
     }
+    fn notice_live(&mut self, hash: &[u8; 32]) -> Result<bool> {
+        let db = self.store.read();
+        let Some(c) = db.recon_change(hash)? else {
+            return Ok(true);
+        };
+        let Some(row) = db.doc(&c.doc)? else {
+            return Ok(true);
+        };
+        Ok(serde_json::from_str::<crate::model::Notice>(&row.view)
+            .map_or(true, |n| n.is_live(crate::model::text::now())))
+    }
 }
 
 impl From<ImportReport> for crate::sync::Imported {

@@ -142,15 +142,15 @@ impl Session {
             // The peer's `Hello` listed nothing of this class, so we queued it whole;
             // it now says it holds some. Drop what is still queued (what already went,
             // went) and reconcile the class instead.
-            let stale: Vec<ItemKey> = self
+            let stale: Vec<SendKey> = self
                 .push
                 .iter()
-                .filter(|k| k.class == node.class)
+                .filter(|k| k.0.class == node.class)
                 .copied()
                 .collect();
             for k in stale {
                 self.push.remove(&k);
-                self.pushed.remove(&k.hash);
+                self.pushed.remove(&k.0.hash);
             }
         }
         self.budget.charge(1)?;

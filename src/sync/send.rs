@@ -42,9 +42,10 @@ impl Session {
     /// yet and not equal at the `Hello` (an urgent change goes out before the notices'
     /// classes are reconciled: the notice a withdrawal or an urgent edit builds on
     /// would otherwise come at the end of the backlog). A dependency the peer turns
-    /// out to hold costs its bytes once; it never waits.
+    /// out to hold costs its bytes once; it never waits. Reads only: `take` moves
+    /// the result out of the queue.
     pub(super) fn closure(
-        &mut self,
+        &self,
         store: &mut impl Storage,
         k: ItemKey,
     ) -> Result<Vec<ItemKey>, SyncError> {
@@ -64,18 +65,47 @@ impl Session {
                 if seen.len() > MAX_CLOSURE || !seen.insert(d.hash) {
                     continue;
                 }
-                let queued = self.push.contains(&d);
+                let queued = self.push.contains(&SendKey(d));
                 let unknown = d.class > URGENT
                     && !self.equal_at_hello.contains(&d.class)
                     && !self.pushed.contains(&d.hash);
                 if (queued || unknown) && !self.restricted && self.classes_allowed(d.class) {
-                    self.push.remove(&d);
-                    self.pushed.insert(d.hash);
                     stack.push((d, false));
                 }
             }
         }
         Ok(out)
+    }
+
+    /// Takes a closure's items out of the queue: they go now, ahead of their change.
+    fn take(&mut self, items: &[ItemKey]) {
+        for d in items {
+            self.push.remove(&SendKey(*d));
+            self.pushed.insert(d.hash);
+        }
+    }
+
+    /// Does the peer certainly lack `k`'s notice entirely: `k` creates it (and is
+    /// queued for the peer), or its creation is in the closure and known to be lacking
+    /// (queued, or of a class the peer said it holds nothing of)? "May lack" is not
+    /// enough: a withdrawal of a notice the peer shows must never be held back.
+    fn lacks_notice(
+        &self,
+        store: &mut impl Storage,
+        k: ItemKey,
+        closure: &[ItemKey],
+    ) -> Result<bool, SyncError> {
+        if store.recon_deps(&k.hash)?.is_empty() {
+            return Ok(true);
+        }
+        for d in closure {
+            let lacking = self.push.contains(&SendKey(*d))
+                || self.peer_classes.get(&d.class).is_some_and(|c| c.0 == 0);
+            if lacking && store.recon_deps(&d.hash)?.is_empty() {
+                return Ok(true);
+            }
+        }
+        Ok(false)
     }
 
     pub(super) fn pump(&mut self, store: &mut impl Storage) -> Result<(), SyncError> {
@@ -85,7 +115,7 @@ impl Session {
             let mut docs: BTreeSet<crate::model::DocId> = BTreeSet::new();
             let mut bytes = 0usize;
             let mut batch_class = u8::MAX;
-            while let Some(k) = self.push.first().copied() {
+            while let Some(SendKey(k)) = self.push.first().copied() {
                 // Nothing of a class until every more urgent class is reconciled (the
                 // roster first: every other verdict depends on it).
                 if self.unsettled.iter().any(|u| *u < k.class) {
@@ -110,7 +140,25 @@ impl Session {
                 // An urgent change travels with what it depends on, ahead of it in the
                 // same batch, so it is readable on arrival (issue 22).
                 let mut items = if k.class <= URGENT {
-                    self.closure(store, k)?
+                    let deps = self.closure(store, k)?;
+                    // A withdrawal (or an urgent notice since withdrawn or past its
+                    // end) of a notice the peer never had is no news to it: it goes
+                    // with the notices' backlog, after its base, not ahead of a live
+                    // warning (issue 22: 2,020 withdrawn notices held a storm warning
+                    // back 4 s on 2G).
+                    if k.class == URGENT
+                        && self.lacks_notice(store, k, &deps)?
+                        && !store.notice_live(&k.hash)?
+                    {
+                        self.push.insert(SendKey(ItemKey {
+                            class: URGENT + 1,
+                            ..k
+                        }));
+                        self.stats.demoted += 1;
+                        continue;
+                    }
+                    self.take(&deps);
+                    deps
                 } else {
                     Vec::new()
                 };

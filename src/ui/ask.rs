@@ -16,9 +16,9 @@
 //! to the log only.
 //!
 //! After sending, the tracking code fills the screen; the next request can be
-//! started only after a short pause and a tap on "Gửi câu hỏi khác", and a kiosk
-//! files at most `ui.requests_per_hour` requests in any hour: a brake on junk
-//! that an honest queue of residents never feels.
+//! started only after a short pause and a tap on "Gửi câu hỏi khác", and requests
+//! sent in a burst are paced (`pacing`): a brake on junk that slows a prankster to
+//! `ui.requests_per_hour` and lets the next resident send within minutes.
 
 use egui::{RichText, Ui};
 
@@ -87,10 +87,11 @@ pub enum Refusal {
 pub enum AskError {
     Missing(Vec<Field>),
     TooShort,
-    /// The hourly cap is reached; minutes until a slot frees.
-    HourlyCap {
-        cap: u32,
-        minutes: i64,
+    /// Paced: requests came in a burst; seconds until the next may go
+    /// (`pacing::request_wait`).
+    Paced {
+        seconds: i64,
+        until_ms: i64,
     },
     /// The store refused or failed (the English reason is in the log).
     SaveFailed,
@@ -104,8 +105,9 @@ impl AskError {
                 lang.fill(S::PleaseFill, &[&names.join(", ")])
             }
             AskError::TooShort => lang.fill(S::TooShort, &[&MIN_QUESTION_CHARS.to_string()]),
-            AskError::HourlyCap { cap, minutes } => {
-                lang.fill(S::HourlyCap, &[&cap.to_string(), &minutes.to_string()])
+            AskError::Paced { seconds, .. } => {
+                let (m, s) = super::pacing::minutes_seconds(*seconds);
+                lang.fill(S::Paced, &[&m.to_string(), &s.to_string()])
             }
             AskError::SaveFailed => lang.t(S::SaveFailed).to_string(),
         }
@@ -565,8 +567,8 @@ fn field_cell(
 
 fn submit(st: &mut Station) {
     let now_ms = st.now_ms;
-    let cap = st.requests_per_hour;
-    st.requests_sent.retain(|t| now_ms - t < 3_600_000);
+    let per_hour = st.requests_per_hour;
+    st.requests_sent.retain(|t| now_ms - t < 24 * 3_600_000);
     let a = &mut st.ask;
     let missing: Vec<Field> = [
         (a.name.trim().is_empty(), Field::Name),
@@ -588,12 +590,10 @@ fn submit(st: &mut Station) {
         a.error = Some(AskError::TooShort);
         return;
     }
-    if st.requests_sent.len() >= cap as usize {
-        let oldest = st.requests_sent.iter().min().copied().unwrap_or(now_ms);
-        let minutes = ((oldest + 3_600_000 - now_ms) as f64 / 60_000.0).ceil() as i64;
-        st.ask.error = Some(AskError::HourlyCap {
-            cap,
-            minutes: minutes.max(1),
+    if let Some(seconds) = super::pacing::request_wait(&st.requests_sent, now_ms, per_hour) {
+        st.ask.error = Some(AskError::Paced {
+            seconds,
+            until_ms: now_ms + seconds * 1000,
         });
         return;
     }

@@ -233,7 +233,7 @@ strings!(
     Unsupported,
     PhoneDigits,
     TooShort,
-    HourlyCap,
+    Paced,
     SaveFailed,
     SendAnotherWait,
     CodeHint,
@@ -704,9 +704,9 @@ fn table(s: S) -> (&'static str, &'static str) {
             "Nội dung quá ngắn: hãy viết ít nhất {} ký tự",
             "Message too short: write at least {} characters",
         ),
-        S::HourlyCap => (
-            "Máy này đã nhận đủ {} yêu cầu trong giờ qua. Vui lòng gửi lại sau {} phút hoặc hỏi cán bộ xã.",
-            "This kiosk has taken {} requests in the last hour. Please try again in {} minutes or ask an official.",
+        S::Paced => (
+            "Máy vừa nhận nhiều yêu cầu liền nhau. Câu hỏi của bạn vẫn còn đây: vui lòng chờ {} phút {} giây rồi bấm Gửi đi.",
+            "This kiosk has just taken many requests in a row. Your question is kept: please wait {} min {} s, then press Send.",
         ),
         S::SaveFailed => (
             "Chưa gửi được. Vui lòng bấm gửi lại; nếu vẫn không được, hãy báo cán bộ xã.",
@@ -718,8 +718,8 @@ fn table(s: S) -> (&'static str, &'static str) {
             "Codes look like {} — the letters {} and the dashes are optional.",
         ),
         S::LookupWait => (
-            "Đã tra nhiều mã không có. Vui lòng chờ {} phút rồi tra lại.",
-            "Too many codes not found. Please wait {} minutes and try again.",
+            "Đã tra nhiều mã không có. Vui lòng kiểm tra lại mã, chờ {} giây rồi tra lại.",
+            "Several codes were not found. Please check the code, wait {} seconds and try again.",
         ),
         S::HomeVisitPlace => (
             "Cán bộ xã sẽ đến nhà bạn.",

@@ -7,11 +7,12 @@
 //! never the place (the resident's home).
 //!
 //! Codes are matched with or without the commune's letters and dashes ("LM-3-4821-…"
-//! or "3 4821 …"). Lookups that find nothing are throttled per kiosk: five in ten
-//! minutes, twenty in an hour. With twelve random digits per kiosk, someone
-//! guessing at that rate needs on average 10^12 / (codes the kiosk has issued)
-//! tries — for a kiosk that has issued 100,000 codes, 10^7 tries, about 57 years at
-//! 20 an hour.
+//! or "3 4821 …"). Lookups that find nothing are paced per streak (`pacing`): three
+//! free, then a wait doubling from 10 s to 80 s, until a lookup finds a request or
+//! the kiosk goes idle. With twelve random digits per kiosk, someone guessing at the
+//! full rate (under 3,000 a day, waiting out the idle reset each time) needs on
+//! average 10^12 / (codes the kiosk has issued) tries — for a kiosk that has issued
+//! 100,000 codes, 10^7 tries, about 9 years.
 
 use egui::{RichText, Ui};
 
@@ -61,36 +62,6 @@ impl LookupState {
             && self.found.is_none()
             && self.throttled.is_none()
             && !self.keyboard_hidden
-    }
-}
-
-/// Misses allowed in any ten minutes, and in any hour, per kiosk.
-pub const MISSES_PER_10_MIN: usize = 5;
-pub const MISSES_PER_HOUR: usize = 20;
-
-/// Minutes until another lookup may miss, or `None` if one may now. `misses` are
-/// the times (ms) of lookups that found nothing.
-pub fn lookup_wait(misses: &[i64], now_ms: i64) -> Option<i64> {
-    let wait = |window: i64, allowed: usize| -> Option<i64> {
-        let mut recent: Vec<i64> = misses
-            .iter()
-            .copied()
-            .filter(|t| now_ms - t < window)
-            .collect();
-        if recent.len() < allowed {
-            return None;
-        }
-        recent.sort_unstable();
-        // The slot frees when the oldest miss that counts leaves the window.
-        let free_at = recent[recent.len() - allowed] + window;
-        Some(((free_at - now_ms) as f64 / 60_000.0).ceil().max(1.0) as i64)
-    };
-    match (
-        wait(600_000, MISSES_PER_10_MIN),
-        wait(3_600_000, MISSES_PER_HOUR),
-    ) {
-        (Some(a), Some(b)) => Some(a.max(b)),
-        (a, b) => a.or(b),
     }
 }
 
@@ -186,7 +157,6 @@ fn code_hint(view: Option<&View>, lang: Lang) -> Option<String> {
 
 fn search(st: &mut Station) {
     let now = st.now_ms;
-    st.lookup_misses.retain(|t| now - t < 3_600_000);
     st.lookup.keyboard_hidden = true;
     st.pending_top = true;
     let key = code_key(&st.lookup.code);
@@ -196,8 +166,8 @@ fn search(st: &mut Station) {
         st.lookup.found = None;
         return;
     }
-    if let Some(minutes) = lookup_wait(&st.lookup_misses, now) {
-        st.lookup.throttled = Some(minutes);
+    if let Some(seconds) = super::pacing::lookup_wait(&st.lookup_misses, now) {
+        st.lookup.throttled = Some(seconds);
         st.lookup.searched = None;
         st.lookup.found = None;
         return;
@@ -209,8 +179,10 @@ fn search(st: &mut Station) {
             .find(|r| code_key(&r.code) == key)
             .map(|r| r.code.clone())
     });
-    if found.is_none() {
-        st.lookup_misses.push(now);
+    // A hit ends the streak of misses (`pacing`).
+    match found {
+        None => st.lookup_misses.push(now),
+        Some(_) => st.lookup_misses.clear(),
     }
     st.lookup.searched = Some(normalise(&st.lookup.code));
     st.lookup.found = found;
@@ -244,9 +216,9 @@ pub fn show(ui: &mut Ui, st: &mut Station, view: &View, lang: Lang) {
             });
         }
         ui.add_space(8.0);
-        if let Some(minutes) = st.lookup.throttled {
+        if let Some(seconds) = st.lookup.throttled {
             ui.label(
-                RichText::new(lang.fill(S::LookupWait, &[&minutes.to_string()]))
+                RichText::new(lang.fill(S::LookupWait, &[&seconds.to_string()]))
                     .size(22.0)
                     .color(widgets::RED),
             );

@@ -27,6 +27,7 @@ pub mod keyboard;
 pub mod lookup;
 pub mod notice_detail;
 pub mod official;
+pub mod pacing;
 pub mod pairing;
 pub mod procedures;
 pub mod speech;
@@ -666,6 +667,14 @@ impl KioskApp {
             limit.min(CODE_SCREEN_SECONDS * 1000)
         } else {
             limit
+        };
+        // A resident told to wait for the pacing is waiting, not gone: the form stays
+        // until the wait is over and the usual idle time after it.
+        let limit = match &st.ask.error {
+            Some(ask::AskError::Paced { until_ms, .. }) => {
+                limit.max(until_ms + limit - st.last_activity_ms)
+            }
+            _ => limit,
         };
         let idle_for = now_ms - st.last_activity_ms;
         if idle_for >= limit {

@@ -103,12 +103,13 @@ pub struct Station {
     pub scroll_top: bool,
     /// The app clock at the start of this frame (ms): screens time their pauses by it.
     pub now_ms: i64,
-    /// When this kiosk filed its requests (app clock, ms), for the hourly cap.
-    /// Survives the idle reset: it is the kiosk's, not the resident's.
+    /// When this kiosk filed its requests (app clock, ms), for the pacing of bursts
+    /// (`pacing`). Survives the idle reset: it is the kiosk's, not the resident's.
     pub requests_sent: Vec<i64>,
-    /// When lookups found nothing (app clock, ms), for the lookup throttle.
+    /// The current streak of lookups that found nothing (app clock, ms): emptied by
+    /// a lookup that finds a request and by the idle reset (`pacing`).
     pub lookup_misses: Vec<i64>,
-    /// Most requests in any hour (kiosk config).
+    /// The rate a sustained flood of requests is paced to (kiosk config).
     pub requests_per_hour: u32,
     /// The hamlet from the kiosk config; else the kiosk's roster place is used.
     pub config_hamlet: Option<String>,
@@ -338,7 +339,7 @@ impl Station {
     }
 
     /// Counts the requests this node filed in the hour before the app started,
-    /// so restarting the kiosk does not reset its hourly cap.
+    /// so restarting the kiosk does not reset its pacing.
     pub(super) fn seed_sent(&mut self, v: &View) {
         let now = self.now_ms / 1000;
         for r in &v.requests {
@@ -450,6 +451,7 @@ impl Station {
         self.home = Default::default();
         self.ask.clear();
         self.lookup = Default::default();
+        self.lookup_misses.clear();
         self.toast = None;
         self.pending_top = true;
     }

@@ -5,24 +5,37 @@
 //!
 //! Why a set function and not "the roster now": revocation is not monotone in causal
 //! order — a revocation can arrive after the revoked key's later changes, two officials
-//! can revoke the same key with different cuts, or revoke each other. So:
+//! can revoke the same key with different cuts, or revoke each other. The semantics
+//! (ARCHITECTURE.md, "The roster as a function of its changes") is four steps; only an
+//! equivocation loser found in step 4 sends steps 2–4 round again, and losers only
+//! accumulate — so there is no round cap and nothing to oscillate (issue 21, fault 3:
+//! a cycle of three revocations flipped with period 3):
 //!
-//! 1. Roster changes are walked in one deterministic topological order (ready changes
-//!    by hash). Each is judged against the roster built so far: the founder starts it;
-//!    after that only officials write it; nobody changes an enrolled member's role or
-//!    removes a member; revocation records are append-only, name their author, never
-//!    target the founder. Changes voided by step 3 are skipped (with their descendants).
-//! 2. The revocation records the walk accepted are resolved like an argumentation
-//!    framework (grounded semantics): a revocation R of X *attacks* a revocation S made
-//!    by X when S is not in R's cut. A revocation with no live attacker stands; one
-//!    attacked by a standing revocation falls. A cycle that causality leaves open (two
-//!    officials revoking each other concurrently) is broken by precedence: the founder
-//!    first, then the lower member number, then the node id. The founder cannot be
-//!    revoked, so there is always an official and the commune can always recover.
-//! 3. A revoked node keeps only the changes in every standing revocation's cut
-//!    (intersection: the earliest cut wins). Its roster changes outside it are voided,
-//!    and the walk runs again until nothing changes (enrolments by a revoked official
-//!    after its cut fall, and with them the devices they enrolled).
+//! 1. **Structure.** Walk the changes in one deterministic topological order (ready
+//!    changes by hash) and judge each against the roster *at its own dependencies*: the
+//!    founder starts it; after that only officials write it; nobody changes an enrolled
+//!    member's role or removes a member; revocation records are append-only, name their
+//!    author, never target the founder. A change that breaks a rule is hostile; one
+//!    built on a void change is void. Its verdict depends on its causal past alone.
+//! 2. **Revocations.** Record `i` attacks record `j` when `j` or anything in its causal
+//!    past was signed by `i`'s target outside `i`'s cut. Grounded semantics decides what
+//!    causality decides; a cycle left open is broken by precedence — the founder, then
+//!    the line of enrolments (`Ranks`), then the key — whose choice stands and whose
+//!    attackers and victims fall. What the founder built on is kept under every
+//!    revocation, so the founder's records have no attacker and always stand.
+//! 3. **Cuts.** A change signed by a revoked node outside the cut of a standing
+//!    revocation (intersection: the earliest cut wins) is void, and so is every roster
+//!    change built on it: an official enrolled by a revoked one after its cut is no
+//!    member.
+//! 4. **Twins.** Two remaining changes with one actor and sequence number: the one the
+//!    founder built on wins, else the one a standing revocation of their author was
+//!    built on, else the smaller hash; the
+//!    loser and what builds on it are void and the author is flagged; if that voids a
+//!    revocation, steps 2–4 run again with the losers kept void. So a revoked key
+//!    cannot void its revocation by signing a twin of something in its cut (issue 21,
+//!    fault 2): that twin lies outside the cut and is void in step 3, and a revocation
+//!    is judged without anything its target signed outside it. Honest roster work lost
+//!    to a twin of an unrevoked key is re-issued by its author, like document edits.
 //!
 //! A cut is compact: the revoked node's chain heads as the revoking official held them.
 //! A change is in the cut if it is reachable from those heads through chain links
@@ -78,6 +91,9 @@ pub struct RosterOutcome {
     /// kept aside when void (a revocation that voids an enrolment can itself fall),
     /// while a stranger's are refused outright.
     pub named: BTreeSet<NodeId>,
+    /// Keys that signed two roster changes with one actor and sequence number (a key
+    /// in hostile hands, or a cloned device): an official should revoke them.
+    pub equivocators: BTreeSet<NodeId>,
 }
 
 impl RosterOutcome {
@@ -140,60 +156,227 @@ pub fn chain_heads(links: &[(Hash, Option<Hash>)]) -> Vec<Hash> {
 }
 
 /// Evaluates the roster from every roster change held. `changes` need not be sorted.
+///
+/// (See the module header.) (1) structural validity, each change judged at its own
+/// dependencies, once; (2) the revocation records resolved once over a fixed attack
+/// relation; (3) what standing revocations void; (4) equivocation among what is left.
+/// Steps 2–4 run again only when step 4 finds a new equivocation loser, and losers
+/// only accumulate: at most one more round per twin, never a flip back, so there is
+/// nothing to oscillate (issue 21, fault 3).
 pub fn evaluate(
     commune: &NodeId,
     changes: &[VerifiedChange],
     chains: &impl Chains,
 ) -> RosterOutcome {
     let by_hash: BTreeMap<Hash, &VerifiedChange> = changes.iter().map(|c| (c.hash.0, c)).collect();
-    let mut void: BTreeMap<Hash, String> = BTreeMap::new();
-    // Bounded: each round voids more or stops; a revocation cycle can flip at most once
-    // per revocation record.
-    let mut last = RosterOutcome::default();
-    for _round in 0..(changes.len() + 2).min(64) {
-        let walk = walk(commune, &by_hash, &void);
-        let standing = resolve(commune, &walk.records, &walk.roster, &by_hash, chains);
-        let kept = kept_sets(&standing, &by_hash, chains);
-        // Roster changes outside a revoked author's cut.
-        let mut next_void: BTreeMap<Hash, String> = BTreeMap::new();
-        for c in changes {
-            if let Some(k) = kept.get(&c.author)
-                && !k.contains(&c.hash.0)
-            {
-                next_void.insert(c.hash.0, Rejection::Revoked(c.author.short()).to_string());
-            }
+    let topo: Vec<Hash> =
+        super::Topo::new(by_hash.iter().map(|(h, c)| (*h, c.change.deps()))).collect();
+    // (1)
+    let walk = walk(commune, &by_hash, &topo);
+    // What the founder built on is the commune's own view: kept under every
+    // revocation and preferred among twins, so the founder's acts stand whatever else
+    // is held (a concurrent revocation with an older cut, an accomplice's
+    // self-revocation, a twin of what the founder built on).
+    let mut endorsed: BTreeSet<Hash> = BTreeSet::new();
+    for h in &topo {
+        if by_hash[h].author == *commune && !walk.void.contains_key(h) && !endorsed.contains(h) {
+            endorsed.extend(causal_past(*h, &by_hash));
         }
-        let mut roster = walk.roster.clone();
-        for r in &standing {
-            if let Some(m) = roster.members.get_mut(&r.target)
-                && m.revoked.is_none()
-            {
-                m.revoked = Some(Revocation {
-                    by: r.by,
-                    at: r.at,
-                    cut: r.cut.iter().map(hex::encode).collect(),
-                });
-            }
-        }
-        let mut all_void = walk.void.clone();
-        for (h, why) in &next_void {
-            all_void.entry(*h).or_insert_with(|| (why.clone(), false));
-        }
-        last = RosterOutcome {
-            order: walk.order,
-            void: all_void,
-            roster,
-            kept,
-            standing,
-            named: BTreeSet::new(),
-        };
-        if next_void == void {
-            break;
-        }
-        void = next_void;
     }
+    // Each record's kept set, once (a target's chain is read once per evaluation, not
+    // once per record: 250 records of a busy kiosk in one change took 16.6 s).
+    let mut links: BTreeMap<NodeId, Vec<(Hash, Option<Hash>)>> = BTreeMap::new();
+    let kept_of: BTreeMap<Hash, BTreeSet<Hash>> = walk
+        .records
+        .iter()
+        .map(|r| {
+            let l = links
+                .entry(r.target)
+                .or_insert_with(|| chains.links(&r.target));
+            (rec_key(r), kept_by(r, &by_hash, l, &endorsed))
+        })
+        .collect();
+    let ranks = Ranks::new(commune, &walk.roster);
+    // Steps 2–4 run again only when step 4 finds a new equivocation loser: losers
+    // accumulate (one is never revived), so this ends after at most one round per
+    // twin, and the outcome is still one function of the set — nothing decided in a
+    // round is undone by a later one except through a new loser.
+    let mut losers: BTreeSet<Hash> = BTreeSet::new();
+    let mut equivocators = BTreeSet::new();
+    let (void, valid, standing) = loop {
+        let mut void = walk.void.clone();
+        // Losers and what builds on them, before anything else: a revocation built on a
+        // losing twin is no revocation.
+        let mut lost: BTreeSet<Hash> = BTreeSet::new();
+        for h in &topo {
+            let c = by_hash[h];
+            if losers.contains(h) {
+                void.insert(*h, (super::doc::EQUIVOCATION_LOSER.into(), false));
+                lost.insert(*h);
+            } else if c.change.deps().iter().any(|d| lost.contains(&d.0)) && !void.contains_key(h) {
+                void.insert(*h, (DEPENDS_ON_VOID.into(), false));
+                lost.insert(*h);
+            }
+        }
+        // (2)
+        let records: Vec<RevocationRec> = walk
+            .records
+            .iter()
+            .filter(|r| !lost.contains(&r.change))
+            .cloned()
+            .collect();
+        let standing = resolve(&records, &ranks, &by_hash, &kept_of);
+        // (3) A change by a revoked node outside the cut, and what builds on it.
+        let kept = kept_sets(&standing, &kept_of);
+        let mut valid: BTreeSet<Hash> = BTreeSet::new();
+        for h in &topo {
+            if void.contains_key(h) {
+                continue;
+            }
+            let c = by_hash[h];
+            if c.change.deps().iter().any(|d| !valid.contains(&d.0)) {
+                void.insert(*h, (DEPENDS_ON_VOID.into(), false));
+            } else if kept.get(&c.author).is_some_and(|k| !k.contains(h)) {
+                void.insert(
+                    *h,
+                    (Rejection::Revoked(c.author.short()).to_string(), false),
+                );
+            } else {
+                valid.insert(*h);
+            }
+        }
+        // (4) Twins (one actor, one sequence number, two changes) among what is left.
+        // The twin a standing revocation of its author was built on wins (the
+        // best-ranked such revocation), so a key cannot void the revocation of itself
+        // by signing a twin of something in its cut (issue 21, fault 2); otherwise
+        // the smaller hash wins, as in documents. The author is flagged.
+        let mut groups: BTreeMap<(Vec<u8>, u64), Vec<Hash>> = BTreeMap::new();
+        for h in &valid {
+            let c = by_hash[h];
+            groups
+                .entry((c.change.actor_id().to_bytes().to_vec(), c.change.seq()))
+                .or_default()
+                .push(*h);
+        }
+        let mut new_losers = Vec::new();
+        for twins in groups.values().filter(|g| g.len() > 1) {
+            let author = by_hash[&twins[0]].author;
+            equivocators.insert(author);
+            let mut revs: Vec<&RevocationRec> =
+                standing.iter().filter(|r| r.target == author).collect();
+            revs.sort_by_key(|r| ranks.of(r));
+            let witnessed = revs.iter().find_map(|r| {
+                let past = causal_past(r.change, &by_hash);
+                twins.iter().find(|t| past.contains(*t)).copied()
+            });
+            let founders = twins.iter().find(|t| endorsed.contains(*t)).copied();
+            let winner = founders
+                .or(witnessed)
+                .unwrap_or_else(|| *twins.iter().min().expect("two or more"));
+            new_losers.extend(twins.iter().filter(|t| **t != winner).copied());
+        }
+        if new_losers.is_empty() {
+            break (void, valid, standing);
+        }
+        losers.extend(new_losers);
+    };
+    // The outcome, from the valid changes only.
+    let order: Vec<Hash> = topo
+        .iter()
+        .filter(|h| valid.contains(*h))
+        .copied()
+        .collect();
+    let mut doc = Automerge::new();
+    let _ = crate::model::signed::guard(|| {
+        doc.apply_changes(order.iter().map(|h| by_hash[h].change.clone()))
+    });
+    let mut roster = read_roster(&doc);
+    debug_assert!(standing.iter().all(|r| valid.contains(&r.change)));
+    let kept = kept_sets(&standing, &kept_of);
+    for m in roster.members.values_mut() {
+        m.revoked = None;
+    }
+    let mut by_rank = standing.clone();
+    by_rank.sort_by_key(|r| ranks.of(r));
+    for r in &by_rank {
+        if let Some(m) = roster.members.get_mut(&r.target)
+            && m.revoked.is_none()
+        {
+            m.revoked = Some(Revocation {
+                by: r.by,
+                at: r.at,
+                cut: r.cut.iter().map(hex::encode).collect(),
+            });
+        }
+    }
+    let mut last = RosterOutcome {
+        order,
+        void,
+        roster,
+        kept,
+        standing,
+        named: BTreeSet::new(),
+        equivocators,
+    };
     last.named = enrolled_from_founder(commune, changes, &last);
     last
+}
+
+/// Precedence between revocation records, where causality leaves a cycle open: the
+/// founder's first, then by the author's place in the line of enrolments — the
+/// numbers along the path from the founder to it, compared in order, so a member
+/// ranks below whoever enrolled it and the number an official writes orders only its
+/// own enrolees (a revoked official cannot enrol a puppet "number 0" that outranks
+/// its revoker) — then the key, then the change.
+struct Ranks {
+    commune: NodeId,
+    paths: BTreeMap<NodeId, Vec<u32>>,
+}
+
+impl Ranks {
+    fn new(commune: &NodeId, roster: &Roster) -> Ranks {
+        let mut paths = BTreeMap::new();
+        for id in roster.members.keys() {
+            let mut path = Vec::new();
+            let mut at = *id;
+            let mut seen = BTreeSet::new();
+            while at != *commune && seen.insert(at) {
+                let Some(m) = roster.member(&at) else {
+                    path.push(u32::MAX);
+                    break;
+                };
+                path.push(m.number);
+                match m.added_by {
+                    Some(by) => at = by,
+                    None => break,
+                }
+            }
+            path.reverse();
+            paths.insert(*id, path);
+        }
+        Ranks {
+            commune: *commune,
+            paths,
+        }
+    }
+
+    fn of(&self, r: &RevocationRec) -> (bool, Vec<u32>, NodeId, Hash) {
+        let path = self
+            .paths
+            .get(&r.by)
+            .cloned()
+            .unwrap_or_else(|| vec![u32::MAX]);
+        (r.by != self.commune, path, r.by, r.change)
+    }
+}
+
+/// A record's identity: its change and its id (one change may write several).
+fn rec_key(r: &RevocationRec) -> Hash {
+    use sha2::Digest;
+    let mut h = sha2::Sha256::new();
+    h.update(r.change);
+    h.update(r.id.as_bytes());
+    h.finalize().into()
 }
 
 /// Every node some held roster change enrols, valid or not, *through a line of
@@ -257,62 +440,101 @@ fn enrolled_from_founder(
 }
 
 struct Walk {
-    order: Vec<Hash>,
     void: BTreeMap<Hash, (String, bool)>,
+    /// The roster of every structurally valid change (before revocations): what
+    /// precedence reads enrolment numbers from.
     roster: Roster,
     records: Vec<RevocationRec>,
 }
 
-/// One deterministic topological walk, skipping `skip` (and their descendants).
-fn walk(
-    commune: &NodeId,
-    by_hash: &BTreeMap<Hash, &VerifiedChange>,
-    skip: &BTreeMap<Hash, String>,
-) -> Walk {
-    let mut doc = Automerge::new();
-    let mut order: Vec<Hash> = Vec::new();
+/// Structural validity, in one deterministic topological order: each change judged
+/// against the roster *at its own dependencies* (what its author saw), so its verdict
+/// depends on its causal past alone, never on a concurrent change or on a twin.
+fn walk(commune: &NodeId, by_hash: &BTreeMap<Hash, &VerifiedChange>, topo: &[Hash]) -> Walk {
+    // `main` holds the valid changes that apply together; a twin (or what builds on
+    // one) cannot join it and is judged on a document of its own causal past.
+    let mut main = Automerge::new();
+    let mut in_main: Vec<Hash> = Vec::new();
     let mut valid: BTreeSet<Hash> = BTreeSet::new();
     let mut void: BTreeMap<Hash, (String, bool)> = BTreeMap::new();
     let mut records: Vec<RevocationRec> = Vec::new();
-    let order_of = super::Topo::new(by_hash.iter().map(|(h, c)| (*h, c.change.deps())));
-    for h in order_of {
-        let c = by_hash[&h];
-        let verdict: Result<(), (String, bool)> = if let Some(why) = skip.get(&h) {
-            Err((why.clone(), false))
-        } else if c.change.deps().iter().any(|d| !valid.contains(&d.0)) {
-            Err((DEPENDS_ON_VOID.into(), false))
+    for h in topo {
+        let c = by_hash[h];
+        let deps = c.change.deps();
+        if deps.iter().any(|d| !valid.contains(&d.0)) {
+            void.insert(*h, (DEPENDS_ON_VOID.into(), false));
+            continue;
+        }
+        let mut heads = main.get_heads();
+        heads.sort();
+        let mut sorted_deps = deps.to_vec();
+        sorted_deps.sort();
+        let verdict = if heads == sorted_deps {
+            // The common case (a roster written one change after another): no copy.
+            let v = judge(commune, &mut main, c, &mut records);
+            if v.is_err() && main.get_heads() != heads {
+                let mut d = Automerge::new();
+                let _ = crate::model::signed::guard(|| {
+                    d.apply_changes(in_main.iter().map(|h| by_hash[h].change.clone()))
+                });
+                main = d;
+            } else {
+                in_main.push(*h);
+            }
+            v
         } else {
-            judge(commune, &mut doc, &order, by_hash, c, &mut records)
+            let mut probe = if deps
+                .iter()
+                .all(|d| main.get_change_meta_by_hash(d).is_some())
+            {
+                main.fork_at(deps).unwrap_or_default()
+            } else {
+                let past = causal_past(*h, by_hash);
+                let mut d = Automerge::new();
+                let _ = crate::model::signed::guard(|| {
+                    d.apply_changes(
+                        topo.iter()
+                            .filter(|x| *x != h && past.contains(*x) && valid.contains(*x))
+                            .map(|x| by_hash[x].change.clone()),
+                    )
+                });
+                d
+            };
+            let v = judge(commune, &mut probe, c, &mut records);
+            if v.is_ok() {
+                let change = c.change.clone();
+                if let Ok(Ok(())) = crate::model::signed::guard(|| main.apply_changes([change])) {
+                    in_main.push(*h);
+                }
+            }
+            v
         };
         match verdict {
             Ok(()) => {
-                valid.insert(h);
-                order.push(h);
+                valid.insert(*h);
             }
             Err(e) => {
-                void.insert(h, e);
+                void.insert(*h, e);
             }
         }
     }
-    let mut roster = read_roster(&doc);
+    let mut roster = read_roster(&main);
     for m in roster.members.values_mut() {
         m.revoked = None;
     }
     Walk {
-        order,
         void,
         roster,
         records,
     }
 }
 
-/// Judges one roster change against `doc` (the roster so far), applying it when valid.
-/// New revocation records it writes are appended to `records`.
+/// Judges one roster change against `doc` (the roster at its dependencies), applying
+/// it when valid; `doc` is left unusable when it is not (the caller rebuilds). New
+/// revocation records it writes are appended to `records`.
 fn judge(
     commune: &NodeId,
     doc: &mut Automerge,
-    order: &[Hash],
-    by_hash: &BTreeMap<Hash, &VerifiedChange>,
     c: &VerifiedChange,
     records: &mut Vec<RevocationRec>,
 ) -> Result<(), (String, bool)> {
@@ -323,32 +545,21 @@ fn judge(
         (e.to_string(), hostile)
     })?;
     let change = c.change.clone();
-    let applied = crate::model::signed::guard(|| doc.apply_changes([change]));
-    let rebuild = |doc: &mut Automerge| {
-        let mut d = Automerge::new();
-        let _ = d.apply_changes(order.iter().map(|h| by_hash[h].change.clone()));
-        *doc = d;
-    };
-    match applied {
+    match crate::model::signed::guard(|| doc.apply_changes([change])) {
         Ok(Ok(())) => {}
-        _ => {
-            rebuild(doc);
-            return Err(("change does not apply to the roster".into(), true));
-        }
+        _ => return Err(("change does not apply to the roster".into(), true)),
     }
     let after = read_roster(&*doc);
     let after_revs = read_raw_revocations(&*doc);
-    if let Err(e) = super::rules::check_roster_diff(
+    super::rules::check_roster_diff(
         commune,
         &c.author,
         &before,
         &after,
         &before_revs,
         &after_revs,
-    ) {
-        rebuild(doc);
-        return Err((e.to_string(), true));
-    }
+    )
+    .map_err(|e| (e.to_string(), true))?;
     for (id, r) in after_revs {
         if !before_revs.contains_key(&id) {
             records.push(RevocationRec {
@@ -380,14 +591,20 @@ fn causal_past(h: Hash, by_hash: &BTreeMap<Hash, &VerifiedChange>) -> BTreeSet<H
 }
 
 /// What revocation `r` keeps of its target's changes.
+/// What revocation `r` keeps of its target's changes: what its cut reaches through
+/// the target's chain links, the target's roster changes in its causal past, and
+/// whatever the founder built on (`endorsed`).
 fn kept_by(
     r: &RevocationRec,
     by_hash: &BTreeMap<Hash, &VerifiedChange>,
-    chains: &impl Chains,
+    links: &[(Hash, Option<Hash>)],
+    endorsed: &BTreeSet<Hash>,
 ) -> BTreeSet<Hash> {
-    let links = chains.links(&r.target);
-    let mut kept = reachable(&r.cut, &links);
-    for h in causal_past(r.change, by_hash) {
+    let mut kept = reachable(&r.cut, links);
+    for h in causal_past(r.change, by_hash)
+        .into_iter()
+        .chain(endorsed.iter().copied())
+    {
         if by_hash.get(&h).is_some_and(|c| c.author == r.target) {
             kept.insert(h);
         }
@@ -397,12 +614,11 @@ fn kept_by(
 
 fn kept_sets(
     standing: &[RevocationRec],
-    by_hash: &BTreeMap<Hash, &VerifiedChange>,
-    chains: &impl Chains,
+    kept_of: &BTreeMap<Hash, BTreeSet<Hash>>,
 ) -> BTreeMap<NodeId, BTreeSet<Hash>> {
     let mut out: BTreeMap<NodeId, BTreeSet<Hash>> = BTreeMap::new();
     for r in standing {
-        let k = kept_by(r, by_hash, chains);
+        let k = kept_of.get(&rec_key(r)).cloned().unwrap_or_default();
         match out.get_mut(&r.target) {
             Some(prev) => {
                 *prev = prev.intersection(&k).copied().collect();
@@ -415,28 +631,45 @@ fn kept_sets(
     out
 }
 
-/// Grounded resolution of revocation records, with precedence breaking cycles.
+/// Resolves the revocation records once. Record `i` *attacks* record `j` when `j`
+/// rests on something `i`'s target signed outside `i`'s cut: `j` itself or any roster
+/// change in its causal past (so a revocation made by a revoked official after its
+/// cut falls, and so does one made by a member that official enrolled after it). The
+/// attack relation is fixed before anything is decided. Then grounded semantics: a
+/// record with no live attacker stands, one attacked by a standing record falls; when
+/// only cycles are left open, the open record of highest precedence (`rank`) stands,
+/// and every open record it attacks or that attacks it falls. Each step decides one
+/// record or more for good, so this ends in at most `records` steps with one outcome.
+/// The founder cannot be revoked, so its records have no attacker and always stand.
 fn resolve(
-    commune: &NodeId,
     records: &[RevocationRec],
-    roster: &Roster,
+    ranks: &Ranks,
     by_hash: &BTreeMap<Hash, &VerifiedChange>,
-    chains: &impl Chains,
+    kept_of: &BTreeMap<Hash, BTreeSet<Hash>>,
 ) -> Vec<RevocationRec> {
     let n = records.len();
-    let kept: Vec<BTreeSet<Hash>> = records
+    let empty = BTreeSet::new();
+    let kept: Vec<&BTreeSet<Hash>> = records
         .iter()
-        .map(|r| kept_by(r, by_hash, chains))
+        .map(|r| kept_of.get(&rec_key(r)).unwrap_or(&empty))
         .collect();
-    // attackers[j] = records i with i.target == j.by and j's change not in i's cut.
-    let attackers: Vec<Vec<usize>> = (0..n)
-        .map(|j| {
-            (0..n)
-                .filter(|&i| {
-                    records[i].target == records[j].by && !kept[i].contains(&records[j].change)
-                })
+    // For each record, the authors of its causal past and the changes they signed there.
+    let past: Vec<Vec<(NodeId, Hash)>> = records
+        .iter()
+        .map(|r| {
+            causal_past(r.change, by_hash)
+                .into_iter()
+                .filter_map(|h| by_hash.get(&h).map(|c| (c.author, h)))
                 .collect()
         })
+        .collect();
+    let attacks = |i: usize, j: usize| {
+        past[j]
+            .iter()
+            .any(|(a, h)| *a == records[i].target && !kept[i].contains(h))
+    };
+    let attackers: Vec<Vec<usize>> = (0..n)
+        .map(|j| (0..n).filter(|&i| i != j && attacks(i, j)).collect())
         .collect();
     #[derive(Clone, Copy, PartialEq)]
     enum S {
@@ -445,11 +678,6 @@ fn resolve(
         Out,
     }
     let mut state = vec![S::Open; n];
-    let rank = |r: &RevocationRec| {
-        let founder = r.by != *commune;
-        let number = roster.member(&r.by).map(|m| m.number).unwrap_or(u32::MAX);
-        (founder, number, r.by, r.change)
-    };
     loop {
         let mut changed = false;
         for j in 0..n {
@@ -469,10 +697,13 @@ fn resolve(
         }
         let pick = (0..n)
             .filter(|&j| state[j] == S::Open)
-            .min_by_key(|&j| rank(&records[j]));
-        match pick {
-            Some(j) => state[j] = S::In,
-            None => break,
+            .min_by_key(|&j| ranks.of(&records[j]));
+        let Some(j) = pick else { break };
+        state[j] = S::In;
+        for k in 0..n {
+            if state[k] == S::Open && (attackers[j].contains(&k) || attackers[k].contains(&j)) {
+                state[k] = S::Out;
+            }
         }
     }
     (0..n)

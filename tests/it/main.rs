@@ -12,6 +12,8 @@ mod mdns;
 mod pair;
 mod receipts;
 mod reliability;
+mod roster;
+mod roster_attacks;
 mod sim;
 mod soak;
 mod store;

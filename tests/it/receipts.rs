@@ -550,3 +550,55 @@ fn receipt_entries_equal_a_full_read_of_each_receipt_after_every_import() {
         "the office sees the kiosk holding the latest version: {reach:?}"
     );
 }
+
+/// Issue 21, fault 10: a kiosk whose clock ran five years ahead wrote its receipt in
+/// that period; with the clock put right it used to write into the same receipt for
+/// five years, and nothing pruned it. Now it moves on by two periods at once (the
+/// wrong one is superseded, on the kiosk and on every node that gets the new one),
+/// carries the live notices over, and follows the clock from there.
+#[test]
+fn a_receipt_written_under_a_clock_that_ran_ahead_is_superseded_once_it_is_put_right() {
+    let base = tempfile::tempdir().unwrap();
+    let office = CliNode::new(base.path(), "office");
+    let kiosk = CliNode::new(base.path(), "kiosk");
+    office.ok(&["init", "--commune", "Xã Long Môn", "--name", "UBND xã"]);
+    enrol(&office, &kiosk, "kiosk", "Kiosk Bản Chang");
+    let kid: NodeId = kiosk.id().parse().unwrap();
+    let p0 = period_now();
+    let ahead = p0 + 60;
+    let down = base.path().join("down.bundle");
+    let up = base.path().join("up.bundle");
+    let pinned = at(&office, p0, &["notice", "post", "--title", "Lịch tiếp dân"]);
+    let pinned = pinned.trim();
+    carry(&office, &kiosk, ahead, &down);
+    carry(&kiosk, &office, p0, &up);
+    assert_eq!(periods(&kiosk.dir, &kid), vec![Some(ahead)]);
+    assert_eq!(periods(&office.dir, &kid), vec![Some(ahead)]);
+    // The clock is put right; the next notice is noted in a new period at once.
+    at(&office, p0, &["notice", "post", "--title", "Họp thôn"]);
+    carry(&office, &kiosk, p0, &down);
+    assert_eq!(
+        periods(&kiosk.dir, &kid),
+        vec![Some(ahead + 2)],
+        "the period written under the wrong clock is dropped at the correction"
+    );
+    carry(&kiosk, &office, p0, &up);
+    assert_eq!(periods(&office.dir, &kid), vec![Some(ahead + 2)]);
+    let reach = office.json(&["reach", pinned]);
+    assert_eq!(
+        version_of(&reach, "Kiosk Bản Chang").map(|v| v.0),
+        Some("latest".to_string()),
+        "the live notice was carried over: {reach}"
+    );
+    // From there it follows the clock: one period on, one receipt on.
+    at(
+        &office,
+        p0 + 1,
+        &["notice", "post", "--title", "Tin kỳ sau"],
+    );
+    carry(&office, &kiosk, p0 + 1, &down);
+    assert_eq!(
+        periods(&kiosk.dir, &kid),
+        vec![Some(ahead + 2), Some(ahead + 3)]
+    );
+}

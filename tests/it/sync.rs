@@ -528,6 +528,112 @@ fn a_kiosk_far_behind_catches_up_in_one_contact() {
     assert_eq!(kiosk.status().unwrap().pending, 0);
 }
 
+/// Runs a session from `office` to `kiosk`, one flight at a time, until neither side
+/// has anything to say. Returns the batches with content (other than the roster) the
+/// kiosk committed, and after which of them `ready` first held.
+fn batches_until(
+    office: &mut Repo,
+    kiosk: &mut Repo,
+    mut ready: impl FnMut(&Repo) -> bool,
+) -> (usize, Option<usize>) {
+    let commune = office.commune_id().unwrap().unwrap();
+    let mut so = Session::new(office.node_id(), kiosk.node_id(), commune, rand::random());
+    let mut sk = Session::new(kiosk.node_id(), office.node_id(), commune, rand::random());
+    so.start(office).unwrap();
+    sk.start(kiosk).unwrap();
+    let mut batches = 0;
+    let mut readable_after = None;
+    for _ in 0..10_000 {
+        let mut moved = false;
+        while let Some(m) = so.poll_transmit() {
+            moved = true;
+            let m = roundtrip(m);
+            let content = m
+                .batch()
+                .is_some_and(|b| b.iter().any(|c| c.doc.kind() != Kind::Roster));
+            sk.handle_message(m, kiosk).unwrap();
+            if content {
+                batches += 1;
+                if readable_after.is_none() && ready(kiosk) {
+                    readable_after = Some(batches);
+                }
+            }
+        }
+        while let Some(m) = sk.poll_transmit() {
+            moved = true;
+            so.handle_message(roundtrip(m), office).unwrap();
+        }
+        if !moved {
+            break;
+        }
+    }
+    (batches, readable_after)
+}
+
+/// Issue 22, point 4 (found by W8 with 2,020 withdrawals: a storm warning came 4 s
+/// after the connection on 2G, behind the withdrawals): urgent notices went oldest
+/// first, so a warning posted now waited behind every old withdrawal the kiosk
+/// lacked. Now the newest urgent change goes first; and the withdrawals of notices a
+/// kiosk never had go with the backlog, after their notice. Both for a kiosk that
+/// shows the 300 notices (their withdrawals must reach it) and for a new one.
+#[test]
+fn a_storm_warning_is_not_held_back_by_old_withdrawals() {
+    for fresh in [false, true] {
+        let mut c = Commune::new();
+        let mut kiosk = c.member("kiosk", Role::Kiosk);
+        let mut ids = Vec::new();
+        for i in 0..300 {
+            ids.push(
+                c.office
+                    .post_notice(&NoticeDraft {
+                        title: format!("Lịch trực số {i}"),
+                        body: "Trực ban tại nhà văn hóa thôn.".into(),
+                        ..Default::default()
+                    })
+                    .unwrap(),
+            );
+        }
+        if !fresh {
+            exchange(&mut c.office, &mut kiosk);
+            assert_eq!(kiosk.notices().unwrap().len(), 300);
+        }
+        for id in &ids {
+            c.office.withdraw_notice(id).unwrap();
+        }
+        // Times are seconds: the warning comes after every withdrawal, as in the field.
+        std::thread::sleep(std::time::Duration::from_millis(1100));
+        let warning = c
+            .office
+            .post_notice(&NoticeDraft {
+                title: "KHẨN: Lũ quét trên suối Nà Khoang".into(),
+                body: "Không qua ngầm tràn.".into(),
+                urgent: true,
+                ..Default::default()
+            })
+            .unwrap();
+        let (batches, readable_after) = batches_until(&mut c.office, &mut kiosk, |k| {
+            k.notices().unwrap().iter().any(|n| n.id == warning)
+        });
+        assert!(batches > 2, "fresh {fresh}: several batches: {batches}");
+        assert_eq!(
+            readable_after,
+            Some(1),
+            "fresh {fresh}: of {batches} batches"
+        );
+        // Every withdrawal arrived: only the warning shows.
+        let shown: Vec<_> = kiosk
+            .notices()
+            .unwrap()
+            .into_iter()
+            .filter(|n| !n.withdrawn)
+            .map(|n| n.id)
+            .collect();
+        assert_eq!(kiosk.notices().unwrap().len(), 301, "fresh {fresh}");
+        assert_eq!(shown, vec![warning], "fresh {fresh}");
+        assert_eq!(kiosk.status().unwrap().pending, 0);
+    }
+}
+
 /// Issue 22, point 1: a notice made urgent by an edit, among 400 older notices the
 /// kiosk lacks. The edit is urgent and was sent first, but waited for its base (the
 /// newest notice, sent at the end of the backlog): readable after batch 9 of 11. Now
@@ -560,44 +666,9 @@ fn a_notice_made_urgent_by_an_edit_is_readable_with_the_first_batch() {
             },
         )
         .unwrap();
-    let commune = c.office.commune_id().unwrap().unwrap();
-    let mut so = Session::new(c.office.node_id(), kiosk.node_id(), commune, rand::random());
-    let mut sk = Session::new(kiosk.node_id(), c.office.node_id(), commune, rand::random());
-    so.start(&mut c.office).unwrap();
-    sk.start(&mut kiosk).unwrap();
-    // Batches with content the kiosk committed before the urgent notice was readable.
-    let mut batches = 0;
-    let mut readable_after = None;
-    for _ in 0..10_000 {
-        let mut moved = false;
-        while let Some(m) = so.poll_transmit() {
-            moved = true;
-            let m = roundtrip(m);
-            let content = m
-                .batch()
-                .is_some_and(|b| b.iter().any(|c| c.doc.kind() != Kind::Roster));
-            sk.handle_message(m, &mut kiosk).unwrap();
-            if content {
-                batches += 1;
-                if readable_after.is_none()
-                    && kiosk
-                        .notices()
-                        .unwrap()
-                        .iter()
-                        .any(|n| n.id == id && n.urgent)
-                {
-                    readable_after = Some(batches);
-                }
-            }
-        }
-        while let Some(m) = sk.poll_transmit() {
-            moved = true;
-            so.handle_message(roundtrip(m), &mut c.office).unwrap();
-        }
-        if !moved {
-            break;
-        }
-    }
+    let (batches, readable_after) = batches_until(&mut c.office, &mut kiosk, |k| {
+        k.notices().unwrap().iter().any(|n| n.id == id && n.urgent)
+    });
     assert!(batches > 3, "a backlog of several batches: {batches}");
     assert_eq!(readable_after, Some(1), "of {batches} batches");
     assert_eq!(kiosk.notices().unwrap().len(), 400);

@@ -1700,3 +1700,200 @@ fn a_receipt_accepts_only_notice_entries_in_its_own_shape() {
     let rep = c.office.import(vec![good], None).unwrap();
     assert_eq!(rep.accepted, 1, "{rep:?}");
 }
+
+// ---- the roster's own attacks (issue 21, faults 2 and 3) ---------------------------
+
+/// The roster change `author` made last (in the roster document), with its deps.
+fn last_roster_change(author: &Repo, before: &[automerge::ChangeHash]) -> SignedChange {
+    let roster = DocId::roster();
+    let d = harness_doc_of(author, &roster);
+    let h = d.get_changes(before).last().unwrap().hash();
+    all_held(author)
+        .into_iter()
+        .find(|c| c.doc == roster && hash_of(c) == h.0)
+        .unwrap()
+}
+
+fn harness_doc_of(r: &Repo, id: &DocId) -> Automerge {
+    crate::harness::doc_of(r, id)
+}
+
+/// A twin of the roster change `orig` by `author` (same actor and sequence number)
+/// that enrols another key, with a smaller hash than the original's: a valid roster
+/// change on its own.
+fn smaller_roster_twin(author: &Repo, orig: &SignedChange, salt: &str) -> SignedChange {
+    let ch = automerge::Change::from_bytes(orig.bytes.clone()).unwrap();
+    let full = harness_doc_of(author, &DocId::roster());
+    let base = full.fork_at(ch.deps()).unwrap();
+    let number = conglang::model::schema::read_roster(&full).next_number() + 7;
+    for i in 0.. {
+        let other = Repo::open(
+            &std::env::temp_dir().join(format!("conglang-twin-{}-{salt}-{i}", std::process::id())),
+        )
+        .unwrap();
+        let node = other.node_id();
+        drop(other);
+        let t = forge_with(
+            author,
+            base.clone(),
+            &DocId::roster(),
+            ch.actor_id().clone(),
+            ch.message().map(|m| m.to_string()),
+            |tx| {
+                conglang::model::schema::write_member(
+                    tx,
+                    &conglang::model::schema::Member {
+                        node,
+                        name: format!("{salt} {i}"),
+                        role: Role::Official,
+                        place: "x".into(),
+                        number,
+                        added_by: Some(author.node_id()),
+                        added_at: 1,
+                        revoked: None,
+                    },
+                )
+                .unwrap();
+            },
+        );
+        let tc = automerge::Change::from_bytes(t.bytes.clone()).unwrap();
+        assert_eq!(tc.seq(), ch.seq());
+        if tc.hash().0 < ch.hash().0 {
+            return t;
+        }
+    }
+    unreachable!()
+}
+
+/// Issue 21, fault 2: office-2 signed a smaller-hash twin of one of its own old roster
+/// changes, and the founder's revocation of office-2, built on the original, became
+/// void on every node. Rule now: a revocation of X is judged without anything X signed
+/// outside its cut, and among twins that survive, the one a standing revocation of
+/// their author was built on wins. So nothing a revoked key signs undoes its
+/// revocation, and the equivocating key is flagged.
+#[test]
+fn an_official_cannot_undo_its_revocation_with_a_roster_twin() {
+    let mut c = Commune::new();
+    let mut o2 = c.member("office-2", Role::Official);
+    let mut kiosk = c.member("kiosk", Role::Kiosk);
+    let k2 = Repo::open(&c.base.path().join("kiosk-2")).unwrap();
+    let before = harness_doc_of(&o2, &DocId::roster()).get_heads();
+    o2.roster_add(k2.node_id(), Role::Kiosk, "kiosk-2", "x", vec![])
+        .unwrap();
+    let x = last_roster_change(&o2, &before);
+    exchange(&mut c.office, &mut o2);
+    c.office.roster_revoke(o2.node_id()).unwrap();
+    give(&c.office, &mut kiosk);
+    // The stolen key answers with a twin of its old enrolment.
+    let twin = smaller_roster_twin(&o2, &x, "sinh đôi");
+    for node in [&mut c.office, &mut kiosk] {
+        node.import(vec![twin.clone()], Some(&o2.node_id()))
+            .unwrap();
+    }
+    // And a fresh node that gets everything at once, the twin first.
+    let mut late = c.member("late", Role::Kiosk);
+    late.import(vec![twin.clone()], Some(&o2.node_id()))
+        .unwrap();
+    give(&c.office, &mut late);
+    give(&kiosk, &mut late);
+    give(&late, &mut kiosk);
+    give(&late, &mut c.office);
+    give(&kiosk, &mut c.office);
+    for node in [&c.office, &kiosk, &late] {
+        let roster = node.roster().unwrap();
+        assert!(
+            roster.member(&o2.node_id()).unwrap().revoked.is_some(),
+            "{}: office-2's revocation stands",
+            node.node_id().short()
+        );
+        // Its honest enrolment of kiosk-2 (before the cut) stays; the twin's does not.
+        assert!(roster.member(&k2.node_id()).is_some());
+        assert_eq!(roster.officials().count(), 1);
+    }
+    assert_agree(&[&c.office, &kiosk, &late]);
+    // The founder can still act.
+    let k3 = Repo::open(&c.base.path().join("kiosk-3")).unwrap();
+    c.office
+        .roster_add(k3.node_id(), Role::Kiosk, "kiosk-3", "x", vec![])
+        .unwrap();
+    give(&c.office, &mut kiosk);
+    assert!(kiosk.roster().unwrap().member(&k3.node_id()).is_some());
+}
+
+/// Issue 21, fault 3: three officials revoke each other in a cycle, concurrently (A
+/// revokes B, B revokes C, C revokes A). The evaluation oscillated with period 3 and
+/// stopped at a round cap, so verdicts depended on arrival order and the founder's
+/// later enrolment and revocations were void on some nodes. Now the revocations are
+/// resolved once, by precedence (founder, then enrolment number, then key): every
+/// arrival order gives one outcome, and the founder's later work always stands.
+#[test]
+fn a_cycle_of_revocations_has_one_outcome_and_the_founder_always_acts() {
+    let mut c = Commune::new();
+    let mut a = c.member("office-a", Role::Official);
+    let mut b = c.member("office-b", Role::Official);
+    let mut cc = c.member("office-c", Role::Official);
+    for o in [&mut a, &mut b, &mut cc] {
+        exchange(&mut c.office, o);
+    }
+    let watcher = Repo::open(&c.base.path().join("watcher-key")).unwrap();
+    let invite = c
+        .office
+        .roster_add(watcher.node_id(), Role::Courier, "watcher", "x", vec![])
+        .unwrap();
+    let base: Vec<SignedChange> = all_held(&c.office);
+    a.roster_revoke(b.node_id()).unwrap();
+    b.roster_revoke(cc.node_id()).unwrap();
+    cc.roster_revoke(a.node_id()).unwrap();
+    let new = |r: &Repo| -> SignedChange {
+        all_held(r)
+            .into_iter()
+            .find(|ch| ch.doc == DocId::roster() && !base.contains(ch))
+            .unwrap()
+    };
+    let revs = [new(&a), new(&b), new(&cc)];
+    // The founder hears of them and acts: enrols a kiosk, revokes whoever still stands.
+    c.office.import(revs.to_vec(), None).unwrap();
+    let fresh = Repo::open(&c.base.path().join("fresh-kiosk")).unwrap();
+    c.office
+        .roster_add(fresh.node_id(), Role::Kiosk, "fresh", "x", vec![])
+        .unwrap();
+    for o in [a.node_id(), b.node_id(), cc.node_id()] {
+        let _ = c.office.roster_revoke(o);
+    }
+    let founder_work: Vec<SignedChange> = all_held(&c.office)
+        .into_iter()
+        .filter(|ch| !base.contains(ch) && !revs.contains(ch))
+        .collect();
+    assert!(!founder_work.is_empty());
+    let mut seen: BTreeMap<Outcome, usize> = BTreeMap::new();
+    for (i, p) in permutations(3).iter().enumerate() {
+        let mut o = observer(&c, &invite, &format!("cycle-{i}"));
+        o.import(base.clone(), None).unwrap();
+        for &j in p {
+            o.import(vec![revs[j].clone()], None).unwrap();
+        }
+        let mid = outcome(&o);
+        o.import(founder_work.clone(), None).unwrap();
+        let roster = o.roster().unwrap();
+        assert!(
+            roster
+                .member(&fresh.node_id())
+                .is_some_and(|m| m.revoked.is_none()),
+            "order {p:?}: the founder's enrolment stands"
+        );
+        for x in [a.node_id(), b.node_id(), cc.node_id()] {
+            assert!(
+                roster.member(&x).unwrap().revoked.is_some(),
+                "order {p:?}: every official of the cycle ends revoked"
+            );
+        }
+        assert_eq!(roster.officials().count(), 1, "order {p:?}");
+        *seen.entry(mid).or_default() += 1;
+        *seen.entry(outcome(&o)).or_default() += 1;
+    }
+    assert_eq!(
+        seen.len(),
+        2,
+        "one outcome after the cycle, one after the founder's work, in every order"
+    );
+}
