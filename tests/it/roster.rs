@@ -118,8 +118,8 @@ fn actor_of(id: &NodeId, tag: u8) -> ActorId {
     ActorId::from(b)
 }
 
-/// Signs one change made on `doc` (a fork) by `who` with `actor`.
-fn sign_on(
+/// Signs one roster change made on `doc` (a fork) by `who` with `actor`.
+pub(crate) fn sign_on(
     mut doc: Automerge,
     who: &Identity,
     actor: ActorId,

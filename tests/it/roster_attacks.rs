@@ -28,6 +28,7 @@ use conglang::model::{DocId, Role, SignedChange};
 use conglang::verdict::roster::{Hash, RosterOutcome, evaluate};
 
 use crate::harness::Commune;
+use crate::roster::sign_on;
 
 // ---- the lab -------------------------------------------------------------------------
 
@@ -83,26 +84,6 @@ fn doc_of(changes: &[&VerifiedChange]) -> Automerge {
     d.apply_changes(changes.iter().map(|c| c.change.clone()))
         .unwrap();
     d
-}
-
-/// Signs one roster change made on `doc` by `who` with `actor`.
-fn sign_on(
-    mut doc: Automerge,
-    who: &Identity,
-    actor: ActorId,
-    f: impl FnOnce(&mut automerge::transaction::Transaction<'_>),
-) -> VerifiedChange {
-    doc.set_actor(actor);
-    let before = doc.get_heads();
-    doc.transact::<_, _, automerge::AutomergeError>(|tx| {
-        f(tx);
-        Ok(())
-    })
-    .unwrap();
-    let mut ch = doc.get_changes(&before).pop().unwrap();
-    SignedChange::sign(who, &DocId::roster(), &mut ch)
-        .verify()
-        .unwrap()
 }
 
 fn member(node: NodeId, role: Role, number: u32, by: NodeId) -> Member {

@@ -435,6 +435,19 @@ fn deleting_created_by_does_not_let_the_creator_reopen_a_request() {
 /// The twin of `orig` (same actor and sequence number, other content), with a hash
 /// smaller than the original's.
 fn smaller_twin(author: &Repo, orig: &SignedChange, base: Automerge, salt: &str) -> SignedChange {
+    twin_smaller_than(author, orig, base, |tx, i| {
+        tx.put(ROOT, "text", format!("{salt} {i}")).unwrap();
+    })
+}
+
+/// A twin of `orig` made on `base` by `write` (given an attempt number to vary its
+/// content), ground until its hash is smaller than the original's.
+fn twin_smaller_than(
+    author: &Repo,
+    orig: &SignedChange,
+    base: Automerge,
+    write: impl Fn(&mut automerge::transaction::Transaction<'_>, usize),
+) -> SignedChange {
     let ch = automerge::Change::from_bytes(orig.bytes.clone()).unwrap();
     let actor = ch.actor_id().clone();
     let msg = ch.message().map(|m| m.to_string());
@@ -445,9 +458,7 @@ fn smaller_twin(author: &Repo, orig: &SignedChange, base: Automerge, salt: &str)
             &orig.doc,
             actor.clone(),
             msg.clone(),
-            |tx| {
-                tx.put(ROOT, "text", format!("{salt} {i}")).unwrap();
-            },
+            |tx| write(tx, i),
         );
         let tc = automerge::Change::from_bytes(t.bytes.clone()).unwrap();
         assert_eq!(tc.seq(), ch.seq());
@@ -1726,43 +1737,23 @@ fn smaller_roster_twin(author: &Repo, orig: &SignedChange, salt: &str) -> Signed
     let full = harness_doc_of(author, &DocId::roster());
     let base = full.fork_at(ch.deps()).unwrap();
     let number = conglang::model::schema::read_roster(&full).next_number() + 7;
-    for i in 0.. {
-        let other = Repo::open(
-            &std::env::temp_dir().join(format!("conglang-twin-{}-{salt}-{i}", std::process::id())),
+    let by = author.node_id();
+    twin_smaller_than(author, orig, base, |tx, i| {
+        conglang::model::schema::write_member(
+            tx,
+            &conglang::model::schema::Member {
+                node: conglang::identity::Identity::generate().node_id(),
+                name: format!("{salt} {i}"),
+                role: Role::Official,
+                place: "x".into(),
+                number,
+                added_by: Some(by),
+                added_at: 1,
+                revoked: None,
+            },
         )
         .unwrap();
-        let node = other.node_id();
-        drop(other);
-        let t = forge_with(
-            author,
-            base.clone(),
-            &DocId::roster(),
-            ch.actor_id().clone(),
-            ch.message().map(|m| m.to_string()),
-            |tx| {
-                conglang::model::schema::write_member(
-                    tx,
-                    &conglang::model::schema::Member {
-                        node,
-                        name: format!("{salt} {i}"),
-                        role: Role::Official,
-                        place: "x".into(),
-                        number,
-                        added_by: Some(author.node_id()),
-                        added_at: 1,
-                        revoked: None,
-                    },
-                )
-                .unwrap();
-            },
-        );
-        let tc = automerge::Change::from_bytes(t.bytes.clone()).unwrap();
-        assert_eq!(tc.seq(), ch.seq());
-        if tc.hash().0 < ch.hash().0 {
-            return t;
-        }
-    }
-    unreachable!()
+    })
 }
 
 /// Issue 21, fault 2: office-2 signed a smaller-hash twin of one of its own old roster
