@@ -127,8 +127,6 @@ impl Db<'_> {
         Ok(())
     }
 
-    /// Every held change by `author` (valid or quarantined) with its chain link
-    /// (`None` for changes made before chains).
     /// Forgets the chain link of a change that was refused (never stored).
     pub fn remove_link(&self, hash: &[u8; 32]) -> Result<()> {
         self.0
@@ -137,6 +135,8 @@ impl Db<'_> {
         Ok(())
     }
 
+    /// Every held change by `author` (valid or quarantined) with its chain link
+    /// (`None` for changes made before chains).
     pub fn links_of(&self, author: &NodeId) -> Result<Vec<Link>> {
         let mut st = self.0.prepare_cached(
             "SELECT h.hash, l.prev FROM

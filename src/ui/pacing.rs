@@ -71,8 +71,7 @@ pub fn request_wait(sent: &[i64], now_ms: i64, requests_per_hour: u32) -> Option
         let doublings = (burst + 1 - FREE_IN_BURST).min(20) as u32;
         (pause << doublings).min(sustained_gap_s(requests_per_hour).max(pause))
     };
-    let left_ms = last + gap * 1000 - now_ms;
-    (left_ms > 0).then(|| (left_ms + 999) / 1000)
+    seconds_left(last, gap, now_ms)
 }
 
 /// Seconds to wait before the next lookup may run, or `None` if it may run now.
@@ -84,11 +83,16 @@ pub fn lookup_wait(streak: &[i64], now_ms: i64) -> Option<i64> {
     let last = streak.iter().copied().max()?;
     let doublings = (streak.len() - FREE_MISSES).min(20) as u32;
     let gap = (FIRST_MISS_GAP_S << doublings).min(MAX_MISS_GAP_S);
-    let left_ms = last + gap * 1000 - now_ms;
+    seconds_left(last, gap, now_ms)
+}
+
+/// Whole seconds (rounded up) until `gap_s` after `last_ms`, or `None` once past.
+fn seconds_left(last_ms: i64, gap_s: i64, now_ms: i64) -> Option<i64> {
+    let left_ms = last_ms + gap_s * 1000 - now_ms;
     (left_ms > 0).then(|| (left_ms + 999) / 1000)
 }
 
-/// "m phút s giây" / "m min s s" style, in whole minutes when long.
+/// A wait in seconds as (minutes, seconds), for "chờ {m} phút {s} giây".
 pub fn minutes_seconds(seconds: i64) -> (i64, i64) {
     (seconds / 60, seconds % 60)
 }

@@ -186,7 +186,7 @@ pub fn evaluate(
     // Each record's kept set, once (a target's chain is read once per evaluation, not
     // once per record: 250 records of a busy kiosk in one change took 16.6 s).
     let mut links: BTreeMap<NodeId, Vec<(Hash, Option<Hash>)>> = BTreeMap::new();
-    let kept_of: BTreeMap<Hash, BTreeSet<Hash>> = walk
+    let kept_of: BTreeMap<(Hash, String), BTreeSet<Hash>> = walk
         .records
         .iter()
         .map(|r| {
@@ -371,12 +371,8 @@ impl Ranks {
 }
 
 /// A record's identity: its change and its id (one change may write several).
-fn rec_key(r: &RevocationRec) -> Hash {
-    use sha2::Digest;
-    let mut h = sha2::Sha256::new();
-    h.update(r.change);
-    h.update(r.id.as_bytes());
-    h.finalize().into()
+fn rec_key(r: &RevocationRec) -> (Hash, String) {
+    (r.change, r.id.clone())
 }
 
 /// Every node some held roster change enrols, valid or not, *through a line of
@@ -614,7 +610,7 @@ fn kept_by(
 
 fn kept_sets(
     standing: &[RevocationRec],
-    kept_of: &BTreeMap<Hash, BTreeSet<Hash>>,
+    kept_of: &BTreeMap<(Hash, String), BTreeSet<Hash>>,
 ) -> BTreeMap<NodeId, BTreeSet<Hash>> {
     let mut out: BTreeMap<NodeId, BTreeSet<Hash>> = BTreeMap::new();
     for r in standing {
@@ -645,7 +641,7 @@ fn resolve(
     records: &[RevocationRec],
     ranks: &Ranks,
     by_hash: &BTreeMap<Hash, &VerifiedChange>,
-    kept_of: &BTreeMap<Hash, BTreeSet<Hash>>,
+    kept_of: &BTreeMap<(Hash, String), BTreeSet<Hash>>,
 ) -> Vec<RevocationRec> {
     let n = records.len();
     let empty = BTreeSet::new();
