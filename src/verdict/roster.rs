@@ -468,14 +468,20 @@ fn walk(commune: &NodeId, by_hash: &BTreeMap<Hash, &VerifiedChange>, topo: &[Has
         let verdict = if heads == sorted_deps {
             // The common case (a roster written one change after another): no copy.
             let v = judge(commune, &mut main, c, &mut records);
-            if v.is_err() && main.get_heads() != heads {
-                let mut d = Automerge::new();
-                let _ = crate::model::signed::guard(|| {
-                    d.apply_changes(in_main.iter().map(|h| by_hash[h].change.clone()))
-                });
-                main = d;
-            } else {
+            if v.is_ok() {
                 in_main.push(*h);
+            } else {
+                // Refused before it was applied (`main` unchanged) or after: only in
+                // the second case is `main` rebuilt, and never with the refused change.
+                let mut now = main.get_heads();
+                now.sort();
+                if now != heads {
+                    let mut d = Automerge::new();
+                    let _ = crate::model::signed::guard(|| {
+                        d.apply_changes(in_main.iter().map(|h| by_hash[h].change.clone()))
+                    });
+                    main = d;
+                }
             }
             v
         } else {
