@@ -2,11 +2,15 @@
 //!
 //! The on-screen keyboard (Telex) is always on screen, in a panel of its own at
 //! the bottom of the window, with the public checkbox, any error and the send
-//! button on the row just above the keys. The form above is laid out to fit a
-//! 1280×800 kiosk at zoom 1.5 (853×533 points) without scrolling: the kind of
-//! request on one row, then the four fields side by side, each always in the same
-//! place, the one being typed into outlined in green. Tapping a field or its
-//! label makes it the one the keyboard types into.
+//! button on the row just above the keys. The form above follows the screen's
+//! width (issue 24): on the hall's 1280×800 at zoom 1.5 (853×533 points) the kind
+//! of request on one row, then the four fields side by side; narrower, the name,
+//! hamlet and phone three, two or one to a row and the question below them across
+//! the width. The question box grows a line at a time and the form keeps its last
+//! line in sight above the keys, so a resident sees what is typed; each field
+//! keeps its place in the form, the one being typed into outlined in green.
+//! Tapping a field or its label makes it the one the keyboard types into.
+//! `tests/it/layout.rs` checks every screen at six screen shapes and two zooms.
 //!
 //! Every limit is enforced while typing, on the on-screen keyboard and on a
 //! physical one alike: a field stops accepting at its length limit, refuses
@@ -136,6 +140,11 @@ pub struct AskState {
     /// The kiosk dropped typed characters no font can draw this frame (see
     /// `KioskApp::lock_down`): the focused field says so.
     pub unsupported_typed: bool,
+    /// Length and height of the question's box when the form last brought it into
+    /// sight.
+    pub question_shown: (usize, u32),
+    /// Frames left in which the form keeps the question's last line in sight.
+    pub question_follow: u8,
 }
 
 impl AskState {
@@ -272,6 +281,9 @@ const LABEL_LINE: f32 = 22.0;
 const NOTE_LINE: f32 = 18.0;
 /// Height of a field box.
 const FIELD: f32 = 48.0;
+/// Narrowest a short field (name, hamlet, phone) gets beside another: a name of
+/// three words at the field's font.
+const MIN_FIELD_WIDTH: f32 = 190.0;
 
 /// Height of a keyboard key for a window `height` points high: full size when
 /// there is room, the 48-point touch minimum on a short screen (1280×800 at
@@ -288,7 +300,7 @@ pub fn key_height(height: f32) -> f32 {
 /// `row` high and keys `key` high.
 pub fn keyboard_frame(ui: &Ui, row: f32, key: f32) -> (egui::Frame, f32) {
     let frame = egui::Frame::side_top_panel(ui.style()).inner_margin(egui::Margin::symmetric(8, 6));
-    let content = row + KEYBOARD_GAP + OnScreenKeyboard::height(key);
+    let content = row + KEYBOARD_GAP + OnScreenKeyboard::height(key, ui.available_width() - 16.0);
     (frame, content + frame.total_margin().sum().y + 2.0)
 }
 
@@ -418,7 +430,7 @@ pub fn field_label(f: Field, lang: Lang) -> &'static str {
     })
 }
 
-/// The kind of request on one row, the four fields side by side on the next.
+/// The kind of request on one row, then the fields (see `form`'s arrangement).
 fn form(ui: &mut Ui, st: &mut Station, view: &View, lang: Lang) {
     ui.spacing_mut().item_spacing.y = 6.0;
     let ctx = ui.ctx().clone();
@@ -455,32 +467,71 @@ fn form(ui: &mut Ui, st: &mut Station, view: &View, lang: Lang) {
     }
     let a = &mut st.ask;
     let gap = ui.spacing().item_spacing.x;
-    let total: f32 = Field::ORDER.iter().map(|f| f.weight()).sum();
-    let width = ui.available_width() - gap * (Field::ORDER.len() as f32 - 1.0);
+    let width = ui.available_width();
     let mut tapped = None;
     let mut ids = [egui::Id::NULL; 4];
-    ui.horizontal_top(|ui| {
-        for (i, f) in Field::ORDER.into_iter().enumerate() {
-            let w = (width * f.weight() / total).floor();
-            ui.allocate_ui_with_layout(
-                egui::vec2(w, LABEL_LINE + FIELD + NOTE_LINE + 8.0),
-                egui::Layout::top_down(egui::Align::Min),
-                |ui| {
-                    ui.set_width(w);
-                    ui.spacing_mut().item_spacing.y = 2.0;
-                    let (id, t) = field_cell(ui, &ctx, a, f, lang);
-                    ids[i] = id;
-                    if t {
-                        tapped = Some(f);
-                    }
-                },
-            );
-        }
-    });
+    // Where four fit side by side with room for a name in full (the hall's own
+    // 1280×800 at zoom 1.5), they stand in one row, as a short screen needs: the
+    // question box then grows downwards a line at a time, so a resident sees
+    // everything typed (issue 24). Narrower screens put the three short fields
+    // three, two or one to a row and the question below them, across the width.
+    let in_one_row = width >= 4.0 * MIN_FIELD_WIDTH + 3.0 * gap;
+    let per_row = if in_one_row || width >= 3.0 * MIN_FIELD_WIDTH + 2.0 * gap {
+        3
+    } else if width >= 2.0 * MIN_FIELD_WIDTH + gap {
+        2
+    } else {
+        1
+    };
+    let short = [Field::Name, Field::Hamlet, Field::Phone];
+    let rows: Vec<Vec<Field>> = if in_one_row {
+        vec![Field::ORDER.to_vec()]
+    } else {
+        short.chunks(per_row).map(<[Field]>::to_vec).collect()
+    };
+    for row in &rows {
+        // A row left short (the phone alone) keeps the width of its column.
+        let slots = if in_one_row { 4 } else { per_row };
+        let missing = (slots - row.len()) as f32;
+        let total: f32 = row.iter().map(|f| f.weight()).sum::<f32>() + missing * 1.2;
+        let free = width - gap * (slots as f32 - 1.0);
+        ui.horizontal_top(|ui| {
+            for f in row {
+                let w = if slots == 1 {
+                    width
+                } else {
+                    (free * f.weight() / total).floor()
+                };
+                ui.allocate_ui_with_layout(
+                    egui::vec2(w, LABEL_LINE + FIELD + NOTE_LINE + 8.0),
+                    egui::Layout::top_down(egui::Align::Min),
+                    |ui| {
+                        ui.set_width(w);
+                        ui.spacing_mut().item_spacing.y = 2.0;
+                        let (id, t) = field_cell(ui, &ctx, a, *f, lang);
+                        ids[*f as usize] = id;
+                        if t {
+                            tapped = Some(*f);
+                        }
+                    },
+                );
+            }
+        });
+    }
+    if !in_one_row {
+        ui.vertical(|ui| {
+            ui.set_width(width);
+            ui.spacing_mut().item_spacing.y = 2.0;
+            let (id, t) = field_cell(ui, &ctx, a, Field::Text, lang);
+            ids[Field::Text as usize] = id;
+            if t {
+                tapped = Some(Field::Text);
+            }
+        });
+    }
     if let Some(f) = tapped {
         a.activate(f);
-        let i = Field::ORDER.iter().position(|g| *g == f).unwrap_or(0);
-        ui.memory_mut(|m| m.request_focus(ids[i]));
+        ui.memory_mut(|m| m.request_focus(ids[f as usize]));
     }
 }
 
@@ -514,18 +565,45 @@ fn field_cell(
     );
     let before = a.field(f).clone();
     let mut text = before.clone();
-    let mut edit = egui::TextEdit::singleline(&mut text)
-        .id_salt(("ask-field", f as u8))
-        .font(egui::FontId::proportional(20.0))
-        .desired_width(f32::INFINITY)
-        .min_size(egui::vec2(0.0, FIELD))
-        .margin(egui::vec2(8.0, 10.0));
+    // The question grows a line at a time: what was typed stays in sight.
+    let mut edit = if f == Field::Text {
+        egui::TextEdit::multiline(&mut text).desired_rows(1)
+    } else {
+        egui::TextEdit::singleline(&mut text)
+    }
+    .id_salt(("ask-field", f as u8))
+    .font(egui::FontId::proportional(20.0))
+    .desired_width(f32::INFINITY)
+    .min_size(egui::vec2(0.0, FIELD))
+    .margin(egui::vec2(8.0, 10.0));
     if f == Field::Phone {
         edit = edit.hint_text(RichText::new(lang.t(S::Optional)).size(15.0));
     }
     let r = ui.add(edit).labelled_by(l.id);
+    let frame = r.rect;
     if text != before {
         take(ctx, a, f, &before, text);
+    }
+    // The question box grows by a line as it fills: keep it in sight above the
+    // keyboard (the form scrolls under it on a short screen). (Its height, as well
+    // as its length: the box takes its new height a frame after the text.)
+    // For a few frames after each change: the form's own height, which bounds how
+    // far it scrolls, follows the box's a frame later.
+    let shown = (a.text.len(), frame.height().round() as u32);
+    if active && f == Field::Text {
+        if shown != a.question_shown {
+            a.question_shown = shown;
+            a.question_follow = 2;
+        }
+        if a.question_follow > 0 {
+            a.question_follow -= 1;
+            // Its last line: a box taller than the screen shows its end.
+            let last = egui::Rect::from_min_max(
+                egui::pos2(frame.left(), (frame.bottom() - FIELD).max(frame.top())),
+                frame.max,
+            );
+            ui.scroll_to_rect(last, None);
+        }
     }
     if r.has_focus() && std::mem::take(&mut a.unsupported_typed) {
         a.refused = Some((f, Refusal::Unsupported));
@@ -536,7 +614,7 @@ fn field_cell(
     }
     if active {
         ui.painter().rect_stroke(
-            r.rect.expand(1.0),
+            frame.expand(1.0),
             egui::CornerRadius::same(4),
             egui::Stroke::new(3.0, widgets::GREEN),
             egui::StrokeKind::Outside,

@@ -20,6 +20,12 @@
 //! * Shift is one-shot: it capitalises the next letter, then turns off.
 //! * Every key is at least 48×48 logical points (56 high) for fingers, and
 //!   its accessible name is its caption, so tests can tap keys by label.
+//! * On a screen too narrow for twelve such keys side by side (a panel mounted
+//!   upright: 800 pixels at zoom 1.5 is 533 points), the letters page takes a
+//!   second layout, as phones do, rather than running off the screen: ten keys a
+//!   row at most (`qwertyuiop`, `asdfghjkl`, `zxcvbnmđ`), the shaped vowels on a
+//!   row of their own, the tones on the next, and shift, page, space and
+//!   backspace on the last; keys never narrower than [`MIN_NARROW_KEY_WIDTH`].
 //!   Letter keys are labelled in lowercase, or uppercase while shift is on.
 
 use egui::{Button, RichText, Ui, vec2};
@@ -34,10 +40,17 @@ pub const MIN_KEY_WIDTH: f32 = 48.0;
 const KEY_GAP: f32 = 6.0;
 /// Number of keys that must fit side by side in the widest row.
 const KEYS_PER_ROW: f32 = 12.0;
+/// The same, in the narrow layout.
+const NARROW_KEYS_PER_ROW: f32 = 10.0;
+/// No key of the narrow layout is narrower than this (60 pixels at zoom 1.5,
+/// a centimetre on a 10-inch panel).
+pub const MIN_NARROW_KEY_WIDTH: f32 = 40.0;
 const LETTER_FONT_SIZE: f32 = 26.0;
 const CONTROL_FONT_SIZE: f32 = 20.0;
 
 const LETTER_ROWS: [&str; 3] = ["qwertyuiopơư", "asdfghjklâăđ", "zxcvbnmêô"];
+/// The letters of the narrow layout: the same keys, ten a row at most.
+const NARROW_LETTER_ROWS: [&str; 4] = ["qwertyuiop", "asdfghjkl", "zxcvbnmđ", "âăêôơư"];
 /// The tone keys: each shows its mark on an `a`, and types it as Telex would.
 const TONES: [(char, char); 5] = [('á', 's'), ('à', 'f'), ('ả', 'r'), ('ã', 'x'), ('ạ', 'j')];
 const PAD_ROWS: [&str; 3] = ["123", "456", "789"];
@@ -111,9 +124,11 @@ impl OnScreenKeyboard {
         self.shift = false;
     }
 
-    /// Height of the whole keyboard (four rows) with keys `key_height` high.
-    pub fn height(key_height: f32) -> f32 {
-        4.0 * key_height.max(MIN_KEY_WIDTH) + 3.0 * KEY_GAP
+    /// Height of the whole keyboard with keys `key_height` high, `width` wide:
+    /// four rows, six in the narrow layout.
+    pub fn height(key_height: f32, width: f32) -> f32 {
+        let rows = if is_narrow(width) { 6.0 } else { 4.0 };
+        rows * key_height.max(MIN_KEY_WIDTH) + (rows - 1.0) * KEY_GAP
     }
 
     /// Draws the keyboard; applies taps to `text` through `super::telex`.
@@ -132,6 +147,7 @@ impl OnScreenKeyboard {
         key_height: f32,
     ) -> bool {
         let full_width = ui.available_width();
+        let narrow = is_narrow(full_width);
         let key_width = key_width(full_width);
         let key_height = key_height.max(MIN_KEY_WIDTH);
         let mut tap = None;
@@ -146,16 +162,23 @@ impl OnScreenKeyboard {
                 self.number_pad(ui, labels, full_width, key_height, &mut tap);
                 return;
             }
-            let rows = if self.numbers {
-                NUMBER_ROWS
-            } else {
-                LETTER_ROWS
+            let rows: &[&str] = match (self.numbers, narrow) {
+                (true, _) => &NUMBER_ROWS,
+                (false, false) => &LETTER_ROWS,
+                (false, true) => &NARROW_LETTER_ROWS,
             };
             let size = vec2(key_width, key_height);
             for row in rows {
                 self.char_row(ui, row, full_width, size, &mut tap);
             }
-            self.bottom_row(ui, labels, full_width, size, &mut tap);
+            if narrow && !self.numbers {
+                ui.horizontal(|ui| {
+                    let row_width = TONES.len() as f32 * (key_width + KEY_GAP) - KEY_GAP;
+                    ui.add_space(((full_width - row_width) / 2.0).max(0.0));
+                    self.tone_keys(ui, size, &mut tap);
+                });
+            }
+            self.bottom_row(ui, labels, full_width, size, narrow, &mut tap);
         });
 
         let Some(tap) = tap else {
@@ -249,13 +272,25 @@ impl OnScreenKeyboard {
         });
     }
 
-    /// Shift, page toggle, space bar and backspace, spanning the full row.
+    /// The five tone keys.
+    fn tone_keys(&self, ui: &mut Ui, key: egui::Vec2, tap: &mut Option<Tap>) {
+        for (mark, k) in TONES {
+            let caption = RichText::new(mark.to_string()).size(LETTER_FONT_SIZE);
+            if key_button(ui, caption, key.x, key.y).clicked() {
+                *tap = Some(Tap::Tone(k));
+            }
+        }
+    }
+
+    /// Shift, page toggle, (the tones,) space bar and backspace, spanning the full
+    /// row; in the narrow layout the tones have a row of their own above.
     fn bottom_row(
         &self,
         ui: &mut Ui,
         labels: &KeyboardLabels,
         full_width: f32,
         key: egui::Vec2,
+        narrow: bool,
         tap: &mut Option<Tap>,
     ) {
         let (key_width, key_height) = (key.x, key.y);
@@ -263,7 +298,7 @@ impl OnScreenKeyboard {
         let toggle_width = 1.5 * key_width;
         let backspace_width = 1.5 * key_width;
         // The tone keys sit on the letters page only.
-        let tones = if self.numbers {
+        let tones = if self.numbers || narrow {
             0.0
         } else {
             TONES.len() as f32
@@ -275,6 +310,7 @@ impl OnScreenKeyboard {
             - tones * (key_width + KEY_GAP)
             - 3.0 * KEY_GAP)
             .max(2.0 * key_width);
+        let right = ui.max_rect().left() + full_width;
         let control = |label: &str| RichText::new(label).size(CONTROL_FONT_SIZE);
 
         ui.horizontal(|ui| {
@@ -293,14 +329,14 @@ impl OnScreenKeyboard {
             if key_button(ui, control(toggle), toggle_width, key_height).clicked() {
                 *tap = Some(Tap::TogglePage);
             }
-            if !self.numbers {
-                for (mark, key) in TONES {
-                    let caption = RichText::new(mark.to_string()).size(LETTER_FONT_SIZE);
-                    if key_button(ui, caption, key_width, key_height).clicked() {
-                        *tap = Some(Tap::Tone(key));
-                    }
-                }
+            if tones > 0.0 {
+                self.tone_keys(ui, key, tap);
             }
+            // A caption wider than its key ("Chữ hoa" in a large font) widens it:
+            // the space bar gives that back, so backspace stays on the screen.
+            let space_width = space_width
+                .min(right - ui.cursor().left() - KEY_GAP - backspace_width)
+                .max(key_width);
             if key_button(ui, control(&labels.space), space_width, key_height).clicked() {
                 *tap = Some(Tap::Space);
             }
@@ -355,11 +391,22 @@ fn tone(text: &str, key: char) -> String {
     }
 }
 
-/// Width of a character key: twelve keys and their gaps fill `full_width`,
-/// but a key never gets narrower than [`MIN_KEY_WIDTH`].
+/// Too narrow for twelve keys of [`MIN_KEY_WIDTH`] side by side: the narrow layout.
+pub fn is_narrow(full_width: f32) -> bool {
+    full_width < KEYS_PER_ROW * MIN_KEY_WIDTH + (KEYS_PER_ROW - 1.0) * KEY_GAP
+}
+
+/// Width of a character key: twelve keys and their gaps fill `full_width` (ten in
+/// the narrow layout), but a key never gets narrower than [`MIN_KEY_WIDTH`]
+/// ([`MIN_NARROW_KEY_WIDTH`] in the narrow layout).
 fn key_width(full_width: f32) -> f32 {
-    let width = (full_width - (KEYS_PER_ROW - 1.0) * KEY_GAP) / KEYS_PER_ROW;
-    width.floor().max(MIN_KEY_WIDTH)
+    let (n, min) = if is_narrow(full_width) {
+        (NARROW_KEYS_PER_ROW, MIN_NARROW_KEY_WIDTH)
+    } else {
+        (KEYS_PER_ROW, MIN_KEY_WIDTH)
+    };
+    let width = (full_width - (n - 1.0) * KEY_GAP) / n;
+    width.floor().max(min)
 }
 
 fn key_button(ui: &mut Ui, caption: RichText, width: f32, height: f32) -> egui::Response {
@@ -517,19 +564,24 @@ mod tests {
         let buttons: Vec<_> = h.get_all_by_role(egui::accesskit::Role::Button).collect();
         assert!(buttons.len() >= 25, "only {} keys", buttons.len());
         let width = h.ctx.content_rect().width();
+        let min = if is_narrow(width) {
+            MIN_NARROW_KEY_WIDTH
+        } else {
+            MIN_KEY_WIDTH
+        };
         for button in buttons {
             let rect = button.rect();
-            // Wide enough for twelve 48-point keys: nothing sticks out.
-            if width >= 700.0 {
+            // Wide enough for ten narrow keys: nothing sticks out.
+            if width >= NARROW_KEYS_PER_ROW * (MIN_NARROW_KEY_WIDTH + KEY_GAP) {
                 assert!(
-                    rect.right() <= width + 0.5,
-                    "{button:?} ends at {}",
+                    rect.left() >= -0.5 && rect.right() <= width + 0.5,
+                    "at width {width}: {button:?} ends at {}",
                     rect.right()
                 );
             }
             assert!(
-                rect.width() >= MIN_KEY_WIDTH && rect.height() >= MIN_KEY_WIDTH,
-                "{button:?} is {:?}",
+                rect.width() >= min && rect.height() >= MIN_KEY_WIDTH,
+                "at width {width}: {button:?} is {:?}",
                 rect.size()
             );
         }
@@ -537,12 +589,38 @@ mod tests {
 
     #[test]
     fn keys_are_touch_sized() {
-        for width in [300.0, 600.0, 853.0, 1024.0, 1280.0] {
+        for width in [300.0, 460.0, 533.0, 600.0, 720.0, 853.0, 1024.0, 1280.0] {
             let mut h = harness(width);
             assert_keys_big_enough(&h);
             tap(&mut h, "123");
             assert_keys_big_enough(&h);
         }
+    }
+
+    /// An upright panel (800 pixels at zoom 1.5: 533 points): the narrow layout has
+    /// every letter, shaped vowel, tone and control key, inside the screen.
+    #[test]
+    fn a_narrow_screen_gets_every_key_inside_it() {
+        let mut h = harness(533.0);
+        assert!(is_narrow(533.0) && !is_narrow(853.0));
+        let labels: Vec<String> = ('a'..='z')
+            .map(|c| c.to_string())
+            .chain("âăêôơưđáàảãạ".chars().map(|c| c.to_string()))
+            .chain(["Shift", "123", "Space", "Xóa"].map(String::from))
+            .collect();
+        for l in &labels {
+            let r = h.get_by_label(l).rect();
+            assert!(r.left() >= 0.0 && r.right() <= 533.0, "{l} at {r:?}");
+        }
+        for key in ["t", "ô", "i", "Space", "v", "a", "à"] {
+            tap(&mut h, key);
+        }
+        assert_eq!(h.state().text, "tôi và");
+        let height = h.get_by_label("Xóa").rect().bottom() - h.get_by_label("q").rect().top();
+        assert!(
+            height <= OnScreenKeyboard::height(MIN_KEY_WIDTH, 533.0) + 0.5,
+            "{height}"
+        );
     }
 
     #[test]
@@ -613,6 +691,7 @@ mod tests {
         let p = h.get_by_label("p").rect();
         assert!(q.width() > 70.0, "{:?}", q.size());
         assert!(p.right() - q.left() <= 1000.0);
-        assert_eq!(key_width(100.0), MIN_KEY_WIDTH);
+        assert_eq!(key_width(100.0), MIN_NARROW_KEY_WIDTH);
+        assert!(key_width(700.0) >= MIN_KEY_WIDTH);
     }
 }

@@ -109,13 +109,21 @@ pub fn keyboard_panel(root: &mut Ui, st: &mut Station, lang: Lang) {
                 egui::Layout::left_to_right(egui::Align::Center),
                 |ui| {
                     let l = ui.label(bold(lang.t(S::Code), 20.0).color(widgets::GREEN));
+                    // The box takes what the label and the button leave, up to
+                    // 360 points; on a narrow screen (a panel mounted upright) the
+                    // code's font and the button shrink so that a whole code shows.
+                    let narrow = ui.available_width() < 560.0;
+                    let (font, button) = if narrow { (22.0, 120.0) } else { (26.0, 180.0) };
+                    let find = widgets::text_width(ui, lang.t(S::Find), 24.0).max(button)
+                        + 2.0 * ui.spacing().item_spacing.x;
+                    let field = (ui.available_width() - find).clamp(120.0, 360.0);
                     let r = ui
                         .add(
                             egui::TextEdit::singleline(&mut st.lookup.code)
                                 .id_salt("lookup-code-big")
                                 .char_limit(40)
-                                .font(egui::FontId::proportional(26.0))
-                                .desired_width(360.0)
+                                .font(egui::FontId::proportional(font))
+                                .desired_width(field)
                                 .min_size(egui::vec2(0.0, 48.0))
                                 .margin(egui::vec2(10.0, 8.0)),
                         )
@@ -127,7 +135,12 @@ pub fn keyboard_panel(root: &mut Ui, st: &mut Station, lang: Lang) {
                         egui::StrokeKind::Outside,
                     );
                     let enter = r.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
-                    if widgets::primary_button_sized(ui, lang.t(S::Find), row).clicked() || enter {
+                    let find = ui.add(
+                        egui::Button::new(bold(lang.t(S::Find), 24.0).color(egui::Color32::WHITE))
+                            .fill(widgets::GREEN)
+                            .min_size(egui::vec2(button, row)),
+                    );
+                    if find.clicked() || enter {
                         search(st);
                     }
                 },

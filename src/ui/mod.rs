@@ -610,15 +610,30 @@ impl KioskApp {
                 (S::NavProcedures, Screen::Procedures),
             ],
         };
-        // Wrapped: a portrait-mounted hall screen is too narrow for one row of tabs,
-        // and a tab pushed off the screen cannot be touched.
+        // One row where it fits, in a smaller font if it must (a short landscape
+        // screen has no height for a second row above the keyboard); wrapped where
+        // even that is too wide (a panel mounted upright), since a tab pushed off
+        // the screen cannot be touched.
+        let width = |size: f32| -> f32 {
+            tabs.iter()
+                .map(|(s, _)| {
+                    widgets::text_width(ui, lang.t(*s), size).max(widgets::NAV_MIN_WIDTH) + 6.0
+                })
+                .sum()
+        };
+        let room = ui.available_size_before_wrap().x;
+        let size = if width(widgets::NAV_SIZE) <= room {
+            widgets::NAV_SIZE
+        } else {
+            widgets::NAV_SIZE_COMPACT
+        };
         ui.horizontal_wrapped(|ui| {
             ui.spacing_mut().item_spacing.x = 6.0;
             for (s, screen) in tabs {
                 let current = st.screen.as_ref();
                 let selected = current == Some(screen)
                     || (matches!(current, Some(Screen::Notice(_))) && *screen == Screen::Home);
-                if widgets::nav_button(ui, selected, lang.t(*s)).clicked() {
+                if widgets::nav_button_sized(ui, selected, lang.t(*s), size).clicked() {
                     st.go(screen.clone());
                 }
             }

@@ -55,10 +55,22 @@ pub fn primary_button_sized(ui: &mut Ui, text: &str, height: f32) -> Response {
 /// but still a full touch target, framed so it reads as a button even when not
 /// selected.
 pub fn nav_button(ui: &mut Ui, selected: bool, text: &str) -> Response {
+    nav_button_sized(ui, selected, text, NAV_SIZE)
+}
+
+/// Font size of a navigation button; the compact one where a row of them must fit
+/// a short screen's width.
+pub const NAV_SIZE: f32 = 21.0;
+pub const NAV_SIZE_COMPACT: f32 = 18.0;
+/// Narrowest a navigation button gets.
+pub const NAV_MIN_WIDTH: f32 = 96.0;
+
+/// [`nav_button`] with its caption `size` points high.
+pub fn nav_button_sized(ui: &mut Ui, selected: bool, text: &str, size: f32) -> Response {
     ui.add(
-        Button::selectable(selected, RichText::new(text).size(21.0))
+        Button::selectable(selected, RichText::new(text).size(size))
             .frame_when_inactive(true)
-            .min_size(vec2(96.0, 48.0)),
+            .min_size(vec2(NAV_MIN_WIDTH, 48.0)),
     )
 }
 
@@ -90,7 +102,26 @@ pub fn scroll_area(id: &str, top: bool) -> egui::ScrollArea {
 
 /// A choice among a few (category, kind, filter), touch-sized.
 pub fn choice(ui: &mut Ui, selected: bool, text: &str) -> Response {
-    ui.add(Button::selectable(selected, RichText::new(text).size(20.0)).min_size(vec2(TOUCH, 48.0)))
+    // Framed when not chosen too: a chip must look like something to press.
+    ui.add(
+        Button::selectable(selected, RichText::new(text).size(CHOICE_SIZE))
+            .frame_when_inactive(true)
+            .min_size(vec2(TOUCH, 48.0)),
+    )
+}
+
+/// Font size of a [`choice`].
+pub const CHOICE_SIZE: f32 = 20.0;
+
+/// Width `text` takes at `size` points on one line, as a button draws it (with
+/// its padding): for rows that must wrap before a group, not in the middle of it.
+pub fn text_width(ui: &Ui, text: &str, size: f32) -> f32 {
+    let w = ui.ctx().fonts_mut(|f| {
+        f.layout_no_wrap(text.to_string(), FontId::proportional(size), Color32::BLACK)
+            .size()
+            .x
+    });
+    w + 2.0 * ui.spacing().button_padding.x
 }
 
 /// A visible label and its text field, tied together for accessibility. `active`

@@ -8,6 +8,7 @@ mod fleet;
 mod hall;
 mod harness;
 mod invariants;
+mod layout;
 mod mdns;
 mod pair;
 mod receipts;

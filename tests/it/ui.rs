@@ -7,6 +7,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use conglang::config::UiConfig;
 use conglang::identity::NodeId;
 use conglang::model::text::{format_time_vn, now};
 use conglang::model::{Category, NoticeDraft, RequestDraft, RequestKind, Role, Status};
@@ -84,6 +85,26 @@ pub(crate) fn app_sized(
     let app = KioskApp::new_for_test(dir, clock).unwrap();
     let mut h = Harness::builder()
         .with_size(size)
+        .with_pixels_per_point(zoom)
+        .with_theme(egui::Theme::Light)
+        .with_options(SnapshotOptions::new().output_path("tests/snapshots"))
+        .with_context_setup(setup_context)
+        .build_ui_state(|ui, app: &mut KioskApp| app.show(ui), app);
+    h.run();
+    h
+}
+
+/// An app with a kiosk config's `[ui]` section, in a window of `pixels` at `zoom`.
+pub(crate) fn app_with(
+    dir: &Path,
+    clock: Clock,
+    ui: UiConfig,
+    pixels: egui::Vec2,
+    zoom: f32,
+) -> Harness<'static, KioskApp> {
+    let app = KioskApp::new_for_test_with(dir, clock, ui).unwrap();
+    let mut h = Harness::builder()
+        .with_size(pixels / zoom)
         .with_pixels_per_point(zoom)
         .with_theme(egui::Theme::Light)
         .with_options(SnapshotOptions::new().output_path("tests/snapshots"))
