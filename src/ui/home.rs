@@ -47,8 +47,17 @@ pub fn visible(view: &View, now: i64) -> Vec<&Notice> {
 
 pub fn show(ui: &mut Ui, st: &mut Station, view: &View, lang: Lang, now: i64) {
     let notices = visible(view, now);
+    // Urgent notices by their newest change first: a warning posted now, or a
+    // notice made urgent by an edit now, comes before one of yesterday.
+    let mut urgent: Vec<&Notice> = notices.iter().copied().filter(|n| n.urgent).collect();
+    urgent.sort_by_key(|n| std::cmp::Reverse(n.updated_at.max(n.created_at)));
     widgets::scroll_area("home", st.scroll_top).show(ui, |ui| {
-        for n in notices.iter().filter(|n| n.urgent) {
+        // Read once by itself when it first appears, if the kiosk is set so: the
+        // newest not read yet, then the next when that reading ends. (Each
+        // reading replaces the last: starting them all in one frame left only the
+        // oldest to be heard, issue 24.)
+        let mut may_read = st.auto_read_urgent && !st.speaker.speaking();
+        for n in urgent {
             if urgent_banner(ui, n, lang).clicked() {
                 st.go(Screen::Notice(n.id.clone()));
             }
@@ -58,11 +67,16 @@ pub fn show(ui: &mut Ui, st: &mut Station, view: &View, lang: Lang, now: i64) {
                 text.push_str(". ");
             }
             text.push_str(&n.body);
-            // Read once by itself when it first appears, if the kiosk is set so.
-            if st.auto_read_urgent && st.urgent_read.insert(n.id.clone()) {
+            if may_read && st.urgent_read.insert(n.id.clone()) {
+                may_read = false;
                 let (voice, rate) = (st.voice.clone(), st.speech_rate);
                 st.speaker.speak(&text, &voice, rate);
                 st.reading = Some(n.id.to_string());
+            }
+            if st.auto_read_urgent && !st.urgent_read.contains(&n.id) {
+                // Look again when the reading ends.
+                ui.ctx()
+                    .request_repaint_after(std::time::Duration::from_millis(500));
             }
             widgets::read_aloud(ui, st, n.id.as_str(), &text, lang);
             ui.add_space(6.0);

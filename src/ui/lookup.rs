@@ -241,14 +241,21 @@ pub fn show(ui: &mut Ui, st: &mut Station, view: &View, lang: Lang) {
             match view.requests.iter().find(|r| Some(&r.code) == found) {
                 Some(r) => {
                     request_card(ui, r, lang);
-                    // The answer read aloud: status, appointment time, answers.
+                    // The answer read aloud: status, the appointment's time and
+                    // place (as the card shows them: a home visit says "at your
+                    // home"), answers.
                     let mut text = format!("{}: {}. ", lang.t(S::Status), lang.status(r.status));
                     if let Some(ap) = &r.appointment {
-                        text.push_str(&format!(
-                            "{}: {}. ",
-                            lang.t(S::Appointment),
-                            widgets::fmt_time(ap.at)
-                        ));
+                        let when_where = if r.kind == crate::model::RequestKind::HomeVisit {
+                            format!(
+                                "{}, {}",
+                                widgets::fmt_time(ap.at),
+                                lang.t(S::HomeVisitPlace)
+                            )
+                        } else {
+                            lang.fill(S::AtPlace, &[&widgets::fmt_time(ap.at), &ap.place])
+                        };
+                        text.push_str(&format!("{}: {when_where}. ", lang.t(S::Appointment)));
                     }
                     for a in &r.answers {
                         text.push_str(&a.text);

@@ -102,6 +102,10 @@ pub struct OfficialState {
     pub appt_at: String,
     pub appt_place: String,
     pub answer_error: Option<String>,
+    /// The answer, time and place as they were when `answer_error` was set: the
+    /// message goes as soon as any of them is changed (issue 24: "Vui lòng điền:
+    /// Câu trả lời" stayed after the answer was filled in).
+    pub answer_error_for: (String, String, String),
     /// The answer form was just opened: scroll it into sight and focus it.
     pub answer_opened: bool,
     /// Requests ticked for a bulk action (tracking codes).
@@ -569,6 +573,10 @@ fn request_card(ui: &mut Ui, st: &mut Station, view: &View, lang: Lang, r: &Requ
                 false,
             );
         });
+        let inputs = (o.answer.clone(), o.appt_at.clone(), o.appt_place.clone());
+        if o.answer_error.is_some() && inputs != o.answer_error_for {
+            o.answer_error = None;
+        }
         if let Some(e) = &o.answer_error {
             ui.label(RichText::new(e).color(widgets::RED));
         }
@@ -595,6 +603,7 @@ fn request_card(ui: &mut Ui, st: &mut Station, view: &View, lang: Lang, r: &Requ
         let Some(status) = send else {
             return;
         };
+        o.answer_error_for = inputs;
         let place = o.appt_place.trim().to_string();
         let appointment = match parse_when(&o.appt_at, now, false, false) {
             Err(e) => {

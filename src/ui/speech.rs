@@ -20,6 +20,9 @@ use time::{Date, Month, Weekday};
 #[derive(Debug, Default)]
 pub struct Speaker {
     child: Option<Child>,
+    /// What was last given to read (for the log and for tests: what a resident
+    /// heard, whether or not the machine has a sound card).
+    pub last_spoken: Option<String>,
 }
 
 impl Speaker {
@@ -27,6 +30,7 @@ impl Speaker {
     /// stopping whatever was being read. Never waits for the speech.
     pub fn speak(&mut self, text: &str, voice: &str, rate: u32) {
         self.stop();
+        self.last_spoken = Some(text.to_string());
         let spoken = spoken(text);
         match Command::new("espeak-ng")
             .args(["-v", voice, "-s", &rate.to_string(), "--", &spoken])

@@ -936,6 +936,18 @@ fn the_console_reads_appointment_times_strictly_and_shows_the_weekday() {
             "{at:?} {place:?} was saved"
         );
     }
+    // A message goes as soon as what it is about is changed (issue 24: "Vui lòng
+    // điền: Câu trả lời" stayed after the answer was filled in).
+    let o = &mut office.state_mut().station().official;
+    o.answer.clear();
+    o.appt_at.clear();
+    o.appt_place.clear();
+    office.run();
+    tap_button(&mut office, "Gửi trả lời");
+    assert!(office.query_by_label_contains("Vui lòng điền").is_some());
+    office.state_mut().station().official.answer = "Mời anh đến UBND xã.".into();
+    office.run();
+    assert!(office.query_by_label_contains("Vui lòng điền").is_none());
     let o = &mut office.state_mut().station().official;
     o.appt_at = "9h 16/9/2026".into();
     o.appt_place = "Bộ phận một cửa UBND xã".into();
@@ -1150,6 +1162,93 @@ fn a_notice_has_a_big_read_aloud_button_and_leaving_stops_the_reading() {
     kiosk.run();
     tap_button(&mut kiosk, "Tìm");
     kiosk.get_by_role_and_label(A11y::Button, "Đọc to");
+}
+
+/// Issue 24, point 4 (tried as a resident: with two urgent notices live, the new
+/// warning was not read, the older one was; a looked-up answer was read without
+/// the appointment's place). A kiosk set to read urgent notices reads the newest
+/// first, the older one when that reading ends; an answer is read with the
+/// appointment's time and place.
+#[test]
+fn read_aloud_says_the_newest_warning_first_and_where_the_appointment_is() {
+    let f = full_commune();
+    crate::ui::next_second();
+    let mut o = Repo::open(&f.office).unwrap();
+    o.post_notice(&conglang::model::NoticeDraft {
+        title: "Sạt lở đường lên Bản Chang, cấm đi qua".into(),
+        body: "Đi đường vòng qua Nà Khoang.".into(),
+        urgent: true,
+        ..Default::default()
+    })
+    .unwrap();
+    let at = conglang::ui::widgets::parse_vn_time("08:00 20/09/2026", false)
+        .unwrap()
+        .unwrap();
+    o.answer_request(
+        &f.code,
+        "Mời bạn đến làm căn cước.",
+        None,
+        Some(conglang::model::Appointment {
+            at,
+            place: "Công an xã Long Môn".into(),
+        }),
+    )
+    .unwrap();
+    drop(o);
+    crate::ui::exchange(&f.office, &f.kiosk);
+    let ui = UiConfig {
+        read_urgent_aloud: true,
+        voice: "vi".into(),
+        ..UiConfig::default()
+    };
+    let mut kiosk = app_with(
+        &f.kiosk,
+        Clock::manual(T0),
+        ui,
+        hall_size() * HALL_ZOOM,
+        HALL_ZOOM,
+    );
+    let heard = |h: &mut Harness<'_, KioskApp>| {
+        h.state_mut()
+            .station()
+            .speaker
+            .last_spoken
+            .clone()
+            .unwrap_or_default()
+    };
+    assert!(
+        heard(&mut kiosk).contains("Sạt lở đường lên Bản Chang"),
+        "read first: {}",
+        heard(&mut kiosk)
+    );
+    assert_eq!(kiosk.state_mut().station().urgent_read.len(), 1);
+    // When that reading ends (stopped here: a test does not wait for espeak-ng),
+    // the older warning is read.
+    kiosk.state_mut().station().speaker.stop();
+    for _ in 0..3 {
+        kiosk.step();
+    }
+    assert!(
+        heard(&mut kiosk).contains("Cảnh báo bão số 5"),
+        "read next: {}",
+        heard(&mut kiosk)
+    );
+    assert_eq!(kiosk.state_mut().station().urgent_read.len(), 2);
+    kiosk.state_mut().station().speaker.stop();
+    // The answer, with the appointment's time and place.
+    tap_button(&mut kiosk, "Tra cứu");
+    let st = kiosk.state_mut().station();
+    st.lookup.code = f.code.clone();
+    st.lookup.keyboard_hidden = true;
+    kiosk.run();
+    tap_button(&mut kiosk, "Tìm");
+    tap_button(&mut kiosk, "Đọc to");
+    let said = heard(&mut kiosk);
+    kiosk.state_mut().station().speaker.stop();
+    assert!(
+        said.contains("08:00") && said.contains("Công an xã Long Môn"),
+        "{said}"
+    );
 }
 
 // ---- issue 14, point 4: touches from home to a tracking code ----------------------
