@@ -108,6 +108,23 @@ impl Session {
         Ok(false)
     }
 
+    /// `k` and every dependency that would travel with it were made by the commune's
+    /// founder.
+    fn founders_own(&self, store: &mut impl Storage, k: ItemKey) -> Result<bool, SyncError> {
+        let founder = &self.commune.0[..];
+        for item in self.closure(store, k)?.into_iter().chain([k]) {
+            let Some(c) = store.change(&item.hash)? else {
+                return Ok(false);
+            };
+            let by_founder = crate::model::declared::read(&c.bytes)
+                .is_ok_and(|d| d.actor.len() > 32 && &d.actor[..32] == founder);
+            if !by_founder {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
     pub(super) fn pump(&mut self, store: &mut impl Storage) -> Result<(), SyncError> {
         let packed = self.peer_upto >= wire::PACKED_VERSION;
         while self.in_flight < self.window {
@@ -117,8 +134,15 @@ impl Session {
             let mut batch_class = u8::MAX;
             while let Some(SendKey(k)) = self.push.first().copied() {
                 // Nothing of a class until every more urgent class is reconciled (the
-                // roster first: every other verdict depends on it).
-                if self.unsettled.iter().any(|u| *u < k.class) {
+                // roster first: every other verdict depends on it) — except an urgent
+                // change the founder made, with dependencies the founder made too:
+                // every member knows the founder (the commune's id is its key), so
+                // it is readable on arrival whatever the peer's roster lacks. A
+                // warning from the office then does not wait the round trip a new
+                // enrolment in the roster costs (W4b: list, want, roster batch).
+                if self.unsettled.iter().any(|u| *u < k.class)
+                    && !(k.class == URGENT && self.founders_own(store, k)?)
+                {
                     break;
                 }
                 // Roster and urgent notices travel in a batch of their own, so on a

@@ -252,3 +252,77 @@ mod tests {
         assert!(describe(sunday, Lang::Vi).starts_with("Chủ Nhật, ngày 20 tháng 9"));
     }
 }
+
+/// Days the appointment picker offers, from today.
+pub const PICKER_DAYS: i64 = 14;
+/// Hours it offers (the one-stop shop's working day).
+pub const PICKER_HOURS: std::ops::RangeInclusive<i64> = 7..=17;
+/// Minutes it offers.
+pub const PICKER_MINUTES: [i64; 4] = [0, 15, 30, 45];
+
+/// A date and time picker for an appointment (issue 24: the console had a text box
+/// only): the next [`PICKER_DAYS`] days with their weekdays, then the hour and the
+/// minute, as buttons an official taps. It writes `text` in the form the box reads
+/// ("08:30 16/09/2026"), so typing still works and the same strict reading and
+/// preview apply; what `text` holds already is shown selected. Its captions are in
+/// the console's language (egui_extras' date picker has English ones). Returns
+/// true when a tap changed `text`.
+pub fn picker(ui: &mut egui::Ui, text: &mut String, now: i64, lang: Lang) -> bool {
+    let local = |unix: i64| unix + i64::from(VN_OFFSET.whole_seconds());
+    let today = local(now).div_euclid(86_400);
+    let chosen = parse_when(text, now, false, true).ok().flatten().map(|t| {
+        let l = local(t);
+        (
+            l.div_euclid(86_400),
+            l.rem_euclid(86_400) / 3_600,
+            l.rem_euclid(3_600) / 60,
+        )
+    });
+    let (mut day, mut hour, mut minute) = chosen.unwrap_or((today + 1, 8, 0));
+    let mut changed = false;
+    let chip = |ui: &mut egui::Ui, selected: bool, caption: String| {
+        ui.add(
+            egui::Button::selectable(selected, egui::RichText::new(caption).size(18.0))
+                .frame_when_inactive(true)
+                .min_size(egui::vec2(48.0, 40.0)),
+        )
+        .clicked()
+    };
+    ui.horizontal_wrapped(|ui| {
+        for d in today..today + PICKER_DAYS {
+            let Ok(date) = OffsetDateTime::from_unix_timestamp(d * 86_400) else {
+                continue;
+            };
+            let wd = match (lang, date.weekday()) {
+                (Lang::Vi, Weekday::Sunday) => "CN".to_string(),
+                (Lang::Vi, w) => format!("T{}", w.number_from_sunday()),
+                (Lang::En, w) => w.to_string()[..3].to_string(),
+            };
+            let caption = format!("{wd} {}/{}", date.day(), u8::from(date.month()));
+            if chip(ui, chosen.is_some_and(|c| c.0 == d), caption) {
+                day = d;
+                changed = true;
+            }
+        }
+    });
+    ui.horizontal_wrapped(|ui| {
+        for h in PICKER_HOURS {
+            if chip(ui, chosen.is_some_and(|c| c.1 == h), format!("{h}h")) {
+                hour = h;
+                changed = true;
+            }
+        }
+        ui.add_space(12.0);
+        for m in PICKER_MINUTES {
+            if chip(ui, chosen.is_some_and(|c| c.2 == m), format!(":{m:02}")) {
+                minute = m;
+                changed = true;
+            }
+        }
+    });
+    if changed {
+        let unix = day * 86_400 - i64::from(VN_OFFSET.whole_seconds()) + hour * 3_600 + minute * 60;
+        *text = crate::model::text::format_time_vn(unix);
+    }
+    changed
+}

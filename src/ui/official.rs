@@ -565,6 +565,7 @@ fn request_card(ui: &mut Ui, st: &mut Station, view: &View, lang: Lang, r: &Requ
                 lang,
                 S::AppointmentAtField,
             );
+            super::dates::picker(&mut cols[0], &mut o.appt_at, now, lang);
             widgets::text_field(
                 &mut cols[1],
                 lang.t(S::AppointmentPlaceField),

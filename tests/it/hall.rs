@@ -948,6 +948,16 @@ fn the_console_reads_appointment_times_strictly_and_shows_the_weekday() {
     office.state_mut().station().official.answer = "Mời anh đến UBND xã.".into();
     office.run();
     assert!(office.query_by_label_contains("Vui lòng điền").is_none());
+    // The picker (issue 24): a day, an hour and a minute, tapped; the box then
+    // holds what it would have been typed as, read back with its weekday.
+    tap_button(&mut office, "T4 16/9");
+    tap_button(&mut office, "9h");
+    tap_button(&mut office, ":30");
+    assert_eq!(
+        office.state_mut().station().official.appt_at,
+        "09:30 16/09/2026"
+    );
+    office.get_by_label("Thứ Tư, ngày 16 tháng 9 năm 2026, lúc 09:30");
     let o = &mut office.state_mut().station().official;
     o.appt_at = "9h 16/9/2026".into();
     o.appt_place = "Bộ phận một cửa UBND xã".into();

@@ -726,9 +726,23 @@ fn flights_until(
 /// that already holds the warning gets nothing twice.
 #[test]
 fn a_storm_warning_travels_with_the_offices_first_answer() {
-    for by_edit in [false, true] {
+    for (by_edit, enrolled_since) in [(false, false), (true, false), (false, true), (true, true)] {
         let mut c = Commune::new();
         let mut kiosk = c.member("kiosk", Role::Kiosk);
+        if enrolled_since {
+            // The roster differs too (a kiosk enrolled since): the founder's warning
+            // does not wait for the roster's round trip (W4b holds one more
+            // enrolment; the warning waited for it).
+            c.office
+                .roster_add(
+                    conglang::identity::Identity::generate().node_id(),
+                    Role::Kiosk,
+                    "Kiosk Bản Chang",
+                    "Thôn Bản Chang",
+                    vec![],
+                )
+                .unwrap();
+        }
         for i in 0..300 {
             c.office
                 .post_notice(&NoticeDraft {
@@ -763,7 +777,7 @@ fn a_storm_warning_travels_with_the_offices_first_answer() {
         assert_eq!(
             readable_after,
             Some(2),
-            "by edit {by_edit}: of {flights} flights"
+            "by edit {by_edit}, enrolled since {enrolled_since}: of {flights} flights"
         );
         assert_eq!(kiosk.notices().unwrap().len(), 301, "by edit {by_edit}");
         assert_eq!(kiosk.status().unwrap().pending, 0);
