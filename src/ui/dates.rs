@@ -265,9 +265,29 @@ pub const PICKER_MINUTES: [i64; 4] = [0, 15, 30, 45];
 /// minute, as buttons an official taps. It writes `text` in the form the box reads
 /// ("08:30 16/09/2026"), so typing still works and the same strict reading and
 /// preview apply; what `text` holds already is shown selected. Its captions are in
-/// the console's language (egui_extras' date picker has English ones). Returns
-/// true when a tap changed `text`.
-pub fn picker(ui: &mut egui::Ui, text: &mut String, now: i64, lang: Lang) -> bool {
+/// the console's language (egui_extras' date picker has English ones). It opens
+/// from a button (`open`). Returns true when a tap changed `text`.
+pub fn picker(ui: &mut egui::Ui, text: &mut String, open: &mut bool, now: i64, lang: Lang) -> bool {
+    // Folded by default: the answer form keeps its height and its buttons in sight.
+    let caption = match (lang, *open) {
+        (Lang::Vi, false) => "Chọn ngày, giờ hẹn",
+        (Lang::Vi, true) => "Xong",
+        (Lang::En, false) => "Pick a date and time",
+        (Lang::En, true) => "Done",
+    };
+    if ui
+        .add(
+            egui::Button::selectable(*open, egui::RichText::new(caption).size(18.0))
+                .frame_when_inactive(true)
+                .min_size(egui::vec2(48.0, 40.0)),
+        )
+        .clicked()
+    {
+        *open = !*open;
+    }
+    if !*open {
+        return false;
+    }
     let local = |unix: i64| unix + i64::from(VN_OFFSET.whole_seconds());
     let today = local(now).div_euclid(86_400);
     let chosen = parse_when(text, now, false, true).ok().flatten().map(|t| {

@@ -106,6 +106,8 @@ pub struct OfficialState {
     /// message goes as soon as any of them is changed (issue 24: "Vui lòng điền:
     /// Câu trả lời" stayed after the answer was filled in).
     pub answer_error_for: (String, String, String),
+    /// The appointment picker is unfolded.
+    pub picker_open: bool,
     /// The answer form was just opened: scroll it into sight and focus it.
     pub answer_opened: bool,
     /// Requests ticked for a bulk action (tracking codes).
@@ -565,7 +567,7 @@ fn request_card(ui: &mut Ui, st: &mut Station, view: &View, lang: Lang, r: &Requ
                 lang,
                 S::AppointmentAtField,
             );
-            super::dates::picker(&mut cols[0], &mut o.appt_at, now, lang);
+            super::dates::picker(&mut cols[0], &mut o.appt_at, &mut o.picker_open, now, lang);
             widgets::text_field(
                 &mut cols[1],
                 lang.t(S::AppointmentPlaceField),

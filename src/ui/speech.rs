@@ -20,9 +20,10 @@ use time::{Date, Month, Weekday};
 #[derive(Debug, Default)]
 pub struct Speaker {
     child: Option<Child>,
-    /// What was last given to read (for the log and for tests: what a resident
-    /// heard, whether or not the machine has a sound card).
-    pub last_spoken: Option<String>,
+    /// What was given to read, the last 16 texts, oldest first (for tests: what a
+    /// resident heard and in which order, whether or not the machine has a sound
+    /// card).
+    pub said: Vec<String>,
 }
 
 impl Speaker {
@@ -30,7 +31,10 @@ impl Speaker {
     /// stopping whatever was being read. Never waits for the speech.
     pub fn speak(&mut self, text: &str, voice: &str, rate: u32) {
         self.stop();
-        self.last_spoken = Some(text.to_string());
+        if self.said.len() >= 16 {
+            self.said.remove(0);
+        }
+        self.said.push(text.to_string());
         let spoken = spoken(text);
         match Command::new("espeak-ng")
             .args(["-v", voice, "-s", &rate.to_string(), "--", &spoken])
