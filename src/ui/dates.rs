@@ -174,85 +174,6 @@ pub fn describe(unix: i64, lang: Lang) -> String {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::model::text::format_time_vn;
-
-    /// 08:00 on Thursday 10/09/2026 in Vietnam.
-    const NOW: i64 = 1_789_002_000;
-
-    #[test]
-    fn times_the_commune_writes_are_read_or_refused() {
-        use WhenError::*;
-        let table: &[(&str, Result<&str, WhenError>)] = &[
-            ("08:30 15/09/2026", Ok("08:30 15/09/2026")),
-            ("8h30 15/9/2026", Ok("08:30 15/09/2026")),
-            ("8h 15/9/2026", Ok("08:00 15/09/2026")),
-            ("8g15 15-9-2026", Ok("08:15 15/09/2026")),
-            ("15.09.2026 14:00", Ok("14:00 15/09/2026")),
-            ("lúc 2h chiều ngày 15/9/2026", Ok("14:00 15/09/2026")),
-            ("7h tối 15/9/2026", Ok("19:00 15/09/2026")),
-            ("15/09/2026", Ok("00:00 15/09/2026")),
-            // The bug report: two-digit years were saved as year 0026.
-            ("8h 5/12/26", Err(TwoDigitYear)),
-            ("8h 5/12/026", Err(TwoDigitYear)),
-            ("8h 5/12", Err(TwoDigitYear)),
-            ("8h", Err(NeedsDate)),
-            ("09:00", Err(NeedsDate)),
-            ("07:00 10/09/2026", Err(Past)),
-            ("09/09/2026", Err(Past)),
-            ("01/01/2020", Err(Past)),
-            ("31/02/2027", Err(Unreadable)),
-            ("25:00 15/09/2026", Err(Unreadable)),
-            ("8h61 15/09/2026", Err(Unreadable)),
-            ("ngày mai", Err(Unreadable)),
-            ("tomorrow", Err(Unreadable)),
-            ("8h 9h 15/09/2026", Err(Unreadable)),
-            ("15/09/2026 16/09/2026", Err(Unreadable)),
-            ("+8h 15/09/2026", Err(Unreadable)),
-            ("15/9/2O26", Err(Unreadable)),
-        ];
-        for (input, want) in table {
-            let got =
-                parse_when(input, NOW, false, false).map(|t| format_time_vn(t.expect("a time")));
-            assert_eq!(got.as_deref().map_err(|e| *e), *want, "{input:?}");
-        }
-        assert_eq!(parse_when("   ", NOW, false, false), Ok(None));
-    }
-
-    #[test]
-    fn a_bare_date_is_the_end_of_that_day_for_valid_until() {
-        let t = parse_when("10/09/2026", NOW, true, false).unwrap().unwrap();
-        assert_eq!(format_time_vn(t), "23:59 10/09/2026");
-        // An old value kept while editing is let through.
-        assert!(
-            parse_when("01/01/2026", NOW, false, true)
-                .unwrap()
-                .is_some()
-        );
-    }
-
-    #[test]
-    fn the_preview_names_the_weekday_and_the_full_date() {
-        let t = parse_when("9h 16/9/2026", NOW, false, false)
-            .unwrap()
-            .unwrap();
-        assert_eq!(
-            describe(t, Lang::Vi),
-            "Thứ Tư, ngày 16 tháng 9 năm 2026, lúc 09:00"
-        );
-        assert_eq!(
-            describe(t, Lang::En),
-            "Wednesday, 16 September 2026, at 09:00"
-        );
-        let sunday = parse_when("20/09/2026", NOW, false, false)
-            .unwrap()
-            .unwrap();
-        assert!(describe(sunday, Lang::Vi).starts_with("Chủ Nhật, ngày 20 tháng 9"));
-    }
-}
-
 /// Days the appointment picker offers, from today.
 pub const PICKER_DAYS: i64 = 14;
 /// Hours it offers (the one-stop shop's working day).
@@ -345,4 +266,83 @@ pub fn picker(ui: &mut egui::Ui, text: &mut String, open: &mut bool, now: i64, l
         *text = crate::model::text::format_time_vn(unix);
     }
     changed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::text::format_time_vn;
+
+    /// 08:00 on Thursday 10/09/2026 in Vietnam.
+    const NOW: i64 = 1_789_002_000;
+
+    #[test]
+    fn times_the_commune_writes_are_read_or_refused() {
+        use WhenError::*;
+        let table: &[(&str, Result<&str, WhenError>)] = &[
+            ("08:30 15/09/2026", Ok("08:30 15/09/2026")),
+            ("8h30 15/9/2026", Ok("08:30 15/09/2026")),
+            ("8h 15/9/2026", Ok("08:00 15/09/2026")),
+            ("8g15 15-9-2026", Ok("08:15 15/09/2026")),
+            ("15.09.2026 14:00", Ok("14:00 15/09/2026")),
+            ("lúc 2h chiều ngày 15/9/2026", Ok("14:00 15/09/2026")),
+            ("7h tối 15/9/2026", Ok("19:00 15/09/2026")),
+            ("15/09/2026", Ok("00:00 15/09/2026")),
+            // The bug report: two-digit years were saved as year 0026.
+            ("8h 5/12/26", Err(TwoDigitYear)),
+            ("8h 5/12/026", Err(TwoDigitYear)),
+            ("8h 5/12", Err(TwoDigitYear)),
+            ("8h", Err(NeedsDate)),
+            ("09:00", Err(NeedsDate)),
+            ("07:00 10/09/2026", Err(Past)),
+            ("09/09/2026", Err(Past)),
+            ("01/01/2020", Err(Past)),
+            ("31/02/2027", Err(Unreadable)),
+            ("25:00 15/09/2026", Err(Unreadable)),
+            ("8h61 15/09/2026", Err(Unreadable)),
+            ("ngày mai", Err(Unreadable)),
+            ("tomorrow", Err(Unreadable)),
+            ("8h 9h 15/09/2026", Err(Unreadable)),
+            ("15/09/2026 16/09/2026", Err(Unreadable)),
+            ("+8h 15/09/2026", Err(Unreadable)),
+            ("15/9/2O26", Err(Unreadable)),
+        ];
+        for (input, want) in table {
+            let got =
+                parse_when(input, NOW, false, false).map(|t| format_time_vn(t.expect("a time")));
+            assert_eq!(got.as_deref().map_err(|e| *e), *want, "{input:?}");
+        }
+        assert_eq!(parse_when("   ", NOW, false, false), Ok(None));
+    }
+
+    #[test]
+    fn a_bare_date_is_the_end_of_that_day_for_valid_until() {
+        let t = parse_when("10/09/2026", NOW, true, false).unwrap().unwrap();
+        assert_eq!(format_time_vn(t), "23:59 10/09/2026");
+        // An old value kept while editing is let through.
+        assert!(
+            parse_when("01/01/2026", NOW, false, true)
+                .unwrap()
+                .is_some()
+        );
+    }
+
+    #[test]
+    fn the_preview_names_the_weekday_and_the_full_date() {
+        let t = parse_when("9h 16/9/2026", NOW, false, false)
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            describe(t, Lang::Vi),
+            "Thứ Tư, ngày 16 tháng 9 năm 2026, lúc 09:00"
+        );
+        assert_eq!(
+            describe(t, Lang::En),
+            "Wednesday, 16 September 2026, at 09:00"
+        );
+        let sunday = parse_when("20/09/2026", NOW, false, false)
+            .unwrap()
+            .unwrap();
+        assert!(describe(sunday, Lang::Vi).starts_with("Chủ Nhật, ngày 20 tháng 9"));
+    }
 }
