@@ -145,6 +145,8 @@ pub struct AskState {
     pub question_shown: (usize, u32),
     /// Frames left in which the form keeps the question's last line in sight.
     pub question_follow: u8,
+    /// The field last brought into sight (`None`: not since the screen opened).
+    pub in_sight: Option<Field>,
 }
 
 impl AskState {
@@ -470,6 +472,7 @@ fn form(ui: &mut Ui, st: &mut Station, view: &View, lang: Lang) {
     let width = ui.available_width();
     let mut tapped = None;
     let mut ids = [egui::Id::NULL; 4];
+    let mut rects = [egui::Rect::NOTHING; 4];
     // Where four fit side by side with room for a name in full (the hall's own
     // 1280×800 at zoom 1.5), they stand in one row, as a short screen needs: the
     // question box then grows downwards a line at a time, so a resident sees
@@ -508,8 +511,9 @@ fn form(ui: &mut Ui, st: &mut Station, view: &View, lang: Lang) {
                     |ui| {
                         ui.set_width(w);
                         ui.spacing_mut().item_spacing.y = 2.0;
-                        let (id, t) = field_cell(ui, &ctx, a, *f, lang);
+                        let (id, t, rect) = field_cell(ui, &ctx, a, *f, lang);
                         ids[*f as usize] = id;
+                        rects[*f as usize] = rect;
                         if t {
                             tapped = Some(*f);
                         }
@@ -522,8 +526,9 @@ fn form(ui: &mut Ui, st: &mut Station, view: &View, lang: Lang) {
         ui.vertical(|ui| {
             ui.set_width(width);
             ui.spacing_mut().item_spacing.y = 2.0;
-            let (id, t) = field_cell(ui, &ctx, a, Field::Text, lang);
+            let (id, t, rect) = field_cell(ui, &ctx, a, Field::Text, lang);
             ids[Field::Text as usize] = id;
+            rects[Field::Text as usize] = rect;
             if t {
                 tapped = Some(Field::Text);
             }
@@ -532,6 +537,14 @@ fn form(ui: &mut Ui, st: &mut Station, view: &View, lang: Lang) {
     if let Some(f) = tapped {
         a.activate(f);
         ui.memory_mut(|m| m.request_focus(ids[f as usize]));
+    }
+    // The field the keyboard types into is brought into sight when the screen opens
+    // and whenever another becomes the one (on a short screen the form scrolls under
+    // the keyboard: at 1024×768 and zoom 1.5 the name box was hidden under the keys
+    // while a resident typed into it, issue 24).
+    if a.in_sight != Some(a.active) {
+        a.in_sight = Some(a.active);
+        ui.scroll_to_rect(rects[a.active as usize], None);
     }
 }
 
@@ -544,7 +557,7 @@ fn field_cell(
     a: &mut AskState,
     f: Field,
     lang: Lang,
-) -> (egui::Id, bool) {
+) -> (egui::Id, bool, egui::Rect) {
     let active = a.active == f;
     let label_text = if active {
         bold(field_label(f, lang), 17.0).color(widgets::GREEN)
@@ -640,7 +653,9 @@ fn field_cell(
             ui.add_space(NOTE_LINE);
         }
     }
-    (r.id, l.clicked() || r.clicked() || r.gained_focus())
+    // The label, the box and its note: what must be in sight while it is typed into.
+    let whole = l.rect.union(frame).union(ui.min_rect());
+    (r.id, l.clicked() || r.clicked() || r.gained_focus(), whole)
 }
 
 fn submit(st: &mut Station) {

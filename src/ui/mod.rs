@@ -614,26 +614,25 @@ impl KioskApp {
         // screen has no height for a second row above the keyboard); wrapped where
         // even that is too wide (a panel mounted upright), since a tab pushed off
         // the screen cannot be touched.
-        let width = |size: f32| -> f32 {
+        let width = |(size, min): (f32, f32)| -> f32 {
             tabs.iter()
-                .map(|(s, _)| {
-                    widgets::text_width(ui, lang.t(*s), size).max(widgets::NAV_MIN_WIDTH) + 6.0
-                })
+                .map(|(s, _)| widgets::text_width(ui, lang.t(*s), size).max(min) + 6.0)
                 .sum()
         };
         let room = ui.available_size_before_wrap().x;
-        let size = if width(widgets::NAV_SIZE) <= room {
-            widgets::NAV_SIZE
-        } else {
-            widgets::NAV_SIZE_COMPACT
-        };
+        let sizes = widgets::NAV_SIZES;
+        let (size, min) = sizes
+            .iter()
+            .copied()
+            .find(|s| width(*s) <= room)
+            .unwrap_or(sizes[sizes.len() - 1]);
         ui.horizontal_wrapped(|ui| {
             ui.spacing_mut().item_spacing.x = 6.0;
             for (s, screen) in tabs {
                 let current = st.screen.as_ref();
                 let selected = current == Some(screen)
                     || (matches!(current, Some(Screen::Notice(_))) && *screen == Screen::Home);
-                if widgets::nav_button_sized(ui, selected, lang.t(*s), size).clicked() {
+                if widgets::nav_button_sized(ui, selected, lang.t(*s), size, min).clicked() {
                     st.go(screen.clone());
                 }
             }

@@ -460,6 +460,8 @@ impl Station {
         if self.screen.as_ref() != Some(&screen) {
             self.toast = None;
             self.pending_top = true;
+            // The ask form opens with the field being typed into in sight.
+            self.ask.in_sight = None;
         }
         self.screen = Some(screen);
     }

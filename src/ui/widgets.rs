@@ -55,22 +55,22 @@ pub fn primary_button_sized(ui: &mut Ui, text: &str, height: f32) -> Response {
 /// but still a full touch target, framed so it reads as a button even when not
 /// selected.
 pub fn nav_button(ui: &mut Ui, selected: bool, text: &str) -> Response {
-    nav_button_sized(ui, selected, text, NAV_SIZE)
+    let (size, min) = NAV_SIZES[0];
+    nav_button_sized(ui, selected, text, size, min)
 }
 
-/// Font size of a navigation button; the compact one where a row of them must fit
-/// a short screen's width.
-pub const NAV_SIZE: f32 = 21.0;
-pub const NAV_SIZE_COMPACT: f32 = 18.0;
-/// Narrowest a navigation button gets.
-pub const NAV_MIN_WIDTH: f32 = 96.0;
+/// Font sizes of a navigation button, with the narrowest it gets at each: the
+/// first where a row of them fits the screen's width is used (a short landscape
+/// screen has no height for a second row above the keyboard: 1024×768 at zoom 1.5
+/// needs the last). Every one is still 48 points high.
+pub const NAV_SIZES: [(f32, f32); 3] = [(21.0, 96.0), (18.0, 80.0), (16.0, 72.0)];
 
-/// [`nav_button`] with its caption `size` points high.
-pub fn nav_button_sized(ui: &mut Ui, selected: bool, text: &str, size: f32) -> Response {
+/// [`nav_button`] with its caption `size` points high, at least `min` wide.
+pub fn nav_button_sized(ui: &mut Ui, selected: bool, text: &str, size: f32, min: f32) -> Response {
     ui.add(
         Button::selectable(selected, RichText::new(text).size(size))
             .frame_when_inactive(true)
-            .min_size(vec2(NAV_MIN_WIDTH, 48.0)),
+            .min_size(vec2(min, 48.0)),
     )
 }
 

@@ -152,6 +152,22 @@ fn problems(h: &mut Harness<'_, KioskApp>, size: egui::Vec2, what: &str) -> Vec<
         }
     }
     out.extend(text_boxes_show_their_end(h, what));
+    // On the ask form, the field the keyboard types into (outlined in green, not
+    // necessarily focused: the form opens on the name) is in sight.
+    let ask = h.state_mut().station().ask.clone();
+    if h.state_mut().station().screen == Some(conglang::ui::Screen::Ask) && ask.sent_code.is_none()
+    {
+        let label = conglang::ui::ask::field_label(ask.active, conglang::ui::i18n::Lang::Vi);
+        if let Some(e) = els.iter().find(|e| {
+            matches!(e.role, A11y::TextInput | A11y::MultilineTextInput) && e.label == label
+        }) && !(whole(e, window) || end_in_sight(e, window))
+        {
+            out.push(format!(
+                "{what}: the field the keyboard types into, \"{label}\" at {:?}, shows only {:?}",
+                e.rect, e.shown
+            ));
+        }
+    }
     // No two elements on top of each other, as the screen is shown.
     for (i, a) in els.iter().enumerate() {
         for b in &els[i + 1..] {
@@ -346,4 +362,15 @@ fn screens_for_the_eye() {
             save(&mut h, "5-exchange");
         }
     }
+}
+
+/// Stores for the real-window screenshots at the hall's screen shapes
+/// (`docs/screenshots/kiosk-sizes-run.sh`): the commune of the layout test, kept on
+/// disk. Prints the directory.
+#[test]
+#[ignore = "prepares stores for docs/screenshots/kiosk-sizes-run.sh"]
+fn prepare_a_kiosk_for_screenshots() {
+    let c = full_commune();
+    let dir = c._tmp.keep();
+    println!("DIR={}", dir.display());
 }
