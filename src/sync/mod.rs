@@ -854,33 +854,6 @@ impl Session {
         Ok(())
     }
 
-    /// Our newest urgent items (those in our own `Hello`'s recent list) go at once,
-    /// with our answer to the peer's `Hello`, when the peer's urgent class differs
-    /// from ours and its recent list does not name them: a storm warning leaves a
-    /// round trip before the peer's `Want` could ask for it. On 2G that round trip
-    /// is 0.4 s of a 2-s target, and a packet lost on the way doubles what the wait
-    /// costs (W4b). If the peer held them after all, at most [`RECENT`] items and
-    /// their dependencies cross twice, once per contact.
-    fn push_recent_urgent(
-        &mut self,
-        store: &mut impl Storage,
-        peer_recent: &HashSet<recon::ShortId>,
-    ) -> Result<(), SyncError> {
-        if self.restricted || self.peer_restricted {
-            return Ok(());
-        }
-        for k in store.recon_recent(RECENT)? {
-            if k.class <= URGENT
-                && !self.equal_at_hello.contains(&k.class)
-                && self.peer_classes.contains_key(&k.class)
-                && !peer_recent.contains(&recon::short_id(&self.peer_nonce, &k.hash))
-            {
-                self.queue(k);
-            }
-        }
-        Ok(())
-    }
-
     /// Deferred descents, once the recent items asked for have arrived.
     fn run_deferred(&mut self, store: &mut impl Storage) -> Result<(), SyncError> {
         if self.awaiting > 0 || self.deferred.is_empty() {
