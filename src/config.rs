@@ -262,9 +262,48 @@ pub fn default_data_dir() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("conglang-data"))
 }
 
+/// The installed package's configuration.
+pub const SYSTEM_CONFIG: &str = "/etc/conglang/conglang.toml";
+
+/// On a machine where the package is installed, a command run without `--config`
+/// (typically as root) works on this user's own node, not the machine's: says so
+/// plainly, and how to reach the machine's (issue 25: `conglang status` as root
+/// silently made a second identity under root's home and showed no commune).
+pub fn system_config_note(given: bool, data: &Path, system: &Path) -> Option<String> {
+    if given || !system.exists() {
+        return None;
+    }
+    Some(format!(
+        "note: no --config given: this works on this user's own node in {}, not on this \
+         machine's installed node; for that, run as root: runuser -u conglang -- conglang \
+         --config {} <command>",
+        data.display(),
+        system.display()
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_command_without_config_on_an_installed_machine_says_whose_node_it_is() {
+        let dir = tempfile::tempdir().unwrap();
+        let system = dir.path().join("conglang.toml");
+        let mine = dir.path().join("root-data");
+        // Not installed: nothing to say.
+        assert_eq!(system_config_note(false, &mine, &system), None);
+        std::fs::write(&system, "").unwrap();
+        let note = system_config_note(false, &mine, &system).unwrap();
+        assert!(note.contains(&mine.display().to_string()), "{note}");
+        assert!(
+            note.contains(&format!("--config {}", system.display())),
+            "{note}"
+        );
+        assert!(note.contains("runuser -u conglang"), "{note}");
+        // With --config (or --data) the user chose: nothing to say.
+        assert_eq!(system_config_note(true, &mine, &system), None);
+    }
 
     #[test]
     fn unknown_keys_and_bad_values_are_clear_errors() {

@@ -448,7 +448,24 @@ impl Net {
             ])
             .bind()
             .await
-            .map_err(|e| anyhow!("cannot start the network endpoint on {}: {e}", cfg.listen))?;
+            .map_err(|e| {
+                // iroh's error says "Failed to bind sockets" only: name the cause a
+                // kiosk can tell its keeper (another program holds the port).
+                let held = cfg.listen.port() != 0
+                    && std::net::UdpSocket::bind(cfg.listen)
+                        .is_err_and(|b| b.kind() == std::io::ErrorKind::AddrInUse);
+                if held {
+                    anyhow::Error::new(std::io::Error::from(std::io::ErrorKind::AddrInUse)).context(
+                        format!(
+                            "cannot start the network endpoint: {} is held by another program \
+                             (another Cổng Làng node?)",
+                            cfg.listen
+                        ),
+                    )
+                } else {
+                    anyhow!("cannot start the network endpoint on {}: {e}", cfg.listen)
+                }
+            })?;
         let next_id = Arc::new(AtomicU64::new(1));
         // What mDNS finds is also handed to iroh, so a live connection whose path died
         // (the courier moved to another network) can find the peer's new address.

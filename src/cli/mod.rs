@@ -5,7 +5,7 @@
 mod status;
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -65,12 +65,16 @@ pub enum Command {
     /// Wait to join a commune without typing: the office lists this machine, both
     /// screens show one 6-digit code, and once it is typed here the office enrols it.
     Pair(PairArgs),
+    /// Who belongs to the commune: list; enrol by invite or pairing, revoke (officials).
     #[command(subcommand)]
     Roster(RosterCmd),
+    /// The commune's notices: list, show; post and withdraw (officials).
     #[command(subcommand)]
     Notice(NoticeCmd),
+    /// The procedures residents look up: list and add (officials).
     #[command(subcommand)]
     Procedure(ProcedureCmd),
+    /// Residents' questions and appointments: submit, list, show; answer (officials).
     #[command(subcommand)]
     Request(RequestCmd),
     /// Node, commune, role and document counts.
@@ -86,6 +90,7 @@ pub enum Command {
         #[arg(long, default_value = "0.0.0.0:0")]
         listen: std::net::SocketAddr,
     },
+    /// Carry changes on a USB stick: export a bundle here, import it there.
     #[command(subcommand)]
     Bundle(BundleCmd),
     /// Which nodes are known to hold a notice, and since when.
@@ -374,6 +379,15 @@ fn setup(cli: &Cli) -> Result<(Config, PathBuf)> {
         .clone()
         .or_else(|| config.data_dir.clone())
         .unwrap_or_else(crate::config::default_data_dir);
+    if cli.command.is_some()
+        && let Some(note) = crate::config::system_config_note(
+            cli.config.is_some() || cli.data.is_some(),
+            &data,
+            Path::new(crate::config::SYSTEM_CONFIG),
+        )
+    {
+        eprintln!("{note}");
+    }
     Ok((config, data))
 }
 

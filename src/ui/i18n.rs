@@ -36,6 +36,10 @@ strings!(
     DemoOffice,
     DemoCourier,
     DemoKiosk,
+    StartPortInUse,
+    StartPortInUseDo,
+    StartFailed,
+    StartFailedDo,
     NavNotices,
     NavProcedures,
     NavAsk,
@@ -391,6 +395,22 @@ fn table(s: S) -> (&'static str, &'static str) {
         S::DemoOffice => ("UBND xã (văn phòng)", "Commune office"),
         S::DemoCourier => ("Máy liên lạc", "Courier laptop"),
         S::DemoKiosk => ("Kiosk {}", "Kiosk {}"),
+        S::StartPortInUse => (
+            "Cổng Làng chưa chạy được: cổng mạng {} đang bị một chương trình khác dùng (có thể Cổng Làng đã được mở hai lần).",
+            "Cổng Làng cannot start: network port {} is held by another program (perhaps Cổng Làng is running twice).",
+        ),
+        S::StartPortInUseDo => (
+            "Hãy tắt máy rồi bật lại. Nếu vẫn thấy thông báo này, hãy báo cán bộ xã hoặc người phụ trách kỹ thuật.",
+            "Turn the machine off and on again. If this message stays, tell the commune office or the technician.",
+        ),
+        S::StartFailed => (
+            "Cổng Làng chưa chạy được trên máy này.",
+            "Cổng Làng cannot start on this machine.",
+        ),
+        S::StartFailedDo => (
+            "Hãy báo cán bộ xã hoặc người phụ trách kỹ thuật: chi tiết lỗi đã được ghi vào nhật ký của máy.",
+            "Tell the commune office or the technician: the details are in the machine's log.",
+        ),
         S::NavNotices => ("Thông báo", "Notices"),
         S::NavProcedures => ("Thủ tục", "Procedures"),
         S::NavAsk => ("Gửi câu hỏi", "Ask"),

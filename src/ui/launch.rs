@@ -117,7 +117,7 @@ pub fn run(opts: AppOptions) -> Result<()> {
             mdns: config.mdns,
             relay_url: config.relay_url.clone(),
         };
-        let node = BackgroundNode::start(
+        let node = match BackgroundNode::start(
             dir.clone(),
             NodeOptions {
                 net,
@@ -125,7 +125,19 @@ pub fn run(opts: AppOptions) -> Result<()> {
                 redial: true,
             },
         )
-        .with_context(|| format!("cannot start the node on {}", dir.display()))?;
+        .with_context(|| format!("cannot start the node on {}", dir.display()))
+        {
+            Ok(n) => n,
+            Err(e) => {
+                // A kiosk must not be a black screen that restarts every 2 s with one
+                // English line in a log nobody reads (issue 25): the window opens and
+                // says in Vietnamese what is wrong and what to do; the log names it.
+                tracing::error!("cannot start: {e:#}");
+                let fault = StartupFault::of(&e, config.listen);
+                drop(nodes);
+                return show_fault(fault, &config.ui);
+            }
+        };
         nodes.push((label, node));
     }
 
@@ -166,4 +178,84 @@ pub fn run(opts: AppOptions) -> Result<()> {
     // Dropping the nodes says goodbye to peers and stops their threads.
     drop(nodes);
     result.map_err(|e| anyhow!("the window failed: {e}"))
+}
+
+// ---- when the node cannot start -----------------------------------------------------
+
+/// Why the node could not start, as a resident or a hall keeper can act on it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StartupFault {
+    /// The network port is held by another program (most often a second Cổng Làng).
+    PortInUse(std::net::SocketAddr),
+    /// Anything else (the data folder, the key...): the English detail goes to the log.
+    Other,
+}
+
+impl StartupFault {
+    pub fn of(e: &anyhow::Error, listen: std::net::SocketAddr) -> StartupFault {
+        let in_use = e.chain().any(|c| {
+            c.downcast_ref::<std::io::Error>()
+                .is_some_and(|io| io.kind() == std::io::ErrorKind::AddrInUse)
+                || c.to_string().contains("Address already in use")
+        });
+        if in_use {
+            StartupFault::PortInUse(listen)
+        } else {
+            StartupFault::Other
+        }
+    }
+
+    /// What the screen says: what is wrong, then what to do.
+    pub fn text(&self, lang: Lang) -> (String, String) {
+        match self {
+            StartupFault::PortInUse(a) => (
+                lang.fill(S::StartPortInUse, &[&a.port().to_string()]),
+                lang.t(S::StartPortInUseDo).to_string(),
+            ),
+            StartupFault::Other => (
+                lang.t(S::StartFailed).to_string(),
+                lang.t(S::StartFailedDo).to_string(),
+            ),
+        }
+    }
+}
+
+/// The fault on a screen of its own, in Vietnamese, until the window is closed.
+pub fn show_fault_ui(ui: &mut egui::Ui, fault: &StartupFault, lang: Lang) {
+    let (what, todo) = fault.text(lang);
+    egui::CentralPanel::default().show(ui, |ui| {
+        ui.add_space(40.0);
+        ui.label(widgets::bold(lang.t(S::AppName), 28.0));
+        ui.add_space(20.0);
+        ui.add(egui::Label::new(widgets::bold(&what, 26.0).color(widgets::RED)).wrap());
+        ui.add_space(12.0);
+        ui.add(egui::Label::new(egui::RichText::new(todo).size(22.0)).wrap());
+    });
+}
+
+fn show_fault(fault: StartupFault, ui_config: &crate::config::UiConfig) -> Result<()> {
+    let ctx = egui::Context::default();
+    setup_context(&ctx);
+    ctx.set_zoom_factor(ui_config.zoom);
+    let viewport = egui::ViewportBuilder::default()
+        .with_title("Cổng Làng")
+        .with_inner_size([1280.0, 800.0])
+        .with_fullscreen(ui_config.fullscreen);
+    let native = eframe::NativeOptions {
+        viewport,
+        ..Default::default()
+    };
+    struct Fault(StartupFault);
+    impl eframe::App for Fault {
+        fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
+            show_fault_ui(ui, &self.0, Lang::Vi);
+        }
+    }
+    eframe::run_native_ext(
+        "conglang",
+        native,
+        Some(ctx),
+        Box::new(move |_cc| Ok(Box::new(Fault(fault)))),
+    )
+    .map_err(|e| anyhow!("the window failed: {e}"))
 }

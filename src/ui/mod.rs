@@ -38,7 +38,7 @@ pub mod widgets;
 // One node's state and the launcher, each in its own room (issue 23).
 mod launch;
 mod station;
-pub use launch::{run, setup_context};
+pub use launch::{StartupFault, run, setup_context, show_fault_ui};
 pub use station::{Station, SyncState, Tally, Toast};
 
 use std::collections::{BTreeMap, BTreeSet};

@@ -875,3 +875,57 @@ fn the_kiosk_header_fits_a_portrait_screen() {
         }
     }
 }
+
+/// Issue 25, point 6 (tried as an installer: with the port taken by another node,
+/// the kiosk session was a black screen restarting every 2 s, with one English log
+/// line). The node cannot start on a port another program holds; the kiosk then
+/// says in Vietnamese what is wrong and what to do, and names the port.
+#[test]
+fn a_kiosk_whose_port_is_taken_says_so_in_vietnamese() {
+    let taken = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let err = BackgroundNode::start(
+        dir.path().join("kiosk"),
+        NodeOptions {
+            net: net(port, false),
+            peers: vec![],
+            redial: false,
+        },
+    )
+    .err()
+    .expect("a node cannot listen on a port another socket holds");
+    let fault = conglang::ui::StartupFault::of(&err, port);
+    assert_eq!(
+        fault,
+        conglang::ui::StartupFault::PortInUse(port),
+        "{err:#}"
+    );
+    let mut h = Harness::builder()
+        .with_size(hall_size())
+        .with_pixels_per_point(HALL_ZOOM)
+        .with_context_setup(setup_context)
+        .build_ui(move |ui| conglang::ui::show_fault_ui(ui, &fault, conglang::ui::i18n::Lang::Vi));
+    h.run();
+    h.get_by_label_contains(&format!("cổng mạng {}", port.port()));
+    h.get_by_label_contains("Hãy tắt máy rồi bật lại");
+    let mut seen = 0;
+    crate::hall::assert_no_english(&h, &mut seen, &[]);
+    // Another failure (here: the data folder is a file) is said too, without detail.
+    let file = dir.path().join("not-a-folder");
+    std::fs::write(&file, "x").unwrap();
+    let err = BackgroundNode::start(
+        file,
+        NodeOptions {
+            net: net("127.0.0.1:0".parse().unwrap(), false),
+            peers: vec![],
+            redial: false,
+        },
+    )
+    .err()
+    .expect("a node cannot keep its data in a file");
+    assert_eq!(
+        conglang::ui::StartupFault::of(&err, port),
+        conglang::ui::StartupFault::Other
+    );
+}

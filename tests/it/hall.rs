@@ -22,6 +22,21 @@ use crate::ui::{
     full_commune, hall_size, mask, tap, tap_button, tap_field, tap_keys, type_into, wall_times,
 };
 
+/// The app with a `[ui]` section on the hall's screen (1280×800 at zoom 1.5).
+fn hall_app(dir: &Path, clock: Clock, ui: UiConfig) -> Harness<'static, KioskApp> {
+    app_with(dir, clock, ui, hall_size() * HALL_ZOOM, HALL_ZOOM)
+}
+
+/// Looks `code` up on the lookup screen (typed in directly, keyboard folded away).
+fn look_up(h: &mut Harness<'_, KioskApp>, code: &str) {
+    tap_button(h, "Tra cứu");
+    let st = h.state_mut().station();
+    st.lookup.code = code.to_string();
+    st.lookup.keyboard_hidden = true;
+    h.run();
+    tap_button(h, "Tìm");
+}
+
 /// The commands the app sent its window in the last frame.
 fn window_commands(h: &Harness<'_, KioskApp>) -> Vec<ViewportCommand> {
     h.output()
@@ -304,13 +319,7 @@ fn the_hall_config_prefills_its_hamlet_over_the_roster_place() {
     let hall = Config::load(Path::new("kiosk-config/village-hall.toml")).unwrap();
     let mut ui = hall.ui.clone();
     ui.hamlet = Some("Thôn Bản Chang".into());
-    let mut kiosk = app_with(
-        &c.kiosk,
-        Clock::manual(T0),
-        ui,
-        hall_size() * HALL_ZOOM,
-        HALL_ZOOM,
-    );
+    let mut kiosk = hall_app(&c.kiosk, Clock::manual(T0), ui);
     tap_button(&mut kiosk, "Gửi câu hỏi");
     assert_eq!(
         field(&kiosk, "Thôn").value().as_deref(),
@@ -377,7 +386,7 @@ fn limits_are_enforced_while_typing_with_the_reason_beside_the_field() {
 }
 
 /// Every string the kiosk shows: labels and values of its accessibility tree.
-fn shown_text(h: &Harness<'_, KioskApp>) -> Vec<String> {
+fn shown_text<T>(h: &Harness<'_, T>) -> Vec<String> {
     h.root()
         .query_all_by(|_| true)
         .flat_map(|n| {
@@ -417,7 +426,7 @@ fn english_pieces() -> Vec<String> {
     out
 }
 
-pub(crate) fn assert_no_english(h: &Harness<'_, KioskApp>, seen: &mut usize, allowed: &[&str]) {
+pub(crate) fn assert_no_english<T>(h: &Harness<'_, T>, seen: &mut usize, allowed: &[&str]) {
     let english = english_pieces();
     for text in shown_text(h) {
         *seen += 1;
@@ -442,13 +451,7 @@ fn no_english_reaches_a_vietnamese_kiosk_screen_even_on_errors() {
         requests_per_hour: 1,
         ..UiConfig::default()
     };
-    let mut kiosk = app_with(
-        &f.kiosk,
-        clock.clone(),
-        ui,
-        hall_size() * HALL_ZOOM,
-        HALL_ZOOM,
-    );
+    let mut kiosk = hall_app(&f.kiosk, clock.clone(), ui);
     let mut seen = 0;
     // Content typed by people is theirs to write; the kiosk's own words are not.
     let allowed: &[&str] = &[];
@@ -1111,12 +1114,7 @@ fn every_category_and_status_shown_has_its_icon_large_enough_to_see() {
         // On its cards, 44 points: about 1.2 cm on a 1280×800 15" panel at 1.5.
         assert!(big >= 44.0, "{c}: {home:?}");
     }
-    tap_button(&mut kiosk, "Tra cứu");
-    let st = kiosk.state_mut().station();
-    st.lookup.code = f.code.clone();
-    st.lookup.keyboard_hidden = true;
-    kiosk.run();
-    tap_button(&mut kiosk, "Tìm");
+    look_up(&mut kiosk, &f.code);
     let status = icons(&kiosk);
     assert!(
         status
@@ -1148,13 +1146,7 @@ fn a_notice_has_a_big_read_aloud_button_and_leaving_stops_the_reading() {
         ..UiConfig::default()
     };
     ui.voice = "vi".into();
-    let mut auto = app_with(
-        &f.kiosk,
-        Clock::manual(T0),
-        ui,
-        hall_size() * HALL_ZOOM,
-        HALL_ZOOM,
-    );
+    let mut auto = hall_app(&f.kiosk, Clock::manual(T0), ui);
     assert_eq!(auto.state_mut().station().urgent_read.len(), 1);
     tap_button(&mut auto, "Thủ tục");
     tap_button(&mut auto, "Thông báo");
@@ -1167,12 +1159,7 @@ fn a_notice_has_a_big_read_aloud_button_and_leaving_stops_the_reading() {
             .count(),
         2
     );
-    tap_button(&mut kiosk, "Tra cứu");
-    let st = kiosk.state_mut().station();
-    st.lookup.code = f.code.clone();
-    st.lookup.keyboard_hidden = true;
-    kiosk.run();
-    tap_button(&mut kiosk, "Tìm");
+    look_up(&mut kiosk, &f.code);
     kiosk.get_by_role_and_label(A11y::Button, "Đọc to");
 }
 
@@ -1213,13 +1200,7 @@ fn read_aloud_says_the_newest_warning_first_and_where_the_appointment_is() {
         voice: "vi".into(),
         ..UiConfig::default()
     };
-    let mut kiosk = app_with(
-        &f.kiosk,
-        Clock::manual(T0),
-        ui,
-        hall_size() * HALL_ZOOM,
-        HALL_ZOOM,
-    );
+    let mut kiosk = hall_app(&f.kiosk, Clock::manual(T0), ui);
     let said = |h: &mut Harness<'_, KioskApp>| h.state_mut().station().speaker.said.clone();
     let first = said(&mut kiosk);
     assert!(
@@ -1241,12 +1222,7 @@ fn read_aloud_says_the_newest_warning_first_and_where_the_appointment_is() {
     assert_eq!(kiosk.state_mut().station().urgent_read.len(), 2);
     kiosk.state_mut().station().speaker.stop();
     // The answer, with the appointment's time and place.
-    tap_button(&mut kiosk, "Tra cứu");
-    let st = kiosk.state_mut().station();
-    st.lookup.code = f.code.clone();
-    st.lookup.keyboard_hidden = true;
-    kiosk.run();
-    tap_button(&mut kiosk, "Tìm");
+    look_up(&mut kiosk, &f.code);
     tap_button(&mut kiosk, "Đọc to");
     let answer = said(&mut kiosk).last().cloned().unwrap_or_default();
     kiosk.state_mut().station().speaker.stop();

@@ -82,7 +82,12 @@ pub(crate) fn app_sized(
     size: egui::Vec2,
     zoom: f32,
 ) -> Harness<'static, KioskApp> {
-    let app = KioskApp::new_for_test(dir, clock).unwrap();
+    harness(KioskApp::new_for_test(dir, clock).unwrap(), size, zoom)
+}
+
+/// `app` in a window `size` points big, drawn at `zoom` pixels per point, one
+/// frame run.
+fn harness(app: KioskApp, size: egui::Vec2, zoom: f32) -> Harness<'static, KioskApp> {
     let mut h = Harness::builder()
         .with_size(size)
         .with_pixels_per_point(zoom)
@@ -102,16 +107,11 @@ pub(crate) fn app_with(
     pixels: egui::Vec2,
     zoom: f32,
 ) -> Harness<'static, KioskApp> {
-    let app = KioskApp::new_for_test_with(dir, clock, ui).unwrap();
-    let mut h = Harness::builder()
-        .with_size(pixels / zoom)
-        .with_pixels_per_point(zoom)
-        .with_theme(egui::Theme::Light)
-        .with_options(SnapshotOptions::new().output_path("tests/snapshots"))
-        .with_context_setup(setup_context)
-        .build_ui_state(|ui, app: &mut KioskApp| app.show(ui), app);
-    h.run();
-    h
+    harness(
+        KioskApp::new_for_test_with(dir, clock, ui).unwrap(),
+        pixels / zoom,
+        zoom,
+    )
 }
 
 /// Taps what is labelled `label`, scrolling it into view first like a finger would.
