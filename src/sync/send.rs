@@ -135,21 +135,32 @@ impl Session {
         Ok(())
     }
 
-    /// `k` and every dependency that would travel with it were made by the commune's
-    /// founder.
-    fn founders_own(&self, store: &mut impl Storage, k: ItemKey) -> Result<bool, SyncError> {
-        let founder = &self.commune.0[..];
-        for item in self.closure(store, k)?.into_iter().chain([k]) {
-            let Some(c) = store.change(&item.hash)? else {
-                return Ok(false);
-            };
-            let by_founder = crate::model::declared::read(&c.bytes)
-                .is_ok_and(|d| d.actor.len() > 32 && &d.actor[..32] == founder);
-            if !by_founder {
-                return Ok(false);
+    /// The dependencies of urgent `k` that travel with it (`closure`), when `k` and
+    /// every one of them were made by the commune's founder; `None` otherwise. `k`
+    /// is read first: another author's warning costs one read, not a closure.
+    fn founders_own(
+        &self,
+        store: &mut impl Storage,
+        k: ItemKey,
+    ) -> Result<Option<Vec<ItemKey>>, SyncError> {
+        if !self.by_founder(store, &k)? {
+            return Ok(None);
+        }
+        let deps = self.closure(store, k)?;
+        for d in &deps {
+            if !self.by_founder(store, d)? {
+                return Ok(None);
             }
         }
-        Ok(true)
+        Ok(Some(deps))
+    }
+
+    fn by_founder(&self, store: &mut impl Storage, k: &ItemKey) -> Result<bool, SyncError> {
+        use crate::model::signed::actor_node;
+        Ok(store.change(&k.hash)?.is_some_and(|c| {
+            crate::model::declared::read(&c.bytes)
+                .is_ok_and(|d| actor_node(&automerge::ActorId::from(d.actor)) == Some(self.commune))
+        }))
     }
 
     pub(super) fn pump(&mut self, store: &mut impl Storage) -> Result<(), SyncError> {
@@ -167,11 +178,19 @@ impl Session {
                 // it is readable on arrival whatever the peer's roster lacks. A
                 // warning from the office then does not wait the round trip a new
                 // enrolment in the roster costs (W4b: list, want, roster batch).
-                if self.unsettled.iter().any(|u| *u < k.class)
-                    && !(k.class == URGENT && self.founders_own(store, k)?)
-                {
-                    break;
-                }
+                let founders_deps = if self.unsettled.iter().any(|u| *u < k.class) {
+                    let deps = if k.class == URGENT {
+                        self.founders_own(store, k)?
+                    } else {
+                        None
+                    };
+                    if deps.is_none() {
+                        break;
+                    }
+                    deps
+                } else {
+                    None
+                };
                 // Roster and urgent notices travel in a batch of their own, so on a
                 // slow link they are committed without waiting for a batch of backlog.
                 if !batch.is_empty()
@@ -191,7 +210,10 @@ impl Session {
                 // An urgent change travels with what it depends on, ahead of it in the
                 // same batch, so it is readable on arrival (issue 22).
                 let mut items = if k.class <= URGENT {
-                    let deps = self.closure(store, k)?;
+                    let deps = match founders_deps {
+                        Some(deps) => deps,
+                        None => self.closure(store, k)?,
+                    };
                     // A withdrawal (or an urgent notice since withdrawn or past its
                     // end) of a notice the peer never had is no news to it: it goes
                     // with the notices' backlog, after its base, not ahead of a live

@@ -593,15 +593,15 @@ fn field_cell(
         edit = edit.hint_text(RichText::new(lang.t(S::Optional)).size(15.0));
     }
     let r = ui.add(edit).labelled_by(l.id);
-    let frame = r.rect;
     if text != before {
         take(ctx, a, f, &before, text);
     }
-    // The question box grows by a line as it fills: keep it in sight above the
-    // keyboard (the form scrolls under it on a short screen). (Its height, as well
-    // as its length: the box takes its new height a frame after the text.)
-    // For a few frames after each change: the form's own height, which bounds how
-    // far it scrolls, follows the box's a frame later.
+    // The question box grows by a line as it fills: keep its last line in sight
+    // above the keyboard (the form scrolls under it on a short screen). On a change
+    // of its length or its height (the box takes its new height a frame after the
+    // text), and for a frame more: the form's own height, which bounds how far it
+    // scrolls, follows the box's a frame later.
+    let frame = r.rect;
     let shown = (a.text.len(), frame.height().round() as u32);
     if active && f == Field::Text {
         if shown != a.question_shown {
@@ -627,7 +627,7 @@ fn field_cell(
     }
     if active {
         ui.painter().rect_stroke(
-            frame.expand(1.0),
+            r.rect.expand(1.0),
             egui::CornerRadius::same(4),
             egui::Stroke::new(3.0, widgets::GREEN),
             egui::StrokeKind::Outside,
@@ -654,8 +654,11 @@ fn field_cell(
         }
     }
     // The label, the box and its note: what must be in sight while it is typed into.
-    let whole = l.rect.union(frame).union(ui.min_rect());
-    (r.id, l.clicked() || r.clicked() || r.gained_focus(), whole)
+    (
+        r.id,
+        l.clicked() || r.clicked() || r.gained_focus(),
+        ui.min_rect(),
+    )
 }
 
 fn submit(st: &mut Station) {

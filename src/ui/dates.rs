@@ -189,21 +189,21 @@ pub const PICKER_MINUTES: [i64; 4] = [0, 15, 30, 45];
 /// the console's language (egui_extras' date picker has English ones). It opens
 /// from a button (`open`). Returns true when a tap changed `text`.
 pub fn picker(ui: &mut egui::Ui, text: &mut String, open: &mut bool, now: i64, lang: Lang) -> bool {
-    // Folded by default: the answer form keeps its height and its buttons in sight.
-    let caption = match (lang, *open) {
-        (Lang::Vi, false) => "Chọn ngày, giờ hẹn",
-        (Lang::Vi, true) => "Xong",
-        (Lang::En, false) => "Pick a date and time",
-        (Lang::En, true) => "Done",
-    };
-    if ui
-        .add(
-            egui::Button::selectable(*open, egui::RichText::new(caption).size(18.0))
+    let chip = |ui: &mut egui::Ui, selected: bool, caption: &str| {
+        ui.add(
+            egui::Button::selectable(selected, egui::RichText::new(caption).size(18.0))
                 .frame_when_inactive(true)
                 .min_size(egui::vec2(48.0, 40.0)),
         )
         .clicked()
-    {
+    };
+    // Folded by default: the answer form keeps its height and its buttons in sight.
+    let caption = lang.t(if *open {
+        S::PickerDone
+    } else {
+        S::PickDateTime
+    });
+    if chip(ui, *open, caption) {
         *open = !*open;
     }
     if !*open {
@@ -221,14 +221,6 @@ pub fn picker(ui: &mut egui::Ui, text: &mut String, open: &mut bool, now: i64, l
     });
     let (mut day, mut hour, mut minute) = chosen.unwrap_or((today + 1, 8, 0));
     let mut changed = false;
-    let chip = |ui: &mut egui::Ui, selected: bool, caption: String| {
-        ui.add(
-            egui::Button::selectable(selected, egui::RichText::new(caption).size(18.0))
-                .frame_when_inactive(true)
-                .min_size(egui::vec2(48.0, 40.0)),
-        )
-        .clicked()
-    };
     ui.horizontal_wrapped(|ui| {
         for d in today..today + PICKER_DAYS {
             let Ok(date) = OffsetDateTime::from_unix_timestamp(d * 86_400) else {
@@ -240,7 +232,7 @@ pub fn picker(ui: &mut egui::Ui, text: &mut String, open: &mut bool, now: i64, l
                 (Lang::En, w) => w.to_string()[..3].to_string(),
             };
             let caption = format!("{wd} {}/{}", date.day(), u8::from(date.month()));
-            if chip(ui, chosen.is_some_and(|c| c.0 == d), caption) {
+            if chip(ui, chosen.is_some_and(|c| c.0 == d), &caption) {
                 day = d;
                 changed = true;
             }
@@ -248,14 +240,14 @@ pub fn picker(ui: &mut egui::Ui, text: &mut String, open: &mut bool, now: i64, l
     });
     ui.horizontal_wrapped(|ui| {
         for h in PICKER_HOURS {
-            if chip(ui, chosen.is_some_and(|c| c.1 == h), format!("{h}h")) {
+            if chip(ui, chosen.is_some_and(|c| c.1 == h), &format!("{h}h")) {
                 hour = h;
                 changed = true;
             }
         }
         ui.add_space(12.0);
         for m in PICKER_MINUTES {
-            if chip(ui, chosen.is_some_and(|c| c.2 == m), format!(":{m:02}")) {
+            if chip(ui, chosen.is_some_and(|c| c.2 == m), &format!(":{m:02}")) {
                 minute = m;
                 changed = true;
             }

@@ -95,13 +95,14 @@ pub fn show(ui: &mut Ui, st: &mut Station, view: &View, lang: Lang, now: i64) {
                 let text = format!("{} ({count})", lang.category(c));
                 // The icon and its chip are one group: wrap before it, never
                 // between them, and never past the window's edge.
-                let group = 32.0 + 4.0 + widgets::text_width(ui, &text, widgets::CHOICE_SIZE);
+                let (icon, gap) = (32.0, 4.0);
+                let group = icon + gap + widgets::text_width(ui, &text, widgets::CHOICE_SIZE);
                 if ui.available_size_before_wrap().x < group {
                     ui.end_row();
                 }
                 ui.horizontal(|ui| {
-                    ui.spacing_mut().item_spacing.x = 4.0;
-                    super::icons::category(ui, c, 32.0, lang);
+                    ui.spacing_mut().item_spacing.x = gap;
+                    super::icons::category(ui, c, icon, lang);
                     if widgets::choice(ui, st.home.filter == Some(c), &text).clicked() {
                         st.home.filter = Some(c);
                     }

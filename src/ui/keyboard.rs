@@ -298,18 +298,7 @@ impl OnScreenKeyboard {
         let toggle_width = 1.5 * key_width;
         let backspace_width = 1.5 * key_width;
         // The tone keys sit on the letters page only.
-        let tones = if self.numbers || narrow {
-            0.0
-        } else {
-            TONES.len() as f32
-        };
-        let space_width = (full_width
-            - shift_width
-            - toggle_width
-            - backspace_width
-            - tones * (key_width + KEY_GAP)
-            - 3.0 * KEY_GAP)
-            .max(2.0 * key_width);
+        let tones = !self.numbers && !narrow;
         let right = ui.max_rect().left() + full_width;
         let control = |label: &str| RichText::new(label).size(CONTROL_FONT_SIZE);
 
@@ -329,14 +318,14 @@ impl OnScreenKeyboard {
             if key_button(ui, control(toggle), toggle_width, key_height).clicked() {
                 *tap = Some(Tap::TogglePage);
             }
-            if tones > 0.0 {
+            if tones {
                 self.tone_keys(ui, key, tap);
             }
-            // A caption wider than its key ("Chữ hoa" in a large font) widens it:
-            // the space bar gives that back, so backspace stays on the screen.
-            let space_width = space_width
-                .min(right - ui.cursor().left() - KEY_GAP - backspace_width)
-                .max(key_width);
+            // The space bar takes what the row leaves: also what a caption wider
+            // than its key ("Chữ hoa" in a large font) took, so backspace stays on
+            // the screen.
+            let space_width =
+                (right - ui.cursor().left() - KEY_GAP - backspace_width).max(key_width);
             if key_button(ui, control(&labels.space), space_width, key_height).clicked() {
                 *tap = Some(Tap::Space);
             }

@@ -135,11 +135,8 @@ pub fn keyboard_panel(root: &mut Ui, st: &mut Station, lang: Lang) {
                         egui::StrokeKind::Outside,
                     );
                     let enter = r.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
-                    let find = ui.add(
-                        egui::Button::new(bold(lang.t(S::Find), 24.0).color(egui::Color32::WHITE))
-                            .fill(widgets::GREEN)
-                            .min_size(egui::vec2(button, row)),
-                    );
+                    let find =
+                        widgets::primary_button_min(ui, lang.t(S::Find), egui::vec2(button, row));
                     if find.clicked() || enter {
                         search(st);
                     }

@@ -44,10 +44,15 @@ pub fn primary_button(ui: &mut Ui, text: &str) -> Response {
 
 /// [`primary_button`] `height` high (at least [`TOUCH`]).
 pub fn primary_button_sized(ui: &mut Ui, text: &str, height: f32) -> Response {
+    primary_button_min(ui, text, vec2(180.0, height.max(TOUCH)))
+}
+
+/// A primary button at least `min` big (a narrow screen's row gives it less width).
+pub fn primary_button_min(ui: &mut Ui, text: &str, min: egui::Vec2) -> Response {
     ui.add(
         Button::new(bold(text, 24.0).color(Color32::WHITE))
             .fill(GREEN)
-            .min_size(vec2(180.0, height.max(TOUCH))),
+            .min_size(min),
     )
 }
 

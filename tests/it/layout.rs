@@ -52,11 +52,23 @@ struct El {
     rect: egui::Rect,
     shown: egui::Rect,
     focused: bool,
+    /// What a text box holds.
+    value: Option<String>,
+}
+
+/// The egui id a node stands for: egui names a widget's node by the value of its
+/// `Id` (`FullNodeId(TreeIndex(0), #<value>)`).
+fn egui_id(n: &egui_kittest::kittest::AccessKitNode<'_>) -> u64 {
+    format!("{:?}", n.id())
+        .rsplit('#')
+        .next()
+        .and_then(|t| t.trim_end_matches(')').parse().ok())
+        .unwrap_or(0)
 }
 
 /// Every interactive element of the accessibility tree, with egui's rectangles.
 fn elements(h: &Harness<'_, KioskApp>) -> Vec<El> {
-    let nodes: Vec<(u64, A11y, String, bool)> = h
+    let nodes: Vec<(u64, A11y, String, bool, Option<String>)> = h
         .root()
         .query_all_by(|n| interactive(n.role()))
         .map(|node| {
@@ -68,15 +80,7 @@ fn elements(h: &Harness<'_, KioskApp>) -> Vec<El> {
                 .chars()
                 .take(40)
                 .collect();
-            // `FullNodeId(TreeIndex(0), #<egui id>)`: egui names a widget's node by
-            // the value of its `Id`.
-            let debug = format!("{:?}", n.id());
-            let id = debug
-                .rsplit('#')
-                .next()
-                .and_then(|t| t.trim_end_matches(')').parse().ok())
-                .unwrap_or(0);
-            (id, n.role(), label, node.is_focused())
+            (egui_id(&n), n.role(), label, node.is_focused(), n.value())
         })
         .collect();
     h.ctx.viewport(|vp| {
@@ -90,7 +94,7 @@ fn elements(h: &Harness<'_, KioskApp>) -> Vec<El> {
         }
         nodes
             .into_iter()
-            .filter_map(|(id, role, label, focused)| {
+            .filter_map(|(id, role, label, focused, value)| {
                 let (rect, shown) = rects.get(&id).copied()?;
                 Some(El {
                     id,
@@ -99,6 +103,7 @@ fn elements(h: &Harness<'_, KioskApp>) -> Vec<El> {
                     rect,
                     shown,
                     focused,
+                    value,
                 })
             })
             .collect()
@@ -202,7 +207,7 @@ fn problems(h: &mut Harness<'_, KioskApp>, size: egui::Vec2, what: &str) -> Vec<
             continue;
         }
         h.root()
-            .query_by(|n| format!("{:?}", n.id()).ends_with(&format!("#{})", e.id)))
+            .query_by(|n| egui_id(n) == e.id)
             .expect("the element is in the tree")
             .scroll_to_me();
         settle(h);
@@ -228,19 +233,13 @@ fn problems(h: &mut Harness<'_, KioskApp>, size: egui::Vec2, what: &str) -> Vec<
 /// scrolls inside its box).
 fn text_boxes_show_their_end(h: &Harness<'_, KioskApp>, what: &str) -> Vec<String> {
     let mut out = Vec::new();
-    let values: std::collections::HashMap<u64, String> = h
-        .root()
-        .query_all_by(|n| matches!(n.role(), A11y::TextInput | A11y::MultilineTextInput))
-        .filter_map(|n| {
-            let id = format!("{:?}", n.accesskit_node().id());
-            let id = id.rsplit('#').next()?.trim_end_matches(')').parse().ok()?;
-            Some((id, n.value().unwrap_or_default()))
-        })
-        .collect();
     for e in elements(h) {
-        let Some(text) = values.get(&e.id).filter(|t| !t.is_empty()) else {
+        let Some(text) = e.value.as_ref().filter(|t| !t.is_empty()) else {
             continue;
         };
+        if !matches!(e.role, A11y::TextInput | A11y::MultilineTextInput) {
+            continue;
+        }
         let multiline = e.role == A11y::MultilineTextInput;
         // The smallest font and margins the kiosk's boxes use (20 points; 8 a side):
         // a box that fails with them fails with its own.
