@@ -1,6 +1,20 @@
 //! Bundle import on arbitrary files: no panic, nothing stored that does not verify.
 #![no_main]
+#[path = "common/cost.rs"]
+mod cost;
+
+#[global_allocator]
+static ALLOC: cost::Counting = cost::Counting;
+
+/// What one input may cost here (the fixed part measured on the seed corpus, with room).
+const BOUND: cost::Bound = cost::Bound {
+    alloc_base: 16 << 20,
+    alloc_per_byte: 4096,
+    cpu_base: Duration::from_millis(500),
+    cpu_per_byte: Duration::from_micros(200),
+};
 use std::sync::OnceLock;
+use std::time::Duration;
 
 use conglang::repo::Repo;
 use libfuzzer_sys::fuzz_target;
@@ -35,6 +49,7 @@ fuzz_target!(
         let _ = std::panic::take_hook();
     },
     |data: &[u8]| {
+    cost::within(&BOUND, data, || {
     let e = env();
     let mut bytes = b"CONGLANG-BUNDLE 1\n".to_vec();
     bytes.extend_from_slice(data);
@@ -44,4 +59,5 @@ fuzz_target!(
     for c in repo.all_changes().unwrap() {
         assert!(c.verify().is_ok(), "stored a change that does not verify");
     }
+    })
 });

@@ -4,8 +4,22 @@
 //! `model::declared::check` passes a change, automerge's decoder finds at most the
 //! declared operations, and those within the bound.
 #![no_main]
+#[path = "common/cost.rs"]
+mod cost;
+
+#[global_allocator]
+static ALLOC: cost::Counting = cost::Counting;
+
+/// What one input may cost here (the fixed part measured on the seed corpus, with room).
+const BOUND: cost::Bound = cost::Bound {
+    alloc_base: 1 << 20,
+    alloc_per_byte: 4096,
+    cpu_base: Duration::from_millis(100),
+    cpu_per_byte: Duration::from_micros(50),
+};
 use conglang::model::{DocId, Kind, SignedChange};
 use libfuzzer_sys::fuzz_target;
+use std::time::Duration;
 
 fuzz_target!(
     // libfuzzer-sys's panic hook aborts even on panics the code under test catches
@@ -15,6 +29,7 @@ fuzz_target!(
         let _ = std::panic::take_hook();
     },
     |data: &[u8]| {
+    cost::within(&BOUND, data, || {
     if data.len() < 64 {
         return;
     }
@@ -41,4 +56,5 @@ fuzz_target!(
     let mut n = c;
     n.doc = DocId::new_random(Kind::Notice);
     let _ = n.verify();
+    })
 });

@@ -1,7 +1,21 @@
 //! The sync state machine fed arbitrary frames against a real store: no panic, and
 //! every change it stored verifies.
 #![no_main]
+#[path = "common/cost.rs"]
+mod cost;
+
+#[global_allocator]
+static ALLOC: cost::Counting = cost::Counting;
+
+/// What one input may cost here (the fixed part measured on the seed corpus, with room).
+const BOUND: cost::Bound = cost::Bound {
+    alloc_base: 16 << 20,
+    alloc_per_byte: 4096,
+    cpu_base: Duration::from_millis(500),
+    cpu_per_byte: Duration::from_micros(200),
+};
 use std::sync::OnceLock;
+use std::time::Duration;
 
 use conglang::identity::Identity;
 use conglang::repo::Repo;
@@ -32,6 +46,7 @@ fuzz_target!(
         let _ = std::panic::take_hook();
     },
     |data: &[u8]| {
+    cost::within(&BOUND, data, || {
     let mut repo = Repo::open(&env().path).unwrap();
     let commune = repo.commune_id().unwrap().unwrap();
     let peer = Identity::from_secret([7; 32]).node_id();
@@ -48,4 +63,5 @@ fuzz_target!(
     for c in repo.all_changes().unwrap() {
         assert!(c.verify().is_ok(), "stored a change that does not verify");
     }
+    })
 });

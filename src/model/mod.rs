@@ -227,6 +227,23 @@ pub const RECEIPT_PERIOD_SECS: i64 = 30 * 24 * 3600;
 /// the one before it (`receipt_superseded`).
 pub const RECEIPT_PERIODS_KEPT: u32 = 2;
 
+/// Most operations one receipt document holds, its whole history counted (issue 21,
+/// fault 9: a kiosk key wrote 18,000 entries, 5.4 MiB, for notices that do not
+/// exist). A receipt names each notice once per version its node noted, and a new
+/// period carries the live ones over: a commune posting a notice a day and editing
+/// each a few times uses a few hundred a period. Whether a named notice exists is
+/// not a fact of the receipt's own history (a node may not hold it yet), so this cap
+/// is also the slack for entries naming notices nobody has: at most this many per
+/// period and node, each entry at most ~600 bytes, ~5 MiB in all for the two periods
+/// kept, whatever the key writes. The writer stops noting at the cap
+/// (`repo::receipts`), so an honest node never writes past it.
+pub const MAX_RECEIPT_OPS: u64 = 4_096;
+
+/// Most changes one receipt document holds: an empty change costs its signature and
+/// header (~150 bytes) and names no notice, so operations alone do not bound it.
+/// An honest node writes one per sync that brought a notice version.
+pub const MAX_RECEIPT_CHANGES: u64 = 2_048;
+
 /// Highest receipt period in an id (30-day periods: about the year 9999 is 97,700).
 pub const MAX_RECEIPT_PERIOD: u32 = 999_999;
 

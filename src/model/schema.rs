@@ -164,6 +164,29 @@ impl Roster {
             .values()
             .filter(|m| m.revoked.is_none() && m.role == Role::Official)
     }
+    /// A member's place in the line of enrolments: the numbers along the path from
+    /// the founder (`commune`) to it; the founder's own line is empty. Lines compare in
+    /// order, so a member ranks below whoever enrolled it and the number an official
+    /// writes orders only its own enrolees (a puppet "number 0" outranks nobody its
+    /// enroller does not).
+    pub fn line(&self, commune: &NodeId, node: &NodeId) -> Vec<u32> {
+        let mut path = Vec::new();
+        let mut at = *node;
+        let mut seen = std::collections::BTreeSet::new();
+        while at != *commune && seen.insert(at) {
+            let Some(m) = self.member(&at) else {
+                path.push(u32::MAX);
+                break;
+            };
+            path.push(m.number);
+            match m.added_by {
+                Some(by) => at = by,
+                None => break,
+            }
+        }
+        path.reverse();
+        path
+    }
     pub fn next_number(&self) -> u32 {
         self.members.values().map(|m| m.number).max().unwrap_or(0) + 1
     }
@@ -179,38 +202,74 @@ pub fn read_roster(doc: &impl ReadDoc) -> Roster {
     let Some(members) = get_obj(doc, &ROOT, "members", ObjType::Map) else {
         return r;
     };
+    // Two enrolments of one key made on rosters that did not hold each other conflict
+    // in Automerge, and Automerge's own winner is the larger operation id — which the
+    // writer steers by padding its change with operations (issue 21: an official
+    // turned another into a kiosk that way). The entry kept is the one its writer's
+    // rank gives (`Roster::line`: the founder first, then the line of enrolments, then
+    // the key), decided after every unconflicted entry is read.
+    let mut conflicted: Vec<(NodeId, Vec<(NodeId, Member)>)> = Vec::new();
     for key in doc.keys(&members) {
         let Ok(node) = key.parse::<NodeId>() else {
             continue;
         };
-        let Some(m) = get_obj(doc, &members, &key, ObjType::Map) else {
-            continue;
-        };
-        let Some(role) = get_str(doc, &m, "role").and_then(|s| s.parse().ok()) else {
-            continue;
-        };
-        let revoked = get_obj(doc, &m, "revoked", ObjType::Map).map(|rv| Revocation {
-            by: get_node(doc, &rv, "by").unwrap_or(node),
-            at: get_i64(doc, &rv, "at").unwrap_or(0),
-            cut: get_str_list(doc, &rv, "cut"),
-        });
-        r.members.insert(
-            node,
-            Member {
-                node,
-                name: get_str(doc, &m, "name").unwrap_or_default(),
-                role,
-                place: get_str(doc, &m, "place").unwrap_or_default(),
-                number: get_i64(doc, &m, "number")
-                    .unwrap_or(0)
-                    .clamp(0, u32::MAX as i64) as u32,
-                added_by: get_node(doc, &m, "added_by"),
-                added_at: get_i64(doc, &m, "added_at").unwrap_or(0),
-                revoked,
-            },
-        );
+        let entries: Vec<(NodeId, Member)> = doc
+            .get_all(&members, &key)
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|(v, id)| match (v, &id) {
+                (Value::Object(ObjType::Map), ObjId::Id(_, actor, _)) => {
+                    let writer = NodeId::from_slice(actor.to_bytes().get(..32)?)?;
+                    Some((writer, read_member(doc, &id, node)?))
+                }
+                _ => None,
+            })
+            .collect();
+        match entries.len() {
+            0 => {}
+            1 => {
+                let (_, m) = entries.into_iter().next().expect("one");
+                r.members.insert(node, m);
+            }
+            _ => conflicted.push((node, entries)),
+        }
+    }
+    let commune = r.commune_id.unwrap_or(NodeId([0; 32]));
+    for (node, entries) in conflicted {
+        let best = entries
+            .into_iter()
+            .min_by(|(a, ma), (b, mb)| {
+                let rank = |w: &NodeId| (*w != commune, r.line(&commune, w), *w);
+                rank(a)
+                    .cmp(&rank(b))
+                    .then_with(|| (ma.number, ma.added_at).cmp(&(mb.number, mb.added_at)))
+            })
+            .map(|(_, m)| m)
+            .expect("two or more");
+        r.members.insert(node, best);
     }
     r
+}
+
+fn read_member(doc: &impl ReadDoc, m: &ObjId, node: NodeId) -> Option<Member> {
+    let role = get_str(doc, m, "role").and_then(|s| s.parse().ok())?;
+    let revoked = get_obj(doc, m, "revoked", ObjType::Map).map(|rv| Revocation {
+        by: get_node(doc, &rv, "by").unwrap_or(node),
+        at: get_i64(doc, &rv, "at").unwrap_or(0),
+        cut: get_str_list(doc, &rv, "cut"),
+    });
+    Some(Member {
+        node,
+        name: get_str(doc, m, "name").unwrap_or_default(),
+        role,
+        place: get_str(doc, m, "place").unwrap_or_default(),
+        number: get_i64(doc, m, "number")
+            .unwrap_or(0)
+            .clamp(0, u32::MAX as i64) as u32,
+        added_by: get_node(doc, m, "added_by"),
+        added_at: get_i64(doc, m, "added_at").unwrap_or(0),
+        revoked,
+    })
 }
 
 pub fn write_roster_header(

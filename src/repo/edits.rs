@@ -140,8 +140,17 @@ impl Repo {
         if m.revoked.is_some() {
             bail!("node {} is already revoked", node.short());
         }
-        if Some(node) == self.commune_id()? {
+        let Some(commune) = self.commune_id()? else {
+            bail!("no commune yet");
+        };
+        if node == commune {
             bail!("refusing to revoke the commune's founder: the founder's key is the commune");
+        }
+        if !verdict::roster::may_revoke(&commune, &roster, &self.node_id(), &node) {
+            bail!(
+                "official {} can be revoked only by the founder or an official ranked above it",
+                node.short()
+            );
         }
         // The cut: the node's chain heads as we hold them, not every hash — a device
         // with 100,000 changes has one head (see `verdict::roster`).

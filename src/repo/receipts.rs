@@ -36,8 +36,12 @@
 //! period's entry winning. They read the entries' rows (`store::receipts`), never the
 //! documents; writing this node's entries reads only the rows of the batch's notices,
 //! so an import costs O(batch) whatever the receipt's size.
+//!
+//! A receipt is capped (`model::MAX_RECEIPT_OPS`, `MAX_RECEIPT_CHANGES`, judged in
+//! `verdict::rules`): the writer stops noting at the cap until the next period.
 
 use super::*;
+use automerge::ReadDoc;
 
 /// One receipt per owner, merged over the receipt documents given: entries of a
 /// newer period replace those of an older one (the receipt from before periods is
@@ -250,11 +254,33 @@ impl EditCtx {
         }
         let me = self.me;
         let report = self.edit_in(db, &rid, |tx| {
+            // Within the caps every node judges receipts by (`model::MAX_RECEIPT_OPS`):
+            // past them this node notes nothing more until the next period, rather
+            // than write what its peers would refuse. The header and the notices
+            // map take at most five operations.
+            let held = tx.stats();
+            let room = model::MAX_RECEIPT_OPS.saturating_sub(held.num_ops + 5) as usize;
+            let fits = if held.num_changes < model::MAX_RECEIPT_CHANGES {
+                new.len().min(room)
+            } else {
+                0
+            };
+            if fits < new.len() {
+                tracing::warn!(
+                    receipt = %rid,
+                    noted = fits,
+                    skipped = new.len() - fits,
+                    "this period's receipt is full; notices read from now on are noted next period"
+                );
+            }
+            if fits == 0 {
+                return Ok(());
+            }
             if fresh {
                 put_header(tx, Kind::Receipt, &me, now)?;
                 write_receipt_header(tx)?;
             }
-            write_receipt_entries(tx, &new)
+            write_receipt_entries(tx, &new[..fits])
         })?;
         db.set_meta(RECEIPT_ANCHOR, &format!("{clock},{period}"))?;
         if fresh {

@@ -1,23 +1,23 @@
-//! "Gửi câu hỏi": a resident asks a question, an appointment or a home visit.
-//!
-//! The on-screen keyboard (Telex) is always on screen, in a panel of its own at
-//! the bottom of the window, with the public checkbox, any error and the send
-//! button on the row just above the keys. The form above follows the screen's
-//! width (issue 24): on the hall's 1280×800 at zoom 1.5 (853×533 points) the kind
-//! of request on one row, then the four fields side by side; narrower, the name,
-//! hamlet and phone three, two or one to a row and the question below them across
-//! the width. The question box grows a line at a time and the form keeps its last
-//! line in sight above the keys, so a resident sees what is typed; each field
-//! keeps its place in the form, the one being typed into outlined in green.
-//! Tapping a field or its label makes it the one the keyboard types into.
-//! `tests/it/layout.rs` checks every screen at six screen shapes and two zooms.
+//! "Gửi câu hỏi": a resident asks a question, an appointment or a home visit, one
+//! step at a time (issue 24): the kind of request, with a picture for each → the name
+//! → the hamlet, chosen from the commune's list (the hall's own first) → the phone,
+//! on a number pad, optional → the question, in a box that grows to show everything
+//! typed, with words offered above the keys → a review that reads the question back
+//! aloud → send. The steps stand in a row at the top, the current one named, each
+//! one tap away; "Quay lại" and "Tiếp" (or "Gửi đi" on the review) stand on the row
+//! above the keyboard, which is on screen while a step has something to type. A
+//! resident who reads little sees one thing to do at a time; one who reads well goes
+//! straight to any step. `tests/it/layout.rs` checks every step at six screen
+//! shapes and two zooms; `tests/it/hall.rs` counts the touches.
 //!
 //! Every limit is enforced while typing, on the on-screen keyboard and on a
 //! physical one alike: a field stops accepting at its length limit, refuses
 //! characters the kiosk's fonts cannot draw (and, for the phone, anything but
-//! digits), and says why in a line under the field. A failure to save is shown
-//! next to the send button, in the resident's language; the English error goes
-//! to the log only.
+//! digits), and says why in a line under the field. "Tiếp" checks the step it
+//! leaves, "Gửi đi" checks them all and opens the first step missing something;
+//! the message stands on the row above the keys, in the resident's language, and
+//! clears when the step changes. A failure to save says so there too; the English
+//! error goes to the log only.
 //!
 //! After sending, the tracking code fills the screen; the next request can be
 //! started only after a short pause and a tap on "Gửi câu hỏi khác", and requests
@@ -56,15 +56,71 @@ impl Field {
             Field::Text => MAX_QUESTION_CHARS,
         }
     }
+}
 
-    /// Share of the form's width.
-    fn weight(self) -> f32 {
+/// A step of the guided flow, in order.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Step {
+    #[default]
+    Kind,
+    Name,
+    Hamlet,
+    Phone,
+    Question,
+    Review,
+}
+
+impl Step {
+    pub const ALL: [Step; 6] = [
+        Step::Kind,
+        Step::Name,
+        Step::Hamlet,
+        Step::Phone,
+        Step::Question,
+        Step::Review,
+    ];
+
+    /// The field typed into at this step.
+    pub fn field(self) -> Option<Field> {
         match self {
-            Field::Name => 1.2,
-            Field::Hamlet => 1.25,
-            Field::Phone => 1.1,
-            Field::Text => 2.0,
+            Step::Name => Some(Field::Name),
+            Step::Hamlet => Some(Field::Hamlet),
+            Step::Phone => Some(Field::Phone),
+            Step::Question => Some(Field::Text),
+            Step::Kind | Step::Review => None,
         }
+    }
+
+    /// The step where `f` is typed.
+    pub fn of(f: Field) -> Step {
+        match f {
+            Field::Name => Step::Name,
+            Field::Hamlet => Step::Hamlet,
+            Field::Phone => Step::Phone,
+            Field::Text => Step::Question,
+        }
+    }
+
+    /// 1 for the first step.
+    pub fn number(self) -> usize {
+        Step::ALL.iter().position(|s| *s == self).unwrap_or(0) + 1
+    }
+
+    fn next(self) -> Option<Step> {
+        Step::ALL.get(self.number()).copied()
+    }
+
+    fn prev(self) -> Option<Step> {
+        self.number().checked_sub(2).map(|i| Step::ALL[i])
+    }
+}
+
+/// A step's name, as its chip in the row of steps says it.
+pub fn step_label(s: Step, lang: Lang) -> &'static str {
+    match s.field() {
+        Some(f) => field_label(f, lang),
+        None if s == Step::Kind => lang.t(S::StepKind),
+        None => lang.t(S::StepReview),
     }
 }
 
@@ -145,8 +201,10 @@ pub struct AskState {
     pub question_shown: (usize, u32),
     /// Frames left in which the form keeps the question's last line in sight.
     pub question_follow: u8,
-    /// The field last brought into sight (`None`: not since the screen opened).
+    /// The field last brought into sight (`None`: not since the step opened).
     pub in_sight: Option<Field>,
+    /// The step shown.
+    pub step: Step,
 }
 
 impl AskState {
@@ -161,6 +219,21 @@ impl AskState {
             && self.sent_code.is_none()
             && self.error.is_none()
             && self.active == Field::default()
+            && self.step == Step::default()
+    }
+
+    /// What keeps the resident at `step` ("Tiếp" checks the step it leaves).
+    pub fn check(&self, step: Step) -> Option<AskError> {
+        let empty = |s: &str| s.trim().is_empty();
+        match step {
+            Step::Name if empty(&self.name) => Some(AskError::Missing(vec![Field::Name])),
+            Step::Hamlet if empty(&self.hamlet) => Some(AskError::Missing(vec![Field::Hamlet])),
+            Step::Question if empty(&self.text) => Some(AskError::Missing(vec![Field::Text])),
+            Step::Question if self.text.trim().chars().count() < MIN_QUESTION_CHARS => {
+                Some(AskError::TooShort)
+            }
+            _ => None,
+        }
     }
 
     /// Forgets everything typed (and the last code shown).
@@ -187,6 +260,15 @@ impl AskState {
         }
     }
 
+    pub fn field_ref(&self, f: Field) -> &str {
+        match f {
+            Field::Hamlet => &self.hamlet,
+            Field::Name => &self.name,
+            Field::Phone => &self.phone,
+            Field::Text => &self.text,
+        }
+    }
+
     pub fn field(&mut self, f: Field) -> &mut String {
         match f {
             Field::Hamlet => &mut self.hamlet,
@@ -198,7 +280,7 @@ impl AskState {
 
     /// Makes `f` the field the on-screen keyboard types into; the phone field
     /// opens the keyboard on its digits.
-    fn activate(&mut self, f: Field) {
+    pub(super) fn activate(&mut self, f: Field) {
         if self.active != f {
             if f == Field::Phone {
                 self.keyboard.set_pad(true);
@@ -262,6 +344,28 @@ pub fn capitalise_words(s: &str) -> String {
     out
 }
 
+/// "tôi cần giấy tờ gì? ở đâu" → "Tôi cần giấy tờ gì? Ở đâu": the first letter of
+/// the question and of each sentence raised, as a phone keyboard does (one touch
+/// of "Chữ hoa" fewer per sentence). Nothing is lowered.
+pub fn capitalise_sentences(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut start = true;
+    for c in s.chars() {
+        if start && c.is_alphabetic() {
+            out.extend(c.to_uppercase());
+            start = false;
+        } else {
+            out.push(c);
+            if matches!(c, '.' | '?' | '!') {
+                start = true;
+            } else if !c.is_whitespace() {
+                start = false;
+            }
+        }
+    }
+    out
+}
+
 fn is_phone_char(c: char) -> bool {
     c.is_ascii_digit() || matches!(c, '+' | '-' | '.' | '(' | ')' | ' ')
 }
@@ -276,16 +380,10 @@ pub fn keyboard_labels(lang: Lang) -> KeyboardLabels {
     }
 }
 
-/// Height of the row above the keyboard (public checkbox, error, send button).
+/// Height of the row above the keyboard ("Quay lại", any message, "Tiếp").
 const ROW: f32 = 52.0;
-/// Height of a field's label line and of its note line.
-const LABEL_LINE: f32 = 22.0;
-const NOTE_LINE: f32 = 18.0;
 /// Height of a field box.
 const FIELD: f32 = 48.0;
-/// Narrowest a short field (name, hamlet, phone) gets beside another: a name of
-/// three words at the field's font.
-const MIN_FIELD_WIDTH: f32 = 190.0;
 
 /// Height of a keyboard key for a window `height` points high: full size when
 /// there is room, the 48-point touch minimum on a short screen (1280×800 at
@@ -309,16 +407,22 @@ pub fn keyboard_frame(ui: &Ui, row: f32, key: f32) -> (egui::Frame, f32) {
 /// Space between the field row and the keyboard.
 pub const KEYBOARD_GAP: f32 = 6.0;
 
-/// The on-screen keyboard with the public checkbox, any error and the send
-/// button on the row above it: a panel of its own at the bottom of the window,
-/// declared before the central panel, so it always has its full height.
+/// The bottom of the ask screen, a panel of its own declared before the central
+/// panel (so it always has its full height): the row with "Quay lại", any message
+/// and "Tiếp" (on the review, "Gửi đi"), and under it the on-screen keyboard while
+/// the step has something to type.
 pub fn keyboard_panel(root: &mut Ui, st: &mut Station, lang: Lang) {
     if st.ask.sent_code.is_some() {
         return;
     }
+    let step = st.ask.step;
+    let typing = step.field().is_some();
     let key = key_height(root.max_rect().height());
-    let (frame, height) = keyboard_frame(root, ROW, key);
-    let mut send = false;
+    let (frame, mut height) = keyboard_frame(root, ROW, key);
+    if !typing {
+        height = ROW + frame.total_margin().sum().y + 2.0;
+    }
+    let (mut back, mut forward) = (false, false);
     egui::Panel::bottom("ask-keyboard")
         .resizable(false)
         .exact_size(height)
@@ -328,60 +432,159 @@ pub fn keyboard_panel(root: &mut Ui, st: &mut Station, lang: Lang) {
             let width = ui.available_width();
             ui.allocate_ui_with_layout(
                 egui::vec2(width, ROW),
-                egui::Layout::right_to_left(egui::Align::Center),
+                egui::Layout::left_to_right(egui::Align::Center),
                 |ui| {
-                    let label = if st.ask.sending {
-                        lang.t(S::Sending)
-                    } else {
-                        lang.t(S::Send)
-                    };
-                    send = widgets::primary_button_sized(ui, label, ROW).clicked();
-                    ui.with_layout(egui::Layout::left_to_right(egui::Align::Center), |ui| {
-                        // Neither a long name nor a long message may widen the
-                        // row (and with it the keyboard) past the window.
-                        ui.style_mut().wrap_mode = Some(egui::TextWrapMode::Truncate);
-                        let share = if st.ask.error.is_some() { 0.5 } else { 1.0 };
-                        let w = (ui.available_width() * share).floor();
-                        ui.allocate_ui_with_layout(
-                            egui::vec2(w, ROW),
-                            egui::Layout::left_to_right(egui::Align::Center),
-                            |ui| {
-                                ui.set_max_width(w);
-                                public_checkbox(ui, &mut st.ask, lang);
-                            },
-                        );
-                        ui.style_mut().wrap_mode = Some(egui::TextWrapMode::Wrap);
-                        if let Some(e) = &st.ask.error {
-                            ui.add(
-                                egui::Label::new(
-                                    RichText::new(e.text(lang)).size(16.0).color(widgets::RED),
-                                )
-                                .wrap(),
-                            );
-                        }
+                    let first = step.prev().is_none();
+                    back = ui
+                        .add_enabled(
+                            !first,
+                            egui::Button::new(
+                                RichText::new(format!("‹ {}", lang.t(S::Back))).size(20.0),
+                            )
+                            .min_size(egui::vec2(widgets::TOUCH * 2.0, ROW)),
+                        )
+                        .clicked();
+                    ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
+                        let label = if step == Step::Review {
+                            if st.ask.sending {
+                                lang.t(S::Sending).to_string()
+                            } else {
+                                lang.t(S::Send).to_string()
+                            }
+                        } else {
+                            format!("{} ›", lang.t(S::Next))
+                        };
+                        forward = widgets::primary_button_min(
+                            ui,
+                            &label,
+                            egui::vec2(widgets::TOUCH * 2.4, ROW),
+                        )
+                        .clicked();
+                        ui.with_layout(egui::Layout::left_to_right(egui::Align::Center), |ui| {
+                            if let Some(e) = &st.ask.error {
+                                ui.add(
+                                    egui::Label::new(
+                                        RichText::new(e.text(lang)).size(16.0).color(widgets::RED),
+                                    )
+                                    .wrap(),
+                                );
+                            } else if matches!(step, Step::Question | Step::Name) {
+                                suggestions(ui, &mut st.ask, st.view.as_ref());
+                            }
+                        });
                     });
                 },
             );
-            let labels = keyboard_labels(lang);
-            let ctx = ui.ctx().clone();
-            let a = &mut st.ask;
-            let f = a.active;
-            let before = a.field(f).clone();
-            let mut text = before.clone();
-            if a.keyboard.show_sized(ui, &mut text, &labels, key) {
-                take(&ctx, a, f, &before, text);
+            if typing {
+                let labels = keyboard_labels(lang);
+                let ctx = ui.ctx().clone();
+                let a = &mut st.ask;
+                let f = a.active;
+                let before = a.field(f).clone();
+                let mut text = before.clone();
+                if a.keyboard.show_sized(ui, &mut text, &labels, key) {
+                    take(&ctx, a, f, &before, text);
+                }
             }
         });
-    if send && !st.ask.sending {
-        submit(st);
+    if back && let Some(p) = step.prev() {
+        go_step(st, p, lang);
+    }
+    if forward {
+        if step == Step::Review {
+            if !st.ask.sending {
+                submit(st, lang);
+            }
+        } else if let Some(e) = st.ask.check(step) {
+            st.ask.error = Some(e);
+        } else if let Some(n) = step.next() {
+            if step == Step::Kind && st.ask.kind.is_none() {
+                st.ask.kind = Some(RequestKind::Question);
+            }
+            go_step(st, n, lang);
+        }
     }
 }
+
+/// Words that complete the one being typed (in a name, common family and middle
+/// names), between "Quay lại" and "Tiếp" (where
+/// a phone keyboard has them: right above the keys, never scrolled away), as many
+/// as the row holds, best first. A tap replaces the word and adds a space.
+fn suggestions(ui: &mut Ui, a: &mut AskState, view: Option<&View>) {
+    let Some(view) = view else {
+        return;
+    };
+    let f = a.active;
+    let partial = super::suggest::partial(a.field(f)).to_string();
+    let vocabulary = if f == Field::Name {
+        super::suggest::names()
+    } else {
+        super::suggest::vocabulary(view)
+    };
+    let words = super::suggest::suggest(&vocabulary, &partial, 5);
+    let ctx = ui.ctx().clone();
+    let gap = ui.spacing().item_spacing.x;
+    let mut room = ui.available_width();
+    for w in &words {
+        let width = (widgets::text_width(ui, w, 22.0) + 8.0).max(widgets::TOUCH);
+        if width > room {
+            break;
+        }
+        room -= width + gap;
+        let b = egui::Button::new(bold(w, 22.0))
+            .fill(egui::Color32::from_rgb(0xe3, 0xf2, 0xe5))
+            .min_size(egui::vec2(width, ROW - 4.0));
+        if ui.add(b).clicked() {
+            let before = a.field(f).clone();
+            let done = super::suggest::complete(&before, w);
+            take(&ctx, a, f, &before, done);
+        }
+    }
+}
+
+/// Opens step `s`: its field becomes the one typed into, any message goes, and the
+/// review reads the question back aloud.
+pub(super) fn go_step(st: &mut Station, s: Step, lang: Lang) {
+    let a = &mut st.ask;
+    if a.step != s {
+        a.error = None;
+        st.pending_top = true;
+    }
+    // Its field takes the focus again (the chip just tapped took it).
+    a.in_sight = None;
+    a.step = s;
+    if let Some(f) = s.field() {
+        a.activate(f);
+    }
+    if s == Step::Review {
+        let text = read_back(&st.ask, lang);
+        let (voice, rate) = (st.voice.clone(), st.speech_rate);
+        st.speaker.stop();
+        st.speaker.speak(&text, &voice, rate);
+        st.reading = Some(REVIEW_KEY.into());
+    }
+}
+
+/// What the review reads aloud: the kind of request and the question, as typed.
+pub fn read_back(a: &AskState, lang: Lang) -> String {
+    let kind = lang.request_kind(a.kind.unwrap_or(RequestKind::Question));
+    lang.fill(S::ReadBack, &[kind, a.text.trim()])
+}
+
+/// The review's "Đọc to" button's key (`widgets::read_aloud`).
+pub(super) const REVIEW_KEY: &str = "ask-review";
 
 /// Stores what `f` accepts of `text` and remembers any refusal.
 fn take(ctx: &egui::Context, a: &mut AskState, f: Field, before: &str, text: String) {
     let (mut text, refusal) = accept(ctx, f, before, text);
     if matches!(f, Field::Name | Field::Hamlet) {
         text = capitalise_words(&text);
+    } else if f == Field::Text {
+        text = capitalise_sentences(&text);
+    }
+    if *a.field(f) != text {
+        // A message about what was missing goes as soon as it is being put right.
+        a.error = None;
     }
     *a.field(f) = text;
     match refusal {
@@ -396,7 +599,7 @@ fn take(ctx: &egui::Context, a: &mut AskState, f: Field, before: &str, text: Str
 
 /// "Cho mọi người xem — tên chỉ hiện rút gọn: Lò Văn V.": says plainly what
 /// "public" shows, with the resident's own name as it would appear.
-fn public_checkbox(ui: &mut Ui, a: &mut AskState, lang: Lang) {
+pub(super) fn public_checkbox(ui: &mut Ui, a: &mut AskState, lang: Lang) {
     let name = strip_bidi(a.name.trim());
     let example = if name.is_empty() {
         "Hoàng Văn P.".to_string()
@@ -420,7 +623,19 @@ pub fn show(ui: &mut Ui, st: &mut Station, view: &View, lang: Lang) {
         sent(ui, st, lang, &code);
         return;
     }
-    widgets::scroll_area("ask-form", st.scroll_top).show(ui, |ui| form(ui, st, view, lang));
+    let label = super::ask_steps::steps_row(ui, st, lang);
+    widgets::scroll_area("ask-form", st.scroll_top).show(ui, |ui| {
+        ui.spacing_mut().item_spacing.y = 6.0;
+        match st.ask.step {
+            Step::Kind => super::ask_steps::kinds(ui, st, lang),
+            Step::Review => super::ask_steps::review(ui, st, lang),
+            Step::Hamlet => {
+                super::ask_steps::hamlets(ui, st, view);
+                one_field(ui, st, label.as_ref(), lang);
+            }
+            _ => one_field(ui, st, label.as_ref(), lang),
+        }
+    });
 }
 
 pub fn field_label(f: Field, lang: Lang) -> &'static str {
@@ -432,155 +647,56 @@ pub fn field_label(f: Field, lang: Lang) -> &'static str {
     })
 }
 
-/// The kind of request on one row, then the fields (see `form`'s arrangement).
-fn form(ui: &mut Ui, st: &mut Station, view: &View, lang: Lang) {
-    ui.spacing_mut().item_spacing.y = 6.0;
+/// The step's field, across the width.
+fn one_field(ui: &mut Ui, st: &mut Station, label: Option<&egui::Response>, lang: Lang) {
     let ctx = ui.ctx().clone();
-    // While the message is being typed, the row above the fields offers words
-    // that complete the one being typed (the kind of request is chosen first).
-    let words = if st.ask.active == Field::Text {
-        let partial = super::suggest::partial(&st.ask.text).to_string();
-        super::suggest::suggest(&super::suggest::vocabulary(view), &partial, 5)
-    } else {
-        Vec::new()
-    };
-    if words.is_empty() {
-        ui.horizontal_wrapped(|ui| {
-            for k in RequestKind::ALL {
-                let selected = st.ask.kind.unwrap_or(RequestKind::Question) == *k;
-                if widgets::choice(ui, selected, lang.request_kind(*k)).clicked() {
-                    st.ask.kind = Some(*k);
-                }
-            }
-        });
-    } else {
-        ui.horizontal(|ui| {
-            for w in &words {
-                let b = egui::Button::new(bold(w, 22.0))
-                    .fill(egui::Color32::from_rgb(0xe3, 0xf2, 0xe5))
-                    .min_size(egui::vec2(widgets::TOUCH * 1.5, 48.0));
-                if ui.add(b).clicked() {
-                    let before = st.ask.text.clone();
-                    let done = super::suggest::complete(&before, w);
-                    take(&ctx, &mut st.ask, Field::Text, &before, done);
-                }
-            }
-        });
-    }
     let a = &mut st.ask;
-    let gap = ui.spacing().item_spacing.x;
+    let (Some(f), Some(label)) = (a.step.field(), label) else {
+        return;
+    };
     let width = ui.available_width();
-    let mut tapped = None;
-    let mut ids = [egui::Id::NULL; 4];
-    let mut rects = [egui::Rect::NOTHING; 4];
-    // Where four fit side by side with room for a name in full (the hall's own
-    // 1280×800 at zoom 1.5), they stand in one row, as a short screen needs: the
-    // question box then grows downwards a line at a time, so a resident sees
-    // everything typed (issue 24). Narrower screens put the three short fields
-    // three, two or one to a row and the question below them, across the width.
-    let in_one_row = width >= 4.0 * MIN_FIELD_WIDTH + 3.0 * gap;
-    let per_row = if in_one_row || width >= 3.0 * MIN_FIELD_WIDTH + 2.0 * gap {
-        3
-    } else if width >= 2.0 * MIN_FIELD_WIDTH + gap {
-        2
-    } else {
-        1
-    };
-    let short = [Field::Name, Field::Hamlet, Field::Phone];
-    let rows: Vec<Vec<Field>> = if in_one_row {
-        vec![Field::ORDER.to_vec()]
-    } else {
-        short.chunks(per_row).map(<[Field]>::to_vec).collect()
-    };
-    for row in &rows {
-        // A row left short (the phone alone) keeps the width of its column.
-        let slots = if in_one_row { 4 } else { per_row };
-        let missing = (slots - row.len()) as f32;
-        let total: f32 = row.iter().map(|f| f.weight()).sum::<f32>() + missing * 1.2;
-        let free = width - gap * (slots as f32 - 1.0);
-        ui.horizontal_top(|ui| {
-            for f in row {
-                let w = if slots == 1 {
-                    width
-                } else {
-                    (free * f.weight() / total).floor()
-                };
-                ui.allocate_ui_with_layout(
-                    egui::vec2(w, LABEL_LINE + FIELD + NOTE_LINE + 8.0),
-                    egui::Layout::top_down(egui::Align::Min),
-                    |ui| {
-                        ui.set_width(w);
-                        ui.spacing_mut().item_spacing.y = 2.0;
-                        let (id, t, rect) = field_cell(ui, &ctx, a, *f, lang);
-                        ids[*f as usize] = id;
-                        rects[*f as usize] = rect;
-                        if t {
-                            tapped = Some(*f);
-                        }
-                    },
-                );
-            }
-        });
-    }
-    if !in_one_row {
-        ui.vertical(|ui| {
+    let (id, tapped, rect) = ui
+        .vertical(|ui| {
             ui.set_width(width);
             ui.spacing_mut().item_spacing.y = 2.0;
-            let (id, t, rect) = field_cell(ui, &ctx, a, Field::Text, lang);
-            ids[Field::Text as usize] = id;
-            rects[Field::Text as usize] = rect;
-            if t {
-                tapped = Some(Field::Text);
-            }
-        });
+            field_cell(ui, &ctx, a, f, label, lang)
+        })
+        .inner;
+    // On opening the step, the field takes the physical keyboard's focus and is
+    // brought into sight (the form scrolls under the keys on a short screen).
+    if tapped || a.in_sight != Some(f) {
+        ui.memory_mut(|m| m.request_focus(id));
     }
-    if let Some(f) = tapped {
-        a.activate(f);
-        ui.memory_mut(|m| m.request_focus(ids[f as usize]));
-    }
-    // The field the keyboard types into is brought into sight when the screen opens
-    // and whenever another becomes the one (on a short screen the form scrolls under
-    // the keyboard: at 1024×768 and zoom 1.5 the name box was hidden under the keys
-    // while a resident typed into it, issue 24).
-    if a.in_sight != Some(a.active) {
-        a.in_sight = Some(a.active);
-        ui.scroll_to_rect(rects[a.active as usize], None);
+    if a.in_sight != Some(f) {
+        a.in_sight = Some(f);
+        ui.scroll_to_rect(rect, None);
     }
 }
 
-/// One field: its label (tapping it focuses the field), the box, and a note line
-/// that says why input was refused (or, for the phone, who can see it). Returns
-/// the box's id and whether the field or its label was tapped.
+/// One field's box, named by its label in the row of steps (`label`; tapping it
+/// focuses the field). Returns the box's id, whether the box or its label was
+/// tapped, and what must be in sight while it is typed into.
 fn field_cell(
     ui: &mut Ui,
     ctx: &egui::Context,
     a: &mut AskState,
     f: Field,
+    l: &egui::Response,
     lang: Lang,
 ) -> (egui::Id, bool, egui::Rect) {
     let active = a.active == f;
-    let label_text = if active {
-        bold(field_label(f, lang), 17.0).color(widgets::GREEN)
-    } else {
-        RichText::new(field_label(f, lang)).size(17.0)
-    };
-    // The label line has a fixed height: the bold label of the active field must
-    // not move the fields by a fraction of a point.
-    let (line, _) = ui.allocate_exact_size(
-        egui::vec2(ui.available_width(), LABEL_LINE),
-        egui::Sense::hover(),
-    );
-    let l = ui.put(
-        line,
-        egui::Label::new(label_text)
-            .sense(egui::Sense::click())
-            .truncate(),
-    );
     let before = a.field(f).clone();
     let mut text = before.clone();
     // The question grows a line at a time: what was typed stays in sight.
     let mut edit = if f == Field::Text {
-        egui::TextEdit::multiline(&mut text).desired_rows(1)
+        // As many lines as a short screen leaves (two at 1280×800 and zoom 1.5), four
+        // on a tall one; it grows as the question does.
+        let rows = if ctx.content_rect().height() < 640.0 {
+            2
+        } else {
+            4
+        };
+        egui::TextEdit::multiline(&mut text).desired_rows(rows)
     } else {
         egui::TextEdit::singleline(&mut text)
     }
@@ -633,27 +749,7 @@ fn field_cell(
             egui::StrokeKind::Outside,
         );
     }
-    let full = a.field(f).chars().count() >= f.limit();
-    let refused = a.refused.filter(|(g, _)| *g == f).map(|(_, r)| r);
-    let note = match (refused, full) {
-        (Some(Refusal::Unsupported), _) => Some((lang.t(S::Unsupported).to_string(), true)),
-        (Some(Refusal::Digits), _) => Some((lang.t(S::PhoneDigits).to_string(), true)),
-        (Some(Refusal::Limit), _) | (None, true) => {
-            Some((lang.fill(S::LimitReached, &[&f.limit().to_string()]), true))
-        }
-        (None, false) if f == Field::Phone => Some((lang.t(S::PhoneNoteShort).to_string(), false)),
-        _ => None,
-    };
-    match note {
-        Some((text, warn)) => {
-            let color = if warn { widgets::RED } else { widgets::GREY };
-            ui.add(egui::Label::new(RichText::new(text).size(14.0).color(color)).truncate());
-        }
-        None => {
-            ui.add_space(NOTE_LINE);
-        }
-    }
-    // The label, the box and its note: what must be in sight while it is typed into.
+    // The label and the box: what must be in sight while it is typed into.
     (
         r.id,
         l.clicked() || r.clicked() || r.gained_focus(),
@@ -661,11 +757,27 @@ fn field_cell(
     )
 }
 
-fn submit(st: &mut Station) {
+/// The note beside a field's label: why input was refused, that it is full, or
+/// (the phone) who can see it.
+pub(super) fn note(a: &AskState, f: Field, lang: Lang) -> Option<(String, bool)> {
+    let full = a.field_ref(f).chars().count() >= f.limit();
+    let refused = a.refused.filter(|(g, _)| *g == f).map(|(_, r)| r);
+    match (refused, full) {
+        (Some(Refusal::Unsupported), _) => Some((lang.t(S::Unsupported).to_string(), true)),
+        (Some(Refusal::Digits), _) => Some((lang.t(S::PhoneDigits).to_string(), true)),
+        (Some(Refusal::Limit), _) | (None, true) => {
+            Some((lang.fill(S::LimitReached, &[&f.limit().to_string()]), true))
+        }
+        (None, false) if f == Field::Phone => Some((lang.t(S::PhoneNoteShort).to_string(), false)),
+        _ => None,
+    }
+}
+
+fn submit(st: &mut Station, lang: Lang) {
     let now_ms = st.now_ms;
     let per_hour = st.requests_per_hour;
     st.requests_sent.retain(|t| now_ms - t < 24 * 3_600_000);
-    let a = &mut st.ask;
+    let a = &st.ask;
     let missing: Vec<Field> = [
         (a.name.trim().is_empty(), Field::Name),
         (a.hamlet.trim().is_empty(), Field::Hamlet),
@@ -676,14 +788,14 @@ fn submit(st: &mut Station) {
     .map(|(_, f)| f)
     .collect();
     if let Some(first) = missing.first() {
-        // The first missing field is the one typed into next.
-        a.activate(*first);
-        a.error = Some(AskError::Missing(missing));
+        // The first step missing something is the one opened.
+        go_step(st, Step::of(*first), lang);
+        st.ask.error = Some(AskError::Missing(missing));
         return;
     }
-    if a.text.trim().chars().count() < MIN_QUESTION_CHARS {
-        a.activate(Field::Text);
-        a.error = Some(AskError::TooShort);
+    if let Some(e) = st.ask.check(Step::Question) {
+        go_step(st, Step::Question, lang);
+        st.ask.error = Some(e);
         return;
     }
     if let Some(seconds) = super::pacing::request_wait(&st.requests_sent, now_ms, per_hour) {

@@ -249,3 +249,67 @@ pub fn paint_status(p: &egui::Painter, r: Rect, s: Status, color: Color32) {
         }
     }
 }
+
+/// The picture of a kind of request on its card: a speech bubble with a question
+/// mark (a question), a calendar page (an appointment), a house (a home visit).
+pub fn paint_request_kind(
+    p: &egui::Painter,
+    r: Rect,
+    k: crate::model::RequestKind,
+    color: Color32,
+) {
+    use crate::model::RequestKind;
+    let line = Stroke::new(r.width() * 0.06, color);
+    match k {
+        RequestKind::Question => {
+            let body = Rect::from_min_max(at(r, 0.05, 0.08), at(r, 0.95, 0.72));
+            p.rect_stroke(body, r.width() * 0.15, line, egui::StrokeKind::Middle);
+            p.add(Shape::convex_polygon(
+                pts(r, &[(0.25, 0.7), (0.45, 0.7), (0.22, 0.95)]),
+                color,
+                Stroke::NONE,
+            ));
+            p.text(
+                at(r, 0.5, 0.41),
+                egui::Align2::CENTER_CENTER,
+                "?",
+                egui::FontId::proportional(r.height() * 0.55),
+                color,
+            );
+        }
+        RequestKind::Appointment => {
+            let page = Rect::from_min_max(at(r, 0.08, 0.15), at(r, 0.92, 0.95));
+            p.rect_stroke(page, r.width() * 0.06, line, egui::StrokeKind::Middle);
+            p.rect_filled(
+                Rect::from_min_max(at(r, 0.08, 0.15), at(r, 0.92, 0.35)),
+                r.width() * 0.06,
+                color,
+            );
+            for x in [0.3, 0.7] {
+                p.line_segment([at(r, x, 0.05), at(r, x, 0.25)], line);
+            }
+            for (i, j) in [(0, 0), (1, 0), (2, 0), (0, 1), (1, 1)] {
+                let c = at(r, 0.27 + 0.23 * i as f32, 0.52 + 0.22 * j as f32);
+                p.rect_filled(
+                    Rect::from_center_size(c, vec2(r.width() * 0.12, r.height() * 0.1)),
+                    1.0,
+                    color,
+                );
+            }
+        }
+        RequestKind::HomeVisit => {
+            p.add(Shape::convex_polygon(
+                pts(r, &[(0.5, 0.05), (0.97, 0.48), (0.03, 0.48)]),
+                color,
+                Stroke::NONE,
+            ));
+            let walls = Rect::from_min_max(at(r, 0.15, 0.46), at(r, 0.85, 0.95));
+            p.rect_stroke(walls, 0.0, line, egui::StrokeKind::Middle);
+            p.rect_filled(
+                Rect::from_min_max(at(r, 0.42, 0.62), at(r, 0.58, 0.95)),
+                0.0,
+                color,
+            );
+        }
+    }
+}

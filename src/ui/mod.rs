@@ -16,6 +16,7 @@
 //! nodes in one process and the bar on top switches which one is shown.
 
 pub mod ask;
+mod ask_steps;
 pub mod courier;
 pub mod dates;
 pub mod exchange;
@@ -572,60 +573,51 @@ impl KioskApp {
     /// to the form and the keyboard.
     fn header(&mut self, ui: &mut egui::Ui) {
         let lang = self.lang;
-        ui.horizontal(|ui| {
-            ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
-                if widgets::nav_button(ui, false, lang.t(S::SwitchLanguage)).clicked() {
-                    self.lang = lang.other();
-                }
-                ui.with_layout(egui::Layout::left_to_right(egui::Align::Center), |ui| {
-                    self.tabs(ui, lang);
-                });
-            });
-        });
-    }
-
-    fn tabs(&mut self, ui: &mut egui::Ui, lang: Lang) {
-        let st = &mut self.stations[self.active];
-        let role = st.role();
-        let Some(role) = role else {
-            return;
-        };
-        let tabs: &[(S, Screen)] = match role {
-            Role::Kiosk => &[
-                (S::NavNotices, Screen::Home),
-                (S::NavProcedures, Screen::Procedures),
-                (S::NavAsk, Screen::Ask),
-                (S::NavLookup, Screen::Lookup),
-                (S::NavExchange, Screen::Exchange),
-            ],
-            Role::Official => &[
-                (S::NavManageNotices, Screen::ManageNotices),
-                (S::NavInbox, Screen::Inbox),
-                (S::NavRoster, Screen::Roster),
-                (S::NavExchange, Screen::Exchange),
-            ],
-            Role::Courier => &[
-                (S::NavExchange, Screen::Exchange),
-                (S::NavNotices, Screen::Home),
-                (S::NavProcedures, Screen::Procedures),
-            ],
-        };
+        let tabs = self.stations[self.active]
+            .role()
+            .map(tabs_of)
+            .unwrap_or(&[]);
         // One row where it fits, in a smaller font if it must (a short landscape
-        // screen has no height for a second row above the keyboard); wrapped where
-        // even that is too wide (a panel mounted upright), since a tab pushed off
-        // the screen cannot be touched.
+        // screen has no height for a second row above the keyboard: at 1024×768
+        // and zoom 1.5 a second row left the ask form no line for its box); wrapped
+        // where even that is too wide (a panel mounted upright), since a tab pushed
+        // off the screen cannot be touched. The language button counts too.
         let width = |(size, min): (f32, f32)| -> f32 {
             tabs.iter()
-                .map(|(s, _)| widgets::text_width(ui, lang.t(*s), size).max(min) + 6.0)
+                .map(|(s, _)| lang.t(*s))
+                .chain([lang.t(S::SwitchLanguage)])
+                .map(|t| widgets::text_width(ui, t, size).max(min) + 6.0)
                 .sum()
         };
-        let room = ui.available_size_before_wrap().x;
+        let room = ui.available_width();
         let sizes = widgets::NAV_SIZES;
         let (size, min) = sizes
             .iter()
             .copied()
             .find(|s| width(*s) <= room)
             .unwrap_or(sizes[sizes.len() - 1]);
+        ui.horizontal(|ui| {
+            ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
+                if widgets::nav_button_sized(ui, false, lang.t(S::SwitchLanguage), size, min)
+                    .clicked()
+                {
+                    self.lang = lang.other();
+                }
+                ui.with_layout(egui::Layout::left_to_right(egui::Align::Center), |ui| {
+                    self.tabs(ui, lang, tabs, (size, min));
+                });
+            });
+        });
+    }
+
+    fn tabs(
+        &mut self,
+        ui: &mut egui::Ui,
+        lang: Lang,
+        tabs: &[(S, Screen)],
+        (size, min): (f32, f32),
+    ) {
+        let st = &mut self.stations[self.active];
         ui.horizontal_wrapped(|ui| {
             ui.spacing_mut().item_spacing.x = 6.0;
             for (s, screen) in tabs {
@@ -638,7 +630,33 @@ impl KioskApp {
             }
         });
     }
+}
 
+/// The navigation tabs of a machine of `role`.
+fn tabs_of(role: Role) -> &'static [(S, Screen)] {
+    match role {
+        Role::Kiosk => &[
+            (S::NavNotices, Screen::Home),
+            (S::NavProcedures, Screen::Procedures),
+            (S::NavAsk, Screen::Ask),
+            (S::NavLookup, Screen::Lookup),
+            (S::NavExchange, Screen::Exchange),
+        ],
+        Role::Official => &[
+            (S::NavManageNotices, Screen::ManageNotices),
+            (S::NavInbox, Screen::Inbox),
+            (S::NavRoster, Screen::Roster),
+            (S::NavExchange, Screen::Exchange),
+        ],
+        Role::Courier => &[
+            (S::NavExchange, Screen::Exchange),
+            (S::NavNotices, Screen::Home),
+            (S::NavProcedures, Screen::Procedures),
+        ],
+    }
+}
+
+impl KioskApp {
     /// A kiosk left alone goes back to its home screen and forgets what was typed:
     /// the next resident must not see the last one's name or question.
     fn idle(&mut self, ctx: &egui::Context, now_ms: i64) {

@@ -652,6 +652,12 @@ fn roster(ui: &mut Ui, st: &mut Station, view: &View, lang: Lang) {
         );
     }
     let mut revoke = None;
+    // The founder and an official ranked below this one are not ours to revoke: the
+    // button would make a change every node refuses.
+    let may_revoke = |n: &crate::identity::NodeId| match (view.roster.commune_id, view.me) {
+        (Some(c), Some(me)) => crate::verdict::roster::may_revoke(&c, &view.roster, &me, n),
+        _ => false,
+    };
     let mut members: Vec<_> = view.roster.members.values().collect();
     members.sort_by_key(|m| m.number);
     for m in members {
@@ -679,6 +685,10 @@ fn roster(ui: &mut Ui, st: &mut Station, view: &View, lang: Lang) {
                         ui.label(lang.t(S::You));
                     } else if m.revoked.is_some() {
                         ui.label(bold(lang.t(S::Revoked), 18.0).color(widgets::RED));
+                    } else if Some(m.node) == view.roster.commune_id {
+                        // The founder's key is the commune: nobody revokes it.
+                    } else if !may_revoke(&m.node) {
+                        ui.label(RichText::new(lang.t(S::RevokeSeniorOnly)).color(widgets::GREY));
                     } else if o.revoke_armed == Some(m.node) {
                         let text = lang.fill(S::ConfirmRevoke, &[&m.name]);
                         if ui

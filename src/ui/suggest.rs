@@ -16,6 +16,25 @@ const COMMON: &[&str] = &[
     "khi", "nào", "bao", "nhiêu", "tiền", "ngày", "và", "của", "đến", "xã", "thôn",
 ];
 
+/// Family and middle names common in the commune's districts (the Hrê of Minh
+/// Long and the Kinh), most common first: offered while a name is typed, since a
+/// family name and "Văn" or "Thị" begin most names. Nothing typed by a resident is
+/// ever added: a kiosk keeps no list of who asked.
+const NAMES: &[&str] = &[
+    "Đinh", "Thị", "Văn", "Nguyễn", "Phạm", "Trần", "Lê", "Hồ", "Huỳnh", "Võ", "Hoàng", "Bùi",
+    "Đặng", "Đỗ", "Ngô", "Dương", "Lý", "Phan", "Trương", "Ngọc", "Minh", "Thanh", "Đức", "Quang",
+    "Hữu", "Kim", "Xuân",
+];
+
+/// Name words → weight, for the name field.
+pub fn names() -> HashMap<String, u32> {
+    NAMES
+        .iter()
+        .enumerate()
+        .map(|(i, w)| ((*w).to_string(), (NAMES.len() - i) as u32))
+        .collect()
+}
+
 /// Word → weight: common words first, then every word of the commune's
 /// procedures and notices by how often it appears.
 pub fn vocabulary(view: &View) -> HashMap<String, u32> {
@@ -52,7 +71,9 @@ pub fn suggest(vocab: &HashMap<String, u32>, partial: &str, n: usize) -> Vec<Str
     }
     let mut hits: Vec<(&String, u32)> = vocab
         .iter()
-        .filter(|(w, _)| fold(w).starts_with(&p) && **w != partial.to_lowercase())
+        .filter(|(w, _)| {
+            fold(&w.to_lowercase()).starts_with(&p) && w.to_lowercase() != partial.to_lowercase()
+        })
         .map(|(w, c)| (w, *c))
         .collect();
     hits.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));

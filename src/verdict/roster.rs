@@ -183,19 +183,11 @@ pub fn evaluate(
             endorsed.extend(causal_past(*h, &by_hash));
         }
     }
-    // Each record's kept set, once (a target's chain is read once per evaluation, not
-    // once per record: 250 records of a busy kiosk in one change took 16.6 s).
+    // A target's chain is read once per evaluation, each record's kept set computed
+    // once, and each record change's causal past once.
     let mut links: BTreeMap<NodeId, Vec<(Hash, Option<Hash>)>> = BTreeMap::new();
-    let kept_of: BTreeMap<(Hash, String), BTreeSet<Hash>> = walk
-        .records
-        .iter()
-        .map(|r| {
-            let l = links
-                .entry(r.target)
-                .or_insert_with(|| chains.links(&r.target));
-            (rec_key(r), kept_by(r, &by_hash, l, &endorsed))
-        })
-        .collect();
+    let mut pasts: BTreeMap<Hash, BTreeSet<Hash>> = BTreeMap::new();
+    let mut kept_of: BTreeMap<(Hash, String), BTreeSet<Hash>> = BTreeMap::new();
     let ranks = Ranks::new(commune, &walk.roster);
     // Steps 2–4 run again only when step 4 finds a new equivocation loser: losers
     // accumulate (one is never revived), so this ends after at most one round per
@@ -218,14 +210,36 @@ pub fn evaluate(
                 lost.insert(*h);
             }
         }
-        // (2)
-        let records: Vec<RevocationRec> = walk
-            .records
-            .iter()
-            .filter(|r| !lost.contains(&r.change))
-            .cloned()
-            .collect();
-        let standing = resolve(&records, &ranks, &by_hash, &kept_of);
+        // (2) One record per official and target is read: of an official's records
+        // revoking one node, the one with the smallest (change, id). Each record read
+        // costs a walk of its target's chain (100,000 changes on a busy kiosk); without
+        // this, one change of 250 records of one kiosk cost 250 walks (16.6 s), and
+        // concurrent changes on fresh actors of one key could multiply them at will.
+        // So the chains walked per evaluation are bounded by officials × targets, not
+        // by records written. The others stay valid roster changes; they say nothing
+        // about that node an official's first record does not.
+        let mut firsts: BTreeMap<(NodeId, NodeId), &RevocationRec> = BTreeMap::new();
+        for r in walk.records.iter().filter(|r| !lost.contains(&r.change)) {
+            let e = firsts.entry((r.by, r.target)).or_insert(r);
+            if (r.change, &r.id) < (e.change, &e.id) {
+                *e = r;
+            }
+        }
+        let records: Vec<RevocationRec> = firsts.into_values().cloned().collect();
+        for r in &records {
+            if kept_of.contains_key(&rec_key(r)) {
+                continue;
+            }
+            let l = links
+                .entry(r.target)
+                .or_insert_with(|| chains.links(&r.target));
+            let past = pasts
+                .entry(r.change)
+                .or_insert_with(|| causal_past(r.change, &by_hash));
+            let k = kept_by(r, &by_hash, past, l, &endorsed);
+            kept_of.insert(rec_key(r), k);
+        }
+        let standing = resolve(&records, &ranks, &by_hash, &pasts, &kept_of);
         // (3) A change by a revoked node outside the cut, and what builds on it.
         let kept = kept_sets(&standing, &kept_of);
         let mut valid: BTreeSet<Hash> = BTreeSet::new();
@@ -335,25 +349,11 @@ struct Ranks {
 
 impl Ranks {
     fn new(commune: &NodeId, roster: &Roster) -> Ranks {
-        let mut paths = BTreeMap::new();
-        for id in roster.members.keys() {
-            let mut path = Vec::new();
-            let mut at = *id;
-            let mut seen = BTreeSet::new();
-            while at != *commune && seen.insert(at) {
-                let Some(m) = roster.member(&at) else {
-                    path.push(u32::MAX);
-                    break;
-                };
-                path.push(m.number);
-                match m.added_by {
-                    Some(by) => at = by,
-                    None => break,
-                }
-            }
-            path.reverse();
-            paths.insert(*id, path);
-        }
+        let paths = roster
+            .members
+            .keys()
+            .map(|id| (*id, roster.line(commune, id)))
+            .collect();
         Ranks {
             commune: *commune,
             paths,
@@ -367,6 +367,25 @@ impl Ranks {
             .cloned()
             .unwrap_or_else(|| vec![u32::MAX]);
         (r.by != self.commune, path, r.by, r.change)
+    }
+}
+
+/// May `author` (an official) revoke `target`? Any official may revoke a kiosk or a
+/// courier, and itself; an official is revoked only by the founder or by an official
+/// ranked above it in the line of enrolments (then by key). So revocations between
+/// officials run one way down a total order: no two officials can revoke each other,
+/// a revoked official can never revoke whoever revoked it (its counter-revocation,
+/// however it is dated, is refused: issue 21, a revoked senior undoing its revocation
+/// by backdating one), and no cycle of revocations can form.
+pub fn may_revoke(commune: &NodeId, roster: &Roster, author: &NodeId, target: &NodeId) -> bool {
+    if author == commune || author == target {
+        return true;
+    }
+    match roster.member(target) {
+        Some(m) if m.role == crate::model::Role::Official => {
+            (roster.line(commune, author), author) < (roster.line(commune, target), target)
+        }
+        _ => true,
     }
 }
 
@@ -454,6 +473,8 @@ fn walk(commune: &NodeId, by_hash: &BTreeMap<Hash, &VerifiedChange>, topo: &[Has
     let mut valid: BTreeSet<Hash> = BTreeSet::new();
     let mut void: BTreeMap<Hash, (String, bool)> = BTreeMap::new();
     let mut records: Vec<RevocationRec> = Vec::new();
+    // The document the last change judged off `main` left, by its heads.
+    let mut side: Option<(Vec<ChangeHash>, Automerge)> = None;
     for h in topo {
         let c = by_hash[h];
         let deps = c.change.deps();
@@ -485,7 +506,14 @@ fn walk(commune: &NodeId, by_hash: &BTreeMap<Hash, &VerifiedChange>, topo: &[Has
             }
             v
         } else {
-            let mut probe = if deps
+            // A change built on the one judged off `main` just before (a chain on a
+            // twin) continues that document rather than rebuilding it from its whole
+            // causal past: without this a chain of n changes on a twin cost O(n²)
+            // change applications (issue 21, P4).
+            let reuse = side.take().filter(|(h, _)| *h == sorted_deps);
+            let mut probe = if let Some((_, d)) = reuse {
+                d
+            } else if deps
                 .iter()
                 .all(|d| main.get_change_meta_by_hash(d).is_some())
             {
@@ -508,6 +536,9 @@ fn walk(commune: &NodeId, by_hash: &BTreeMap<Hash, &VerifiedChange>, topo: &[Has
                 if let Ok(Ok(())) = crate::model::signed::guard(|| main.apply_changes([change])) {
                     in_main.push(*h);
                 }
+                let mut after = probe.get_heads();
+                after.sort();
+                side = Some((after, probe));
             }
             v
         };
@@ -592,21 +623,18 @@ fn causal_past(h: Hash, by_hash: &BTreeMap<Hash, &VerifiedChange>) -> BTreeSet<H
     out
 }
 
-/// What revocation `r` keeps of its target's changes.
 /// What revocation `r` keeps of its target's changes: what its cut reaches through
 /// the target's chain links, the target's roster changes in its causal past, and
 /// whatever the founder built on (`endorsed`).
 fn kept_by(
     r: &RevocationRec,
     by_hash: &BTreeMap<Hash, &VerifiedChange>,
+    past: &BTreeSet<Hash>,
     links: &[(Hash, Option<Hash>)],
     endorsed: &BTreeSet<Hash>,
 ) -> BTreeSet<Hash> {
     let mut kept = reachable(&r.cut, links);
-    for h in causal_past(r.change, by_hash)
-        .into_iter()
-        .chain(endorsed.iter().copied())
-    {
+    for h in past.iter().chain(endorsed.iter()).copied() {
         if by_hash.get(&h).is_some_and(|c| c.author == r.target) {
             kept.insert(h);
         }
@@ -647,6 +675,7 @@ fn resolve(
     records: &[RevocationRec],
     ranks: &Ranks,
     by_hash: &BTreeMap<Hash, &VerifiedChange>,
+    pasts: &BTreeMap<Hash, BTreeSet<Hash>>,
     kept_of: &BTreeMap<(Hash, String), BTreeSet<Hash>>,
 ) -> Vec<RevocationRec> {
     let n = records.len();
@@ -659,9 +688,9 @@ fn resolve(
     let past: Vec<Vec<(NodeId, Hash)>> = records
         .iter()
         .map(|r| {
-            causal_past(r.change, by_hash)
-                .into_iter()
-                .filter_map(|h| by_hash.get(&h).map(|c| (c.author, h)))
+            pasts[&r.change]
+                .iter()
+                .filter_map(|h| by_hash.get(h).map(|c| (c.author, *h)))
                 .collect()
         })
         .collect();

@@ -316,6 +316,12 @@ pub fn check_roster_diff(
         if !after.members.contains_key(&r.target) {
             return bad("revocation of a node that is not a member".into());
         }
+        if !super::roster::may_revoke(commune_id, after, author, &r.target) {
+            return bad(format!(
+                "official {} may be revoked only by the founder or an official ranked above it",
+                r.target.short()
+            ));
+        }
         if r.cut.len() > super::roster::MAX_CUT_HEADS {
             return bad(format!("revocation cut of {} heads", r.cut.len()));
         }
@@ -380,6 +386,22 @@ pub fn check_change(
         Kind::Receipt => {
             if doc_id.receipt_owner() != Some(change.author) {
                 return Err(Rejection::ForeignReceipt);
+            }
+            // Sized by its own causal past (`before`), so every node agrees.
+            let held = before.stats();
+            let ops = held.num_ops + change.change.len() as u64;
+            if ops > crate::model::MAX_RECEIPT_OPS {
+                return Err(Rejection::TooLarge(format!(
+                    "{ops} operations in one receipt (at most {})",
+                    crate::model::MAX_RECEIPT_OPS
+                )));
+            }
+            if held.num_changes + 1 > crate::model::MAX_RECEIPT_CHANGES {
+                return Err(Rejection::TooLarge(format!(
+                    "{} changes in one receipt (at most {})",
+                    held.num_changes + 1,
+                    crate::model::MAX_RECEIPT_CHANGES
+                )));
             }
             for f in fields {
                 if !RECEIPT_FIELDS.contains(&f.as_str()) {

@@ -300,16 +300,30 @@ fn every_control_is_in_reach_and_every_box_shows_what_it_holds_on_every_screen()
             all.extend(problems(&mut h, size, &what("notice")));
             tap_button(&mut h, "Thủ tục");
             all.extend(problems(&mut h, size, &what("procedures")));
+            // The ask flow, every step, as a resident goes through it.
             tap_button(&mut h, "Gửi câu hỏi");
-            all.extend(problems(&mut h, size, &what("ask")));
-            for (f, text) in [
-                ("Họ và tên", "Hoàng Văn Páo"),
-                ("Điện thoại", "0912345678"),
-                ("Nội dung", QUESTION),
+            all.extend(problems(&mut h, size, &what("ask 1, the kind")));
+            tap_button(&mut h, "Đặt lịch hẹn");
+            for (n, f, text) in [
+                (2, "Họ và tên", "Hoàng Văn Páo"),
+                (3, "Thôn", ""),
+                (4, "Điện thoại", "0912345678"),
+                (5, "Nội dung", QUESTION),
             ] {
-                crate::ui::type_into(&mut h, f, text);
-                all.extend(problems(&mut h, size, &what(&format!("ask, typing {f}"))));
+                all.extend(problems(&mut h, size, &what(&format!("ask {n}, {f}"))));
+                if !text.is_empty() {
+                    crate::ui::type_into(&mut h, f, text);
+                    all.extend(problems(
+                        &mut h,
+                        size,
+                        &what(&format!("ask {n}, typing {f}")),
+                    ));
+                }
+                tap_button(&mut h, "Tiếp ›");
             }
+            all.extend(problems(&mut h, size, &what("ask 6, the review")));
+            tap_button(&mut h, "Gửi đi");
+            all.extend(problems(&mut h, size, &what("ask, the code")));
             tap_button(&mut h, "Tra cứu");
             crate::ui::type_into(&mut h, "Mã tra cứu", &c.code);
             all.extend(problems(&mut h, size, &what("lookup")));
@@ -352,9 +366,22 @@ fn screens_for_the_eye() {
             tap_button(&mut h, "Lịch cấp Căn cước lưu động");
             save(&mut h, "2-notice");
             tap_button(&mut h, "Gửi câu hỏi");
+            save(&mut h, "3-ask-1-kind");
+            tap_button(&mut h, "Hỏi đáp");
             crate::ui::type_into(&mut h, "Họ và tên", "Hoàng Văn Páo");
+            save(&mut h, "3-ask-2-name");
+            tap_button(&mut h, "Tiếp ›");
+            save(&mut h, "3-ask-3-hamlet");
+            tap_button(&mut h, "Tiếp ›");
+            crate::ui::type_into(&mut h, "Điện thoại", "0912345678");
+            save(&mut h, "3-ask-4-phone");
+            tap_button(&mut h, "Tiếp ›");
             crate::ui::type_into(&mut h, "Nội dung", QUESTION);
-            save(&mut h, "3-ask");
+            save(&mut h, "3-ask-5-question");
+            tap_button(&mut h, "Tiếp ›");
+            save(&mut h, "3-ask-6-review");
+            tap_button(&mut h, "Gửi đi");
+            save(&mut h, "3-ask-7-code");
             tap_button(&mut h, "Tra cứu");
             save(&mut h, "4-lookup");
             tap_button(&mut h, "Trao đổi dữ liệu");
@@ -372,4 +399,94 @@ fn prepare_a_kiosk_for_screenshots() {
     let c = full_commune();
     let dir = c._tmp.keep();
     println!("DIR={}", dir.display());
+}
+
+/// The touches of the seed's question with a name, by the guided flow with the words
+/// offered, as pixel positions on the hall's 1280×800 screen, for a real window to
+/// replay (`docs/screenshots/kiosk-touches-run.sh`, which prepares `$CONGLANG_PLAN_DIR`
+/// with `prepare_a_kiosk_for_screenshots` and a `kiosk.toml`). Walks the flow on a
+/// copy of that kiosk's store with that config's `[ui]`, and writes `touches.txt`:
+/// one "x y label" per touch.
+#[test]
+#[ignore = "writes a touch plan for docs/screenshots/kiosk-touches-run.sh"]
+fn touch_plan_for_a_real_window() {
+    let dir =
+        std::path::PathBuf::from(std::env::var("CONGLANG_PLAN_DIR").expect("CONGLANG_PLAN_DIR"));
+    let config = Config::load(&dir.join("kiosk.toml")).unwrap();
+    let copy = tempfile::tempdir().unwrap();
+    for e in std::fs::read_dir(dir.join("kiosk")).unwrap() {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), copy.path().join(e.file_name())).unwrap();
+    }
+    let pixels = egui::vec2(1280.0, 800.0);
+    let zoom = config.ui.zoom;
+    // An hour on: the requests the preparation just made do not pace this one (the
+    // real window reaches its submit well after the ~12 s they ask for).
+    let later = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+        + 3600;
+    let mut h = app_with(
+        copy.path(),
+        Clock::manual(later),
+        config.ui.clone(),
+        pixels,
+        zoom,
+    );
+    let mut plan: Vec<String> = Vec::new();
+    let mut press = |h: &mut Harness<'_, KioskApp>, label: &str| {
+        let c = h.get_by_role_and_label(A11y::Button, label).rect().center() * zoom;
+        plan.push(format!("{:.0} {:.0} {label}", c.x, c.y));
+        h.get_by_role_and_label(A11y::Button, label).click();
+        h.run();
+    };
+    // A word: its letters one at a time until it is offered, then the offer.
+    let word = |h: &mut Harness<'_, KioskApp>,
+                press: &mut dyn FnMut(&mut Harness<'_, KioskApp>, &str),
+                w: &str,
+                keys: &str| {
+        for k in keys.split(' ') {
+            if !w.is_empty() && h.query_by_role_and_label(A11y::Button, w).is_some() {
+                press(h, w);
+                return;
+            }
+            let label = match k {
+                "_" => "Dấu cách",
+                k => k,
+            };
+            press(h, label);
+        }
+    };
+    press(&mut h, "Gửi câu hỏi");
+    press(&mut h, "Hỏi đáp");
+    for (w, keys) in [("Đinh", "đ i n h _"), ("Thị", "t h i ạ _"), ("", "n i t á")] {
+        word(&mut h, &mut press, w, keys);
+    }
+    for _ in 0..3 {
+        press(&mut h, "Tiếp ›");
+    }
+    for (w, keys) in [
+        ("tôi", "t ô i _"),
+        ("cần", "c â n à _"),
+        ("công", "c ô n g _"),
+        ("chứng", "c h ư n g á _"),
+        ("giấy", "g i â y á _"),
+        ("", "t ơ à 123 , ABC _"),
+        ("cần", "c â n à _"),
+        ("mang", "m a n g _"),
+        ("", "g i à 123 ?"),
+    ] {
+        word(&mut h, &mut press, w, keys);
+    }
+    press(&mut h, "Tiếp ›");
+    press(&mut h, "Gửi đi");
+    let a = h.state_mut().station().ask.clone();
+    assert!(a.sent_code.is_some(), "{:?}", a.error);
+    std::fs::write(dir.join("touches.txt"), plan.join("\n") + "\n").unwrap();
+    println!(
+        "{} touches written to {}",
+        plan.len(),
+        dir.join("touches.txt").display()
+    );
 }

@@ -362,10 +362,19 @@ fn check_history(w: &World, parts: &[Part], index: u64) {
             what()
         );
     }
-    // An equivocating official still standing is flagged.
+    // An equivocating official still standing is flagged (unless one of its twins
+    // breaks a rule, such as a junior revoking a senior: refused, never stored, so no
+    // pair of twins is held).
     for (i, p) in parts.iter().enumerate() {
         let id = w.officials[i].node_id();
-        if matches!(p, Part::Twin(_)) && o.roster.member(&id).is_some_and(|m| m.revoked.is_none()) {
+        let refused = extra
+            .iter()
+            .filter(|c| c.author == id)
+            .any(|c| o.void.get(&c.hash.0).is_some_and(|(_, h)| *h));
+        if matches!(p, Part::Twin(_))
+            && !refused
+            && o.roster.member(&id).is_some_and(|m| m.revoked.is_none())
+        {
             assert!(o.equivocators.contains(&id), "{}: twin not flagged", what());
         }
     }

@@ -241,51 +241,80 @@ fn assert_set_function(l: &Lab, all: &[VerifiedChange]) {
 
 // ---- P2: revoking the revoker, backdated ----------------------------------------------
 
-/// P2 — BROKE. A senior official (o0, number 2) is revoked by a junior one (o1, number
-/// 3), with a cut holding everything o0 did. Afterwards the stolen key of o0 signs a
-/// revocation of o1 built on the roster *before* o1's revocation of it (nothing stops a
-/// key from building on an old state): a revocation made by a revoked official after
-/// its cut. The two records now attack each other (each is outside the other's cut),
-/// the cycle is broken by precedence, and the lower enrolment number (o0) wins: o0's
-/// revocation falls and o1 ends revoked. ARCHITECTURE.md claims "a revocation made by
-/// a revoked official after its cut falls"; it stands whenever the revoked official
-/// outranks its revoker. Missing rule: mutual revocations are resolved by a
-/// precedence the revoked side can always invoke by backdating (concurrency cannot be
-/// told from backdating); a revoked key's record that is concurrent with its own
-/// revocation must not win (e.g. both stand, or the revocation of the key whose record
-/// is outside the other's cut stands), or a junior official cannot revoke a senior.
+/// P2 — BROKE, closed by a rule. A senior official (o0, number 2) was revoked by a
+/// junior one (o1, number 3), with a cut holding everything o0 did. Afterwards the
+/// stolen key of o0 signed a revocation of o1 built on the roster *before* o1's
+/// revocation of it (nothing stops a key from building on an old state). The two
+/// records attacked each other (each outside the other's cut), the cycle was broken by
+/// precedence, and o0 won: it undid its own revocation. Concurrency cannot be told from
+/// backdating, so no rule over the two records can tell the honest side; the rule now
+/// is over who may revoke whom (`verdict::roster::may_revoke`): an official is revoked
+/// only by the founder or an official ranked above it. Revocations between officials
+/// run one way down a total order, so no revoked official outranks whoever revoked it,
+/// and its counter-revocation, however dated, is refused as hostile.
 #[test]
-#[ignore = "open (issue 21): a backdated counter-revocation looks concurrent; precedence favours the senior"]
-fn p2_revoked_senior_official_undoes_its_revocation_by_backdating_a_counter_revocation() {
-    let l = lab(2);
-    let (senior, junior) = (l.id(0), l.id(1));
-    // The senior official does some honest roster work first (so its cut is not empty).
+fn p2_a_revoked_official_cannot_revoke_whoever_revoked_it_however_dated() {
+    let l = lab(3);
+    let (senior, junior, third) = (l.id(0), l.id(1), l.id(2));
     let work = l.by(0, 1, &l.all_base(), |tx| {
         write_member(tx, &member(key(), Role::Kiosk, 10, senior)).unwrap()
     });
     let mut held = l.all_base();
     held.push(&work);
-    // The junior official revokes the senior with everything it held.
+    // The junior official cannot revoke the senior one at all.
     let cut = l.cut(&senior, &held);
-    let revoke = l.by(1, 1, &held, |tx| {
+    let upward = l.by(1, 1, &held, |tx| {
         write_revocation(tx, &senior, &junior, 20, &cut).unwrap()
     });
-    let before = l.evaluate(&l.with(&[&work, &revoke]));
-    assert!(revoked(&before, &senior), "the revocation stands at first");
-    // Later, the stolen senior key answers on the roster it held before the revocation.
+    let o = l.evaluate(&l.with(&[&work, &upward]));
+    assert!(
+        !revoked(&o, &senior),
+        "a junior official revoked a senior one"
+    );
+    assert!(
+        o.void
+            .get(&upward.hash.0)
+            .is_some_and(|(_, hostile)| *hostile),
+        "the upward revocation is refused as hostile: {:?}",
+        o.void.get(&upward.hash.0)
+    );
+    // The senior revokes the junior; the stolen junior key answers, backdated on the
+    // roster before its revocation, by revoking the senior, and by revoking the third
+    // official it outranks neither (both refused).
     let cut_j = l.cut(&junior, &held);
-    let counter = l.by(0, 1, &held, |tx| {
+    let down = l.by(0, 2, &held, |tx| {
         write_revocation(tx, &junior, &senior, 30, &cut_j).unwrap()
     });
-    let all = l.with(&[&work, &revoke, &counter]);
+    let counter = l.by(1, 1, &held, |tx| {
+        write_revocation(tx, &senior, &junior, 40, &cut).unwrap()
+    });
+    let all = l.with(&[&work, &down, &counter]);
     let o = l.evaluate(&all);
     assert_set_function(&l, &all);
     assert!(
-        revoked(&o, &senior) && !revoked(&o, &junior),
-        "P2 broken: the revoked senior's backdated revocation of its revoker won \
-         (senior revoked: {}, junior revoked: {})",
-        revoked(&o, &senior),
-        revoked(&o, &junior)
+        revoked(&o, &junior) && !revoked(&o, &senior),
+        "P2: the revoked junior's backdated counter-revocation won \
+         (junior revoked: {}, senior revoked: {})",
+        revoked(&o, &junior),
+        revoked(&o, &senior)
+    );
+    // A cycle of three (o0 → o1 → o2 → o0, concurrent) cannot form: the last is upward.
+    let cut2 = l.cut(&third, &held);
+    let j_third = l.by(1, 1, &held, |tx| {
+        write_revocation(tx, &third, &junior, 50, &cut2).unwrap()
+    });
+    let t_senior = l.by(2, 1, &held, |tx| {
+        write_revocation(tx, &senior, &third, 60, &cut).unwrap()
+    });
+    let all = l.with(&[&work, &down, &j_third, &t_senior]);
+    let o = l.evaluate(&all);
+    assert_set_function(&l, &all);
+    assert!(revoked(&o, &junior) && !revoked(&o, &senior));
+    assert!(o.void.get(&t_senior.hash.0).is_some_and(|(_, h)| *h));
+    // The junior's revocation of the third (made after its cut, concurrent) is void.
+    assert!(
+        !revoked(&o, &third),
+        "a revoked official's post-cut revocation stood"
     );
 }
 
@@ -356,7 +385,9 @@ fn p2_revoked_official_wins_with_a_backdated_puppet_numbered_zero() {
 
 // ---- rewriting members through a backdated fork -------------------------------------
 
-/// P2 (rewriting members) — BROKE. "No member is rewritten" is checked against the
+/// P2 (rewriting members) — BROKE, closed by a rule (`schema::read_roster`: of two
+/// entries for one key, the one its writer's rank gives is read, never Automerge's
+/// winner). "No member is rewritten" is checked against the
 /// roster at the change's own dependencies only. An official (o0) enrolled before
 /// another (o1) signs, on the roster *before* o1's enrolment, a second enrolment of
 /// o1's key — as a kiosk, added by o0 — with a few filler operations so that its
@@ -369,7 +400,6 @@ fn p2_revoked_official_wins_with_a_backdated_puppet_numbered_zero() {
 /// first by causal order/precedence wins, the other is void), not only the roster at
 /// the change's dependencies.
 #[test]
-#[ignore = "open (issue 21): concurrent enrolments of one key merge by Automerge, not by a rule"]
 fn p2_backdated_re_enrolment_rewrites_an_official_into_a_kiosk() {
     let l = lab(2);
     let (hostile, victim) = (l.id(0), l.id(1));
@@ -439,24 +469,24 @@ fn p2_backdated_re_enrolment_by_a_revoked_official_is_void() {
 
 // ---- P3: the founder's acts voided by someone else's revocation ---------------------
 
-/// P3 — BROKE (an honest race). o0 enrols a kiosk. The founder, holding that, revokes
-/// o2 and enrols a device of its own. Concurrently, o1 (honestly: o0's laptop was
-/// stolen) revokes o0 with a cut from before the kiosk's enrolment. o1's record
-/// attacks the founder's (the founder's rests on o0's post-cut enrolment) and nothing
-/// attacks o1's, so the founder's revocation of o2 falls, and the founder's enrolment,
-/// built on a change now void, is void too. ARCHITECTURE.md: "The founder cannot be
-/// revoked, so its records have no attacker" and its acts "stand whatever else is
-/// held"; in the code the attack relation does not exempt the founder's records, and
-/// step 3 voids what the founder built on a later-cut change. Missing rule: the
-/// founder's records have no attacker (and what the founder signs is not void because
-/// its causal past holds a change cut later).
+/// P3 — BROKE (an honest race). o1 enrols a kiosk. The founder, holding that, revokes
+/// o2 and enrols a device of its own. Concurrently, o0 (honestly: o1's laptop was
+/// stolen; o0 ranks above o1, so it may revoke it) revokes o1 with a cut from before
+/// the kiosk's enrolment. o0's record attacks the founder's (the founder's rests on
+/// o1's post-cut enrolment) and nothing attacks o0's, so the founder's revocation of
+/// o2 fell, and the founder's enrolment, built on a change now void, was void too.
+/// ARCHITECTURE.md: "The founder cannot be revoked, so its records have no attacker"
+/// and its acts "stand whatever else is held"; in the code the attack relation did not
+/// exempt the founder's records, and step 3 voided what the founder built on a
+/// later-cut change. Rule now: the founder's records have no attacker (and what the
+/// founder signs is not void because its causal past holds a change cut later).
 #[test]
 fn p3_an_honest_concurrent_revocation_voids_the_founders_revocation_and_enrolment() {
     let l = lab(3);
     let (o0, o1, o2) = (l.id(0), l.id(1), l.id(2));
     let base = l.all_base();
-    let enrol = l.by(0, 1, &base, |tx| {
-        write_member(tx, &member(key(), Role::Kiosk, 10, o0)).unwrap()
+    let enrol = l.by(1, 1, &base, |tx| {
+        write_member(tx, &member(key(), Role::Kiosk, 10, o1)).unwrap()
     });
     let mut fheld = base.clone();
     fheld.push(&enrol);
@@ -474,18 +504,18 @@ fn p3_an_honest_concurrent_revocation_voids_the_founders_revocation_and_enrolmen
     let pre = l.evaluate(&l.with(&[&enrol, &f_revoke, &f_enrol]));
     assert!(revoked(&pre, &o2));
     assert!(pre.roster.member(&founder_kiosk).is_some());
-    // o1, concurrently, revokes o0 with what it held (nothing of o0's).
-    let cut0 = l.cut(&o0, &base);
-    let z = l.by(1, 1, &base, |tx| {
-        write_revocation(tx, &o0, &o1, 21, &cut0).unwrap()
+    // o0, concurrently, revokes o1 with what it held (nothing of o1's).
+    let cut1 = l.cut(&o1, &base);
+    let z = l.by(0, 1, &base, |tx| {
+        write_revocation(tx, &o1, &o0, 21, &cut1).unwrap()
     });
     let all = l.with(&[&enrol, &f_revoke, &f_enrol, &z]);
     let o = l.evaluate(&all);
     assert_set_function(&l, &all);
-    assert!(revoked(&o, &o0), "o1's revocation of o0 stands");
+    assert!(revoked(&o, &o1), "o0's revocation of o1 stands");
     assert!(
         revoked(&o, &o2) && o.roster.member(&founder_kiosk).is_some(),
-        "P3 broken: after o1's concurrent revocation of o0, the founder's revocation of o2 \
+        "P3 broken: after o0's concurrent revocation of o1, the founder's revocation of o2 \
          stands: {}, the founder's enrolment stands: {} ({:?}, {:?})",
         revoked(&o, &o2),
         o.roster.member(&founder_kiosk).is_some(),
@@ -736,15 +766,14 @@ fn p5_hostile_verdicts_of_kiosk_and_stranger_roster_changes_do_not_move() {
 // ---- P4: cost -------------------------------------------------------------------------
 
 /// P4 — BROKE (measured: 5 KB of records, 16.6 s against 55 ms for one record, debug
-/// build, 20,000-link kiosk). Missing rule: read each target's chain once per
-/// evaluation (cache `kept_by` per target and cut), or bound records per change/target.
-/// One roster change by an official carries many revocation
-/// records of one busy kiosk (the rules bound cut heads per record, not records per
-/// change). `kept_by` reads the target's whole chain once per record (a SQL query and
-/// a map of every link in the store: `links_of`), in `resolve` and twice more in
-/// `kept_sets`. Compares one record with many.
+/// build, 20,000-link kiosk), closed by a rule. One roster change by an official
+/// carries many revocation records of one busy kiosk, each naming another chain head
+/// (the rules bound cut heads per record, not records per change), and each record's
+/// kept set was a walk of the target's whole chain. Now one record per official and
+/// target is read (the smallest change and id), so the walks per evaluation are
+/// bounded by officials × targets, whatever the records written. Compares one record
+/// with many.
 #[test]
-#[ignore = "open (issue 21): kept sets are materialised per record, O(records x chain)"]
 fn p4_many_revocation_records_of_a_busy_kiosk_in_one_change() {
     let l = lab(1);
     let o0 = l.id(0);
@@ -764,12 +793,13 @@ fn p4_many_revocation_records_of_a_busy_kiosk_in_one_change() {
             (h, (i > 0).then_some(p))
         })
         .collect();
-    let head = chain.last().unwrap().0;
     let calls = std::cell::Cell::new(0usize);
     let run = |records: usize| -> (Duration, usize, usize) {
         let rev = l.by(0, 2, &on, |tx| {
+            // Each record names another head: no two kept sets are alike.
             for i in 0..records {
-                write_revocation(tx, &kiosk, &o0, i as i64, &[head]).unwrap();
+                let h = chain[chain.len() - 1 - (i * 79) % chain.len()].0;
+                write_revocation(tx, &kiosk, &o0, i as i64, &[h]).unwrap();
             }
         });
         let size = rev.signed.bytes.len();

@@ -8,6 +8,7 @@
 use std::collections::BTreeMap;
 
 use automerge::{ActorId, Automerge, ROOT, ReadDoc, transaction::Transactable};
+use conglang::identity::NodeId;
 use conglang::model::signed::{ChainMeta, new_actor};
 use conglang::model::{DocId, Kind, RequestDraft, Role, SignedChange, Status};
 use conglang::repo::Repo;
@@ -825,6 +826,30 @@ fn all_held(r: &Repo) -> Vec<SignedChange> {
     v
 }
 
+/// `by` revokes `target` as `Repo::roster_revoke` writes it, whether or not the rules
+/// let it: a junior official revoking a senior one is refused on every node
+/// (`verdict::roster::may_revoke`), and `roster_revoke` will not write it. When
+/// allowed, `by`'s store holds the change; when not, the change is forged with `by`'s
+/// real key (its cut: every change of `target` that `by` holds) and returned, to be
+/// delivered by hand, as an attacking official would.
+fn revoke_anyway(by: &mut Repo, target: NodeId) -> Option<SignedChange> {
+    if by.roster_revoke(target).is_ok() {
+        return None;
+    }
+    let cut: Vec<[u8; 32]> = all_held(by)
+        .iter()
+        .filter(|c| {
+            let ch = automerge::Change::from_bytes(c.bytes.clone()).unwrap();
+            conglang::model::signed::actor_node(ch.actor_id()) == Some(target)
+        })
+        .map(hash_of)
+        .collect();
+    let me = by.node_id();
+    Some(forge(by, by, &DocId::roster(), |tx| {
+        conglang::model::schema::write_revocation(tx, &target, &me, 1_800_000_000, &cut).unwrap()
+    }))
+}
+
 /// Gives `to` everything `from` holds, valid or not, in one import.
 fn give(from: &Repo, to: &mut Repo) {
     to.import(all_held(from), Some(&from.node_id())).unwrap();
@@ -866,10 +891,22 @@ fn officials_revoking_each_other_end_the_same_and_the_founder_recovers() {
     let mut kiosk = c.member("kiosk", Role::Kiosk);
     exchange(&mut c.office, &mut o2);
     exchange(&mut c.office, &mut o3);
-    o2.roster_revoke(o3.node_id()).unwrap();
-    o3.roster_revoke(o2.node_id()).unwrap();
+    // Each revokes the other: only the senior's (office-2, enrolled first) is
+    // allowed; office-3's is an attack, delivered as one.
+    let up = [
+        revoke_anyway(&mut o2, o3.node_id()),
+        revoke_anyway(&mut o3, o2.node_id()),
+    ];
+    let forged: Vec<SignedChange> = up.into_iter().flatten().collect();
+    assert_eq!(
+        forged.len(),
+        1,
+        "the junior's revocation is not written by the API"
+    );
     give(&o2, &mut kiosk);
     give(&o3, &mut kiosk);
+    kiosk.import(forged.clone(), None).unwrap();
+    c.office.import(forged.clone(), None).unwrap();
     give(&o3, &mut c.office);
     give(&o2, &mut c.office);
     assert_agree(&[&c.office, &kiosk]);
@@ -1040,8 +1077,9 @@ fn scenario() -> (Commune, conglang::repo::Invite, Vec<SignedChange>) {
     let twin = smaller_twin(&kiosk, &edit, tb, "sinh đôi");
     o2.roster_revoke(kiosk.node_id()).unwrap();
     o3.roster_revoke(kiosk.node_id()).unwrap();
-    o3.roster_revoke(o2.node_id()).unwrap();
-    let mut events: Vec<SignedChange> = Vec::new();
+    // A junior official revoking a senior one: refused everywhere, in every order.
+    let forged = revoke_anyway(&mut o3, o2.node_id());
+    let mut events: Vec<SignedChange> = forged.into_iter().collect();
     for r in [&c.office, &o2, &o3, &kiosk] {
         for ch in all_held(r) {
             if !base.contains(&ch) && !events.contains(&ch) {
@@ -1712,6 +1750,159 @@ fn a_receipt_accepts_only_notice_entries_in_its_own_shape() {
     assert_eq!(rep.accepted, 1, "{rep:?}");
 }
 
+/// Issue 21, fault 9: a kiosk key wrote 100 receipt changes, 18,000 entries for
+/// notices that do not exist, 5.4 MiB stored and synced to every member. A receipt
+/// is now capped by its own history (`model::MAX_RECEIPT_OPS` operations and
+/// `MAX_RECEIPT_CHANGES` changes, judged at the change's dependencies, so every
+/// node agrees): past the cap the key's writes are refused, whatever it names. The
+/// kiosk's own writer stops at the cap, so an honest receipt is never refused.
+#[test]
+fn a_receipt_holds_at_most_its_cap_whatever_its_key_writes() {
+    use conglang::model::{MAX_RECEIPT_CHANGES, MAX_RECEIPT_OPS};
+    let mut c = Commune::new();
+    let mut k = c.member("kiosk-1", Role::Kiosk);
+    c.office
+        .post_notice(&conglang::model::NoticeDraft {
+            title: "Họp thôn".into(),
+            body: "Tối nay".into(),
+            ..Default::default()
+        })
+        .unwrap();
+    exchange(&mut c.office, &mut k);
+    let rc = k.receipt_docs(&k.node_id()).unwrap().pop().unwrap();
+    let in_notices =
+        |tx: &mut automerge::transaction::Transaction<'_>| match tx.get(ROOT, "notices").unwrap() {
+            Some((automerge::Value::Object(automerge::ObjType::Map), m)) => m,
+            _ => panic!("a receipt has its notices map"),
+        };
+    // Entries for notices nobody published, 1,000 a change, each in the receipt's
+    // own shape, until the cap refuses one; the kiosk's own store judges its own
+    // key's changes by the same rule.
+    let mut accepted_ops = 0u64;
+    let mut refused = None;
+    for round in 0..6 {
+        let f = forge(&k, &k, &rc, |tx| {
+            let m = in_notices(tx);
+            for _ in 0..1_000 {
+                let id = DocId::new_random(Kind::Notice);
+                tx.put(&m, id.as_str(), "1700000000 0123456789abcdef")
+                    .unwrap();
+            }
+        });
+        let mine = k.import(vec![f.clone()], None).unwrap();
+        let rep = c.office.import(vec![f], None).unwrap();
+        assert_eq!(
+            mine.accepted, rep.accepted,
+            "round {round}: {mine:?} / {rep:?}"
+        );
+        if rep.accepted == 1 {
+            accepted_ops += 1_000;
+        } else {
+            refused = Some((round, rep));
+            break;
+        }
+    }
+    let (round, rep) = refused.expect("the cap refuses a change past it");
+    assert_eq!(round, (MAX_RECEIPT_OPS / 1_000) as usize, "{rep:?}");
+    assert!(
+        rep.rejected[0].reason.contains("operations in one receipt"),
+        "{rep:?}"
+    );
+    let held = doc_of(&c.office, &rc);
+    assert!(
+        held.stats().num_ops <= MAX_RECEIPT_OPS,
+        "{}",
+        held.stats().num_ops
+    );
+    assert!(accepted_ops < MAX_RECEIPT_OPS);
+
+    // Changes with no operations at all (each costs its signature and header): a
+    // chain of them, one batch, refused from the cap on.
+    let mut base = doc_of(&k, &rc);
+    let start = base.stats().num_changes;
+    let actor = conglang::model::signed::new_actor(&k.node_id());
+    let mut chain = Vec::new();
+    for _ in 0..(MAX_RECEIPT_CHANGES - start + 10) {
+        let f = forge_with(&k, base.clone(), &rc, actor.clone(), None, |_| {});
+        base.apply_changes([automerge::Change::from_bytes(f.bytes.clone()).unwrap()])
+            .unwrap();
+        chain.push(f);
+    }
+    let rep = c.office.import(chain, None).unwrap();
+    assert_eq!(rep.accepted as u64, MAX_RECEIPT_CHANGES - start, "{rep:?}");
+    assert!(
+        rep.rejected
+            .iter()
+            .any(|r| r.reason.contains("changes in one receipt")),
+        "{rep:?}"
+    );
+    assert!(doc_of(&c.office, &rc).stats().num_changes <= MAX_RECEIPT_CHANGES);
+}
+
+/// The writer's side of fault 9's cap: a kiosk whose receipt for this period is
+/// near full notes what fits and stops; every receipt change it writes is one its
+/// peers accept (the office holds the same receipt, nothing refused), and a resident
+/// still sees every notice.
+#[test]
+fn a_kiosk_with_a_full_receipt_writes_nothing_its_peers_refuse() {
+    use conglang::model::MAX_RECEIPT_OPS;
+    let mut c = Commune::new();
+    let mut k = c.member("kiosk-1", Role::Kiosk);
+    let post = |c: &mut Commune, i: usize| {
+        c.office
+            .post_notice(&conglang::model::NoticeDraft {
+                title: format!("Thông báo {i}"),
+                body: "Nội dung".into(),
+                ..Default::default()
+            })
+            .unwrap();
+    };
+    post(&mut c, 0);
+    exchange(&mut c.office, &mut k);
+    let rc = k.receipt_docs(&k.node_id()).unwrap().pop().unwrap();
+    // Filled to 40 operations short of the cap (by the kiosk's own key).
+    let used = doc_of(&k, &rc).stats().num_ops;
+    let fill = forge(&k, &k, &rc, |tx| {
+        let m = match tx.get(ROOT, "notices").unwrap() {
+            Some((automerge::Value::Object(automerge::ObjType::Map), m)) => m,
+            _ => panic!("notices map"),
+        };
+        for _ in 0..(MAX_RECEIPT_OPS - used - 40) {
+            let id = DocId::new_random(Kind::Notice);
+            tx.put(&m, id.as_str(), 1_700_000_000i64).unwrap();
+        }
+    });
+    assert_eq!(k.import(vec![fill.clone()], None).unwrap().accepted, 1);
+    assert_eq!(c.office.import(vec![fill], None).unwrap().accepted, 1);
+    for i in 1..=100 {
+        post(&mut c, i);
+    }
+    exchange(&mut c.office, &mut k);
+    exchange(&mut c.office, &mut k);
+    let mine = doc_of(&k, &rc);
+    let theirs = doc_of(&c.office, &rc);
+    assert!(
+        mine.stats().num_ops <= MAX_RECEIPT_OPS,
+        "{}",
+        mine.stats().num_ops
+    );
+    assert!(
+        mine.stats().num_ops > MAX_RECEIPT_OPS - 40,
+        "the kiosk noted what fitted: {}",
+        mine.stats().num_ops
+    );
+    let mut a = mine.get_heads();
+    let mut b = theirs.get_heads();
+    a.sort();
+    b.sort();
+    assert_eq!(a, b, "the office holds the kiosk's receipt as written");
+    assert_eq!(
+        k.notices().unwrap().len(),
+        101,
+        "every notice reached the kiosk"
+    );
+}
+
 // ---- the roster's own attacks (issue 21, faults 2 and 3) ---------------------------
 
 /// The roster change `author` made last (in the roster document), with its deps.
@@ -1832,16 +2023,26 @@ fn a_cycle_of_revocations_has_one_outcome_and_the_founder_always_acts() {
         .roster_add(watcher.node_id(), Role::Courier, "watcher", "x", vec![])
         .unwrap();
     let base: Vec<SignedChange> = all_held(&c.office);
-    a.roster_revoke(b.node_id()).unwrap();
-    b.roster_revoke(cc.node_id()).unwrap();
-    cc.roster_revoke(a.node_id()).unwrap();
-    let new = |r: &Repo| -> SignedChange {
-        all_held(r)
-            .into_iter()
-            .find(|ch| ch.doc == DocId::roster() && !base.contains(ch))
-            .unwrap()
+    // The cycle: A and B revoke their juniors, C (the most junior) revokes A, which
+    // only an attacker writes (forged with C's real key).
+    let c_forged = [
+        revoke_anyway(&mut a, b.node_id()),
+        revoke_anyway(&mut b, cc.node_id()),
+        revoke_anyway(&mut cc, a.node_id()),
+    ];
+    let new = |r: &Repo, forged: &Option<SignedChange>| -> SignedChange {
+        forged.clone().unwrap_or_else(|| {
+            all_held(r)
+                .into_iter()
+                .find(|ch| ch.doc == DocId::roster() && !base.contains(ch))
+                .unwrap()
+        })
     };
-    let revs = [new(&a), new(&b), new(&cc)];
+    let revs = [
+        new(&a, &c_forged[0]),
+        new(&b, &c_forged[1]),
+        new(&cc, &c_forged[2]),
+    ];
     // The founder hears of them and acts: enrols a kiosk, revokes whoever still stands.
     c.office.import(revs.to_vec(), None).unwrap();
     let fresh = Repo::open(&c.base.path().join("fresh-kiosk")).unwrap();
