@@ -171,6 +171,14 @@ impl Identity {
     pub fn sign(&self, msg: &[u8]) -> [u8; 64] {
         self.key.sign(msg).to_bytes()
     }
+
+    /// The secret that marks this node's session nonces (`sync::own_nonce`): a hash
+    /// of a signature over a fixed text (ed25519 signs deterministically), so it is
+    /// the same after a restart and known to nobody without the key.
+    pub fn nonce_key(&self) -> [u8; 32] {
+        use sha2::Digest;
+        sha2::Sha256::digest(self.sign(b"conglang session nonce key v1")).into()
+    }
 }
 
 /// Writes a file readable only by its owner, via a temp file + rename so a power cut

@@ -227,6 +227,14 @@ pub const RECEIPT_PERIOD_SECS: i64 = 30 * 24 * 3600;
 /// the one before it (`receipt_superseded`).
 pub const RECEIPT_PERIODS_KEPT: u32 = 2;
 
+/// Most heads one receipt entry lists (a notice edited concurrently by many). The
+/// writer keeps the first this many of the sorted short heads
+/// (`schema::receipt_entry`): an entry so cut reads as an older version to every
+/// reader (`NoticeVersion::compare`), so the notice is offered again, never
+/// missed — and the node's own receipt stays within the rule it is judged by (a
+/// notice with 33 concurrent heads once made every import that brought it fail).
+pub const MAX_RECEIPT_HEADS: usize = 32;
+
 /// Most operations one receipt document holds, its whole history counted (issue 21,
 /// fault 9: a kiosk key wrote 18,000 entries, 5.4 MiB, for notices that do not
 /// exist). A receipt names each notice once per version its node noted, and a new

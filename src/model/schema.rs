@@ -734,7 +734,8 @@ pub fn short_heads(heads: &[[u8; 32]]) -> Vec<String> {
 /// One receipt entry as stored: `"<unix seconds> <head>.<head>"`. Entries of earlier
 /// versions are a bare integer (the time only).
 fn receipt_entry(at: i64, version: &[String]) -> String {
-    format!("{at} {}", version.join("."))
+    let kept = &version[..version.len().min(super::MAX_RECEIPT_HEADS)];
+    format!("{at} {}", kept.join("."))
 }
 
 /// One receipt entry as read: when the node first held the notice and, when the

@@ -217,8 +217,13 @@ impl Core {
             .ok()
             .flatten()
             .expect("authorized implies commune");
-        // A fresh nonce per session keys every fingerprint the session sends.
-        let mut session = Session::new(self.me, peer, commune, rand::random());
+        // A fresh nonce per session keys every fingerprint the session sends; it is
+        // marked as ours, so a peer playing back our `Hello` of an earlier session
+        // is refused (`sync::own_nonce`).
+        let nonce_key = self.repo.identity().nonce_key();
+        let nonce = crate::sync::own_nonce(&nonce_key, rand::random());
+        let mut session = Session::new(self.me, peer, commune, nonce);
+        session.recognise_own_nonces(nonce_key);
         // A fresh health report goes out with the contact (if one is due), and our
         // wall clock goes in the `Hello` so each side learns the other's offset.
         self.health();

@@ -361,6 +361,26 @@ pub(super) fn import_doc(
             slow = true;
         }
     }
+    // A receipt's changes must extend its one line (`verdict::doc::twin_keys`): the
+    // batch is judged change by change only when each builds on the last.
+    if !slow && id.kind() == Kind::Receipt {
+        let mut heads: Vec<[u8; 32]> = db.doc_brief(id)?.map(|(_, h)| h).unwrap_or_default();
+        heads.sort();
+        let mut by_deps: BTreeMap<Vec<[u8; 32]>, [u8; 32]> = BTreeMap::new();
+        for c in &queue {
+            let mut deps: Vec<[u8; 32]> = c.change.deps().iter().map(|d| d.0).collect();
+            deps.sort();
+            if by_deps.insert(deps, c.hash.0).is_some() {
+                slow = true;
+            }
+        }
+        let mut n = 0;
+        while let Some(next) = by_deps.remove(&heads) {
+            heads = vec![next];
+            n += 1;
+        }
+        slow |= n != queue.len();
+    }
     if slow {
         return reevaluate(db, judge.roster, me, id, queue, via, report, now);
     }

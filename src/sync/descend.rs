@@ -286,3 +286,44 @@ impl Session {
         Ok(())
     }
 }
+
+/// Splits reconciliation steps into messages within the wire limits.
+pub(super) fn chunk_ranges(all: Vec<Range>) -> Vec<Msg> {
+    let mut out = Vec::new();
+    let mut cur: Vec<Range> = Vec::new();
+    let mut ids = 0usize;
+    for r in all {
+        let n = range_ids(&r);
+        if !cur.is_empty() && (cur.len() >= wire::MAX_RANGES || ids + n > wire::MAX_IDS) {
+            out.push(Msg::Ranges {
+                ranges: std::mem::take(&mut cur),
+            });
+            ids = 0;
+        }
+        ids += n;
+        cur.push(r);
+    }
+    if !cur.is_empty() {
+        out.push(Msg::Ranges { ranges: cur });
+    }
+    out
+}
+
+pub(super) fn range_class(r: &Range) -> u8 {
+    match r {
+        Range::Fp { node, .. }
+        | Range::Children { node, .. }
+        | Range::Items { node, .. }
+        | Range::Want { node, .. } => node.class,
+        Range::Have { items } => items.iter().map(|i| i.class).min().unwrap_or(0),
+    }
+}
+
+fn range_ids(r: &Range) -> usize {
+    match r {
+        Range::Items { ids, .. } | Range::Want { ids, .. } => ids.len(),
+        Range::Have { items } => items.len(),
+        Range::Children { kids, .. } => kids.len(),
+        Range::Fp { .. } => 1,
+    }
+}

@@ -40,6 +40,7 @@ mod budget;
 // bookkeeping (issue 23).
 mod descend;
 // Batches, the causal closure of urgent changes, announcements and `Idle`.
+pub mod nonce;
 pub mod recon;
 mod send;
 pub mod window;
@@ -51,6 +52,8 @@ use anyhow::Result;
 
 use crate::identity::NodeId;
 use crate::model::SignedChange;
+use descend::{chunk_ranges, range_class};
+pub use nonce::{is_own_nonce, own_nonce};
 pub use recon::{ItemKey, NodeRef, NodeSum, URGENT};
 pub use wire::{ClassSum, Kid, Located, Msg, Range};
 
@@ -214,6 +217,8 @@ pub struct Session {
     commune: NodeId,
     nonce: [u8; 16],
     peer_nonce: [u8; 16],
+    /// This node's nonce key (`nonce::own_nonce`).
+    nonce_key: Option<[u8; 32]>,
     peer_hello: bool,
     /// The peer's class summaries from its `Hello` (its nonce), for deferred checks.
     peer_classes: BTreeMap<u8, (u64, recon::Fp)>,
@@ -331,6 +336,12 @@ pub const RESTRICTED_BUDGET: u32 = 64;
 const MAX_WALL_MS: i64 = 1 << 45;
 
 impl Session {
+    /// Refuses, from now on, a `Hello` carrying any nonce `own_nonce` made with
+    /// `key` (see `nonce`: our `Hello` of an earlier session played back).
+    pub fn recognise_own_nonces(&mut self, key: [u8; 32]) {
+        self.nonce_key = Some(key);
+    }
+
     /// `nonce`: fresh random bytes for this session (the shell's RNG; a test's seed).
     pub fn new(me: NodeId, peer: NodeId, commune: NodeId, nonce: [u8; 16]) -> Session {
         Session {
@@ -339,6 +350,7 @@ impl Session {
             commune,
             nonce,
             peer_nonce: [0; 16],
+            nonce_key: None,
             peer_hello: false,
             peer_classes: BTreeMap::new(),
             own_counts: BTreeMap::new(),
@@ -654,7 +666,7 @@ impl Session {
                 }
                 // Our own nonce back is our own Hello replayed: its fingerprints are
                 // ours, so comparing them would say "Synced" to anyone who echoes it.
-                if nonce == self.nonce {
+                if nonce == self.nonce || self.nonce_key.is_some_and(|k| is_own_nonce(&k, &nonce)) {
                     return Err(SyncError::Protocol("hello carries our own nonce"));
                 }
                 self.peer_hello = true;
@@ -950,47 +962,6 @@ impl Session {
                 docs: report.changed.iter().cloned().collect(),
             });
         }
-    }
-}
-
-/// Splits reconciliation steps into messages within the wire limits.
-fn chunk_ranges(all: Vec<Range>) -> Vec<Msg> {
-    let mut out = Vec::new();
-    let mut cur: Vec<Range> = Vec::new();
-    let mut ids = 0usize;
-    for r in all {
-        let n = range_ids(&r);
-        if !cur.is_empty() && (cur.len() >= wire::MAX_RANGES || ids + n > wire::MAX_IDS) {
-            out.push(Msg::Ranges {
-                ranges: std::mem::take(&mut cur),
-            });
-            ids = 0;
-        }
-        ids += n;
-        cur.push(r);
-    }
-    if !cur.is_empty() {
-        out.push(Msg::Ranges { ranges: cur });
-    }
-    out
-}
-
-fn range_class(r: &Range) -> u8 {
-    match r {
-        Range::Fp { node, .. }
-        | Range::Children { node, .. }
-        | Range::Items { node, .. }
-        | Range::Want { node, .. } => node.class,
-        Range::Have { items } => items.iter().map(|i| i.class).min().unwrap_or(0),
-    }
-}
-
-fn range_ids(r: &Range) -> usize {
-    match r {
-        Range::Items { ids, .. } | Range::Want { ids, .. } => ids.len(),
-        Range::Have { items } => items.len(),
-        Range::Children { kids, .. } => kids.len(),
-        Range::Fp { .. } => 1,
     }
 }
 

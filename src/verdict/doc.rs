@@ -8,7 +8,7 @@
 //! changes by hash), so the same set gives the same verdicts on every node.
 //!
 //! Equivocation — one author signing two changes with the same actor and sequence
-//! number — is only judged among twins that are valid on their own: a refused twin
+//! number, or in a receipt two changes side by side (`twin_keys`) — is only judged among twins that are valid on their own: a refused twin
 //! never displaces anything. The twin with the smaller hash wins; the loser and what
 //! builds on it become void (kept aside, not forwarded). Honest authors whose changes
 //! were voided that way re-issue them (`repo`), so the trick costs them nothing.
@@ -96,6 +96,23 @@ pub struct Judged {
 
 fn actor_seq(c: &VerifiedChange) -> (Vec<u8>, u64) {
     (c.change.actor_id().to_bytes().to_vec(), c.change.seq())
+}
+
+/// What makes two changes twins in document `id`: one actor and sequence number;
+/// in a receipt also one author at one depth (1 + the deepest dependency). A receipt
+/// has one writer who always builds on all it holds, so its history is a line; a
+/// fork — changes of its author side by side, which fresh actor ids make without
+/// reusing a sequence number — would give each branch its own `MAX_RECEIPT_OPS`
+/// (issue 21 review: eight forks held 32,653 operations). Forks are twins: one line
+/// wins, by hash, as anywhere else, and the author is flagged.
+fn twin_keys(id: &DocId, c: &VerifiedChange, depth: u64) -> Vec<(Vec<u8>, u64)> {
+    let mut keys = vec![actor_seq(c)];
+    if id.kind() == crate::model::Kind::Receipt {
+        let mut k = b"receipt line of ".to_vec();
+        k.extend_from_slice(&c.author.0);
+        keys.push((k, depth));
+    }
+    keys
 }
 
 /// Judges `c`, whose dependencies are all valid, against `doc` (the valid changes so
@@ -237,9 +254,19 @@ fn pass(
     let mut valid: BTreeSet<Hash> = BTreeSet::new();
     let mut twins: BTreeMap<(Vec<u8>, u64), Hash> = BTreeMap::new();
     let mut visited: BTreeSet<Hash> = BTreeSet::new();
+    let mut depth: BTreeMap<Hash, u64> = BTreeMap::new();
     for h in super::Topo::new(all.iter().map(|(h, c)| (*h, c.change.deps()))) {
         visited.insert(h);
         let c = &all[&h];
+        let d = 1 + c
+            .change
+            .deps()
+            .iter()
+            .filter_map(|d| depth.get(&d.0).copied())
+            .max()
+            .unwrap_or(0);
+        depth.insert(h, d);
+        let keys = twin_keys(id, c, d);
         let verdict = if losers.contains(&h) {
             Verdict::Void(EQUIVOCATION_LOSER.into())
         } else if c.change.deps().iter().any(|d| !valid.contains(&d.0)) {
@@ -253,8 +280,7 @@ fn pass(
             };
             // Judge against a copy when a twin is already applied: the document
             // cannot hold both, and the contest is decided on validity first.
-            let key = actor_seq(c);
-            match twins.get(&key).copied() {
+            match keys.iter().find_map(|k| twins.get(k).copied()) {
                 Some(t) => {
                     out.equivocators.insert(c.author);
                     let mut probe = match out.doc.fork_at(c.change.deps()) {
@@ -283,7 +309,9 @@ fn pass(
         match verdict {
             Verdict::Valid => {
                 valid.insert(h);
-                twins.insert(actor_seq(c), h);
+                for k in keys {
+                    twins.insert(k, h);
+                }
                 out.valid.push(c.clone());
             }
             Verdict::Void(why) => out.void.push((c.clone(), why)),

@@ -218,8 +218,20 @@ pub fn evaluate(
         // So the chains walked per evaluation are bounded by officials × targets, not
         // by records written. The others stay valid roster changes; they say nothing
         // about that node an official's first record does not.
+        // A record counts only where its author may revoke its target in the roster
+        // as read from the whole set (`may_revoke`), not only at the record's own
+        // dependencies, which its writer picks: a junior official that enrols a
+        // senior one on a roster from before the senior's real enrolment, and
+        // revokes it there, passes the check at those dependencies, but the
+        // senior's entry read is its real enrolment (by writer rank), and the
+        // record says nothing (issue 21 review).
         let mut firsts: BTreeMap<(NodeId, NodeId), &RevocationRec> = BTreeMap::new();
-        for r in walk.records.iter().filter(|r| !lost.contains(&r.change)) {
+        for r in walk
+            .records
+            .iter()
+            .filter(|r| !lost.contains(&r.change))
+            .filter(|r| may_revoke(commune, &walk.roster, &r.by, &r.target))
+        {
             let e = firsts.entry((r.by, r.target)).or_insert(r);
             if (r.change, &r.id) < (e.change, &e.id) {
                 *e = r;

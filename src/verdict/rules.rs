@@ -18,7 +18,7 @@ use crate::model::health::{HEALTH_FIELDS, MAX_HEALTH_OPS};
 use crate::model::schema::{OFFICIAL_FIELDS, RESIDENT_FIELDS, RawRevocation, Roster, get_str};
 use crate::model::signed::VerifiedChange;
 use crate::model::text::MAX_TEXT_CHARS;
-use crate::model::{DocId, Kind, Role};
+use crate::model::{DocId, Kind, MAX_RECEIPT_HEADS, Role};
 
 /// Why a change was refused. The text goes to logs (English).
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -63,8 +63,6 @@ pub enum Rejection {
 
 /// Every top-level field a receipt may have.
 const RECEIPT_FIELDS: &[&str] = &["kind", "created_by", "created_at", "notices"];
-/// Most heads one receipt entry lists (a notice edited concurrently by many).
-const MAX_RECEIPT_HEADS: usize = 32;
 
 /// Most operations one change may carry (a 20,000-character text plus its fields).
 pub const MAX_OPS: usize = crate::model::declared::MAX_CHANGE_OPS as usize;

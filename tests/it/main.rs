@@ -13,6 +13,7 @@ mod mdns;
 mod pair;
 mod receipts;
 mod reliability;
+mod review_s4;
 mod roster;
 mod roster_attacks;
 mod sim;
