@@ -1390,19 +1390,8 @@ fn with_suggestions(
 #[test]
 fn word_suggestions_bring_the_seed_question_to_at_most_45_touches() {
     let touches = seed_question_touches(
-        with_suggestions(&[("Đinh", "đ i n h _"), ("Thị", "t h i ạ _"), ("", "n i t á")]),
-        with_suggestions(&[
-            ("tôi", "t ô i _"),
-            ("cần", "c â n à _"),
-            ("công", "c ô n g _"),
-            ("chứng", "c h ư n g á _"),
-            ("giấy", "g i â y á _"),
-            // Before punctuation, typed in full.
-            ("", "t ơ à 123 , ABC _"),
-            ("cần", "c â n à _"),
-            ("mang", "m a n g _"),
-            ("", "g i à 123 ?"),
-        ]),
+        with_suggestions(crate::ui::SEED_NAME_WORDS),
+        with_suggestions(crate::ui::SEED_QUESTION_WORDS),
     );
     eprintln!("touches, home to tracking code, tone keys and suggestions: {touches}");
     assert!(touches <= 45, "{touches} touches");

@@ -478,3 +478,68 @@ pub fn fixture_store(dir: &Path, name: &str, schema: Option<usize>) -> Repo {
     }
     Repo::open(&to).unwrap()
 }
+
+/// A change to `base` made with `author`'s real key and the given actor, bypassing
+/// every local check.
+pub fn forge_with(
+    author: &conglang::repo::Repo,
+    mut base: automerge::Automerge,
+    doc: &conglang::model::DocId,
+    actor: automerge::ActorId,
+    message: Option<String>,
+    f: impl FnOnce(&mut automerge::transaction::Transaction<'_>),
+) -> conglang::model::SignedChange {
+    base.set_actor(actor);
+    let before = base.get_heads();
+    base.transact_with::<_, _, automerge::AutomergeError, _>(
+        |_| match &message {
+            Some(m) => automerge::transaction::CommitOptions::default().with_message(m.clone()),
+            None => automerge::transaction::CommitOptions::default(),
+        },
+        |tx| {
+            f(tx);
+            Ok(())
+        },
+    )
+    .unwrap();
+    let mut c = if base.get_heads() == before {
+        // A change with no operations at all.
+        base.empty_commit(automerge::transaction::CommitOptions::default());
+        base.get_last_local_change().unwrap()
+    } else {
+        base.get_changes(&before).pop().unwrap()
+    };
+    conglang::model::SignedChange::sign(author.identity(), doc, &mut c)
+}
+
+/// A receipt's `notices` map, made when the document has none yet.
+pub fn notices_map(tx: &mut automerge::transaction::Transaction<'_>) -> automerge::ObjId {
+    use automerge::{ReadDoc, transaction::Transactable};
+    match tx.get(automerge::ROOT, "notices").unwrap() {
+        Some((automerge::Value::Object(automerge::ObjType::Map), m)) => m,
+        _ => tx
+            .put_object(automerge::ROOT, "notices", automerge::ObjType::Map)
+            .unwrap(),
+    }
+}
+
+/// A commune with a kiosk that has written its receipt for the current period.
+pub fn kiosk_with_receipt() -> (Commune, conglang::repo::Repo, conglang::model::DocId) {
+    let mut c = Commune::new();
+    let mut k = c.member("kiosk-1", conglang::model::Role::Kiosk);
+    c.office
+        .post_notice(&conglang::model::NoticeDraft {
+            title: "Họp thôn".into(),
+            body: "Tối nay".into(),
+            ..Default::default()
+        })
+        .unwrap();
+    exchange(&mut c.office, &mut k);
+    let rc = k
+        .receipt_docs(&k.node_id())
+        .unwrap()
+        .into_iter()
+        .find(|d| d.receipt_period().is_some())
+        .expect("the kiosk wrote a periodic receipt");
+    (c, k, rc)
+}

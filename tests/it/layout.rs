@@ -460,23 +460,13 @@ fn touch_plan_for_a_real_window() {
     };
     press(&mut h, "Gửi câu hỏi");
     press(&mut h, "Hỏi đáp");
-    for (w, keys) in [("Đinh", "đ i n h _"), ("Thị", "t h i ạ _"), ("", "n i t á")] {
+    for (w, keys) in crate::ui::SEED_NAME_WORDS {
         word(&mut h, &mut press, w, keys);
     }
     for _ in 0..3 {
         press(&mut h, "Tiếp ›");
     }
-    for (w, keys) in [
-        ("tôi", "t ô i _"),
-        ("cần", "c â n à _"),
-        ("công", "c ô n g _"),
-        ("chứng", "c h ư n g á _"),
-        ("giấy", "g i â y á _"),
-        ("", "t ơ à 123 , ABC _"),
-        ("cần", "c â n à _"),
-        ("mang", "m a n g _"),
-        ("", "g i à 123 ?"),
-    ] {
+    for (w, keys) in crate::ui::SEED_QUESTION_WORDS {
         word(&mut h, &mut press, w, keys);
     }
     press(&mut h, "Tiếp ›");

@@ -6,12 +6,12 @@
 
 use std::time::Instant;
 
-use automerge::{ActorId, Automerge, ROOT, ReadDoc, transaction::Transactable};
+use automerge::{Automerge, ROOT, ReadDoc, transaction::Transactable};
 use conglang::model::signed::new_actor;
 use conglang::model::{DocId, Kind, MAX_RECEIPT_CHANGES, MAX_RECEIPT_OPS, Role, SignedChange};
 use conglang::repo::Repo;
 
-use crate::harness::{Commune, doc_of, exchange};
+use crate::harness::{Commune, doc_of, exchange, forge_with, kiosk_with_receipt, notices_map};
 
 /// CPU seconds this thread has used.
 fn cpu_s() -> f64 {
@@ -21,61 +21,6 @@ fn cpu_s() -> f64 {
         + ru.ru_utime.tv_usec as f64 / 1e6
         + ru.ru_stime.tv_sec as f64
         + ru.ru_stime.tv_usec as f64 / 1e6
-}
-
-/// A change to `base` made with `author`'s real key and the given actor, bypassing
-/// every local check (as a tampered binary would).
-fn forge_with(
-    author: &Repo,
-    mut base: Automerge,
-    doc: &DocId,
-    actor: ActorId,
-    f: impl FnOnce(&mut automerge::transaction::Transaction<'_>),
-) -> SignedChange {
-    base.set_actor(actor);
-    let before = base.get_heads();
-    base.transact::<_, _, automerge::AutomergeError>(|tx| {
-        f(tx);
-        Ok(())
-    })
-    .unwrap();
-    let mut c = if base.get_heads() == before {
-        base.empty_commit(automerge::transaction::CommitOptions::default());
-        base.get_last_local_change().unwrap()
-    } else {
-        base.get_changes(&before).pop().unwrap()
-    };
-    SignedChange::sign(author.identity(), doc, &mut c)
-}
-
-fn notices_map(tx: &mut automerge::transaction::Transaction<'_>) -> automerge::ObjId {
-    match tx.get(ROOT, "notices").unwrap() {
-        Some((automerge::Value::Object(automerge::ObjType::Map), m)) => m,
-        _ => tx
-            .put_object(ROOT, "notices", automerge::ObjType::Map)
-            .unwrap(),
-    }
-}
-
-/// A commune with a kiosk that has written its receipt for the current period.
-fn kiosk_with_receipt() -> (Commune, Repo, DocId) {
-    let mut c = Commune::new();
-    let mut k = c.member("kiosk-1", Role::Kiosk);
-    c.office
-        .post_notice(&conglang::model::NoticeDraft {
-            title: "Họp thôn".into(),
-            body: "Tối nay".into(),
-            ..Default::default()
-        })
-        .unwrap();
-    exchange(&mut c.office, &mut k);
-    let rc = k
-        .receipt_docs(&k.node_id())
-        .unwrap()
-        .into_iter()
-        .find(|d| d.receipt_period().is_some())
-        .expect("the kiosk wrote a periodic receipt");
-    (c, k, rc)
 }
 
 fn bytes_of(v: &[SignedChange]) -> usize {
@@ -107,7 +52,7 @@ fn review_receipt_forks_by_fresh_actors_stay_under_the_op_cap() {
     let per = (MAX_RECEIPT_OPS - held - 10) as usize;
     let forks: Vec<SignedChange> = (0..8)
         .map(|_| {
-            forge_with(&k, base.clone(), &rc, new_actor(&k.node_id()), |tx| {
+            forge_with(&k, base.clone(), &rc, new_actor(&k.node_id()), None, |tx| {
                 let m = notices_map(tx);
                 for _ in 0..per {
                     let id = DocId::new_random(Kind::Notice);
@@ -145,7 +90,7 @@ fn review_receipt_forks_stay_under_the_change_cap() {
     let base = doc_of(&k, &rc);
     let n = MAX_RECEIPT_CHANGES as usize + 50;
     let forks: Vec<SignedChange> = (0..n)
-        .map(|_| forge_with(&k, base.clone(), &rc, new_actor(&k.node_id()), |_| {}))
+        .map(|_| forge_with(&k, base.clone(), &rc, new_actor(&k.node_id()), None, |_| {}))
         .collect();
     let bytes = bytes_of(&forks);
     let (t, cpu) = (Instant::now(), cpu_s());
@@ -177,6 +122,7 @@ fn review_legacy_receipt_cannot_be_grown_past_the_cap() {
                 Automerge::new(),
                 &legacy,
                 new_actor(&k.node_id()),
+                None,
                 |tx| {
                     let m = notices_map(tx);
                     for _ in 0..per {
@@ -217,7 +163,7 @@ fn review_a_notice_with_many_heads_does_not_refuse_honest_receipts() {
     let base = doc_of(&o, &n);
     let forks: Vec<SignedChange> = (0..33)
         .map(|i| {
-            forge_with(&o, base.clone(), &n, new_actor(&o.node_id()), |tx| {
+            forge_with(&o, base.clone(), &n, new_actor(&o.node_id()), None, |tx| {
                 tx.put(ROOT, "title", format!("Họp thôn {i}")).unwrap();
             })
         })
@@ -314,7 +260,7 @@ fn review_a_junior_cannot_revoke_a_senior_through_a_backdated_enrolment() {
         "J's console refuses to revoke S"
     );
     let (sid, jid) = (s.node_id(), j.node_id());
-    let enrol = forge_with(&j, before_s, &roster, new_actor(&jid), |tx| {
+    let enrol = forge_with(&j, before_s, &roster, new_actor(&jid), None, |tx| {
         write_member(
             tx,
             &Member {
@@ -338,7 +284,7 @@ fn review_a_junior_cannot_revoke_a_senior_through_a_backdated_enrolment() {
         all.apply_changes([enrol_c]).unwrap();
         all.fork_at(&want).unwrap()
     };
-    let revoke = forge_with(&j, j_view.clone(), &roster, new_actor(&jid), |tx| {
+    let revoke = forge_with(&j, j_view.clone(), &roster, new_actor(&jid), None, |tx| {
         write_revocation(tx, &sid, &jid, 1, &[]).unwrap();
     });
     let rep = c.office.import(vec![enrol, revoke], None).unwrap();
@@ -464,7 +410,7 @@ fn small_change_cost_after_forks(forks: usize) -> (f64, usize, u64) {
     let per = (MAX_RECEIPT_OPS - held - 10) as usize;
     let big: Vec<SignedChange> = (0..forks)
         .map(|_| {
-            forge_with(&k, base.clone(), &rc, new_actor(&k.node_id()), |tx| {
+            forge_with(&k, base.clone(), &rc, new_actor(&k.node_id()), None, |tx| {
                 let m = notices_map(tx);
                 for _ in 0..per {
                     let id = DocId::new_random(Kind::Notice);
@@ -477,7 +423,7 @@ fn small_change_cost_after_forks(forks: usize) -> (f64, usize, u64) {
     let ops = doc_of(&c.office, &rc).stats().num_ops;
     let small: Vec<SignedChange> = (0..20)
         .map(|_| {
-            forge_with(&k, base.clone(), &rc, new_actor(&k.node_id()), |tx| {
+            forge_with(&k, base.clone(), &rc, new_actor(&k.node_id()), None, |tx| {
                 let m = notices_map(tx);
                 let id = DocId::new_random(Kind::Notice);
                 tx.put(&m, id.as_str(), 1_700_000_000i64).unwrap();

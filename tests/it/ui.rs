@@ -29,6 +29,24 @@ pub(crate) struct Commune {
 }
 
 /// An office and one kiosk in Nà Khoang, the kiosk holding the roster.
+/// The seed's name and question typed with tone keys where no word is offered: each
+/// word with the keys that type it ("_": the space bar) and the word the flow offers
+/// on the way ("": none; before punctuation, typed in full). Shared by the touch-count
+/// test (`hall`) and the real window's touch plan (`layout`).
+pub(crate) const SEED_NAME_WORDS: &[(&str, &str)] =
+    &[("Đinh", "đ i n h _"), ("Thị", "t h i ạ _"), ("", "n i t á")];
+pub(crate) const SEED_QUESTION_WORDS: &[(&str, &str)] = &[
+    ("tôi", "t ô i _"),
+    ("cần", "c â n à _"),
+    ("công", "c ô n g _"),
+    ("chứng", "c h ư n g á _"),
+    ("giấy", "g i â y á _"),
+    ("", "t ơ à 123 , ABC _"),
+    ("cần", "c â n à _"),
+    ("mang", "m a n g _"),
+    ("", "g i à 123 ?"),
+];
+
 pub(crate) fn commune() -> Commune {
     let tmp = tempfile::tempdir().unwrap();
     let office = tmp.path().join("office");

@@ -13,40 +13,7 @@ use conglang::model::signed::{ChainMeta, new_actor};
 use conglang::model::{DocId, Kind, RequestDraft, Role, SignedChange, Status};
 use conglang::repo::Repo;
 
-use crate::harness::{Commune, doc_of, exchange, forge};
-
-/// A change to `base` made with `author`'s real key and the given actor, bypassing
-/// every local check.
-fn forge_with(
-    author: &Repo,
-    mut base: Automerge,
-    doc: &DocId,
-    actor: ActorId,
-    message: Option<String>,
-    f: impl FnOnce(&mut automerge::transaction::Transaction<'_>),
-) -> SignedChange {
-    base.set_actor(actor);
-    let before = base.get_heads();
-    base.transact_with::<_, _, automerge::AutomergeError, _>(
-        |_| match &message {
-            Some(m) => automerge::transaction::CommitOptions::default().with_message(m.clone()),
-            None => automerge::transaction::CommitOptions::default(),
-        },
-        |tx| {
-            f(tx);
-            Ok(())
-        },
-    )
-    .unwrap();
-    let mut c = if base.get_heads() == before {
-        // A change with no operations at all.
-        base.empty_commit(automerge::transaction::CommitOptions::default());
-        base.get_last_local_change().unwrap()
-    } else {
-        base.get_changes(&before).pop().unwrap()
-    };
-    SignedChange::sign(author.identity(), doc, &mut c)
-}
+use crate::harness::{Commune, doc_of, exchange, forge, forge_with, notices_map};
 
 fn hash_of(c: &SignedChange) -> [u8; 32] {
     automerge::Change::from_bytes(c.bytes.clone())
@@ -1668,11 +1635,6 @@ fn a_receipt_accepts_only_notice_entries_in_its_own_shape() {
             .any(|(r, _)| *r == k.node_id()),
         "the kiosk's receipt reached the office"
     );
-    let in_notices =
-        |tx: &mut automerge::transaction::Transaction<'_>| match tx.get(ROOT, "notices").unwrap() {
-            Some((automerge::Value::Object(automerge::ObjType::Map), m)) => m,
-            _ => panic!("a receipt has its notices map"),
-        };
     let other = DocId::new_random(Kind::Notice);
     let bad: Vec<(&str, SignedChange)> = vec![
         (
@@ -1684,28 +1646,28 @@ fn a_receipt_accepts_only_notice_entries_in_its_own_shape() {
         (
             "notice id",
             forge(&k, &k, &rc, |tx| {
-                let m = in_notices(tx);
+                let m = notices_map(tx);
                 tx.put(&m, "x-not-a-notice", 1i64).unwrap();
             }),
         ),
         (
             "a time",
             forge(&k, &k, &rc, |tx| {
-                let m = in_notices(tx);
+                let m = notices_map(tx);
                 tx.put(&m, other.as_str(), "1700000000 not-a-head").unwrap();
             }),
         ),
         (
             "a time",
             forge(&k, &k, &rc, |tx| {
-                let m = in_notices(tx);
+                let m = notices_map(tx);
                 tx.put(&m, other.as_str(), "x".repeat(10_000)).unwrap();
             }),
         ),
         (
             "a time",
             forge(&k, &k, &rc, |tx| {
-                let m = in_notices(tx);
+                let m = notices_map(tx);
                 tx.put_object(&m, other.as_str(), automerge::ObjType::Map)
                     .unwrap();
             }),
@@ -1713,7 +1675,7 @@ fn a_receipt_accepts_only_notice_entries_in_its_own_shape() {
         (
             "keep its shape",
             forge(&k, &k, &rc, |tx| {
-                let m = in_notices(tx);
+                let m = notices_map(tx);
                 let inner = tx
                     .put_object(&m, other.as_str(), automerge::ObjType::List)
                     .unwrap();
@@ -1737,7 +1699,7 @@ fn a_receipt_accepts_only_notice_entries_in_its_own_shape() {
     }
     // Both shapes the program writes (old: a bare time; now: time and heads) pass.
     let good = forge(&k, &k, &rc, |tx| {
-        let m = in_notices(tx);
+        let m = notices_map(tx);
         tx.put(&m, other.as_str(), 1_700_000_000i64).unwrap();
         tx.put(
             &m,
@@ -1759,22 +1721,7 @@ fn a_receipt_accepts_only_notice_entries_in_its_own_shape() {
 #[test]
 fn a_receipt_holds_at_most_its_cap_whatever_its_key_writes() {
     use conglang::model::{MAX_RECEIPT_CHANGES, MAX_RECEIPT_OPS};
-    let mut c = Commune::new();
-    let mut k = c.member("kiosk-1", Role::Kiosk);
-    c.office
-        .post_notice(&conglang::model::NoticeDraft {
-            title: "Họp thôn".into(),
-            body: "Tối nay".into(),
-            ..Default::default()
-        })
-        .unwrap();
-    exchange(&mut c.office, &mut k);
-    let rc = k.receipt_docs(&k.node_id()).unwrap().pop().unwrap();
-    let in_notices =
-        |tx: &mut automerge::transaction::Transaction<'_>| match tx.get(ROOT, "notices").unwrap() {
-            Some((automerge::Value::Object(automerge::ObjType::Map), m)) => m,
-            _ => panic!("a receipt has its notices map"),
-        };
+    let (mut c, mut k, rc) = crate::harness::kiosk_with_receipt();
     // Entries for notices nobody published, 1,000 a change, each in the receipt's
     // own shape, until the cap refuses one; the kiosk's own store judges its own
     // key's changes by the same rule.
@@ -1782,7 +1729,7 @@ fn a_receipt_holds_at_most_its_cap_whatever_its_key_writes() {
     let mut refused = None;
     for round in 0..6 {
         let f = forge(&k, &k, &rc, |tx| {
-            let m = in_notices(tx);
+            let m = notices_map(tx);
             for _ in 0..1_000 {
                 let id = DocId::new_random(Kind::Notice);
                 tx.put(&m, id.as_str(), "1700000000 0123456789abcdef")
@@ -1863,10 +1810,7 @@ fn a_kiosk_with_a_full_receipt_writes_nothing_its_peers_refuse() {
     // Filled to 40 operations short of the cap (by the kiosk's own key).
     let used = doc_of(&k, &rc).stats().num_ops;
     let fill = forge(&k, &k, &rc, |tx| {
-        let m = match tx.get(ROOT, "notices").unwrap() {
-            Some((automerge::Value::Object(automerge::ObjType::Map), m)) => m,
-            _ => panic!("notices map"),
-        };
+        let m = notices_map(tx);
         for _ in 0..(MAX_RECEIPT_OPS - used - 40) {
             let id = DocId::new_random(Kind::Notice);
             tx.put(&m, id.as_str(), 1_700_000_000i64).unwrap();
