@@ -386,25 +386,28 @@ fn session_panel(ui: &mut Ui, st: &mut Station, s: &SessionView, lang: Lang) {
     big_code(ui, code);
     st.pairing.fill_for(s.peer, &s.label);
     form(ui, st, lang);
+    if s.confirmed_here {
+        ui.label(lang.t(S::PairWaitMachine));
+    } else {
+        ui.horizontal_wrapped(|ui| {
+            if widgets::primary_button(ui, lang.t(S::PairConfirmOffice)).clicked()
+                && let Some(p) = &st.pair
+            {
+                p.confirm(Some(st.pairing.enrolment(st.addrs.clone())));
+            }
+            if widgets::big_button(ui, lang.t(S::PairNoMatch)).clicked()
+                && let Some(p) = &st.pair
+            {
+                p.reject();
+            }
+        });
+    }
+    // Below the buttons, not above: the machine's word arrives whenever it does, and
+    // a line appearing above them moved the buttons under the official's finger
+    // (a tap on "Không khớp" landed beside it in 1 of 5 test runs).
     if s.confirmed_there {
         ui.label(RichText::new(lang.t(S::PairMachineConfirmed)).color(widgets::GREEN));
     }
-    if s.confirmed_here {
-        ui.label(lang.t(S::PairWaitMachine));
-        return;
-    }
-    ui.horizontal_wrapped(|ui| {
-        if widgets::primary_button(ui, lang.t(S::PairConfirmOffice)).clicked()
-            && let Some(p) = &st.pair
-        {
-            p.confirm(Some(st.pairing.enrolment(st.addrs.clone())));
-        }
-        if widgets::big_button(ui, lang.t(S::PairNoMatch)).clicked()
-            && let Some(p) = &st.pair
-        {
-            p.reject();
-        }
-    });
 }
 
 /// A machine whose id came on a stick: enrol it and write its invite back.
