@@ -45,11 +45,15 @@ impl NodeId {
 /// Keys decompressed once per process. Decompressing a curve point costs about a fifth
 /// of a signature check, and an import checks the same few dozen members' keys tens of
 /// thousands of times (every signature, every `created_by` read). Bounded: a flood of
-/// strangers' keys only empties the cache, it cannot grow it.
+/// strangers' keys only empties the cache, it cannot grow it. 1,024 keys (a commune
+/// has dozens of devices): an entry is 224 bytes, so the table's one growth past 896
+/// keys allocates 0.46 MB. At 4,096 keys that growth was 1.84 MB, charged by the
+/// fuzzers' cost oracle to whichever input brought the 3,585th key (twice found in
+/// `wire_decode`, never when the input was run alone).
 fn verifying_key(bytes: &[u8; 32]) -> Option<VerifyingKey> {
     use std::collections::HashMap;
     use std::sync::{LazyLock, RwLock};
-    const MAX_KEYS: usize = 4096;
+    const MAX_KEYS: usize = 1024;
     static KEYS: LazyLock<RwLock<HashMap<[u8; 32], VerifyingKey>>> =
         LazyLock::new(|| RwLock::new(HashMap::new()));
     if let Ok(keys) = KEYS.read()
