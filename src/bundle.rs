@@ -17,8 +17,13 @@ use crate::repo::HeldVersion;
 use crate::repo::Repo;
 use crate::sync::wire::{self, FrameReader, Msg};
 
-/// Format 2: frames of sync protocol 2. Format 1 (protocol 1's frames) is still read.
-const MAGIC: &[u8] = b"CONGLANG-BUNDLE 2\n";
+/// Format 3: frames of sync protocol 2 whose changes name their document (message
+/// version 5, `model::signed::ChainMeta`) — a node of format 2 would refuse each such
+/// change as malformed, so it is told at the header to update instead. Format 2 (the
+/// same frames, changes in the earlier format) and format 1 (protocol 1's frames) are
+/// still read.
+const MAGIC: &[u8] = b"CONGLANG-BUNDLE 3\n";
+const MAGIC_V2: &[u8] = b"CONGLANG-BUNDLE 2\n";
 const MAGIC_V1: &[u8] = b"CONGLANG-BUNDLE 1\n";
 const MAGIC_PREFIX: &[u8] = b"CONGLANG-BUNDLE ";
 
@@ -107,12 +112,14 @@ pub fn import(repo: &mut Repo, path: &Path) -> Result<BundleImportReport> {
     let data = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
     let (body, v1) = if let Some(b) = data.strip_prefix(MAGIC) {
         (b, false)
+    } else if let Some(b) = data.strip_prefix(MAGIC_V2) {
+        (b, false)
     } else if let Some(b) = data.strip_prefix(MAGIC_V1) {
         (b, true)
     } else if data.starts_with(MAGIC_PREFIX) {
         let line = data.split(|b| *b == b'\n').next().unwrap_or(&[]);
         bail!(
-            "{} is a bundle of a newer format ({}) than this Cổng Làng reads (2): update this node",
+            "{} is a bundle of a newer format ({}) than this Cổng Làng reads (3): update this node",
             path.display(),
             String::from_utf8_lossy(line)
         );
@@ -171,7 +178,10 @@ pub fn import(repo: &mut Repo, path: &Path) -> Result<BundleImportReport> {
 /// Doc ids in a bundle, for tests and `bundle inspect`-style checks.
 pub fn doc_ids(path: &Path) -> Result<Vec<DocId>> {
     let data = std::fs::read(path)?;
-    let body = data.strip_prefix(MAGIC).unwrap_or(&[]);
+    let body = data
+        .strip_prefix(MAGIC)
+        .or_else(|| data.strip_prefix(MAGIC_V2))
+        .unwrap_or(&[]);
     let mut reader = FrameReader::default();
     reader.push(body);
     let mut out = Vec::new();

@@ -123,10 +123,7 @@ impl Legacy {
         }
         let fresh = self.doc.get_heads().is_empty();
         let me = kiosk.node_id();
-        let message = ChainMeta {
-            prev: Some(self.prev),
-        }
-        .encode();
+        let message = ChainMeta::for_doc(&self.id, Some(self.prev)).encode();
         let before = self.doc.get_heads();
         self.doc
             .transact_with::<_, _, AutomergeError, _>(

@@ -25,8 +25,12 @@ pub const MAX_CHANGE_BYTES: usize = 128 * 1024;
 /// bomb. An honest change (≤ 20,000 characters of text plus its columns) stays far below.
 pub const MAX_INFLATED_CHANGE_BYTES: u64 = 512 * 1024;
 
-/// Prefix of the change message that carries the author chain (see `ChainMeta`).
+/// Prefix of the change message that carries the author chain (see `ChainMeta`), in
+/// the format before changes named their document.
 pub const CHAIN_TAG: &str = "cl/1";
+/// Prefix of the change message that names the change's document and its author
+/// chain link (`ChainMeta`): what every change made since sync message version 5 says.
+pub const CHAIN_TAG_DOC: &str = "cl/2";
 
 /// Actor ids are the author's public key followed by 8 bytes chosen afresh by each
 /// process that writes. A fresh suffix means a node restored from an old backup can
@@ -66,6 +70,14 @@ pub struct VerifiedChange {
     pub chain: Option<ChainMeta>,
 }
 
+impl VerifiedChange {
+    /// Does the change's message name another document than the one it was signed
+    /// for? (One change signed again for a second document: hostile.)
+    pub fn names_another_document(&self) -> bool {
+        matches!(self.chain, Some(ChainMeta { doc: Some(t), .. }) if t != doc_tag(&self.signed.doc))
+    }
+}
+
 /// What a change does at the top level of a document (worked out by
 /// `verdict::rules::analyse`; defined here, beside the change that carries it, so the
 /// data model needs nothing of the rules above it).
@@ -87,36 +99,117 @@ pub struct Facts {
 /// name the revoked node's changes it keeps by a few chain heads instead of a list of
 /// every hash (`verdict::roster`). A stolen key cannot add a change to the past of a
 /// head it did not make.
+///
+/// The message also names the change's document (`doc`, a 128-bit tag of its id), so
+/// one change — one hash — belongs to one document: the signature covers the pair,
+/// but sync and the store know a change by its hash, and without the tag an author
+/// could sign one change for two documents and leave two nodes "Synced" over
+/// different documents (issue 21, fault 4). A tag that names another document than
+/// the envelope is refused as hostile (`VerifiedChange::names_another_document`).
+/// Changes from before the tag (`cl/1`) carry none; a second document's copy of one
+/// is refused where the first is held (`repo::import::apply`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ChainMeta {
     pub prev: Option<[u8; 32]>,
+    /// `doc_tag` of the change's document; `None` in the format before it.
+    pub doc: Option<[u8; DOC_TAG_LEN]>,
+}
+
+/// Bytes of a document tag: 128 bits, so finding two document ids with one tag (to
+/// sign one change for both) costs ~2^64 hashes.
+pub const DOC_TAG_LEN: usize = 16;
+
+/// The tag a change's message carries for its document.
+pub fn doc_tag(doc: &DocId) -> [u8; DOC_TAG_LEN] {
+    use sha2::Digest;
+    let mut h = sha2::Sha256::new();
+    h.update(b"conglang/doc-tag/1\0");
+    h.update(doc.as_str().as_bytes());
+    let d = h.finalize();
+    let mut t = [0u8; DOC_TAG_LEN];
+    t.copy_from_slice(&d[..DOC_TAG_LEN]);
+    t
 }
 
 impl ChainMeta {
-    pub fn encode(&self) -> String {
-        match self.prev {
-            Some(p) => format!("{CHAIN_TAG} {}", hex::encode(p)),
-            None => CHAIN_TAG.to_string(),
+    /// The link a change to `doc` carries, after `prev`.
+    pub fn for_doc(doc: &DocId, prev: Option<[u8; 32]>) -> ChainMeta {
+        ChainMeta {
+            prev,
+            doc: Some(doc_tag(doc)),
         }
     }
 
+    pub fn encode(&self) -> String {
+        let mut m = match self.doc {
+            Some(t) => format!("{CHAIN_TAG_DOC} {}", hex::encode(t)),
+            None => CHAIN_TAG.to_string(),
+        };
+        if let Some(p) = self.prev {
+            m.push(' ');
+            m.push_str(&hex::encode(p));
+        }
+        m
+    }
+
     /// `Ok(None)`: no message, a change from before chains. Any other message must be
-    /// exactly a chain link.
+    /// exactly a chain link: `cl/2 <doc tag>[ <prev>][ <name>=<value>…]` or, before
+    /// tags, `cl/1[ <prev>]`. Words of the form `name=value` after the link are what a
+    /// later version adds (for example causal evidence of a creation's day, issue 21
+    /// fault 8): this version keeps and forwards such a change without reading them —
+    /// the hash and the signature cover them all the same — so adding one needs no
+    /// new message version.
     pub fn parse(message: Option<&str>) -> Result<Option<ChainMeta>> {
         let Some(m) = message else {
             return Ok(None);
         };
-        if m == CHAIN_TAG {
-            return Ok(Some(ChainMeta { prev: None }));
-        }
-        let Some(rest) = m.strip_prefix(CHAIN_TAG).and_then(|r| r.strip_prefix(' ')) else {
-            bail!("change message is not a chain link");
+        let mut words = m.split(' ');
+        let (doc, prev) = match words.next() {
+            Some(CHAIN_TAG) => (None, words.next()),
+            Some(CHAIN_TAG_DOC) => {
+                let mut t = [0u8; DOC_TAG_LEN];
+                match words.next() {
+                    Some(w) if w.len() == 2 * DOC_TAG_LEN => {
+                        if hex::decode_to_slice(w, &mut t).is_err() {
+                            bail!("change message has a malformed document tag");
+                        }
+                    }
+                    _ => bail!("change message has a malformed document tag"),
+                }
+                (Some(t), words.next())
+            }
+            _ => bail!("change message is not a chain link"),
         };
-        let mut prev = [0u8; 32];
-        if rest.len() != 64 || hex::decode_to_slice(rest, &mut prev).is_err() {
-            bail!("change message has a malformed chain link");
+        let (prev, mut rest) = match prev {
+            Some(w) if w.contains('=') && doc.is_some() => (None, Some(w)),
+            p => (p, words.next()),
+        };
+        while let Some(w) = rest {
+            // Extensions only in the tagged format, each `name=value`, printable ASCII.
+            let ok = doc.is_some()
+                && w.split_once('=').is_some_and(|(k, v)| {
+                    !k.is_empty()
+                        && !v.is_empty()
+                        && k.bytes()
+                            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+                        && v.bytes().all(|b| b.is_ascii_graphic())
+                });
+            if !ok {
+                bail!("change message is not a chain link");
+            }
+            rest = words.next();
         }
-        Ok(Some(ChainMeta { prev: Some(prev) }))
+        let prev = match prev {
+            None => None,
+            Some(w) => {
+                let mut p = [0u8; 32];
+                if w.len() != 64 || hex::decode_to_slice(w, &mut p).is_err() {
+                    bail!("change message has a malformed chain link");
+                }
+                Some(p)
+            }
+        };
+        Ok(Some(ChainMeta { prev, doc }))
     }
 }
 
@@ -331,5 +424,51 @@ mod tests {
         let mut c = change_by(&id);
         let forged = SignedChange::sign(&other, &doc, &mut c);
         assert!(forged.verify().is_err());
+    }
+
+    #[test]
+    fn chain_links_read_back_in_both_formats_and_later_words_are_kept() {
+        let doc = DocId::new_random(super::super::Kind::Notice);
+        let prev = [7u8; 32];
+        for m in [
+            ChainMeta::for_doc(&doc, None),
+            ChainMeta::for_doc(&doc, Some(prev)),
+            ChainMeta {
+                prev: Some(prev),
+                doc: None,
+            },
+            ChainMeta {
+                prev: None,
+                doc: None,
+            },
+        ] {
+            assert_eq!(ChainMeta::parse(Some(&m.encode())).unwrap(), Some(m));
+        }
+        let tag = hex::encode(doc_tag(&doc));
+        let p = hex::encode(prev);
+        // What a later version may add after the link: read, not refused.
+        for m in [
+            format!("cl/2 {tag} {p} a=0011 day=20430"),
+            format!("cl/2 {tag} a=0011"),
+        ] {
+            let got = ChainMeta::parse(Some(&m)).unwrap().unwrap();
+            assert_eq!(got.doc, Some(doc_tag(&doc)), "{m}");
+        }
+        // Anything else is not a chain link.
+        for m in [
+            format!("cl/1 {p} a=0011"),
+            format!("cl/2 {tag} {p} junk"),
+            format!("cl/2 {tag} {p} =x"),
+            format!("cl/2 {tag} {p} A=x"),
+            format!("cl/2 {tag} {p} {p}"),
+            format!("cl/2 {}", &tag[..30]),
+            "cl/2".to_string(),
+            "cl/3".to_string(),
+            format!("cl/2 {tag}  {p}"),
+        ] {
+            assert!(ChainMeta::parse(Some(&m)).is_err(), "{m}");
+        }
+        // Another document's tag is seen as such.
+        assert_ne!(doc_tag(&doc), doc_tag(&DocId::roster()));
     }
 }

@@ -544,7 +544,7 @@ impl EditCtx {
                 hex::decode_to_slice(h, &mut b).ok().map(|()| b)
             }),
         };
-        let message = ChainMeta { prev }.encode();
+        let message = ChainMeta::for_doc(id, prev).encode();
         doc.transact_with::<_, _, AutomergeError, _>(
             |_| {
                 CommitOptions::default()

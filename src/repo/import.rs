@@ -281,6 +281,48 @@ pub(super) fn apply(
         return Ok(());
     };
     db.expire_pending(now - crate::store::PENDING_TTL_SECS)?;
+    // One change belongs to one document (issue 21, fault 4): sync and the store know
+    // a change by its hash, so a copy signed for a second document would leave two
+    // nodes "Synced" over different documents. A change whose bytes name another
+    // document, or that is held (or arrives in this batch) under another, is hostile:
+    // only its author can have signed the second copy.
+    let mut bound: BTreeMap<[u8; 32], DocId> = BTreeMap::new();
+    let mut verified_one_doc = Vec::with_capacity(verified.len());
+    for v in verified {
+        let other = if v.names_another_document() {
+            Some("its bytes name another document".to_string())
+        } else if let Some(d) = bound.get(&v.hash.0).filter(|d| **d != v.signed.doc) {
+            Some(format!(
+                "the same change arrived for another document ({d})"
+            ))
+        } else {
+            db.held_doc(&v.hash.0)?
+                .filter(|d| d != v.signed.doc.as_str())
+                .map(|d| format!("the change is held in another document ({d})"))
+        };
+        match other {
+            Some(why) => {
+                let id = v.signed.doc.clone();
+                refuse(
+                    db,
+                    &id,
+                    &v,
+                    format!("signed for another document: {why}"),
+                    true,
+                    via,
+                    report,
+                    now,
+                )?;
+            }
+            None => {
+                bound
+                    .entry(v.hash.0)
+                    .or_insert_with(|| v.signed.doc.clone());
+                verified_one_doc.push(v);
+            }
+        }
+    }
+    let verified = verified_one_doc;
     let (roster_in, rest): (Vec<_>, Vec<_>) = verified
         .into_iter()
         .partition(|v| v.signed.doc.kind() == Kind::Roster);

@@ -266,6 +266,18 @@ impl<'a> Db<'a> {
             .exists([&hash[..]])?)
     }
 
+    /// The document a stored change (valid or set aside) belongs to.
+    pub fn held_doc(&self, hash: &[u8; 32]) -> Result<Option<String>> {
+        Ok(self
+            .0
+            .prepare_cached(
+                "SELECT doc_id FROM changes WHERE hash = ?1
+                 UNION ALL SELECT doc_id FROM quarantine WHERE hash = ?1 LIMIT 1",
+            )?
+            .query_row([&hash[..]], |r| r.get(0))
+            .optional()?)
+    }
+
     #[allow(clippy::too_many_arguments)]
     pub fn insert_change(
         &self,

@@ -89,6 +89,15 @@ impl Db<'_> {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
+    /// Does `doc` have changes set aside? (One index probe: `quarantined_of` reads
+    /// their bytes.)
+    pub fn has_quarantined(&self, doc: &DocId) -> Result<bool> {
+        Ok(self
+            .0
+            .prepare_cached("SELECT 1 FROM quarantine WHERE doc_id = ?1 LIMIT 1")?
+            .exists([doc.as_str()])?)
+    }
+
     /// Documents holding changes (valid or quarantined) by `author`.
     pub fn docs_touched_by(&self, author: &NodeId) -> Result<Vec<DocId>> {
         let mut st = self.0.prepare_cached(

