@@ -152,9 +152,9 @@ impl Repo {
                 node.short()
             );
         }
-        // The cut: the node's chain heads as we hold them, not every hash — a device
-        // with 100,000 changes has one head (see `verdict::roster`).
-        let links = self.store.read().links_of(&node)?;
+        // The cut: the node's chain heads among its valid changes, not every hash — a
+        // device with 100,000 changes has one head (see `verdict::roster`).
+        let links = self.store.read().valid_links_of(&node)?;
         let n = links.len();
         let mut cut = verdict::roster::chain_heads(&links);
         if cut.len() > verdict::roster::MAX_CUT_HEADS {

@@ -354,15 +354,26 @@ pub(super) fn apply(
             )?;
             continue;
         }
-        revoked_authors |=
-            outcome.kept.contains_key(&v.author) || outcome.roster.member(&v.author).is_none();
+        // A revoked node's change can be a missing link of its chain, and its cut
+        // keep more — only if it is new here and a cut names it as a head or a held
+        // link names it as a predecessor. Anything else by a revoked key (a change
+        // every node holds, sent again; a change outside every cut) must not cost a
+        // roster evaluation each (issue 21 review).
+        revoked_authors |= outcome.roster.member(&v.author).is_none()
+            || (outcome.kept.contains_key(&v.author)
+                && !db.has_change(&v.hash.0)?
+                && !db.in_quarantine(&v.hash.0)?
+                && (outcome
+                    .standing
+                    .iter()
+                    .any(|r| r.target == v.author && r.cut.contains(&v.hash.0))
+                    || db.is_named_as_prev(&v.hash.0)?));
         groups.entry(v.signed.doc.clone()).or_default().push(v);
     }
     // Daily quota of new requests per device: record every creation, rank them.
     let mut pairs: BTreeSet<(NodeId, i64)> = BTreeSet::new();
     for v in groups.values().flatten() {
-        let role = outcome.roster.member(&v.author).map(|m| m.role);
-        if verdict::doc::counts_for_quota(v, role) {
+        if verdict::doc::counts_for_quota(v, &outcome) {
             let day = verdict::doc::day_of(v);
             db.record_creation(
                 &v.hash.0,
@@ -381,12 +392,14 @@ pub(super) fn apply(
             over.extend(db.over_quota(a, *d, verdict::doc::DAILY_REQUEST_QUOTA)?);
         }
     }
-    // Requests held as valid whose creation a newcomer pushed past the quota.
+    // Requests held as valid whose creation a newcomer pushed past the quota — also
+    // those this import brings a change to: the usual path judges only the new
+    // changes, and would leave the held creation valid here while a node that got
+    // the newcomers first voids it (issue 21 review).
     let mut bumped: BTreeSet<DocId> = BTreeSet::new();
     for h in &over {
         if db.has_change(h)?
             && let Some(c) = db.change_by_hash(h)?
-            && !groups.contains_key(&c.signed.doc)
         {
             bumped.insert(c.signed.doc);
         }
@@ -443,7 +456,17 @@ pub(super) fn apply(
         },
     )?;
     for (id, changes) in others {
-        import_doc(db, &judge, me, &id, changes, via, report, now)?;
+        if bumped.remove(&id) {
+            let mut changes = changes;
+            changes.extend(
+                db.pending_for(&id)?
+                    .into_iter()
+                    .filter_map(|p| p.verify().ok()),
+            );
+            reevaluate(db, &outcome, me, &id, changes, via, report, now)?;
+        } else {
+            import_doc(db, &judge, me, &id, changes, via, report, now)?;
+        }
     }
     for id in bumped {
         reevaluate(db, &outcome, me, &id, Vec::new(), via, report, now)?;

@@ -268,6 +268,18 @@ pub(super) fn import_roster(
             );
         }
     }
+    // Creations that no longer count leave the quota ranking before any document is
+    // judged again, so none is ranked behind a creation its author may no longer make
+    // (those that count again come back as their documents are judged).
+    for a in &authors {
+        for h in db.creations_of(a)? {
+            let counts = outcome.roster.member(a).is_some()
+                && outcome.kept.get(a).is_none_or(|kept| kept.contains(&h));
+            if !counts {
+                db.forget_creation(&h)?;
+            }
+        }
+    }
     for d in docs {
         if d.kind() != Kind::Roster {
             reevaluate(db, &outcome, me, &d, Vec::new(), via, report, now)?;
@@ -384,17 +396,11 @@ pub(super) fn import_doc(
         slow |= n != queue.len();
     }
     if slow {
-        queue = void_by_dependency(db, queue, via, report, now)?;
-        if queue.is_empty() {
-            return Ok(());
+        queue = void_by_dependency(db, id, queue, via, report, now)?;
+        if !seq_twin && id.kind() == Kind::Receipt {
+            queue = receipt_line(db, judge, me, id, queue, via, report, now)?;
         }
-    }
-    if slow {
-        if !seq_twin
-            && id.kind() == Kind::Receipt
-            && let [c] = queue.as_slice()
-            && receipt_fork(db, judge, me, id, c, via, report, now)?
-        {
+        if queue.is_empty() {
             return Ok(());
         }
         return reevaluate(db, judge.roster, me, id, queue, via, report, now);
@@ -414,7 +420,7 @@ pub(super) fn import_doc(
         for c in queue {
             let mut ready = true;
             for d in c.change.deps() {
-                if !db.has_change(&d.0)? {
+                if !db.has_change_in(id, &d.0)? {
                     ready = false;
                     break;
                 }
@@ -465,7 +471,7 @@ pub(super) fn import_doc(
         if c.change
             .deps()
             .iter()
-            .any(|d| db.in_quarantine(&d.0).unwrap_or(false))
+            .any(|d| db.in_quarantine_of(id, &d.0).unwrap_or(false))
         {
             db.quarantine(
                 &c.hash.0,
@@ -496,169 +502,6 @@ pub(super) fn import_doc(
     Ok(())
 }
 
-/// Sets aside the changes of `queue` built on a change that is void here (in
-/// quarantine, or set aside just before in this loop), whose other dependencies are
-/// held: a full evaluation would find each void for that dependency and nothing else
-/// moved (a void change takes part in no twin contest and creates no request), so they
-/// need none — a small change built on a void fork of a large document costs its own
-/// weight, not the document's (issue 21 review). Returns the rest.
-fn void_by_dependency(
-    db: Db<'_>,
-    queue: Vec<VerifiedChange>,
-    via: Option<&NodeId>,
-    report: &mut ImportReport,
-    now: i64,
-) -> Result<Vec<VerifiedChange>> {
-    let mut void: BTreeSet<[u8; 32]> = BTreeSet::new();
-    let mut rest = queue;
-    loop {
-        let mut progress = false;
-        let mut keep = Vec::with_capacity(rest.len());
-        for c in rest {
-            let mut on_void = false;
-            let mut held = true;
-            for d in c.change.deps() {
-                if void.contains(&d.0) || db.in_quarantine(&d.0)? {
-                    on_void = true;
-                } else if !db.has_change(&d.0)? {
-                    held = false;
-                    break;
-                }
-            }
-            if !(on_void && held) {
-                keep.push(c);
-                continue;
-            }
-            progress = true;
-            void.insert(c.hash.0);
-            db.remove_pending(&c.hash.0)?;
-            if !db.quarantine(
-                &c.hash.0,
-                &c.signed,
-                &c.author,
-                verdict::roster::DEPENDS_ON_VOID,
-                via,
-                now,
-            )? {
-                report.overflow = true;
-            }
-            report.quarantined += 1;
-            report
-                .void_reasons
-                .push(verdict::roster::DEPENDS_ON_VOID.to_string());
-        }
-        rest = keep;
-        if !progress || rest.is_empty() {
-            return Ok(rest);
-        }
-    }
-}
-
-/// One change that forks a receipt's line, judged against the line alone. A receipt's
-/// valid changes are a line (forks are twins by depth, `verdict::doc::twin_keys`), so
-/// the fork's contest is with the one change of the line built on the same
-/// dependencies: the fork wins by hash if valid, as in `verdict::doc::evaluate`, and
-/// then that change and the rest of the line after it are void. Nothing held aside can
-/// change its verdict (a fork set aside at the same depth lost to a smaller hash than
-/// this winner's, and nothing held builds on a change that was not held), so this is
-/// the full evaluation's outcome — without replaying every fork held, void ones
-/// included (issue 21 review: 648 ms for a 319-byte fork with 24 capped forks held).
-/// `Ok(false)`: not such a fork (the caller re-evaluates the document).
-#[allow(clippy::too_many_arguments)]
-fn receipt_fork(
-    db: Db<'_>,
-    judge: &verdict::doc::Judge<'_>,
-    me: &NodeId,
-    id: &DocId,
-    c: &VerifiedChange,
-    via: Option<&NodeId>,
-    report: &mut ImportReport,
-    now: i64,
-) -> Result<bool> {
-    let deps = c.change.deps().to_vec();
-    if id.receipt_owner() != Some(c.author) || deps.len() > 1 {
-        return Ok(false);
-    }
-    for d in &deps {
-        if !db.has_change(&d.0)? {
-            return Ok(false);
-        }
-    }
-    let (doc, _) = load_doc(db, id)?;
-    // The line from `c`'s depth on: the change built on `deps`, and what follows it.
-    let after: Vec<automerge::Change> = doc.get_changes(&deps);
-    let mut at_depth = after.iter().filter(|x| x.deps() == deps.as_slice());
-    let (Some(rival), None) = (at_depth.next(), at_depth.next()) else {
-        return Ok(false);
-    };
-    if after.iter().any(|x| x.deps().len() > 1) {
-        return Ok(false);
-    }
-    let rival = rival.hash().0;
-    let rebuild = || rebuild_doc(db, id).unwrap_or_default();
-    let mut probe = if deps.is_empty() {
-        Automerge::new()
-    } else {
-        match doc.fork_at(&deps) {
-            Ok(d) => d,
-            Err(_) => return Ok(false),
-        }
-    };
-    let mut judged = verdict::doc::Judged {
-        doc: Automerge::new(),
-        valid: Vec::new(),
-        void: Vec::new(),
-        refused: Vec::new(),
-        waiting: Vec::new(),
-        equivocators: BTreeSet::from([c.author]),
-        passes: 1,
-    };
-    match verdict::doc::judge_one(id, judge, &mut probe, c, &rebuild) {
-        verdict::doc::Verdict::Valid if c.hash.0 < rival => {
-            // The fork wins: the rival and the line after it are void.
-            let dropped: BTreeSet<[u8; 32]> = after.iter().map(|x| x.hash().0).collect();
-            let rows = db
-                .doc_changes(id)?
-                .into_iter()
-                .filter(|r| dropped.contains(&r.hash))
-                .collect();
-            for v in reverify(rows) {
-                let why = if v.hash.0 == rival {
-                    verdict::doc::EQUIVOCATION_LOSER
-                } else {
-                    verdict::roster::DEPENDS_ON_VOID
-                };
-                judged.void.push((v, why.into()));
-            }
-            judged.valid.push(c.clone());
-            judged.doc = probe;
-        }
-        verdict::doc::Verdict::Valid => {
-            judged
-                .void
-                .push((c.clone(), verdict::doc::EQUIVOCATION_LOSER.into()));
-        }
-        verdict::doc::Verdict::Void(why) => judged.void.push((c.clone(), why)),
-        verdict::doc::Verdict::Refused(why, hostile) => {
-            judged.refused.push((c.clone(), why, hostile))
-        }
-    }
-    let valid_before: BTreeSet<[u8; 32]> = after.iter().map(|x| x.hash().0).collect();
-    write_judged(
-        db,
-        id,
-        judged,
-        &valid_before,
-        Some(&doc),
-        Written::Held,
-        me,
-        via,
-        report,
-        now,
-    )?;
-    Ok(true)
-}
-
 /// Re-judges a document from every change held for it (log and quarantine) plus
 /// `extra`, and moves changes to where the verdict puts them.
 #[allow(clippy::too_many_arguments)]
@@ -683,9 +526,15 @@ pub(super) fn reevaluate(
     all.extend(reverify(db.quarantined_of(id)?));
     all.extend(extra);
     let mut over = BTreeSet::new();
-    for c in all.iter().filter(|c| {
-        verdict::doc::counts_for_quota(c, outcome.roster.member(&c.author).map(|m| m.role))
-    }) {
+    for c in &all {
+        // A creation that no longer counts (its author revoked outside the cut) leaves
+        // the ranking; one that counts again (the revocation fell) comes back.
+        if !verdict::doc::counts_for_quota(c, outcome) {
+            if verdict::doc::creates_request(c) {
+                db.forget_creation(&c.hash.0)?;
+            }
+            continue;
+        }
         let day = verdict::doc::day_of(c);
         db.record_creation(&c.hash.0, &c.author, day, c.change.timestamp(), id)?;
         if outcome.roster.active_role(&c.author) != Some(Role::Official) {

@@ -47,6 +47,7 @@ mod edits;
 mod import;
 mod invite;
 mod judge;
+mod shortcut;
 mod storage;
 pub use invite::Invite;
 // What the rooms share with each other and with `health`, `receipts` and `loaded`,
@@ -55,6 +56,7 @@ use docs::*;
 use edits::EditCtx;
 use import::*;
 use judge::*;
+use shortcut::*;
 // The protocol defines what it needs to know of a refusal; `repo` fills it.
 pub use crate::sync::RejectedChange;
 

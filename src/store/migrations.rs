@@ -209,5 +209,9 @@ pub fn migrations() -> Migrations<'static> {
                  last_reason TEXT NOT NULL
              );",
         ),
+        // 9: chain links by the change they name, so an import asks in one probe
+        // whether a revoked node's new change is a missing link of its chain (only
+        // then can its cut keep more: `repo::import::apply`).
+        M::up("CREATE INDEX links_prev ON links(prev);"),
     ])
 }

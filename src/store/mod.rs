@@ -266,16 +266,26 @@ impl<'a> Db<'a> {
             .exists([&hash[..]])?)
     }
 
-    /// The document a stored change (valid or set aside) belongs to.
+    /// The document a held change (valid, set aside or waiting) belongs to.
     pub fn held_doc(&self, hash: &[u8; 32]) -> Result<Option<String>> {
         Ok(self
             .0
             .prepare_cached(
                 "SELECT doc_id FROM changes WHERE hash = ?1
-                 UNION ALL SELECT doc_id FROM quarantine WHERE hash = ?1 LIMIT 1",
+                 UNION ALL SELECT doc_id FROM quarantine WHERE hash = ?1
+                 UNION ALL SELECT doc_id FROM pending WHERE hash = ?1 LIMIT 1",
             )?
             .query_row([&hash[..]], |r| r.get(0))
             .optional()?)
+    }
+
+    /// Is `hash` a valid change of `doc`? (A dependency counts only in its own
+    /// document.)
+    pub fn has_change_in(&self, doc: &DocId, hash: &[u8; 32]) -> Result<bool> {
+        Ok(self
+            .0
+            .prepare_cached("SELECT 1 FROM changes WHERE hash = ?1 AND doc_id = ?2")?
+            .exists(params![&hash[..], doc.as_str()])?)
     }
 
     #[allow(clippy::too_many_arguments)]

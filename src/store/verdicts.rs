@@ -35,6 +35,14 @@ impl Db<'_> {
             .exists([&hash[..]])?)
     }
 
+    /// Is `hash` set aside as a change of `doc`?
+    pub fn in_quarantine_of(&self, doc: &DocId, hash: &[u8; 32]) -> Result<bool> {
+        Ok(self
+            .0
+            .prepare_cached("SELECT 1 FROM quarantine WHERE hash = ?1 AND doc_id = ?2")?
+            .exists(rusqlite::params![&hash[..], doc.as_str()])?)
+    }
+
     /// Sets a change aside. Returns false when the author's share is full.
     #[allow(clippy::too_many_arguments)]
     pub fn quarantine(
@@ -160,6 +168,32 @@ impl Db<'_> {
             ))
         })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Chain links of `author`'s valid changes only: what a revocation cut may name as
+    /// heads. A change set aside or waiting here is held by no other node (neither is
+    /// forwarded), so a cut naming it would keep the revoked node's history here and
+    /// nowhere else (issue 21 review, P1).
+    pub fn valid_links_of(&self, author: &NodeId) -> Result<Vec<Link>> {
+        let mut st = self.0.prepare_cached(
+            "SELECT c.hash, l.prev FROM changes c LEFT JOIN links l ON l.hash = c.hash
+             WHERE c.author = ?1",
+        )?;
+        let rows = st.query_map([&author.0[..]], |r| {
+            Ok((
+                hash32(r.get(0)?),
+                r.get::<_, Option<Vec<u8>>>(1)?.map(hash32),
+            ))
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Does a held chain link name `hash` as its predecessor?
+    pub fn is_named_as_prev(&self, hash: &[u8; 32]) -> Result<bool> {
+        Ok(self
+            .0
+            .prepare_cached("SELECT 1 FROM links WHERE prev = ?1 LIMIT 1")?
+            .exists([&hash[..]])?)
     }
 
     /// Number of chain links held: part of the roster verdict's cache key, since a
@@ -291,6 +325,23 @@ impl Db<'_> {
                 "INSERT OR IGNORE INTO creations(hash, author, day, time, doc_id) VALUES(?1, ?2, ?3, ?4, ?5)",
             )?
             .execute(params![&hash[..], &author.0[..], day, time, doc.as_str()])?;
+        Ok(())
+    }
+
+    /// The creations of `author` in the quota ranking.
+    pub fn creations_of(&self, author: &NodeId) -> Result<Vec<[u8; 32]>> {
+        let mut st = self
+            .0
+            .prepare_cached("SELECT hash FROM creations WHERE author = ?1")?;
+        let rows = st.query_map([&author.0[..]], |r| Ok(hash32(r.get(0)?)))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Takes a creation out of the quota ranking (it no longer counts).
+    pub fn forget_creation(&self, hash: &[u8; 32]) -> Result<()> {
+        self.0
+            .prepare_cached("DELETE FROM creations WHERE hash = ?1")?
+            .execute([&hash[..]])?;
         Ok(())
     }
 

@@ -54,10 +54,13 @@ pub fn creates_request(c: &VerifiedChange) -> bool {
 /// by the change alone, the same on every node. One the rules refuse is never stored
 /// anywhere, so counting it would let junk a node happened to see void an honest
 /// request on that node only (issue 21, fault 5: 300 refused creations voided a
-/// kiosk's real request on the office, not on the courier).
-pub fn counts_for_quota(c: &VerifiedChange, role: Option<crate::model::Role>) -> bool {
+/// kiosk's real request on the office, not on the courier). Nor does one its author
+/// may not make now — a stranger's, or a revoked key's outside its cut: void, never
+/// forwarded, it would void honest requests on the node that holds it only (issue 21
+/// review: a stolen key's 300 creations handed to the office alone).
+pub fn counts_for_quota(c: &VerifiedChange, roster: &RosterOutcome) -> bool {
     creates_request(c)
-        && role.is_some_and(|role| {
+        && roster.author(c).is_ok_and(|role| {
             super::rules::check_change(&c.signed.doc, role, &Automerge::new(), c).is_ok()
         })
 }

@@ -404,15 +404,28 @@ fn review_own_hello_replayed_is_refused_and_restricted_never_synced() {
 /// `forks` × the cap. Measured against the same on a receipt under the cap: the work
 /// of a ~300-byte change grows with the whole receipt, which forks make unbounded.
 fn small_change_cost_after_forks(forks: usize) -> (f64, usize, u64) {
-    let (t, b, o, _) = small_change_cost(forks, false);
+    let (t, b, o, _) = small_change_cost(forks, On::Line);
     (t, b, o)
 }
 
-/// The same, each small change built on a fork set aside (void) rather than on the
-/// line: `on_void_fork`.
-/// Also returns the CPU time of importing the first fork, alone: what the receipt
-/// weighs.
-fn small_change_cost(forks: usize, on_void_fork: bool) -> (f64, usize, u64, f64) {
+/// Where the small changes of `small_change_cost` go.
+#[derive(Clone, Copy, PartialEq)]
+enum On {
+    /// Forks of the line, each against the change of the line at its depth.
+    Line,
+    /// Each built on a fork set aside (void).
+    VoidFork,
+    /// A chain extending the line's tip (the winning capped fork).
+    WinnerTip,
+    /// Forks of the line while a change waits for a dependency nobody sent (it joins
+    /// every later import of the receipt).
+    WithParked,
+    /// Forks of the line after a change that names an ancestor again (a merge of the
+    /// line's tip and its parent: still a line, which the rules allow).
+    AfterMerge,
+}
+
+fn small_change_cost(forks: usize, place: On) -> (f64, usize, u64, f64) {
     let (mut c, k, rc) = kiosk_with_receipt();
     let base = doc_of(&k, &rc);
     let held = base.stats().num_ops;
@@ -434,24 +447,71 @@ fn small_change_cost(forks: usize, on_void_fork: bool) -> (f64, usize, u64, f64)
     import_all(&mut c.office, big[1..].to_vec());
     let ops = doc_of(&c.office, &rc).stats().num_ops;
     let mut on = base.clone();
-    if on_void_fork {
-        let void = c.office.verdict_sets().unwrap().1;
-        let fork = big
-            .iter()
+    let (valid, void) = c.office.verdict_sets().unwrap();
+    let held_fork = |set: &Vec<[u8; 32]>| {
+        big.iter()
             .map(|f| automerge::Change::from_bytes(f.bytes.clone()).unwrap())
-            .find(|f| void.contains(&f.hash().0))
-            .expect("a fork set aside");
-        on.apply_changes(vec![fork]).unwrap();
+            .find(|f| set.contains(&f.hash().0))
+    };
+    match place {
+        On::Line | On::AfterMerge => {}
+        On::VoidFork => on
+            .apply_changes(vec![held_fork(&void).expect("a fork set aside")])
+            .unwrap(),
+        On::WinnerTip => on
+            .apply_changes(vec![held_fork(&valid).expect("a fork on the line")])
+            .unwrap(),
+        On::WithParked => {
+            let m = forge_with(&k, base.clone(), &rc, new_actor(&k.node_id()), None, |tx| {
+                let n = notices_map(tx);
+                tx.put(&n, DocId::new_random(Kind::Notice).as_str(), 1i64)
+                    .unwrap();
+            });
+            let mut past_m = base.clone();
+            past_m
+                .apply_changes(vec![automerge::Change::from_bytes(m.bytes).unwrap()])
+                .unwrap();
+            let y = forge_with(&k, past_m, &rc, new_actor(&k.node_id()), None, |tx| {
+                let n = notices_map(tx);
+                tx.put(&n, DocId::new_random(Kind::Notice).as_str(), 2i64)
+                    .unwrap();
+            });
+            let r = c.office.import(vec![y], None).unwrap();
+            assert_eq!(r.pending, 1, "{r:?}");
+        }
     }
-    let small: Vec<SignedChange> = (0..20)
-        .map(|_| {
-            forge_with(&k, on.clone(), &rc, new_actor(&k.node_id()), None, |tx| {
-                let m = notices_map(tx);
-                let id = DocId::new_random(Kind::Notice);
-                tx.put(&m, id.as_str(), 1_700_000_000i64).unwrap();
-            })
-        })
-        .collect();
+    if place == On::AfterMerge {
+        let w = held_fork(&valid).expect("a fork on the line");
+        let mut tip = base.clone();
+        tip.apply_changes(vec![w]).unwrap();
+        let m = forge_with(&k, tip, &rc, new_actor(&k.node_id()), None, |tx| {
+            let n = notices_map(tx);
+            tx.put(&n, DocId::new_random(Kind::Notice).as_str(), 3i64)
+                .unwrap();
+        });
+        let mut ex = automerge::Change::from_bytes(m.bytes).unwrap().decode();
+        ex.deps.extend(base.get_heads());
+        ex.deps.sort();
+        let mut merged = automerge::Change::from(ex);
+        let m = SignedChange::sign(k.identity(), &rc, &mut merged);
+        let r = c.office.import(vec![m], None).unwrap();
+        assert_eq!(r.accepted, 1, "the merge extends the line: {r:?}");
+    }
+    let mut small: Vec<SignedChange> = Vec::new();
+    for _ in 0..20 {
+        let s = forge_with(&k, on.clone(), &rc, new_actor(&k.node_id()), None, |tx| {
+            let m = notices_map(tx);
+            let id = DocId::new_random(Kind::Notice);
+            tx.put(&m, id.as_str(), 1_700_000_000i64).unwrap();
+        });
+        if place == On::WinnerTip {
+            on.apply_changes(vec![
+                automerge::Change::from_bytes(s.bytes.clone()).unwrap(),
+            ])
+            .unwrap();
+        }
+        small.push(s);
+    }
     let bytes = bytes_of(&small);
     let cpu = cpu_s();
     for s in small {
@@ -478,7 +538,7 @@ fn review_cost_of_a_small_receipt_change_after_forks() {
         t1 * 1e3,
         t1 / t0
     );
-    let (_, _, _, weight1) = small_change_cost(1, false);
+    let (_, _, _, weight1) = small_change_cost(1, On::Line);
     assert!(
         t1 < 10.0 * t0 || t1 < 3.0 * weight1,
         "a small change to a receipt costs what the receipt weighs, not what it sent"
@@ -486,14 +546,75 @@ fn review_cost_of_a_small_receipt_change_after_forks() {
     // Against what the receipt weighs (one capped fork imported alone), which is
     // steadier than a small change's cost: whether each small fork wins by hash or
     // not moves that from 1.5 to 12 ms.
-    let (t2, b2, _, weight) = small_change_cost(24, true);
+    for (place, what) in [
+        (On::VoidFork, "built on a void fork"),
+        (On::WinnerTip, "extending the line's tip"),
+        (On::WithParked, "a fork while a change waits"),
+        (On::AfterMerge, "a fork after a merge on the line"),
+    ] {
+        let (t2, b2, _, weight) = small_change_cost(24, place);
+        eprintln!(
+            "{what}: {b2} B -> {:.1} ms cpu; one capped fork alone: {:.1} ms",
+            t2 * 1e3,
+            weight * 1e3
+        );
+        assert!(
+            t2 < 2.0 * weight,
+            "{what}: a small change costs its weight, not the forks held"
+        );
+    }
+}
+
+/// Round 3 stop 5 review: any change by a revoked key — a change every node holds,
+/// sent again — forced a full roster evaluation (every roster change re-verified, the
+/// revoked node's whole chain walked) per import. Only a new change that a cut names
+/// as a head, or a held link names as a predecessor, can make a cut keep more; others
+/// now cost what a duplicate costs. Measured against the same duplicates of an
+/// official's change.
+#[test]
+fn review_a_revoked_keys_old_change_sent_again_costs_a_duplicate() {
+    let mut c = Commune::new();
+    let mut kiosk = c.member("kiosk", Role::Kiosk);
+    let r = kiosk
+        .submit_request(&conglang::model::RequestDraft {
+            hamlet: "Nà Khoang".into(),
+            name: "Đinh Thị Nở".into(),
+            text: "Xin giấy".into(),
+            ..Default::default()
+        })
+        .unwrap();
+    for i in 0..1_500 {
+        kiosk
+            .edit_request_text(&r.code, &format!("Xin giấy, lần {i}"))
+            .unwrap();
+    }
+    exchange(&mut kiosk, &mut c.office);
+    c.office.roster_revoke(kiosk.node_id()).unwrap();
+    let mine = kiosk.changes_missing(&r.id, &[]).unwrap().remove(5);
+    let notice = c
+        .office
+        .post_notice(&conglang::model::NoticeDraft {
+            title: "Họp".into(),
+            ..Default::default()
+        })
+        .unwrap();
+    let theirs = c.office.changes_missing(&notice, &[]).unwrap().remove(0);
+    let mut cost = |s: &SignedChange| {
+        let cpu = cpu_s();
+        for _ in 0..30 {
+            let rep = c.office.import(vec![s.clone()], None).unwrap();
+            assert_eq!(rep.duplicates, 1, "{rep:?}");
+        }
+        cpu_s() - cpu
+    };
+    let (t_official, t_revoked) = (cost(&theirs), cost(&mine));
     eprintln!(
-        "built on a void fork: {b2} B -> {:.1} ms cpu; one capped fork alone: {:.1} ms",
-        t2 * 1e3,
-        weight * 1e3
+        "30 duplicates: an official's change {:.1} ms, a revoked kiosk's {:.1} ms",
+        t_official * 1e3,
+        t_revoked * 1e3
     );
     assert!(
-        t2 < 2.0 * weight,
-        "a small change built on a void fork costs its weight, not the forks held"
+        t_revoked < 5.0 * t_official + 0.05,
+        "a revoked key's change sent again costs a duplicate, not a roster evaluation"
     );
 }

@@ -977,6 +977,61 @@ fn p1_a_refused_change_becomes_the_cut_and_nodes_diverge() {
     );
 }
 
+/// P1, second form (issue 21 review of round 3 stop 5): the kiosk key sends the office
+/// alone a change built on a change it never sends, chained to its real head. The
+/// change waits in `pending` (never forwarded), yet its chain link was noted and made
+/// it the kiosk's only head, so the office's revocation cut named it: the kiosk's
+/// honest history inside the cut stayed valid at the office and was void everywhere
+/// else. A cut names heads among the author's *valid* changes only.
+#[test]
+fn p1_a_pending_change_never_becomes_the_cut() {
+    let mut c = Commune::new();
+    let mut o2 = c.member("office-2", Role::Official);
+    let mut kiosk = c.member("kiosk", Role::Kiosk);
+    let q = kiosk
+        .submit_request(&conglang::model::RequestDraft {
+            hamlet: "Nà Khoang".into(),
+            name: "Đinh Thị Nở".into(),
+            text: "Xin giấy".into(),
+            ..Default::default()
+        })
+        .unwrap();
+    crate::harness::exchange(&mut kiosk, &mut c.office);
+    crate::harness::exchange(&mut c.office, &mut o2);
+    let k = kiosk.node_id();
+    let links: Vec<(Hash, Option<Hash>)> = held_of(&kiosk)
+        .into_iter()
+        .filter_map(|s| s.verify().ok())
+        .filter(|v| v.author == k)
+        .map(|v| (v.hash.0, v.chain.and_then(|m| m.prev)))
+        .collect();
+    let heads = conglang::verdict::roster::chain_heads(&links);
+    assert_eq!(heads.len(), 1);
+    let base = crate::harness::doc_of(&kiosk, &q.id);
+    let phantom = forge_chained(&kiosk, base.clone(), &q.id, Some(heads[0]), |tx| {
+        tx.put(ROOT, "text", "a").unwrap();
+    });
+    let mut past = base;
+    past.apply_changes(vec![automerge::Change::from_bytes(phantom.bytes).unwrap()])
+        .unwrap();
+    let x = forge_chained(&kiosk, past, &q.id, Some(heads[0]), |tx| {
+        tx.put(ROOT, "text", "b").unwrap();
+    });
+    let rep = c.office.import(vec![x], Some(&k)).unwrap();
+    assert_eq!(rep.pending, 1, "{rep:?}");
+    c.office.roster_revoke(k).unwrap();
+    o2.import(held_of(&c.office), Some(&c.office.node_id()))
+        .unwrap();
+    c.office.import(held_of(&o2), Some(&o2.node_id())).unwrap();
+    let at_office = c.office.request(&q.code).unwrap().is_some();
+    let at_o2 = o2.request(&q.code).unwrap().is_some();
+    assert!(
+        at_office == at_o2 && at_office,
+        "same stored changes, the kiosk's honest request (inside the cut) valid at the \
+         office: {at_office}, at office-2: {at_o2}"
+    );
+}
+
 // ---- P4: a stranger makes a member node evaluate the whole roster ---------------------
 
 /// P4 — passes, but measures an amplification (see the report: ~2.3–5 s in a debug

@@ -733,6 +733,122 @@ fn refused_creations_do_not_count_against_the_quota() {
     );
 }
 
+/// A request held as valid whose creation a batch of earlier-dated creations pushes
+/// past the quota is judged again even when the same batch brings a change to that
+/// request (issue 21 review): before, the usual path judged only the new change and
+/// kept the creation valid on the node that got it all at once, while a node that got
+/// the creations first voided it.
+#[test]
+fn a_request_pushed_past_the_quota_is_void_whatever_arrives_with_the_push() {
+    use conglang::verdict::doc::DAILY_REQUEST_QUOTA;
+    let mut c = Commune::new();
+    let mut kiosk = c.member("kiosk", Role::Kiosk);
+    let honest = ask(&mut kiosk, "Xin giấy xác nhận cư trú");
+    let at = kiosk.request(&honest.code).unwrap().unwrap().created_at;
+    let mut a = c.member("courier-a", Role::Courier);
+    let mut b = c.member("courier-b", Role::Courier);
+    exchange(&mut kiosk, &mut c.office);
+    exchange(&mut c.office, &mut a);
+    exchange(&mut c.office, &mut b);
+    let held: Vec<SignedChange> = c.office.changes_missing(&honest.id, &[]).unwrap();
+    c.office
+        .answer_request(&honest.code, "Mang sổ hộ khẩu", None, None)
+        .unwrap();
+    let answer: Vec<SignedChange> = c
+        .office
+        .changes_missing(&honest.id, &[])
+        .unwrap()
+        .into_iter()
+        .filter(|x| !held.contains(x))
+        .collect();
+    assert_eq!(answer.len(), 1);
+    // A tampered kiosk: a quota's worth of creations dated one second earlier.
+    let junk: Vec<SignedChange> = (0..DAILY_REQUEST_QUOTA)
+        .map(|i| {
+            let id = DocId::new_request(&kiosk.node_id());
+            let mut d = Automerge::new();
+            d.set_actor(new_actor(&kiosk.node_id()));
+            d.transact_with::<_, _, automerge::AutomergeError, _>(
+                |_| automerge::transaction::CommitOptions::default().with_time(at - 1),
+                |tx| {
+                    tx.put(ROOT, "kind", "request")?;
+                    tx.put(ROOT, "created_by", kiosk.node_id().to_string())?;
+                    tx.put(ROOT, "text", format!("rác {i}"))?;
+                    Ok(())
+                },
+            )
+            .unwrap();
+            let mut ch = d.get_last_local_change().unwrap();
+            SignedChange::sign(kiosk.identity(), &id, &mut ch)
+        })
+        .collect();
+    let mut all = junk.clone();
+    all.extend(answer.clone());
+    a.import(all, None).unwrap();
+    b.import(junk, None).unwrap();
+    b.import(answer, None).unwrap();
+    for (name, n) in [("all at once", &a), ("creations first", &b)] {
+        assert!(
+            n.request(&honest.code).unwrap().is_none(),
+            "{name}: the request ranked past the quota is void"
+        );
+    }
+    assert_eq!(a.verdict_sets().unwrap().1, b.verdict_sets().unwrap().1);
+}
+
+/// A revoked kiosk's stolen key signs a quota's worth of creations dated before the
+/// kiosk's honest requests and hands them to the office alone (issue 21 review, round 3
+/// stop 5). They are void (outside the cut) and never forwarded, yet they counted in
+/// the office's quota ranking and voided the honest requests there only. A creation
+/// counts only if its author may make it: enrolled, and inside its cut if revoked.
+#[test]
+fn a_revoked_keys_creations_never_count_against_the_quota() {
+    use conglang::verdict::doc::DAILY_REQUEST_QUOTA;
+    let mut c = Commune::new();
+    let mut kiosk = c.member("kiosk", Role::Kiosk);
+    let honest: Vec<_> = (0..3)
+        .map(|i| ask(&mut kiosk, &format!("Câu hỏi thật {i}")))
+        .collect();
+    let at = kiosk.request(&honest[0].code).unwrap().unwrap().created_at;
+    let mut courier = c.member("courier", Role::Courier);
+    exchange(&mut kiosk, &mut c.office);
+    c.office.roster_revoke(kiosk.node_id()).unwrap();
+    exchange(&mut c.office, &mut courier);
+    let junk: Vec<SignedChange> = (0..DAILY_REQUEST_QUOTA)
+        .map(|i| {
+            let id = DocId::new_request(&kiosk.node_id());
+            let mut d = Automerge::new();
+            d.set_actor(new_actor(&kiosk.node_id()));
+            d.transact_with::<_, _, automerge::AutomergeError, _>(
+                |_| automerge::transaction::CommitOptions::default().with_time(at - 1),
+                |tx| {
+                    tx.put(ROOT, "kind", "request")?;
+                    tx.put(ROOT, "created_by", kiosk.node_id().to_string())?;
+                    tx.put(ROOT, "text", format!("kẻ trộm {i}"))?;
+                    Ok(())
+                },
+            )
+            .unwrap();
+            let mut ch = d.get_last_local_change().unwrap();
+            SignedChange::sign(kiosk.identity(), &id, &mut ch)
+        })
+        .collect();
+    c.office.import(junk, None).unwrap();
+    exchange(&mut c.office, &mut courier);
+    for (name, n) in [("office", &c.office), ("courier", &courier)] {
+        for r in &honest {
+            assert!(
+                n.request(&r.code).unwrap().is_some(),
+                "{name}: an honest request inside the cut stays valid"
+            );
+        }
+    }
+    assert_eq!(
+        c.office.verdict_sets().unwrap().0,
+        courier.verdict_sets().unwrap().0
+    );
+}
+
 // ---- revocation ---------------------------------------------------------------
 
 #[test]
@@ -2122,4 +2238,76 @@ fn receipt_forks_judged_one_at_a_time_end_as_a_full_evaluation() {
         assert_eq!(got.0, reference.0, "order {order}: valid sets differ");
         assert_eq!(got.1, reference.1, "order {order}: sets aside differ");
     }
+}
+
+/// A change signed for one receipt whose dependency is a change set aside in another
+/// document (issue 21 review): it is not one of this document's changes, so it waits —
+/// in whichever order the two arrive — instead of being set aside on the node that
+/// happened to hold the other document's void change first.
+#[test]
+fn a_dependency_in_another_document_counts_for_nothing_whatever_the_order() {
+    let (mut c, k1, rc1) = crate::harness::kiosk_with_receipt();
+    let mut k2 = c.member("kiosk-2", Role::Kiosk);
+    exchange(&mut c.office, &mut k2);
+    let rc2 = k2
+        .receipt_docs(&k2.node_id())
+        .unwrap()
+        .into_iter()
+        .find(|d| d.receipt_period().is_some())
+        .expect("kiosk-2 wrote a periodic receipt");
+    exchange(&mut c.office, &mut k2);
+    let base = doc_of(&k1, &rc1);
+    let forks: Vec<SignedChange> = (0..2)
+        .map(|i| {
+            forge_with(
+                &k1,
+                base.clone(),
+                &rc1,
+                new_actor(&k1.node_id()),
+                None,
+                |tx| {
+                    let m = notices_map(tx);
+                    tx.put(&m, DocId::new_random(Kind::Notice).as_str(), i as i64)
+                        .unwrap();
+                },
+            )
+        })
+        .collect();
+    let hash = |s: &SignedChange| {
+        automerge::Change::from_bytes(s.bytes.clone())
+            .unwrap()
+            .hash()
+    };
+    let loser = forks.iter().max_by_key(|f| hash(f).0).unwrap();
+    let mut on_loser = base.clone();
+    on_loser
+        .apply_changes(vec![
+            automerge::Change::from_bytes(loser.bytes.clone()).unwrap(),
+        ])
+        .unwrap();
+    let planted = forge_with(&k1, on_loser, &rc2, new_actor(&k1.node_id()), None, |tx| {
+        let m = notices_map(tx);
+        tx.put(&m, DocId::new_random(Kind::Notice).as_str(), 9i64)
+            .unwrap();
+    });
+    let mut a = c.member("courier-a", Role::Courier);
+    let mut b = c.member("courier-b", Role::Courier);
+    exchange(&mut c.office, &mut a);
+    exchange(&mut c.office, &mut b);
+    a.import(forks.clone(), None).unwrap();
+    a.import(vec![planted.clone()], None).unwrap();
+    b.import(vec![planted.clone()], None).unwrap();
+    b.import(forks.clone(), None).unwrap();
+    let p = hash(&planted).0;
+    for (name, node) in [("forks first", &a), ("planted first", &b)] {
+        let (valid, void) = node.verdict_sets().unwrap();
+        assert!(
+            !valid.contains(&p) && !void.contains(&p),
+            "{name}: the change planted in {rc2} on another document's void change is held"
+        );
+    }
+    assert_eq!(
+        a.verdict_sets().unwrap().1.len(),
+        b.verdict_sets().unwrap().1.len()
+    );
 }
