@@ -370,10 +370,29 @@ pub(super) fn apply(
                     || db.is_named_as_prev(&v.hash.0)?));
         groups.entry(v.signed.doc.clone()).or_default().push(v);
     }
-    // Daily quota of new requests per device: record every creation, rank them.
+    // Daily quota of new requests per device: record every creation, rank them. Of
+    // twin creations (one actor, one sequence number, one document) only the one with
+    // the smaller hash counts: the other loses its contest, is never forwarded, and
+    // would void honest requests on this node only (issue 21 review).
     let mut pairs: BTreeSet<(NodeId, i64)> = BTreeSet::new();
+    let mut twin_of: BTreeMap<(DocId, Vec<u8>, u64), [u8; 32]> = BTreeMap::new();
     for v in groups.values().flatten() {
         if verdict::doc::counts_for_quota(v, &outcome) {
+            let actor = v.change.actor_id().to_bytes().to_vec();
+            let key = (v.signed.doc.clone(), actor, v.change.seq());
+            let held = db.change_at(&key.0, &key.1, key.2)?;
+            let rival = match (held, twin_of.get(&key).copied()) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            }
+            .filter(|r| *r != v.hash.0);
+            if let Some(r) = rival {
+                if r < v.hash.0 {
+                    continue;
+                }
+                db.forget_creation(&r)?;
+            }
+            twin_of.insert(key, v.hash.0);
             let day = verdict::doc::day_of(v);
             db.record_creation(
                 &v.hash.0,

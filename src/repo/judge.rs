@@ -526,10 +526,21 @@ pub(super) fn reevaluate(
     all.extend(reverify(db.quarantined_of(id)?));
     all.extend(extra);
     let mut over = BTreeSet::new();
+    // Of twin creations, only the smaller hash counts (`repo::import::apply`).
+    let mut smallest: BTreeMap<(Vec<u8>, u64), [u8; 32]> = BTreeMap::new();
+    for c in all
+        .iter()
+        .filter(|c| verdict::doc::counts_for_quota(c, outcome))
+    {
+        let key = (c.change.actor_id().to_bytes().to_vec(), c.change.seq());
+        let e = smallest.entry(key).or_insert(c.hash.0);
+        *e = (*e).min(c.hash.0);
+    }
     for c in &all {
-        // A creation that no longer counts (its author revoked outside the cut) leaves
-        // the ranking; one that counts again (the revocation fell) comes back.
-        if !verdict::doc::counts_for_quota(c, outcome) {
+        // A creation that no longer counts (its author revoked outside the cut, or it
+        // loses to its twin) leaves the ranking; one that counts again comes back.
+        let key = (c.change.actor_id().to_bytes().to_vec(), c.change.seq());
+        if !verdict::doc::counts_for_quota(c, outcome) || smallest.get(&key) != Some(&c.hash.0) {
             if verdict::doc::creates_request(c) {
                 db.forget_creation(&c.hash.0)?;
             }

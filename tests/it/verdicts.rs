@@ -849,6 +849,68 @@ fn a_revoked_keys_creations_never_count_against_the_quota() {
     );
 }
 
+/// A kiosk key makes creating changes in twin pairs (one actor, one sequence number,
+/// one document) dated before its honest requests, and hands the office both halves
+/// but the courier only the winners (losers are never forwarded). Before, the office
+/// ranked the losers in the quota too and voided the honest requests there only. A
+/// creation that loses its twin contest counts nowhere.
+#[test]
+fn a_creations_losing_twin_never_counts_against_the_quota() {
+    use conglang::verdict::doc::DAILY_REQUEST_QUOTA;
+    let mut c = Commune::new();
+    let mut kiosk = c.member("kiosk", Role::Kiosk);
+    let honest = ask(&mut kiosk, "Câu hỏi thật");
+    let at = kiosk.request(&honest.code).unwrap().unwrap().created_at;
+    let mut courier = c.member("courier", Role::Courier);
+    exchange(&mut kiosk, &mut c.office);
+    exchange(&mut c.office, &mut courier);
+    let pairs = DAILY_REQUEST_QUOTA / 2;
+    let (mut winners, mut losers) = (Vec::new(), Vec::new());
+    for i in 0..pairs {
+        let id = DocId::new_request(&kiosk.node_id());
+        let actor = new_actor(&kiosk.node_id());
+        let mut twins: Vec<SignedChange> = (0..2)
+            .map(|t| {
+                let mut d = Automerge::new();
+                d.set_actor(actor.clone());
+                d.transact_with::<_, _, automerge::AutomergeError, _>(
+                    |_| automerge::transaction::CommitOptions::default().with_time(at - 1),
+                    |tx| {
+                        tx.put(ROOT, "kind", "request")?;
+                        tx.put(ROOT, "created_by", kiosk.node_id().to_string())?;
+                        tx.put(ROOT, "text", format!("đôi {i} {t}"))?;
+                        Ok(())
+                    },
+                )
+                .unwrap();
+                let mut ch = d.get_last_local_change().unwrap();
+                SignedChange::sign(kiosk.identity(), &id, &mut ch)
+            })
+            .collect();
+        twins.sort_by_key(|s| {
+            automerge::Change::from_bytes(s.bytes.clone())
+                .unwrap()
+                .hash()
+        });
+        losers.push(twins.pop().unwrap());
+        winners.push(twins.pop().unwrap());
+    }
+    // The office gets each loser first, then its winner, one import each way.
+    c.office.import(losers, None).unwrap();
+    c.office.import(winners.clone(), None).unwrap();
+    courier.import(winners, None).unwrap();
+    for (name, n) in [("office", &c.office), ("courier", &courier)] {
+        assert!(
+            n.request(&honest.code).unwrap().is_some(),
+            "{name}: the honest request is inside the quota"
+        );
+    }
+    assert_eq!(
+        c.office.verdict_sets().unwrap().0,
+        courier.verdict_sets().unwrap().0
+    );
+}
+
 // ---- revocation ---------------------------------------------------------------
 
 #[test]
