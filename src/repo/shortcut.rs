@@ -10,6 +10,39 @@
 
 use super::*;
 
+/// Dependencies among the changes of one queue, by position: what each waits for in
+/// the queue, and who waits for each.
+struct QueueGraph {
+    index: BTreeMap<[u8; 32], usize>,
+    waiting_on: Vec<usize>,
+    children: BTreeMap<usize, Vec<usize>>,
+}
+
+impl QueueGraph {
+    fn of(queue: &[VerifiedChange]) -> QueueGraph {
+        let index: BTreeMap<[u8; 32], usize> = queue
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (c.hash.0, i))
+            .collect();
+        let mut waiting_on = vec![0usize; queue.len()];
+        let mut children: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
+        for (i, c) in queue.iter().enumerate() {
+            for d in c.change.deps() {
+                if let Some(&j) = index.get(&d.0) {
+                    waiting_on[i] += 1;
+                    children.entry(j).or_default().push(i);
+                }
+            }
+        }
+        QueueGraph {
+            index,
+            waiting_on,
+            children,
+        }
+    }
+}
+
 /// Sets aside the changes of `queue` built on a change of this document that is void
 /// (in quarantine, or set aside just before), whose other dependencies are held in it:
 /// a full evaluation finds each void for that dependency and nothing else moved (a void
@@ -27,20 +60,20 @@ pub(super) fn void_by_dependency(
     report: &mut ImportReport,
     now: i64,
 ) -> Result<Vec<VerifiedChange>> {
-    let index: BTreeMap<[u8; 32], usize> = queue
-        .iter()
-        .enumerate()
-        .map(|(i, c)| (c.hash.0, i))
-        .collect();
     let n = queue.len();
-    let (mut waiting_on, mut on_void, mut held) = (vec![0usize; n], vec![false; n], vec![true; n]);
-    let mut children: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
+    let QueueGraph {
+        index,
+        mut waiting_on,
+        children,
+    } = QueueGraph::of(&queue);
+    let (mut on_void, mut held) = (vec![false; n], vec![true; n]);
     for (i, c) in queue.iter().enumerate() {
         for d in c.change.deps() {
-            if let Some(&j) = index.get(&d.0) {
-                waiting_on[i] += 1;
-                children.entry(j).or_default().push(i);
-            } else if db.in_quarantine_of(id, &d.0)? {
+            if index.contains_key(&d.0) {
+                // Judged with the queue: counted in `waiting_on`.
+                continue;
+            }
+            if db.in_quarantine_of(id, &d.0)? {
                 on_void[i] = true;
             } else if !db.has_change_in(id, &d.0)? {
                 held[i] = false;
@@ -90,21 +123,11 @@ pub(super) fn void_by_dependency(
 /// on (Kahn's algorithm, ready ones by hash); dependencies outside `queue` do not hold
 /// a change back.
 fn in_causal_order(queue: Vec<VerifiedChange>) -> Vec<VerifiedChange> {
-    let index: BTreeMap<[u8; 32], usize> = queue
-        .iter()
-        .enumerate()
-        .map(|(i, c)| (c.hash.0, i))
-        .collect();
-    let mut waiting_on = vec![0usize; queue.len()];
-    let mut children: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
-    for (i, c) in queue.iter().enumerate() {
-        for d in c.change.deps() {
-            if let Some(&j) = index.get(&d.0) {
-                waiting_on[i] += 1;
-                children.entry(j).or_default().push(i);
-            }
-        }
-    }
+    let QueueGraph {
+        mut waiting_on,
+        children,
+        ..
+    } = QueueGraph::of(&queue);
     let mut ready: BTreeSet<([u8; 32], usize)> = (0..queue.len())
         .filter(|&i| waiting_on[i] == 0)
         .map(|i| (queue[i].hash.0, i))
@@ -161,7 +184,9 @@ pub(super) fn receipt_line(
         let (mut on_void, mut missing) = (false, false);
         for d in &deps {
             if db.has_change_in(id, &d.0)? {
-            } else if db.in_quarantine_of(id, &d.0)? {
+                continue;
+            }
+            if db.in_quarantine_of(id, &d.0)? {
                 on_void = true;
             } else {
                 missing = true;
@@ -203,9 +228,7 @@ pub(super) fn receipt_line(
             }
         });
         if !line {
-            let mut rest = vec![c];
-            rest.extend(queue);
-            return Ok(rest);
+            return Ok(std::iter::once(c).chain(queue).collect());
         }
         let rival = after
             .first()
@@ -220,29 +243,20 @@ pub(super) fn receipt_line(
             match doc.fork_at(&deps) {
                 Ok(d) => d,
                 Err(_) => {
-                    let mut rest = vec![c];
-                    rest.extend(queue);
-                    return Ok(rest);
+                    return Ok(std::iter::once(c).chain(queue).collect());
                 }
             }
         };
         let mut judged = verdict::doc::Judged {
-            doc: Automerge::new(),
-            valid: Vec::new(),
-            void: Vec::new(),
-            refused: Vec::new(),
-            waiting: Vec::new(),
-            equivocators: BTreeSet::new(),
             passes: 1,
+            ..verdict::doc::Judged::empty()
         };
         // The document before this change, for re-issuing our own work it voids.
         let mut old_doc: Option<Automerge> = None;
         let verdict = verdict::doc::judge_one(id, judge, &mut probe, &c, &rebuild);
         if owner != Some(c.author) && matches!(verdict, verdict::doc::Verdict::Valid) {
             // Not the line's writer (the rules refuse that): not judged here.
-            let mut rest = vec![c];
-            rest.extend(queue);
-            return Ok(rest);
+            return Ok(std::iter::once(c).chain(queue).collect());
         }
         // `evaluate` walks twins in hash order: the second of the pair finds the
         // first and flags the author, if the first was valid.

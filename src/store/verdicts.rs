@@ -155,19 +155,13 @@ impl Db<'_> {
     /// Every held change by `author` (valid or quarantined) with its chain link
     /// (`None` for changes made before chains).
     pub fn links_of(&self, author: &NodeId) -> Result<Vec<Link>> {
-        let mut st = self.0.prepare_cached(
+        self.links_by(
             "SELECT h.hash, l.prev FROM
                (SELECT hash FROM changes WHERE author = ?1 UNION SELECT hash FROM quarantine WHERE author = ?1
                 UNION SELECT hash FROM links WHERE author = ?1) h
              LEFT JOIN links l ON l.hash = h.hash",
-        )?;
-        let rows = st.query_map([&author.0[..]], |r| {
-            Ok((
-                hash32(r.get(0)?),
-                r.get::<_, Option<Vec<u8>>>(1)?.map(hash32),
-            ))
-        })?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+            author,
+        )
     }
 
     /// Chain links of `author`'s valid changes only: what a revocation cut may name as
@@ -175,10 +169,16 @@ impl Db<'_> {
     /// forwarded), so a cut naming it would keep the revoked node's history here and
     /// nowhere else (issue 21 review, P1).
     pub fn valid_links_of(&self, author: &NodeId) -> Result<Vec<Link>> {
-        let mut st = self.0.prepare_cached(
+        self.links_by(
             "SELECT c.hash, l.prev FROM changes c LEFT JOIN links l ON l.hash = c.hash
              WHERE c.author = ?1",
-        )?;
+            author,
+        )
+    }
+
+    /// Rows of (hash, chain link) that `sql` selects for `author` (`?1`).
+    fn links_by(&self, sql: &str, author: &NodeId) -> Result<Vec<Link>> {
+        let mut st = self.0.prepare_cached(sql)?;
         let rows = st.query_map([&author.0[..]], |r| {
             Ok((
                 hash32(r.get(0)?),

@@ -97,6 +97,21 @@ pub struct Judged {
     pub passes: usize,
 }
 
+impl Judged {
+    /// Nothing judged yet.
+    pub fn empty() -> Judged {
+        Judged {
+            doc: Automerge::new(),
+            valid: Vec::new(),
+            void: Vec::new(),
+            refused: Vec::new(),
+            waiting: Vec::new(),
+            equivocators: BTreeSet::new(),
+            passes: 0,
+        }
+    }
+}
+
 fn actor_seq(c: &VerifiedChange) -> (Vec<u8>, u64) {
     (c.change.actor_id().to_bytes().to_vec(), c.change.seq())
 }
@@ -244,15 +259,7 @@ fn pass(
     all: &BTreeMap<Hash, VerifiedChange>,
     losers: &BTreeSet<Hash>,
 ) -> (Judged, BTreeSet<Hash>) {
-    let mut out = Judged {
-        doc: Automerge::new(),
-        valid: Vec::new(),
-        void: Vec::new(),
-        refused: Vec::new(),
-        waiting: Vec::new(),
-        equivocators: BTreeSet::new(),
-        passes: 0,
-    };
+    let mut out = Judged::empty();
     let mut new_losers = BTreeSet::new();
     let mut valid: BTreeSet<Hash> = BTreeSet::new();
     let mut twins: BTreeMap<(Vec<u8>, u64), Hash> = BTreeMap::new();

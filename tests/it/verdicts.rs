@@ -626,6 +626,31 @@ fn a_refused_twin_does_not_erase_valid_history() {
     assert_eq!(got.status, Status::Answered);
 }
 
+/// A request's creating change by `kiosk`'s key, as a tampered binary makes it: dated
+/// `time`, with `actor`, holding `text`, signed for `id`.
+fn forged_creation(
+    kiosk: &Repo,
+    id: &DocId,
+    actor: ActorId,
+    time: i64,
+    text: &str,
+) -> SignedChange {
+    let mut d = Automerge::new();
+    d.set_actor(actor);
+    d.transact_with::<_, _, automerge::AutomergeError, _>(
+        |_| automerge::transaction::CommitOptions::default().with_time(time),
+        |tx| {
+            tx.put(ROOT, "kind", "request")?;
+            tx.put(ROOT, "created_by", kiosk.node_id().to_string())?;
+            tx.put(ROOT, "text", text)?;
+            Ok(())
+        },
+    )
+    .unwrap();
+    let mut ch = d.get_last_local_change().unwrap();
+    SignedChange::sign(kiosk.identity(), id, &mut ch)
+}
+
 #[test]
 fn a_kiosk_key_cannot_spam_thousands_of_requests() {
     use conglang::verdict::doc::DAILY_REQUEST_QUOTA;
@@ -649,8 +674,6 @@ fn a_kiosk_key_cannot_spam_thousands_of_requests() {
     // A tampered kiosk forges one more, dated earlier the same day: every node ranks
     // the creations the same way and keeps the quota's worth.
     let id = DocId::new_request(&kiosk.node_id());
-    let mut d = Automerge::new();
-    d.set_actor(new_actor(&kiosk.node_id()));
     let first = c
         .office
         .requests()
@@ -659,18 +682,7 @@ fn a_kiosk_key_cannot_spam_thousands_of_requests() {
         .map(|r| r.created_at)
         .min()
         .unwrap();
-    d.transact_with::<_, _, automerge::AutomergeError, _>(
-        |_| automerge::transaction::CommitOptions::default().with_time(first - 1),
-        |tx| {
-            tx.put(ROOT, "kind", "request")?;
-            tx.put(ROOT, "created_by", kiosk.node_id().to_string())?;
-            tx.put(ROOT, "text", "giả")?;
-            Ok(())
-        },
-    )
-    .unwrap();
-    let mut ch = d.get_last_local_change().unwrap();
-    let forged = SignedChange::sign(kiosk.identity(), &id, &mut ch);
+    let forged = forged_creation(&kiosk, &id, new_actor(&kiosk.node_id()), first - 1, "giả");
     let mut courier = c.member("courier", Role::Courier);
     courier.import(vec![forged.clone()], None).unwrap();
     exchange(&mut c.office, &mut courier);
@@ -766,20 +778,13 @@ fn a_request_pushed_past_the_quota_is_void_whatever_arrives_with_the_push() {
     let junk: Vec<SignedChange> = (0..DAILY_REQUEST_QUOTA)
         .map(|i| {
             let id = DocId::new_request(&kiosk.node_id());
-            let mut d = Automerge::new();
-            d.set_actor(new_actor(&kiosk.node_id()));
-            d.transact_with::<_, _, automerge::AutomergeError, _>(
-                |_| automerge::transaction::CommitOptions::default().with_time(at - 1),
-                |tx| {
-                    tx.put(ROOT, "kind", "request")?;
-                    tx.put(ROOT, "created_by", kiosk.node_id().to_string())?;
-                    tx.put(ROOT, "text", format!("rác {i}"))?;
-                    Ok(())
-                },
+            forged_creation(
+                &kiosk,
+                &id,
+                new_actor(&kiosk.node_id()),
+                at - 1,
+                &format!("rác {i}"),
             )
-            .unwrap();
-            let mut ch = d.get_last_local_change().unwrap();
-            SignedChange::sign(kiosk.identity(), &id, &mut ch)
         })
         .collect();
     let mut all = junk.clone();
@@ -817,20 +822,13 @@ fn a_revoked_keys_creations_never_count_against_the_quota() {
     let junk: Vec<SignedChange> = (0..DAILY_REQUEST_QUOTA)
         .map(|i| {
             let id = DocId::new_request(&kiosk.node_id());
-            let mut d = Automerge::new();
-            d.set_actor(new_actor(&kiosk.node_id()));
-            d.transact_with::<_, _, automerge::AutomergeError, _>(
-                |_| automerge::transaction::CommitOptions::default().with_time(at - 1),
-                |tx| {
-                    tx.put(ROOT, "kind", "request")?;
-                    tx.put(ROOT, "created_by", kiosk.node_id().to_string())?;
-                    tx.put(ROOT, "text", format!("kẻ trộm {i}"))?;
-                    Ok(())
-                },
+            forged_creation(
+                &kiosk,
+                &id,
+                new_actor(&kiosk.node_id()),
+                at - 1,
+                &format!("kẻ trộm {i}"),
             )
-            .unwrap();
-            let mut ch = d.get_last_local_change().unwrap();
-            SignedChange::sign(kiosk.identity(), &id, &mut ch)
         })
         .collect();
     c.office.import(junk, None).unwrap();
@@ -870,22 +868,7 @@ fn a_creations_losing_twin_never_counts_against_the_quota() {
         let id = DocId::new_request(&kiosk.node_id());
         let actor = new_actor(&kiosk.node_id());
         let mut twins: Vec<SignedChange> = (0..2)
-            .map(|t| {
-                let mut d = Automerge::new();
-                d.set_actor(actor.clone());
-                d.transact_with::<_, _, automerge::AutomergeError, _>(
-                    |_| automerge::transaction::CommitOptions::default().with_time(at - 1),
-                    |tx| {
-                        tx.put(ROOT, "kind", "request")?;
-                        tx.put(ROOT, "created_by", kiosk.node_id().to_string())?;
-                        tx.put(ROOT, "text", format!("đôi {i} {t}"))?;
-                        Ok(())
-                    },
-                )
-                .unwrap();
-                let mut ch = d.get_last_local_change().unwrap();
-                SignedChange::sign(kiosk.identity(), &id, &mut ch)
-            })
+            .map(|t| forged_creation(&kiosk, &id, actor.clone(), at - 1, &format!("đôi {i} {t}")))
             .collect();
         twins.sort_by_key(|s| {
             automerge::Change::from_bytes(s.bytes.clone())
