@@ -334,10 +334,16 @@ impl Repo {
         let now = text::now();
         // The daily quota is judged by every node (`verdict::doc`); refusing here too
         // keeps this node from pushing its own earlier requests of the day out of it.
-        let today = self
-            .store
-            .read()
-            .creations_on(&me, now.div_euclid(86_400))?;
+        // A new creation counts no earlier than the newest day its earlier ones count
+        // on (`verdict::quota`; past the horizon the verdict alone decides).
+        let today = {
+            let db = self.store.read();
+            let day = now.div_euclid(86_400);
+            let day = db
+                .newest_creation_day(&me, verdict::quota::UNLINKED)?
+                .map_or(day, |d| d.max(day));
+            db.creations_on(&me, day)?
+        };
         if today >= verdict::doc::DAILY_REQUEST_QUOTA
             && roster.active_role(&me) != Some(Role::Official)
         {

@@ -370,11 +370,13 @@ pub(super) fn apply(
                     || db.is_named_as_prev(&v.hash.0)?));
         groups.entry(v.signed.doc.clone()).or_default().push(v);
     }
-    // Daily quota of new requests per device: record every creation, rank them. Of
-    // twin creations (one actor, one sequence number, one document) only the one with
-    // the smaller hash counts: the other loses its contest, is never forwarded, and
-    // would void honest requests on this node only (issue 21 review).
-    let mut pairs: BTreeSet<(NodeId, i64)> = BTreeSet::new();
+    // Daily quota of new requests per device: record every creation, settle the day
+    // each counts on (`repo::quota`), rank them. Of twin creations (one actor, one
+    // sequence number, one document) only the one with the smaller hash counts: the
+    // other loses its contest, is never forwarded, and would void honest requests on
+    // this node only (issue 21 review).
+    let mut ranked: BTreeMap<NodeId, Vec<[u8; 32]>> = BTreeMap::new();
+    let mut touched: BTreeSet<NodeId> = BTreeSet::new();
     let mut twin_of: BTreeMap<(DocId, Vec<u8>, u64), [u8; 32]> = BTreeMap::new();
     for v in groups.values().flatten() {
         if verdict::doc::counts_for_quota(v, &outcome) {
@@ -391,36 +393,41 @@ pub(super) fn apply(
                     continue;
                 }
                 db.forget_creation(&r)?;
+                touched.insert(v.author);
             }
             twin_of.insert(key, v.hash.0);
-            let day = verdict::doc::day_of(v);
-            db.record_creation(
-                &v.hash.0,
-                &v.author,
-                day,
-                v.change.timestamp(),
-                &v.signed.doc,
-            )?;
-            pairs.insert((v.author, day));
+            quota::record(db, v)?;
+            ranked.entry(v.author).or_default().push(v.hash.0);
         }
     }
+    // Requests held whose creation the newcomers pushed past the quota, or back
+    // under it — also those this import brings a change to: the usual path judges
+    // only the new changes, and would leave the held creation valid here while a
+    // node that got the newcomers first voids it (issue 21 review).
     let mut over: BTreeSet<[u8; 32]> = BTreeSet::new();
-    for (a, d) in &pairs {
-        // Officials are not limited (`verdict::doc::judge_one`): nothing to rank.
-        if outcome.roster.active_role(a) != Some(Role::Official) {
-            over.extend(db.over_quota(a, *d, verdict::doc::DAILY_REQUEST_QUOTA)?);
+    let mut bumped: BTreeSet<DocId> = BTreeSet::new();
+    if !ranked.is_empty() {
+        let h = quota::horizon(db, &outcome)?;
+        let batch: Vec<&VerifiedChange> = groups.values().flatten().collect();
+        for (a, hashes) in &ranked {
+            let mut days = quota::settle(db, a, &batch, h)?;
+            for x in hashes {
+                days.extend(db.creation_day(x)?);
+            }
+            over.extend(quota::over_on(db, &outcome, a, &days)?);
+            bumped.extend(quota::misjudged(db, &outcome, a, &days)?);
         }
     }
-    // Requests held as valid whose creation a newcomer pushed past the quota — also
-    // those this import brings a change to: the usual path judges only the new
-    // changes, and would leave the held creation valid here while a node that got
-    // the newcomers first voids it (issue 21 review).
-    let mut bumped: BTreeSet<DocId> = BTreeSet::new();
-    for h in &over {
-        if db.has_change(h)?
-            && let Some(c) = db.change_by_hash(h)?
+    // Authors whose effective days this import may move beyond its own creations:
+    // a change that fills a gap in a line (`verdict::quota`: a change at the end of
+    // a line moves no creation, and a receipt is on no line).
+    for v in groups.values().flatten() {
+        if !touched.contains(&v.author)
+            && outcome.roster.active_role(&v.author) != Some(Role::Official)
+            && quota::link_kind(&v.signed.doc) != quota::OUTSIDE
+            && db.is_named_as_prev(&v.hash.0)?
         {
-            bumped.insert(c.signed.doc);
+            touched.insert(v.author);
         }
     }
     let judge = verdict::doc::Judge {
@@ -505,5 +512,10 @@ pub(super) fn apply(
             true,
         )?;
     }
+    // What arrived can move creations it does not touch: a branch of a forked
+    // chain, a missing link, an official's newer day that moves the horizon.
+    touched.append(&mut report.quota_authors);
+    let outcome = roster_outcome(db, commune)?;
+    quota::resettle(db, &outcome, me, touched, via, report, now)?;
     Ok(())
 }

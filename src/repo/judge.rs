@@ -41,6 +41,8 @@ impl Repo {
                         )?;
                     }
                 }
+                let every: BTreeSet<NodeId> = db.authors_with_creations()?.into_iter().collect();
+                quota::resettle(db, &outcome, &me, every, None, &mut report, text::now())?;
             }
             db.set_meta(META_REJUDGE, "0")
         })?;
@@ -117,7 +119,13 @@ pub(super) fn store_valid(
 /// Records a change's chain link, so revocation cuts can be read through it.
 pub(super) fn note_link(db: Db<'_>, c: &VerifiedChange) -> Result<()> {
     if let Some(chain) = &c.chain {
-        db.add_link(&c.hash.0, &c.author, chain.prev.as_ref())?;
+        db.add_link(
+            &c.hash.0,
+            &c.author,
+            chain.prev.as_ref(),
+            verdict::doc::day_of(c),
+            quota::link_kind(&c.signed.doc),
+        )?;
     }
     Ok(())
 }
@@ -277,6 +285,7 @@ pub(super) fn import_roster(
                 && outcome.kept.get(a).is_none_or(|kept| kept.contains(&h));
             if !counts {
                 db.forget_creation(&h)?;
+                report.quota_authors.insert(*a);
             }
         }
     }
@@ -536,20 +545,43 @@ pub(super) fn reevaluate(
         let e = smallest.entry(key).or_insert(c.hash.0);
         *e = (*e).min(c.hash.0);
     }
+    let mut counted = Vec::new();
+    let mut fresh = BTreeSet::new();
     for c in &all {
         // A creation that no longer counts (its author revoked outside the cut, or it
         // loses to its twin) leaves the ranking; one that counts again comes back.
         let key = (c.change.actor_id().to_bytes().to_vec(), c.change.seq());
         if !verdict::doc::counts_for_quota(c, outcome) || smallest.get(&key) != Some(&c.hash.0) {
-            if verdict::doc::creates_request(c) {
+            if verdict::doc::creates_request(c) && db.creation_day(&c.hash.0)?.is_some() {
                 db.forget_creation(&c.hash.0)?;
+                report.quota_authors.insert(c.author);
             }
             continue;
         }
-        let day = verdict::doc::day_of(c);
-        db.record_creation(&c.hash.0, &c.author, day, c.change.timestamp(), id)?;
-        if outcome.roster.active_role(&c.author) != Some(Role::Official) {
-            over.extend(db.over_quota(&c.author, day, verdict::doc::DAILY_REQUEST_QUOTA)?);
+        if quota::record(db, c)? {
+            fresh.insert(c.author);
+        }
+        counted.push(c);
+    }
+    // A creation new to the ranking counts on its effective day; settling its author
+    // can move others of its creations, which the import settles again at its end.
+    if !fresh.is_empty() {
+        let h = quota::horizon(db, outcome)?;
+        let batch: Vec<&VerifiedChange> = all.iter().collect();
+        for a in &fresh {
+            if !quota::settle(db, a, &batch, h)?.is_empty() {
+                report.quota_authors.insert(*a);
+            }
+        }
+    }
+    for c in counted {
+        if let Some(day) = db.creation_day(&c.hash.0)? {
+            over.extend(quota::over_on(
+                db,
+                outcome,
+                &c.author,
+                &BTreeSet::from([day]),
+            )?);
         }
     }
     let judge = verdict::doc::Judge {

@@ -47,6 +47,7 @@ mod edits;
 mod import;
 mod invite;
 mod judge;
+mod quota;
 mod shortcut;
 mod storage;
 pub use invite::Invite;
@@ -87,6 +88,10 @@ pub struct ImportReport {
     /// history: the document, its state before, and the fields to copy from it.
     #[serde(skip)]
     pub reissue: Vec<(DocId, Automerge, Vec<String>)>,
+    /// Authors whose creations moved to another day while judging: the import
+    /// settles them again before it ends (`repo::quota::resettle`).
+    #[serde(skip)]
+    pub(crate) quota_authors: BTreeSet<NodeId>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -157,6 +162,9 @@ const META_CHAIN_HEAD: &str = "chain_head";
 /// Set by migration 4: the next open re-judges every stored change.
 const META_REJUDGE: &str = "rejudge";
 
+/// Set by migration 10: the next open gives older chain links their days.
+const META_LINK_DAYS: &str = "link_days";
+
 const META_COMMUNE_NAME: &str = "commune_name";
 
 impl Repo {
@@ -170,6 +178,14 @@ impl Repo {
             actor,
             data_dir: data_dir.to_path_buf(),
         };
+        if repo.store.read().meta(META_LINK_DAYS)?.as_deref() == Some("1") {
+            let n = repo.store.write(|db| {
+                let n = quota::fill_link_days(db)?;
+                db.set_meta(META_LINK_DAYS, "0")?;
+                Ok(n)
+            })?;
+            tracing::info!(links = n, "chain links given their days (schema 10)");
+        }
         if repo.store.read().meta(META_REJUDGE)?.as_deref() == Some("1") {
             let report = repo.rejudge()?;
             if report.quarantined > 0 {

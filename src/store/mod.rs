@@ -7,6 +7,7 @@
 //! "sent" must never lose the request to a power cut.
 
 mod migrations;
+mod quota;
 mod verdicts;
 pub use verdicts::{
     Link, MAX_PENDING_PER_AUTHOR, MAX_QUARANTINE_PER_AUTHOR, MAX_REASON_CHARS, PENDING_TTL_SECS,

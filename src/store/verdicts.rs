@@ -132,15 +132,29 @@ impl Db<'_> {
     }
 
     // ---- author chains ----
+    /// Notes a change's chain link, with its day and what it is to the quota
+    /// (`repo::quota::link_kind`). A row written before days were kept gets them.
     pub fn add_link(
         &self,
         hash: &[u8; 32],
         author: &NodeId,
         prev: Option<&[u8; 32]>,
+        day: i64,
+        evidence: i64,
     ) -> Result<()> {
         self.0
-            .prepare_cached("INSERT OR IGNORE INTO links(hash, author, prev) VALUES(?1, ?2, ?3)")?
-            .execute(params![&hash[..], &author.0[..], prev.map(|p| p.to_vec())])?;
+            .prepare_cached(
+                "INSERT INTO links(hash, author, prev, day, evidence) VALUES(?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT(hash) DO UPDATE SET day = excluded.day, evidence = excluded.evidence
+                 WHERE links.day IS NULL",
+            )?
+            .execute(params![
+                &hash[..],
+                &author.0[..],
+                prev.map(|p| p.to_vec()),
+                day,
+                evidence
+            ])?;
         Ok(())
     }
 
@@ -309,61 +323,6 @@ impl Db<'_> {
             .query_map([], |r| Ok(hash32(r.get(0)?)))?
             .collect::<rusqlite::Result<_>>()?;
         Ok((valid, void))
-    }
-
-    // ---- daily quota of new requests ----
-    pub fn record_creation(
-        &self,
-        hash: &[u8; 32],
-        author: &NodeId,
-        day: i64,
-        time: i64,
-        doc: &DocId,
-    ) -> Result<()> {
-        self.0
-            .prepare_cached(
-                "INSERT OR IGNORE INTO creations(hash, author, day, time, doc_id) VALUES(?1, ?2, ?3, ?4, ?5)",
-            )?
-            .execute(params![&hash[..], &author.0[..], day, time, doc.as_str()])?;
-        Ok(())
-    }
-
-    /// The creations of `author` in the quota ranking.
-    pub fn creations_of(&self, author: &NodeId) -> Result<Vec<[u8; 32]>> {
-        let mut st = self
-            .0
-            .prepare_cached("SELECT hash FROM creations WHERE author = ?1")?;
-        let rows = st.query_map([&author.0[..]], |r| Ok(hash32(r.get(0)?)))?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
-    }
-
-    /// Takes a creation out of the quota ranking (it no longer counts).
-    pub fn forget_creation(&self, hash: &[u8; 32]) -> Result<()> {
-        self.0
-            .prepare_cached("DELETE FROM creations WHERE hash = ?1")?
-            .execute([&hash[..]])?;
-        Ok(())
-    }
-
-    /// Requests `author` created on `day` (held, valid or not).
-    pub fn creations_on(&self, author: &NodeId, day: i64) -> Result<usize> {
-        let n: i64 = self
-            .0
-            .prepare_cached("SELECT COUNT(*) FROM creations WHERE author = ?1 AND day = ?2")?
-            .query_row(params![&author.0[..], day], |r| r.get(0))?;
-        Ok(n as usize)
-    }
-
-    /// Creations by `author` on `day` ranked past `quota` (by time, then hash).
-    pub fn over_quota(&self, author: &NodeId, day: i64, quota: usize) -> Result<Vec<[u8; 32]>> {
-        let mut st = self.0.prepare_cached(
-            "SELECT hash FROM creations WHERE author = ?1 AND day = ?2
-             ORDER BY time, hash LIMIT -1 OFFSET ?3",
-        )?;
-        let rows = st.query_map(params![&author.0[..], day, quota as i64], |r| {
-            Ok(hash32(r.get(0)?))
-        })?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
     // ---- equivocators ----

@@ -23,10 +23,11 @@ use crate::identity::NodeId;
 use crate::model::DocId;
 use crate::model::signed::{VerifiedChange, guard};
 
-/// Requests one kiosk or courier may create per day (by the creating change's own
-/// time; officials are not limited). A busy kiosk files a few dozen; a hostile key gets
-/// no further than this before it is revoked. The rank of a creation among its author's creations of that day (by time,
-/// then hash) decides, so every node that holds the same creations agrees.
+/// Requests one kiosk or courier may create per day (officials are not limited). The
+/// day is the creation's effective day (`verdict::quota`), not the one it claims. A
+/// busy kiosk files a few dozen; a hostile key gets no further than this before it
+/// is revoked. The rank of a creation among its author's creations of that day (by
+/// time, then hash) decides, so every node that holds the same creations agrees.
 pub const DAILY_REQUEST_QUOTA: usize = 300;
 
 /// Reason given to a creation past the daily quota.
@@ -39,7 +40,7 @@ pub struct Judge<'a> {
     pub over_quota: &'a BTreeSet<Hash>,
 }
 
-/// The day (UTC) a change was made, by its own timestamp.
+/// The day (UTC) a change claims, by its own timestamp.
 pub fn day_of(c: &VerifiedChange) -> i64 {
     c.change.timestamp().div_euclid(86_400)
 }

@@ -7,8 +7,10 @@
 //! - [`rules`]: the rule table — who may write which field of which kind of document.
 //! - [`roster`]: membership, roles and revocations from the set of roster changes.
 //! - [`doc`]: the changes of one document in causal order, with equivocation.
+//! - [`quota`]: the day a request creation counts against its author's daily quota.
 
 pub mod doc;
+pub mod quota;
 pub mod roster;
 pub mod rules;
 

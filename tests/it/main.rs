@@ -11,6 +11,7 @@ mod invariants;
 mod layout;
 mod mdns;
 mod pair;
+mod quota;
 mod receipts;
 mod reliability;
 mod review_s4;

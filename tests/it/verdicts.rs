@@ -656,7 +656,9 @@ fn a_kiosk_key_cannot_spam_thousands_of_requests() {
     use conglang::verdict::doc::DAILY_REQUEST_QUOTA;
     let mut c = Commune::new();
     let mut kiosk = c.member("kiosk", Role::Kiosk);
-    for i in 0..DAILY_REQUEST_QUOTA {
+    // The first starts the kiosk's line and counts on the day of line starts
+    // (`verdict::quota::UNLINKED`); the quota's worth follow it today.
+    for i in 0..=DAILY_REQUEST_QUOTA {
         ask(&mut kiosk, &format!("Câu hỏi {i}"));
     }
     // The kiosk's own node refuses the next one, with the reason.
@@ -670,9 +672,10 @@ fn a_kiosk_key_cannot_spam_thousands_of_requests() {
         .unwrap_err();
     assert!(e.to_string().contains("quota"), "{e}");
     exchange(&mut kiosk, &mut c.office);
-    assert_eq!(c.office.requests().unwrap().len(), DAILY_REQUEST_QUOTA);
-    // A tampered kiosk forges one more, dated earlier the same day: every node ranks
-    // the creations the same way and keeps the quota's worth.
+    assert_eq!(c.office.requests().unwrap().len(), DAILY_REQUEST_QUOTA + 1);
+    // A tampered kiosk forges one more, dated earlier the same day and naming no
+    // link: it starts a line of its own, so it counts with the kiosk's first request
+    // on the day of line starts, not today — and every node ranks it the same way.
     let id = DocId::new_request(&kiosk.node_id());
     let first = c
         .office
@@ -688,7 +691,7 @@ fn a_kiosk_key_cannot_spam_thousands_of_requests() {
     exchange(&mut c.office, &mut courier);
     c.office.import(vec![forged], None).unwrap();
     for n in [&c.office, &courier] {
-        assert_eq!(n.requests().unwrap().len(), DAILY_REQUEST_QUOTA);
+        assert_eq!(n.requests().unwrap().len(), DAILY_REQUEST_QUOTA + 2);
     }
     assert_eq!(
         c.office.verdict_sets().unwrap(),
