@@ -96,8 +96,9 @@ fn load_backlog(p: &mut Pair, mb: usize) -> anyhow::Result<(usize, usize)> {
     let mut changes = Vec::new();
     let mut bytes = 0usize;
     let mut i = 0;
+    let mut line = None;
     while bytes < mb * 1024 * 1024 {
-        let r = lab::request(&p.filer, None, &mut rng, i, 1000);
+        let r = lab::request(&p.filer, None, &mut rng, i, 1000, &mut line);
         bytes += r.iter().map(|c| c.bytes.len()).sum::<usize>();
         changes.extend(r);
         i += 1;
@@ -666,8 +667,9 @@ fn main() -> anyhow::Result<()> {
             for _ in 0..base_n * x {
                 changes.push(lab::notice(p.office.identity(), &mut rng, 300, false));
             }
+            let mut line = None;
             for i in 0..2 * base_n * x {
-                changes.extend(lab::request(&p.filer, None, &mut rng, i, 200));
+                changes.extend(lab::request(&p.filer, None, &mut rng, i, 200, &mut line));
             }
             let n = changes.len();
             let (r, took) = lab::time(|| lab::load(&mut p.office, changes, None));

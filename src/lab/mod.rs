@@ -115,11 +115,39 @@ fn make_change_at(
     time: i64,
     f: impl FnOnce(&mut automerge::transaction::Transaction<'_>) -> Result<(), AutomergeError>,
 ) -> (Automerge, SignedChange) {
+    make_change_in_line(author, id, base, time, None, f)
+}
+
+/// As `make_change_at`, naming `line`'s last change as the previous one of its
+/// author's line (`model::signed::ChainMeta`) and moving `line` on to it.
+fn make_change_in_line(
+    author: &Identity,
+    id: &DocId,
+    base: Option<&Automerge>,
+    time: i64,
+    line: Option<&mut Option<[u8; 32]>>,
+    f: impl FnOnce(&mut automerge::transaction::Transaction<'_>) -> Result<(), AutomergeError>,
+) -> (Automerge, SignedChange) {
     let mut doc = base.map(|d| d.fork()).unwrap_or_default();
     doc.set_actor(new_actor(&author.node_id()));
     let before = doc.get_heads();
-    doc.transact_with::<_, _, AutomergeError, _>(|_| CommitOptions::default().with_time(time), f)
-        .expect("workload edit");
+    let message = line
+        .as_ref()
+        .map(|prev| crate::model::signed::ChainMeta::for_doc(id, **prev).encode());
+    doc.transact_with::<_, _, AutomergeError, _>(
+        |_| {
+            let o = CommitOptions::default().with_time(time);
+            match &message {
+                Some(m) => o.with_message(m.clone()),
+                None => o,
+            }
+        },
+        f,
+    )
+    .expect("workload edit");
+    if let Some(prev) = line {
+        *prev = doc.get_heads().first().map(|h| h.0);
+    }
     let mut c = doc.get_changes(&before).pop().expect("one change");
     let s = SignedChange::sign(author, id, &mut c);
     (doc, s)
@@ -171,12 +199,15 @@ pub fn procedure(author: &Identity, rng: &mut impl rand::Rng) -> SignedChange {
 }
 
 /// A request by `kiosk` (code from `n`), optionally answered by `official`.
+/// The `n`-th request filed at `kiosk`, on its author's line (`line`: the last
+/// change it made, moved on to this one), and its official's answer if `official`.
 pub fn request(
     kiosk: &Identity,
     official: Option<&Identity>,
     rng: &mut impl rand::Rng,
     n: usize,
     text_chars: usize,
+    line: &mut Option<[u8; 32]>,
 ) -> Vec<SignedChange> {
     let id = DocId::new_random(Kind::Request);
     let d = RequestDraft {
@@ -189,10 +220,12 @@ pub fn request(
     };
     let by = kiosk.node_id();
     let code = format!("LM-2{n:06}");
-    // Filed ten minutes apart, going back in time: a busy kiosk's day, well under the
-    // daily quota of new requests (`verdict::doc::DAILY_REQUEST_QUOTA`).
-    let filed = 1_780_000_000 - 600 * n as i64;
-    let (doc, first) = make_change_at(kiosk, &id, None, filed, |tx| {
+    // Filed five minutes apart on one line, from November 2023 on: a busy kiosk's
+    // day (288 a day), under the daily quota of new requests
+    // (`verdict::doc::DAILY_REQUEST_QUOTA`), and in the past of every official's
+    // day even at W6's 10× (`verdict::quota`'s horizon).
+    let filed = 1_700_000_000 + 300 * n as i64;
+    let (doc, first) = make_change_in_line(kiosk, &id, None, filed, Some(line), |tx| {
         model::put_header(tx, Kind::Request, &by, 1_780_000_000)?;
         model::write_new_request(tx, &code, &d, None)
     });
@@ -281,8 +314,9 @@ pub fn w1_changes(
     for _ in 0..procedures {
         v.push(procedure(office, &mut rng));
     }
+    let mut line = None;
     for i in 0..requests {
-        v.extend(request(kiosk, Some(office), &mut rng, i, 300));
+        v.extend(request(kiosk, Some(office), &mut rng, i, 300, &mut line));
     }
     v
 }

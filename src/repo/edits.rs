@@ -341,7 +341,9 @@ impl Repo {
             let day = now.div_euclid(86_400);
             let day = db
                 .newest_creation_day(&me, verdict::quota::UNLINKED)?
-                .map_or(day, |d| d.max(day));
+                .into_iter()
+                .chain(db.newest_evidence_day(&me)?)
+                .fold(day, i64::max);
             db.creations_on(&me, day)?
         };
         if today >= verdict::doc::DAILY_REQUEST_QUOTA
@@ -575,6 +577,9 @@ impl EditCtx {
         let hash = verified.first().map(|v| v.hash.0);
         let mut report = ImportReport::default();
         apply(db, commune.as_ref(), &me, verified, None, &mut report)?;
+        if let Some(commune) = &commune {
+            quota::finish(db, commune, &me, None, &mut report, text::now())?;
+        }
         if let Some(r) = report.rejected.first() {
             bail!("refused: {}", r.reason);
         }

@@ -89,6 +89,9 @@ impl Repo {
                     let verified = receipts::arriving(db, verified, &mut report)?;
                     apply(db, commune.as_ref(), &me, verified, via, &mut report)?;
                 }
+                if let Some(commune) = &commune {
+                    quota::finish(db, commune, &me, via, &mut report, now)?;
+                }
                 receipts::prune_after_import(db, &mut report)?;
                 // The receipt says which version of each notice is held now, written in
                 // this same transaction: a crash cannot leave an import without it.
@@ -375,8 +378,7 @@ pub(super) fn apply(
     // sequence number, one document) only the one with the smaller hash counts: the
     // other loses its contest, is never forwarded, and would void honest requests on
     // this node only (issue 21 review).
-    let mut ranked: BTreeMap<NodeId, Vec<[u8; 32]>> = BTreeMap::new();
-    let mut touched: BTreeSet<NodeId> = BTreeSet::new();
+    let mut ranked: BTreeMap<NodeId, Vec<&VerifiedChange>> = BTreeMap::new();
     let mut twin_of: BTreeMap<(DocId, Vec<u8>, u64), [u8; 32]> = BTreeMap::new();
     for v in groups.values().flatten() {
         if verdict::doc::counts_for_quota(v, &outcome) {
@@ -392,12 +394,13 @@ pub(super) fn apply(
                 if r < v.hash.0 {
                     continue;
                 }
+                // The rival leaves the ranking: its author's days move.
                 db.forget_creation(&r)?;
-                touched.insert(v.author);
+                report.quota_authors.insert(v.author);
             }
             twin_of.insert(key, v.hash.0);
             quota::record(db, v)?;
-            ranked.entry(v.author).or_default().push(v.hash.0);
+            ranked.entry(v.author).or_default().push(v);
         }
     }
     // Requests held whose creation the newcomers pushed past the quota, or back
@@ -409,25 +412,35 @@ pub(super) fn apply(
     if !ranked.is_empty() {
         let h = quota::horizon(db, &outcome)?;
         let batch: Vec<&VerifiedChange> = groups.values().flatten().collect();
-        for (a, hashes) in &ranked {
-            let mut days = quota::settle(db, a, &batch, h)?;
-            for x in hashes {
-                days.extend(db.creation_day(x)?);
-            }
+        for (a, new) in &ranked {
+            let days = quota::place_new(db, a, &batch, new, h, report)?;
             over.extend(quota::over_on(db, &outcome, a, &days)?);
             bumped.extend(quota::misjudged(db, &outcome, a, &days)?);
         }
     }
-    // Authors whose effective days this import may move beyond its own creations:
-    // a change that fills a gap in a line (`verdict::quota`: a change at the end of
-    // a line moves no creation, and a receipt is on no line).
+    // What else this import may move is settled at its end (`quota::finish`): a
+    // change that fills a gap in a line or forks it (a change at the end of a line
+    // moves no creation, and a receipt is on no line).
     for v in groups.values().flatten() {
-        if !touched.contains(&v.author)
+        if !ranked.contains_key(&v.author) {
+            // What this import read of its line misses this change: read it again
+            // if a later part places one of its creations.
+            report.quota_lines.remove(&v.author);
+        }
+        if !ranked.contains_key(&v.author)
+            && !report.quota_authors.contains(&v.author)
             && outcome.roster.active_role(&v.author) != Some(Role::Official)
             && quota::link_kind(&v.signed.doc) != quota::OUTSIDE
-            && db.is_named_as_prev(&v.hash.0)?
+            && !db.has_change(&v.hash.0)?
+            && !db.in_quarantine(&v.hash.0)?
+            && (db.is_named_as_prev(&v.hash.0)?
+                || match v.chain.and_then(|m| m.prev) {
+                    // A second change after one: a fork, flagged by a whole settle.
+                    Some(p) => db.has_other_successor(&p, &v.hash.0)?,
+                    None => false,
+                })
         {
-            touched.insert(v.author);
+            report.quota_authors.insert(v.author);
         }
     }
     let judge = verdict::doc::Judge {
@@ -512,10 +525,5 @@ pub(super) fn apply(
             true,
         )?;
     }
-    // What arrived can move creations it does not touch: a branch of a forked
-    // chain, a missing link, an official's newer day that moves the horizon.
-    touched.append(&mut report.quota_authors);
-    let outcome = roster_outcome(db, commune)?;
-    quota::resettle(db, &outcome, me, touched, via, report, now)?;
     Ok(())
 }

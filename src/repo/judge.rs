@@ -460,6 +460,8 @@ pub(super) fn import_doc(
                 }
                 verdict::doc::Verdict::Void(why) => {
                     if !db.quarantine(&c.hash.0, &c.signed, &c.author, &why, via, now)? {
+                        // Not kept: it leaves the ranking too.
+                        db.forget_creation(&c.hash.0)?;
                         report.overflow = true;
                     }
                     report.quarantined += 1;
@@ -563,17 +565,10 @@ pub(super) fn reevaluate(
         }
         counted.push(c);
     }
-    // A creation new to the ranking counts on its effective day; settling its author
-    // can move others of its creations, which the import settles again at its end.
-    if !fresh.is_empty() {
-        let h = quota::horizon(db, outcome)?;
-        let batch: Vec<&VerifiedChange> = all.iter().collect();
-        for a in &fresh {
-            if !quota::settle(db, a, &batch, h)?.is_empty() {
-                report.quota_authors.insert(*a);
-            }
-        }
-    }
+    // A creation new to the ranking is ranked on the day it claims here; the import
+    // settles its author at its end (`quota::finish`), once for all its documents,
+    // and judges again whatever that moves.
+    report.quota_authors.extend(fresh);
     for c in counted {
         if let Some(day) = db.creation_day(&c.hash.0)? {
             over.extend(quota::over_on(
@@ -675,6 +670,8 @@ pub(super) fn write_judged(
         }
         db.remove_pending(&c.hash.0)?;
         if !db.quarantine(&c.hash.0, &c.signed, &c.author, why, via, now)? {
+            // Not kept: it leaves the ranking too.
+            db.forget_creation(&c.hash.0)?;
             report.overflow = true;
         }
         note_link(db, c)?;

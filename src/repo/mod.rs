@@ -92,6 +92,11 @@ pub struct ImportReport {
     /// settles them again before it ends (`repo::quota::resettle`).
     #[serde(skip)]
     pub(crate) quota_authors: BTreeSet<NodeId>,
+    /// Per author, the newest evidence day on its line at each of its changes, as
+    /// this import placed its creations (`repo::quota::place_new`), and the horizon
+    /// it was read under.
+    #[serde(skip)]
+    pub(crate) quota_lines: BTreeMap<NodeId, quota::Lines>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -179,12 +184,23 @@ impl Repo {
             data_dir: data_dir.to_path_buf(),
         };
         if repo.store.read().meta(META_LINK_DAYS)?.as_deref() == Some("1") {
+            let me = repo.node_id();
+            let commune = repo.commune_id()?;
+            let mut report = ImportReport::default();
             let n = repo.store.write(|db| {
                 let n = quota::fill_link_days(db)?;
+                if let Some(commune) = &commune {
+                    report.quota_authors = db.authors_with_creations()?.into_iter().collect();
+                    quota::finish(db, commune, &me, None, &mut report, text::now())?;
+                }
                 db.set_meta(META_LINK_DAYS, "0")?;
                 Ok(n)
             })?;
-            tracing::info!(links = n, "chain links given their days (schema 10)");
+            tracing::info!(
+                links = n,
+                quarantined = report.quarantined,
+                "chain links given their days and creations settled on their effective days (schema 10)"
+            );
         }
         if repo.store.read().meta(META_REJUDGE)?.as_deref() == Some("1") {
             let report = repo.rejudge()?;

@@ -2,19 +2,33 @@
 //! grows, and sends every document whose creation a move pushed past the daily
 //! quota — or back under it — to be judged again.
 //!
-//! Creations enter the ranking on the day they claim (`record`), then `settle` moves
-//! each of an author's creations to the day its line gives. What arrives can move
-//! creations it is not: a change that fills a gap in a line, a creation that leaves
-//! the ranking (revoked, a lost twin), an official's newer day that moves the horizon.
-//! So after every import `resettle` settles the authors touched and re-judges the
-//! documents whose held verdict no longer matches the ranking, until no author is
-//! left to settle. Re-judging moves changes between the log and quarantine only, and
-//! a line is read from the links of changes held either way, so this ends.
+//! Creations enter the ranking on the day they claim (`record`); `place_new` moves
+//! an import's new creations to the day their line gives, reading each author's line
+//! once per import. What is not a plain append — a change that fills a gap or forks
+//! a line, evidence stored in the same import, a creation that leaves the ranking,
+//! evidence that enters or leaves the log with something after it (`quota_dirty`),
+//! an official's newer day that moves the horizon — leaves its author to `finish`,
+//! which settles it whole (`settle`) and re-judges the documents whose held verdict
+//! no longer matches the ranking, until no author is left. Re-judging moves changes
+//! between the log and quarantine only, and a line is read from the links of
+//! changes held either way, so this ends.
 
 use super::*;
 use crate::model::signed::guard;
 use crate::verdict::quota::{self as vq, ChainNode};
 use crate::verdict::roster::Hash;
+
+/// What an import read of one author's lines (`place_new`).
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Lines {
+    /// The horizon it was read under.
+    horizon: Option<i64>,
+    /// At each chain link held, the newest evidence day on its line up to it.
+    lines: BTreeMap<Hash, i64>,
+    /// The newest evidence day on the rooted lines (what a line after a gap counts
+    /// on at least).
+    rooted_max: i64,
+}
 
 /// Store metadata: the horizon the ranking was last settled under.
 const META_HORIZON: &str = "quota_horizon";
@@ -77,15 +91,16 @@ pub(super) fn settle(
     }
     for c in batch.iter().filter(|c| c.author == *author) {
         if let Some(chain) = &c.chain {
-            nodes
-                .entry(c.hash.0)
-                .or_insert_with(|| ChainNode {
-                    hash: c.hash.0,
-                    prev: None,
-                    evidence: None,
-                    creation: None,
-                })
-                .prev = chain.prev;
+            nodes.entry(c.hash.0).or_insert_with(|| ChainNode {
+                hash: c.hash.0,
+                prev: None,
+                evidence: None,
+                creation: None,
+                chained: true,
+            });
+            let n = nodes.get_mut(&c.hash.0).expect("inserted above");
+            n.prev = chain.prev;
+            n.chained = true;
         }
     }
     let nodes: Vec<ChainNode> = nodes.into_values().collect();
@@ -105,6 +120,163 @@ pub(super) fn settle(
         db.flag_equivocator(author, &doc, text::now())?;
     }
     Ok(vq::moved_days(&before, &after.days))
+}
+
+/// Places the creations `new` of `author` that this part of an import brings on
+/// their effective days, reading the line before each from what this import already
+/// read of `author`'s line (loaded once per import) and the part's own changes.
+/// Returns the days they count on. An append moves no other creation; anything
+/// else — a change that fills a gap, a change whose day is evidence on a line a new
+/// creation extends (stored valid or not only once judged) — leaves `author` to be
+/// settled whole at the end of the import (`finish`).
+pub(super) fn place_new(
+    db: Db<'_>,
+    author: &NodeId,
+    batch: &[&VerifiedChange],
+    new: &[&VerifiedChange],
+    horizon: Option<i64>,
+    report: &mut ImportReport,
+) -> Result<BTreeSet<i64>> {
+    let cached = report
+        .quota_lines
+        .get(author)
+        .is_some_and(|l| l.horizon == horizon);
+    if !cached {
+        let nodes: Vec<ChainNode> = db.quota_rows(author)?.into_iter().map(|(n, _)| n).collect();
+        let d = vq::effective_days(&nodes, horizon);
+        if d.orphans {
+            // A line after a gap counts after the rooted lines, which this import
+            // may move: settled whole at its end.
+            report.quota_authors.insert(*author);
+        }
+        let chained: BTreeSet<Hash> = nodes.iter().filter(|n| n.chained).map(|n| n.hash).collect();
+        report.quota_lines.insert(
+            *author,
+            Lines {
+                horizon,
+                lines: d
+                    .lines
+                    .into_iter()
+                    .filter(|(h, _)| chained.contains(h))
+                    .collect(),
+                rooted_max: d.rooted_max,
+            },
+        );
+    }
+    let new_hashes: BTreeSet<Hash> = new.iter().map(|c| c.hash.0).collect();
+    // This part's changes by `author`, by hash: its link (`None` inside: made before
+    // chains) and own day.
+    let mut mine: BTreeMap<Hash, (Option<Option<Hash>>, i64)> = BTreeMap::new();
+    let mut settle_whole = false;
+    for c in batch.iter().filter(|c| c.author == *author) {
+        let creation = new_hashes
+            .contains(&c.hash.0)
+            .then(|| verdict::doc::day_of(c));
+        let Some(chain) = &c.chain else {
+            // Made before chains: a line start if it is a creation, nothing else.
+            if creation.is_some() {
+                mine.insert(c.hash.0, (None, vq::own_day(None, creation, horizon)));
+            }
+            continue;
+        };
+        if link_kind(&c.signed.doc) == OUTSIDE {
+            continue;
+        }
+        let evidence = (link_kind(&c.signed.doc) == EVIDENCE).then(|| verdict::doc::day_of(c));
+        let forks = match chain.prev {
+            Some(p) => {
+                db.has_other_successor(&p, &c.hash.0)?
+                    || batch.iter().any(|o| {
+                        o.author == *author
+                            && o.hash != c.hash
+                            && o.chain.is_some_and(|m| m.prev == Some(p))
+                    })
+            }
+            None => true,
+        };
+        // Its day counts only once it is stored valid; a gap it fills moves what is
+        // held after it; a fork (or a second first change) is flagged by a whole
+        // settle.
+        settle_whole |= evidence.is_some() || forks || db.is_named_as_prev(&c.hash.0)?;
+        mine.insert(
+            c.hash.0,
+            (Some(chain.prev), vq::own_day(evidence, creation, horizon)),
+        );
+    }
+    let cache = report.quota_lines.get_mut(author).expect("loaded above");
+    // The line through each of this part's changes, each previous one first
+    // (iteratively: a part can be one long line), and the line before it.
+    let mut line_at: BTreeMap<Hash, i64> = BTreeMap::new();
+    let mut before_of: BTreeMap<Hash, Option<i64>> = BTreeMap::new();
+    for &start in mine.keys() {
+        let mut path = vec![start];
+        while let Some(&top) = path.last() {
+            if line_at.contains_key(&top) {
+                path.pop();
+                continue;
+            }
+            let (link, own) = mine[&top];
+            let prev = link.flatten();
+            if let Some(p) = prev
+                && mine.get(&p).is_some_and(|(l, _)| l.is_some())
+                && !line_at.contains_key(&p)
+                && !path.contains(&p)
+            {
+                path.push(p);
+                continue;
+            }
+            let before = match (link, prev) {
+                // Made before chains, or a first change: a line start.
+                (None, _) | (Some(None), _) => None,
+                (Some(Some(_)), Some(p)) => match line_at.get(&p).or_else(|| cache.lines.get(&p)) {
+                    Some(l) => Some(*l),
+                    None => {
+                        // After a gap: no earlier than the rooted lines.
+                        settle_whole = true;
+                        Some(cache.rooted_max)
+                    }
+                },
+                (Some(Some(_)), None) => None,
+            };
+            before_of.insert(top, before);
+            line_at.insert(top, before.unwrap_or(i64::MIN).max(own));
+            path.pop();
+        }
+    }
+    for (h, (link, _)) in &mine {
+        if link.is_some() {
+            cache.lines.insert(*h, line_at[h]);
+        }
+    }
+    if settle_whole {
+        report.quota_authors.insert(*author);
+    }
+    let mut days = BTreeSet::new();
+    for c in new {
+        let before = before_of.get(&c.hash.0).copied().flatten();
+        let day = vq::day_after(verdict::doc::day_of(c), before, horizon);
+        if db.creation_day(&c.hash.0)? != Some(day) {
+            db.set_creation_day(&c.hash.0, day)?;
+        }
+        days.insert(day);
+    }
+    Ok(days)
+}
+
+/// At the end of an import (or a local edit): settles what it left to settle.
+pub(super) fn finish(
+    db: Db<'_>,
+    commune: &NodeId,
+    me: &NodeId,
+    via: Option<&NodeId>,
+    report: &mut ImportReport,
+    now: i64,
+) -> Result<()> {
+    report.quota_lines.clear();
+    let mut touched = std::mem::take(&mut report.quota_authors);
+    touched.extend(db.take_quota_dirty()?);
+    let outcome = roster_outcome(db, commune)?;
+    resettle(db, &outcome, me, touched, via, report, now)
 }
 
 /// `author`'s creations on `days` ranked past the quota (none for an official).
@@ -186,15 +358,25 @@ pub(super) fn resettle(
             reevaluate(db, outcome, me, &d, Vec::new(), via, report, now)?;
         }
         authors = std::mem::take(&mut report.quota_authors);
+        authors.extend(db.take_quota_dirty()?);
         if authors.is_empty() {
-            break;
+            return Ok(());
         }
+    }
+    // Left for the next import to settle; a verdict is never left half-judged.
+    tracing::warn!(
+        authors = authors.len(),
+        "quota ranking still moving after {RESETTLE_ROUNDS} rounds"
+    );
+    for a in &authors {
+        db.note_quota_dirty(a)?;
     }
     Ok(())
 }
 
-/// Rounds of `resettle` at most (one in practice: a second finds nothing to move).
-const RESETTLE_ROUNDS: usize = 4;
+/// Rounds of `resettle` in one import (one in practice: a second finds nothing to
+/// move).
+const RESETTLE_ROUNDS: usize = 8;
 
 /// Fills the day of chain links written before days were kept (first open after
 /// the upgrade to schema 10), from the changes' own bytes.

@@ -316,7 +316,9 @@ impl<'a> Db<'a> {
                 actor,
                 actor_seq as i64
             ])?;
-        Ok(self.0.last_insert_rowid())
+        let seq = self.0.last_insert_rowid();
+        self.note_evidence_moved(hash)?;
+        Ok(seq)
     }
 
     /// The stored change of `doc` with this actor and sequence number, if any.
@@ -370,6 +372,7 @@ impl<'a> Db<'a> {
     pub fn delete_change(&self, hash: &[u8; 32]) -> Result<()> {
         self.0
             .execute("DELETE FROM changes WHERE hash = ?1", [&hash[..]])?;
+        self.note_evidence_moved(hash)?;
         Ok(())
     }
 

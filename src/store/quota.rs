@@ -135,11 +135,11 @@ impl Db<'_> {
             "SELECT l.hash, l.prev,
                     CASE WHEN l.evidence = 1 AND EXISTS(SELECT 1 FROM changes c WHERE c.hash = l.hash)
                          THEN l.day END,
-                    cr.time, cr.day
+                    cr.time, cr.day, 1
              FROM links l LEFT JOIN creations cr ON cr.hash = l.hash
              WHERE l.author = ?1 AND l.evidence < 2
              UNION ALL
-             SELECT cr.hash, NULL, NULL, cr.time, cr.day FROM creations cr
+             SELECT cr.hash, NULL, NULL, cr.time, cr.day, 0 FROM creations cr
              WHERE cr.author = ?1 AND NOT EXISTS(SELECT 1 FROM links l WHERE l.hash = cr.hash)",
         )?;
         let rows = st.query_map([&author.0[..]], |r| {
@@ -150,6 +150,7 @@ impl Db<'_> {
                     prev: r.get::<_, Option<Vec<u8>>>(1)?.map(hash32),
                     evidence: r.get(2)?,
                     creation: time.map(|t| t.div_euclid(86_400)),
+                    chained: r.get(5)?,
                 },
                 r.get(4)?,
             ))
@@ -182,6 +183,46 @@ impl Db<'_> {
         )?;
         let rows = st.query_map([limit as i64], row_change)?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Does a held chain link other than `hash`'s name `prev` as its predecessor?
+    pub fn has_other_successor(&self, prev: &[u8; 32], hash: &[u8; 32]) -> Result<bool> {
+        Ok(self
+            .0
+            .prepare_cached("SELECT 1 FROM links WHERE prev = ?1 AND hash != ?2 LIMIT 1")?
+            .exists(params![&prev[..], &hash[..]])?)
+    }
+
+    /// A change whose day is quota evidence entered or left the log with something
+    /// held after it on its line: its author's creations may move
+    /// (`repo::quota::finish` settles it).
+    pub fn note_evidence_moved(&self, hash: &[u8; 32]) -> Result<()> {
+        self.0
+            .prepare_cached(
+                "INSERT OR IGNORE INTO quota_dirty(author)
+                 SELECT author FROM links WHERE hash = ?1 AND evidence = 1
+                   AND EXISTS(SELECT 1 FROM links n WHERE n.prev = ?1)",
+            )?
+            .execute([&hash[..]])?;
+        Ok(())
+    }
+
+    /// Leaves `author` to be settled by the next import.
+    pub fn note_quota_dirty(&self, author: &NodeId) -> Result<()> {
+        self.0
+            .prepare_cached("INSERT OR IGNORE INTO quota_dirty(author) VALUES(?1)")?
+            .execute([&author.0[..]])?;
+        Ok(())
+    }
+
+    /// The authors `note_evidence_moved` noted, forgotten as they are read.
+    pub fn take_quota_dirty(&self) -> Result<Vec<NodeId>> {
+        let mut st = self.0.prepare_cached("SELECT author FROM quota_dirty")?;
+        let rows: Vec<NodeId> = st
+            .query_map([], |r| Ok(NodeId(hash32(r.get(0)?))))?
+            .collect::<rusqlite::Result<_>>()?;
+        self.0.execute("DELETE FROM quota_dirty", [])?;
+        Ok(rows)
     }
 
     /// Sets the day of a chain link written before days were kept.

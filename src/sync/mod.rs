@@ -655,7 +655,9 @@ impl Session {
                 upto,
                 restricted,
             } => {
-                if version != wire::VERSION {
+                // An older peer we cannot serve is told to update; a newer one
+                // speaks our messages (its side of the promise, `wire::VERSION`).
+                if version < wire::MIN_PEER_VERSION {
                     return Err(SyncError::Version(version));
                 }
                 if commune != self.commune {

@@ -7,7 +7,7 @@
 //! long mode; RELIABILITY.md has its figures); the default is a bounded count.
 
 use std::cell::RefCell;
-use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 
 use rand::{RngExt, SeedableRng};
 use sha2::{Digest, Sha256};
@@ -794,6 +794,61 @@ fn wrong_version_commune_and_messages_before_hello_are_refused() {
     let mut s = Session::new(a, b, c, [0; 16]);
     let r = s.handle_message(hello(wire::VERSION, a), &mut m);
     assert!(matches!(r, Err(SyncError::OtherCommune(_))));
+}
+
+/// Mixed versions (issue 25): a peer one message version newer speaks ours, so its
+/// `Hello` is taken and the two reconcile everything, urgent first; a peer older than
+/// `wire::MIN_PEER_VERSION` is told to update.
+#[test]
+fn a_newer_peer_is_served_and_an_older_one_told_to_update() {
+    let (a, b, c) = ids();
+    let (mut old, mut new) = (Mem::default(), Mem::default());
+    for i in 0..30 {
+        old.add(item(&notice(i), i % 7 == 0, i as i64, &[1; 300]), None);
+    }
+    for i in 30..60 {
+        new.add(item(&request(i), false, i as i64, &[2; 300]), None);
+    }
+    new.add(item(&notice(99), true, 99, &[3; 100]), None);
+    let mut sa = Session::new(a, b, c, [1; 16]);
+    let mut sb = Session::new(b, a, c, [2; 16]);
+    let mut first_to_old = None;
+    run_pair(
+        (&mut sa, &mut old),
+        (&mut sb, &mut new),
+        |_, _| {},
+        |mut m| {
+            if let Msg::Hello { version, .. } = &mut m {
+                *version = wire::VERSION + 1;
+            }
+            if first_to_old.is_none()
+                && let Msg::Changes { changes } | Msg::Packed { changes } = &m
+            {
+                first_to_old = changes.first().map(|c| c.doc.clone());
+            }
+            m
+        },
+    );
+    let keys = |m: &Mem| m.items.keys().copied().collect::<BTreeSet<_>>();
+    assert_eq!(keys(&old), keys(&new), "both hold everything");
+    assert_eq!(first_to_old, Some(notice(99)), "the urgent notice first");
+    let hello = |version| Msg::Hello {
+        version,
+        commune: c,
+        nonce: [1; 16],
+        set: [0; 16],
+        total: 0,
+        classes: vec![],
+        recent: vec![],
+        wall_ms: None,
+        upto: None,
+        restricted: None,
+    };
+    let mut s = Session::new(a, b, c, [0; 16]);
+    let e = s
+        .handle_message(hello(wire::MIN_PEER_VERSION - 1), &mut Mem::default())
+        .unwrap_err();
+    assert!(matches!(e, SyncError::Version(v) if v == wire::MIN_PEER_VERSION - 1));
 }
 
 /// The deterministic simulation. Invariants checked on every contact:

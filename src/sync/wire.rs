@@ -40,11 +40,20 @@ pub const ALPN_V1: &[u8] = b"conglang/sync/1";
 /// per period (`rc-<node>-<period>` documents), which a version-3 node cannot decode.
 /// 5: every change names its document in its message (`cl/2`, `model::signed::ChainMeta`,
 /// issue 21 fault 4), which a version-4 node refuses as a malformed change — it would
-/// count an honest peer as hostile, so it is told at `Hello` instead. A bump of this number refuses older nodes; messages an older node merely cannot
+/// count an honest peer as hostile, so it is told at `Hello` instead.
+///
+/// From 5 on, a bump keeps the previous version talking (ARCHITECTURE.md, "Mixed
+/// versions"): a node accepts a peer of [`MIN_PEER_VERSION`] or newer, and of two
+/// nodes the newer speaks the older's messages. Messages an older node merely cannot
 /// read are negotiated instead, with `upto` (see [`UPTO`]).
 pub const VERSION: u16 = 5;
-/// The message level that adds `Packed` batches: one above [`VERSION`], negotiated.
-pub const PACKED_VERSION: u16 = VERSION + 1;
+/// The oldest message version this node talks to: the one before [`VERSION`] once
+/// the next bump comes; 5 itself now, since version 4 refuses every change written
+/// since (`cl/2`) as malformed and cannot be served.
+pub const MIN_PEER_VERSION: u16 = 5;
+/// The message level that added `Packed` batches (negotiated with `upto`; fixed, so
+/// a later [`VERSION`] still knows which peers read them).
+pub const PACKED_VERSION: u16 = 6;
 /// The newest message level this node reads, sent in `Hello`'s trailing `upto`. A
 /// session uses what both sides read: a peer without `upto` (or below
 /// [`PACKED_VERSION`]) is served plain `Changes`.
@@ -695,8 +704,9 @@ mod tests {
     fn a_packed_body_comes_back_to_its_stored_form() {
         let id = crate::identity::Identity::generate();
         let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(3);
+        let mut line = None;
         let batch: Vec<SignedChange> = (0..12)
-            .flat_map(|i| crate::lab::request(&id, None, &mut rng, i, 1000))
+            .flat_map(|i| crate::lab::request(&id, None, &mut rng, i, 1000, &mut line))
             .collect();
         assert!(
             batch.iter().any(|c| c.bytes.get(8) == Some(&2)),

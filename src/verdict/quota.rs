@@ -14,9 +14,11 @@
 //! **Rule.** A creation counts on the latest of the day it claims and every evidence
 //! day *before it on its line* (its ancestors held here): a key cannot date a
 //! creation back past a day its line already reached. A creation that names no
-//! previous change, or one not held here, starts a line of its own: all such
-//! creations of a key count on one day, [`UNLINKED`] (an honest node makes one: its
-//! first change, when that is a request).
+//! previous change starts a line: all such creations of a key count on one day,
+//! [`UNLINKED`] (an honest node makes one: its first change, when that is a request),
+//! and two chain-format changes naming none are reported like a fork. A line after a
+//! change not held here (a gap, or a link to nothing) counts no earlier than every
+//! evidence day on the key's rooted lines, and moves nothing there.
 //!
 //! **Why not more.** Creations on a branch forked from an earlier change of the same
 //! key are judged by their own line. Pinning each branch to the newest day of the
@@ -58,6 +60,10 @@ pub struct ChainNode {
     pub evidence: Option<i64>,
     /// For a creation that counts: the day it claims.
     pub creation: Option<i64>,
+    /// Its message is a chain link (`false`: a creation made before chains). A line
+    /// runs through chain links only: no release wrote a link naming a change made
+    /// before chains.
+    pub chained: bool,
 }
 
 /// What one key's changes give.
@@ -67,73 +73,136 @@ pub struct Days {
     pub days: BTreeMap<Hash, i64>,
     /// Changes the key signed two successors of (its line forks there).
     pub forks: Vec<Hash>,
+    /// For every change, the newest evidence day on its line up to and including it
+    /// (`i64::MIN`: none): what a creation appended after it counts on at least.
+    pub lines: BTreeMap<Hash, i64>,
+    /// The newest evidence day of every change on a line from a start (a first change
+    /// or one made before chains): what a line after a gap counts on at least.
+    pub rooted_max: i64,
+    /// Some line here starts after a change not held (a gap, or a forged link).
+    pub orphans: bool,
+    /// A first change (a chain link naming no previous change) is held.
+    pub first: bool,
+}
+
+/// The day a creation claiming `claimed` counts on when the line before it reached
+/// `line` (`None`: it names no previous change held, it starts a line).
+pub fn day_after(claimed: i64, line: Option<i64>, horizon: Option<i64>) -> i64 {
+    if horizon.is_some_and(|h| claimed > h) {
+        AHEAD
+    } else {
+        line.map_or(UNLINKED, |l| claimed.max(l))
+    }
+}
+
+/// A change's own evidence day: its evidence day or the day a creation claims, if
+/// within the horizon (`i64::MIN`: none).
+pub fn own_day(evidence: Option<i64>, creation: Option<i64>, horizon: Option<i64>) -> i64 {
+    evidence
+        .into_iter()
+        .chain(creation)
+        .filter(|d| horizon.is_none_or(|h| *d <= h))
+        .max()
+        .unwrap_or(i64::MIN)
 }
 
 /// The effective day of every creation in `nodes` (one key's changes), with `horizon`
 /// the last day that counts as evidence (`None`: no official evidence yet, no bound).
 pub fn effective_days(nodes: &[ChainNode], horizon: Option<i64>) -> Days {
-    let within = |d: i64| horizon.is_none_or(|h| d <= h);
     let index: BTreeMap<Hash, usize> = nodes.iter().enumerate().map(|(i, n)| (n.hash, i)).collect();
     let own: Vec<i64> = nodes
         .iter()
-        .map(|n| {
-            n.evidence
-                .into_iter()
-                .chain(n.creation)
-                .filter(|d| within(*d))
-                .max()
-                .unwrap_or(i64::MIN)
-        })
+        .map(|n| own_day(n.evidence, n.creation, horizon))
         .collect();
     let mut children: Vec<Vec<usize>> = vec![Vec::new(); nodes.len()];
-    let mut starts = Vec::new();
+    // Starts of lines: a first change or one made before chains (rooted), and a
+    // change whose previous one is not held here (an orphan: after a gap).
+    let (mut rooted, mut orphans, mut firsts) = (Vec::new(), Vec::new(), Vec::new());
     for (i, n) in nodes.iter().enumerate() {
-        match n.prev.and_then(|p| index.get(&p)) {
-            Some(&j) if j != i => children[j].push(i),
-            _ => starts.push(i),
+        let held = n
+            .prev
+            .and_then(|p| index.get(&p))
+            .filter(|&&j| j != i && nodes[j].chained && n.chained);
+        match (held, n.prev) {
+            (Some(&j), _) => children[j].push(i),
+            (None, None) => {
+                if n.chained {
+                    firsts.push(i);
+                }
+                rooted.push(i);
+            }
+            (None, Some(_)) => orphans.push(i),
         }
     }
-    // Top-down from each line's start (iterative: a line is as long as a node's
-    // history): `before[i]` is the newest evidence day before `i` on its line.
+    // Top-down (iterative: a line is as long as a node's history): `before[i]` is the
+    // newest evidence day before `i` on its line.
     let mut before = vec![i64::MIN; nodes.len()];
     let mut seen = vec![false; nodes.len()];
-    let mut stack = starts.clone();
-    for &s in &starts {
-        seen[s] = true;
-    }
-    while let Some(i) = stack.pop() {
-        let from_i = before[i].max(own[i]);
-        for &c in &children[i] {
-            if !seen[c] {
-                seen[c] = true;
-                before[c] = from_i;
-                stack.push(c);
+    let mut walk = |starts: &[usize], before: &mut Vec<i64>| {
+        let mut stack = starts.to_vec();
+        let mut reached = Vec::new();
+        for &s in starts {
+            seen[s] = true;
+        }
+        while let Some(i) = stack.pop() {
+            reached.push(i);
+            let from_i = before[i].max(own[i]);
+            for &c in &children[i] {
+                if !seen[c] {
+                    seen[c] = true;
+                    before[c] = from_i;
+                    stack.push(c);
+                }
             }
         }
+        reached
+    };
+    let rooted_nodes = walk(&rooted, &mut before);
+    let rooted_max = rooted_nodes
+        .iter()
+        .map(|&i| own[i])
+        .max()
+        .unwrap_or(i64::MIN);
+    // A line after a gap counts no earlier than everything on the rooted lines (a
+    // gap one node happens to have is later in the line than what it holds before
+    // it), and moves nothing there.
+    for &o in &orphans {
+        before[o] = rooted_max;
     }
-    let starts: BTreeSet<usize> = starts.into_iter().collect();
+    walk(&orphans, &mut before);
+    let rooted_set: BTreeSet<usize> = rooted.iter().copied().collect();
     let days = nodes
         .iter()
         .enumerate()
         .filter_map(|(i, n)| {
             let claimed = n.creation?;
-            let day = if !within(claimed) {
-                AHEAD
-            } else if starts.contains(&i) {
-                UNLINKED
-            } else {
-                claimed.max(before[i])
-            };
-            Some((n.hash, day))
+            let line = (!rooted_set.contains(&i)).then_some(before[i]);
+            Some((n.hash, day_after(claimed, line, horizon)))
         })
         .collect();
-    let forks = nodes
+    // Two changes after one, or two first changes: the key signed two histories.
+    let mut forks: Vec<Hash> = nodes
         .iter()
         .enumerate()
         .filter(|(i, _)| children[*i].len() > 1)
         .map(|(_, n)| n.hash)
         .collect();
-    Days { days, forks }
+    if firsts.len() > 1 {
+        forks.extend(firsts.iter().map(|&i| nodes[i].hash));
+    }
+    let lines = nodes
+        .iter()
+        .enumerate()
+        .map(|(i, n)| (n.hash, before[i].max(own[i])))
+        .collect();
+    Days {
+        days,
+        forks,
+        lines,
+        rooted_max,
+        orphans: !orphans.is_empty(),
+        first: !firsts.is_empty(),
+    }
 }
 
 /// Days whose quota ranking an update of effective days touches: each moved
@@ -177,6 +246,7 @@ mod tests {
             prev: prev.map(h),
             evidence: None,
             creation: Some(day),
+            chained: true,
         }
     }
 
@@ -186,6 +256,7 @@ mod tests {
             prev: prev.map(h),
             evidence: Some(day),
             creation: None,
+            chained: true,
         }
     }
 
@@ -220,15 +291,45 @@ mod tests {
     }
 
     #[test]
-    fn creations_naming_no_link_or_a_missing_one_share_one_day() {
+    fn creations_naming_no_link_share_one_day_and_a_missing_link_counts_after_the_rest() {
         let mut nodes = vec![edit(0, None, 50), edit(1, Some(0), 60)];
         for i in 2..40 {
             // Half claim to be a first change, half name a change nobody holds.
             let prev = if i % 2 == 0 { None } else { Some(9000 + i) };
             nodes.push(creation(i, prev, i as i64));
         }
-        let e = days(&nodes, None);
-        assert!(e.values().all(|d| *d == UNLINKED), "{e:?}");
+        let e = effective_days(&nodes, None);
+        for i in 2..40 {
+            let d = e.days[&h(i)];
+            if i % 2 == 0 {
+                assert_eq!(d, UNLINKED);
+            } else {
+                assert!(d >= 60, "{i}: {d}");
+            }
+        }
+        assert!(e.forks.contains(&h(0)), "two first changes are flagged");
+    }
+
+    #[test]
+    fn a_new_line_started_long_ago_is_flagged_or_counts_after_the_rest() {
+        // The honest line reached day 100. A forged line starts at day 1 — as a
+        // second first change, or after a change nobody holds — and walks forward.
+        for start in [None, Some(7777)] {
+            let mut nodes = vec![edit(0, None, 90), creation(1, Some(0), 100)];
+            nodes.push(creation(10, start, 1));
+            for i in 11..40 {
+                nodes.push(creation(i, Some(i - 1), (i - 9) as i64));
+            }
+            let e = effective_days(&nodes, None);
+            match start {
+                None => assert!(e.forks.contains(&h(10)), "a second first change is flagged"),
+                Some(_) => assert!(
+                    (10..40).all(|i| e.days[&h(i)] >= 100),
+                    "a line after a gap counts no earlier than the rest: {:?}",
+                    e.days
+                ),
+            }
+        }
     }
 
     #[test]
@@ -311,19 +412,38 @@ mod tests {
 
     proptest! {
         /// No creation counts before the day it claims or before any evidence day of
-        /// its line; one that starts a line counts on `UNLINKED`; a fork is reported
-        /// exactly where a change has two successors; the order the changes are
-        /// listed in changes nothing.
+        /// its line; one that names no previous change counts on `UNLINKED`; one after
+        /// a gap no earlier than the rooted lines; a fork is reported exactly where a
+        /// change has two successors or two changes name none; the order the changes
+        /// are listed in changes nothing.
         #[test]
         fn effective_days_follow_the_line_and_ignore_order(nodes in forest(), seed in any::<u64>()) {
             let e = effective_days(&nodes, None);
             let by_hash: BTreeMap<Hash, &ChainNode> = nodes.iter().map(|n| (n.hash, n)).collect();
             let day_of = |n: &ChainNode| n.evidence.into_iter().chain(n.creation).max();
+            // Rooted: on a line from a change naming none.
+            let rooted = |mut h: Hash| -> bool {
+                for _ in 0..=nodes.len() {
+                    match by_hash.get(&h).map(|n| n.prev) {
+                        Some(None) => return true,
+                        Some(Some(p)) if by_hash.contains_key(&p) => h = p,
+                        _ => return false,
+                    }
+                }
+                false
+            };
+            let rooted_max = nodes.iter().filter(|n| rooted(n.hash)).filter_map(day_of).max();
             for n in &nodes {
                 let Some(claimed) = n.creation else { continue };
                 let d = e.days[&n.hash];
-                match n.prev.filter(|p| by_hash.contains_key(p)) {
+                match n.prev {
                     None => prop_assert_eq!(d, UNLINKED),
+                    Some(p) if !by_hash.contains_key(&p) => {
+                        prop_assert!(d >= claimed);
+                        if let Some(m) = rooted_max {
+                            prop_assert!(d >= m, "after a gap, no earlier than the rooted lines");
+                        }
+                    }
                     Some(mut p) => {
                         prop_assert!(d >= claimed);
                         let mut steps = 0;
@@ -347,6 +467,10 @@ mod tests {
                 }
             }
             let mut forks: Vec<Hash> = successors.into_iter().filter(|(_, k)| *k > 1).map(|(h, _)| h).collect();
+            let firsts: Vec<Hash> = nodes.iter().filter(|n| n.prev.is_none()).map(|n| n.hash).collect();
+            if firsts.len() > 1 {
+                forks.extend(firsts);
+            }
             let mut got = e.forks.clone();
             forks.sort();
             got.sort();

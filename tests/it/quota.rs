@@ -77,11 +77,16 @@ enum Shape {
     MissingLink,
     /// Each extends the last, dated one day further ahead.
     Ahead,
+    /// A new line after a change nobody holds, started n days back and walking
+    /// forward to yesterday (the review of the first rule).
+    LineAfterAGap,
+    /// The same line, its start claiming to be the key's first change.
+    SecondFirstLine,
 }
 
 #[test]
 fn creations_dated_by_the_key_gain_at_most_a_days_quota() {
-    let n = 2 * DAILY_REQUEST_QUOTA;
+    let n = DAILY_REQUEST_QUOTA + 60;
     let mut c = Commune::new();
     let mut courier = c.member("courier", Role::Courier);
     for shape in [
@@ -89,6 +94,8 @@ fn creations_dated_by_the_key_gain_at_most_a_days_quota() {
         Shape::NoLink,
         Shape::MissingLink,
         Shape::Ahead,
+        Shape::LineAfterAGap,
+        Shape::SecondFirstLine,
     ] {
         let mut kiosk = c.member(&format!("kiosk-{shape:?}"), Role::Kiosk);
         let now = conglang::model::text::now();
@@ -112,6 +119,14 @@ fn creations_dated_by_the_key_gain_at_most_a_days_quota() {
                 Shape::NoLink => (now - (i + 1) * DAY, None),
                 Shape::MissingLink => (now - (i + 1) * DAY, Some([i as u8 ^ 0x5a; 32])),
                 Shape::Ahead => (now + (i + 1) * DAY, Some(prev)),
+                Shape::LineAfterAGap | Shape::SecondFirstLine => {
+                    let link = match (i, shape) {
+                        (0, Shape::LineAfterAGap) => Some([0x5a; 32]),
+                        (0, _) => None,
+                        _ => Some(prev),
+                    };
+                    (now - (n as i64 - i) * DAY, link)
+                }
             };
             let f = forged(&kiosk, time, link, &format!("rác {i}"));
             prev = hash_of(&f);
@@ -128,7 +143,13 @@ fn creations_dated_by_the_key_gain_at_most_a_days_quota() {
             Shape::BackAlongTheLine => 1 + DAILY_REQUEST_QUOTA,
             // Every forged creation starts a line of its own: one day for them all
             // (and the honest first request, which started the key's line).
-            Shape::NoLink | Shape::MissingLink => DAILY_REQUEST_QUOTA,
+            Shape::NoLink => DAILY_REQUEST_QUOTA,
+            // After a change nobody holds: no earlier than the key's rooted line
+            // (today), besides the honest first request.
+            Shape::MissingLink | Shape::LineAfterAGap => 1 + DAILY_REQUEST_QUOTA,
+            // A second first change: a history of its own, counted by its days —
+            // and the key flagged on every node (below).
+            Shape::SecondFirstLine => 1 + n,
             // The honest request; a day each up to the horizon (the officials' newest
             // day, today, plus HORIZON_DAYS); then one quota for all past it.
             Shape::Ahead => 1 + HORIZON_DAYS as usize + DAILY_REQUEST_QUOTA,
@@ -139,6 +160,14 @@ fn creations_dated_by_the_key_gain_at_most_a_days_quota() {
                 expected,
                 "{shape:?} at the {name}: {n} forged creations"
             );
+        }
+        if matches!(shape, Shape::NoLink | Shape::SecondFirstLine) {
+            for (name, node) in [("office", &c.office), ("courier", &courier)] {
+                assert!(
+                    node.equivocators().unwrap().contains(&kiosk.node_id()),
+                    "{shape:?}: the {name} flags a key with two first changes"
+                );
+            }
         }
         exchange(&mut c.office, &mut courier);
         assert_eq!(
