@@ -409,9 +409,9 @@ pub(super) fn apply(
     // node that got the newcomers first voids it (issue 21 review).
     let mut over: BTreeSet<[u8; 32]> = BTreeSet::new();
     let mut bumped: BTreeSet<DocId> = BTreeSet::new();
+    let batch: Vec<&VerifiedChange> = groups.values().flatten().collect();
     if !ranked.is_empty() {
         let h = quota::horizon(db, &outcome)?;
-        let batch: Vec<&VerifiedChange> = groups.values().flatten().collect();
         for (a, new) in &ranked {
             let days = quota::place_new(db, a, &batch, new, h, report)?;
             over.extend(quota::over_on(db, &outcome, a, &days)?);
@@ -421,24 +421,19 @@ pub(super) fn apply(
     // What else this import may move is settled at its end (`quota::finish`): a
     // change that fills a gap in a line or forks it (a change at the end of a line
     // moves no creation, and a receipt is on no line).
-    for v in groups.values().flatten() {
-        if !ranked.contains_key(&v.author) {
-            // What this import read of its line misses this change: read it again
-            // if a later part places one of its creations.
-            report.quota_lines.remove(&v.author);
+    for v in &batch {
+        if ranked.contains_key(&v.author) {
+            continue;
         }
-        if !ranked.contains_key(&v.author)
-            && !report.quota_authors.contains(&v.author)
+        // What this import read of its line misses this change: read it again if a
+        // later part places one of its creations.
+        report.quota_lines.remove(&v.author);
+        if !report.quota_authors.contains(&v.author)
             && outcome.roster.active_role(&v.author) != Some(Role::Official)
             && quota::link_kind(&v.signed.doc) != quota::OUTSIDE
             && !db.has_change(&v.hash.0)?
             && !db.in_quarantine(&v.hash.0)?
-            && (db.is_named_as_prev(&v.hash.0)?
-                || match v.chain.and_then(|m| m.prev) {
-                    // A second change after one: a fork, flagged by a whole settle.
-                    Some(p) => db.has_other_successor(&p, &v.hash.0)?,
-                    None => false,
-                })
+            && quota::moves_more_than_its_end(db, v, &batch)?
         {
             report.quota_authors.insert(v.author);
         }

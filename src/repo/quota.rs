@@ -72,15 +72,9 @@ pub(super) fn record(db: Db<'_>, c: &VerifiedChange) -> Result<bool> {
     )
 }
 
-/// Moves `author`'s creations to their effective days. `batch`: changes being judged
-/// and not stored yet, whose chain links count as held. Returns the days whose
-/// ranking changed.
-pub(super) fn settle(
-    db: Db<'_>,
-    author: &NodeId,
-    batch: &[&VerifiedChange],
-    horizon: Option<i64>,
-) -> Result<BTreeSet<i64>> {
+/// Moves `author`'s creations to their effective days, from its changes held.
+/// Returns the days whose ranking changed.
+pub(super) fn settle(db: Db<'_>, author: &NodeId, horizon: Option<i64>) -> Result<BTreeSet<i64>> {
     let mut nodes: BTreeMap<Hash, ChainNode> = BTreeMap::new();
     let mut before = BTreeMap::new();
     for (n, day) in db.quota_rows(author)? {
@@ -88,20 +82,6 @@ pub(super) fn settle(
             before.insert(n.hash, d);
         }
         nodes.insert(n.hash, n);
-    }
-    for c in batch.iter().filter(|c| c.author == *author) {
-        if let Some(chain) = &c.chain {
-            nodes.entry(c.hash.0).or_insert_with(|| ChainNode {
-                hash: c.hash.0,
-                prev: None,
-                evidence: None,
-                creation: None,
-                chained: true,
-            });
-            let n = nodes.get_mut(&c.hash.0).expect("inserted above");
-            n.prev = chain.prev;
-            n.chained = true;
-        }
     }
     let nodes: Vec<ChainNode> = nodes.into_values().collect();
     let after = vq::effective_days(&nodes, horizon);
@@ -183,21 +163,8 @@ pub(super) fn place_new(
             continue;
         }
         let evidence = (link_kind(&c.signed.doc) == EVIDENCE).then(|| verdict::doc::day_of(c));
-        let forks = match chain.prev {
-            Some(p) => {
-                db.has_other_successor(&p, &c.hash.0)?
-                    || batch.iter().any(|o| {
-                        o.author == *author
-                            && o.hash != c.hash
-                            && o.chain.is_some_and(|m| m.prev == Some(p))
-                    })
-            }
-            None => true,
-        };
-        // Its day counts only once it is stored valid; a gap it fills moves what is
-        // held after it; a fork (or a second first change) is flagged by a whole
-        // settle.
-        settle_whole |= evidence.is_some() || forks || db.is_named_as_prev(&c.hash.0)?;
+        // Its day counts only once it is stored valid; see `moves_more_than_its_end`.
+        settle_whole |= evidence.is_some() || moves_more_than_its_end(db, c, batch)?;
         mine.insert(
             c.hash.0,
             (Some(chain.prev), vq::own_day(evidence, creation, horizon)),
@@ -261,6 +228,33 @@ pub(super) fn place_new(
         days.insert(day);
     }
     Ok(days)
+}
+
+/// Does `c`, arriving with `batch`, move more of its author's line than its own end
+/// — so that the author is settled whole at the end of the import? It fills a gap (a
+/// held link names it), forks the line (another change, held or in `batch`, names
+/// the same previous one; flagged by the settle) or is a first change (perhaps a
+/// second one). A change made before chains is on no line.
+pub(super) fn moves_more_than_its_end(
+    db: Db<'_>,
+    c: &VerifiedChange,
+    batch: &[&VerifiedChange],
+) -> Result<bool> {
+    let Some(chain) = &c.chain else {
+        return Ok(false);
+    };
+    let forks = match chain.prev {
+        Some(p) => {
+            db.has_other_successor(&p, &c.hash.0)?
+                || batch.iter().any(|o| {
+                    o.author == c.author
+                        && o.hash != c.hash
+                        && o.chain.is_some_and(|m| m.prev == Some(p))
+                })
+        }
+        None => true,
+    };
+    Ok(forks || db.is_named_as_prev(&c.hash.0)?)
 }
 
 /// At the end of an import (or a local edit): settles what it left to settle.
@@ -349,7 +343,7 @@ pub(super) fn resettle(
             if outcome.roster.active_role(a) == Some(Role::Official) || !db.has_creations(a)? {
                 continue;
             }
-            let days = settle(db, a, &[], h)?;
+            let days = settle(db, a, h)?;
             if !days.is_empty() {
                 docs.extend(misjudged(db, outcome, a, &days)?);
             }

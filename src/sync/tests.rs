@@ -769,13 +769,9 @@ fn idle_peers_that_cannot_converge_go_quiet() {
     assert!(!r.synced, "different sets must never be reported in sync");
 }
 
-#[test]
-fn wrong_version_commune_and_messages_before_hello_are_refused() {
-    let (a, b, c) = ids();
-    let mut m = Mem::default();
-    let mut s = Session::new(a, b, c, [0; 16]);
-    assert!(s.handle_message(Msg::Ack, &mut m).is_err());
-    let hello = |version, commune| Msg::Hello {
+/// A `Hello` of `version` for `commune` over an empty set.
+fn bare_hello(version: u16, commune: NodeId) -> Msg {
+    Msg::Hello {
         version,
         commune,
         nonce: [1; 16],
@@ -786,7 +782,16 @@ fn wrong_version_commune_and_messages_before_hello_are_refused() {
         wall_ms: None,
         upto: None,
         restricted: None,
-    };
+    }
+}
+
+#[test]
+fn wrong_version_commune_and_messages_before_hello_are_refused() {
+    let (a, b, c) = ids();
+    let mut m = Mem::default();
+    let mut s = Session::new(a, b, c, [0; 16]);
+    assert!(s.handle_message(Msg::Ack, &mut m).is_err());
+    let hello = bare_hello;
     let mut s = Session::new(a, b, c, [0; 16]);
     let e = s.handle_message(hello(1, c), &mut m).unwrap_err();
     assert!(matches!(e, SyncError::Version(1)));
@@ -832,21 +837,12 @@ fn a_newer_peer_is_served_and_an_older_one_told_to_update() {
     let keys = |m: &Mem| m.items.keys().copied().collect::<BTreeSet<_>>();
     assert_eq!(keys(&old), keys(&new), "both hold everything");
     assert_eq!(first_to_old, Some(notice(99)), "the urgent notice first");
-    let hello = |version| Msg::Hello {
-        version,
-        commune: c,
-        nonce: [1; 16],
-        set: [0; 16],
-        total: 0,
-        classes: vec![],
-        recent: vec![],
-        wall_ms: None,
-        upto: None,
-        restricted: None,
-    };
     let mut s = Session::new(a, b, c, [0; 16]);
     let e = s
-        .handle_message(hello(wire::MIN_PEER_VERSION - 1), &mut Mem::default())
+        .handle_message(
+            bare_hello(wire::MIN_PEER_VERSION - 1, c),
+            &mut Mem::default(),
+        )
         .unwrap_err();
     assert!(matches!(e, SyncError::Version(v) if v == wire::MIN_PEER_VERSION - 1));
 }

@@ -81,8 +81,6 @@ pub struct Days {
     pub rooted_max: i64,
     /// Some line here starts after a change not held (a gap, or a forged link).
     pub orphans: bool,
-    /// A first change (a chain link naming no previous change) is held.
-    pub first: bool,
 }
 
 /// The day a creation claiming `claimed` counts on when the line before it reached
@@ -201,7 +199,6 @@ pub fn effective_days(nodes: &[ChainNode], horizon: Option<i64>) -> Days {
         lines,
         rooted_max,
         orphans: !orphans.is_empty(),
-        first: !firsts.is_empty(),
     }
 }
 

@@ -543,3 +543,37 @@ pub fn kiosk_with_receipt() -> (Commune, conglang::repo::Repo, conglang::model::
         .expect("the kiosk wrote a periodic receipt");
     (c, k, rc)
 }
+
+/// A request's creating change by `kiosk`'s key, as a tampered binary makes it: dated
+/// `time`, with `actor`, holding `text`, signed for `id`, with `message` (a chain link,
+/// or none as before chains).
+pub fn forged_request(
+    kiosk: &Repo,
+    id: &conglang::model::DocId,
+    actor: automerge::ActorId,
+    time: i64,
+    text: &str,
+    message: Option<String>,
+) -> conglang::model::SignedChange {
+    use automerge::{ROOT, transaction::Transactable};
+    let mut d = automerge::Automerge::new();
+    d.set_actor(actor);
+    d.transact_with::<_, _, automerge::AutomergeError, _>(
+        |_| {
+            let o = automerge::transaction::CommitOptions::default().with_time(time);
+            match &message {
+                Some(m) => o.with_message(m.clone()),
+                None => o,
+            }
+        },
+        |tx| {
+            tx.put(ROOT, "kind", "request")?;
+            tx.put(ROOT, "created_by", kiosk.node_id().to_string())?;
+            tx.put(ROOT, "text", text)?;
+            Ok(())
+        },
+    )
+    .unwrap();
+    let mut ch = d.get_last_local_change().unwrap();
+    conglang::model::SignedChange::sign(kiosk.identity(), id, &mut ch)
+}

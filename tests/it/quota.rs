@@ -8,14 +8,13 @@
 //! from the key's own past is not bounded (the set cannot tell which branch is
 //! honest): every node flags the key.
 
-use automerge::{Automerge, ROOT, transaction::Transactable};
 use conglang::model::signed::{ChainMeta, new_actor};
 use conglang::model::{DocId, RequestDraft, Role, SignedChange};
 use conglang::repo::Repo;
 use conglang::verdict::doc::DAILY_REQUEST_QUOTA;
 use conglang::verdict::quota::HORIZON_DAYS;
 
-use crate::harness::{Commune, exchange};
+use crate::harness::{Commune, exchange, forged_request};
 
 const DAY: i64 = 86_400;
 
@@ -23,24 +22,15 @@ const DAY: i64 = 86_400;
 /// previous change of its chain (the format every release since 5 writes).
 fn forged(kiosk: &Repo, time: i64, prev: Option<[u8; 32]>, text: &str) -> SignedChange {
     let id = DocId::new_request(&kiosk.node_id());
-    let mut d = Automerge::new();
-    d.set_actor(new_actor(&kiosk.node_id()));
-    d.transact_with::<_, _, automerge::AutomergeError, _>(
-        |_| {
-            automerge::transaction::CommitOptions::default()
-                .with_time(time)
-                .with_message(ChainMeta::for_doc(&id, prev).encode())
-        },
-        |tx| {
-            tx.put(ROOT, "kind", "request")?;
-            tx.put(ROOT, "created_by", kiosk.node_id().to_string())?;
-            tx.put(ROOT, "text", text)?;
-            Ok(())
-        },
+    let link = ChainMeta::for_doc(&id, prev).encode();
+    forged_request(
+        kiosk,
+        &id,
+        new_actor(&kiosk.node_id()),
+        time,
+        text,
+        Some(link),
     )
-    .unwrap();
-    let mut ch = d.get_last_local_change().unwrap();
-    SignedChange::sign(kiosk.identity(), &id, &mut ch)
 }
 
 fn hash_of(c: &SignedChange) -> [u8; 32] {

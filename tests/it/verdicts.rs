@@ -13,7 +13,7 @@ use conglang::model::signed::{ChainMeta, new_actor};
 use conglang::model::{DocId, Kind, RequestDraft, Role, SignedChange, Status};
 use conglang::repo::Repo;
 
-use crate::harness::{Commune, doc_of, exchange, forge, forge_with, notices_map};
+use crate::harness::{Commune, doc_of, exchange, forge, forge_with, forged_request, notices_map};
 
 fn hash_of(c: &SignedChange) -> [u8; 32] {
     automerge::Change::from_bytes(c.bytes.clone())
@@ -626,8 +626,7 @@ fn a_refused_twin_does_not_erase_valid_history() {
     assert_eq!(got.status, Status::Answered);
 }
 
-/// A request's creating change by `kiosk`'s key, as a tampered binary makes it: dated
-/// `time`, with `actor`, holding `text`, signed for `id`.
+/// A request's creating change by `kiosk`'s key, made before chains (no message).
 fn forged_creation(
     kiosk: &Repo,
     id: &DocId,
@@ -635,20 +634,7 @@ fn forged_creation(
     time: i64,
     text: &str,
 ) -> SignedChange {
-    let mut d = Automerge::new();
-    d.set_actor(actor);
-    d.transact_with::<_, _, automerge::AutomergeError, _>(
-        |_| automerge::transaction::CommitOptions::default().with_time(time),
-        |tx| {
-            tx.put(ROOT, "kind", "request")?;
-            tx.put(ROOT, "created_by", kiosk.node_id().to_string())?;
-            tx.put(ROOT, "text", text)?;
-            Ok(())
-        },
-    )
-    .unwrap();
-    let mut ch = d.get_last_local_change().unwrap();
-    SignedChange::sign(kiosk.identity(), id, &mut ch)
+    forged_request(kiosk, id, actor, time, text, None)
 }
 
 #[test]
