@@ -49,6 +49,10 @@ pub struct BundleImportReport {
 /// its receipt: a notice whose version there is ours (same heads) is left out; any
 /// other notice, and every other document, goes whole. Decided by content, never by
 /// comparing the two nodes' clocks.
+///
+/// Documents of kinds a later version adds (`Kind::Other`) go last, in batches of
+/// their own: a version-5 node refuses such a batch and stops reading there ("damaged
+/// after batch N"), having kept every batch before it — everything it can read.
 pub fn export(repo: &Repo, path: &Path, for_node: Option<&NodeId>) -> Result<ExportReport> {
     let mut changes: Vec<SignedChange> = Vec::new();
     let mut docs = 0;
@@ -56,7 +60,9 @@ pub fn export(repo: &Repo, path: &Path, for_node: Option<&NodeId>) -> Result<Exp
         Some(n) => repo.receipt_of(n)?,
         None => None,
     };
-    for d in repo.doc_heads(0)? {
+    let mut heads = repo.doc_heads(0)?;
+    heads.sort_by_key(|d| d.id.kind() == crate::model::Kind::Other);
+    for d in heads {
         if let Some(r) = &held
             && let Some(theirs) = r.versions.get(d.id.as_str())
             && repo.notice_version(&d.id)?.compare(theirs) == HeldVersion::Latest
@@ -88,7 +94,13 @@ pub fn export(repo: &Repo, path: &Path, for_node: Option<&NodeId>) -> Result<Exp
         f.write_all(&frame)?;
         Ok(())
     };
+    let mut later_kinds = false;
     for c in changes {
+        if !later_kinds && c.doc.kind() == crate::model::Kind::Other {
+            later_kinds = true;
+            flush(&mut batch, &mut f)?;
+            size = 0;
+        }
         size += c.bytes.len();
         batch.push(c);
         if size >= crate::sync::BATCH_BYTES * 4 || batch.len() >= 1000 {

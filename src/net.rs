@@ -98,7 +98,7 @@ pub enum NetEvent {
     /// A message from the peer of connection `u64`; drop the permit once handled.
     /// A decoded message, with the size of the frame it came in (what the peer
     /// spent: the core's read budget is credited by it, not by the decoded size).
-    Message(NodeId, u64, Msg, Permit, usize),
+    Message(NodeId, u64, Box<Msg>, Permit, usize),
     Closed(NodeId, u64, String),
     Discovered(NodeId, Vec<SocketAddr>),
     /// The peer of connection `u64` is reached at this address (the path in use).
@@ -771,7 +771,10 @@ async fn run_link(
             counters.received.fetch_add(4 + n as u64, Ordering::Relaxed);
             let msg = wire::decode(&body).map_err(|e| e.to_string())?;
             if ev
-                .send((id, NetEvent::Message(peer, id, msg, permit, 4 + n)))
+                .send((
+                    id,
+                    NetEvent::Message(peer, id, Box::new(msg), permit, 4 + n),
+                ))
                 .is_err()
             {
                 return Ok(());

@@ -907,6 +907,7 @@ fn serve(data: &std::path::Path, config: &Config, args: NetArgs) -> Result<()> {
             },
             peers,
             redial: true,
+            speak_version: None,
         };
         let node = Node::start(data.to_path_buf(), opts).await?;
         let addrs = node.local_addrs();
@@ -950,6 +951,7 @@ fn sync_once(
             },
             peers: vec![peer.clone()],
             redial: false,
+            speak_version: None,
         };
         let node = Node::start(data.to_path_buf(), opts).await?;
         let mut events = node.handle.subscribe();

@@ -668,6 +668,7 @@ pub async fn sync_over_link_cut(
             net: net(std::net::SocketAddr::new(office_ip, 0)),
             peers: vec![],
             redial: false,
+            speak_version: None,
         },
     )?;
     let target = reachable(&office.addrs, office_ip)?;
@@ -687,6 +688,7 @@ pub async fn sync_over_link_cut(
             net: net(std::net::SocketAddr::new(kiosk_ip, 0)),
             peers: vec![peer],
             redial: false,
+            speak_version: None,
         },
     )?;
     let mut events = kiosk.handle.subscribe();
@@ -811,6 +813,7 @@ pub async fn contact_over_link(
             net: net(std::net::SocketAddr::new(office_ip, 0)),
             peers: vec![],
             redial: false,
+            speak_version: None,
         },
     )?;
     let target = reachable(&office.addrs, office_ip)?;
@@ -829,6 +832,7 @@ pub async fn contact_over_link(
             net: net(std::net::SocketAddr::new(kiosk_ip, 0)),
             peers: vec![peer],
             redial: false,
+            speak_version: None,
         },
     )?;
     let mut events = kiosk.handle.subscribe();

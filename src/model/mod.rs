@@ -36,6 +36,11 @@ pub enum Kind {
     Receipt,
     /// A node's fleet-health report (`hl-<node>`, one per node, written only by it).
     Health,
+    /// A kind a later version adds (`DocId` "unknown kinds"): stored, judged by the
+    /// rules every kind shares and forwarded, never shown — so an older node still
+    /// carries it between two newer ones (ARCHITECTURE.md, "Mixed versions"). Written
+    /// by officials only (`verdict::rules`).
+    Other,
 }
 
 impl Kind {
@@ -47,6 +52,7 @@ impl Kind {
             Kind::Request => "request",
             Kind::Receipt => "receipt",
             Kind::Health => "health",
+            Kind::Other => "other",
         }
     }
     pub fn parse(s: &str) -> Option<Kind> {
@@ -57,16 +63,18 @@ impl Kind {
             "request" => Kind::Request,
             "receipt" => Kind::Receipt,
             "health" => Kind::Health,
+            "other" => Kind::Other,
             _ => return None,
         })
     }
-    pub const ALL: [Kind; 6] = [
+    pub const ALL: [Kind; 7] = [
         Kind::Roster,
         Kind::Notice,
         Kind::Procedure,
         Kind::Request,
         Kind::Receipt,
         Kind::Health,
+        Kind::Other,
     ];
 }
 
@@ -82,6 +90,7 @@ pub fn priority(kind: Kind, urgent: bool) -> u8 {
         (Kind::Request, _) => 4,
         (Kind::Receipt, _) => 5,
         (Kind::Health, _) => 5,
+        (Kind::Other, _) => 6,
     }
 }
 
@@ -91,6 +100,11 @@ pub const MAX_DOC_ID_LEN: usize = 80;
 /// A document id: `roster`, `n-<16 hex>`, `p-<16 hex>`, `r-<32 hex>` (creator key
 /// prefix + random; `r-<16 hex>` before chains), `rc-<node id>-<period>` (a node's
 /// receipt for one period; `rc-<node id>` before periods) or `hl-<node id>`.
+///
+/// Unknown kinds: any other prefix of 1 to 8 lowercase letters followed by 32 hex
+/// digits, the creator's key prefix and random (`<prefix>-<32 hex>`, as a request),
+/// is a kind a later version adds ([`Kind::Other`]): a later version must give a new
+/// kind ids of that shape for this one to carry them.
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct DocId(String);
@@ -110,6 +124,7 @@ impl DocId {
             Kind::Receipt | Kind::Health => {
                 panic!("receipt and health ids are derived from the node id")
             }
+            Kind::Other => panic!("this version makes no document of a kind it does not know"),
         };
         let mut b = [0u8; 8];
         rand::fill(&mut b);
@@ -150,7 +165,8 @@ impl DocId {
             Some("r") => Kind::Request,
             Some("rc") => Kind::Receipt,
             Some("hl") => Kind::Health,
-            _ => Kind::Roster,
+            Some(_) => Kind::Other,
+            None => Kind::Roster,
         }
     }
     /// For a receipt, the node whose receipt this is (either form).
@@ -190,7 +206,14 @@ impl FromStr for DocId {
             Some(("rc" | "hl", rest)) => {
                 rest.parse::<NodeId>().is_ok() && rest == rest.to_lowercase()
             }
-            _ => false,
+            Some((k, rest)) => {
+                (1..=8).contains(&k.len())
+                    && k.bytes().all(|b| b.is_ascii_lowercase())
+                    && rest.len() == 32
+                    && rest
+                        .bytes()
+                        .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+            }
         };
         if !ok || s.len() > MAX_DOC_ID_LEN {
             bail!("invalid document id {s:?}");
@@ -251,6 +274,13 @@ pub const MAX_RECEIPT_OPS: u64 = 4_096;
 /// header (~150 bytes) and names no notice, so operations alone do not bound it.
 /// An honest node writes one per sync that brought a notice version.
 pub const MAX_RECEIPT_CHANGES: u64 = 2_048;
+
+/// Most changes one document of a kind a later version adds holds (`Kind::Other`),
+/// by its own causal past: only officials write one, and each change is bounded like
+/// any other, so this bounds what one such document costs every node that carries it.
+/// A later version writes no more than this into one (ARCHITECTURE.md, "Mixed
+/// versions").
+pub const MAX_LATER_CHANGES: u64 = 1_024;
 
 /// Highest receipt period in an id (30-day periods: about the year 9999 is 97,700).
 pub const MAX_RECEIPT_PERIOD: u32 = 999_999;

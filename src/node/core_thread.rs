@@ -48,6 +48,8 @@ pub(super) struct Core {
     /// Unknown peers turned away for [`MAX_UNKNOWN`] since the last log line about
     /// them, and when that line was written (a crowd must not flood the log).
     pub(super) crowd: (u64, Option<Instant>),
+    /// `NodeOptions::speak_version`.
+    pub(super) speak_version: Option<u16>,
 }
 
 impl Conn {
@@ -96,6 +98,13 @@ impl Conn {
             urgent_received: self.urgent_in.clone(),
             elapsed_ms: r.duration_ms,
             synced,
+            // For members only: any stranger could say it is old and fill the
+            // screen with cards (as for `Outdated`).
+            peer_older: !self.session.is_restricted()
+                && self
+                    .session
+                    .peer_version()
+                    .is_some_and(|v| v < crate::sync::wire::VERSION),
         }
     }
 }
@@ -224,6 +233,9 @@ impl Core {
         let nonce = crate::sync::own_nonce(&nonce_key, rand::random());
         let mut session = Session::new(self.me, peer, commune, nonce);
         session.recognise_own_nonces(nonce_key);
+        if let Some(v) = self.speak_version {
+            session.speak_version(v);
+        }
         // A fresh health report goes out with the contact (if one is due), and our
         // wall clock goes in the `Hello` so each side learns the other's offset.
         self.health();
@@ -336,6 +348,15 @@ impl Core {
             return;
         }
         let peer = conn.link.peer;
+        if let Some(v) = conn.session.peer_version()
+            && v < crate::sync::wire::VERSION
+        {
+            tracing::warn!(
+                peer = %peer.short(),
+                "peer runs an older Cổng Làng (sync version {v}, this node {}): exchanging what both read; the peer needs updating",
+                crate::sync::wire::VERSION
+            );
+        }
         let now = crate::clock::now_ms();
         // `theirs` is bounded by the session (0..2^45); saturate all the same.
         let offset = theirs.saturating_sub(sent.saturating_add(now.saturating_sub(sent) / 2));
@@ -639,7 +660,7 @@ impl Core {
                 self.on_connected(id, link, closer)
             }
             CoreMsg::Net(_, NetEvent::Message(_, id, m, _permit, len)) => {
-                self.on_message(id, m, len)
+                self.on_message(id, *m, len)
             }
             CoreMsg::Net(_, NetEvent::Closed(peer, id, reason)) => {
                 if self.conns.contains_key(&id) {

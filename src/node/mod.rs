@@ -112,6 +112,10 @@ pub struct Transfer {
     pub elapsed_ms: u64,
     /// Both sides hold the same set (a live session may move more later).
     pub synced: bool,
+    /// The peer speaks an older message version than this node (N−1): everything
+    /// both understand moves, and the peer needs updating (the exchange screen says
+    /// so). Documents of kinds it cannot carry stay here until it is updated.
+    pub peer_older: bool,
 }
 
 impl Transfer {
@@ -223,6 +227,9 @@ pub struct NodeOptions {
     pub peers: Vec<PeerAddr>,
     /// Re-dial known peers (serve, app) or only the given ones once (sync).
     pub redial: bool,
+    /// Speak this older message version instead of `sync::wire::VERSION` (tests run
+    /// the previous release's wire format against the current one; `None` in use).
+    pub speak_version: Option<u16>,
 }
 
 /// A running node: the core thread, the network and the dialer.
@@ -264,6 +271,7 @@ impl Node {
             started: Instant::now(),
             health_checked: None,
             crowd: (0, None),
+            speak_version: opts.speak_version,
         };
         let core_thread = std::thread::Builder::new()
             .name("conglang-core".into())

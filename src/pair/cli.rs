@@ -62,6 +62,7 @@ async fn start(data: &Path, config: &Config, o: &PairOpts) -> Result<Node> {
             },
             peers: Vec::new(),
             redial: false,
+            speak_version: None,
         },
     )
     .await?;

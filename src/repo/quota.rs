@@ -40,7 +40,9 @@ const META_HORIZON: &str = "quota_horizon";
 /// is evidence (`EVIDENCE`). A creation is evidence as a creation (`record`).
 pub(super) fn link_kind(doc: &DocId) -> i64 {
     match doc.kind() {
-        Kind::Receipt => OUTSIDE,
+        // A later kind's changes sit on a chain of their own (their days would move
+        // the horizon here and not on the version before, which never holds them).
+        Kind::Receipt | Kind::Other => OUTSIDE,
         Kind::Request => LINK_ONLY,
         _ => EVIDENCE,
     }

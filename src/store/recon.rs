@@ -61,11 +61,14 @@ const SINCE: &str = concat!(
     " ORDER BY c.seq"
 );
 
-/// The class roots: six point lookups on the primary key (class, depth, prefix).
+/// The class roots: one point lookup per class on the primary key (class, depth, prefix).
 /// `WHERE depth = 0` alone scanned every node of the trie (~70,000 rows per class at
 /// 100,000 changes), which made a no-op session cost ~7 ms of CPU per side.
 const CLASS_ROOTS: &str = "SELECT class, count, hash FROM recon_nodes
-     WHERE class IN (0, 1, 2, 3, 4, 5) AND depth = 0 AND prefix = 0 ORDER BY class";
+     WHERE class IN (0, 1, 2, 3, 4, 5, 6) AND depth = 0 AND prefix = 0 ORDER BY class";
+
+// `CLASS_ROOTS` lists every class: a class left out would be stored and never synced.
+const _: () = assert!(recon::CLASSES == 7);
 
 fn row_key(r: &rusqlite::Row<'_>) -> rusqlite::Result<ItemKey> {
     Ok(ItemKey {
@@ -99,7 +102,10 @@ impl Db<'_> {
             // by its document alone, so the two sides' sets stay comparable.
             let (class, time) = match recon::item_key(&doc, &bytes) {
                 Some(k) => (k.class, k.time),
-                None => (crate::model::priority(doc.kind(), false).min(5), 0),
+                None => (
+                    crate::model::priority(doc.kind(), false).min(recon::CLASSES - 1),
+                    0,
+                ),
             };
             let leaf = recon::leaf_of(&hash);
             self.0

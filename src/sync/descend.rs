@@ -2,7 +2,9 @@
 //! peer's steps — announced items (`Have`), differing nodes (`Fp`: split, list or
 //! push), listings (`Items`: want what we lack, push what the lister lacks). Apart
 //! from `mod.rs` (the session's state, its messages in and out, batches and acks)
-//! because this is where "how many round trips, and why" is read.
+//! because this is where "how many round trips, and why" is read. Also the first
+//! step after the `Hello`s (`on_hello`) and the whole-set check that ends a round
+//! (`check_synced`), with the later classes of "Mixed versions".
 
 use super::*;
 
@@ -325,5 +327,139 @@ fn range_ids(r: &Range) -> usize {
         Range::Have { items } => items.len(),
         Range::Children { kids, .. } => kids.len(),
         Range::Fp { .. } => 1,
+    }
+}
+
+/// The whole-set check and the first step after the `Hello`s.
+impl Session {
+    /// Compares our whole set with the peer's last announcement.
+    pub(super) fn check_synced(&mut self, store: &mut impl Storage) -> Result<bool, SyncError> {
+        let Some((their, total)) = self.peer_set else {
+            return Ok(false);
+        };
+        // A restricted session compares the roster only: equal rosters say nothing
+        // of the rest, so "Synced" is never said to a peer not known as a member.
+        if self.restricted {
+            return Ok(false);
+        }
+        let (mine, later_equal) = if self.peer_set_from_hello {
+            let all = store.recon_classes()?;
+            let later_equal = all
+                .iter()
+                .filter(|(c, _)| *c >= recon::LATER && self.classes_allowed(*c))
+                .map(|(c, s)| (*c, s.count))
+                .chain(
+                    self.peer_classes
+                        .iter()
+                        .filter(|(c, _)| **c >= recon::LATER)
+                        .map(|(c, (n, _))| (*c, *n)),
+                )
+                .all(|(c, _)| {
+                    let m = all
+                        .iter()
+                        .find(|(x, _)| *x == c)
+                        .map(|(_, s)| *s)
+                        .unwrap_or_default();
+                    let (pc, pfp) = self.peer_classes.get(&c).copied().unwrap_or((0, [0; 8]));
+                    m.count == pc
+                        && (pc == 0 || recon::fp(&self.peer_nonce, NodeRef::root(c), &m) == pfp)
+                });
+            let base: Vec<(u8, NodeSum)> = all
+                .into_iter()
+                .filter(|(c, _)| *c < recon::LATER && self.classes_allowed(*c))
+                .collect();
+            (recon::set_hash(&base), later_equal)
+        } else {
+            (self.my_set(store)?, true)
+        };
+        if later_equal && mine.count == total && recon::set_fp(&self.peer_nonce, &mine) == their {
+            if !self.synced {
+                self.synced = true;
+                self.idle_rounds = 0;
+                self.events.push_back(Event::Synced);
+            }
+            self.unsettled.clear();
+            return Ok(true);
+        }
+        self.synced = false;
+        Ok(false)
+    }
+
+    pub(super) fn on_hello(
+        &mut self,
+        store: &mut impl Storage,
+        recent: Vec<Located>,
+    ) -> Result<(), SyncError> {
+        // Recent items first: a peer one notice ahead costs one want, no descent.
+        let peer_recent: HashSet<recon::ShortId> = recent.iter().map(|l| l.id).collect();
+        let wanted = self.on_have(store, recent)?;
+        let mine: BTreeMap<u8, NodeSum> = store.recon_classes()?.into_iter().collect();
+        for c in 0..recon::CLASSES {
+            if !self.classes_allowed(c) {
+                self.unsettled.remove(&c);
+                continue;
+            }
+            let m = mine.get(&c).copied().unwrap_or_default();
+            let (pc, pfp) = self.peer_classes.get(&c).copied().unwrap_or((0, [0; 8]));
+            let node = NodeRef::root(c);
+            if m.count == pc && recon::fp(&self.peer_nonce, node, &m) == pfp {
+                self.unsettled.remove(&c);
+                self.equal_at_hello.insert(c);
+                continue;
+            }
+            if m.count == 0 {
+                // The peer pushes everything of this class; nothing to say.
+                self.unsettled.remove(&c);
+                continue;
+            }
+            if pc == 0 && self.peer_restricted && c != 0 {
+                // It listed the roster only: it starts a round of every class once
+                // our enrolment reaches it. Pushing the class whole now would re-send
+                // what it most likely holds.
+                self.unsettled.remove(&c);
+                continue;
+            }
+            if pc == 0 {
+                self.push_all(store, node)?;
+                self.assumed_empty.insert(c);
+                self.unsettled.remove(&c);
+                continue;
+            }
+            if c <= URGENT && m.count.max(pc) <= URGENT_LIST_MAX {
+                // Urgent classes are small: both sides list at once, one round trip.
+                // Past `URGENT_LIST_MAX` (a season of withdrawals) they are reconciled
+                // by fingerprint like the others: listing 4,000 withdrawals cost 32 KB
+                // each way, ~2.7 s on 2G, before the first urgent batch (issue 22).
+                self.list(store, node)?;
+                continue;
+            }
+            // One side descends: the one with fewer items here (likely behind).
+            let driver = (m.count, self.me) < (pc, self.peer);
+            if !driver {
+                continue;
+            }
+            // Wait for the recent items we asked for only when they alone can explain
+            // the difference (a peer a few items ahead); otherwise the descent is
+            // needed anyway, and waiting would cost a round trip.
+            if wanted.get(&c).is_some_and(|n| m.count + n == pc) {
+                self.deferred.insert(c);
+                continue;
+            }
+            self.on_fp(store, node, pc, pfp)?;
+        }
+        self.push_recent_urgent(store, &peer_recent)?;
+        Ok(())
+    }
+
+    /// Deferred descents, once the recent items asked for have arrived.
+    pub(super) fn run_deferred(&mut self, store: &mut impl Storage) -> Result<(), SyncError> {
+        if self.awaiting > 0 || self.deferred.is_empty() {
+            return Ok(());
+        }
+        for c in std::mem::take(&mut self.deferred) {
+            let (pc, pfp) = self.peer_classes.get(&c).copied().unwrap_or((0, [0; 8]));
+            self.on_fp(store, NodeRef::root(c), pc, pfp)?;
+        }
+        Ok(())
     }
 }

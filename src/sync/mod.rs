@@ -230,6 +230,12 @@ pub struct Session {
     awaiting: u64,
     /// The peer's last whole-set announcement (its nonce).
     peer_set: Option<(recon::SetFp, u64)>,
+    /// That announcement is its `Hello`'s, which leaves the later classes out (they
+    /// are compared by their roots, `peer_classes`); an `Idle`'s covers them.
+    peer_set_from_hello: bool,
+    /// Our `Hello`'s set with its later classes: what the peer knows of our set once
+    /// it reads them (`announced` then, or equal sets would cost an `Idle` each way).
+    hello_full: Option<recon::SetFp>,
     /// Urgent classes not yet reconciled: lower classes wait for them.
     unsettled: BTreeSet<u8>,
     /// Items to send: by class; in the urgent classes the newest first, else the oldest.
@@ -273,6 +279,11 @@ pub struct Session {
     restricted_msgs: u32,
     /// The newest message version the peer reads (its `Hello`'s `upto`).
     peer_upto: u16,
+    /// The message version the peer speaks (its `Hello`'s `version`), once known.
+    peer_version: Option<u16>,
+    /// The message version this side speaks: [`wire::VERSION`], or an older one a
+    /// test asks for ([`Session::speak_version`]).
+    version: u16,
     /// Batches allowed in flight: [`WINDOW`] until the shell says otherwise
     /// ([`Session::set_window`], from the rate at which batches are acknowledged).
     window: usize,
@@ -357,6 +368,8 @@ impl Session {
             deferred: BTreeSet::new(),
             awaiting: 0,
             peer_set: None,
+            peer_set_from_hello: false,
+            hello_full: None,
             unsettled: (0..=URGENT).collect(),
             push: BTreeSet::new(),
             pushed: HashSet::new(),
@@ -382,6 +395,8 @@ impl Session {
             peer_wall_ms: None,
             restricted_msgs: 0,
             peer_upto: wire::VERSION,
+            peer_version: None,
+            version: wire::VERSION,
             window: WINDOW,
             budget: budget::ReadBudget::default(),
             frame_len: None,
@@ -405,6 +420,20 @@ impl Session {
     /// `window::WINDOW_MAX`. A larger window is used at the next send.
     pub fn set_window(&mut self, batches: usize) {
         self.window = batches.clamp(WINDOW, window::WINDOW_MAX);
+    }
+
+    /// Speaks an older message version (from [`wire::MIN_PEER_VERSION`]) as the
+    /// previous release did — its `Hello`, what it offers, and what it refuses on
+    /// arrival (`wire::refused_by`) — so tests run a newer and an older node against
+    /// each other (issue 25). Call before [`Session::start`].
+    pub fn speak_version(&mut self, version: u16) {
+        assert!((wire::MIN_PEER_VERSION..=wire::VERSION).contains(&version));
+        self.version = version;
+    }
+    /// The message version the peer speaks, once its `Hello` has arrived. A peer
+    /// older than this side is served, and needs updating (the exchange screen says so).
+    pub fn peer_version(&self) -> Option<u16> {
+        self.peer_version
     }
 
     /// Starts the session restricted to roster changes (see `Session::restricted`).
@@ -483,15 +512,43 @@ impl Session {
     }
 
     fn classes_allowed(&self, class: u8) -> bool {
-        !self.restricted || class == 0
+        (!self.restricted || class == 0) && (class < recon::LATER || self.later_kinds_both())
+    }
+
+    /// Both sides carry kinds a later version adds: until the peer's `Hello` says so,
+    /// nothing of their class is offered (a version-5 node refuses it).
+    fn later_kinds_both(&self) -> bool {
+        self.version >= wire::LATER_KINDS_VERSION
+            && self
+                .peer_version
+                .is_some_and(|v| v >= wire::LATER_KINDS_VERSION)
     }
 
     /// Queues our `Hello`.
     pub fn start(&mut self, store: &mut impl Storage) -> Result<(), SyncError> {
-        let classes: Vec<(u8, NodeSum)> = store
-            .recon_classes()?
+        // The peer's version is not known yet: the later classes go apart, in a
+        // field a version-5 node skips, and out of the whole-set fingerprint.
+        let all = store.recon_classes()?;
+        let later: Vec<ClassSum> = all
+            .iter()
+            .filter(|(c, _)| *c >= recon::LATER && !self.restricted)
+            .map(|(c, s)| ClassSum {
+                class: *c,
+                count: s.count,
+                fp: recon::fp(&self.nonce, NodeRef::root(*c), s),
+            })
+            .collect();
+        // What a peer that reads the later classes learns of our set from this
+        // `Hello` (its `set` and `later` together), for `announced` once it says so.
+        let full: Vec<(u8, NodeSum)> = all
+            .iter()
+            .filter(|(c, _)| self.classes_allowed(*c) || (*c >= recon::LATER && !self.restricted))
+            .copied()
+            .collect();
+        self.hello_full = Some(recon::set_fp(&self.nonce, &recon::set_hash(&full)));
+        let classes: Vec<(u8, NodeSum)> = all
             .into_iter()
-            .filter(|(c, _)| self.classes_allowed(*c))
+            .filter(|(c, _)| *c < recon::LATER && self.classes_allowed(*c))
             .collect();
         let set = recon::set_hash(&classes);
         self.own_counts = classes.iter().map(|(c, s)| (*c, s.count)).collect();
@@ -499,13 +556,14 @@ impl Session {
         let recent = store
             .recon_recent(RECENT)?
             .into_iter()
-            .filter(|k| self.classes_allowed(k.class))
+            .filter(|k| k.class < recon::LATER && self.classes_allowed(k.class))
             .map(|k| self.locate(&k))
             .collect();
         let set_fp = recon::set_fp(&self.nonce, &set);
         self.announced = Some(set_fp);
+        let old = self.version < wire::LATER_KINDS_VERSION;
         self.outbox.push_back(Msg::Hello {
-            version: wire::VERSION,
+            version: self.version,
             commune: self.commune,
             nonce: self.nonce,
             set: set_fp,
@@ -520,8 +578,14 @@ impl Session {
                 .collect(),
             recent,
             wall_ms: self.wall_ms,
-            upto: Some(wire::UPTO),
+            // Version 5 read up to `Packed`'s level.
+            upto: Some(if old {
+                wire::PACKED_VERSION
+            } else {
+                wire::UPTO
+            }),
             restricted: self.restricted.then_some(true),
+            later: (!old).then_some(later),
         });
         Ok(())
     }
@@ -617,6 +681,10 @@ impl Session {
 
     pub fn handle_message(&mut self, msg: Msg, store: &mut impl Storage) -> Result<(), SyncError> {
         self.stats.msgs_received += 1;
+        // Speaking an older version: refuse what that version's decoder refused.
+        if let Some(why) = wire::refused_by(self.version, &msg) {
+            return Err(SyncError::Protocol(why));
+        }
         let weight = match &msg {
             Msg::Ranges { ranges } => ranges
                 .iter()
@@ -654,6 +722,7 @@ impl Session {
                 wall_ms,
                 upto,
                 restricted,
+                later,
             } => {
                 // An older peer we cannot serve is told to update; a newer one
                 // speaks our messages (its side of the promise, `wire::VERSION`).
@@ -672,13 +741,33 @@ impl Session {
                     return Err(SyncError::Protocol("hello carries our own nonce"));
                 }
                 self.peer_hello = true;
+                self.peer_version = Some(version);
                 self.peer_upto = upto.unwrap_or(version).max(version);
                 self.peer_restricted = restricted == Some(true);
                 // A clock outside 1970..3084 is no reading (and would overflow sums).
                 self.peer_wall_ms = wall_ms.filter(|w| (0..MAX_WALL_MS).contains(w));
                 self.peer_nonce = nonce;
                 self.peer_set = Some((set, total));
-                self.peer_classes = classes.iter().map(|c| (c.class, (c.count, c.fp))).collect();
+                self.peer_set_from_hello = true;
+                // By version, not by restriction: a peer that proves its membership
+                // later is compared on every class it listed (a later class dropped
+                // here would compare as empty, and say "Synced" too early).
+                let later_too = self.later_kinds_both();
+                self.peer_classes = classes
+                    .iter()
+                    .chain(later.iter().flatten())
+                    .filter(|c| c.class < recon::LATER || (later_too && c.class < recon::CLASSES))
+                    .map(|c| (c.class, (c.count, c.fp)))
+                    .collect();
+                if later_too {
+                    self.announced = self.hello_full;
+                }
+                // The later classes the `Hello` left out count in our progress too.
+                for (c, s) in store.recon_classes()? {
+                    if c >= recon::LATER && self.classes_allowed(c) {
+                        self.own_counts.insert(c, s.count);
+                    }
+                }
                 let items = self.my_set(store)?.count;
                 self.budget.grant_round(items);
                 if !self.check_synced(store)? {
@@ -719,6 +808,7 @@ impl Session {
             Msg::Idle { set, total, seen } => {
                 self.require_hello()?;
                 self.peer_set = Some((set, total));
+                self.peer_set_from_hello = false;
                 let urgent = store
                     .recon_classes()?
                     .iter()
@@ -776,108 +866,6 @@ impl Session {
             .filter(|(c, _)| self.classes_allowed(*c))
             .collect();
         Ok(recon::set_hash(&classes))
-    }
-
-    /// Compares our whole set with the peer's last announcement.
-    fn check_synced(&mut self, store: &mut impl Storage) -> Result<bool, SyncError> {
-        let Some((their, total)) = self.peer_set else {
-            return Ok(false);
-        };
-        // A restricted session compares the roster only: equal rosters say nothing
-        // of the rest, so "Synced" is never said to a peer not known as a member.
-        if self.restricted {
-            return Ok(false);
-        }
-        let mine = self.my_set(store)?;
-        if mine.count == total && recon::set_fp(&self.peer_nonce, &mine) == their {
-            if !self.synced {
-                self.synced = true;
-                self.idle_rounds = 0;
-                self.events.push_back(Event::Synced);
-            }
-            self.unsettled.clear();
-            return Ok(true);
-        }
-        self.synced = false;
-        Ok(false)
-    }
-
-    fn on_hello(
-        &mut self,
-        store: &mut impl Storage,
-        recent: Vec<Located>,
-    ) -> Result<(), SyncError> {
-        // Recent items first: a peer one notice ahead costs one want, no descent.
-        let peer_recent: HashSet<recon::ShortId> = recent.iter().map(|l| l.id).collect();
-        let wanted = self.on_have(store, recent)?;
-        let mine: BTreeMap<u8, NodeSum> = store.recon_classes()?.into_iter().collect();
-        for c in 0..recon::CLASSES {
-            if !self.classes_allowed(c) {
-                self.unsettled.remove(&c);
-                continue;
-            }
-            let m = mine.get(&c).copied().unwrap_or_default();
-            let (pc, pfp) = self.peer_classes.get(&c).copied().unwrap_or((0, [0; 8]));
-            let node = NodeRef::root(c);
-            if m.count == pc && recon::fp(&self.peer_nonce, node, &m) == pfp {
-                self.unsettled.remove(&c);
-                self.equal_at_hello.insert(c);
-                continue;
-            }
-            if m.count == 0 {
-                // The peer pushes everything of this class; nothing to say.
-                self.unsettled.remove(&c);
-                continue;
-            }
-            if pc == 0 && self.peer_restricted && c != 0 {
-                // It listed the roster only: it starts a round of every class once
-                // our enrolment reaches it. Pushing the class whole now would re-send
-                // what it most likely holds.
-                self.unsettled.remove(&c);
-                continue;
-            }
-            if pc == 0 {
-                self.push_all(store, node)?;
-                self.assumed_empty.insert(c);
-                self.unsettled.remove(&c);
-                continue;
-            }
-            if c <= URGENT && m.count.max(pc) <= URGENT_LIST_MAX {
-                // Urgent classes are small: both sides list at once, one round trip.
-                // Past `URGENT_LIST_MAX` (a season of withdrawals) they are reconciled
-                // by fingerprint like the others: listing 4,000 withdrawals cost 32 KB
-                // each way, ~2.7 s on 2G, before the first urgent batch (issue 22).
-                self.list(store, node)?;
-                continue;
-            }
-            // One side descends: the one with fewer items here (likely behind).
-            let driver = (m.count, self.me) < (pc, self.peer);
-            if !driver {
-                continue;
-            }
-            // Wait for the recent items we asked for only when they alone can explain
-            // the difference (a peer a few items ahead); otherwise the descent is
-            // needed anyway, and waiting would cost a round trip.
-            if wanted.get(&c).is_some_and(|n| m.count + n == pc) {
-                self.deferred.insert(c);
-                continue;
-            }
-            self.on_fp(store, node, pc, pfp)?;
-        }
-        self.push_recent_urgent(store, &peer_recent)?;
-        Ok(())
-    }
-
-    /// Deferred descents, once the recent items asked for have arrived.
-    fn run_deferred(&mut self, store: &mut impl Storage) -> Result<(), SyncError> {
-        if self.awaiting > 0 || self.deferred.is_empty() {
-            return Ok(());
-        }
-        for c in std::mem::take(&mut self.deferred) {
-            let (pc, pfp) = self.peer_classes.get(&c).copied().unwrap_or((0, [0; 8]));
-            self.on_fp(store, NodeRef::root(c), pc, pfp)?;
-        }
-        Ok(())
     }
 
     fn queue(&mut self, k: ItemKey) {

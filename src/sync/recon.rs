@@ -28,7 +28,11 @@ use crate::model::{DocId, Kind};
 /// Levels below a class root; leaves hold items sharing the first `4 × DEPTH` bits.
 pub const DEPTH: u8 = 4;
 /// Number of priority classes (0..CLASSES).
-pub const CLASSES: u8 = 6;
+pub const CLASSES: u8 = 7;
+/// The class of documents of kinds a later version adds (`Kind::Other`): last, and
+/// offered only to peers that carry such kinds (`wire::LATER_KINDS_VERSION`) — a
+/// version-5 node knows classes below it only.
+pub const LATER: u8 = 6;
 /// Classes up to this one (roster, urgent notices) are reconciled by listing, and
 /// nothing else is sent until they are settled.
 pub const URGENT: u8 = 1;
@@ -114,6 +118,8 @@ pub fn class_of(doc: &DocId, change: &automerge::Change) -> u8 {
         Kind::Request => 4,
         // Health reports share the last class with receipts (no protocol change).
         Kind::Receipt | Kind::Health => 5,
+        // A kind a later version adds travels last, in a class of its own.
+        Kind::Other => LATER,
     }
 }
 

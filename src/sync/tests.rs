@@ -81,6 +81,7 @@ fn key_of(c: &SignedChange) -> ItemKey {
         crate::model::Kind::Procedure => 3,
         crate::model::Kind::Request => 4,
         crate::model::Kind::Receipt | crate::model::Kind::Health => 5,
+        crate::model::Kind::Other => recon::LATER,
     };
     ItemKey { class, time, hash }
 }
@@ -782,6 +783,7 @@ fn bare_hello(version: u16, commune: NodeId) -> Msg {
         wall_ms: None,
         upto: None,
         restricted: None,
+        later: None,
     }
 }
 
@@ -823,8 +825,14 @@ fn a_newer_peer_is_served_and_an_older_one_told_to_update() {
         (&mut sb, &mut new),
         |_, _| {},
         |mut m| {
-            if let Msg::Hello { version, .. } = &mut m {
+            // A newer version, with a later class of its own this one skips.
+            if let Msg::Hello { version, later, .. } = &mut m {
                 *version = wire::VERSION + 1;
+                later.get_or_insert_with(Vec::new).push(ClassSum {
+                    class: recon::CLASSES,
+                    count: 3,
+                    fp: [7; 8],
+                });
             }
             if first_to_old.is_none()
                 && let Msg::Changes { changes } | Msg::Packed { changes } = &m
@@ -845,6 +853,118 @@ fn a_newer_peer_is_served_and_an_older_one_told_to_update() {
         )
         .unwrap_err();
     assert!(matches!(e, SyncError::Version(v) if v == wire::MIN_PEER_VERSION - 1));
+}
+
+/// A document of a kind a later version adds (`Kind::Other`), made by node `i`.
+fn later_kind(i: u64) -> DocId {
+    format!("ph-{i:032x}").parse().unwrap()
+}
+
+/// Mixed versions (issue 25), the previous release's wire format as a test mode:
+/// a node of this version and one speaking version 5 exchange everything both read,
+/// urgent notices first both ways, requests both ways; the newer node holds a kind of
+/// document version 5 cannot decode, which never goes to it (version 5 would refuse
+/// the whole batch: `wire::refused_by`, checked on every message it receives); the
+/// newer side knows the peer needs updating. Then that document goes from the newer
+/// node, through a node of this version that does not know its kind either, to a third.
+#[test]
+fn the_previous_version_is_served_everything_it_reads_and_later_kinds_wait_for_it() {
+    let (a, b, c) = ids();
+    let (mut old, mut new) = (Mem::default(), Mem::default());
+    for i in 0..40 {
+        old.add(item(&request(i), false, i as i64, &[1; 300]), None);
+        new.add(item(&request(100 + i), false, i as i64, &[2; 300]), None);
+    }
+    old.add(item(&notice(1), true, 50, &[3; 100]), None);
+    new.add(item(&notice(2), true, 60, &[4; 100]), None);
+    for i in 0..5 {
+        new.add(item(&later_kind(i), false, i as i64, &[5; 200]), None);
+    }
+    let mut so = Session::new(a, b, c, [1; 16]);
+    so.speak_version(5);
+    let mut sn = Session::new(b, a, c, [2; 16]);
+    let (mut first_to_old, mut first_to_new) = (None, None);
+    sn.start(&mut new).unwrap();
+    so.start(&mut old).unwrap();
+    for _ in 0..10_000 {
+        let mut moved = false;
+        while let Some(m) = sn.poll_transmit() {
+            moved = true;
+            assert_eq!(
+                wire::refused_by(5, &m),
+                None,
+                "sent to version 5: {}",
+                summary(&m)
+            );
+            if let Some(b) = m.batch() {
+                first_to_old = first_to_old.or(b.first().map(|c| c.doc.clone()));
+            }
+            so.handle_message(wire::decode(&wire::encode(&m)[4..]).unwrap(), &mut old)
+                .unwrap();
+        }
+        while let Some(m) = so.poll_transmit() {
+            moved = true;
+            if let Some(b) = m.batch() {
+                first_to_new = first_to_new.or(b.first().map(|c| c.doc.clone()));
+            }
+            sn.handle_message(m, &mut new).unwrap();
+        }
+        if !moved {
+            break;
+        }
+    }
+    assert_eq!(
+        first_to_old,
+        Some(notice(2)),
+        "the urgent notice first, new to old"
+    );
+    assert_eq!(
+        first_to_new,
+        Some(notice(1)),
+        "the urgent notice first, old to new"
+    );
+    let docs = |m: &Mem| {
+        m.items
+            .values()
+            .map(|(_, c, ..)| c.doc.clone())
+            .collect::<BTreeSet<_>>()
+    };
+    let later: BTreeSet<DocId> = (0..5).map(later_kind).collect();
+    assert_eq!(
+        docs(&new)
+            .difference(&docs(&old))
+            .cloned()
+            .collect::<BTreeSet<_>>(),
+        later,
+        "the old node holds everything but the later kind"
+    );
+    assert!(docs(&old).is_subset(&docs(&new)));
+    assert!(
+        so.is_synced() && sn.is_synced(),
+        "both say synced: over what both read"
+    );
+    assert_eq!(
+        sn.peer_version(),
+        Some(5),
+        "the newer node knows the peer needs updating"
+    );
+    assert_eq!(so.peer_version(), Some(wire::VERSION));
+    // A third node of this version, through a second one that knows the kind no
+    // better: both carry it.
+    let (mut courier, mut office) = (Mem::default(), Mem::default());
+    let hop = |from: &mut Mem, to: &mut Mem| {
+        let mut s1 = Session::new(a, b, c, [3; 16]);
+        let mut s2 = Session::new(b, a, c, [4; 16]);
+        run_pair((&mut s1, from), (&mut s2, to), |_, _| {}, |m| m);
+        assert!(s1.is_synced() && s2.is_synced());
+    };
+    hop(&mut new, &mut courier);
+    hop(&mut courier, &mut office);
+    assert!(
+        later.is_subset(&docs(&office)),
+        "the later kind reached the office"
+    );
+    assert_eq!(docs(&office), docs(&new));
 }
 
 /// The deterministic simulation. Invariants checked on every contact:
@@ -1449,6 +1569,12 @@ fn packed_batches_go_only_to_peers_that_read_them() {
         else {
             panic!("no hello");
         };
+        // A node without `upto` predates `Packed`: its version is below it.
+        let version = if upto.is_none() {
+            version.min(wire::PACKED_VERSION - 1)
+        } else {
+            version
+        };
         let hello = Msg::Hello {
             version,
             commune,
@@ -1460,6 +1586,7 @@ fn packed_batches_go_only_to_peers_that_read_them() {
             wall_ms,
             upto,
             restricted: None,
+            later: None,
         };
         s.handle_message(hello, &mut office).unwrap();
         let mut batches = 0;

@@ -41,23 +41,35 @@ pub const ALPN_V1: &[u8] = b"conglang/sync/1";
 /// 5: every change names its document in its message (`cl/2`, `model::signed::ChainMeta`,
 /// issue 21 fault 4), which a version-4 node refuses as a malformed change — it would
 /// count an honest peer as hostile, so it is told at `Hello` instead.
+/// 6: documents of kinds a later version adds (`Kind::Other`) are stored and
+/// forwarded, in a class of their own ([`LATER_KINDS_VERSION`]); a version-5 node
+/// refuses their ids while decoding a batch, so they are offered only to peers of 6 or
+/// newer, and a version-5 peer is served everything else.
 ///
 /// From 5 on, a bump keeps the previous version talking (ARCHITECTURE.md, "Mixed
 /// versions"): a node accepts a peer of [`MIN_PEER_VERSION`] or newer, and of two
 /// nodes the newer speaks the older's messages. Messages an older node merely cannot
 /// read are negotiated instead, with `upto` (see [`UPTO`]).
-pub const VERSION: u16 = 5;
-/// The oldest message version this node talks to: the one before [`VERSION`] once
-/// the next bump comes; 5 itself now, since version 4 refuses every change written
-/// since (`cl/2`) as malformed and cannot be served.
+pub const VERSION: u16 = 6;
+/// The oldest message version this node talks to: the one before [`VERSION`]
+/// (version 4 refuses every change written since `cl/2` as malformed and cannot be
+/// served).
 pub const MIN_PEER_VERSION: u16 = 5;
+/// The message version from which a node carries kinds it does not know
+/// (`recon::LATER`'s class, the `Hello`'s trailing `later`): a session offers that
+/// class only when both sides speak at least this.
+pub const LATER_KINDS_VERSION: u16 = 6;
 /// The message level that added `Packed` batches (negotiated with `upto`; fixed, so
 /// a later [`VERSION`] still knows which peers read them).
 pub const PACKED_VERSION: u16 = 6;
 /// The newest message level this node reads, sent in `Hello`'s trailing `upto`. A
 /// session uses what both sides read: a peer without `upto` (or below
 /// [`PACKED_VERSION`]) is served plain `Changes`.
-pub const UPTO: u16 = PACKED_VERSION;
+pub const UPTO: u16 = if VERSION > PACKED_VERSION {
+    VERSION
+} else {
+    PACKED_VERSION
+};
 
 /// Largest frame body on the wire (compressed).
 pub const MAX_FRAME: usize = 2 * 1024 * 1024;
@@ -68,6 +80,9 @@ pub const MAX_RANGES: usize = 4096;
 pub const MAX_IDS: usize = 4096;
 /// Most changes in one batch.
 pub const MAX_CHANGES_PER_BATCH: usize = 2048;
+/// Most entries in a `Hello`'s `later` list: this version knows one later class, a
+/// later one may add more (they are skipped here).
+pub const MAX_LATER_CLASSES: usize = 16;
 /// Largest item count a peer may claim in its `Hello` (2^40: far beyond any commune,
 /// far below overflow when counts are added up).
 pub const MAX_COUNT: u64 = 1 << 40;
@@ -149,6 +164,14 @@ pub enum Msg {
         /// Appended after `upto` the same way: absent reads as `None`.
         #[serde(default, deserialize_with = "trailing_opt")]
         restricted: Option<bool>,
+        /// Class roots of the kinds a later version adds (`recon::LATER` and up), from
+        /// [`LATER_KINDS_VERSION`]: outside `classes` because a version-5 node refuses a
+        /// `Hello` listing a class it does not know. Appended after `restricted` the
+        /// same way: a version-5 node ignores it, and its `Hello` reads as `None`.
+        /// Not part of `set`, which covers `classes` only (the sender cannot know,
+        /// when it writes its `Hello`, whether the peer reads the later classes).
+        #[serde(default, deserialize_with = "trailing_opt")]
+        later: Option<Vec<ClassSum>>,
     },
     /// Reconciliation steps.
     Ranges { ranges: Vec<Range> },
@@ -340,17 +363,31 @@ fn check_limits(msg: &Msg) -> Result<(), WireError> {
             classes,
             recent,
             total,
+            later,
             ..
         } => {
-            if classes.len() > crate::sync::recon::CLASSES as usize || recent.len() > MAX_IDS {
+            use crate::sync::recon::LATER;
+            let later = later.as_deref().unwrap_or_default();
+            if classes.len() > LATER as usize
+                || later.len() > MAX_LATER_CLASSES
+                || recent.len() > MAX_IDS
+            {
                 return Err(WireError::Limit("hello too large"));
+            }
+            // `classes` holds the classes every version since 5 knows; `later`, the
+            // ones from `recon::LATER` on — including classes a later version adds,
+            // which this one skips (`Session`), so that version can still add them.
+            if classes.iter().any(|c| c.class >= LATER)
+                || later.iter().any(|c| c.class < LATER || c.class >= 64)
+            {
+                return Err(WireError::Limit("hello lists a class out of place"));
             }
             // Counts are added up (progress, the exchange screen): a peer's numbers
             // stay far from overflow, and each class appears once.
-            let mut seen = 0u32;
-            for c in classes {
-                if c.class >= crate::sync::recon::CLASSES || seen & (1 << c.class) != 0 {
-                    return Err(WireError::Limit("hello lists an unknown or repeated class"));
+            let mut seen = 0u64;
+            for c in classes.iter().chain(later) {
+                if seen & (1 << c.class) != 0 {
+                    return Err(WireError::Limit("hello lists a class twice"));
                 }
                 seen |= 1 << c.class;
                 if c.count > MAX_COUNT {
@@ -434,6 +471,63 @@ fn check_limits(msg: &Msg) -> Result<(), WireError> {
         _ => {}
     }
     Ok(())
+}
+
+/// What a node of message `version` (≥ [`MIN_PEER_VERSION`]) would refuse in `msg`
+/// that this one reads — the differences a newer node must never send it. Used by a
+/// session speaking an older version ([`crate::sync::Session::speak_version`], the
+/// previous release's wire format kept as a test mode). Each version this one talks
+/// to has its rules written out; asking for another panics.
+pub fn refused_by(version: u16, msg: &Msg) -> Option<&'static str> {
+    match version {
+        5 => refused_by_5(msg),
+        VERSION => None,
+        // A bump must write down what the version it leaves behind refuses, or the
+        // tests that speak it could not fail.
+        v => panic!("no test mode for message version {v}"),
+    }
+}
+
+/// Version 5 (the release of 2026-12): classes 0–5 only — a `Hello` or a step naming
+/// another is refused (and, stricter than it, a `Hello`'s recent item of another
+/// class, which it would skip) — and document ids of its six kinds only, a batch
+/// holding any other refused whole. Written out here, not derived from this
+/// version's constants, so it stays what version 5 does when they move.
+fn refused_by_5(msg: &Msg) -> Option<&'static str> {
+    use crate::model::Kind;
+    let later = |c: u8| c > 5;
+    match msg {
+        Msg::Hello {
+            classes, recent, ..
+        } if classes.iter().any(|c| later(c.class)) || recent.iter().any(|l| later(l.class)) => {
+            Some("hello lists an unknown class")
+        }
+        Msg::Ranges { ranges } => ranges
+            .iter()
+            .any(|r| match r {
+                Range::Fp { node, .. }
+                | Range::Children { node, .. }
+                | Range::Items { node, .. }
+                | Range::Want { node, .. } => later(node.class),
+                Range::Have { .. } => false,
+            })
+            .then_some("malformed range"),
+        Msg::Changes { changes } | Msg::Packed { changes } => changes
+            .iter()
+            .any(|c| {
+                !matches!(
+                    c.doc.kind(),
+                    Kind::Roster
+                        | Kind::Notice
+                        | Kind::Procedure
+                        | Kind::Request
+                        | Kind::Receipt
+                        | Kind::Health
+                )
+            })
+            .then_some("invalid document id"),
+        _ => None,
+    }
 }
 
 /// A complete version-1 frame saying `Bye { reason }` (version 1's seventh message),
@@ -617,6 +711,7 @@ mod tests {
             wall_ms,
             upto,
             restricted: None,
+            later: None,
         }
     }
 
@@ -795,5 +890,82 @@ mod tests {
         // Between new nodes: the clock arrives.
         let f = encode(&hello(Some(-946_684_800_000)));
         assert_eq!(decode(&f[4..]).unwrap(), hello(Some(-946_684_800_000)));
+    }
+
+    /// Version 5's `Hello`, as the release in the field declares it (before `later`).
+    #[derive(Serialize, Deserialize, Debug, PartialEq)]
+    enum V5Msg {
+        Hello {
+            version: u16,
+            commune: NodeId,
+            nonce: [u8; 16],
+            set: SetFp,
+            total: u64,
+            classes: Vec<ClassSum>,
+            recent: Vec<Located>,
+            #[serde(default, deserialize_with = "trailing_opt")]
+            wall_ms: Option<i64>,
+            #[serde(default, deserialize_with = "trailing_opt")]
+            upto: Option<u16>,
+            #[serde(default, deserialize_with = "trailing_opt")]
+            restricted: Option<bool>,
+        },
+    }
+
+    #[test]
+    fn the_later_classes_in_hello_are_skipped_by_version_5_and_read_by_6() {
+        let sum = |class| ClassSum {
+            class,
+            count: 7,
+            fp: [9; 8],
+        };
+        let ours = Msg::Hello {
+            version: VERSION,
+            commune: NodeId([1; 32]),
+            nonce: [2; 16],
+            set: [3; 16],
+            total: 4,
+            classes: vec![sum(0), sum(5)],
+            recent: vec![],
+            wall_ms: Some(5),
+            upto: Some(UPTO),
+            restricted: None,
+            later: Some(vec![sum(crate::sync::recon::LATER)]),
+        };
+        // Version 5 reads every field it knows, and ours still says version 6.
+        let v5: V5Msg = postcard::from_bytes(&raw(&ours)).unwrap();
+        let V5Msg::Hello {
+            version, classes, ..
+        } = v5;
+        assert_eq!(version, VERSION);
+        assert!(classes.iter().all(|c| c.class < crate::sync::recon::LATER));
+        assert_eq!(
+            refused_by(5, &ours),
+            None,
+            "nothing in it that version 5 refuses"
+        );
+        // Version 6 reads the later classes.
+        assert_eq!(decode(&encode(&ours)[4..]).unwrap(), ours);
+        // A later class listed among the known ones, or twice, is refused.
+        let mut bad = ours.clone();
+        if let Msg::Hello { later, .. } = &mut bad {
+            later.as_mut().unwrap().push(sum(crate::sync::recon::LATER));
+        }
+        assert!(decode(&encode(&bad)[4..]).is_err());
+        let mut bad = ours.clone();
+        if let Msg::Hello { later, .. } = &mut bad {
+            *later = Some(vec![sum(2)]);
+        }
+        assert!(decode(&encode(&bad)[4..]).is_err());
+        // A later class a later version adds is read (and skipped by the session),
+        // so that version can add it without being refused here.
+        let mut next = ours.clone();
+        if let Msg::Hello { later, .. } = &mut next {
+            later
+                .as_mut()
+                .unwrap()
+                .push(sum(crate::sync::recon::CLASSES));
+        }
+        assert_eq!(decode(&encode(&next)[4..]).unwrap(), next);
     }
 }

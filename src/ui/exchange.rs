@@ -59,6 +59,15 @@ pub fn show(ui: &mut Ui, st: &mut Station, view: &View, lang: Lang, now: i64) {
             });
             ui.add_space(4.0);
         }
+        for peer in sync.older.keys() {
+            widgets::card(ui, widgets::AMBER, |ui| {
+                ui.label(
+                    bold(&lang.fill(S::OlderPeer, &[&view.member_name(peer)]), 20.0)
+                        .color(widgets::DARK_AMBER),
+                );
+            });
+            ui.add_space(4.0);
+        }
 
         if !exchanging.is_empty() {
             // A live session stays open after both sides are up to date: those are

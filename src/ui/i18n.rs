@@ -218,6 +218,7 @@ strings!(
     NearbyStranger,
     NoNearby,
     NeedsUpdate,
+    OlderPeer,
     LastExchanges,
     UpToDateWith,
     UpToDateWithOn,
@@ -679,6 +680,10 @@ fn table(s: S) -> (&'static str, &'static str) {
         S::NeedsUpdate => (
             "{} dùng phiên bản Cổng Làng cũ: cần cập nhật phần mềm máy đó thì mới trao đổi được.",
             "{} runs an older Cổng Làng: update that device's software to exchange with it.",
+        ),
+        S::OlderPeer => (
+            "{} dùng phiên bản Cổng Làng cũ hơn máy này: vẫn trao đổi được, nhưng nên cập nhật phần mềm máy đó.",
+            "{} runs an older Cổng Làng than this device: exchanging still works, but update that device's software.",
         ),
         S::LastExchanges => ("Lần trao đổi gần nhất", "Last exchanges"),
         S::UpToDateWith => ("Đã cập nhật với {} lúc {}", "Up to date with {} at {}"),

@@ -123,6 +123,7 @@ pub fn run(opts: AppOptions) -> Result<()> {
                 net,
                 peers,
                 redial: true,
+                speak_version: None,
             },
         )
         .with_context(|| format!("cannot start the node on {}", dir.display()))

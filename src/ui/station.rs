@@ -27,6 +27,9 @@ pub struct SyncState {
     /// Members found to run an older version, and when (unix s); at most
     /// [`MAX_OUTDATED_CARDS`].
     pub outdated: BTreeMap<NodeId, i64>,
+    /// Members met this run that speak the previous message version (N−1): they
+    /// still exchange, and need updating; when last seen so (unix s).
+    pub older: BTreeMap<NodeId, i64>,
     /// When each peer last reached sync this run (unix s); older ones are in the view.
     pub synced_at: BTreeMap<NodeId, i64>,
 }
@@ -385,8 +388,20 @@ impl Station {
                 self.sync.nearby.remove(&peer);
             }
             NodeEvent::Progress { peer, progress } => {
-                // A peer we exchange with runs our version, whatever it ran before.
+                // A peer we exchange with speaks our version or the one before.
                 self.sync.outdated.remove(&peer);
+                if progress.peer_older {
+                    self.sync.older.insert(peer, now);
+                    while self.sync.older.len() > MAX_OUTDATED_CARDS {
+                        let oldest = self.sync.older.iter().min_by_key(|(_, t)| **t);
+                        match oldest.map(|(p, _)| *p) {
+                            Some(p) => self.sync.older.remove(&p),
+                            None => break,
+                        };
+                    }
+                } else {
+                    self.sync.older.remove(&peer);
+                }
                 if progress.synced {
                     self.sync.synced_at.insert(peer, now);
                 }

@@ -20,6 +20,8 @@ pub const TOUCH: f32 = 56.0;
 
 pub const RED: Color32 = Color32::from_rgb(0xc6, 0x28, 0x28);
 pub const DARK_RED: Color32 = Color32::from_rgb(0x8e, 0x10, 0x10);
+pub const AMBER: Color32 = Color32::from_rgb(0xef, 0x8f, 0x00);
+pub const DARK_AMBER: Color32 = Color32::from_rgb(0x6d, 0x3c, 0x00);
 pub const GREEN: Color32 = Color32::from_rgb(0x2e, 0x7d, 0x32);
 pub const GREY: Color32 = Color32::from_rgb(0x60, 0x60, 0x60);
 pub const CARD: Color32 = Color32::WHITE;

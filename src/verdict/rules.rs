@@ -331,7 +331,13 @@ pub fn check_roster_diff(
 /// `r-` + 8 bytes of the creator's key + 8 random bytes, in hex). Older ids (`r-` + 8
 /// random bytes) carry none.
 pub fn request_creator_prefix(id: &DocId) -> Option<[u8; 8]> {
-    let hexpart = id.as_str().strip_prefix("r-")?;
+    id.as_str().strip_prefix("r-")?;
+    creator_prefix(id)
+}
+
+/// The creator's key prefix an id of the shape `<prefix>-<32 hex>` carries.
+pub fn creator_prefix(id: &DocId) -> Option<[u8; 8]> {
+    let (_, hexpart) = id.as_str().split_once('-')?;
     if hexpart.len() != 32 {
         return None;
     }
@@ -352,8 +358,10 @@ pub fn check_change(
 ) -> Result<(), Rejection> {
     let kind = doc_id.kind();
     let facts = facts_of(before, change)?;
+    // A kind a later version adds names itself, not "other".
     if let Some(k) = facts.root_puts.get("kind")
         && k.as_str() != Some(kind.as_str())
+        && kind != Kind::Other
     {
         return Err(Rejection::KindMismatch);
     }
@@ -375,6 +383,48 @@ pub fn check_change(
     }
     match kind {
         Kind::Roster => Err(Rejection::KindMismatch),
+        Kind::Other => {
+            // A kind a later version adds (ARCHITECTURE.md, "Mixed versions"): the
+            // rules every kind shares (the creating change names its author, above;
+            // sizes, on every path), and what this version can judge without reading
+            // it — only officials write it (the node the id names creates it), so it
+            // needs no quota (whose verdicts it would move on this version and not on
+            // the one before, which never holds it) and a member key cannot fill the
+            // commune's disks with it; at most `MAX_LATER_CHANGES` changes in one, by
+            // its own causal past. A later version accepts whatever these rules accept.
+            if role != Role::Official {
+                return Err(Rejection::NoAccess(role, kind.as_str()));
+            }
+            let held = before.stats().num_changes + 1;
+            if held > crate::model::MAX_LATER_CHANGES {
+                return Err(Rejection::TooLarge(format!(
+                    "{held} changes in one document of a later kind (at most {})",
+                    crate::model::MAX_LATER_CHANGES
+                )));
+            }
+            let creator_before: Option<NodeId> =
+                get_str(before, &automerge::ROOT, "created_by").and_then(|s| s.parse().ok());
+            match creator_before {
+                None => {
+                    if creator_prefix(doc_id)
+                        != Some(change.author.as_bytes()[..8].try_into().unwrap_or_default())
+                    {
+                        return Err(Rejection::BadCreation("the id names another creator"));
+                    }
+                    if facts
+                        .root_puts
+                        .get("created_by")
+                        .and_then(|v| v.as_str())
+                        .and_then(|s| s.parse::<NodeId>().ok())
+                        != Some(change.author)
+                    {
+                        return Err(Rejection::BadCreation("created_by must name the author"));
+                    }
+                    Ok(())
+                }
+                Some(_) => Ok(()),
+            }
+        }
         Kind::Notice | Kind::Procedure => {
             if role != Role::Official {
                 return Err(Rejection::NoAccess(role, kind.as_str()));

@@ -175,6 +175,7 @@ fn a_slow_transfer_shows_urgent_first_progress_then_up_to_date_with_the_office()
             net: net(std::net::SocketAddr::new(ns.inner[0], 0), false),
             peers: vec![],
             redial: true,
+            speak_version: None,
         },
     );
     // 400 kbit/s each way, 100 ms: a few seconds for the backlog.
@@ -201,6 +202,7 @@ fn a_slow_transfer_shows_urgent_first_progress_then_up_to_date_with_the_office()
                 addr: relay.addr,
             }],
             redial: true,
+            speak_version: None,
         },
     );
     let mut events = kiosk.handle.subscribe();
@@ -303,6 +305,7 @@ fn a_slow_transfer_shows_urgent_first_progress_then_up_to_date_with_the_office()
             net: net(std::net::SocketAddr::new(ns.inner[1], 0), false),
             peers: vec![],
             redial: true,
+            speak_version: None,
         },
     );
     let mut h = app_on(&again);
@@ -352,6 +355,7 @@ fn a_stranger_on_the_lan_is_shown_nearby_not_exchanging() {
             net: net(any, true),
             peers: vec![],
             redial: true,
+            speak_version: None,
         },
     );
     let stranger = start_in(
@@ -361,6 +365,7 @@ fn a_stranger_on_the_lan_is_shown_nearby_not_exchanging() {
             net: net(any, true),
             peers: vec![],
             redial: true,
+            speak_version: None,
         },
     );
     let mut h = app_on(&kiosk);
@@ -431,6 +436,7 @@ fn a_member_on_the_old_protocol_is_shown_as_needing_an_update() {
                 addr: old_addr,
             }],
             redial: true,
+            speak_version: None,
         },
     )
     .unwrap();
@@ -483,6 +489,7 @@ fn a_stranger_on_an_old_protocol_shows_no_update_card() {
             net: net(lo, false),
             peers,
             redial: true,
+            speak_version: None,
         },
     )
     .unwrap();
@@ -533,6 +540,7 @@ fn the_courier_sees_per_village_what_it_brought_took_back_and_what_is_missing() 
             net: net(lo, false),
             peers: vec![],
             redial: true,
+            speak_version: None,
         },
     )
     .unwrap();
@@ -542,6 +550,7 @@ fn the_courier_sees_per_village_what_it_brought_took_back_and_what_is_missing() 
             net: net(lo, false),
             peers: vec![],
             redial: true,
+            speak_version: None,
         },
     )
     .unwrap();
@@ -572,6 +581,7 @@ fn the_courier_sees_per_village_what_it_brought_took_back_and_what_is_missing() 
                 addr: village.addrs[0],
             }],
             redial: true,
+            speak_version: None,
         },
     )
     .unwrap();
@@ -768,6 +778,7 @@ fn prepare_stores_for_the_courier_screenshot() {
             net: net(lo, false),
             peers: vec![],
             redial: true,
+            speak_version: None,
         },
     )
     .unwrap();
@@ -780,6 +791,7 @@ fn prepare_stores_for_the_courier_screenshot() {
                 addr: village.addrs[0],
             }],
             redial: true,
+            speak_version: None,
         },
     )
     .unwrap();
@@ -891,6 +903,7 @@ fn a_kiosk_whose_port_is_taken_says_so_in_vietnamese() {
             net: net(port, false),
             peers: vec![],
             redial: false,
+            speak_version: None,
         },
     )
     .err()
@@ -920,6 +933,7 @@ fn a_kiosk_whose_port_is_taken_says_so_in_vietnamese() {
             net: net("127.0.0.1:0".parse().unwrap(), false),
             peers: vec![],
             redial: false,
+            speak_version: None,
         },
     )
     .err()
@@ -928,4 +942,117 @@ fn a_kiosk_whose_port_is_taken_says_so_in_vietnamese() {
         conglang::ui::StartupFault::of(&err, port),
         conglang::ui::StartupFault::Other
     );
+}
+
+/// Mixed versions (issue 25) on real nodes: the office runs this release, the kiosk
+/// the previous message version (5, `NodeOptions::speak_version`: its `Hello`, what it
+/// offers and what its decoder refused, kept as a test mode). Over a real iroh
+/// connection the storm warning reaches the kiosk and the resident's question the
+/// office; a document of a kind version 5 cannot read stays at the office, and no
+/// session ends over it; the office's exchange screen says the kiosk needs updating.
+#[test]
+fn the_previous_release_still_exchanges_and_the_office_is_told_it_needs_updating() {
+    use automerge::{ROOT, transaction::Transactable};
+    let base = tempfile::tempdir().unwrap();
+    let conglang::lab::Pair {
+        mut office,
+        mut kiosk,
+        ..
+    } = conglang::lab::Pair::create(base.path()).unwrap();
+    office
+        .post_notice(&NoticeDraft {
+            title: STORM.into(),
+            body: "Không qua suối, ngầm tràn khi nước lên.".into(),
+            category: Some(Category::Storm),
+            urgent: true,
+            ..Default::default()
+        })
+        .unwrap();
+    let question = kiosk
+        .submit_request(&conglang::model::RequestDraft {
+            kind: Some(conglang::model::RequestKind::Question),
+            hamlet: "Thôn Nà Khoang".into(),
+            name: "Lò Thị Mai".into(),
+            text: "Làm giấy khai sinh cần mang gì ạ?".into(),
+            phone: None,
+            public: false,
+        })
+        .unwrap();
+    let later: conglang::model::DocId = format!(
+        "ph-{}0123456789abcdef",
+        hex::encode(&office.node_id().as_bytes()[..8])
+    )
+    .parse()
+    .unwrap();
+    let photo = crate::harness::forge_with(
+        &office,
+        automerge::Automerge::new(),
+        &later,
+        conglang::model::signed::new_actor(&office.node_id()),
+        Some(conglang::model::signed::ChainMeta::for_doc(&later, None).encode()),
+        |tx| {
+            tx.put(ROOT, "kind", "photo").unwrap();
+            tx.put(ROOT, "created_by", office.node_id().to_string())
+                .unwrap();
+        },
+    );
+    assert_eq!(office.import(vec![photo], None).unwrap().accepted, 1);
+    let kiosk_id = kiosk.node_id();
+    drop((office, kiosk));
+    let lo: std::net::SocketAddr = "127.0.0.1:0".parse().unwrap();
+    let office = BackgroundNode::start(
+        base.path().join("office"),
+        NodeOptions {
+            net: net(lo, false),
+            peers: vec![],
+            redial: true,
+            speak_version: None,
+        },
+    )
+    .unwrap();
+    let mut events = office.handle.subscribe();
+    let kiosk = BackgroundNode::start(
+        base.path().join("kiosk"),
+        NodeOptions {
+            net: net(lo, false),
+            peers: vec![PeerAddr {
+                node: office.handle.node_id,
+                addr: office.addrs[0],
+            }],
+            redial: true,
+            speak_version: Some(5),
+        },
+    )
+    .unwrap();
+    let mut h = app_on(&office);
+    open_exchange(&mut h);
+    let card = "Kiosk Nà Khoang dùng phiên bản Cổng Làng cũ hơn máy này: vẫn trao đổi được, nhưng nên cập nhật phần mềm máy đó.";
+    let both = wait_for(&mut h, Duration::from_secs(30), |s| {
+        s.iter().any(|l| l == card)
+            && s.iter()
+                .any(|l| l == "Kiosk Nà Khoang: đã cập nhật xong, hai máy có cùng dữ liệu")
+    });
+    assert!(both, "{:?}", shown(&h));
+    drop(h);
+    let mut ended = Vec::new();
+    while let Ok(e) = events.try_recv() {
+        if let conglang::node::NodeEvent::Ended { peer, reason, .. } = e
+            && peer == kiosk_id
+        {
+            ended.push(reason);
+        }
+    }
+    assert!(ended.is_empty(), "no session ended: {ended:?}");
+    drop(kiosk);
+    drop(office);
+    let kiosk = Repo::open(&base.path().join("kiosk")).unwrap();
+    assert!(kiosk.notices().unwrap().iter().any(|n| n.title == STORM));
+    assert!(!kiosk.status().unwrap().docs.contains_key("other"));
+    assert_eq!(kiosk.status().unwrap().rejected, 0);
+    let office = Repo::open(&base.path().join("office")).unwrap();
+    assert!(
+        office.request(&question.code).unwrap().is_some(),
+        "the question reached the office"
+    );
+    assert_eq!(office.status().unwrap().rejected, 0);
 }

@@ -24,3 +24,4 @@ mod sync;
 mod trust;
 mod ui;
 mod verdicts;
+mod versions;

@@ -434,6 +434,7 @@ mod app {
                 },
                 peers: Vec::new(),
                 redial: false,
+                speak_version: None,
             },
         )
         .unwrap()

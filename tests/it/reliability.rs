@@ -442,6 +442,7 @@ fn valid_frames() -> Vec<Vec<u8>> {
             wall_ms: Some(1_789_002_000_000),
             upto: Some(wire::UPTO),
             restricted: None,
+            later: None,
         }),
         wire::encode(&wire::Msg::Ranges {
             ranges: vec![

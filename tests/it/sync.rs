@@ -476,6 +476,7 @@ fn older_bundles_are_read_and_older_peers_are_told_to_update() {
             wall_ms: None,
             upto: None,
             restricted: None,
+            later: None,
         };
         let e = s
             .handle_message(hello, &mut c.office)

@@ -332,6 +332,7 @@ mod hostile_peers {
             wall_ms,
             upto: None,
             restricted: None,
+            later: None,
         }
     }
 
@@ -359,6 +360,7 @@ mod hostile_peers {
                 wall_ms,
                 upto: Some(conglang::sync::wire::UPTO),
                 restricted: None,
+                later: None,
             },
             _ => unreachable!(),
         }
