@@ -275,9 +275,10 @@ pub const MAX_RECEIPT_OPS: u64 = 4_096;
 /// An honest node writes one per sync that brought a notice version.
 pub const MAX_RECEIPT_CHANGES: u64 = 2_048;
 
-/// Most changes one document of a kind a later version adds holds (`Kind::Other`),
-/// by its own causal past: only officials write one, and each change is bounded like
-/// any other, so this bounds what one such document costs every node that carries it.
+/// Most changes in the causal past of a change of a kind a later version adds
+/// (`Kind::Other`), itself included: only officials write one, and each change is
+/// bounded like any other, so this bounds what one branch of such a document costs
+/// every node that carries it.
 /// A later version writes no more than this into one (ARCHITECTURE.md, "Mixed
 /// versions").
 pub const MAX_LATER_CHANGES: u64 = 1_024;

@@ -430,7 +430,7 @@ pub(super) fn apply(
         report.quota_lines.remove(&v.author);
         if !report.quota_authors.contains(&v.author)
             && outcome.roster.active_role(&v.author) != Some(Role::Official)
-            && quota::link_kind(&v.signed.doc) != quota::OUTSIDE
+            && quota::link_kind(&v.signed.doc) < quota::OUTSIDE
             && !db.has_change(&v.hash.0)?
             && !db.in_quarantine(&v.hash.0)?
             && quota::moves_more_than_its_end(db, v, &batch)?

@@ -40,9 +40,11 @@ const META_HORIZON: &str = "quota_horizon";
 /// is evidence (`EVIDENCE`). A creation is evidence as a creation (`record`).
 pub(super) fn link_kind(doc: &DocId) -> i64 {
     match doc.kind() {
-        // A later kind's changes sit on a chain of their own (their days would move
-        // the horizon here and not on the version before, which never holds them).
-        Kind::Receipt | Kind::Other => OUTSIDE,
+        Kind::Receipt => OUTSIDE,
+        // A later kind's changes are outside the key's line here (their days would
+        // move the horizon here and not on the version before, which never holds
+        // them), and outside revocation cuts too (`store::verdicts::links_of`).
+        Kind::Other => LATER,
         Kind::Request => LINK_ONLY,
         _ => EVIDENCE,
     }
@@ -51,6 +53,9 @@ pub(super) fn link_kind(doc: &DocId) -> i64 {
 pub(super) const LINK_ONLY: i64 = 0;
 pub(super) const EVIDENCE: i64 = 1;
 pub(super) const OUTSIDE: i64 = 2;
+/// A later kind's link (`Kind::Other`): outside the line, like `OUTSIDE`, and left
+/// out of the chain a revocation cut is read through (the store knows this value).
+pub(super) const LATER: i64 = 3;
 
 /// The last day whose evidence counts: the officials' newest evidence day plus
 /// `HORIZON_DAYS` (`None`: no official evidence held, forward dating unbounded).
@@ -161,7 +166,7 @@ pub(super) fn place_new(
             }
             continue;
         };
-        if link_kind(&c.signed.doc) == OUTSIDE {
+        if link_kind(&c.signed.doc) >= OUTSIDE {
             continue;
         }
         let evidence = (link_kind(&c.signed.doc) == EVIDENCE).then(|| verdict::doc::day_of(c));

@@ -26,6 +26,15 @@ pub const MAX_QUARANTINE_PER_AUTHOR: i64 = 20_000;
 /// Refusal reasons are cut to this many characters before they are logged.
 pub const MAX_REASON_CHARS: usize = 300;
 
+/// A `doc_id` of a kind every version since 5 knows (`model::DocId`: `roster`, `n-`,
+/// `p-`, `r-`, `rc-`, `hl-`), as SQL: not a kind a later version adds.
+macro_rules! known_kind {
+    () => {
+        "(doc_id = 'roster' OR doc_id GLOB 'n-*' OR doc_id GLOB 'p-*' OR doc_id GLOB 'r-*'
+          OR doc_id GLOB 'rc-*' OR doc_id GLOB 'hl-*')"
+    };
+}
+
 impl Db<'_> {
     // ---- quarantine ----
     pub fn in_quarantine(&self, hash: &[u8; 32]) -> Result<bool> {
@@ -167,13 +176,22 @@ impl Db<'_> {
     }
 
     /// Every held change by `author` (valid or quarantined) with its chain link
-    /// (`None` for changes made before chains).
+    /// (`None` for changes made before chains) — except changes of kinds a later
+    /// version adds (`Kind::Other`; links with `evidence` 3, `repo::quota::LATER`):
+    /// the release before never holds them, so a revocation cut read through one
+    /// would keep history here that it voids there, for ever. A change chained
+    /// after one starts a line after a gap, on both.
     pub fn links_of(&self, author: &NodeId) -> Result<Vec<Link>> {
         self.links_by(
-            "SELECT h.hash, l.prev FROM
-               (SELECT hash FROM changes WHERE author = ?1 UNION SELECT hash FROM quarantine WHERE author = ?1
-                UNION SELECT hash FROM links WHERE author = ?1) h
-             LEFT JOIN links l ON l.hash = h.hash",
+            concat!(
+                "SELECT h.hash, l.prev FROM
+                   (SELECT hash FROM changes WHERE author = ?1 AND ",
+                known_kind!(),
+                " UNION SELECT hash FROM quarantine WHERE author = ?1 AND ",
+                known_kind!(),
+                " UNION SELECT hash FROM links WHERE author = ?1 AND evidence IS NOT 3) h
+                 LEFT JOIN links l ON l.hash = h.hash"
+            ),
             author,
         )
     }
@@ -184,8 +202,11 @@ impl Db<'_> {
     /// nowhere else (issue 21 review, P1).
     pub fn valid_links_of(&self, author: &NodeId) -> Result<Vec<Link>> {
         self.links_by(
-            "SELECT c.hash, l.prev FROM changes c LEFT JOIN links l ON l.hash = c.hash
-             WHERE c.author = ?1",
+            concat!(
+                "SELECT c.hash, l.prev FROM changes c LEFT JOIN links l ON l.hash = c.hash
+                 WHERE c.author = ?1 AND ",
+                known_kind!()
+            ),
             author,
         )
     }
@@ -348,5 +369,42 @@ impl Db<'_> {
             ))
         })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::model::{DocId, Kind};
+
+    /// `known_kind!` says of an id what `DocId::kind` says: every kind but `Other`.
+    #[test]
+    fn known_kind_in_sql_matches_the_id_grammar() {
+        let conn = rusqlite::Connection::open_in_memory().unwrap();
+        let node = "a".repeat(64);
+        let ids = [
+            "roster".to_string(),
+            format!("n-{}", "1".repeat(16)),
+            format!("p-{}", "2".repeat(16)),
+            format!("r-{}", "3".repeat(16)),
+            format!("r-{}", "3".repeat(32)),
+            format!("rc-{node}"),
+            format!("rc-{node}-12"),
+            format!("hl-{node}"),
+            format!("ph-{}", "4".repeat(32)),
+            format!("rcx-{}", "4".repeat(32)),
+            format!("nn-{}", "4".repeat(32)),
+            format!("h-{}", "4".repeat(32)),
+        ];
+        for s in ids {
+            let id: DocId = s.parse().unwrap_or_else(|e| panic!("{s}: {e}"));
+            let known: bool = conn
+                .query_row(
+                    concat!("SELECT ", known_kind!(), " FROM (SELECT ?1 AS doc_id)"),
+                    [id.as_str()],
+                    |r| r.get(0),
+                )
+                .unwrap();
+            assert_eq!(known, id.kind() != Kind::Other, "{s}");
+        }
     }
 }

@@ -553,10 +553,10 @@ impl Session {
         let set = recon::set_hash(&classes);
         self.own_counts = classes.iter().map(|(c, s)| (*c, s.count)).collect();
         self.watermark = store.recon_position()?;
-        let recent = store
-            .recon_recent(RECENT)?
+        let recent = self
+            .recent_known(store)?
             .into_iter()
-            .filter(|k| k.class < recon::LATER && self.classes_allowed(k.class))
+            .filter(|k| self.classes_allowed(k.class))
             .map(|k| self.locate(&k))
             .collect();
         let set_fp = recon::set_fp(&self.nonce, &set);
@@ -588,6 +588,18 @@ impl Session {
             later: (!old).then_some(later),
         });
         Ok(())
+    }
+
+    /// The [`RECENT`] items stored here last in the classes every version knows: the
+    /// `Hello`'s recent list. Read past later-kind items (a run of them stored last
+    /// would leave the list empty, and an urgent warning without its at-once push).
+    pub(super) fn recent_known(&self, store: &mut impl Storage) -> Result<Vec<ItemKey>, SyncError> {
+        Ok(store
+            .recon_recent(RECENT * 16)?
+            .into_iter()
+            .filter(|k| k.class < recon::LATER)
+            .take(RECENT)
+            .collect())
     }
 
     fn locate(&self, k: &ItemKey) -> Located {

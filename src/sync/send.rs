@@ -123,7 +123,7 @@ impl Session {
         if self.restricted || self.peer_restricted {
             return Ok(());
         }
-        for k in store.recon_recent(RECENT)? {
+        for k in self.recent_known(store)? {
             if k.class <= URGENT
                 && !self.equal_at_hello.contains(&k.class)
                 && self.peer_classes.contains_key(&k.class)

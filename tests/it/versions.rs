@@ -206,3 +206,90 @@ fn a_bundle_puts_later_kinds_last_in_batches_of_their_own() {
     assert_eq!(r.rejected, 0);
     assert_eq!(fresh.status().unwrap().docs.get("other"), Some(&1));
 }
+
+/// A revocation keeps the same history of the revoked key on a node that holds its
+/// later-kind changes and on one that never can (version 5): the cut is read through
+/// chain links, and a later-kind change in the middle of the key's chain — which a
+/// later version, or a stolen key, may write — is a gap on both. (A helper's review:
+/// the cut walked through it here, kept the notice before it, and version 5, which
+/// stops at the gap, voided that notice for ever.)
+#[test]
+fn a_revocation_keeps_the_same_history_where_later_kinds_are_held_and_where_not() {
+    use conglang::model::NoticeDraft;
+    let mut c = Commune::new();
+    let mut deputy = c.member("deputy", Role::Official);
+    let n0 = deputy
+        .post_notice(&NoticeDraft {
+            title: "Họp dân thôn Nà Khoang".into(),
+            body: "Tối thứ Sáu tại nhà văn hóa.".into(),
+            ..Default::default()
+        })
+        .unwrap();
+    let hash_of = |s: &conglang::model::SignedChange| s.clone().verify().unwrap().hash.0;
+    let n0_change = deputy.changes_missing(&n0, &[]).unwrap().pop().unwrap();
+    // A later-kind change chained after the notice, and an edit of the notice
+    // chained after it.
+    let id = photo_id(&deputy);
+    let by = deputy.node_id().to_string();
+    let o1 = forge_with(
+        &deputy,
+        automerge::Automerge::new(),
+        &id,
+        new_actor(&deputy.node_id()),
+        Some(ChainMeta::for_doc(&id, Some(hash_of(&n0_change))).encode()),
+        |tx| {
+            tx.put(ROOT, "kind", "photo").unwrap();
+            tx.put(ROOT, "created_by", by).unwrap();
+        },
+    );
+    let n2 = forge_with(
+        &deputy,
+        doc_of(&deputy, &n0),
+        &n0,
+        new_actor(&deputy.node_id()),
+        Some(ChainMeta::for_doc(&n0, Some(hash_of(&o1))).encode()),
+        |tx| {
+            tx.put(ROOT, "title", "Họp dân thôn Nà Khoang (dời sang thứ Bảy)")
+                .unwrap();
+        },
+    );
+    let r = c
+        .office
+        .import(vec![n0_change, o1, n2], Some(&deputy.node_id()))
+        .unwrap();
+    assert_eq!(r.accepted, 3, "{:?}", r.rejected);
+    c.office.roster_revoke(deputy.node_id()).unwrap();
+    // A node that never holds later kinds gets everything else.
+    let mut old = conglang::repo::Repo::open(&c.base.path().join("kiosk-5")).unwrap();
+    let invite = c
+        .office
+        .roster_add(old.node_id(), Role::Kiosk, "kiosk-5", "kiosk-5", vec![])
+        .unwrap();
+    old.join(&invite).unwrap();
+    let rest: Vec<_> = c
+        .office
+        .all_changes()
+        .unwrap()
+        .into_iter()
+        .filter(|s| s.doc.kind() != Kind::Other)
+        .collect();
+    old.import(rest, None).unwrap();
+    let titles = |r: &conglang::repo::Repo| {
+        r.notices()
+            .unwrap()
+            .into_iter()
+            .map(|n| n.title)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(titles(&c.office), titles(&old), "the same notices on both");
+    assert_eq!(
+        titles(&old),
+        vec!["Họp dân thôn Nà Khoang (dời sang thứ Bảy)".to_string()],
+        "the revoked official's notice, and its edit, kept by the cut"
+    );
+    // A later-kind change is kept only as far as a kept change names it: this one,
+    // named by the kept edit, and on every node that holds it.
+    let fresh = c.member("kiosk-6", Role::Kiosk);
+    assert_eq!(fresh.status().unwrap().docs.get("other"), Some(&1));
+    assert_eq!(fresh.digest().unwrap(), c.office.digest().unwrap());
+}
