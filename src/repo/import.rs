@@ -294,6 +294,14 @@ pub(super) fn apply(
     for v in verified {
         let other = if v.names_another_document() {
             Some("its bytes name another document".to_string())
+        } else if v.signed.doc.kind() == Kind::Other
+            && v.chain.as_ref().and_then(|m| m.doc).is_none()
+        {
+            // A later kind is new with chains: its changes name their document, so
+            // no copy of one can be held as a notice's change (a node holding the
+            // later-kind copy would refuse the notice's where the version before,
+            // which never holds it, keeps it).
+            Some("a change of a later kind must name its document".to_string())
         } else if let Some(d) = bound.get(&v.hash.0).filter(|d| **d != v.signed.doc) {
             Some(format!(
                 "the same change arrived for another document ({d})"

@@ -395,6 +395,7 @@ pub(super) fn fill_link_days(db: Db<'_>) -> Result<usize> {
             let bytes = r.signed.bytes.clone();
             let (day, evidence) = match guard(move || automerge::Change::from_bytes(bytes)) {
                 Ok(Ok(c)) => (c.timestamp().div_euclid(86_400), link_kind(&r.signed.doc)),
+                _ if r.signed.doc.kind() == Kind::Other => (0, LATER),
                 _ => (0, LINK_ONLY),
             };
             db.set_link_day(&r.hash, day, evidence)?;

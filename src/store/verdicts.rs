@@ -63,10 +63,20 @@ impl Db<'_> {
         via: Option<&NodeId>,
         at: i64,
     ) -> Result<bool> {
+        // Shares by family: changes of kinds a later version adds fill a share of their
+        // own, so a node that holds them sets aside the same known-kind changes as one
+        // of the version before, which never holds them.
         let n: i64 = self
             .0
-            .prepare_cached("SELECT COUNT(*) FROM quarantine WHERE author = ?1")?
-            .query_row([&author.0[..]], |r| r.get(0))?;
+            .prepare_cached(concat!(
+                "SELECT COUNT(*) FROM quarantine WHERE author = ?1 AND ",
+                known_kind!(),
+                " = ?2"
+            ))?
+            .query_row(
+                rusqlite::params![&author.0[..], c.doc.kind() != crate::model::Kind::Other],
+                |r| r.get(0),
+            )?;
         if n >= MAX_QUARANTINE_PER_AUTHOR {
             return Ok(false);
         }
@@ -236,7 +246,14 @@ impl Db<'_> {
     pub fn link_count(&self) -> Result<i64> {
         Ok(self
             .0
-            .query_row("SELECT COUNT(*) FROM links", [], |r| r.get(0))?)
+            // Later kinds' links read by no verdict (`links_of`): not counted, so
+            // one arriving or leaving neither costs a roster evaluation nor hides
+            // a known-kind link that moved in the same import.
+            .query_row(
+                "SELECT COUNT(*) FROM links WHERE evidence IS NOT 3",
+                [],
+                |r| r.get(0),
+            )?)
     }
 
     // ---- pending, bounded per author ----
@@ -259,12 +276,18 @@ impl Db<'_> {
         if parked {
             return Ok(true);
         }
+        // Shares by family, as in `quarantine`.
         let (n, bytes): (i64, i64) = self
             .0
-            .prepare_cached(
-                "SELECT COUNT(*), COALESCE(SUM(size), 0) FROM pending WHERE author = ?1",
-            )?
-            .query_row([&author.0[..]], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            .prepare_cached(concat!(
+                "SELECT COUNT(*), COALESCE(SUM(size), 0) FROM pending WHERE author = ?1 AND ",
+                known_kind!(),
+                " = ?2"
+            ))?
+            .query_row(
+                rusqlite::params![&author.0[..], c.doc.kind() != crate::model::Kind::Other],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )?;
         if n >= MAX_PENDING_PER_AUTHOR
             || bytes + c.bytes.len() as i64 > MAX_PENDING_BYTES_PER_AUTHOR
         {

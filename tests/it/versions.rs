@@ -293,3 +293,51 @@ fn a_revocation_keeps_the_same_history_where_later_kinds_are_held_and_where_not(
     assert_eq!(fresh.status().unwrap().docs.get("other"), Some(&1));
     assert_eq!(fresh.digest().unwrap(), c.office.digest().unwrap());
 }
+
+/// A later kind's change names its document: an official's key cannot sign one
+/// change for a notice and again for a later-kind document, which would let a node
+/// that holds the later-kind copy refuse the notice's that a node of the version
+/// before keeps (a helper's review).
+#[test]
+fn a_later_kind_change_must_name_its_document() {
+    use conglang::model::NoticeDraft;
+    let mut c = Commune::new();
+    let mut deputy = c.member("deputy", Role::Official);
+    let n0 = deputy
+        .post_notice(&NoticeDraft {
+            title: "Họp dân".into(),
+            body: "Tối thứ Sáu.".into(),
+            ..Default::default()
+        })
+        .unwrap();
+    exchange(&mut deputy, &mut c.office);
+    // One change without a document tag, signed for the notice and for a later kind.
+    let as_notice = forge_with(
+        &deputy,
+        doc_of(&deputy, &n0),
+        &n0,
+        new_actor(&deputy.node_id()),
+        None,
+        |tx| {
+            tx.put(ROOT, "title", "Họp dân (dời sang thứ Bảy)").unwrap();
+        },
+    );
+    let mut change = as_notice.clone().verify().unwrap().change;
+    let other = photo_id(&deputy);
+    let as_later = conglang::model::SignedChange::sign(deputy.identity(), &other, &mut change);
+    let r = c.office.import(vec![as_later], None).unwrap();
+    assert_eq!(r.accepted, 0);
+    assert!(
+        r.rejected
+            .iter()
+            .any(|x| x.hostile && x.reason.contains("must name its document")),
+        "{:?}",
+        r.rejected
+    );
+    let r = c.office.import(vec![as_notice], None).unwrap();
+    assert_eq!(
+        r.accepted, 1,
+        "the notice's copy is judged as on version 5: {:?}",
+        r.rejected
+    );
+}
