@@ -344,26 +344,23 @@ impl Session {
         }
         let (mine, later_equal) = if self.peer_set_from_hello {
             let all = store.recon_classes()?;
-            let later_equal = all
+            // Each later class either side holds: equal roots.
+            let mine_later: BTreeMap<u8, NodeSum> = all
                 .iter()
                 .filter(|(c, _)| *c >= recon::LATER && self.classes_allowed(*c))
-                .map(|(c, s)| (*c, s.count))
-                .chain(
-                    self.peer_classes
-                        .iter()
-                        .filter(|(c, _)| **c >= recon::LATER)
-                        .map(|(c, (n, _))| (*c, *n)),
-                )
-                .all(|(c, _)| {
-                    let m = all
-                        .iter()
-                        .find(|(x, _)| *x == c)
-                        .map(|(_, s)| *s)
-                        .unwrap_or_default();
-                    let (pc, pfp) = self.peer_classes.get(&c).copied().unwrap_or((0, [0; 8]));
-                    m.count == pc
-                        && (pc == 0 || recon::fp(&self.peer_nonce, NodeRef::root(c), &m) == pfp)
-                });
+                .copied()
+                .collect();
+            let later: BTreeSet<u8> = mine_later
+                .keys()
+                .chain(self.peer_classes.keys().filter(|c| **c >= recon::LATER))
+                .copied()
+                .collect();
+            let later_equal = later.into_iter().all(|c| {
+                let m = mine_later.get(&c).copied().unwrap_or_default();
+                let (pc, pfp) = self.peer_classes.get(&c).copied().unwrap_or((0, [0; 8]));
+                m.count == pc
+                    && (pc == 0 || recon::fp(&self.peer_nonce, NodeRef::root(c), &m) == pfp)
+            });
             let base: Vec<(u8, NodeSum)> = all
                 .into_iter()
                 .filter(|(c, _)| *c < recon::LATER && self.classes_allowed(*c))

@@ -50,23 +50,31 @@ pub fn show(ui: &mut Ui, st: &mut Station, view: &View, lang: Lang, now: i64) {
         ui.add_space(6.0);
 
         // Something to act on goes first.
-        for peer in sync.outdated.keys() {
-            widgets::card(ui, widgets::RED, |ui| {
-                ui.label(
-                    bold(&lang.fill(S::NeedsUpdate, &[&view.member_name(peer)]), 22.0)
-                        .color(widgets::DARK_RED),
-                );
-            });
-            ui.add_space(4.0);
-        }
-        for peer in sync.older.keys() {
-            widgets::card(ui, widgets::AMBER, |ui| {
-                ui.label(
-                    bold(&lang.fill(S::OlderPeer, &[&view.member_name(peer)]), 20.0)
-                        .color(widgets::DARK_AMBER),
-                );
-            });
-            ui.add_space(4.0);
+        // Peers that cannot exchange until updated (red), then those that still can
+        // but should be (amber).
+        let cards = [
+            (
+                &sync.outdated,
+                S::NeedsUpdate,
+                widgets::RED,
+                widgets::DARK_RED,
+                22.0,
+            ),
+            (
+                &sync.older,
+                S::OlderPeer,
+                widgets::AMBER,
+                widgets::DARK_AMBER,
+                20.0,
+            ),
+        ];
+        for (peers, words, fill, ink, size) in cards {
+            for peer in peers.keys() {
+                widgets::card(ui, fill, |ui| {
+                    ui.label(bold(&lang.fill(words, &[&view.member_name(peer)]), size).color(ink));
+                });
+                ui.add_space(4.0);
+            }
         }
 
         if !exchanging.is_empty() {

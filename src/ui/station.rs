@@ -34,22 +34,30 @@ pub struct SyncState {
     pub synced_at: BTreeMap<NodeId, i64>,
 }
 
+/// Notes `peer` seen at `now` in a card list, keeping at most [`MAX_OUTDATED_CARDS`]:
+/// the oldest goes first.
+fn note_bounded(cards: &mut BTreeMap<NodeId, i64>, peer: NodeId, now: i64) {
+    cards.insert(peer, now);
+    while cards.len() > MAX_OUTDATED_CARDS {
+        let oldest = cards.iter().min_by_key(|(_, t)| **t).map(|(p, _)| *p);
+        match oldest {
+            Some(p) => cards.remove(&p),
+            None => break,
+        };
+    }
+}
+
 impl SyncState {
     /// A member runs an older version (seen at `now`). Bounded: the oldest card goes
     /// when a new one would pass [`MAX_OUTDATED_CARDS`].
     pub fn note_outdated(&mut self, peer: NodeId, now: i64) {
-        self.outdated.insert(peer, now);
-        while self.outdated.len() > MAX_OUTDATED_CARDS {
-            let oldest = self
-                .outdated
-                .iter()
-                .min_by_key(|(_, t)| **t)
-                .map(|(p, _)| *p);
-            match oldest {
-                Some(p) => self.outdated.remove(&p),
-                None => break,
-            };
-        }
+        note_bounded(&mut self.outdated, peer, now);
+    }
+
+    /// A member speaks the previous message version (seen at `now`), bounded like
+    /// [`SyncState::note_outdated`].
+    pub fn note_older(&mut self, peer: NodeId, now: i64) {
+        note_bounded(&mut self.older, peer, now);
     }
 }
 
@@ -391,14 +399,7 @@ impl Station {
                 // A peer we exchange with speaks our version or the one before.
                 self.sync.outdated.remove(&peer);
                 if progress.peer_older {
-                    self.sync.older.insert(peer, now);
-                    while self.sync.older.len() > MAX_OUTDATED_CARDS {
-                        let oldest = self.sync.older.iter().min_by_key(|(_, t)| **t);
-                        match oldest.map(|(p, _)| *p) {
-                            Some(p) => self.sync.older.remove(&p),
-                            None => break,
-                        };
-                    }
+                    self.sync.note_older(peer, now);
                 } else {
                     self.sync.older.remove(&peer);
                 }

@@ -207,6 +207,20 @@ fn a_bundle_puts_later_kinds_last_in_batches_of_their_own() {
     assert_eq!(fresh.status().unwrap().docs.get("other"), Some(&1));
 }
 
+/// A commune with a second official, who has posted one notice.
+fn deputy_with_notice(title: &str, body: &str) -> (Commune, conglang::repo::Repo, DocId) {
+    let mut c = Commune::new();
+    let mut deputy = c.member("deputy", Role::Official);
+    let n0 = deputy
+        .post_notice(&conglang::model::NoticeDraft {
+            title: title.into(),
+            body: body.into(),
+            ..Default::default()
+        })
+        .unwrap();
+    (c, deputy, n0)
+}
+
 /// A revocation keeps the same history of the revoked key on a node that holds its
 /// later-kind changes and on one that never can (version 5): the cut is read through
 /// chain links, and a later-kind change in the middle of the key's chain — which a
@@ -215,16 +229,8 @@ fn a_bundle_puts_later_kinds_last_in_batches_of_their_own() {
 /// stops at the gap, voided that notice for ever.)
 #[test]
 fn a_revocation_keeps_the_same_history_where_later_kinds_are_held_and_where_not() {
-    use conglang::model::NoticeDraft;
-    let mut c = Commune::new();
-    let mut deputy = c.member("deputy", Role::Official);
-    let n0 = deputy
-        .post_notice(&NoticeDraft {
-            title: "Họp dân thôn Nà Khoang".into(),
-            body: "Tối thứ Sáu tại nhà văn hóa.".into(),
-            ..Default::default()
-        })
-        .unwrap();
+    let (mut c, deputy, n0) =
+        deputy_with_notice("Họp dân thôn Nà Khoang", "Tối thứ Sáu tại nhà văn hóa.");
     let hash_of = |s: &conglang::model::SignedChange| s.clone().verify().unwrap().hash.0;
     let n0_change = deputy.changes_missing(&n0, &[]).unwrap().pop().unwrap();
     // A later-kind change chained after the notice, and an edit of the notice
@@ -300,16 +306,7 @@ fn a_revocation_keeps_the_same_history_where_later_kinds_are_held_and_where_not(
 /// before keeps (a helper's review).
 #[test]
 fn a_later_kind_change_must_name_its_document() {
-    use conglang::model::NoticeDraft;
-    let mut c = Commune::new();
-    let mut deputy = c.member("deputy", Role::Official);
-    let n0 = deputy
-        .post_notice(&NoticeDraft {
-            title: "Họp dân".into(),
-            body: "Tối thứ Sáu.".into(),
-            ..Default::default()
-        })
-        .unwrap();
+    let (mut c, mut deputy, n0) = deputy_with_notice("Họp dân", "Tối thứ Sáu.");
     exchange(&mut deputy, &mut c.office);
     // One change without a document tag, signed for the notice and for a later kind.
     let as_notice = forge_with(
