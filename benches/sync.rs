@@ -6,6 +6,7 @@
 //!     cargo bench --bench sync -- --only receipts   # receipts over a year
 //!     cargo bench --bench sync -- --only w4be,w8w   # issue 22: urgent by edit; withdrawals
 //!     CONGLANG_W7_SIZES=30000 cargo bench --bench sync -- --only w7   # other sizes
+//!     CONGLANG_W9_BYTES=8400000 cargo bench --bench sync -- --only w9  # a release over 2G
 //!
 //! Prints a table on stderr and one JSON document on stdout. Byte and round-trip
 //! counts are deterministic; times are medians of repeated runs where cheap.
@@ -242,6 +243,105 @@ fn w8(
     Ok(
         json!({"backlog_bytes": backlog, "requests": requests, "withdrawn_notices": withdrawn,
         "window_s": window.as_secs(), "allowed_contacts": allowed, "contacts": rows, "completed": done}),
+    )
+}
+
+/// W9 (issue 25): a release package the office approved, carried over the 2G link in
+/// contacts of 30 s separated by cuts, a new urgent notice posted before each contact.
+/// How many contacts and how much link time the package takes, the share of the line
+/// its chunks used, and whether each contact's warning still went first.
+fn w9(rt: &tokio::runtime::Runtime, quick: bool, name: &str) -> anyhow::Result<serde_json::Value> {
+    use conglang::release::{self, Release};
+    let size: usize = std::env::var("CONGLANG_W9_BYTES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(if quick { 256 * 1024 } else { 1_000_000 });
+    let window = Duration::from_secs(30);
+    let dir = tempfile::tempdir()?;
+    let mut p = Pair::create(dir.path())?;
+    // A test release key (the built-in key's private half is not here).
+    let key = ed25519_dalek::SigningKey::from_bytes(&[42u8; 32]);
+    release::trust(key.verifying_key().to_bytes());
+    // Incompressible, like a .deb (xorshift, seeded: the same bytes every run).
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    let package: Vec<u8> = (0..size)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 24) as u8
+        })
+        .collect();
+    let record =
+        Release::describe(&package, "9.0.0", release::running_arch(), "0.1.0", "W9")?.sign(&key)?;
+    let t = Instant::now();
+    p.office
+        .approve_release(&record, &package, &[conglang::model::Role::Kiosk])?;
+    let approve_ms = t.elapsed().as_millis() as u64;
+    let (office_dir, kiosk_dir) = (
+        p.office.data_dir().to_path_buf(),
+        p.kiosk.data_dir().to_path_buf(),
+    );
+    drop(p);
+    let chunks = size.div_ceil(release::CHUNK);
+    let held = |d: &std::path::Path| -> anyhow::Result<usize> {
+        Ok(Repo::open(d)?
+            .releases()?
+            .first()
+            .map_or(0, |r| r.chunks_held))
+    };
+    let spec = LinkSpec::two_g(8);
+    let mut rows = Vec::new();
+    let mut link_ms = 0u64;
+    let mut warnings_first = true;
+    let mut done = false;
+    for k in 1..=(size / 100_000 + 20) {
+        let urgent = Repo::open(&office_dir)?.post_notice(&NoticeDraft {
+            title: format!("KHẨN: mưa lớn, đợt {k}"),
+            body: "Bà con không đi qua ngầm tràn".into(),
+            urgent: true,
+            ..Default::default()
+        })?;
+        let before = held(&kiosk_dir)?;
+        let mut s = spec.clone();
+        s.seed = 900 + k as u64;
+        let m = rt.block_on(lab::contact_over_link(
+            &office_dir,
+            &kiosk_dir,
+            s,
+            Some(urgent.clone()),
+            window,
+        ))?;
+        let after = held(&kiosk_dir)?;
+        link_ms += m.window_ms;
+        let got_warning = Repo::open(&kiosk_dir)?.notice(&urgent)?.is_some();
+        warnings_first &= got_warning;
+        eprintln!(
+            "{name} contact {k:>2}: +{} chunks ({after} of {chunks}), {} ms, urgent {:?} ms after connect{}",
+            after - before,
+            m.window_ms,
+            m.urgent_after_connect_ms,
+            if m.isolated { "" } else { "; NOT ISOLATED" }
+        );
+        rows.push(json!({"contact": k, "chunks": after - before, "held": after, "window_ms": m.window_ms, "urgent_after_connect_ms": m.urgent_after_connect_ms, "isolated": m.isolated}));
+        if after == chunks {
+            done = true;
+            break;
+        }
+    }
+    let goodput = size as f64 / (link_ms as f64 / 1000.0);
+    let line = spec.rate_bps as f64 / 8.0;
+    eprintln!(
+        "{name}: {size} B package ({chunks} chunks), approved in {approve_ms} ms; {} contacts, {:.0} s of link; {:.0} B/s of package ({:.0} % of the line rate); completed {done}; every contact's warning arrived {warnings_first}",
+        rows.len(),
+        link_ms as f64 / 1000.0,
+        goodput,
+        100.0 * goodput / line
+    );
+    Ok(
+        json!({"package_bytes": size, "chunks": chunks, "approve_ms": approve_ms,
+        "contacts": rows, "link_s": link_ms as f64 / 1000.0, "package_bytes_per_s": goodput,
+        "line_bytes_per_s": line, "completed": done, "warnings_arrived": warnings_first}),
     )
 }
 
@@ -611,6 +711,10 @@ fn main() -> anyhow::Result<()> {
         // Issue 22: the same with 2,020 notices posted and withdrawn (past the
         // per-author pending cap of 2,000): every contact must make progress.
         out.insert("w8w".into(), w8(&rt, a.quick, 2_020, "W8w")?);
+    }
+
+    if want(&a, "w9") {
+        out.insert("w9".into(), w9(&rt, a.quick, "W9")?);
     }
 
     if want(&a, "w4b") {

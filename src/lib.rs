@@ -12,6 +12,7 @@
 //! - [`node`]: the runtime that drives sync over the network and the store.
 //! - [`pair`]: pairing a new machine with the office by a short code (sans-IO core + driver).
 //! - [`bundle`]: the signed change stream as a file, for USB sticks.
+//! - [`release`]: software releases as records signed by the release key.
 //! - [`ui`]: the egui app; never blocks, talks to the node by channel.
 //! - [`cli`]: headless commands; [`config`]: kiosk-config files.
 
@@ -31,6 +32,7 @@ pub mod net;
 #[cfg(feature = "full")]
 pub mod node;
 pub mod pair;
+pub mod release;
 pub mod repo;
 pub mod store;
 pub mod sync;

@@ -2,6 +2,7 @@
 //! (times, roles, node ids) before anything touches the store, so a bad argument is
 //! a clear English error and a non-zero exit with nothing written.
 
+mod release;
 mod status;
 
 use std::io::Write;
@@ -95,6 +96,12 @@ pub enum Command {
     Bundle(BundleCmd),
     /// Which nodes are known to hold a notice, and since when.
     Reach { notice: DocId },
+    /// Copy the database, consistent, to a new file (while the node runs too).
+    Backup { out: PathBuf },
+    /// Software updates: sign a package (release builder); check, approve or withdraw
+    /// one for the commune (officials); list what this node holds.
+    #[command(subcommand)]
+    Release(release::ReleaseCmd),
     /// Open the app for this node's role (the default without a subcommand).
     Kiosk,
     /// Open the app on a built-in demo commune.
@@ -354,7 +361,7 @@ fn init_tracing(verbose: bool) {
         .try_init();
 }
 
-fn print_json<T: Serialize>(v: &T) -> Result<()> {
+pub(crate) fn print_json<T: Serialize>(v: &T) -> Result<()> {
     let mut out = std::io::stdout().lock();
     serde_json::to_writer_pretty(&mut out, v)?;
     writeln!(out)?;
@@ -489,6 +496,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Notice(cmd) => notice(cmd, &data, json)?,
         Command::Procedure(cmd) => procedure(cmd, &data, json)?,
         Command::Request(cmd) => request(cmd, &data, json)?,
+        Command::Release(cmd) => release::run(cmd, &data, json)?,
         Command::Status => {
             let repo = Repo::open(&data)?;
             let s = repo.status()?;
@@ -540,8 +548,10 @@ pub fn run(cli: Cli) -> Result<()> {
             for s in &r.skipped {
                 eprintln!("warning: {s}");
             }
+            release::stage_after_import(&repo)?;
             print_json(&r)?;
         }
+        Command::Backup { out } => release::backup(&data, &out)?,
         Command::Serve(args) => serve(&data, &config, args)?,
         Command::Sync {
             peer,

@@ -59,6 +59,72 @@ pub struct Health {
     pub clock_wrong: bool,
     /// Peer → when this node last completed a sync with it (its clock).
     pub contacts: BTreeMap<NodeId, i64>,
+    /// Where this node is with a software update (`UpdateReport`).
+    #[serde(default)]
+    pub update: Option<UpdateReport>,
+}
+
+/// Where a node is with a software update the office approved, for the office's
+/// devices screen: `waiting` (its chunks arriving, `held` of `of`), `ready` (checked,
+/// for the installer), then what the installer did: `trying`, `installed`,
+/// `rolled_back`, `rollback_failed`, `refused`.
+///
+/// Written inside `contacts`, under the key [`UPDATE_KEY`]: version 6's rules allow
+/// only its known top-level fields in a health report, and its reader skips a
+/// `contacts` key that is not a node id, so a node of the release before carries the
+/// report without refusing it (ARCHITECTURE.md, "Mixed versions").
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UpdateReport {
+    pub state: String,
+    pub version: String,
+    /// When it got there (the reporting node's clock, unix seconds).
+    pub at: i64,
+    pub held: u32,
+    pub of: u32,
+}
+
+/// The `contacts` key the update report travels under (never a node id).
+pub const UPDATE_KEY: &str = "update";
+const UPDATE_STATES: &[&str] = &[
+    "waiting",
+    "ready",
+    "trying",
+    "installed",
+    "rolled_back",
+    "rollback_failed",
+    "refused",
+];
+
+impl UpdateReport {
+    /// `state version at held/of`, as written.
+    pub fn encode(&self) -> String {
+        format!(
+            "{} {} {} {}/{}",
+            self.state, self.version, self.at, self.held, self.of
+        )
+    }
+    /// Total: anything else than what `encode` writes is `None`.
+    pub fn parse(s: &str) -> Option<UpdateReport> {
+        let mut it = s.split(' ');
+        let state = it.next()?;
+        let version = it.next()?;
+        let at = it.next()?.parse().ok()?;
+        let (held, of) = it.next()?.split_once('/')?;
+        if it.next().is_some()
+            || !UPDATE_STATES.contains(&state)
+            || version.is_empty()
+            || version.chars().count() > MAX_VERSION_CHARS
+        {
+            return None;
+        }
+        Some(UpdateReport {
+            state: state.to_string(),
+            version: version.to_string(),
+            at: (0..=MAX_TIME_S).contains(&at).then_some(at)?,
+            held: held.parse().ok()?,
+            of: of.parse().ok()?,
+        })
+    }
 }
 
 impl Health {
@@ -117,9 +183,13 @@ pub fn read_health(id: &super::DocId, doc: &impl ReadDoc) -> Health {
             Some((Value::Scalar(s), _)) if matches!(s.as_ref(), ScalarValue::Boolean(true))
         ),
         contacts: BTreeMap::new(),
+        update: None,
     };
     h.version = h.version.chars().take(MAX_VERSION_CHARS).collect();
     if let Ok(Some((Value::Object(ObjType::Map), m))) = doc.get(&ROOT, "contacts") {
+        if let Some(u) = get_str(doc, &m, UPDATE_KEY) {
+            h.update = UpdateReport::parse(&u);
+        }
         for k in doc.keys(&m) {
             if let (Ok(node), Some(t)) = (k.parse::<NodeId>(), int(doc, &m, &k))
                 && (0..=published_at.unwrap_or(0)).contains(&t)
@@ -172,6 +242,16 @@ pub fn write_health(
     for (node, at) in &new.contacts {
         if old.contacts.get(node) != Some(at) {
             tx.put(&m, node.to_string(), *at)?;
+        }
+    }
+    if old.update != new.update {
+        match &new.update {
+            Some(u) => tx.put(&m, UPDATE_KEY, u.encode())?,
+            None => {
+                if tx.get(&m, UPDATE_KEY)?.is_some() {
+                    tx.delete(&m, UPDATE_KEY)?;
+                }
+            }
         }
     }
     Ok(())

@@ -130,6 +130,21 @@ impl DocId {
         rand::fill(&mut b);
         DocId(format!("{prefix}-{}", hex::encode(b)))
     }
+    /// A new id of a kind that version 6 carries as a later kind (`<prefix>-` + the
+    /// first 8 bytes of the creator's key + 8 random bytes): release approvals.
+    pub fn new_later(prefix: &str, creator: &NodeId) -> DocId {
+        let mut b = [0u8; 8];
+        rand::fill(&mut b);
+        let id: DocId = format!(
+            "{prefix}-{}{}",
+            hex::encode(&creator.as_bytes()[..8]),
+            hex::encode(b)
+        )
+        .parse()
+        .expect("a later kind's prefix is 1 to 8 lowercase letters");
+        assert_eq!(id.kind(), Kind::Other);
+        id
+    }
     /// A new request id: `r-` + the first 8 bytes of the creator's key + 8 random
     /// bytes, so only that node can make the change that creates it
     /// (`verdict::rules::check_change`).

@@ -48,7 +48,7 @@ fn get_bool(doc: &impl ReadDoc, obj: &ObjId, key: &str) -> bool {
     matches!(scalar(doc, obj, key), Some(ScalarValue::Boolean(true)))
 }
 
-fn get_bytes(doc: &impl ReadDoc, obj: &ObjId, key: &str) -> Option<Vec<u8>> {
+pub fn get_bytes(doc: &impl ReadDoc, obj: &ObjId, key: &str) -> Option<Vec<u8>> {
     match scalar(doc, obj, key)? {
         ScalarValue::Bytes(b) => Some(b),
         _ => None,

@@ -392,6 +392,14 @@ impl Core {
     /// clock verdict changes) and pushes it to connected peers.
     pub(super) fn health(&mut self) {
         self.health_checked = Some(Instant::now());
+        // The installer's health check after an update: this node is up, since when.
+        let since = std::time::SystemTime::now()
+            .checked_sub(self.started.elapsed())
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map_or(0, |d| d.as_secs() as i64);
+        if let Err(e) = self.repo.note_running(since) {
+            tracing::warn!("cannot tell the installer this node is running: {e:#}");
+        }
         match self
             .repo
             .publish_health(self.started.elapsed().as_secs() as i64)
@@ -582,6 +590,9 @@ impl Core {
             {
                 tracing::warn!("cannot record the contact in the trip tally: {e:#}");
             }
+            if member && report.changes_received > 0 {
+                self.stage_updates();
+            }
             self.emit(NodeEvent::Ended {
                 peer: c.link.peer,
                 report,
@@ -594,6 +605,19 @@ impl Core {
                     s.remove(&c.link.peer);
                 }
             }
+        }
+    }
+
+    /// Puts a complete, checked release meant for this node where the installer takes
+    /// it (`Repo::stage_releases`), after a contact or an import brought data.
+    pub(super) fn stage_updates(&mut self) {
+        match self.repo.stage_releases() {
+            Ok(staged) => {
+                for s in staged {
+                    tracing::info!(version = %s.version, path = %s.path.display(), "software update ready to install");
+                }
+            }
+            Err(e) => tracing::warn!("cannot put the software update in place: {e:#}"),
         }
     }
 
@@ -647,6 +671,7 @@ impl Core {
             && v != self.data_version
         {
             self.data_version = v;
+            self.stage_updates();
             self.emit(NodeEvent::Changed);
             self.enforce_roster();
             self.news(None);

@@ -193,6 +193,8 @@ pub(super) fn build_row_keys(
             let at = h.published_at.unwrap_or(0);
             (serde_json::to_string(&h)?, None, at, false)
         }
+        // A release the office approved: read here (`repo::release`).
+        Kind::Other if crate::verdict::release::is_release(id) => super::release::row_view(id, doc),
         // A kind a later version adds: carried, not read.
         Kind::Other => ("{}".to_string(), None, 0, false),
     };

@@ -534,20 +534,52 @@ impl EditCtx {
         id: &DocId,
         f: impl FnOnce(&mut automerge::transaction::Transaction<'_>) -> Result<(), AutomergeError>,
     ) -> Result<ImportReport> {
+        self.edit_in_at(db, id, None, f)
+    }
+
+    /// An edit made on `base` (the document at some of its past heads) instead of the
+    /// document as held, by a fresh actor, at the time given: a release's chunks each
+    /// build on its record alone (`repo::release`), so any of them is readable
+    /// without the others and is sent after the record.
+    pub(super) fn edit_in_at(
+        &self,
+        db: Db<'_>,
+        id: &DocId,
+        base: Option<(&Automerge, i64)>,
+        f: impl FnOnce(&mut automerge::transaction::Transaction<'_>) -> Result<(), AutomergeError>,
+    ) -> Result<ImportReport> {
         let identity = &self.identity;
         let actor = self.actor.clone();
         let commune = self.commune;
         let me = self.me;
-        let (mut doc, _) = load_doc(db, id)?;
-        doc.set_actor(actor);
+        let (mut doc, time) = match base {
+            Some((b, t)) => (b.fork(), t),
+            None => (load_doc(db, id)?.0, text::now()),
+        };
+        // Changes on a past state are concurrent with this node's others: each
+        // needs an actor of its own, or two would share a sequence number (the
+        // equivocation rule refuses the second).
+        doc.set_actor(if base.is_some() {
+            new_actor(&me)
+        } else {
+            actor
+        });
         let before = doc.get_heads();
         // The author chain: this change names the previous change this node made —
         // except in a periodic receipt, whose changes form a chain of their own so
         // that dropping the receipt leaves no gap in this one (`repo::receipts`).
+        // A later kind (a release) keeps a chain of its own too: the version before
+        // this one reads a later-kind change in the key's line as a gap (ARCHITECTURE,
+        // "Mixed versions", the contract for later versions).
         let receipt_link = receipts::receipt_link(db, id)?;
+        let chain_key = if id.kind() == Kind::Other {
+            META_LATER_CHAIN_HEAD
+        } else {
+            META_CHAIN_HEAD
+        };
         let prev = match receipt_link {
             Some(prev) => prev,
-            None => db.meta(META_CHAIN_HEAD)?.and_then(|h| {
+            None => db.meta(chain_key)?.and_then(|h| {
                 let mut b = [0u8; 32];
                 hex::decode_to_slice(h, &mut b).ok().map(|()| b)
             }),
@@ -556,7 +588,7 @@ impl EditCtx {
         doc.transact_with::<_, _, AutomergeError, _>(
             |_| {
                 CommitOptions::default()
-                    .with_time(text::now())
+                    .with_time(time)
                     .with_message(message.clone())
             },
             |tx| f(tx),
@@ -594,7 +626,7 @@ impl EditCtx {
         if let Some(h) = hash
             && receipt_link.is_none()
         {
-            db.set_meta(META_CHAIN_HEAD, &hex::encode(h))?;
+            db.set_meta(chain_key, &hex::encode(h))?;
         }
         Ok(report)
     }

@@ -238,6 +238,7 @@ impl Repo {
             clock_peers: est.peers as i64,
             clock_wrong: est.wrong(),
             contacts,
+            update: self.update_report()?,
         })
     }
 
@@ -303,7 +304,11 @@ fn due(old: &Health, new: &Health) -> bool {
     }
     // What changes only at a contact or an upgrade goes out at once: the office
     // should learn of a wrong clock from the very contact that found it.
-    if old.version != new.version || old.clock_wrong != new.clock_wrong {
+    if old.version != new.version
+        || old.clock_wrong != new.clock_wrong
+        || old.update.as_ref().map(|u| (&u.state, &u.version))
+            != new.update.as_ref().map(|u| (&u.state, &u.version))
+    {
         return true;
     }
     let low = |h: &Health| h.disk_free_mb.is_some_and(|m| m < DISK_LOW_MB);

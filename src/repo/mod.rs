@@ -48,6 +48,12 @@ mod import;
 mod invite;
 mod judge;
 mod quota;
+// Software releases approved by the office, carried as data (issue 25).
+mod release;
+pub use release::{
+    ACTIVITY_FILE, NotStaged, RUNNING_FILE, ReleaseView, Staged, UPDATE_FAILED_FILE,
+    UPDATE_STATE_FILE, UPDATES_DIR, UpdateState, package_name,
+};
 mod shortcut;
 mod storage;
 pub use invite::Invite;
@@ -163,6 +169,8 @@ const META_COMMUNE: &str = "commune_id";
 
 /// Hash of the last change this node made: the next one names it (author chain).
 const META_CHAIN_HEAD: &str = "chain_head";
+/// Hash of the last change this node made to a later kind (a release): their own chain.
+const META_LATER_CHAIN_HEAD: &str = "later_chain_head";
 
 /// Set by migration 4: the next open re-judges every stored change.
 const META_REJUDGE: &str = "rejudge";

@@ -20,7 +20,7 @@ mod recon;
 use std::path::Path;
 use std::time::Duration;
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, anyhow, bail};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use crate::identity::NodeId;
@@ -181,6 +181,21 @@ impl Store {
             conn,
             path: path.to_path_buf(),
         })
+    }
+
+    /// Writes a consistent copy of the database to `path` (a new file), as the
+    /// installer keeps one before an update (`debian/conglang-update`).
+    pub fn backup_to(&self, path: &Path) -> Result<()> {
+        if path.exists() {
+            bail!("{} exists: not overwriting it", path.display());
+        }
+        let p = path
+            .to_str()
+            .ok_or_else(|| anyhow!("{} is not a UTF-8 path", path.display()))?;
+        self.conn
+            .execute("VACUUM INTO ?1", [p])
+            .with_context(|| format!("cannot copy the database to {}", path.display()))?;
+        Ok(())
     }
 
     pub fn schema_version(&self) -> Result<i64> {

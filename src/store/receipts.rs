@@ -174,6 +174,29 @@ impl Db<'_> {
             .collect())
     }
 
+    /// The documents of a later kind held whose ids start with `prefix-` (`prefix`
+    /// is lowercase letters, so it has no LIKE wildcards).
+    pub fn later_docs(&self, prefix: &str) -> Result<Vec<DocId>> {
+        debug_assert!(prefix.bytes().all(|b| b.is_ascii_lowercase()));
+        let mut st = self.0.prepare_cached(
+            "SELECT doc_id FROM docs WHERE kind = ?1 AND doc_id LIKE ?2 ORDER BY doc_id",
+        )?;
+        let rows = st.query_map(
+            rusqlite::params![Kind::Other.as_str(), format!("{prefix}-%")],
+            |r| doc_id_col(r.get(0)?),
+        )?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Rewrites the cached view of a document (a release cached before this version
+    /// read releases).
+    pub fn set_doc_view(&self, id: &DocId, view: &str, sort_at: i64) -> Result<()> {
+        self.0
+            .prepare_cached("UPDATE docs SET view = ?2, sort_at = ?3 WHERE doc_id = ?1")?
+            .execute(rusqlite::params![id.as_str(), view, sort_at])?;
+        Ok(())
+    }
+
     /// Removes a document and everything of it this store holds: its changes (the
     /// sync index drops them by trigger), its cache row, its pending and quarantined
     /// changes. Returns how many valid changes it had.

@@ -96,6 +96,16 @@ pub fn show(ui: &mut Ui, st: &mut Station, view: &View, lang: Lang, now: i64) {
             ui.add_space(6.0);
         }
 
+        // A software update the office approved, and where it has still to go.
+        if matches!(role, Some(Role::Courier | Role::Official))
+            && let Some(line) = super::updates::carry_line(view, lang)
+        {
+            widgets::card(ui, widgets::AMBER, |ui| {
+                ui.add(egui::Label::new(bold(&line, 20.0).color(widgets::DARK_AMBER)).wrap());
+            });
+            ui.add_space(6.0);
+        }
+
         // The courier rides to the village that lacks most: villages come first.
         if matches!(role, Some(Role::Courier | Role::Official)) {
             villages(ui, st, view, lang, now, role == Some(Role::Courier));

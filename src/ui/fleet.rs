@@ -81,6 +81,23 @@ pub enum Level {
     Unknown,
 }
 
+impl Level {
+    /// The more alarming of two levels (unknown counts as least).
+    fn max_with(self, other: Level) -> Level {
+        let rank = |l: Level| match l {
+            Level::Unknown => 0,
+            Level::Good => 1,
+            Level::Warn => 2,
+            Level::Bad => 3,
+        };
+        if rank(other) > rank(self) {
+            other
+        } else {
+            self
+        }
+    }
+}
+
 /// A device's clock as the office sees it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ClockCell {
@@ -107,6 +124,8 @@ pub struct Row {
     /// Live notices meant for a kiosk that its receipt does not list; `None`: not a
     /// kiosk, or no receipt yet.
     pub missing: Option<usize>,
+    /// Where it is with the newest approved release meant for it, unless it runs it.
+    pub update: Option<(super::updates::DeviceState, String)>,
 }
 
 fn version_key(v: &str) -> Vec<u64> {
@@ -218,6 +237,15 @@ pub fn rows(view: &View, online: &dyn Fn(&NodeId) -> bool, now: i64) -> Vec<Row>
                 disk_free_mb: h.and_then(|h| h.disk_free_mb),
                 clock,
                 missing,
+                update: super::updates::current(view)
+                    .filter(|r| r.is_for(m.role))
+                    .map(|r| {
+                        (
+                            super::updates::device_state(view, &n, &r.release),
+                            r.release.version.clone(),
+                        )
+                    })
+                    .filter(|(s, _)| *s != super::updates::DeviceState::Installed),
             }
         })
         .collect();
@@ -318,11 +346,21 @@ pub fn cells(row: &Row, lang: Lang, now: i64) -> [(Level, String); 5] {
             }
         }
     };
-    let version = match &row.version {
+    let mut version = match &row.version {
         None => (Level::Unknown, lang.t(S::NotKnown).to_string()),
         Some((v, true)) => (Level::Warn, lang.fill(S::VersionOld, &[v])),
         Some((v, false)) => (Level::Good, v.clone()),
     };
+    // The rollout of an approved update, under the version it runs.
+    if let Some((state, v)) = &row.update {
+        use super::updates::DeviceState as D;
+        let (words, _) = super::updates::state_words(lang, state, v);
+        let level = match state {
+            D::RolledBack | D::Refused => Level::Bad,
+            _ => Level::Warn,
+        };
+        version = (level.max_with(version.0), format!("{}\n{words}", version.1));
+    }
     let disk = match row.disk_free_mb {
         None => (Level::Unknown, lang.t(S::NotKnown).to_string()),
         Some(mb) if mb < DISK_LOW_MB => (Level::Bad, lang.fill(S::DiskLow, &[&mb.to_string()])),

@@ -34,6 +34,7 @@ pub mod procedures;
 pub mod speech;
 pub mod suggest;
 pub mod telex;
+pub mod updates;
 pub mod widgets;
 
 // One node's state and the launcher, each in its own room (issue 23).
@@ -135,6 +136,10 @@ pub struct View {
     pub fleet: fleet::FleetData,
     /// What moved with each peer on the courier's current trip (survives restarts).
     pub trip: crate::repo::Trip,
+    /// Releases the office approved, held here (officials and couriers).
+    pub releases: Vec<crate::repo::ReleaseView>,
+    /// Signed releases found on a USB stick (officials only).
+    pub release_files: Vec<updates::Found>,
 }
 
 impl View {
@@ -236,6 +241,16 @@ pub fn build_view(repo: &Repo) -> Result<View> {
         quarantined: repo.store().read().quarantine_count()?,
         fleet,
         trip: repo.trip()?,
+        releases: if matches!(role, Some(Role::Official | Role::Courier)) {
+            repo.releases()?
+        } else {
+            Vec::new()
+        },
+        release_files: if role == Some(Role::Official) {
+            updates::find(repo)
+        } else {
+            Vec::new()
+        },
     })
 }
 
@@ -265,6 +280,9 @@ pub enum Tag {
     Pairing(pairing::Job),
     /// The courier starts a new trip (exchange screen).
     NewTrip,
+    /// The office approves or withdraws a release (updates screen).
+    ApproveRelease,
+    WithdrawRelease,
 }
 
 enum Msg {
@@ -288,6 +306,8 @@ pub enum Screen {
     /// Who is nearby, what is moving, "up to date with X at 10:42"; for couriers
     /// (their start screen) and officials also which villages are behind.
     Exchange,
+    /// "Cập nhật phần mềm": approve a release, follow its rollout (officials).
+    Updates,
 }
 
 impl Screen {
@@ -523,6 +543,11 @@ impl KioskApp {
                     }
                 }
                 Screen::Exchange => exchange::show(ui, st, &view, lang, now),
+                Screen::Updates => {
+                    if view.role == Some(Role::Official) {
+                        updates::show(ui, st, &view, lang)
+                    }
+                }
             }
         });
         // The office looks for new machines only while its devices screen is up.
@@ -647,6 +672,7 @@ fn tabs_of(role: Role) -> &'static [(S, Screen)] {
             (S::NavInbox, Screen::Inbox),
             (S::NavRoster, Screen::Roster),
             (S::NavExchange, Screen::Exchange),
+            (S::NavUpdates, Screen::Updates),
         ],
         Role::Courier => &[
             (S::NavExchange, Screen::Exchange),
@@ -679,6 +705,18 @@ impl KioskApp {
         let st = &mut self.stations[self.active];
         if active {
             st.last_activity_ms = now_ms;
+            // The installer waits for a quiet moment (no one at the screen) before an
+            // update: it reads when the screen was last used.
+            if now_ms - st.activity_noted_ms >= ACTIVITY_NOTE_MS {
+                st.activity_noted_ms = now_ms;
+                if let Backend::Node(h) = &st.backend {
+                    h.run(|repo| {
+                        if let Err(e) = repo.note_activity() {
+                            tracing::debug!("cannot note activity: {e:#}");
+                        }
+                    });
+                }
+            }
         }
         if st.role() != Some(Role::Kiosk) {
             return;
@@ -725,6 +763,9 @@ impl eframe::App for KioskApp {
         self.show(ui);
     }
 }
+
+/// How often a screen in use tells the installer so (ms).
+const ACTIVITY_NOTE_MS: i64 = 30_000;
 
 /// Seconds a tracking code stays on screen once nobody touches the kiosk.
 pub const CODE_SCREEN_SECONDS: i64 = 60;

@@ -119,6 +119,8 @@ pub struct OfficialState {
     pub enrol_error: Option<String>,
     pub invite: Option<String>,
     pub revoke_armed: Option<NodeId>,
+    /// Roles the official unticked for the release on the updates screen.
+    pub update_skip: Vec<Role>,
 }
 
 impl OfficialState {

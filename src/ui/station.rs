@@ -108,6 +108,8 @@ pub struct Station {
     pub pairing: pairing::PairState,
     pub toast: Option<Toast>,
     pub(super) last_activity_ms: i64,
+    /// When the installer was last told the screen is in use (app clock, ms).
+    pub(super) activity_noted_ms: i64,
     /// A screen was just opened: its scroll area starts at the top next frame.
     pub pending_top: bool,
     /// This frame, scroll areas go back to the top (taken from `pending_top`).
@@ -164,6 +166,7 @@ impl Station {
             pairing: Default::default(),
             toast: None,
             last_activity_ms: 0,
+            activity_noted_ms: i64::MIN / 2,
             pending_top: true,
             scroll_top: false,
             now_ms: 0,
@@ -453,7 +456,7 @@ impl Station {
                 self.toast = Some(toast(r.map(|_| String::new())));
             }
             Tag::Pairing(job) => self.pairing.on_done(job, r),
-            Tag::NewTrip => {
+            Tag::NewTrip | Tag::ApproveRelease | Tag::WithdrawRelease => {
                 self.toast = Some(toast(r.map(|_| String::new())));
             }
             Tag::Refresh => {}

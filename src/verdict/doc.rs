@@ -167,7 +167,11 @@ pub fn judge_one(
         }
     };
     if let Err(e) = checked {
-        return Verdict::Refused(e.to_string(), true);
+        // A release that fails its own checks is the fault of the official who wrote
+        // it, not of a relay: the version before this one stores and forwards it as a
+        // later kind, so an honest courier still on it brings it here.
+        let hostile = !matches!(e, Rejection::Release(_));
+        return Verdict::Refused(e.to_string(), hostile);
     }
     let change = c.change.clone();
     match guard(|| doc.apply_changes([change])) {

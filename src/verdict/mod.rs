@@ -11,6 +11,7 @@
 
 pub mod doc;
 pub mod quota;
+pub mod release;
 pub mod roster;
 pub mod rules;
 

@@ -59,6 +59,8 @@ pub enum Rejection {
     BadShape(&'static str, &'static str),
     #[error("roster rule: {0}")]
     Roster(String),
+    #[error("release: {0}")]
+    Release(String),
 }
 
 /// Every top-level field a receipt may have.
@@ -404,26 +406,26 @@ pub fn check_change(
             }
             let creator_before: Option<NodeId> =
                 get_str(before, &automerge::ROOT, "created_by").and_then(|s| s.parse().ok());
-            match creator_before {
-                None => {
-                    if creator_prefix(doc_id)
-                        != Some(change.author.as_bytes()[..8].try_into().unwrap_or_default())
-                    {
-                        return Err(Rejection::BadCreation("the id names another creator"));
-                    }
-                    if facts
-                        .root_puts
-                        .get("created_by")
-                        .and_then(|v| v.as_str())
-                        .and_then(|s| s.parse::<NodeId>().ok())
-                        != Some(change.author)
-                    {
-                        return Err(Rejection::BadCreation("created_by must name the author"));
-                    }
-                    Ok(())
+            if creator_before.is_none() {
+                if creator_prefix(doc_id)
+                    != Some(change.author.as_bytes()[..8].try_into().unwrap_or_default())
+                {
+                    return Err(Rejection::BadCreation("the id names another creator"));
                 }
-                Some(_) => Ok(()),
+                if facts
+                    .root_puts
+                    .get("created_by")
+                    .and_then(|v| v.as_str())
+                    .and_then(|s| s.parse::<NodeId>().ok())
+                    != Some(change.author)
+                {
+                    return Err(Rejection::BadCreation("created_by must name the author"));
+                }
             }
+            if super::release::is_release(doc_id) {
+                return super::release::check(before, &facts, creator_before.is_some());
+            }
+            Ok(())
         }
         Kind::Notice | Kind::Procedure => {
             if role != Role::Official {

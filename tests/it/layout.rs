@@ -136,7 +136,7 @@ fn whole(e: &El, window: egui::Rect) -> bool {
 }
 
 /// What is wrong with the screen `h` shows, in a window of `size` points.
-fn problems(h: &mut Harness<'_, KioskApp>, size: egui::Vec2, what: &str) -> Vec<String> {
+pub(crate) fn problems(h: &mut Harness<'_, KioskApp>, size: egui::Vec2, what: &str) -> Vec<String> {
     let window = egui::Rect::from_min_size(egui::Pos2::ZERO, size);
     let mut out = Vec::new();
     settle(h);

@@ -13,6 +13,7 @@ mod mdns;
 mod pair;
 mod quota;
 mod receipts;
+mod releases;
 mod reliability;
 mod review_s4;
 mod roster;
