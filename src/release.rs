@@ -27,12 +27,14 @@ use ed25519_dalek::{Signer, SigningKey, Verifier, VerifyingKey};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-/// One chunk of a package: one change of a release document, which with its envelope
-/// still fits one sync batch (`sync::BATCH_BYTES`, 16 KiB), so a chunk in flight holds
-/// a storm warning back no longer than any other backlog does. About 1.5 s of a 2G
-/// link (~10 KB/s): a contact cut short loses at most that much; the rest is kept.
-pub const CHUNK: usize = 15 * 1024;
-/// Chunks of one package at most (15 MiB): each is one change, and a later kind holds
+/// One chunk of a package: one change of a release document. A batch closes once it
+/// holds `sync::BATCH_BYTES` (16 KiB) of changes, so a chunk of exactly that size makes
+/// every batch one chunk (~16.6 KB): the window of batches in flight holds what it
+/// holds of any backlog (8 × 16 KiB on 2G), not twice that, and a storm warning waits
+/// behind a package no longer than behind requests. About 1.7 s of a 2G link
+/// (~10 KB/s): a contact cut short loses at most that much; the rest is kept.
+pub const CHUNK: usize = 16 * 1024;
+/// Chunks of one package at most (16 MiB): each is one change, and a later kind holds
 /// at most `model::MAX_LATER_CHANGES` in one causal past — a chunk's past is the record.
 pub const MAX_CHUNKS: usize = 1024;
 /// A signed record's bytes at most (its chunk hashes are most of it).

@@ -386,7 +386,7 @@ fn setup(cli: &Cli) -> Result<(Config, PathBuf)> {
         .clone()
         .or_else(|| config.data_dir.clone())
         .unwrap_or_else(crate::config::default_data_dir);
-    if cli.command.is_some()
+    if cli.command.as_ref().is_some_and(|c| !release::data_free(c))
         && let Some(note) = crate::config::system_config_note(
             cli.config.is_some() || cli.data.is_some(),
             &data,

@@ -193,6 +193,17 @@ pub fn run(cmd: ReleaseCmd, data: &Path, json: bool) -> Result<()> {
     Ok(())
 }
 
+/// Commands that never open a node's data (the release builder's, and `show`): no
+/// note about which node's data is used.
+pub fn data_free(c: &super::Command) -> bool {
+    matches!(
+        c,
+        super::Command::Release(
+            ReleaseCmd::Keygen { .. } | ReleaseCmd::Sign { .. } | ReleaseCmd::Show { .. }
+        )
+    )
+}
+
 /// `conglang backup OUT`: a consistent copy of the database (the installer keeps one).
 pub fn backup(data: &Path, out: &Path) -> Result<()> {
     Repo::open(data)?.store().backup_to(out)?;

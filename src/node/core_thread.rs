@@ -6,6 +6,10 @@
 
 use super::*;
 
+/// How often the node tells the installer it runs: the installer's health window
+/// (`HEALTHY_AFTER` in update.conf) is counted in these steps.
+const RUNNING_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
+
 pub(super) struct Conn {
     pub(super) link: Link,
     pub(super) closer: mpsc::UnboundedSender<()>,
@@ -45,6 +49,8 @@ pub(super) struct Core {
     pub(super) started: Instant,
     /// When the health report was last considered (see `Core::health`).
     pub(super) health_checked: Option<Instant>,
+    /// When the installer was last told this node runs (`Repo::note_running`).
+    pub(super) running_noted: Option<Instant>,
     /// Unknown peers turned away for [`MAX_UNKNOWN`] since the last log line about
     /// them, and when that line was written (a crowd must not flood the log).
     pub(super) crowd: (u64, Option<Instant>),
@@ -390,9 +396,10 @@ impl Core {
     /// Publishes this node's health report if one is due (`Repo::publish_health`
     /// decides; the core looks once a minute, at every new contact and when the
     /// clock verdict changes) and pushes it to connected peers.
-    pub(super) fn health(&mut self) {
-        self.health_checked = Some(Instant::now());
-        // The installer's health check after an update: this node is up, since when.
+    /// Tells the installer's health check after an update that this node is up, and
+    /// since when (every [`RUNNING_EVERY`]).
+    pub(super) fn note_running(&mut self) {
+        self.running_noted = Some(Instant::now());
         let since = std::time::SystemTime::now()
             .checked_sub(self.started.elapsed())
             .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
@@ -400,6 +407,10 @@ impl Core {
         if let Err(e) = self.repo.note_running(since) {
             tracing::warn!("cannot tell the installer this node is running: {e:#}");
         }
+    }
+
+    pub(super) fn health(&mut self) {
+        self.health_checked = Some(Instant::now());
         match self
             .repo
             .publish_health(self.started.elapsed().as_secs() as i64)
@@ -640,6 +651,12 @@ impl Core {
     }
 
     pub(super) fn tick(&mut self) {
+        if self
+            .running_noted
+            .is_none_or(|t| t.elapsed() >= RUNNING_EVERY)
+        {
+            self.note_running();
+        }
         if self
             .health_checked
             .is_none_or(|t| t.elapsed() >= HEALTH_CHECK)

@@ -270,6 +270,7 @@ impl Node {
             dialer: dial_tx,
             started: Instant::now(),
             health_checked: None,
+            running_noted: None,
             crowd: (0, None),
             speak_version: opts.speak_version,
         };

@@ -503,7 +503,7 @@ fn write_whole(path: &Path, bytes: &[u8]) -> Result<()> {
 // and `update-failed` (the packages it rolled back, never staged again). The installer
 // writes nothing under `updates/`: the node keeps that directory tidy.
 
-/// Written by the node every minute it runs: `started_at=` and `at=` (unix seconds).
+/// Written by the node every 10 s it runs: `started_at=` and `at=` (unix seconds).
 pub const RUNNING_FILE: &str = "running";
 /// Touched by the app when someone uses the screen (at most twice a minute).
 pub const ACTIVITY_FILE: &str = "activity";
@@ -552,10 +552,16 @@ impl Repo {
     /// Says that this node is up (the installer's health check): the machine's own
     /// clock, as the installer reads it.
     pub fn note_running(&self, started_at: i64) -> Result<()> {
-        write_whole(
-            &self.data_dir().join(RUNNING_FILE),
-            format!("started_at={started_at}\nat={}\n", unix_now()).as_bytes(),
+        // Every few seconds: written then renamed, not synced (after a power cut the
+        // node starts again and says so; an SD card is spared a flush per note).
+        let path = self.data_dir().join(RUNNING_FILE);
+        let tmp = path.with_extension("part");
+        std::fs::write(
+            &tmp,
+            format!("started_at={started_at}\nat={}\n", unix_now()),
         )
+        .and_then(|()| std::fs::rename(&tmp, &path))
+        .with_context(|| format!("cannot write {}", path.display()))
     }
 
     /// Says that someone is using the screen: no update is installed under them.

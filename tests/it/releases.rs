@@ -78,6 +78,10 @@ fn contact(a: &mut Repo, b: &mut Repo, budget: usize) -> (bool, Vec<[u8; 32]>) {
                 moved = true;
                 let m = roundtrip(m);
                 if let Some(batch) = m.batch() {
+                    // A chunk is a batch's worth (`sync::BATCH_BYTES`): one per batch,
+                    // so the batches in flight hold no more than any backlog's.
+                    let big = batch.iter().filter(|c| c.bytes.len() >= CHUNK).count();
+                    assert!(big <= 1, "{big} chunks in one batch");
                     crossed.extend(batch.iter().map(|c| {
                         automerge::Change::from_bytes(c.bytes.clone())
                             .unwrap()
@@ -501,7 +505,7 @@ fn the_office_approves_a_release_on_its_screen_and_follows_the_rollout() {
             .unwrap();
     }
     for label in [
-        format!("Phiên bản 9.0.0 (máy {arch}), 0,6 MB, cập nhật được từ bản 0.1.0 trở lên"),
+        format!("Phiên bản 9.0.0 (máy {arch}), 0,7 MB, cập nhật được từ bản 0.1.0 trở lên"),
         "Sửa lỗi hiển thị thông báo bão; nhanh hơn trên đường truyền 2G.".to_string(),
         "4 máy sẽ nhận bản này: Kiosk Bản Chang, Kiosk Nà Khoang, Laptop liên lạc, UBND xã Long Môn"
             .to_string(),
