@@ -149,7 +149,7 @@ pub fn run(cmd: ReleaseCmd, data: &Path, json: bool) -> Result<()> {
                 read(&record)?
             };
             let repo = Repo::open(data)?;
-            let v = match repo.approved_for_me(&bytes) {
+            let v = match repo.approved_for_me(&bytes)? {
                 Ok(v) => v,
                 Err(e) => {
                     // "Not approved" is an answer, not a failure to ask: its own code.

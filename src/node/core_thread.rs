@@ -400,11 +400,7 @@ impl Core {
     /// since when (every [`RUNNING_EVERY`]).
     pub(super) fn note_running(&mut self) {
         self.running_noted = Some(Instant::now());
-        let since = std::time::SystemTime::now()
-            .checked_sub(self.started.elapsed())
-            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-            .map_or(0, |d| d.as_secs() as i64);
-        if let Err(e) = self.repo.note_running(since) {
+        if let Err(e) = self.repo.note_running(self.started.elapsed()) {
             tracing::warn!("cannot tell the installer this node is running: {e:#}");
         }
     }

@@ -503,7 +503,8 @@ fn write_whole(path: &Path, bytes: &[u8]) -> Result<()> {
 // and `update-failed` (the packages it rolled back, never staged again). The installer
 // writes nothing under `updates/`: the node keeps that directory tidy.
 
-/// Written by the node every 10 s it runs: `started_at=` and `at=` (unix seconds).
+/// Written by the node every 10 s it runs: `boot=` (this boot's id), `started_up=` and
+/// `up=` (seconds since boot when the node started, and now), `started_at=`, `at=`.
 pub const RUNNING_FILE: &str = "running";
 /// Touched by the app when someone uses the screen (at most twice a minute).
 pub const ACTIVITY_FILE: &str = "activity";
@@ -551,17 +552,35 @@ fn unix_now() -> i64 {
 impl Repo {
     /// Says that this node is up (the installer's health check): the machine's own
     /// clock, as the installer reads it.
-    pub fn note_running(&self, started_at: i64) -> Result<()> {
+    pub fn note_running(&self, running_for: std::time::Duration) -> Result<()> {
         // Every few seconds: written then renamed, not synced (after a power cut the
-        // node starts again and says so; an SD card is spared a flush per note).
+        // node starts again and says so; an SD card is spared a flush per note). The
+        // installer reads the boot and the seconds since it (`started_up`, `up`): a
+        // wall clock set back during an update must not decide it. `started_at` and
+        // `at` are for people.
+        let up = std::fs::read_to_string("/proc/uptime")
+            .ok()
+            .and_then(|s| {
+                s.split('.')
+                    .next()
+                    .and_then(|n| n.trim().parse::<u64>().ok())
+            })
+            .unwrap_or(0);
+        let boot = std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
+            .unwrap_or_default()
+            .trim()
+            .to_string();
+        let now = unix_now();
         let path = self.data_dir().join(RUNNING_FILE);
         let tmp = path.with_extension("part");
-        std::fs::write(
-            &tmp,
-            format!("started_at={started_at}\nat={}\n", unix_now()),
-        )
-        .and_then(|()| std::fs::rename(&tmp, &path))
-        .with_context(|| format!("cannot write {}", path.display()))
+        let text = format!(
+            "boot={boot}\nstarted_up={}\nup={up}\nstarted_at={}\nat={now}\n",
+            up.saturating_sub(running_for.as_secs()),
+            now - running_for.as_secs() as i64,
+        );
+        std::fs::write(&tmp, text)
+            .and_then(|()| std::fs::rename(&tmp, &path))
+            .with_context(|| format!("cannot write {}", path.display()))
     }
 
     /// Says that someone is using the screen: no update is installed under them.
@@ -633,8 +652,14 @@ impl Repo {
     /// Whether this node holds an approval of exactly `record` that is meant for it:
     /// by an official, not withdrawn, for its role, architecture and version. The
     /// installer asks this before it installs (the release key it checks itself).
-    pub fn approved_for_me(&self, record: &[u8]) -> Result<ReleaseView> {
-        let v = rel::verify(record)?;
+    ///
+    /// The outer error is a failure to read (the store busy, unreadable): the
+    /// installer asks again later. The inner one is the answer "no".
+    pub fn approved_for_me(&self, record: &[u8]) -> Result<Result<ReleaseView>> {
+        let v = match rel::verify(record) {
+            Ok(v) => v,
+            Err(e) => return Ok(Err(e)),
+        };
         let role = self.my_role()?;
         let mut why = None;
         for id in self.store.read().later_docs(vrel::PREFIX)? {
@@ -646,16 +671,16 @@ impl Repo {
                 continue;
             };
             match stage_verdict(&view, role) {
-                Ok(()) => return Ok(view),
+                Ok(()) => return Ok(Ok(view)),
                 Err(e) => why = Some(e),
             }
         }
-        match why {
-            Some(e) => bail!("release {} is not for this node: {e}", v.release.version),
-            None => bail!(
+        Ok(Err(match why {
+            Some(e) => anyhow!("release {} is not for this node: {e}", v.release.version),
+            None => anyhow!(
                 "release {} was not approved by an official of this commune",
                 v.release.version
             ),
-        }
+        }))
     }
 }

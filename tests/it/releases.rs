@@ -614,3 +614,70 @@ fn the_office_approves_a_release_on_its_screen_and_follows_the_rollout() {
     assert!(all.is_empty(), "{}", all.join("\n"));
     let _ = ids;
 }
+
+/// Over real nodes (iroh endpoints, in network namespaces where the machine allows
+/// them, the 2G link emulator between): the office's release reaches a village kiosk
+/// through the courier in contacts of a few seconds, each cut short, every one adding
+/// chunks; the kiosk stages it whole.
+#[test]
+fn a_release_crosses_real_links_through_the_courier_in_short_contacts() {
+    use conglang::lab::{self, link::LinkSpec};
+    let key = test_key();
+    let mut c = Commune::new();
+    let courier = c.member("courier", Role::Courier);
+    let kiosk = c.member("kiosk", Role::Kiosk);
+    // 6 chunks, ~100 KB: about 10 s of a 100 kbit/s line, more than one 5-s contact.
+    let pkg = package(6 * CHUNK, 11);
+    let record = signed(&key, &pkg, "9.0.0", release::running_arch());
+    let id = c
+        .office
+        .approve_release(&record, &pkg, &[Role::Kiosk])
+        .unwrap();
+    let dirs = [
+        c.office.data_dir().to_path_buf(),
+        courier.data_dir().to_path_buf(),
+        kiosk.data_dir().to_path_buf(),
+    ];
+    drop((courier, kiosk));
+    let held = |d: &std::path::Path| {
+        Repo::open(d)
+            .unwrap()
+            .releases()
+            .unwrap()
+            .first()
+            .map_or(0, |r| r.chunks_held)
+    };
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    for (from, to) in [(&dirs[0], &dirs[1]), (&dirs[1], &dirs[2])] {
+        let mut contacts = 0;
+        let mut progress = Vec::new();
+        while held(to) < 6 {
+            contacts += 1;
+            assert!(contacts <= 12, "the release never arrived: {progress:?}");
+            rt.block_on(lab::contact_over_link(
+                from,
+                to,
+                LinkSpec::two_g(contacts),
+                None,
+                std::time::Duration::from_secs(5),
+            ))
+            .unwrap();
+            progress.push(held(to));
+        }
+        assert!(contacts >= 2, "one contact was enough: {progress:?}");
+        assert!(
+            progress.windows(2).all(|w| w[1] >= w[0]),
+            "a contact lost chunks: {progress:?}"
+        );
+    }
+    // The kiosk's node put it where the installer takes it, at the end of the contact
+    // that completed it.
+    let deb = dirs[2].join(format!(
+        "updates/conglang_9.0.0_{}.deb",
+        release::running_arch()
+    ));
+    assert_eq!(std::fs::read(&deb).unwrap(), pkg);
+    let kiosk = Repo::open(&dirs[2]).unwrap();
+    assert!(kiosk.stage_releases().unwrap().is_empty(), "staged once");
+    assert_eq!(kiosk.release_plan().unwrap()[0].0.id, id);
+}
