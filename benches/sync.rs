@@ -129,6 +129,17 @@ fn copy_dir(from: &std::path::Path, to: &std::path::Path) -> anyhow::Result<()> 
     Ok(())
 }
 
+/// The urgent notice the office posts before contact `k` (W8, W9): the first thing
+/// that contact must commit.
+fn post_urgent(office_dir: &std::path::Path, k: usize) -> anyhow::Result<conglang::model::DocId> {
+    Repo::open(office_dir)?.post_notice(&NoticeDraft {
+        title: format!("KHẨN: mưa lớn, đợt {k}"),
+        body: "Bà con không đi qua ngầm tràn".into(),
+        urgent: true,
+        ..Default::default()
+    })
+}
+
 /// W8: the W5 backlog (plus `withdrawn` notices posted and withdrawn) over the 2G
 /// link in contacts of 30 s separated by cuts; before each contact the office posts a
 /// new urgent notice, which must be the first thing that contact commits.
@@ -176,12 +187,7 @@ fn w8(
     let mut rows = Vec::new();
     let mut done = false;
     for k in 1..=allowed + 5 {
-        let urgent = Repo::open(&office_dir)?.post_notice(&NoticeDraft {
-            title: format!("KHẨN: mưa lớn, đợt {k}"),
-            body: "Bà con không đi qua ngầm tràn".into(),
-            urgent: true,
-            ..Default::default()
-        })?;
+        let urgent = post_urgent(&office_dir, k)?;
         let before = held_bytes(&kiosk_dir)?;
         let before_n = held_count(&kiosk_dir)?;
         let mut s = spec.clone();
@@ -296,12 +302,7 @@ fn w9(rt: &tokio::runtime::Runtime, quick: bool, name: &str) -> anyhow::Result<s
     let mut warnings_first = true;
     let mut done = false;
     for k in 1..=(size / 100_000 + 20) {
-        let urgent = Repo::open(&office_dir)?.post_notice(&NoticeDraft {
-            title: format!("KHẨN: mưa lớn, đợt {k}"),
-            body: "Bà con không đi qua ngầm tràn".into(),
-            urgent: true,
-            ..Default::default()
-        })?;
+        let urgent = post_urgent(&office_dir, k)?;
         let before = held(&kiosk_dir)?;
         let mut s = spec.clone();
         s.seed = 900 + k as u64;

@@ -258,6 +258,12 @@ impl Repo {
 
     /// The package of release `id`, whole and checked against its record again.
     pub fn release_package(&self, id: &DocId) -> Result<Vec<u8>> {
+        self.release_files(id).map(|(package, _)| package)
+    }
+
+    /// The package of release `id` and its signed record, from one read of the
+    /// document, the package checked against the record again.
+    fn release_files(&self, id: &DocId) -> Result<(Vec<u8>, Vec<u8>)> {
         ensure_release(id)?;
         let (doc, _) = load_doc(self.store.read(), id)?;
         let view = view_of(id, &doc).ok_or_else(|| anyhow!("no approved release {id} here"))?;
@@ -268,7 +274,9 @@ impl Repo {
             package.extend_from_slice(&c);
         }
         view.release.check_package(&package)?;
-        Ok(package)
+        let record = schema::get_bytes(&doc, &automerge::ROOT, "record")
+            .ok_or_else(|| anyhow!("release {id} lost its record"))?;
+        Ok((package, record))
     }
 
     /// What this node would do with each release it holds: put it where the
@@ -355,16 +363,13 @@ impl Repo {
             {
                 break;
             }
-            let package = match self.release_package(&r.id) {
+            let (package, record) = match self.release_files(&r.id) {
                 Ok(p) => p,
                 Err(e) => {
                     tracing::warn!(release = %r.id, "release not installed here: {e:#}");
                     continue;
                 }
             };
-            let (doc, _) = load_doc(self.store.read(), &r.id)?;
-            let record = schema::get_bytes(&doc, &automerge::ROOT, "record")
-                .ok_or_else(|| anyhow!("release {} lost its record", r.id))?;
             std::fs::create_dir_all(&dir)
                 .with_context(|| format!("cannot make {}", dir.display()))?;
             write_whole(&rec_path, &record)?;

@@ -512,6 +512,25 @@ pub fn forge_with(
     conglang::model::SignedChange::sign(author.identity(), doc, &mut c)
 }
 
+/// A change of a later-kind document `id` (a photo, a release) by `author` on `base`,
+/// with the chain message every later-kind change carries, bypassing every local
+/// check (a tampered binary, or a later version's writer).
+pub fn later_kind_change(
+    author: &Repo,
+    base: automerge::Automerge,
+    id: &conglang::model::DocId,
+    f: impl FnOnce(&mut automerge::transaction::Transaction<'_>),
+) -> conglang::model::SignedChange {
+    forge_with(
+        author,
+        base,
+        id,
+        conglang::model::signed::new_actor(&author.node_id()),
+        Some(conglang::model::signed::ChainMeta::for_doc(id, None).encode()),
+        f,
+    )
+}
+
 /// A receipt's `notices` map, made when the document has none yet.
 pub fn notices_map(tx: &mut automerge::transaction::Transaction<'_>) -> automerge::ObjId {
     use automerge::{ReadDoc, transaction::Transactable};

@@ -6,14 +6,13 @@
 //! forwarded.
 
 use automerge::{ROOT, ScalarValue, transaction::Transactable};
-use conglang::model::signed::{ChainMeta, new_actor};
 use conglang::model::{DocId, Role};
 use conglang::release::{self, CHUNK, Release};
 use conglang::repo::{NotStaged, Repo};
 use conglang::sync::{Event, Session};
 use ed25519_dalek::SigningKey;
 
-use crate::harness::{Commune, doc_of, exchange, forge_with, roundtrip};
+use crate::harness::{Commune, doc_of, exchange, later_kind_change, roundtrip};
 
 /// The test fleet's release key (the built-in key's private half is not here): this
 /// process trusts it, as root would by `/etc/conglang/release-keys/`.
@@ -232,31 +231,13 @@ fn an_approved_release_travels_in_short_contacts_and_is_staged_only_where_meant(
     );
 }
 
-/// A change of the release document `id` made by `author` on `base`, bypassing every
-/// local check (a tampered binary).
-fn forged(
-    author: &Repo,
-    base: automerge::Automerge,
-    id: &DocId,
-    f: impl FnOnce(&mut automerge::transaction::Transaction<'_>),
-) -> conglang::model::SignedChange {
-    forge_with(
-        author,
-        base,
-        id,
-        new_actor(&author.node_id()),
-        Some(ChainMeta::for_doc(id, None).encode()),
-        f,
-    )
-}
-
 fn release_id(author: &Repo) -> DocId {
     DocId::new_later("release", &author.node_id())
 }
 
 fn creation(author: &Repo, id: &DocId, record: Vec<u8>) -> conglang::model::SignedChange {
     let by = author.node_id().to_string();
-    forged(author, automerge::Automerge::new(), id, |tx| {
+    later_kind_change(author, automerge::Automerge::new(), id, |tx| {
         tx.put(ROOT, "kind", "release").unwrap();
         tx.put(ROOT, "created_by", by).unwrap();
         tx.put(ROOT, "record", ScalarValue::Bytes(record)).unwrap();
@@ -365,7 +346,7 @@ fn a_package_that_fails_a_check_is_never_staged_and_its_chunks_never_forwarded()
         ("c1", pkg[CHUNK..2 * CHUNK - 1].to_vec()),
         ("c3", pkg[..CHUNK].to_vec()),
     ] {
-        let ch = forged(&c.office, base.clone(), &id, |tx| {
+        let ch = later_kind_change(&c.office, base.clone(), &id, |tx| {
             tx.put(ROOT, field, ScalarValue::Bytes(bytes)).unwrap();
         });
         let r = kiosk.import(vec![ch], None).unwrap();
@@ -377,7 +358,7 @@ fn a_package_that_fails_a_check_is_never_staged_and_its_chunks_never_forwarded()
     }
     // The record cannot be replaced after the approval.
     let other = signed(&key, &package(CHUNK, 1), "9.0.1", release::running_arch());
-    let ch = forged(&c.office, base.clone(), &id, |tx| {
+    let ch = later_kind_change(&c.office, base.clone(), &id, |tx| {
         tx.put(ROOT, "record", ScalarValue::Bytes(other)).unwrap();
     });
     let r = kiosk.import(vec![ch], None).unwrap();

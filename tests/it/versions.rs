@@ -8,7 +8,7 @@ use automerge::{ROOT, transaction::Transactable};
 use conglang::model::signed::{ChainMeta, new_actor};
 use conglang::model::{DocId, Kind, Role};
 
-use crate::harness::{Commune, doc_of, exchange, forge_with};
+use crate::harness::{Commune, doc_of, exchange, forge_with, later_kind_change};
 
 /// A later version's photo on a notice, as the office that took it writes it: an id
 /// of the shape every later kind keeps (`<prefix>-<creator key prefix><random>`).
@@ -21,26 +21,9 @@ fn photo_id(author: &conglang::repo::Repo) -> DocId {
     .unwrap()
 }
 
-/// A change of the later kind `id` by `author`, on top of what `base` holds.
-fn photo_change(
-    author: &conglang::repo::Repo,
-    base: automerge::Automerge,
-    id: &DocId,
-    f: impl FnOnce(&mut automerge::transaction::Transaction<'_>),
-) -> conglang::model::SignedChange {
-    forge_with(
-        author,
-        base,
-        id,
-        new_actor(&author.node_id()),
-        Some(ChainMeta::for_doc(id, None).encode()),
-        f,
-    )
-}
-
 fn creation(author: &conglang::repo::Repo, id: &DocId) -> conglang::model::SignedChange {
     let by = author.node_id().to_string();
-    photo_change(author, automerge::Automerge::new(), id, |tx| {
+    later_kind_change(author, automerge::Automerge::new(), id, |tx| {
         tx.put(ROOT, "kind", "photo").unwrap();
         tx.put(ROOT, "created_by", by).unwrap();
         tx.put(ROOT, "jpeg", vec![0xffu8; 2048]).unwrap();
@@ -71,7 +54,7 @@ fn a_document_of_a_kind_this_version_does_not_know_is_carried_not_refused() {
     // Judged by what this version can read: officials write it, nobody else — not
     // a kiosk editing it, not a kiosk making one of its own (a member key cannot
     // fill the commune's disks with documents nobody here can read).
-    let edit = photo_change(&kiosk, doc_of(&c.office, &id), &id, |tx| {
+    let edit = later_kind_change(&kiosk, doc_of(&c.office, &id), &id, |tx| {
         tx.put(ROOT, "jpeg", vec![0u8; 16]).unwrap();
     });
     let r = c.office.import(vec![edit], None).unwrap();
@@ -103,7 +86,7 @@ fn a_document_of_a_kind_this_version_does_not_know_is_carried_not_refused() {
         r.rejected
     );
     // Another official may write the office's.
-    let edit = photo_change(&deputy, doc_of(&c.office, &id), &id, |tx| {
+    let edit = later_kind_change(&deputy, doc_of(&c.office, &id), &id, |tx| {
         tx.put(ROOT, "caption", "Bản đồ vùng sạt lở").unwrap();
     });
     let r = deputy.import(vec![edit], None).unwrap();
@@ -122,7 +105,7 @@ fn a_document_of_a_later_kind_is_bounded_in_changes() {
         .unwrap();
     let cap = conglang::model::MAX_LATER_CHANGES as usize;
     for i in 1..=cap {
-        let ch = photo_change(&c.office, doc.clone(), &id, |tx| {
+        let ch = later_kind_change(&c.office, doc.clone(), &id, |tx| {
             tx.put(ROOT, "n", i as i64).unwrap();
         });
         doc.apply_changes([ch.clone().verify().unwrap().change])
